@@ -1,0 +1,629 @@
+//! The declarative BUC definition format and its loader/checker.
+//!
+//! One TOML file per BUC in `buc-definitions/`, one per shared subprocess in
+//! `buc-definitions/subprocesses/`, and `buc-definitions/seds.toml`, the catalogue of
+//! SED types. A BUC lists its states and transitions (which role may send which SED
+//! in which state, the state it leads to, which SED it answers) and names the
+//! subprocesses it allows; a subprocess is defined once and its transitions are
+//! merged into every BUC that includes it. `check` reports every problem found, not
+//! only the first, so `eessi-switch buc check` can print them all.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ids::{BucType, Role, SedType, SedVersion};
+
+/// The built-in state every BUC has: the case is closed for everyone.
+pub const CLOSED: &str = "closed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("the BUC definitions have {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<CheckProblem>),
+}
+
+/// One problem found by `Catalogue::check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckProblem {
+    /// The BUC, subprocess or file concerned.
+    pub subject: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for CheckProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)
+    }
+}
+
+/// Who may send a SED in a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Party {
+    CaseOwner,
+    Counterparty,
+    /// Either role (administrative subprocesses such as X001).
+    Any,
+}
+
+impl Party {
+    pub fn allows(self, role: Role) -> bool {
+        matches!(
+            (self, role),
+            (Party::Any, _)
+                | (Party::CaseOwner, Role::CaseOwner)
+                | (Party::Counterparty, Role::Counterparty)
+        )
+    }
+}
+
+/// Where a transition leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A state of the BUC.
+    State(String),
+    /// The case stays where it is (`to = "."`), e.g. a reminder.
+    Stay,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateDef {
+    #[serde(default)]
+    pub description: String,
+    /// The business conversation is over here; only subprocesses (closure) remain.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+}
+
+/// A resolved transition: from a BUC file or merged from a subprocess.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// `None` means any open state (subprocesses use `from = ["*"]`).
+    pub from: Option<Vec<String>>,
+    pub sed: SedType,
+    pub by: Party,
+    pub to: Target,
+    /// The SED types this one may answer (its RelatedDocument's type).
+    pub answers: Vec<SedType>,
+    /// The subprocess it came from, if any.
+    pub origin: Option<String>,
+}
+
+impl Transition {
+    pub fn applies_in(&self, state: &str) -> bool {
+        match &self.from {
+            None => state != CLOSED,
+            Some(states) => states.iter().any(|s| s == state),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BucDef {
+    pub id: BucType,
+    pub sector: String,
+    pub title: String,
+    /// Bilateral BUCs refuse a second counterparty.
+    pub bilateral: bool,
+    pub initial: String,
+    pub states: BTreeMap<String, StateDef>,
+    pub transitions: Vec<Transition>,
+    pub subprocesses: Vec<String>,
+    pub file: PathBuf,
+}
+
+impl BucDef {
+    /// Every SED type this BUC can carry, its subprocesses included.
+    pub fn sed_types(&self) -> BTreeSet<&SedType> {
+        self.transitions.iter().map(|t| &t.sed).collect()
+    }
+    /// The SEDs that may open a case.
+    pub fn starters(&self) -> impl Iterator<Item = &Transition> {
+        self.transitions.iter().filter(|t| {
+            t.origin.is_none() && t.applies_in(&self.initial) && t.by.allows(Role::CaseOwner)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SedInfo {
+    pub title: String,
+    #[serde(default)]
+    pub sector: String,
+}
+
+/// All definitions, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    pub bucs: BTreeMap<BucType, BucDef>,
+    pub seds: BTreeMap<SedType, SedInfo>,
+    pub subprocess_titles: BTreeMap<String, String>,
+}
+
+// ---- raw file formats ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuc {
+    buc: String,
+    sector: String,
+    title: String,
+    #[serde(default)]
+    bilateral: bool,
+    initial: String,
+    #[serde(default)]
+    subprocesses: Vec<String>,
+    states: BTreeMap<String, StateDef>,
+    #[serde(default)]
+    transitions: Vec<RawTransition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubprocess {
+    subprocess: String,
+    title: String,
+    #[serde(default)]
+    transitions: Vec<RawTransition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransition {
+    from: Vec<String>,
+    sed: String,
+    by: Party,
+    to: String,
+    #[serde(default)]
+    answers: Vec<String>,
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DefinitionError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DefinitionError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| DefinitionError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, DefinitionError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| DefinitionError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+impl Catalogue {
+    /// Load every definition under `dir` without judging it; `check` judges.
+    /// Structural problems that prevent building the model (bad SED type names,
+    /// unknown subprocess) are collected as problems too.
+    pub fn load_unchecked(dir: &Path) -> Result<(Catalogue, Vec<CheckProblem>), DefinitionError> {
+        let mut problems = Vec::new();
+        let seds_raw: BTreeMap<String, SedInfo> = read_toml(&dir.join("seds.toml"))?;
+        let mut seds = BTreeMap::new();
+        for (name, info) in seds_raw {
+            match SedType::parse(&name) {
+                Ok(t) => {
+                    seds.insert(t, info);
+                }
+                Err(e) => problems.push(CheckProblem {
+                    subject: "seds.toml".into(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+
+        let mut subs: BTreeMap<String, (RawSubprocess, PathBuf)> = BTreeMap::new();
+        let sub_dir = dir.join("subprocesses");
+        if sub_dir.is_dir() {
+            for path in toml_files(&sub_dir)? {
+                let raw: RawSubprocess = read_toml(&path)?;
+                if subs.contains_key(&raw.subprocess) {
+                    problems.push(CheckProblem {
+                        subject: raw.subprocess.clone(),
+                        message: format!("defined twice (again in {})", path.display()),
+                    });
+                }
+                subs.insert(raw.subprocess.clone(), (raw, path));
+            }
+        }
+        let subprocess_titles = subs
+            .iter()
+            .map(|(k, (r, _))| (k.clone(), r.title.clone()))
+            .collect();
+
+        let mut bucs = BTreeMap::new();
+        for path in toml_files(dir)? {
+            if path.file_name().is_some_and(|n| n == "seds.toml") {
+                continue;
+            }
+            let raw: RawBuc = read_toml(&path)?;
+            let subject = raw.buc.clone();
+            let id = match BucType::parse(&raw.buc) {
+                Ok(id) => id,
+                Err(e) => {
+                    problems.push(CheckProblem {
+                        subject,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if path.file_stem().and_then(|s| s.to_str()) != Some(id.as_str()) {
+                problems.push(CheckProblem {
+                    subject: subject.clone(),
+                    message: format!("file {} should be named {}.toml", path.display(), id),
+                });
+            }
+            let mut transitions = Vec::new();
+            for t in &raw.transitions {
+                if let Some(t) = resolve_transition(t, None, &subject, &mut problems) {
+                    transitions.push(t);
+                }
+            }
+            for sub in &raw.subprocesses {
+                match subs.get(sub) {
+                    Some((sp, _)) => {
+                        for t in &sp.transitions {
+                            if let Some(t) =
+                                resolve_transition(t, Some(sub), &subject, &mut problems)
+                            {
+                                transitions.push(t);
+                            }
+                        }
+                    }
+                    None => problems.push(CheckProblem {
+                        subject: subject.clone(),
+                        message: format!("unknown subprocess {sub}"),
+                    }),
+                }
+            }
+            let mut states = raw.states;
+            states.entry(CLOSED.to_owned()).or_insert(StateDef {
+                description: "closed for every participant".into(),
+                is_final: true,
+            });
+            if bucs.contains_key(&id) {
+                problems.push(CheckProblem {
+                    subject: subject.clone(),
+                    message: "defined twice".into(),
+                });
+            }
+            bucs.insert(
+                id.clone(),
+                BucDef {
+                    id,
+                    sector: raw.sector,
+                    title: raw.title,
+                    bilateral: raw.bilateral,
+                    initial: raw.initial,
+                    states,
+                    transitions,
+                    subprocesses: raw.subprocesses,
+                    file: path,
+                },
+            );
+        }
+        Ok((
+            Catalogue {
+                bucs,
+                seds,
+                subprocess_titles,
+            },
+            problems,
+        ))
+    }
+
+    /// Load and check; any problem is an error.
+    pub fn load(
+        dir: &Path,
+        schema_dir: &Path,
+        versions: &[SedVersion],
+    ) -> Result<Catalogue, DefinitionError> {
+        let (cat, mut problems) = Catalogue::load_unchecked(dir)?;
+        problems.extend(cat.check(schema_dir, versions));
+        if problems.is_empty() {
+            Ok(cat)
+        } else {
+            Err(DefinitionError::Invalid(problems))
+        }
+    }
+
+    pub fn get(&self, buc: &BucType) -> Option<&BucDef> {
+        self.bucs.get(buc)
+    }
+
+    /// Every problem of the loaded definitions: unknown SED, SED without a schema in
+    /// one of `versions`, unknown or unreachable state, a state with no way out.
+    pub fn check(&self, schema_dir: &Path, versions: &[SedVersion]) -> Vec<CheckProblem> {
+        let mut problems = Vec::new();
+        let mut push = |subject: &str, message: String| {
+            problems.push(CheckProblem {
+                subject: subject.to_owned(),
+                message,
+            })
+        };
+        let mut referenced: BTreeSet<&SedType> = BTreeSet::new();
+        for def in self.bucs.values() {
+            let s = def.id.as_str();
+            if !def.states.contains_key(&def.initial) {
+                push(s, format!("initial state {} is not declared", def.initial));
+            }
+            for t in &def.transitions {
+                let origin = t
+                    .origin
+                    .as_deref()
+                    .map(|o| format!(" (from {o})"))
+                    .unwrap_or_default();
+                for st in t.from.iter().flatten() {
+                    if !def.states.contains_key(st) {
+                        push(
+                            s,
+                            format!("transition {}{origin} starts in unknown state {st}", t.sed),
+                        );
+                    }
+                }
+                if let Target::State(to) = &t.to
+                    && !def.states.contains_key(to)
+                {
+                    push(
+                        s,
+                        format!("transition {}{origin} leads to unknown state {to}", t.sed),
+                    );
+                }
+                for sed in std::iter::once(&t.sed).chain(&t.answers) {
+                    referenced.insert(sed);
+                    if !self.seds.contains_key(sed) {
+                        push(s, format!("unknown SED {sed}{origin}: not in seds.toml"));
+                    }
+                }
+            }
+            if def.starters().next().is_none() {
+                push(
+                    s,
+                    format!(
+                        "no SED the case owner may send in the initial state {}",
+                        def.initial
+                    ),
+                );
+            }
+            // Reachability from the initial state.
+            let reachable = reachable_from(def, std::slice::from_ref(&def.initial));
+            for st in def.states.keys() {
+                if !reachable.contains(st.as_str()) && st != CLOSED {
+                    push(s, format!("state {st} is unreachable from {}", def.initial));
+                }
+            }
+            // A non-final state needs a way out of its own (subprocesses such as X001
+            // apply everywhere and would hide a forgotten transition).
+            for (st, sd) in &def.states {
+                if sd.is_final || st == CLOSED {
+                    continue;
+                }
+                let own_exit = def.transitions.iter().any(|t| {
+                    t.origin.is_none()
+                        && t.applies_in(st)
+                        && !matches!(&t.to, Target::State(to) if to == st)
+                        && t.to != Target::Stay
+                });
+                if !own_exit {
+                    push(
+                        s,
+                        format!(
+                            "state {st} has no way out: no transition leaves it and it is not final"
+                        ),
+                    );
+                }
+            }
+            // Every state must be able to end.
+            for st in def.states.keys() {
+                let ends = reachable_from(def, std::slice::from_ref(st));
+                if !ends
+                    .iter()
+                    .any(|r| def.states.get(*r).is_some_and(|d| d.is_final))
+                {
+                    push(s, format!("state {st} can never reach a final state"));
+                }
+            }
+        }
+        for sed in referenced {
+            for v in versions {
+                let path = schema_dir.join(v.as_str()).join(format!("{sed}.xsd"));
+                if !path.is_file() {
+                    push(
+                        sed.as_str(),
+                        format!("SED without a schema: {} is missing", path.display()),
+                    );
+                }
+            }
+        }
+        problems
+    }
+}
+
+fn reachable_from<'a>(def: &'a BucDef, start: &'a [String]) -> BTreeSet<&'a str> {
+    let mut seen: BTreeSet<&str> = start.iter().map(String::as_str).collect();
+    let mut queue: VecDeque<&str> = seen.iter().copied().collect();
+    while let Some(st) = queue.pop_front() {
+        for t in def.transitions.iter().filter(|t| t.applies_in(st)) {
+            if let Target::State(to) = &t.to
+                && seen.insert(to.as_str())
+            {
+                queue.push_back(to.as_str());
+            }
+        }
+    }
+    seen
+}
+
+fn resolve_transition(
+    raw: &RawTransition,
+    origin: Option<&str>,
+    subject: &str,
+    problems: &mut Vec<CheckProblem>,
+) -> Option<Transition> {
+    let mut bad = |m: String| {
+        problems.push(CheckProblem {
+            subject: subject.to_owned(),
+            message: m,
+        })
+    };
+    let sed = match SedType::parse(&raw.sed) {
+        Ok(s) => s,
+        Err(e) => {
+            bad(e.to_string());
+            return None;
+        }
+    };
+    let mut answers = Vec::new();
+    for a in &raw.answers {
+        match SedType::parse(a) {
+            Ok(s) => answers.push(s),
+            Err(e) => bad(e.to_string()),
+        }
+    }
+    let from = if raw.from.iter().any(|f| f == "*") {
+        None
+    } else {
+        Some(raw.from.clone())
+    };
+    if from.as_ref().is_some_and(|f| f.is_empty()) {
+        bad(format!("transition {} has an empty `from`", raw.sed));
+    }
+    let to = if raw.to == "." {
+        Target::Stay
+    } else {
+        Target::State(raw.to.clone())
+    };
+    Some(Transition {
+        from,
+        sed,
+        by: raw.by,
+        to,
+        answers,
+        origin: origin.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn fixture(buc: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "seds.toml",
+            "[A001]\ntitle = \"a\"\n[A002]\ntitle = \"b\"\n[X001]\ntitle = \"close\"\n",
+        );
+        write(
+            d.path(),
+            "subprocesses/AD_BUC_01.toml",
+            "subprocess = \"AD_BUC_01\"\ntitle = \"Close\"\n[[transitions]]\nfrom = [\"*\"]\nsed = \"X001\"\nby = \"Any\"\nto = \"closed\"\n",
+        );
+        write(d.path(), "T_BUC_01.toml", buc);
+        for s in ["A001", "A002", "X001"] {
+            write(d.path(), &format!("schemas/4.2/{s}.xsd"), "<x/>");
+        }
+        d
+    }
+
+    fn problems_of(buc: &str) -> Vec<String> {
+        let d = fixture(buc);
+        let (cat, mut p) = Catalogue::load_unchecked(d.path()).unwrap();
+        p.extend(cat.check(
+            &d.path().join("schemas"),
+            &[SedVersion::parse("4.2").unwrap()],
+        ));
+        p.into_iter().map(|p| p.to_string()).collect()
+    }
+
+    const GOOD: &str = r#"
+buc = "T_BUC_01"
+sector = "T"
+title = "test"
+initial = "start"
+subprocesses = ["AD_BUC_01"]
+[states.start]
+[states.wait]
+[states.done]
+final = true
+[[transitions]]
+from = ["start"]
+sed = "A001"
+by = "CaseOwner"
+to = "wait"
+[[transitions]]
+from = ["wait"]
+sed = "A002"
+by = "Counterparty"
+answers = ["A001"]
+to = "done"
+"#;
+
+    #[test]
+    fn a_sound_definition_has_no_problems_and_merges_subprocesses() {
+        assert_eq!(problems_of(GOOD), Vec::<String>::new());
+        let d = fixture(GOOD);
+        let (cat, _) = Catalogue::load_unchecked(d.path()).unwrap();
+        let def = cat.get(&BucType::parse("T_BUC_01").unwrap()).unwrap();
+        assert!(
+            def.transitions
+                .iter()
+                .any(|t| t.sed.as_str() == "X001" && t.origin.as_deref() == Some("AD_BUC_01"))
+        );
+        assert!(def.states.contains_key(CLOSED));
+    }
+
+    #[test]
+    fn check_reports_every_problem() {
+        let bad = GOOD.replace("sed = \"A002\"", "sed = \"A999\"").replace(
+            "[states.done]\nfinal = true",
+            "[states.done]\nfinal = true\n[states.orphan]\n[states.stuck]",
+        ) + "[[transitions]]\nfrom = [\"wait\"]\nsed = \"A001\"\nby = \"CaseOwner\"\nto = \"stuck\"\n";
+        let p = problems_of(&bad);
+        let all = p.join("\n");
+        assert!(all.contains("unknown SED A999"), "{all}");
+        assert!(
+            all.contains("SED without a schema") && all.contains("A999.xsd"),
+            "{all}"
+        );
+        assert!(all.contains("state orphan is unreachable"), "{all}");
+        assert!(all.contains("state stuck has no way out"), "{all}");
+        assert!(p.len() >= 4);
+    }
+
+    #[test]
+    fn unknown_states_and_subprocesses_are_reported() {
+        let bad = GOOD
+            .replace("to = \"done\"", "to = \"nowhere\"")
+            .replace("[\"AD_BUC_01\"]", "[\"AD_BUC_77\"]");
+        let all = problems_of(&bad).join("\n");
+        assert!(all.contains("leads to unknown state nowhere"), "{all}");
+        assert!(all.contains("unknown subprocess AD_BUC_77"), "{all}");
+    }
+}

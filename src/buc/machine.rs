@@ -1,0 +1,506 @@
+//! The pure BUC state machine: `step(definition, case, event) -> Decision`.
+//!
+//! No IO, no clock, no store: the caller hands in a view of the case as it stands
+//! and the SED that wants to enter it; `step` says whether the protocol allows it,
+//! and if so what the case becomes. The switch's inbound and outbound paths both go
+//! through here, so a SED the protocol forbids is refused the same way whether a
+//! Belgian institution or a foreign access point sends it.
+
+use crate::buc::definition::{BucDef, CLOSED, Target};
+use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
+
+/// What `step` needs to know about one document already in the case.
+#[derive(Debug, Clone)]
+pub struct DocView {
+    pub id: DocumentId,
+    pub sed: SedType,
+    pub sender: InstitutionId,
+    pub latest_version: u32,
+    pub cancelled: bool,
+}
+
+/// What `step` needs to know about the case.
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    pub state: String,
+    pub participants: Vec<(InstitutionId, Role)>,
+    pub documents: Vec<DocView>,
+}
+
+impl CaseView {
+    pub fn role_of(&self, who: &InstitutionId) -> Option<Role> {
+        self.participants
+            .iter()
+            .find(|(i, _)| i == who)
+            .map(|(_, r)| *r)
+    }
+    pub fn document(&self, id: &DocumentId) -> Option<&DocView> {
+        self.documents.iter().find(|d| &d.id == id)
+    }
+}
+
+/// A SED that wants to enter a case (inbound or outbound alike).
+#[derive(Debug, Clone)]
+pub struct SedEvent {
+    pub action: CaseAction,
+    pub sed: SedType,
+    pub document_id: DocumentId,
+    pub version: u32,
+    pub sender: InstitutionId,
+    pub sender_role: Role,
+    pub receiver: InstitutionId,
+    pub receiver_role: Role,
+    pub related: Option<DocumentId>,
+}
+
+/// What the case becomes when the event is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// True when this SED creates the document (Start/New), false for a new version.
+    pub new_document: bool,
+    /// True when the receiver joins the case as a new participant.
+    pub adds_participant: bool,
+    pub closes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The protocol does not allow this SED now, from this sender, in this role.
+    #[error("{0}")]
+    ProtocolViolation(String),
+    /// `New`/`Update` for a case this side has never seen.
+    #[error("the case is not known")]
+    UnknownCase,
+    /// `Update` or a related document that this case does not hold.
+    #[error("document {0} is not known in this case")]
+    UnknownDocument(DocumentId),
+}
+
+fn violation(msg: impl Into<String>) -> StepError {
+    StepError::ProtocolViolation(msg.into())
+}
+
+/// Decide whether `event` may enter `case` (None: the case does not exist yet).
+pub fn step(
+    def: &BucDef,
+    case: Option<&CaseView>,
+    event: &SedEvent,
+) -> Result<Decision, StepError> {
+    if event.sender_role == event.receiver_role {
+        return Err(violation(format!(
+            "sender and receiver cannot both be {}",
+            event.sender_role
+        )));
+    }
+    match (event.action, case) {
+        (CaseAction::Start, Some(_)) => Err(violation("Start for a case that already exists")),
+        (CaseAction::Start, None) => start(def, event),
+        (_, None) => Err(StepError::UnknownCase),
+        (CaseAction::New, Some(case)) => new_document(def, case, event),
+        (CaseAction::Update, Some(case)) => update(case, event),
+    }
+}
+
+fn start(def: &BucDef, event: &SedEvent) -> Result<Decision, StepError> {
+    if event.sender_role != Role::CaseOwner {
+        return Err(violation("only the case owner starts a case"));
+    }
+    if event.version != 1 {
+        return Err(violation("the first document of a case must be version 1"));
+    }
+    if event.related.is_some() {
+        return Err(violation(
+            "the first document of a case cannot answer another one",
+        ));
+    }
+    let t = def
+        .starters()
+        .find(|t| t.sed == event.sed)
+        .ok_or_else(|| violation(format!("{} does not start a {} case", event.sed, def.id)))?;
+    Ok(Decision {
+        from_state: None,
+        to_state: target(&t.to, &def.initial),
+        new_document: true,
+        adds_participant: true,
+        closes: false,
+    })
+}
+
+fn new_document(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
+    if case.state == CLOSED {
+        return Err(violation("the case is closed"));
+    }
+    check_roles(def, case, event)?;
+    if case.document(&event.document_id).is_some() {
+        return Err(violation(
+            "New for a document the case already holds; use Update",
+        ));
+    }
+    if event.version != 1 {
+        return Err(violation("a new document must be version 1"));
+    }
+    let related = match &event.related {
+        Some(id) => {
+            let doc = case
+                .document(id)
+                .ok_or_else(|| StepError::UnknownDocument(id.clone()))?;
+            if doc.cancelled {
+                return Err(violation(format!(
+                    "document {id} was invalidated and cannot be answered"
+                )));
+            }
+            Some(doc)
+        }
+        None => None,
+    };
+    let candidates: Vec<_> = def
+        .transitions
+        .iter()
+        .filter(|t| t.sed == event.sed && t.applies_in(&case.state))
+        .collect();
+    if candidates.is_empty() {
+        return Err(violation(format!(
+            "{} is not allowed in state {} of {}",
+            event.sed, case.state, def.id
+        )));
+    }
+    let by_role: Vec<_> = candidates
+        .iter()
+        .filter(|t| t.by.allows(event.sender_role))
+        .collect();
+    if by_role.is_empty() {
+        return Err(violation(format!(
+            "{} may not send {} in state {}",
+            event.sender_role, event.sed, case.state
+        )));
+    }
+    // A reply names the document it answers; it must be of a type the definition
+    // lets it answer. A SED sent without RelatedDocument is accepted (the contract
+    // makes the scope optional), but one that names the wrong document is not.
+    let chosen = match related {
+        Some(doc) => by_role
+            .iter()
+            .find(|t| t.answers.is_empty() || t.answers.contains(&doc.sed))
+            .ok_or_else(|| violation(format!("{} cannot answer {}", event.sed, doc.sed)))?,
+        None => by_role[0],
+    };
+    let to_state = target(&chosen.to, &case.state);
+    Ok(Decision {
+        from_state: Some(case.state.clone()),
+        closes: to_state == CLOSED,
+        to_state,
+        new_document: true,
+        adds_participant: case.role_of(&event.receiver).is_none(),
+    })
+}
+
+fn update(case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
+    if case.state == CLOSED {
+        return Err(violation("the case is closed"));
+    }
+    let doc = case
+        .document(&event.document_id)
+        .ok_or_else(|| StepError::UnknownDocument(event.document_id.clone()))?;
+    if doc.sed != event.sed {
+        return Err(violation(format!(
+            "Update changes the SED type of {} from {} to {}",
+            doc.id, doc.sed, event.sed
+        )));
+    }
+    if doc.sender != event.sender {
+        return Err(violation("only the sender of a document may update it"));
+    }
+    if doc.cancelled {
+        return Err(violation("the document was invalidated"));
+    }
+    if event.version != doc.latest_version + 1 {
+        return Err(violation(format!(
+            "Update must carry version {} (got {})",
+            doc.latest_version + 1,
+            event.version
+        )));
+    }
+    if case.role_of(&event.sender) != Some(event.sender_role) {
+        return Err(violation(
+            "the sender's role does not match its role in the case",
+        ));
+    }
+    Ok(Decision {
+        from_state: Some(case.state.clone()),
+        to_state: case.state.clone(),
+        new_document: false,
+        adds_participant: false,
+        closes: false,
+    })
+}
+
+fn check_roles(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<(), StepError> {
+    match case.role_of(&event.sender) {
+        Some(r) if r == event.sender_role => {}
+        Some(r) => {
+            return Err(violation(format!(
+                "the sender is {r} in this case, not {}",
+                event.sender_role
+            )));
+        }
+        None => return Err(violation("the sender does not take part in this case")),
+    }
+    match case.role_of(&event.receiver) {
+        Some(r) if r == event.receiver_role => Ok(()),
+        Some(r) => Err(violation(format!(
+            "the receiver is {r} in this case, not {}",
+            event.receiver_role
+        ))),
+        None if def.bilateral => Err(violation(format!(
+            "{} is bilateral: it takes no further participant",
+            def.id
+        ))),
+        None if event.receiver_role == Role::CaseOwner => {
+            Err(violation("a case has only one case owner"))
+        }
+        None => Ok(()),
+    }
+}
+
+fn target(t: &Target, current: &str) -> String {
+    match t {
+        Target::State(s) => s.clone(),
+        Target::Stay => current.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buc::definition::{Party, StateDef, Transition};
+    use crate::ids::BucType;
+    use std::collections::BTreeMap;
+
+    fn sed(s: &str) -> SedType {
+        SedType::parse(s).unwrap()
+    }
+    fn inst(s: &str) -> InstitutionId {
+        InstitutionId::parse(s).unwrap()
+    }
+
+    fn la_buc_02() -> BucDef {
+        let t = |from: &[&str], s: &str, by: Party, to: &str, answers: &[&str]| Transition {
+            from: if from == ["*"] {
+                None
+            } else {
+                Some(from.iter().map(|x| x.to_string()).collect())
+            },
+            sed: sed(s),
+            by,
+            to: if to == "." {
+                Target::Stay
+            } else {
+                Target::State(to.into())
+            },
+            answers: answers.iter().map(|a| sed(a)).collect(),
+            origin: None,
+        };
+        let mut states = BTreeMap::new();
+        for s in ["start", "awaiting_reply", "agreed", "disagreed", CLOSED] {
+            states.insert(
+                s.to_string(),
+                StateDef {
+                    description: String::new(),
+                    is_final: s == "agreed" || s == CLOSED,
+                },
+            );
+        }
+        BucDef {
+            id: BucType::parse("LA_BUC_02").unwrap(),
+            sector: "LA".into(),
+            title: "t".into(),
+            bilateral: false,
+            initial: "start".into(),
+            states,
+            transitions: vec![
+                t(&["start"], "A003", Party::CaseOwner, "awaiting_reply", &[]),
+                t(
+                    &["awaiting_reply"],
+                    "A004",
+                    Party::Counterparty,
+                    "disagreed",
+                    &["A003"],
+                ),
+                t(
+                    &["awaiting_reply", "disagreed"],
+                    "A012",
+                    Party::Counterparty,
+                    "agreed",
+                    &["A003", "A004"],
+                ),
+                t(&["*"], "X001", Party::Any, CLOSED, &[]),
+            ],
+            subprocesses: vec![],
+            file: "x".into(),
+        }
+    }
+
+    fn ev(
+        action: CaseAction,
+        s: &str,
+        doc: &str,
+        from_be: bool,
+        related: Option<&str>,
+    ) -> SedEvent {
+        let (sender, receiver) = if from_be {
+            (inst("BE:ONSS"), inst("NL:SVB"))
+        } else {
+            (inst("NL:SVB"), inst("BE:ONSS"))
+        };
+        SedEvent {
+            action,
+            sed: sed(s),
+            document_id: DocumentId::parse(&format!("{doc:0>32}")).unwrap(),
+            version: 1,
+            sender,
+            sender_role: if from_be {
+                Role::CaseOwner
+            } else {
+                Role::Counterparty
+            },
+            receiver,
+            receiver_role: if from_be {
+                Role::Counterparty
+            } else {
+                Role::CaseOwner
+            },
+            related: related.map(|r| DocumentId::parse(&format!("{r:0>32}")).unwrap()),
+        }
+    }
+
+    fn apply(case: &mut Option<CaseView>, e: &SedEvent, d: &Decision) {
+        let c = case.get_or_insert_with(|| CaseView {
+            state: String::new(),
+            participants: vec![
+                (e.sender.clone(), e.sender_role),
+                (e.receiver.clone(), e.receiver_role),
+            ],
+            documents: vec![],
+        });
+        c.state = d.to_state.clone();
+        if d.new_document {
+            c.documents.push(DocView {
+                id: e.document_id.clone(),
+                sed: e.sed.clone(),
+                sender: e.sender.clone(),
+                latest_version: 1,
+                cancelled: false,
+            });
+        }
+    }
+
+    #[test]
+    fn la_buc_02_flows_and_refusals() {
+        let def = la_buc_02();
+        let mut case = None;
+        // Counterparty cannot start; A004 does not start.
+        assert!(matches!(
+            step(&def, None, &ev(CaseAction::Start, "A003", "1", false, None)),
+            Err(StepError::ProtocolViolation(_))
+        ));
+        assert!(matches!(
+            step(&def, None, &ev(CaseAction::Start, "A004", "1", true, None)),
+            Err(StepError::ProtocolViolation(_))
+        ));
+        assert_eq!(
+            step(&def, None, &ev(CaseAction::New, "A004", "1", true, None)),
+            Err(StepError::UnknownCase)
+        );
+        let e = ev(CaseAction::Start, "A003", "1", true, None);
+        let d = step(&def, None, &e).unwrap();
+        assert_eq!(d.to_state, "awaiting_reply");
+        apply(&mut case, &e, &d);
+        // CaseOwner may not approve its own decision.
+        let mut wrong = ev(CaseAction::New, "A012", "2", true, Some("1"));
+        wrong.related = None;
+        assert!(matches!(
+            step(&def, case.as_ref(), &wrong),
+            Err(StepError::ProtocolViolation(_))
+        ));
+        // A004 answering an unknown document.
+        assert_eq!(
+            step(
+                &def,
+                case.as_ref(),
+                &ev(CaseAction::New, "A004", "2", false, Some("9"))
+            ),
+            Err(StepError::UnknownDocument(
+                DocumentId::parse(&format!("{:0>32}", "9")).unwrap()
+            ))
+        );
+        let e = ev(CaseAction::New, "A004", "2", false, Some("1"));
+        let d = step(&def, case.as_ref(), &e).unwrap();
+        assert_eq!(d.to_state, "disagreed");
+        apply(&mut case, &e, &d);
+        // Cross-reply: A012 answering the A004.
+        let e = ev(CaseAction::New, "A012", "3", false, Some("2"));
+        let d = step(&def, case.as_ref(), &e).unwrap();
+        assert_eq!(d.to_state, "agreed");
+        apply(&mut case, &e, &d);
+        // A004 no longer allowed once agreed.
+        assert!(matches!(
+            step(
+                &def,
+                case.as_ref(),
+                &ev(CaseAction::New, "A004", "4", false, Some("1"))
+            ),
+            Err(StepError::ProtocolViolation(_))
+        ));
+        let e = ev(CaseAction::New, "X001", "5", true, None);
+        let d = step(&def, case.as_ref(), &e).unwrap();
+        assert!(d.closes);
+        apply(&mut case, &e, &d);
+        assert!(matches!(
+            step(
+                &def,
+                case.as_ref(),
+                &ev(CaseAction::New, "X001", "6", false, None)
+            ),
+            Err(StepError::ProtocolViolation(_))
+        ));
+    }
+
+    #[test]
+    fn updates_need_the_next_version_from_the_same_sender() {
+        let def = la_buc_02();
+        let mut case = None;
+        let e = ev(CaseAction::Start, "A003", "1", true, None);
+        let d = step(&def, None, &e).unwrap();
+        apply(&mut case, &e, &d);
+        let mut u = ev(CaseAction::Update, "A003", "1", true, None);
+        u.version = 2;
+        let d = step(&def, case.as_ref(), &u).unwrap();
+        assert!(!d.new_document);
+        assert_eq!(d.to_state, "awaiting_reply");
+        u.version = 3;
+        assert!(step(&def, case.as_ref(), &u).is_err());
+        let mut other = ev(CaseAction::Update, "A003", "1", false, None);
+        other.version = 2;
+        assert!(step(&def, case.as_ref(), &other).is_err());
+    }
+
+    #[test]
+    fn bilateral_bucs_refuse_a_second_counterparty() {
+        let mut def = la_buc_02();
+        def.bilateral = true;
+        let mut case = None;
+        let e = ev(CaseAction::Start, "A003", "1", true, None);
+        let d = step(&def, None, &e).unwrap();
+        apply(&mut case, &e, &d);
+        let mut to_de = ev(CaseAction::New, "X001", "2", true, None);
+        to_de.receiver = inst("DE:DRV");
+        assert!(matches!(
+            step(&def, case.as_ref(), &to_de),
+            Err(StepError::ProtocolViolation(_))
+        ));
+        def.bilateral = false;
+        assert!(step(&def, case.as_ref(), &to_de).unwrap().adds_participant);
+    }
+}

@@ -1,0 +1,12 @@
+//! Business Use Cases as data. `definition` loads and checks the files in
+//! `buc-definitions/`; `machine` is the pure `step(case, event) -> outcome` that
+//! decides whether a SED is allowed and where it leads. Neither does any IO beyond
+//! reading the definition files at start-up.
+
+pub mod definition;
+pub mod machine;
+
+pub use definition::{
+    BucDef, Catalogue, CheckProblem, DefinitionError, Party, StateDef, Target, Transition,
+};
+pub use machine::{CaseView, Decision, DocView, SedEvent, StepError, step};

@@ -1,0 +1,8 @@
+//! SEDs on the wire: hardened XML (`xml`), the SBDH envelope (`envelope`), receipt
+//! and error signals (`signal`) and XSD validation (`validate`). Only this module
+//! and `signing` touch XML parsing and rendering.
+
+pub mod envelope;
+pub mod signal;
+pub mod validate;
+pub mod xml;

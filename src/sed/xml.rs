@@ -1,0 +1,395 @@
+//! Hardened XML: every byte that comes from outside is checked here before libxml2
+//! builds a tree, and canonicalised here for digests and signatures.
+//!
+//! `precheck` streams the bytes once with quick-xml (which never reads a DTD or
+//! expands an entity) and refuses a DOCTYPE, too much depth or too many elements
+//! before libxml2 sees them; `parse` then builds the tree with recovery, network
+//! and entity substitution all off. `c14n` is exclusive XML canonicalisation by
+//! libxml2 written into a byte buffer of ours (the `libxml` crate's own
+//! `canonicalize` decodes each output chunk separately, which corrupts a
+//! multi-byte character split across two chunks and so breaks digests).
+
+use std::ffi::{c_int, c_void};
+
+use libxml::bindings;
+use libxml::parser::{Parser, ParserOptions, XmlParseFailure};
+use libxml::readonly::RoNode;
+use libxml::tree::{Document, NodeType};
+use quick_xml::events::Event;
+
+/// Limits applied to every untrusted document.
+#[derive(Debug, Clone, Copy)]
+pub struct XmlLimits {
+    pub body_bytes_max: usize,
+    pub depth_max: usize,
+    pub elements_max: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        // Contract: 10 MiB, depth 256.
+        XmlLimits {
+            body_bytes_max: 10 * 1024 * 1024,
+            depth_max: 256,
+            elements_max: 200_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("body is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not well-formed XML{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    NotWellFormed { line: Option<u32>, message: String },
+    #[error("a DOCTYPE declaration is not allowed")]
+    Doctype,
+    #[error("nesting deeper than {0} elements")]
+    TooDeep(usize),
+    #[error("more than {0} elements")]
+    TooManyElements(usize),
+}
+
+/// Stream the document once without building anything: size, encoding, DOCTYPE,
+/// depth and element count, all decided before libxml2 parses a byte.
+pub fn precheck(bytes: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
+    if bytes.len() > limits.body_bytes_max {
+        return Err(XmlError::TooLarge {
+            size: bytes.len(),
+            limit: limits.body_bytes_max,
+        });
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(XmlError::NotWellFormed {
+            line: None,
+            message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        });
+    }
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut depth = 0usize;
+    let mut elements = 0usize;
+    loop {
+        let event = reader.read_event().map_err(|e| XmlError::NotWellFormed {
+            line: Some(line_at(bytes, reader.buffer_position() as usize)),
+            message: e.to_string(),
+        })?;
+        match event {
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Start(_) => {
+                depth += 1;
+                elements += 1;
+                if depth > limits.depth_max {
+                    return Err(XmlError::TooDeep(limits.depth_max));
+                }
+            }
+            Event::Empty(_) => {
+                elements += 1;
+                if depth + 1 > limits.depth_max {
+                    return Err(XmlError::TooDeep(limits.depth_max));
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Eof => break,
+            _ => {}
+        }
+        if elements > limits.elements_max {
+            return Err(XmlError::TooManyElements(limits.elements_max));
+        }
+    }
+    Ok(())
+}
+
+fn line_at(bytes: &[u8], pos: usize) -> u32 {
+    let end = pos.min(bytes.len());
+    1 + bytes[..end].iter().filter(|b| **b == b'\n').count() as u32
+}
+
+fn strict_options() -> ParserOptions<'static> {
+    ParserOptions {
+        recover: false,
+        no_def_dtd: true,
+        no_error: true,
+        no_warning: true,
+        pedantic: false,
+        no_blanks: false,
+        no_net: true,
+        no_implied: true,
+        huge: false,
+        compact: false,
+        ignore_enc: false,
+        encoding: None,
+    }
+}
+
+/// Precheck, then parse strictly with libxml2. The document never has a DTD.
+pub fn parse(bytes: &[u8], limits: &XmlLimits) -> Result<Document, XmlError> {
+    precheck(bytes, limits)?;
+    let parser = Parser::default();
+    match parser.parse_string_with_diagnostics(bytes, strict_options()) {
+        Ok((doc, diags)) => {
+            if let Some(d) = diags.iter().find(|d| {
+                matches!(
+                    d.level,
+                    libxml::error::XmlErrorLevel::Error | libxml::error::XmlErrorLevel::Fatal
+                )
+            }) {
+                return Err(XmlError::NotWellFormed {
+                    line: d.line.map(|l| l as u32),
+                    message: clean(d.message.as_deref().unwrap_or("")),
+                });
+            }
+            // Defence in depth: precheck refuses DOCTYPE, libxml2 must agree.
+            let has_dtd = unsafe {
+                !(*doc.doc_ptr()).intSubset.is_null() || !(*doc.doc_ptr()).extSubset.is_null()
+            };
+            if has_dtd {
+                return Err(XmlError::Doctype);
+            }
+            if doc.get_root_readonly().is_none() {
+                return Err(XmlError::NotWellFormed {
+                    line: None,
+                    message: "no root element".into(),
+                });
+            }
+            Ok(doc)
+        }
+        Err(XmlParseFailure::ParseFailed(diags)) => {
+            let d = diags.first();
+            Err(XmlError::NotWellFormed {
+                line: d.and_then(|d| d.line).map(|l| l as u32),
+                message: d
+                    .map(|d| clean(d.message.as_deref().unwrap_or("")))
+                    .unwrap_or_else(|| "parse failed".into()),
+            })
+        }
+        Err(e) => Err(XmlError::NotWellFormed {
+            line: None,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// libxml2 messages end with a newline and may quote input; keep them short.
+pub fn clean(message: &str) -> String {
+    let m = message.trim();
+    if m.chars().count() > 300 {
+        m.chars().take(300).collect::<String>() + "..."
+    } else {
+        m.to_owned()
+    }
+}
+
+/// What part of a document to canonicalise.
+#[derive(Clone, Copy)]
+pub enum C14nScope {
+    /// The whole document.
+    Document,
+    /// The whole document without one subtree: the enveloped-signature transform.
+    DocumentWithout(RoNode),
+    /// One element and its descendants (SignedInfo, or a SED element).
+    Subtree(RoNode),
+}
+
+struct Visibility {
+    node: bindings::xmlNodePtr,
+    include: bool,
+}
+
+/// True when `node` is `root` or one of its descendants.
+unsafe fn within(mut node: bindings::xmlNodePtr, root: bindings::xmlNodePtr) -> bool {
+    unsafe {
+        while !node.is_null() {
+            if node == root {
+                return true;
+            }
+            node = (*node).parent;
+        }
+    }
+    false
+}
+
+unsafe extern "C" fn is_visible(
+    user: *mut c_void,
+    node: bindings::xmlNodePtr,
+    parent: bindings::xmlNodePtr,
+) -> c_int {
+    unsafe {
+        let vis = &*(user as *const Visibility);
+        // Namespace nodes are xmlNs, not xmlNode: judge them by their element.
+        let subject =
+            if node.is_null() || (*node).type_ == bindings::xmlElementType_XML_NAMESPACE_DECL {
+                parent
+            } else {
+                node
+            };
+        let inside = within(subject, vis.node);
+        c_int::from(inside == vis.include)
+    }
+}
+
+unsafe extern "C" fn write_bytes(
+    ctx: *mut c_void,
+    buffer: *const std::ffi::c_char,
+    len: c_int,
+) -> c_int {
+    unsafe {
+        if ctx.is_null() || len < 0 {
+            return -1;
+        }
+        let out = &mut *(ctx as *mut Vec<u8>);
+        out.extend_from_slice(std::slice::from_raw_parts(
+            buffer as *const u8,
+            len as usize,
+        ));
+        len
+    }
+}
+
+unsafe extern "C" fn close_noop(_ctx: *mut c_void) -> c_int {
+    0
+}
+
+/// Exclusive C14N 1.0 without comments of `scope` in `doc`.
+pub fn c14n(doc: &Document, scope: C14nScope) -> Result<Vec<u8>, XmlError> {
+    let (node, include) = match scope {
+        C14nScope::Document => (std::ptr::null_mut(), false),
+        C14nScope::DocumentWithout(n) => (n.node_ptr(), false),
+        C14nScope::Subtree(n) => (n.node_ptr(), true),
+    };
+    let vis = Visibility { node, include };
+    let callback: bindings::xmlC14NIsVisibleCallback = if node.is_null() {
+        None
+    } else {
+        Some(is_visible)
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(8 * 1024);
+    let rc = unsafe {
+        let buf = bindings::xmlOutputBufferCreateIO(
+            Some(write_bytes),
+            Some(close_noop),
+            &mut out as *mut Vec<u8> as *mut c_void,
+            std::ptr::null_mut(),
+        );
+        if buf.is_null() {
+            return Err(XmlError::NotWellFormed {
+                line: None,
+                message: "cannot allocate a c14n buffer".into(),
+            });
+        }
+        let rc = bindings::xmlC14NExecute(
+            doc.doc_ptr(),
+            callback,
+            &vis as *const Visibility as *mut c_void,
+            bindings::xmlC14NMode_XML_C14N_EXCLUSIVE_1_0 as c_int,
+            std::ptr::null_mut(),
+            0,
+            buf,
+        );
+        let closed = bindings::xmlOutputBufferClose(buf);
+        if rc < 0 { rc } else { closed }
+    };
+    if rc < 0 {
+        return Err(XmlError::NotWellFormed {
+            line: None,
+            message: "canonicalisation failed".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// The namespace URI of an element ("" when it has none).
+pub fn ns(node: RoNode) -> String {
+    node.get_namespace()
+        .map(|n| n.get_href())
+        .unwrap_or_default()
+}
+
+/// Element children, skipping text, comments and processing instructions.
+pub fn elements(node: RoNode) -> Vec<RoNode> {
+    node.get_child_elements()
+}
+
+/// True when `node` is an element named `local` in namespace `uri`.
+pub fn is(node: RoNode, uri: &str, local: &str) -> bool {
+    node.get_type() == Some(NodeType::ElementNode) && node.get_name() == local && ns(node) == uri
+}
+
+/// Line of a node in its source document.
+pub fn line_of(node: RoNode) -> u32 {
+    unsafe { bindings::xmlGetLineNo(node.node_ptr()) }.max(0) as u32
+}
+
+/// Escape text for element content or a double-quoted attribute.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precheck_refuses_doctype_depth_size_and_bad_utf8() {
+        let l = XmlLimits::default();
+        assert_eq!(
+            precheck(b"<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", &l),
+            Err(XmlError::Doctype)
+        );
+        let deep = "<a>".repeat(300) + &"</a>".repeat(300);
+        assert_eq!(precheck(deep.as_bytes(), &l), Err(XmlError::TooDeep(256)));
+        let ok = "<a>".repeat(256) + &"</a>".repeat(256);
+        assert!(precheck(ok.as_bytes(), &l).is_ok());
+        let small = XmlLimits {
+            body_bytes_max: 10,
+            ..l
+        };
+        assert!(matches!(
+            precheck(b"<a>0123456789</a>", &small),
+            Err(XmlError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            precheck(b"<a>\xff</a>", &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+        assert!(matches!(
+            precheck(b"<a><b></a>", &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+    }
+
+    #[test]
+    fn parse_is_strict() {
+        let l = XmlLimits::default();
+        assert!(parse(b"<a><b/></a>", &l).is_ok());
+        assert!(matches!(
+            parse(b"<a>&undefined;</a>", &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+        assert!(matches!(
+            parse(b"<a xmlns:p='u'><q:b/></a>", &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+        assert!(matches!(
+            parse(b"", &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+    }
+
+    #[test]
+    fn c14n_keeps_multibyte_text_and_excludes_a_subtree() {
+        let l = XmlLimits::default();
+        let text = "é".repeat(5000);
+        let xml =
+            format!("<r xmlns:p=\"urn:p\" b=\"2\"   a=\"1\"><p:x>{text}</p:x><s><t/></s></r>");
+        let doc = parse(xml.as_bytes(), &l).unwrap();
+        let root = doc.get_root_readonly().unwrap();
+        let s = elements(root)[1];
+        let whole = String::from_utf8(c14n(&doc, C14nScope::DocumentWithout(s)).unwrap()).unwrap();
+        assert_eq!(
+            whole,
+            format!("<r a=\"1\" b=\"2\"><p:x xmlns:p=\"urn:p\">{text}</p:x></r>")
+        );
+        let sub = String::from_utf8(c14n(&doc, C14nScope::Subtree(s)).unwrap()).unwrap();
+        assert_eq!(sub, "<s><t></t></s>");
+    }
+}

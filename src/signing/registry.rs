@@ -1,0 +1,236 @@
+//! The institution registry: which institutions exist, in which country, which
+//! BUCs and roles each handles, and the certificates that are trusted for each
+//! institution and each access point. It is the only trust store: a document's
+//! embedded certificate is compared with the one listed here, never trusted as is.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use openssl::pkey::{PKey, Public};
+use openssl::x509::X509;
+use serde::Deserialize;
+
+use crate::ids::{BucType, Country, InstitutionId, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// A certificate the registry trusts, with its DER form for exact comparison.
+#[derive(Clone)]
+pub struct TrustedCert {
+    pub der: Vec<u8>,
+    pub public_key: PKey<Public>,
+    pub not_after: String,
+}
+
+impl std::fmt::Debug for TrustedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustedCert(not_after={})", self.not_after)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Competence {
+    /// A BUC type, or a prefix followed by `*`.
+    pub buc: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Institution {
+    pub id: InstitutionId,
+    pub name: String,
+    pub certificates: Vec<TrustedCert>,
+    pub certificate_paths: Vec<PathBuf>,
+    pub competences: Vec<Competence>,
+}
+
+impl Institution {
+    pub fn handles(&self, buc: &BucType, role: Role) -> bool {
+        self.competences.iter().any(|c| {
+            let matches = match c.buc.strip_suffix('*') {
+                Some(prefix) => buc.as_str().starts_with(prefix),
+                None => c.buc == buc.as_str(),
+            };
+            matches && c.roles.contains(&role)
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub institutions: BTreeMap<InstitutionId, Institution>,
+    pub access_points: BTreeMap<Country, Vec<TrustedCert>>,
+    pub access_point_paths: BTreeMap<Country, Vec<PathBuf>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    #[serde(default)]
+    access_point: Vec<RawAccessPoint>,
+    #[serde(default)]
+    institution: Vec<RawInstitution>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccessPoint {
+    country: Country,
+    certificates: Vec<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstitution {
+    id: InstitutionId,
+    name: String,
+    certificates: Vec<PathBuf>,
+    #[serde(default)]
+    competences: Vec<RawCompetence>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompetence {
+    buc: String,
+    roles: Vec<Role>,
+}
+
+/// Load one PEM certificate.
+pub fn load_certificate(path: &Path) -> Result<TrustedCert, RegistryError> {
+    let pem = std::fs::read(path).map_err(|source| RegistryError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |m: String| RegistryError::Invalid {
+        path: path.to_owned(),
+        message: m,
+    };
+    let cert = X509::from_pem(&pem).map_err(|e| invalid(format!("not a PEM certificate: {e}")))?;
+    let public_key = cert
+        .public_key()
+        .map_err(|e| invalid(format!("no public key: {e}")))?;
+    if public_key.rsa().is_err() {
+        return Err(invalid("only RSA keys are supported (RSA-SHA256)".into()));
+    }
+    let der = cert.to_der().map_err(|e| invalid(e.to_string()))?;
+    Ok(TrustedCert {
+        der,
+        public_key,
+        not_after: cert.not_after().to_string(),
+    })
+}
+
+impl Registry {
+    pub fn load(path: &Path) -> Result<Registry, RegistryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawRegistry = toml::from_str(&text).map_err(|e| RegistryError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut reg = Registry {
+            institutions: BTreeMap::new(),
+            access_points: BTreeMap::new(),
+            access_point_paths: BTreeMap::new(),
+        };
+        for ap in raw.access_point {
+            let paths: Vec<PathBuf> = ap.certificates.iter().map(|c| base.join(c)).collect();
+            let certs = paths
+                .iter()
+                .map(|p| load_certificate(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            reg.access_points.insert(ap.country.clone(), certs);
+            reg.access_point_paths.insert(ap.country, paths);
+        }
+        for i in raw.institution {
+            if reg.institutions.contains_key(&i.id) {
+                return Err(RegistryError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("institution {} listed twice", i.id),
+                });
+            }
+            if i.certificates.is_empty() || i.certificates.len() > 2 {
+                return Err(RegistryError::Invalid {
+                    path: path.to_owned(),
+                    message: format!(
+                        "institution {} needs one certificate, or two during a rotation",
+                        i.id
+                    ),
+                });
+            }
+            let paths: Vec<PathBuf> = i.certificates.iter().map(|c| base.join(c)).collect();
+            let certificates = paths
+                .iter()
+                .map(|p| load_certificate(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let competences = i
+                .competences
+                .into_iter()
+                .map(|c| Competence {
+                    buc: c.buc,
+                    roles: c.roles,
+                })
+                .collect();
+            reg.institutions.insert(
+                i.id.clone(),
+                Institution {
+                    id: i.id,
+                    name: i.name,
+                    certificates,
+                    certificate_paths: paths,
+                    competences,
+                },
+            );
+        }
+        Ok(reg)
+    }
+
+    pub fn institution(&self, id: &InstitutionId) -> Option<&Institution> {
+        self.institutions.get(id)
+    }
+
+    /// Institutions of one country (the ones an access point serves).
+    pub fn institutions_of(&self, country: &Country) -> impl Iterator<Item = &Institution> {
+        self.institutions
+            .values()
+            .filter(move |i| &i.id.country() == country)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_the_fixture_registry() {
+        let reg = Registry::load(Path::new("fixtures/registry.toml")).unwrap();
+        let onss = reg
+            .institution(&InstitutionId::parse("BE:ONSS").unwrap())
+            .unwrap();
+        assert!(onss.handles(&BucType::parse("LA_BUC_02").unwrap(), Role::Counterparty));
+        assert!(!onss.handles(&BucType::parse("P_BUC_01").unwrap(), Role::CaseOwner));
+        let fam = reg
+            .institution(&InstitutionId::parse("BE:FAMIFED").unwrap())
+            .unwrap();
+        assert!(!fam.handles(&BucType::parse("H_BUC_01").unwrap(), Role::CaseOwner));
+        assert!(
+            reg.access_points
+                .contains_key(&Country::parse("NL").unwrap())
+        );
+        assert!(reg.institutions_of(&Country::parse("BE").unwrap()).count() >= 5);
+        assert!(reg.institutions_of(&Country::parse("DE").unwrap()).count() >= 2);
+    }
+}
