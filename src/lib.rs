@@ -4,3 +4,4 @@ pub mod buc;
 pub mod ids;
 pub mod sed;
 pub mod signing;
+pub mod store;

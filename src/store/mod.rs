@@ -1,0 +1,241 @@
+//! The case store: cases, participants, documents with all their versions, each
+//! case's history, the inbox of answered message ids and the outbox of messages to
+//! publish. The engine talks to it only through `Store` and `Tx`, so the SQLite
+//! default and a PostgreSQL backend are interchangeable.
+//!
+//! Invariant: one inbound SED, its case transition, its document version, its
+//! history entries and the messages it makes us send (receipt or error, national
+//! delivery) commit in one `Tx`; nothing is acked or published before that commit.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CaseRecord {
+    pub case_id: CaseId,
+    pub buc: BucType,
+    /// The data-model version the case started with; later SEDs must use it.
+    pub sed_version: SedVersion,
+    pub state: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Participant {
+    pub institution: InstitutionId,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DocumentRecord {
+    pub document_id: DocumentId,
+    pub case_id: CaseId,
+    pub sed: SedType,
+    pub sender: InstitutionId,
+    pub receiver: InstitutionId,
+    /// `out` (we sent it) or `in` (we received it).
+    pub direction: String,
+    /// `sent`, `received` or `cancelled`.
+    pub status: String,
+    pub latest_version: u32,
+    pub related: Option<DocumentId>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DocumentVersion {
+    pub document_id: DocumentId,
+    pub version: u32,
+    pub message_id: String,
+    /// SHA-256 (hex) of the SED element's exclusive C14N: "same content" for check 9.
+    pub content_sha256: String,
+    /// The signed envelope exactly as sent or received.
+    #[serde(skip)]
+    pub envelope: Vec<u8>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: String,
+    /// e.g. `sed-received`, `sed-sent`, `delivered`, `rejected`, `failed`.
+    pub event: String,
+    pub detail: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub message_id: Option<String>,
+    pub document_id: Option<String>,
+}
+
+/// What we answered to an inbound message id, kept to answer duplicates byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    pub message_id: String,
+    pub body_sha256: String,
+    pub received_at: String,
+    pub case_id: Option<CaseId>,
+    /// `receipt` or `error`.
+    pub answer_kind: String,
+    pub answer_message_id: String,
+    pub answer_routing_key: String,
+    pub answer_headers: BTreeMap<String, String>,
+    pub answer_timestamp: i64,
+    pub answer_body: Vec<u8>,
+    pub error_code: Option<String>,
+}
+
+/// Kinds of outbox messages.
+pub mod kind {
+    /// A SED to a foreign access point; tracked until a receipt or error.
+    pub const SED: &str = "sed";
+    pub const RECEIPT: &str = "receipt";
+    pub const ERROR: &str = "error";
+    /// A received SED delivered to a Belgian institution's national queue.
+    pub const NATIONAL: &str = "national";
+    /// A failure notice to a Belgian institution's national queue.
+    pub const NOTICE: &str = "notice";
+}
+
+/// Outbound message statuses (the contract's, for `sed`; `queued`/`sent` for the rest).
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const SENT: &str = "sent";
+    pub const DELIVERED: &str = "delivered";
+    pub const REJECTED: &str = "rejected";
+    pub const RETRYING: &str = "retrying";
+    pub const FAILED: &str = "failed";
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub message_id: String,
+    pub kind: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub headers: BTreeMap<String, String>,
+    /// AMQP `timestamp`: when the message was first created.
+    pub timestamp: i64,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub first_attempt_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub case_id: Option<CaseId>,
+    pub document_id: Option<DocumentId>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl OutboxMessage {
+    /// A new message to publish as soon as possible.
+    pub fn new(kind: &str, exchange: &str, routing_key: &str, message_id: String, headers: BTreeMap<String, String>, body: Vec<u8>) -> Self {
+        let now = chrono::Utc::now();
+        OutboxMessage {
+            id: 0,
+            message_id,
+            kind: kind.to_owned(),
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            headers,
+            timestamp: now.timestamp(),
+            body,
+            status: status::QUEUED.to_owned(),
+            attempts: 0,
+            next_attempt_ms: now.timestamp_millis(),
+            first_attempt_ms: None,
+            last_error: None,
+            case_id: None,
+            document_id: None,
+            created_at: now_rfc3339(),
+            updated_at: now_rfc3339(),
+        }
+    }
+}
+
+/// Everything a case handler sees about one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    pub case: CaseRecord,
+    pub participants: Vec<Participant>,
+    pub documents: Vec<(DocumentRecord, Vec<DocumentVersion>)>,
+    pub history: Vec<HistoryEntry>,
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// A filter for listing cases.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub institution: Option<InstitutionId>,
+    pub status: Option<String>,
+    pub limit: u32,
+}
+
+/// One transaction. Dropping it without `commit` rolls back.
+pub trait Tx {
+    fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>>;
+    fn inbox_put(&mut self, entry: &InboxEntry) -> Result<()>;
+    fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
+    fn case_insert(&mut self, case: &CaseRecord) -> Result<()>;
+    fn case_set_state(&mut self, case_id: &CaseId, state: &str, status: &str) -> Result<()>;
+    fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>>;
+    fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()>;
+    fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>>;
+    fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>>;
+    fn document_insert(&mut self, doc: &DocumentRecord) -> Result<()>;
+    fn document_set_version(&mut self, document_id: &DocumentId, version: u32) -> Result<()>;
+    fn version_get(&mut self, document_id: &DocumentId, version: u32) -> Result<Option<DocumentVersion>>;
+    fn version_insert(&mut self, v: &DocumentVersion) -> Result<()>;
+    fn history_append(&mut self, case_id: &CaseId, e: &HistoryEntry) -> Result<()>;
+    fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64>;
+    fn outbox_by_message_id(&mut self, message_id: &str, kind: &str) -> Result<Option<OutboxMessage>>;
+    fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// The store. Methods are blocking; async callers run them on blocking threads.
+pub trait Store: Send + Sync {
+    fn begin(&self) -> Result<Box<dyn Tx + '_>>;
+    fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>>;
+    fn cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>>;
+    /// Messages with `status` (or all when None), newest first.
+    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Messages whose next attempt is due: queued, retrying, or sent SEDs whose
+    /// receipt is overdue.
+    fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Counts of outbox messages per (kind, status), for health and tests.
+    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>>;
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Open the store named by a URL: `sqlite://<path>` or a plain path.
+pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Db("the PostgreSQL store is not built yet (issue 4); use sqlite://<path>".into()));
+    }
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(std::path::Path::new(path))?))
+}

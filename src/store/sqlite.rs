@@ -1,0 +1,548 @@
+//! The embedded default store: SQLite in WAL mode with `synchronous=FULL`, so a
+//! committed transition survives a crash of the process or the machine. One
+//! connection writes (transactions are `BEGIN IMMEDIATE`, serialised by a mutex);
+//! another serves reads for the API and CLI without waiting for writers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::*;
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS cases (
+  case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
+  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS participants (
+  case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
+  PRIMARY KEY (case_id, institution));
+CREATE TABLE IF NOT EXISTS documents (
+  document_id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(case_id), sed TEXT NOT NULL,
+  sender TEXT NOT NULL, receiver TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL,
+  latest_version INTEGER NOT NULL, related TEXT, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS documents_case ON documents(case_id);
+CREATE TABLE IF NOT EXISTS document_versions (
+  document_id TEXT NOT NULL REFERENCES documents(document_id), version INTEGER NOT NULL,
+  message_id TEXT NOT NULL, content_sha256 TEXT NOT NULL, envelope BLOB NOT NULL, created_at TEXT NOT NULL,
+  PRIMARY KEY (document_id, version));
+CREATE TABLE IF NOT EXISTS history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL,
+  detail TEXT NOT NULL, from_state TEXT, to_state TEXT, message_id TEXT, document_id TEXT);
+CREATE INDEX IF NOT EXISTS history_case ON history(case_id, seq);
+CREATE TABLE IF NOT EXISTS inbox (
+  message_id TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, received_at TEXT NOT NULL, case_id TEXT,
+  answer_kind TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_routing_key TEXT NOT NULL,
+  answer_headers TEXT NOT NULL, answer_timestamp INTEGER NOT NULL, answer_body BLOB NOT NULL, error_code TEXT);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, kind TEXT NOT NULL, exchange TEXT NOT NULL,
+  routing_key TEXT NOT NULL, headers TEXT NOT NULL, timestamp INTEGER NOT NULL, body BLOB NOT NULL,
+  status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, first_attempt_ms INTEGER,
+  last_error TEXT, case_id TEXT, document_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS outbox_case ON outbox(case_id);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
+"#;
+
+fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let c = Connection::open(path).map_err(db)?;
+    c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+    c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+    c.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    c.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+    Ok(c)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(db)?;
+        }
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        let reader = connect(path)?;
+        Ok(SqliteStore { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    }
+
+    fn read(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.reader.lock().map_err(|_| db("reader connection poisoned"))
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+    done: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Best effort: a failed rollback leaves SQLite to roll back on close.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn case_from(r: &Row) -> rusqlite::Result<(String, String, String, String, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn to_case(t: (String, String, String, String, String, String, String)) -> Result<CaseRecord> {
+    Ok(CaseRecord {
+        case_id: CaseId::parse(&t.0).map_err(corrupt)?,
+        buc: BucType::parse(&t.1).map_err(corrupt)?,
+        sed_version: SedVersion::parse(&t.2).map_err(corrupt)?,
+        state: t.3,
+        status: t.4,
+        created_at: t.5,
+        updated_at: t.6,
+    })
+}
+
+const CASE_COLS: &str = "case_id, buc, sed_version, state, status, created_at, updated_at";
+const DOC_COLS: &str = "document_id, case_id, sed, sender, receiver, direction, status, latest_version, related, created_at";
+const OUT_COLS: &str = "id, message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at";
+
+type DocRow = (String, String, String, String, String, String, String, u32, Option<String>, String);
+
+fn doc_row(r: &Row) -> rusqlite::Result<DocRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+fn to_doc(t: DocRow) -> Result<DocumentRecord> {
+    Ok(DocumentRecord {
+        document_id: DocumentId::parse(&t.0).map_err(corrupt)?,
+        case_id: CaseId::parse(&t.1).map_err(corrupt)?,
+        sed: SedType::parse(&t.2).map_err(corrupt)?,
+        sender: InstitutionId::parse(&t.3).map_err(corrupt)?,
+        receiver: InstitutionId::parse(&t.4).map_err(corrupt)?,
+        direction: t.5,
+        status: t.6,
+        latest_version: t.7,
+        related: t.8.map(|r| DocumentId::parse(&r)).transpose().map_err(corrupt)?,
+        created_at: t.9,
+    })
+}
+
+type OutRow = (i64, String, String, String, String, String, i64, Vec<u8>, String, u32, i64, Option<i64>, Option<String>, Option<String>, Option<String>, String, String);
+
+fn out_row(r: &Row) -> rusqlite::Result<OutRow> {
+    Ok((
+        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?,
+        r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?,
+    ))
+}
+
+fn to_out(t: OutRow) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: t.0,
+        message_id: t.1,
+        kind: t.2,
+        exchange: t.3,
+        routing_key: t.4,
+        headers: serde_json::from_str(&t.5).map_err(corrupt)?,
+        timestamp: t.6,
+        body: t.7,
+        status: t.8,
+        attempts: t.9,
+        next_attempt_ms: t.10,
+        first_attempt_ms: t.11,
+        last_error: t.12,
+        case_id: t.13.map(|c| CaseId::parse(&c)).transpose().map_err(corrupt)?,
+        document_id: t.14.map(|d| DocumentId::parse(&d)).transpose().map_err(corrupt)?,
+        created_at: t.15,
+        updated_at: t.16,
+    })
+}
+
+fn participants_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<Participant>> {
+    let mut st = conn.prepare_cached("SELECT institution, role FROM participants WHERE case_id = ?1 ORDER BY rowid").map_err(db)?;
+    let rows = st
+        .query_map(params![case_id.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db)?;
+    rows.map(|r| {
+        let (i, role) = r.map_err(db)?;
+        Ok(Participant { institution: InstitutionId::parse(&i).map_err(corrupt)?, role: Role::parse(&role).map_err(corrupt)? })
+    })
+    .collect()
+}
+
+fn documents_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {DOC_COLS} FROM documents WHERE case_id = ?1 ORDER BY created_at, rowid")).map_err(db)?;
+    let rows = st.query_map(params![case_id.as_str()], doc_row).map_err(db)?;
+    rows.map(|r| to_doc(r.map_err(db)?)).collect()
+}
+
+impl Tx for SqliteTx<'_> {
+    fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code FROM inbox WHERE message_id = ?1")
+            .map_err(db)?;
+        let row = st
+            .query_row(params![message_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?,
+                    r.get::<_, i64>(8)?, r.get::<_, Vec<u8>>(9)?, r.get::<_, Option<String>>(10)?,
+                ))
+            })
+            .optional()
+            .map_err(db)?;
+        row.map(|t| {
+            Ok(InboxEntry {
+                message_id: t.0,
+                body_sha256: t.1,
+                received_at: t.2,
+                case_id: t.3.map(|c| CaseId::parse(&c)).transpose().map_err(corrupt)?,
+                answer_kind: t.4,
+                answer_message_id: t.5,
+                answer_routing_key: t.6,
+                answer_headers: serde_json::from_str(&t.7).map_err(corrupt)?,
+                answer_timestamp: t.8,
+                answer_body: t.9,
+                error_code: t.10,
+            })
+        })
+        .transpose()
+    }
+
+    fn inbox_put(&mut self, e: &InboxEntry) -> Result<()> {
+        let headers = serde_json::to_string(&e.answer_headers).map_err(db)?;
+        self.conn
+            .prepare_cached("INSERT INTO inbox (message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(message_id) DO UPDATE SET answer_kind=excluded.answer_kind, answer_message_id=excluded.answer_message_id, answer_routing_key=excluded.answer_routing_key, answer_headers=excluded.answer_headers, answer_timestamp=excluded.answer_timestamp, answer_body=excluded.answer_body, error_code=excluded.error_code")
+            .map_err(db)?
+            .execute(params![
+                e.message_id, e.body_sha256, e.received_at, e.case_id.as_ref().map(|c| c.as_str()), e.answer_kind,
+                e.answer_message_id, e.answer_routing_key, headers, e.answer_timestamp, e.answer_body, e.error_code
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        let mut st = self.conn.prepare_cached(&format!("SELECT {CASE_COLS} FROM cases WHERE case_id = ?1")).map_err(db)?;
+        st.query_row(params![case_id.as_str()], case_from).optional().map_err(db)?.map(to_case).transpose()
+    }
+
+    fn case_insert(&mut self, c: &CaseRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!("INSERT INTO cases ({CASE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"))
+            .map_err(db)?
+            .execute(params![c.case_id.as_str(), c.buc.as_str(), c.sed_version.as_str(), c.state, c.status, c.created_at, c.updated_at])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn case_set_state(&mut self, case_id: &CaseId, state: &str, status: &str) -> Result<()> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE cases SET state = ?2, status = ?3, updated_at = ?4 WHERE case_id = ?1")
+            .map_err(db)?
+            .execute(params![case_id.as_str(), state, status, now_rfc3339()])
+            .map_err(db)?;
+        if n != 1 {
+            return Err(corrupt(format!("case {case_id} vanished during its transition")));
+        }
+        Ok(())
+    }
+
+    fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>> {
+        participants_of(&self.conn, case_id)
+    }
+
+    fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO participants (case_id, institution, role) VALUES (?1,?2,?3)")
+            .map_err(db)?
+            .execute(params![case_id.as_str(), p.institution.as_str(), p.role.as_str()])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
+        documents_of(&self.conn, case_id)
+    }
+
+    fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>> {
+        let mut st = self.conn.prepare_cached(&format!("SELECT {DOC_COLS} FROM documents WHERE document_id = ?1")).map_err(db)?;
+        st.query_row(params![document_id.as_str()], doc_row).optional().map_err(db)?.map(to_doc).transpose()
+    }
+
+    fn document_insert(&mut self, d: &DocumentRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!("INSERT INTO documents ({DOC_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"))
+            .map_err(db)?
+            .execute(params![
+                d.document_id.as_str(), d.case_id.as_str(), d.sed.as_str(), d.sender.as_str(), d.receiver.as_str(), d.direction,
+                d.status, d.latest_version, d.related.as_ref().map(|r| r.as_str()), d.created_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn document_set_version(&mut self, document_id: &DocumentId, version: u32) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE documents SET latest_version = ?2 WHERE document_id = ?1")
+            .map_err(db)?
+            .execute(params![document_id.as_str(), version])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn version_get(&mut self, document_id: &DocumentId, version: u32) -> Result<Option<DocumentVersion>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT message_id, content_sha256, envelope, created_at FROM document_versions WHERE document_id = ?1 AND version = ?2")
+            .map_err(db)?;
+        let row = st
+            .query_row(params![document_id.as_str(), version], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, String>(3)?))
+            })
+            .optional()
+            .map_err(db)?;
+        Ok(row.map(|(message_id, content_sha256, envelope, created_at)| DocumentVersion {
+            document_id: document_id.clone(),
+            version,
+            message_id,
+            content_sha256,
+            envelope,
+            created_at,
+        }))
+    }
+
+    fn version_insert(&mut self, v: &DocumentVersion) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO document_versions (document_id, version, message_id, content_sha256, envelope, created_at) VALUES (?1,?2,?3,?4,?5,?6)")
+            .map_err(db)?
+            .execute(params![v.document_id.as_str(), v.version, v.message_id, v.content_sha256, v.envelope, v.created_at])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn history_append(&mut self, case_id: &CaseId, e: &HistoryEntry) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO history (case_id, at, event, detail, from_state, to_state, message_id, document_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
+            .map_err(db)?
+            .execute(params![case_id.as_str(), e.at, e.event, e.detail, e.from_state, e.to_state, e.message_id, e.document_id])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64> {
+        let headers = serde_json::to_string(&m.headers).map_err(db)?;
+        self.conn
+            .prepare_cached("INSERT INTO outbox (message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)")
+            .map_err(db)?
+            .execute(params![
+                m.message_id, m.kind, m.exchange, m.routing_key, headers, m.timestamp, m.body, m.status, m.attempts, m.next_attempt_ms,
+                m.first_attempt_ms, m.last_error, m.case_id.as_ref().map(|c| c.as_str()), m.document_id.as_ref().map(|d| d.as_str()),
+                m.created_at, m.updated_at
+            ])
+            .map_err(db)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn outbox_by_message_id(&mut self, message_id: &str, kind: &str) -> Result<Option<OutboxMessage>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE message_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1"))
+            .map_err(db)?;
+        st.query_row(params![message_id, kind], out_row).optional().map_err(db)?.map(to_out).transpose()
+    }
+
+    fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE outbox SET status = ?2, attempts = ?3, next_attempt_ms = ?4, first_attempt_ms = ?5, last_error = ?6, updated_at = ?7 WHERE id = ?1")
+            .map_err(db)?
+            .execute(params![m.id, m.status, m.attempts, m.next_attempt_ms, m.first_attempt_ms, m.last_error, now_rfc3339()])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(db)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn begin(&self) -> Result<Box<dyn Tx + '_>> {
+        let conn = self.writer.lock().map_err(|_| db("writer connection poisoned"))?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        Ok(Box::new(SqliteTx { conn, done: false }))
+    }
+
+    fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>> {
+        let conn = self.read()?;
+        let case = {
+            let mut st = conn.prepare_cached(&format!("SELECT {CASE_COLS} FROM cases WHERE case_id = ?1")).map_err(db)?;
+            match st.query_row(params![case_id.as_str()], case_from).optional().map_err(db)? {
+                Some(t) => to_case(t)?,
+                None => return Ok(None),
+            }
+        };
+        let participants = participants_of(&conn, case_id)?;
+        let mut documents = Vec::new();
+        for d in documents_of(&conn, case_id)? {
+            let mut st = conn
+                .prepare_cached("SELECT version, message_id, content_sha256, envelope, created_at FROM document_versions WHERE document_id = ?1 ORDER BY version")
+                .map_err(db)?;
+            let versions = st
+                .query_map(params![d.document_id.as_str()], |r| {
+                    Ok(DocumentVersion {
+                        document_id: d.document_id.clone(),
+                        version: r.get(0)?,
+                        message_id: r.get(1)?,
+                        content_sha256: r.get(2)?,
+                        envelope: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                })
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db)?;
+            documents.push((d, versions));
+        }
+        let history = {
+            let mut st = conn
+                .prepare_cached("SELECT at, event, detail, from_state, to_state, message_id, document_id FROM history WHERE case_id = ?1 ORDER BY seq")
+                .map_err(db)?;
+            st.query_map(params![case_id.as_str()], |r| {
+                Ok(HistoryEntry {
+                    at: r.get(0)?,
+                    event: r.get(1)?,
+                    detail: r.get(2)?,
+                    from_state: r.get(3)?,
+                    to_state: r.get(4)?,
+                    message_id: r.get(5)?,
+                    document_id: r.get(6)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?
+        };
+        let messages = {
+            let mut st = conn.prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE case_id = ?1 ORDER BY id")).map_err(db)?;
+            let rows = st.query_map(params![case_id.as_str()], out_row).map_err(db)?;
+            rows.map(|r| to_out(r.map_err(db)?)).collect::<Result<Vec<_>>>()?
+        };
+        Ok(Some(CaseDetail { case, participants, documents, history, messages }))
+    }
+
+    fn cases(&self, f: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>> {
+        let conn = self.read()?;
+        let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {CASE_COLS} FROM cases c WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR EXISTS (SELECT 1 FROM participants p WHERE p.case_id = c.case_id AND p.institution = ?2)) ORDER BY updated_at DESC LIMIT ?3"
+            ))
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![f.status, f.institution.as_ref().map(|i| i.as_str()), limit], case_from)
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|t| {
+                let c = to_case(t)?;
+                let p = participants_of(&conn, &c.case_id)?;
+                Ok((c, p))
+            })
+            .collect()
+    }
+
+    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"))
+            .map_err(db)?;
+        let rows = st.query_map(params![status, limit.clamp(1, 1000)], out_row).map_err(db)?;
+        rows.map(|r| to_out(r.map_err(db)?)).collect()
+    }
+
+    fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {OUT_COLS} FROM outbox WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= ?1 AND (status != 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT ?2"
+            ))
+            .map_err(db)?;
+        let rows = st.query_map(params![now_ms, limit], out_row).map_err(db)?;
+        rows.map(|r| to_out(r.map_err(db)?)).collect()
+    }
+
+    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+        let conn = self.read()?;
+        let mut st = conn.prepare_cached("SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status").map_err(db)?;
+        let rows = st
+            .query_map([], |r| Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)? as u64)))
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &CaseId) -> CaseRecord {
+        CaseRecord {
+            case_id: id.clone(),
+            buc: BucType::parse("LA_BUC_02").unwrap(),
+            sed_version: SedVersion::parse("4.2").unwrap(),
+            state: "awaiting_reply".into(),
+            status: "open".into(),
+            created_at: now_rfc3339(),
+            updated_at: now_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn a_transaction_commits_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let id = CaseId::random();
+        {
+            let mut tx = store.begin().unwrap();
+            tx.case_insert(&case(&id)).unwrap();
+            tx.outbox_enqueue(&OutboxMessage::new(kind::SED, "eessi.ap", "NL", "m1".into(), BTreeMap::new(), b"x".to_vec())).unwrap();
+            // dropped without commit
+        }
+        assert!(store.case_detail(&id).unwrap().is_none());
+        assert!(store.outbox_counts().unwrap().is_empty());
+        let mut tx = store.begin().unwrap();
+        tx.case_insert(&case(&id)).unwrap();
+        tx.participant_add(&id, &Participant { institution: InstitutionId::parse("BE:ONSS").unwrap(), role: Role::CaseOwner }).unwrap();
+        let mut m = OutboxMessage::new(kind::SED, "eessi.ap", "NL", "m1".into(), BTreeMap::new(), b"x".to_vec());
+        m.case_id = Some(id.clone());
+        tx.outbox_enqueue(&m).unwrap();
+        tx.history_append(&id, &HistoryEntry { at: now_rfc3339(), event: "sed-sent".into(), detail: "A003".into(), from_state: None, to_state: Some("awaiting_reply".into()), message_id: Some("m1".into()), document_id: None }).unwrap();
+        tx.commit().unwrap();
+        let d = store.case_detail(&id).unwrap().unwrap();
+        assert_eq!(d.participants.len(), 1);
+        assert_eq!(d.history.len(), 1);
+        assert_eq!(d.messages.len(), 1);
+        assert_eq!(store.outbox_due(chrono::Utc::now().timestamp_millis() + 1, 10).unwrap().len(), 1);
+        // The same SED message id cannot be enqueued twice.
+        let mut tx = store.begin().unwrap();
+        assert!(tx.outbox_enqueue(&m).is_err());
+    }
+}
