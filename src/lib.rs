@@ -5,3 +5,14 @@ pub mod ids;
 pub mod sed;
 pub mod signing;
 pub mod store;
+pub mod transport;
+
+/// The AMQP `app_id` of every message we send.
+pub const APP_ID: &str = concat!("eessi-switch/", env!("CARGO_PKG_VERSION"));
+pub mod adapt;
+pub mod api;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod report;
+pub mod switch;

@@ -6,7 +6,10 @@
 use libxml::readonly::RoNode;
 use libxml::tree::Document;
 
-use crate::ids::{BucType, CaseAction, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion, parse_document_version};
+use crate::ids::{
+    BucType, CaseAction, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion,
+    parse_document_version,
+};
 use crate::sed::xml::{elements, escape, is, ns};
 use crate::signing::dsig::DS;
 
@@ -96,7 +99,12 @@ fn sbdh_children(node: RoNode, expected: &[&str]) -> Result<Vec<RoNode>, Envelop
     let children = elements(node);
     let names: Vec<String> = children.iter().map(|c| c.get_name()).collect();
     if names != expected || children.iter().any(|c| ns(*c) != SBDH) {
-        return Err(bad(format!("{} must hold {} (found {})", node.get_name(), expected.join(", "), names.join(", "))));
+        return Err(bad(format!(
+            "{} must hold {} (found {})",
+            node.get_name(),
+            expected.join(", "),
+            names.join(", ")
+        )));
     }
     Ok(children)
 }
@@ -111,7 +119,10 @@ fn text(node: RoNode) -> Result<String, EnvelopeError> {
 fn party(node: RoNode) -> Result<(InstitutionId, Role), EnvelopeError> {
     let c = sbdh_children(node, &["Identifier", "ContactInformation"])?;
     if c[0].get_property_no_ns("Authority").as_deref() != Some(AUTHORITY) {
-        return Err(bad(format!("{} Identifier must have Authority {AUTHORITY}", node.get_name())));
+        return Err(bad(format!(
+            "{} Identifier must have Authority {AUTHORITY}",
+            node.get_name()
+        )));
     }
     let id = InstitutionId::parse(&text(c[0])?).map_err(|e| bad(e.to_string()))?;
     let ci = sbdh_children(c[1], &["ContactTypeIdentifier"])?;
@@ -122,21 +133,51 @@ fn party(node: RoNode) -> Result<(InstitutionId, Role), EnvelopeError> {
 /// Read the envelope structure and header (check 3 of the contract). Returns the
 /// header and the SED element.
 pub fn read(doc: &Document) -> Result<(Header, RoNode), EnvelopeError> {
-    let root = doc.get_root_readonly().ok_or_else(|| bad("no root element"))?;
+    let root = doc
+        .get_root_readonly()
+        .ok_or_else(|| bad("no root element"))?;
     if !is(root, SBDH, "StandardBusinessDocument") {
-        return Err(bad("the root element must be sbdh:StandardBusinessDocument"));
+        return Err(bad(
+            "the root element must be sbdh:StandardBusinessDocument",
+        ));
     }
-    let parts: Vec<RoNode> = elements(root).into_iter().filter(|c| !is(*c, DS, "Signature")).collect();
-    if parts.len() != 2 || !is(parts[0], SBDH, "StandardBusinessDocumentHeader") || ns(parts[1]) == SBDH {
-        return Err(bad("the root must hold exactly the header followed by one SED"));
+    let parts: Vec<RoNode> = elements(root)
+        .into_iter()
+        .filter(|c| !is(*c, DS, "Signature"))
+        .collect();
+    if parts.len() != 2
+        || !is(parts[0], SBDH, "StandardBusinessDocumentHeader")
+        || ns(parts[1]) == SBDH
+    {
+        return Err(bad(
+            "the root must hold exactly the header followed by one SED",
+        ));
     }
-    let h = sbdh_children(parts[0], &["HeaderVersion", "Sender", "Receiver", "DocumentIdentification", "BusinessScope"])?;
+    let h = sbdh_children(
+        parts[0],
+        &[
+            "HeaderVersion",
+            "Sender",
+            "Receiver",
+            "DocumentIdentification",
+            "BusinessScope",
+        ],
+    )?;
     if text(h[0])? != "1.0" {
         return Err(bad("HeaderVersion must be 1.0"));
     }
     let (sender, sender_role) = party(h[1])?;
     let (receiver, receiver_role) = party(h[2])?;
-    let di = sbdh_children(h[3], &["Standard", "TypeVersion", "InstanceIdentifier", "Type", "CreationDateAndTime"])?;
+    let di = sbdh_children(
+        h[3],
+        &[
+            "Standard",
+            "TypeVersion",
+            "InstanceIdentifier",
+            "Type",
+            "CreationDateAndTime",
+        ],
+    )?;
     if text(di[0])? != STANDARD {
         return Err(bad(format!("Standard must be {STANDARD}")));
     }
@@ -150,20 +191,38 @@ pub fn read(doc: &Document) -> Result<(Header, RoNode), EnvelopeError> {
     let (mut case, mut action, mut dv, mut related) = (None, None, None, None);
     for scope in elements(h[4]) {
         let c = elements(scope);
-        if !is(scope, SBDH, "Scope") || c.len() < 2 || c.len() > 3 || c.iter().any(|x| ns(*x) != SBDH) {
-            return Err(bad("BusinessScope must hold Scope elements of Type, InstanceIdentifier[, Identifier]"));
+        if !is(scope, SBDH, "Scope")
+            || c.len() < 2
+            || c.len() > 3
+            || c.iter().any(|x| ns(*x) != SBDH)
+        {
+            return Err(bad(
+                "BusinessScope must hold Scope elements of Type, InstanceIdentifier[, Identifier]",
+            ));
         }
-        if c[0].get_name() != "Type" || c[1].get_name() != "InstanceIdentifier" || c.get(2).is_some_and(|x| x.get_name() != "Identifier") {
-            return Err(bad("a Scope holds Type, InstanceIdentifier and an optional Identifier"));
+        if c[0].get_name() != "Type"
+            || c[1].get_name() != "InstanceIdentifier"
+            || c.get(2).is_some_and(|x| x.get_name() != "Identifier")
+        {
+            return Err(bad(
+                "a Scope holds Type, InstanceIdentifier and an optional Identifier",
+            ));
         }
         let kind = text(c[0])?;
         let value = text(c[1])?;
         let ident = c.get(2).map(|x| text(*x)).transpose()?;
-        let slot_taken = |b: bool| if b { Err(bad(format!("scope {kind} appears twice"))) } else { Ok(()) };
+        let slot_taken = |b: bool| {
+            if b {
+                Err(bad(format!("scope {kind} appears twice")))
+            } else {
+                Ok(())
+            }
+        };
         match kind.as_str() {
             "CaseId" => {
                 slot_taken(case.is_some())?;
-                let buc = ident.ok_or_else(|| bad("the CaseId scope must name the BUC in Identifier"))?;
+                let buc =
+                    ident.ok_or_else(|| bad("the CaseId scope must name the BUC in Identifier"))?;
                 case = Some((
                     CaseId::parse(&value).map_err(|e| bad(e.to_string()))?,
                     BucType::parse(&buc).map_err(|e| bad(e.to_string()))?,
@@ -230,7 +289,10 @@ pub(crate) mod tests {
     fn render_then_read_round_trips() {
         let mut h = header();
         h.related = Some(DocumentId::parse("00000000000000000000000000000001").unwrap());
-        let xml = render_unsigned(&h, "<sed:A003 xmlns:sed=\"http://ec.europa.eu/eessi/ns/4_2\" sedGVer=\"4\" sedVer=\"2\"/>");
+        let xml = render_unsigned(
+            &h,
+            "<sed:A003 xmlns:sed=\"http://ec.europa.eu/eessi/ns/4_2\" sedGVer=\"4\" sedVer=\"2\"/>",
+        );
         let doc = parse(xml.as_bytes(), &XmlLimits::default()).unwrap();
         let (back, sed) = read(&doc).unwrap();
         assert_eq!(back, h);
@@ -243,10 +305,14 @@ pub(crate) mod tests {
         let two = render_unsigned(&h, "<x:A003 xmlns:x=\"urn:x\"/><x:A004 xmlns:x=\"urn:x\"/>");
         let doc = parse(two.as_bytes(), &XmlLimits::default()).unwrap();
         assert!(read(&doc).is_err());
-        let no_case = render_unsigned(&h, "<x:A003 xmlns:x=\"urn:x\"/>").replace("<sbdh:Type>CaseId</sbdh:Type>", "<sbdh:Type>Other</sbdh:Type>");
+        let no_case = render_unsigned(&h, "<x:A003 xmlns:x=\"urn:x\"/>").replace(
+            "<sbdh:Type>CaseId</sbdh:Type>",
+            "<sbdh:Type>Other</sbdh:Type>",
+        );
         let doc = parse(no_case.as_bytes(), &XmlLimits::default()).unwrap();
         assert!(read(&doc).unwrap_err().0.contains("unknown scope type"));
-        let bad_id = render_unsigned(&h, "<x:A003 xmlns:x=\"urn:x\"/>").replace(">NL:SVB<", ">nl:svb<");
+        let bad_id =
+            render_unsigned(&h, "<x:A003 xmlns:x=\"urn:x\"/>").replace(">NL:SVB<", ">nl:svb<");
         let doc = parse(bad_id.as_bytes(), &XmlLimits::default()).unwrap();
         assert!(read(&doc).unwrap_err().0.contains("institution id"));
     }

@@ -64,8 +64,18 @@ impl std::fmt::Display for ErrorCode {
 /// A signal as read from a (verified) document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    Receipt { ref_to: String, document_id: DocumentId, document_version: u32, digest_b64: String, received_at: String },
-    Error { ref_to: String, code: ErrorCode, detail: String },
+    Receipt {
+        ref_to: String,
+        document_id: DocumentId,
+        document_version: u32,
+        digest_b64: String,
+        received_at: String,
+    },
+    Error {
+        ref_to: String,
+        code: ErrorCode,
+        detail: String,
+    },
 }
 
 impl Signal {
@@ -76,7 +86,13 @@ impl Signal {
     }
 }
 
-pub fn render_receipt(ref_to: &MessageId, document_id: &DocumentId, version: u32, digest_b64: &str, received_at: &str) -> String {
+pub fn render_receipt(
+    ref_to: &MessageId,
+    document_id: &DocumentId,
+    version: u32,
+    digest_b64: &str,
+    received_at: &str,
+) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sig:Receipt xmlns:sig=\"{SIGNAL}\"><sig:RefToMessageId>{}</sig:RefToMessageId>\
 <sig:DocumentId>{document_id}</sig:DocumentId><sig:DocumentVersion>{version}</sig:DocumentVersion>\
@@ -103,26 +119,42 @@ pub fn read(doc: &Document) -> Result<Signal, String> {
     if ns(root) != SIGNAL {
         return Err("not a signal document".into());
     }
-    let parts: Vec<_> = elements(root).into_iter().filter(|c| !is(*c, DS, "Signature")).collect();
+    let parts: Vec<_> = elements(root)
+        .into_iter()
+        .filter(|c| !is(*c, DS, "Signature"))
+        .collect();
     let names: Vec<String> = parts.iter().map(|p| p.get_name()).collect();
     if parts.iter().any(|p| ns(*p) != SIGNAL) {
         return Err("unexpected element in a signal".into());
     }
     let t = |i: usize| parts[i].get_content();
     match root.get_name().as_str() {
-        "Receipt" if names == ["RefToMessageId", "DocumentId", "DocumentVersion", "Digest", "ReceivedAt"] => Ok(Signal::Receipt {
-            ref_to: t(0),
-            document_id: DocumentId::parse(&t(1)).map_err(|e| e.to_string())?,
-            document_version: parse_document_version(&t(2)).map_err(|e| e.to_string())?,
-            digest_b64: t(3),
-            received_at: t(4),
-        }),
+        "Receipt"
+            if names
+                == [
+                    "RefToMessageId",
+                    "DocumentId",
+                    "DocumentVersion",
+                    "Digest",
+                    "ReceivedAt",
+                ] =>
+        {
+            Ok(Signal::Receipt {
+                ref_to: t(0),
+                document_id: DocumentId::parse(&t(1)).map_err(|e| e.to_string())?,
+                document_version: parse_document_version(&t(2)).map_err(|e| e.to_string())?,
+                digest_b64: t(3),
+                received_at: t(4),
+            })
+        }
         "Error" if names == ["RefToMessageId", "Code", "Detail"] => Ok(Signal::Error {
             ref_to: t(0),
             code: ErrorCode::parse(&t(1)).ok_or("unknown error code")?,
             detail: t(2),
         }),
-        other => Err(format!("{other} is not a receipt or error of the expected shape")),
+        other => Err(format!(
+            "{other} is not a receipt or error of the expected shape"
+        )),
     }
 }
 
@@ -137,10 +169,26 @@ mod tests {
         let d = DocumentId::random();
         let r = render_receipt(&m, &d, 2, "AAAA", "2026-11-27T10:15:01Z");
         let got = read(&parse(r.as_bytes(), &XmlLimits::default()).unwrap()).unwrap();
-        assert_eq!(got, Signal::Receipt { ref_to: m.to_string(), document_id: d, document_version: 2, digest_b64: "AAAA".into(), received_at: "2026-11-27T10:15:01Z".into() });
+        assert_eq!(
+            got,
+            Signal::Receipt {
+                ref_to: m.to_string(),
+                document_id: d,
+                document_version: 2,
+                digest_b64: "AAAA".into(),
+                received_at: "2026-11-27T10:15:01Z".into()
+            }
+        );
         let e = render_error("x<y", ErrorCode::Conflict, "a & b");
         let got = read(&parse(e.as_bytes(), &XmlLimits::default()).unwrap()).unwrap();
-        assert_eq!(got, Signal::Error { ref_to: "x<y".into(), code: ErrorCode::Conflict, detail: "a & b".into() });
+        assert_eq!(
+            got,
+            Signal::Error {
+                ref_to: "x<y".into(),
+                code: ErrorCode::Conflict,
+                detail: "a & b".into()
+            }
+        );
         for c in ErrorCode::ALL {
             assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
         }

@@ -149,7 +149,14 @@ pub struct OutboxMessage {
 
 impl OutboxMessage {
     /// A new message to publish as soon as possible.
-    pub fn new(kind: &str, exchange: &str, routing_key: &str, message_id: String, headers: BTreeMap<String, String>, body: Vec<u8>) -> Self {
+    pub fn new(
+        kind: &str,
+        exchange: &str,
+        routing_key: &str,
+        message_id: String,
+        headers: BTreeMap<String, String>,
+        body: Vec<u8>,
+    ) -> Self {
         let now = chrono::Utc::now();
         OutboxMessage {
             id: 0,
@@ -204,11 +211,19 @@ pub trait Tx {
     fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>>;
     fn document_insert(&mut self, doc: &DocumentRecord) -> Result<()>;
     fn document_set_version(&mut self, document_id: &DocumentId, version: u32) -> Result<()>;
-    fn version_get(&mut self, document_id: &DocumentId, version: u32) -> Result<Option<DocumentVersion>>;
+    fn version_get(
+        &mut self,
+        document_id: &DocumentId,
+        version: u32,
+    ) -> Result<Option<DocumentVersion>>;
     fn version_insert(&mut self, v: &DocumentVersion) -> Result<()>;
     fn history_append(&mut self, case_id: &CaseId, e: &HistoryEntry) -> Result<()>;
     fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64>;
-    fn outbox_by_message_id(&mut self, message_id: &str, kind: &str) -> Result<Option<OutboxMessage>>;
+    fn outbox_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: &str,
+    ) -> Result<Option<OutboxMessage>>;
     fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -235,7 +250,11 @@ pub fn now_rfc3339() -> String {
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Db("the PostgreSQL store is not built yet (issue 4); use sqlite://<path>".into()));
+        return Err(StoreError::Db(
+            "the PostgreSQL store is not built yet (issue 4); use sqlite://<path>".into(),
+        ));
     }
-    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(std::path::Path::new(path))?))
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(
+        std::path::Path::new(path),
+    )?))
 }

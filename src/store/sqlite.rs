@@ -64,7 +64,8 @@ fn connect(path: &Path) -> Result<Connection> {
     c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
     c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
     c.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-    c.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+    c.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db)?;
     Ok(c)
 }
 
@@ -76,11 +77,16 @@ impl SqliteStore {
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
         let reader = connect(path)?;
-        Ok(SqliteStore { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
     }
 
     fn read(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.reader.lock().map_err(|_| db("reader connection poisoned"))
+        self.reader
+            .lock()
+            .map_err(|_| db("reader connection poisoned"))
     }
 }
 
@@ -98,8 +104,18 @@ impl Drop for SqliteTx<'_> {
     }
 }
 
-fn case_from(r: &Row) -> rusqlite::Result<(String, String, String, String, String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+fn case_from(
+    r: &Row,
+) -> rusqlite::Result<(String, String, String, String, String, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
 }
 
 fn to_case(t: (String, String, String, String, String, String, String)) -> Result<CaseRecord> {
@@ -118,10 +134,32 @@ const CASE_COLS: &str = "case_id, buc, sed_version, state, status, created_at, u
 const DOC_COLS: &str = "document_id, case_id, sed, sender, receiver, direction, status, latest_version, related, created_at";
 const OUT_COLS: &str = "id, message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at";
 
-type DocRow = (String, String, String, String, String, String, String, u32, Option<String>, String);
+type DocRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    u32,
+    Option<String>,
+    String,
+);
 
 fn doc_row(r: &Row) -> rusqlite::Result<DocRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
 }
 
 fn to_doc(t: DocRow) -> Result<DocumentRecord> {
@@ -134,17 +172,54 @@ fn to_doc(t: DocRow) -> Result<DocumentRecord> {
         direction: t.5,
         status: t.6,
         latest_version: t.7,
-        related: t.8.map(|r| DocumentId::parse(&r)).transpose().map_err(corrupt)?,
+        related: t
+            .8
+            .map(|r| DocumentId::parse(&r))
+            .transpose()
+            .map_err(corrupt)?,
         created_at: t.9,
     })
 }
 
-type OutRow = (i64, String, String, String, String, String, i64, Vec<u8>, String, u32, i64, Option<i64>, Option<String>, Option<String>, Option<String>, String, String);
+type OutRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Vec<u8>,
+    String,
+    u32,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
 
 fn out_row(r: &Row) -> rusqlite::Result<OutRow> {
     Ok((
-        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?,
-        r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?,
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
+        r.get(16)?,
     ))
 }
 
@@ -163,28 +238,51 @@ fn to_out(t: OutRow) -> Result<OutboxMessage> {
         next_attempt_ms: t.10,
         first_attempt_ms: t.11,
         last_error: t.12,
-        case_id: t.13.map(|c| CaseId::parse(&c)).transpose().map_err(corrupt)?,
-        document_id: t.14.map(|d| DocumentId::parse(&d)).transpose().map_err(corrupt)?,
+        case_id: t
+            .13
+            .map(|c| CaseId::parse(&c))
+            .transpose()
+            .map_err(corrupt)?,
+        document_id: t
+            .14
+            .map(|d| DocumentId::parse(&d))
+            .transpose()
+            .map_err(corrupt)?,
         created_at: t.15,
         updated_at: t.16,
     })
 }
 
 fn participants_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<Participant>> {
-    let mut st = conn.prepare_cached("SELECT institution, role FROM participants WHERE case_id = ?1 ORDER BY rowid").map_err(db)?;
+    let mut st = conn
+        .prepare_cached(
+            "SELECT institution, role FROM participants WHERE case_id = ?1 ORDER BY rowid",
+        )
+        .map_err(db)?;
     let rows = st
-        .query_map(params![case_id.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params![case_id.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(db)?;
     rows.map(|r| {
         let (i, role) = r.map_err(db)?;
-        Ok(Participant { institution: InstitutionId::parse(&i).map_err(corrupt)?, role: Role::parse(&role).map_err(corrupt)? })
+        Ok(Participant {
+            institution: InstitutionId::parse(&i).map_err(corrupt)?,
+            role: Role::parse(&role).map_err(corrupt)?,
+        })
     })
     .collect()
 }
 
 fn documents_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {DOC_COLS} FROM documents WHERE case_id = ?1 ORDER BY created_at, rowid")).map_err(db)?;
-    let rows = st.query_map(params![case_id.as_str()], doc_row).map_err(db)?;
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT {DOC_COLS} FROM documents WHERE case_id = ?1 ORDER BY created_at, rowid"
+        ))
+        .map_err(db)?;
+    let rows = st
+        .query_map(params![case_id.as_str()], doc_row)
+        .map_err(db)?;
     rows.map(|r| to_doc(r.map_err(db)?)).collect()
 }
 
@@ -197,9 +295,17 @@ impl Tx for SqliteTx<'_> {
         let row = st
             .query_row(params![message_id], |r| {
                 Ok((
-                    r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?,
-                    r.get::<_, i64>(8)?, r.get::<_, Vec<u8>>(9)?, r.get::<_, Option<String>>(10)?,
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, Vec<u8>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             })
             .optional()
@@ -209,7 +315,11 @@ impl Tx for SqliteTx<'_> {
                 message_id: t.0,
                 body_sha256: t.1,
                 received_at: t.2,
-                case_id: t.3.map(|c| CaseId::parse(&c)).transpose().map_err(corrupt)?,
+                case_id: t
+                    .3
+                    .map(|c| CaseId::parse(&c))
+                    .transpose()
+                    .map_err(corrupt)?,
                 answer_kind: t.4,
                 answer_message_id: t.5,
                 answer_routing_key: t.6,
@@ -236,15 +346,32 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {CASE_COLS} FROM cases WHERE case_id = ?1")).map_err(db)?;
-        st.query_row(params![case_id.as_str()], case_from).optional().map_err(db)?.map(to_case).transpose()
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {CASE_COLS} FROM cases WHERE case_id = ?1"))
+            .map_err(db)?;
+        st.query_row(params![case_id.as_str()], case_from)
+            .optional()
+            .map_err(db)?
+            .map(to_case)
+            .transpose()
     }
 
     fn case_insert(&mut self, c: &CaseRecord) -> Result<()> {
         self.conn
-            .prepare_cached(&format!("INSERT INTO cases ({CASE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"))
+            .prepare_cached(&format!(
+                "INSERT INTO cases ({CASE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"
+            ))
             .map_err(db)?
-            .execute(params![c.case_id.as_str(), c.buc.as_str(), c.sed_version.as_str(), c.state, c.status, c.created_at, c.updated_at])
+            .execute(params![
+                c.case_id.as_str(),
+                c.buc.as_str(),
+                c.sed_version.as_str(),
+                c.state,
+                c.status,
+                c.created_at,
+                c.updated_at
+            ])
             .map_err(db)?;
         Ok(())
     }
@@ -252,12 +379,16 @@ impl Tx for SqliteTx<'_> {
     fn case_set_state(&mut self, case_id: &CaseId, state: &str, status: &str) -> Result<()> {
         let n = self
             .conn
-            .prepare_cached("UPDATE cases SET state = ?2, status = ?3, updated_at = ?4 WHERE case_id = ?1")
+            .prepare_cached(
+                "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4 WHERE case_id = ?1",
+            )
             .map_err(db)?
             .execute(params![case_id.as_str(), state, status, now_rfc3339()])
             .map_err(db)?;
         if n != 1 {
-            return Err(corrupt(format!("case {case_id} vanished during its transition")));
+            return Err(corrupt(format!(
+                "case {case_id} vanished during its transition"
+            )));
         }
         Ok(())
     }
@@ -268,9 +399,15 @@ impl Tx for SqliteTx<'_> {
 
     fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT OR IGNORE INTO participants (case_id, institution, role) VALUES (?1,?2,?3)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO participants (case_id, institution, role) VALUES (?1,?2,?3)",
+            )
             .map_err(db)?
-            .execute(params![case_id.as_str(), p.institution.as_str(), p.role.as_str()])
+            .execute(params![
+                case_id.as_str(),
+                p.institution.as_str(),
+                p.role.as_str()
+            ])
             .map_err(db)?;
         Ok(())
     }
@@ -280,17 +417,36 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {DOC_COLS} FROM documents WHERE document_id = ?1")).map_err(db)?;
-        st.query_row(params![document_id.as_str()], doc_row).optional().map_err(db)?.map(to_doc).transpose()
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DOC_COLS} FROM documents WHERE document_id = ?1"
+            ))
+            .map_err(db)?;
+        st.query_row(params![document_id.as_str()], doc_row)
+            .optional()
+            .map_err(db)?
+            .map(to_doc)
+            .transpose()
     }
 
     fn document_insert(&mut self, d: &DocumentRecord) -> Result<()> {
         self.conn
-            .prepare_cached(&format!("INSERT INTO documents ({DOC_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"))
+            .prepare_cached(&format!(
+                "INSERT INTO documents ({DOC_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+            ))
             .map_err(db)?
             .execute(params![
-                d.document_id.as_str(), d.case_id.as_str(), d.sed.as_str(), d.sender.as_str(), d.receiver.as_str(), d.direction,
-                d.status, d.latest_version, d.related.as_ref().map(|r| r.as_str()), d.created_at
+                d.document_id.as_str(),
+                d.case_id.as_str(),
+                d.sed.as_str(),
+                d.sender.as_str(),
+                d.receiver.as_str(),
+                d.direction,
+                d.status,
+                d.latest_version,
+                d.related.as_ref().map(|r| r.as_str()),
+                d.created_at
             ])
             .map_err(db)?;
         Ok(())
@@ -305,25 +461,36 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn version_get(&mut self, document_id: &DocumentId, version: u32) -> Result<Option<DocumentVersion>> {
+    fn version_get(
+        &mut self,
+        document_id: &DocumentId,
+        version: u32,
+    ) -> Result<Option<DocumentVersion>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT message_id, content_sha256, envelope, created_at FROM document_versions WHERE document_id = ?1 AND version = ?2")
             .map_err(db)?;
         let row = st
             .query_row(params![document_id.as_str(), version], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .optional()
             .map_err(db)?;
-        Ok(row.map(|(message_id, content_sha256, envelope, created_at)| DocumentVersion {
-            document_id: document_id.clone(),
-            version,
-            message_id,
-            content_sha256,
-            envelope,
-            created_at,
-        }))
+        Ok(row.map(
+            |(message_id, content_sha256, envelope, created_at)| DocumentVersion {
+                document_id: document_id.clone(),
+                version,
+                message_id,
+                content_sha256,
+                envelope,
+                created_at,
+            },
+        ))
     }
 
     fn version_insert(&mut self, v: &DocumentVersion) -> Result<()> {
@@ -358,12 +525,20 @@ impl Tx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn outbox_by_message_id(&mut self, message_id: &str, kind: &str) -> Result<Option<OutboxMessage>> {
+    fn outbox_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: &str,
+    ) -> Result<Option<OutboxMessage>> {
         let mut st = self
             .conn
             .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE message_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1"))
             .map_err(db)?;
-        st.query_row(params![message_id, kind], out_row).optional().map_err(db)?.map(to_out).transpose()
+        st.query_row(params![message_id, kind], out_row)
+            .optional()
+            .map_err(db)?
+            .map(to_out)
+            .transpose()
     }
 
     fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()> {
@@ -384,7 +559,10 @@ impl Tx for SqliteTx<'_> {
 
 impl Store for SqliteStore {
     fn begin(&self) -> Result<Box<dyn Tx + '_>> {
-        let conn = self.writer.lock().map_err(|_| db("writer connection poisoned"))?;
+        let conn = self
+            .writer
+            .lock()
+            .map_err(|_| db("writer connection poisoned"))?;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
         Ok(Box::new(SqliteTx { conn, done: false }))
     }
@@ -392,8 +570,14 @@ impl Store for SqliteStore {
     fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>> {
         let conn = self.read()?;
         let case = {
-            let mut st = conn.prepare_cached(&format!("SELECT {CASE_COLS} FROM cases WHERE case_id = ?1")).map_err(db)?;
-            match st.query_row(params![case_id.as_str()], case_from).optional().map_err(db)? {
+            let mut st = conn
+                .prepare_cached(&format!("SELECT {CASE_COLS} FROM cases WHERE case_id = ?1"))
+                .map_err(db)?;
+            match st
+                .query_row(params![case_id.as_str()], case_from)
+                .optional()
+                .map_err(db)?
+            {
                 Some(t) => to_case(t)?,
                 None => return Ok(None),
             }
@@ -440,11 +624,24 @@ impl Store for SqliteStore {
             .map_err(db)?
         };
         let messages = {
-            let mut st = conn.prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE case_id = ?1 ORDER BY id")).map_err(db)?;
-            let rows = st.query_map(params![case_id.as_str()], out_row).map_err(db)?;
-            rows.map(|r| to_out(r.map_err(db)?)).collect::<Result<Vec<_>>>()?
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {OUT_COLS} FROM outbox WHERE case_id = ?1 ORDER BY id"
+                ))
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![case_id.as_str()], out_row)
+                .map_err(db)?;
+            rows.map(|r| to_out(r.map_err(db)?))
+                .collect::<Result<Vec<_>>>()?
         };
-        Ok(Some(CaseDetail { case, participants, documents, history, messages }))
+        Ok(Some(CaseDetail {
+            case,
+            participants,
+            documents,
+            history,
+            messages,
+        }))
     }
 
     fn cases(&self, f: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>> {
@@ -456,7 +653,10 @@ impl Store for SqliteStore {
             ))
             .map_err(db)?;
         let rows = st
-            .query_map(params![f.status, f.institution.as_ref().map(|i| i.as_str()), limit], case_from)
+            .query_map(
+                params![f.status, f.institution.as_ref().map(|i| i.as_str()), limit],
+                case_from,
+            )
             .map_err(db)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db)?;
@@ -474,7 +674,9 @@ impl Store for SqliteStore {
         let mut st = conn
             .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"))
             .map_err(db)?;
-        let rows = st.query_map(params![status, limit.clamp(1, 1000)], out_row).map_err(db)?;
+        let rows = st
+            .query_map(params![status, limit.clamp(1, 1000)], out_row)
+            .map_err(db)?;
         rows.map(|r| to_out(r.map_err(db)?)).collect()
     }
 
@@ -491,9 +693,16 @@ impl Store for SqliteStore {
 
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
         let conn = self.read()?;
-        let mut st = conn.prepare_cached("SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status").map_err(db)?;
+        let mut st = conn
+            .prepare_cached("SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status")
+            .map_err(db)?;
         let rows = st
-            .query_map([], |r| Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)? as u64)))
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
             .map_err(db)?;
         rows.map(|r| r.map_err(db)).collect()
     }
@@ -523,24 +732,64 @@ mod tests {
         {
             let mut tx = store.begin().unwrap();
             tx.case_insert(&case(&id)).unwrap();
-            tx.outbox_enqueue(&OutboxMessage::new(kind::SED, "eessi.ap", "NL", "m1".into(), BTreeMap::new(), b"x".to_vec())).unwrap();
+            tx.outbox_enqueue(&OutboxMessage::new(
+                kind::SED,
+                "eessi.ap",
+                "NL",
+                "m1".into(),
+                BTreeMap::new(),
+                b"x".to_vec(),
+            ))
+            .unwrap();
             // dropped without commit
         }
         assert!(store.case_detail(&id).unwrap().is_none());
         assert!(store.outbox_counts().unwrap().is_empty());
         let mut tx = store.begin().unwrap();
         tx.case_insert(&case(&id)).unwrap();
-        tx.participant_add(&id, &Participant { institution: InstitutionId::parse("BE:ONSS").unwrap(), role: Role::CaseOwner }).unwrap();
-        let mut m = OutboxMessage::new(kind::SED, "eessi.ap", "NL", "m1".into(), BTreeMap::new(), b"x".to_vec());
+        tx.participant_add(
+            &id,
+            &Participant {
+                institution: InstitutionId::parse("BE:ONSS").unwrap(),
+                role: Role::CaseOwner,
+            },
+        )
+        .unwrap();
+        let mut m = OutboxMessage::new(
+            kind::SED,
+            "eessi.ap",
+            "NL",
+            "m1".into(),
+            BTreeMap::new(),
+            b"x".to_vec(),
+        );
         m.case_id = Some(id.clone());
         tx.outbox_enqueue(&m).unwrap();
-        tx.history_append(&id, &HistoryEntry { at: now_rfc3339(), event: "sed-sent".into(), detail: "A003".into(), from_state: None, to_state: Some("awaiting_reply".into()), message_id: Some("m1".into()), document_id: None }).unwrap();
+        tx.history_append(
+            &id,
+            &HistoryEntry {
+                at: now_rfc3339(),
+                event: "sed-sent".into(),
+                detail: "A003".into(),
+                from_state: None,
+                to_state: Some("awaiting_reply".into()),
+                message_id: Some("m1".into()),
+                document_id: None,
+            },
+        )
+        .unwrap();
         tx.commit().unwrap();
         let d = store.case_detail(&id).unwrap().unwrap();
         assert_eq!(d.participants.len(), 1);
         assert_eq!(d.history.len(), 1);
         assert_eq!(d.messages.len(), 1);
-        assert_eq!(store.outbox_due(chrono::Utc::now().timestamp_millis() + 1, 10).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .outbox_due(chrono::Utc::now().timestamp_millis() + 1, 10)
+                .unwrap()
+                .len(),
+            1
+        );
         // The same SED message id cannot be enqueued twice.
         let mut tx = store.begin().unwrap();
         assert!(tx.outbox_enqueue(&m).is_err());

@@ -1,0 +1,451 @@
+//! Reading and checking one `adapters/<name>/adapter.toml`: the raw TOML shape
+//! (serde, unknown keys refused) becomes a checked `Plan` or a list of every
+//! problem found. Checking compiles the national schema and every XPath here, at
+//! load time, so that a broken adapter is refused before the first message and
+//! `translate` only ever meets definitions that were sound when loaded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use libxml::readonly::RoNode;
+use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
+use libxml::tree::Document;
+use libxml::xpath::{Context, Expression};
+use serde::Deserialize;
+
+use crate::ids::{BucType, SedType};
+use crate::sed::xml::XmlLimits;
+
+// ---- raw file format ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdapter {
+    name: String,
+    title: String,
+    national_schema: String,
+    buc: String,
+    sed: String,
+    #[serde(default)]
+    namespaces: BTreeMap<String, String>,
+    envelope: RawEnvelope,
+    #[serde(default)]
+    codes: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    map: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope {
+    from: String,
+    to: String,
+    case_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    to: String,
+    from: Option<String>,
+    value: Option<String>,
+    each: Option<String>,
+    codes: Option<String>,
+    required: Option<bool>,
+    transform: Option<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    fields: Option<Vec<RawEntry>>,
+}
+
+// ---- checked plan ----
+
+/// Where a leaf's value comes from.
+#[derive(Debug, Clone)]
+pub(super) enum Source {
+    /// An XPath relative to the current context node.
+    XPath(String),
+    /// A constant written as is.
+    Value(String),
+}
+
+/// The fixed set of value transforms; anything richer belongs in the XPath.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transform {
+    /// ASCII upper case (country codes typed in lower case).
+    Upper,
+    /// Keep `YYYY-MM-DD` of an `xs:date` that may carry a time zone; the SED
+    /// date type allows none.
+    Date,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Leaf {
+    /// SED element names from the current SED element down to the leaf.
+    pub path: Vec<String>,
+    pub source: Source,
+    pub codes: Option<String>,
+    pub required: bool,
+    pub transform: Option<Transform>,
+    /// Constant attributes of the leaf element (`Identifier type="registration"`).
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Each {
+    /// SED element names down to the element repeated once per match.
+    pub path: Vec<String>,
+    pub each: String,
+    pub required: bool,
+    pub fields: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Entry {
+    Leaf(Leaf),
+    Each(Each),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Envelope {
+    pub from: String,
+    pub to: String,
+    pub case_id: Option<String>,
+}
+
+/// Everything `translate` needs besides the national schema.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub namespaces: Vec<(String, String)>,
+    pub envelope: Envelope,
+    pub codes: BTreeMap<String, BTreeMap<String, String>>,
+    pub entries: Vec<Entry>,
+}
+
+/// A checked adapter definition, before it becomes a public `Adapter`.
+pub(super) struct Checked {
+    pub name: String,
+    pub title: String,
+    pub buc: BucType,
+    pub sed: SedType,
+    pub schema: PathBuf,
+    pub plan: Plan,
+}
+
+/// Read and check `file` (an `adapter.toml` inside the directory `dir_name`).
+/// Every problem found is returned, not only the first.
+pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read: {e}")])?;
+    let raw: RawAdapter =
+        toml::from_str(&text).map_err(|e| vec![format!("not a valid adapter definition: {e}")])?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut checker = Checker::new(&raw)?;
+    let mut problems = Vec::new();
+
+    if raw.name != dir_name {
+        problems.push(format!(
+            "name {:?} differs from its directory {dir_name:?}",
+            raw.name
+        ));
+    }
+    if raw.title.trim().is_empty() {
+        problems.push("title is empty".to_owned());
+    }
+    let buc = BucType::parse(&raw.buc).map_err(|e| problems.push(format!("buc: {e}")));
+    let sed = SedType::parse(&raw.sed).map_err(|e| problems.push(format!("sed: {e}")));
+    let schema = base.join(&raw.national_schema);
+    if let Err(p) = compile_schema(&schema) {
+        problems.push(p);
+    }
+
+    checker.xpath("envelope.from", &raw.envelope.from);
+    checker.xpath("envelope.to", &raw.envelope.to);
+    if let Some(x) = &raw.envelope.case_id {
+        checker.xpath("envelope.case_id", x);
+    }
+    for (table, entries) in &raw.codes {
+        if entries.is_empty() {
+            checker.problem(format!("code table {table:?} is empty"));
+        }
+    }
+    if raw.map.is_empty() {
+        checker.problem("no [[map]] entries".to_owned());
+    }
+    let entries: Vec<Entry> = raw
+        .map
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| checker.entry(e, &format!("map[{}]", i + 1)))
+        .collect();
+    problems.append(&mut checker.problems);
+
+    match (buc, sed) {
+        (Ok(buc), Ok(sed)) if problems.is_empty() => Ok(Checked {
+            name: raw.name,
+            title: raw.title,
+            buc,
+            sed,
+            schema,
+            plan: Plan {
+                namespaces: raw.namespaces.into_iter().collect(),
+                envelope: Envelope {
+                    from: raw.envelope.from,
+                    to: raw.envelope.to,
+                    case_id: raw.envelope.case_id,
+                },
+                codes: raw.codes,
+                entries,
+            },
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// The schema must exist and compile now, not on the first message.
+fn compile_schema(path: &Path) -> Result<(), String> {
+    if !path.is_file() {
+        return Err(format!("national schema {} not found", path.display()));
+    }
+    let mut parser = SchemaParserContext::from_file(&path.to_string_lossy());
+    SchemaValidationContext::from_parser(&mut parser)
+        .map(drop)
+        .map_err(|errs| {
+            let first = errs
+                .first()
+                .map(|e| crate::sed::xml::clean(e.message.as_deref().unwrap_or("")))
+                .unwrap_or_default();
+            format!(
+                "national schema {} does not compile: {first}",
+                path.display()
+            )
+        })
+}
+
+/// True for an XML NCName made of ASCII (every SED element and attribute name is).
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The namespace prefixes an XPath uses (`p` in `p:Worker`), outside string
+/// literals and not counting axes (`child::`). libxml2 only resolves a prefix
+/// when it evaluates the step, so a step behind an empty node set would hide an
+/// undeclared prefix from the trial evaluation; this lexical scan does not.
+fn prefixes(xpath: &str) -> BTreeSet<&str> {
+    let bytes = xpath.as_bytes();
+    let mut found = BTreeSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\'' || b == b'"' {
+            i += bytes[i + 1..]
+                .iter()
+                .position(|c| *c == b)
+                .map_or(bytes.len(), |p| p + 2);
+        } else if b.is_ascii_alphabetic() || b == b'_' {
+            let start = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'.'))
+            {
+                i += 1;
+            }
+            // A local name follows one colon (`p:Worker`); a step after an
+            // axis follows two (`child::p:Worker`) and may itself be prefixed.
+            let after_colon =
+                start > 0 && bytes[start - 1] == b':' && !(start > 1 && bytes[start - 2] == b':');
+            let prefix_colon = bytes.get(i) == Some(&b':') && bytes.get(i + 1) != Some(&b':');
+            let is_variable = start > 0 && bytes[start - 1] == b'$';
+            if prefix_colon && !after_colon && !is_variable {
+                found.insert(&xpath[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// Collects problems while turning raw entries into checked ones.
+struct Checker {
+    problems: Vec<String>,
+    namespaces: BTreeSet<String>,
+    codes: BTreeSet<String>,
+    /// A one-element document to try every XPath on: evaluation finds unknown
+    /// functions and prefixes that compilation alone accepts.
+    trial: Document,
+    context: Context,
+}
+
+impl Checker {
+    fn new(raw: &RawAdapter) -> Result<Checker, Vec<String>> {
+        let internal = |what: &str| vec![format!("internal: cannot {what}")];
+        let trial = crate::sed::xml::parse(b"<adapter-check/>", &XmlLimits::default())
+            .map_err(|_| internal("build the XPath trial document"))?;
+        let context = Context::new(&trial).map_err(|_| internal("create an XPath context"))?;
+        let mut problems = Vec::new();
+        for (prefix, uri) in &raw.namespaces {
+            if !is_name(prefix) || prefix.contains(':') {
+                problems.push(format!("namespace prefix {prefix:?} is not a valid prefix"));
+            } else if uri.is_empty() || uri.contains('\0') {
+                problems.push(format!("namespace {prefix:?} has an invalid URI {uri:?}"));
+            } else if context.register_namespace(prefix, uri).is_err() {
+                problems.push(format!("namespace {prefix:?} cannot be registered"));
+            }
+        }
+        Ok(Checker {
+            problems,
+            namespaces: raw.namespaces.keys().cloned().collect(),
+            codes: raw.codes.keys().cloned().collect(),
+            trial,
+            context,
+        })
+    }
+
+    fn problem(&mut self, p: String) {
+        self.problems.push(p);
+    }
+
+    fn xpath(&mut self, what: &str, xpath: &str) -> bool {
+        if xpath.trim().is_empty() {
+            self.problem(format!("{what}: empty XPath"));
+            return false;
+        }
+        if let Err(e) = Expression::compile(xpath) {
+            let why = e.message.as_deref().map(str::trim).unwrap_or("invalid");
+            self.problem(format!("{what}: XPath {xpath:?} does not compile: {why}"));
+            return false;
+        }
+        let undeclared: Vec<&str> = prefixes(xpath)
+            .into_iter()
+            .filter(|p| !self.namespaces.contains(*p))
+            .collect();
+        if !undeclared.is_empty() {
+            self.problem(format!(
+                "{what}: XPath {xpath:?} uses undeclared namespace prefix(es) {}",
+                undeclared.join(", ")
+            ));
+            return false;
+        }
+        let root: Option<RoNode> = self.trial.get_root_readonly();
+        if let Some(root) = root
+            && let Err(e) = self.context.node_evaluate_readonly_checked(xpath, root)
+        {
+            let why = e.message.as_deref().map(str::trim).unwrap_or("fails");
+            self.problem(format!(
+                "{what}: XPath {xpath:?} cannot be evaluated: {why}"
+            ));
+            return false;
+        }
+        true
+    }
+
+    fn path(&mut self, what: &str, to: &str) -> Vec<String> {
+        let path: Vec<String> = to.split('/').map(str::to_owned).collect();
+        if path.iter().any(|s| !is_name(s)) {
+            self.problem(format!(
+                "{what}: `to` {to:?} is not a slash path of SED element names"
+            ));
+        }
+        path
+    }
+
+    fn entry(&mut self, raw: &RawEntry, what: &str) -> Option<Entry> {
+        let what = format!("{what} (to {:?})", raw.to);
+        let path = self.path(&what, &raw.to);
+        let required = raw.required.unwrap_or(true);
+        let sources = [&raw.from, &raw.value, &raw.each]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
+        if sources != 1 {
+            self.problem(format!(
+                "{what}: needs exactly one of `from`, `value`, `each`"
+            ));
+            return None;
+        }
+        if let Some(each) = &raw.each {
+            if raw.codes.is_some() || raw.transform.is_some() || !raw.attributes.is_empty() {
+                self.problem(format!(
+                    "{what}: `codes`, `transform` and `attributes` belong on its fields, not on `each`"
+                ));
+            }
+            let ok = self.xpath(&what, each);
+            let fields = raw.fields.as_deref().unwrap_or_default();
+            if fields.is_empty() {
+                self.problem(format!("{what}: `each` needs at least one [[map.fields]]"));
+            }
+            let fields: Vec<Entry> = fields
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| self.entry(f, &format!("{what}.fields[{}]", i + 1)))
+                .collect();
+            return ok.then(|| {
+                Entry::Each(Each {
+                    path,
+                    each: each.clone(),
+                    required,
+                    fields,
+                })
+            });
+        }
+        if raw.fields.is_some() {
+            self.problem(format!("{what}: [[map.fields]] only go with `each`"));
+        }
+        // Check every facet even when one fails, so that one load lists all.
+        let source = match (&raw.from, &raw.value) {
+            (Some(x), _) => self.xpath(&what, x).then(|| Source::XPath(x.clone())),
+            (None, Some(v)) if v.trim().is_empty() => {
+                self.problem(format!("{what}: `value` is empty"));
+                None
+            }
+            (None, Some(v)) => Some(Source::Value(v.clone())),
+            (None, None) => None,
+        };
+        if let Some(table) = &raw.codes
+            && !self.codes.contains(table)
+        {
+            self.problem(format!("{what}: unknown code table {table:?}"));
+        }
+        let transform = match raw.transform.as_deref() {
+            None => None,
+            Some("upper") => Some(Transform::Upper),
+            Some("date") => Some(Transform::Date),
+            Some(other) => {
+                self.problem(format!(
+                    "{what}: unknown transform {other:?} (known: upper, date)"
+                ));
+                None
+            }
+        };
+        for name in raw.attributes.keys() {
+            if !is_name(name) {
+                self.problem(format!("{what}: attribute name {name:?} is invalid"));
+            }
+        }
+        Some(Entry::Leaf(Leaf {
+            path,
+            source: source?,
+            codes: raw.codes.clone(),
+            required,
+            transform,
+            attributes: raw
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_skip_axes_literals_and_variables() {
+        let p = prefixes("concat(p:Street, ' x:y ', child::q:N, $v:w, ancestor::*)");
+        assert_eq!(p.into_iter().collect::<Vec<_>>(), vec!["p", "q"]);
+        assert!(prefixes("normalize-space(.)").is_empty());
+    }
+}

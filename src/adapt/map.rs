@@ -1,0 +1,405 @@
+//! Running a checked `Plan` over one validated national document: XPath
+//! evaluation with libxml2, code tables and transforms, the tree of SED elements
+//! the entries build, and its rendering as text. Every mapping issue is
+//! collected so that the sender learns about all of them at once.
+
+use libxml::bindings;
+use libxml::readonly::RoNode;
+use libxml::tree::Document;
+use libxml::xpath::Context;
+
+use super::definition::{Each, Entry, Leaf, Plan, Source, Transform};
+use super::{MappingIssue, Translated};
+use crate::ids::{BucType, CaseId, InstitutionId, SedType, SedVersion};
+use crate::sed::xml::escape;
+
+/// One SED element under construction.
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attributes: Vec<(String, String)>,
+    text: Option<String>,
+    children: Vec<Element>,
+    /// Whether a following entry may still add children. Leaves and the
+    /// elements of a finished `each` match are closed: a later entry with the
+    /// same name starts a sibling instead of writing into them.
+    open: bool,
+}
+
+impl Element {
+    fn container(name: &str) -> Element {
+        Element {
+            name: name.to_owned(),
+            attributes: Vec::new(),
+            text: None,
+            children: Vec::new(),
+            open: true,
+        }
+    }
+
+    /// Walk `names` down the chain of open last children, opening (appending)
+    /// what is missing: consecutive entries that share a path prefix thereby
+    /// share its elements, and entries always append in definition order.
+    fn open_path(&mut self, names: &[String]) -> &mut Element {
+        let mut current = self;
+        for name in names {
+            let reuse = matches!(current.children.last(), Some(c) if c.open && c.name == *name);
+            if !reuse {
+                current.children.push(Element::container(name));
+            }
+            let last = current.children.len() - 1;
+            current = &mut current.children[last];
+        }
+        current
+    }
+
+    fn render(&self, depth: usize, out: &mut String) {
+        let indent = "  ".repeat(depth);
+        out.push_str(&indent);
+        out.push_str("<sed:");
+        out.push_str(&self.name);
+        for (k, v) in &self.attributes {
+            out.push_str(&format!(" {k}=\"{}\"", escape(v)));
+        }
+        match &self.text {
+            Some(text) => {
+                out.push_str(&format!(">{}</sed:{}>\n", escape(text), self.name));
+            }
+            None if self.children.is_empty() => out.push_str("/>\n"),
+            None => {
+                out.push_str(">\n");
+                for child in &self.children {
+                    child.render(depth + 1, out);
+                }
+                out.push_str(&format!("{indent}</sed:{}>\n", self.name));
+            }
+        }
+    }
+}
+
+/// The national location of a value, as the sender knows it: the `each`
+/// matches that led there (`p:Workplace[2]`) followed by the field's XPath.
+fn located(scope: &str, xpath: &str) -> String {
+    if scope.is_empty() {
+        xpath.to_owned()
+    } else {
+        format!("{scope}/{xpath}")
+    }
+}
+
+fn issue(field: String, message: String, value: Option<String>) -> MappingIssue {
+    MappingIssue {
+        field,
+        message,
+        value,
+    }
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    context: Context,
+    issues: Vec<MappingIssue>,
+}
+
+impl Run<'_> {
+    /// The one string an XPath yields at `node`: `None` when it selects nothing
+    /// or only whitespace. Whitespace around a value is dropped because no SED
+    /// text type admits it and `concat` of an absent part leaves a blank.
+    fn string(&mut self, xpath: &str, node: RoNode, field: &str) -> Option<String> {
+        let object = match self.context.node_evaluate_readonly_checked(xpath, node) {
+            Ok(o) => o,
+            Err(e) => {
+                let why = e.message.as_deref().map(str::trim).unwrap_or("failed");
+                self.issues.push(issue(
+                    field.to_owned(),
+                    format!("XPath evaluation failed: {why}"),
+                    None,
+                ));
+                return None;
+            }
+        };
+        // SAFETY: evaluate returned a non-null object, which we own until drop.
+        let kind = unsafe { (*object.ptr).type_ };
+        let value = if kind == bindings::xmlXPathObjectType_XPATH_NODESET {
+            let mut values = object.get_nodes_as_str();
+            match values.len() {
+                0 => return None,
+                1 => values.remove(0),
+                n => {
+                    self.issues.push(issue(
+                        field.to_owned(),
+                        format!("selects {n} nodes where one value is expected"),
+                        None,
+                    ));
+                    return None;
+                }
+            }
+        } else {
+            object.to_string()
+        };
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+
+    fn nodes(&mut self, xpath: &str, node: RoNode, field: &str) -> Vec<RoNode> {
+        match self.context.node_evaluate_readonly_checked(xpath, node) {
+            Ok(object) => {
+                // SAFETY: evaluate returned a non-null object, which we own until drop.
+                let kind = unsafe { (*object.ptr).type_ };
+                if kind == bindings::xmlXPathObjectType_XPATH_NODESET {
+                    object.get_readonly_nodes_as_vec()
+                } else {
+                    self.issues.push(issue(
+                        field.to_owned(),
+                        "`each` XPath does not select nodes".to_owned(),
+                        None,
+                    ));
+                    Vec::new()
+                }
+            }
+            Err(e) => {
+                let why = e.message.as_deref().map(str::trim).unwrap_or("failed");
+                self.issues.push(issue(
+                    field.to_owned(),
+                    format!("XPath evaluation failed: {why}"),
+                    None,
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    fn entries(&mut self, entries: &[Entry], node: RoNode, scope: &str, into: &mut Element) {
+        for entry in entries {
+            match entry {
+                Entry::Leaf(leaf) => self.leaf(leaf, node, scope, into),
+                Entry::Each(each) => self.each(each, node, scope, into),
+            }
+        }
+    }
+
+    fn leaf(&mut self, leaf: &Leaf, node: RoNode, scope: &str, into: &mut Element) {
+        let sed_path = leaf.path.join("/");
+        let (field, value) = match &leaf.source {
+            Source::XPath(x) => {
+                let field = located(scope, x);
+                let value = self.string(x, node, &field);
+                (field, value)
+            }
+            Source::Value(v) => (sed_path.clone(), Some(v.clone())),
+        };
+        let Some(mut value) = value else {
+            if leaf.required {
+                self.issues.push(issue(
+                    field,
+                    format!("required value for {sed_path} is missing"),
+                    None,
+                ));
+            }
+            return;
+        };
+        match leaf.transform {
+            None => {}
+            Some(Transform::Upper) => value = value.to_ascii_uppercase(),
+            Some(Transform::Date) => match date_part(&value) {
+                Some(d) => value = d.to_owned(),
+                None => {
+                    self.issues.push(issue(
+                        field,
+                        format!("not a date (YYYY-MM-DD) for {sed_path}"),
+                        Some(value),
+                    ));
+                    return;
+                }
+            },
+        }
+        if let Some(table) = &leaf.codes {
+            match self.plan.codes.get(table).and_then(|t| t.get(&value)) {
+                Some(code) => value = code.clone(),
+                None => {
+                    self.issues.push(issue(
+                        field,
+                        format!("value is not in code table {table:?} for {sed_path}"),
+                        Some(value),
+                    ));
+                    return;
+                }
+            }
+        }
+        let Some((name, parents)) = leaf.path.split_last() else {
+            return;
+        };
+        let parent = into.open_path(parents);
+        parent.children.push(Element {
+            name: name.clone(),
+            attributes: leaf.attributes.clone(),
+            text: Some(value),
+            children: Vec::new(),
+            open: false,
+        });
+    }
+
+    fn each(&mut self, each: &Each, node: RoNode, scope: &str, into: &mut Element) {
+        let field = located(scope, &each.each);
+        let matches = self.nodes(&each.each, node, &field);
+        if matches.is_empty() && each.required {
+            self.issues.push(issue(
+                field.clone(),
+                format!(
+                    "selects nothing; at least one {} is required",
+                    each.path.join("/")
+                ),
+                None,
+            ));
+        }
+        let Some((name, parents)) = each.path.split_last() else {
+            return;
+        };
+        for (i, matched) in matches.into_iter().enumerate() {
+            let mut element = Element::container(name);
+            self.entries(
+                &each.fields,
+                matched,
+                &format!("{field}[{}]", i + 1),
+                &mut element,
+            );
+            // A match whose fields all came out empty leaves no trace.
+            if element.children.is_empty() {
+                continue;
+            }
+            element.open = false;
+            into.open_path(parents).children.push(element);
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of an `xs:date` lexical form, dropping a time zone.
+fn date_part(s: &str) -> Option<&str> {
+    let (date, zone) = (s.get(..10)?, &s[10..]);
+    let b = date.as_bytes();
+    let shape = b.iter().enumerate().all(|(i, c)| {
+        if i == 4 || i == 7 {
+            *c == b'-'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
+    let zone_ok = zone.is_empty()
+        || zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && zone.as_bytes()[3] == b':');
+    (shape && zone_ok).then_some(date)
+}
+
+pub(super) struct Target<'a> {
+    pub buc: &'a BucType,
+    pub sed: &'a SedType,
+    pub version: &'a SedVersion,
+}
+
+/// Map a validated national document to the SED body.
+pub(super) fn run(
+    plan: &Plan,
+    doc: &Document,
+    target: Target,
+) -> Result<Translated, Vec<MappingIssue>> {
+    let internal = |what: &str| vec![issue(String::new(), format!("internal: {what}"), None)];
+    let context = Context::new(doc).map_err(|_| internal("cannot create an XPath context"))?;
+    for (prefix, uri) in &plan.namespaces {
+        context
+            .register_namespace(prefix, uri)
+            .map_err(|_| internal("cannot register a namespace"))?;
+    }
+    let root = doc
+        .get_root_readonly()
+        .ok_or_else(|| internal("document has no root"))?;
+    let mut run = Run {
+        plan,
+        context,
+        issues: Vec::new(),
+    };
+
+    let envelope = &plan.envelope;
+    let from = run.string(&envelope.from, root, &envelope.from);
+    let to = run.string(&envelope.to, root, &envelope.to);
+    let case_id = envelope
+        .case_id
+        .as_ref()
+        .and_then(|x| run.string(x, root, x).map(|v| (x, v)));
+    let mut institution = |xpath: &str, value: Option<String>| match value {
+        None => {
+            run.issues.push(issue(
+                xpath.to_owned(),
+                "required institution id is missing".to_owned(),
+                None,
+            ));
+            None
+        }
+        Some(v) => InstitutionId::parse(&v)
+            .map_err(|e| {
+                run.issues
+                    .push(issue(xpath.to_owned(), e.to_string(), Some(v)))
+            })
+            .ok(),
+    };
+    let from = institution(&envelope.from, from);
+    let to = institution(&envelope.to, to);
+    let case_id = match case_id {
+        None => None,
+        Some((xpath, v)) => match CaseId::parse(&v) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                run.issues
+                    .push(issue(xpath.clone(), e.to_string(), Some(v)));
+                None
+            }
+        },
+    };
+
+    let mut body = Element::container(target.sed.as_str());
+    run.entries(&plan.entries, root, "", &mut body);
+    if !run.issues.is_empty() {
+        return Err(run.issues);
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(internal("envelope incomplete without an issue"));
+    };
+
+    let (generation, version) = target.version.generation_and_version();
+    let mut sed_xml = format!(
+        "<sed:{} xmlns:sed=\"{}\" sedGVer=\"{}\" sedVer=\"{}\">\n",
+        body.name,
+        escape(&target.version.namespace()),
+        escape(generation),
+        escape(version)
+    );
+    for child in &body.children {
+        child.render(1, &mut sed_xml);
+    }
+    sed_xml.push_str(&format!("</sed:{}>\n", body.name));
+    Ok(Translated {
+        from,
+        to,
+        case_id,
+        buc: target.buc.clone(),
+        sed: target.sed.clone(),
+        sed_xml,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_part_keeps_the_calendar_date_only() {
+        assert_eq!(date_part("2026-03-02"), Some("2026-03-02"));
+        assert_eq!(date_part("2026-03-02Z"), Some("2026-03-02"));
+        assert_eq!(date_part("2026-03-02+01:00"), Some("2026-03-02"));
+        assert_eq!(date_part("02/03/2026"), None);
+        assert_eq!(date_part("2026-03-02T10:00:00"), None);
+        assert_eq!(date_part("2026-3-2"), None);
+        assert_eq!(date_part("été-03-02x"), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! National-message adapters: the declarative mapping engine that turns a
+//! Belgian institution's own XML message into the body of a SED. Each adapter is
+//! data, not code (`adapters/<name>/adapter.toml` beside its national XSD), so a
+//! new national format needs a definition file and a golden test, not a release.
+//!
+//! # The definition format
+//!
+//! ```toml
+//! name = "onss-posting"              # must equal the directory name
+//! title = "ONSS posting notification to SED A009"
+//! national_schema = "national.xsd"   # next to adapter.toml
+//! buc = "LA_BUC_04"
+//! sed = "A009"                       # also the SED root element name
+//!
+//! [namespaces]                       # prefixes usable in every XPath
+//! p = "urn:be:onss:limosa:posting:1"
+//!
+//! [envelope]                         # XPaths from the national root element
+//! from = "p:Sender"
+//! to = "p:Receiver"
+//! case_id = "p:CaseId"               # optional; absent value = new case
+//!
+//! [codes.gender]                     # national value -> SED value
+//! "1" = "male"
+//!
+//! [[map]]                            # entries run in order, SED schema order
+//! to = "InsuredPerson/PersonIdentification/Sex"
+//! from = "p:Worker/p:Gender"         # or `value = "constant"`
+//! codes = "gender"                   # optional
+//! required = true                    # default; a missing value is an issue
+//! transform = "date"                 # optional: "date" or "upper"
+//! attributes = { type = "registration" }  # optional constant attributes
+//!
+//! [[map]]                            # one element per matched node
+//! to = "WorkPlaceInHostState"
+//! each = "p:HostWorkplaces/p:Workplace"
+//! required = true                    # default; no match at all is an issue
+//! [[map.fields]]                     # same shape, relative to each match
+//! to = "Name"
+//! from = "p:Name"
+//! ```
+//!
+//! `to` paths are relative to the current SED element (the root, or the element
+//! of an `each` match). Consecutive entries sharing a path prefix share its open
+//! elements; an element is opened only when a leaf under it gets a value, so an
+//! optional group with no values produces nothing. A value is the string of the
+//! one node (or the string result) its XPath selects, trimmed; more than one node
+//! is an issue. Then the transform applies, then the code table.
+//!
+//! # Threads
+//!
+//! `Adapters` holds no libxml2 object and can be shared; `translate` builds its
+//! document, XPath context and (thread-cached) schema on the calling thread,
+//! which should be a blocking worker.
+
+mod definition;
+mod map;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::ids::{BucType, CaseId, InstitutionId, SedType, SedVersion};
+use crate::sed::validate::{ValidateError, Violation, validate_document};
+use crate::sed::xml::{XmlError, XmlLimits};
+
+/// What went wrong turning a national message into a SED.
+#[derive(Debug, thiserror::Error)]
+pub enum AdaptError {
+    /// Refused before or while parsing: size, DOCTYPE, depth, not well-formed.
+    #[error("national message refused: {0}")]
+    Xml(#[from] XmlError),
+    /// Well-formed but not valid against the adapter's national XSD.
+    #[error("national message breaks its schema: {}", join(.0))]
+    NationalInvalid(Vec<Violation>),
+    /// Valid, but the mapping could not produce every value it needs.
+    #[error("national message cannot be mapped: {}", join(.0))]
+    Mapping(Vec<MappingIssue>),
+    /// A broken adapter definition: `path` is the `adapter.toml` (or the
+    /// adapters directory when several are broken; then each problem names
+    /// its file).
+    #[error("adapter definition {} is broken: {}", path.display(), problems.join("; "))]
+    Definition {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One value the mapping could not produce; shaped like a Belgif input issue
+/// (`in`, `name`, `value`) so the API can hand it back as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappingIssue {
+    /// The national XPath (prefixed by the `each` matches that led there) or,
+    /// for constants, the SED path concerned.
+    pub field: String,
+    pub message: String,
+    /// The offending national value, when there is one.
+    pub value: Option<String>,
+}
+
+impl std::fmt::Display for MappingIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)?;
+        if let Some(v) = &self.value {
+            // Cap what we echo: the text may travel into logs and replies.
+            let v: String = v.chars().take(64).collect();
+            write!(f, " (value {v:?})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A translated national message: the routing facts and the SED body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    pub from: InstitutionId,
+    pub to: InstitutionId,
+    /// The international case the message belongs to; `None` opens a new one.
+    pub case_id: Option<CaseId>,
+    pub buc: BucType,
+    pub sed: SedType,
+    /// The SED element as XML text, no XML declaration, root
+    /// `<sed:A009 xmlns:sed="<version namespace>" sedGVer=".." sedVer="..">`.
+    pub sed_xml: String,
+}
+
+/// One loaded and checked adapter.
+#[derive(Debug, Clone)]
+pub struct Adapter {
+    pub name: String,
+    pub title: String,
+    pub buc: BucType,
+    pub sed: SedType,
+    /// The national XSD; compiled at load, then cached per thread by `validate`.
+    schema: PathBuf,
+    plan: definition::Plan,
+}
+
+impl Adapter {
+    /// Hardened parse (crate::sed::xml::parse), validate against the adapter's
+    /// national XSD (every violation, with line and element), then map to the
+    /// SED body. Blocking; libxml objects stay on the calling thread.
+    pub fn translate(
+        &self,
+        national: &[u8],
+        limits: &XmlLimits,
+        version: &SedVersion,
+    ) -> Result<Translated, AdaptError> {
+        let doc = crate::sed::xml::parse(national, limits)?;
+        match validate_document(&self.schema, &doc) {
+            Ok(()) => {}
+            Err(ValidateError::Invalid(violations)) => {
+                return Err(AdaptError::NationalInvalid(violations));
+            }
+            // The schema compiled at load; losing it since is a definition fault.
+            Err(e) => {
+                return Err(AdaptError::Definition {
+                    path: self.schema.clone(),
+                    problems: vec![e.to_string()],
+                });
+            }
+        }
+        map::run(
+            &self.plan,
+            &doc,
+            map::Target {
+                buc: &self.buc,
+                sed: &self.sed,
+                version,
+            },
+        )
+        .map_err(AdaptError::Mapping)
+    }
+}
+
+/// Every adapter of a deployment, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Adapters {
+    by_name: BTreeMap<String, Adapter>,
+}
+
+impl Adapters {
+    /// Load every `adapters/<name>/adapter.toml` under `dir`; check each (national schema file exists and compiles, XPaths compile, code tables referenced exist, BUC/SED ids parse). Returns every problem found.
+    ///
+    /// A subdirectory without `adapter.toml` is not an adapter and is skipped.
+    pub fn load(dir: &Path) -> Result<Adapters, AdaptError> {
+        let unreadable = |e: std::io::Error| AdaptError::Definition {
+            path: dir.to_owned(),
+            problems: vec![format!("cannot read the adapters directory: {e}")],
+        };
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(unreadable)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("adapter.toml").is_file())
+            .collect();
+        dirs.sort();
+
+        let mut by_name = BTreeMap::new();
+        let mut broken: Vec<(PathBuf, Vec<String>)> = Vec::new();
+        for adapter_dir in dirs {
+            let file = adapter_dir.join("adapter.toml");
+            let dir_name = adapter_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match definition::check_file(&file, &dir_name) {
+                Ok(c) => {
+                    by_name.insert(
+                        c.name.clone(),
+                        Adapter {
+                            name: c.name,
+                            title: c.title,
+                            buc: c.buc,
+                            sed: c.sed,
+                            schema: c.schema,
+                            plan: c.plan,
+                        },
+                    );
+                }
+                Err(problems) => broken.push((file, problems)),
+            }
+        }
+        match broken.len() {
+            0 => Ok(Adapters { by_name }),
+            1 => {
+                let (path, problems) = broken.remove(0);
+                Err(AdaptError::Definition { path, problems })
+            }
+            _ => Err(AdaptError::Definition {
+                path: dir.to_owned(),
+                problems: broken
+                    .into_iter()
+                    .flat_map(|(path, problems)| {
+                        problems
+                            .into_iter()
+                            .map(move |p| format!("{}: {p}", path.display()))
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Adapter> {
+        self.by_name.get(name)
+    }
+}

@@ -1,0 +1,555 @@
+//! Tests of the adapter engine and of the shipped adapters: golden files for each
+//! national fixture (rewritten with `UPDATE_GOLDEN=1`, reviewed in the diff),
+//! schema validation of every output by libxml2 and by `xmllint`, refusal of
+//! every invalid fixture with the right error, and load-time checking of broken
+//! definitions written into a temporary directory. Paths are relative to the
+//! crate root, where `cargo test` runs.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::*;
+use crate::sed::validate::sed_schema_path;
+
+fn v42() -> SedVersion {
+    SedVersion::parse("4.2").expect("4.2 is a version")
+}
+
+fn shipped() -> Adapters {
+    Adapters::load(Path::new("adapters")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn translate_fixture(adapter: &str, fixture: &Path) -> Result<Translated, AdaptError> {
+    let adapters = shipped();
+    let adapter = adapters
+        .get(adapter)
+        .unwrap_or_else(|| panic!("no adapter {adapter}"));
+    let bytes = std::fs::read(fixture).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
+    adapter.translate(&bytes, &XmlLimits::default(), &v42())
+}
+
+/// Compare `actual` with the golden file, or rewrite it under `UPDATE_GOLDEN=1`.
+fn check_golden(golden: &Path, actual: &str) {
+    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::create_dir_all(golden.parent().expect("golden files live in a directory"))
+            .expect("create the golden directory");
+        std::fs::write(golden, actual).expect("write the golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(golden).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            golden.display()
+        )
+    });
+    if expected == actual {
+        return;
+    }
+    let first = expected
+        .lines()
+        .zip(actual.lines())
+        .position(|(e, a)| e != a)
+        .unwrap_or(expected.lines().count().min(actual.lines().count()));
+    panic!(
+        "{} differs from the translation, first at line {}:\n  expected: {:?}\n  actual:   {:?}\n\
+         (run with UPDATE_GOLDEN=1 to accept the new output and review the diff)\n\
+         --- full actual output ---\n{actual}",
+        golden.display(),
+        first + 1,
+        expected.lines().nth(first).unwrap_or("<end of file>"),
+        actual.lines().nth(first).unwrap_or("<end of output>"),
+    );
+}
+
+/// The output must satisfy the SED schema, by libxml2 through our own
+/// `validate_document` and by the independent `xmllint`.
+fn check_valid(translated: &Translated) {
+    let schema = sed_schema_path(Path::new("sed-schemas"), &v42(), &translated.sed);
+    let doc = crate::sed::xml::parse(translated.sed_xml.as_bytes(), &XmlLimits::default())
+        .unwrap_or_else(|e| panic!("output does not parse: {e}\n{}", translated.sed_xml));
+    validate_document(&schema, &doc)
+        .unwrap_or_else(|e| panic!("output is not a valid SED: {e}\n{}", translated.sed_xml));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(format!("{}.xml", translated.sed));
+    std::fs::write(&file, &translated.sed_xml).expect("write the output");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .expect("xmllint runs");
+    assert!(
+        out.status.success(),
+        "xmllint refuses the output: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        translated.sed_xml
+    );
+}
+
+#[test]
+fn shipped_adapters_load() {
+    let adapters = shipped();
+    assert_eq!(adapters.names(), vec!["inasti-decision", "onss-posting"]);
+    let onss = adapters.get("onss-posting").expect("onss-posting");
+    assert_eq!(
+        (onss.buc.as_str(), onss.sed.as_str()),
+        ("LA_BUC_04", "A009")
+    );
+    let inasti = adapters.get("inasti-decision").expect("inasti-decision");
+    assert_eq!(
+        (inasti.buc.as_str(), inasti.sed.as_str()),
+        ("LA_BUC_02", "A003")
+    );
+    assert!(adapters.get("nope").is_none());
+}
+
+#[test]
+fn onss_posting_matches_golden_a009_and_validates() {
+    let t = translate_fixture(
+        "onss-posting",
+        Path::new("fixtures/national/onss-posting.xml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((t.from.as_str(), t.to.as_str()), ("BE:ONSS", "NL:SVB"));
+    assert_eq!(t.case_id, None);
+    assert_eq!((t.buc.as_str(), t.sed.as_str()), ("LA_BUC_04", "A009"));
+    assert!(t.sed_xml.starts_with(
+        "<sed:A009 xmlns:sed=\"http://ec.europa.eu/eessi/ns/4_2\" sedGVer=\"4\" sedVer=\"2\">"
+    ));
+    check_golden(
+        Path::new("fixtures/adapted/onss-posting.A009.xml"),
+        &t.sed_xml,
+    );
+    check_valid(&t);
+}
+
+#[test]
+fn inasti_decision_matches_golden_a003_and_validates() {
+    let t = translate_fixture(
+        "inasti-decision",
+        Path::new("fixtures/national/inasti-decision.xml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((t.from.as_str(), t.to.as_str()), ("BE:INASTI", "DE:DRV"));
+    assert_eq!((t.buc.as_str(), t.sed.as_str()), ("LA_BUC_02", "A003"));
+    check_golden(
+        Path::new("fixtures/adapted/inasti-decision.A003.xml"),
+        &t.sed_xml,
+    );
+    check_valid(&t);
+}
+
+#[test]
+fn optional_national_parts_leave_no_sed_elements_and_case_id_is_carried() {
+    let national =
+        std::fs::read_to_string("fixtures/national/inasti-decision.xml").expect("fixture");
+    // Drop the person's address and the self-employed activity (both optional),
+    // add an end date, a case id and text that needs escaping.
+    let start = national.find("    <Address>").expect("person address");
+    let end = national.find("</Address>").expect("end of address") + "</Address>\n".len();
+    let mut edited = format!("{}{}", &national[..start], &national[end..]);
+    let start = edited.find("  <SelfEmployedActivity>").expect("activity");
+    let end = edited
+        .find("</SelfEmployedActivity>")
+        .expect("end of activity")
+        + "</SelfEmployedActivity>\n".len();
+    edited.replace_range(start..end, "");
+    let edited = edited
+        .replace(
+            "<Receiver>DE:DRV</Receiver>",
+            "<Receiver>DE:DRV</Receiver>\n  <CaseId>0123456789abcdef0123456789abcdef</CaseId>",
+        )
+        .replace(
+            "<StartDate>2026-01-01</StartDate>",
+            "<StartDate>2026-01-01</StartDate>\n    <EndDate>2027-12-31</EndDate>",
+        )
+        .replace(
+            "<LastName>Dubois</LastName>",
+            "<LastName>Dubois &amp; D&lt;</LastName>",
+        );
+    let adapters = shipped();
+    let t = adapters
+        .get("inasti-decision")
+        .expect("adapter")
+        .translate(edited.as_bytes(), &XmlLimits::default(), &v42())
+        .unwrap_or_else(|e| panic!("{e}\n{edited}"));
+    assert_eq!(
+        t.case_id.as_ref().map(CaseId::as_str),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    assert!(!t.sed_xml.contains("<sed:Address>"), "{}", t.sed_xml);
+    assert!(!t.sed_xml.contains("<sed:Employer>"), "{}", t.sed_xml);
+    assert!(
+        t.sed_xml
+            .contains("<sed:FamilyName>Dubois &amp; D&lt;</sed:FamilyName>"),
+        "{}",
+        t.sed_xml
+    );
+    assert!(
+        t.sed_xml.contains(
+            "<sed:StartDate>2026-01-01</sed:StartDate>\n      <sed:EndDate>2027-12-31</sed:EndDate>"
+        ),
+        "{}",
+        t.sed_xml
+    );
+    check_valid(&t);
+}
+
+fn expect_invalid_with_lines(name: &str, result: Result<Translated, AdaptError>) {
+    match result {
+        Err(AdaptError::NationalInvalid(vs)) => assert!(
+            vs.iter().any(|v| v.line.is_some()),
+            "{name}: no violation has a line: {vs:?}"
+        ),
+        other => panic!("{name}: expected NationalInvalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_invalid_national_fixture_is_refused_with_the_right_error() {
+    let mut seen = 0;
+    let mut entries: Vec<_> = std::fs::read_dir("fixtures/national/invalid")
+        .expect("invalid fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name")
+            .to_owned();
+        let adapter = ["onss-posting", "inasti-decision"]
+            .into_iter()
+            .find(|a| name.starts_with(a))
+            .unwrap_or_else(|| panic!("{name}: no adapter for this fixture"));
+        let result = translate_fixture(adapter, &path);
+        match name.trim_start_matches(adapter) {
+            "-malformed" => assert!(
+                matches!(
+                    result,
+                    Err(AdaptError::Xml(XmlError::NotWellFormed {
+                        line: Some(_),
+                        ..
+                    }))
+                ),
+                "{name}: {result:?}"
+            ),
+            "-doctype" => assert!(
+                matches!(result, Err(AdaptError::Xml(XmlError::Doctype))),
+                "{name}: {result:?}"
+            ),
+            "-missing-ssin" | "-bad-date" | "-bad-article" | "-wrong-namespace" => {
+                expect_invalid_with_lines(&name, result)
+            }
+            other => panic!("{name}: no expectation for {other:?}; add one here"),
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 6, "every invalid fixture is checked");
+}
+
+#[test]
+fn invalid_fixtures_name_the_offending_element() {
+    let result = translate_fixture(
+        "onss-posting",
+        Path::new("fixtures/national/invalid/onss-posting-bad-date.xml"),
+    );
+    match result {
+        Err(AdaptError::NationalInvalid(vs)) => assert!(
+            vs.iter()
+                .any(|v| v.element.as_deref() == Some("StartDate") && v.line == Some(43)),
+            "{vs:?}"
+        ),
+        other => panic!("expected NationalInvalid, got {other:?}"),
+    }
+}
+
+// ---- a tiny adapter of our own, for the engine's rules ----
+
+const TINY_XSD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns="urn:test:tiny"
+           targetNamespace="urn:test:tiny" elementFormDefault="qualified">
+  <xs:element name="Msg">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="From" type="xs:string"/>
+        <xs:element name="To" type="xs:string"/>
+        <xs:element name="Gender" type="xs:string"/>
+        <xs:element name="Name" type="xs:string" minOccurs="0"/>
+        <xs:element name="Nick" type="xs:string" minOccurs="0" maxOccurs="unbounded"/>
+        <xs:element name="Item" minOccurs="0" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:sequence>
+              <xs:element name="Code" type="xs:string" minOccurs="0"/>
+            </xs:sequence>
+          </xs:complexType>
+        </xs:element>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
+</xs:schema>
+"#;
+
+const TINY_TOML: &str = r#"
+name = "tiny"
+title = "test adapter"
+national_schema = "national.xsd"
+buc = "LA_BUC_04"
+sed = "A009"
+
+[namespaces]
+t = "urn:test:tiny"
+
+[envelope]
+from = "t:From"
+to = "t:To"
+
+[codes.gender]
+"1" = "male"
+"2" = "female"
+
+[[map]]
+to = "Person/Id/Sex"
+codes = "gender"
+from = "t:Gender"
+
+[[map]]
+to = "Person/Id/Name"
+from = "t:Name"
+
+[[map]]
+to = "Person/Nick"
+from = "t:Nick"
+required = false
+
+[[map]]
+to = "Optional/Group/Code"
+from = "t:Missing"
+required = false
+
+[[map]]
+to = "Item"
+each = "t:Item"
+required = false
+[[map.fields]]
+to = "Inner/Code"
+from = "t:Code"
+required = false
+transform = "upper"
+[[map.fields]]
+to = "Inner/Fixed"
+value = "x"
+attributes = { kind = "a&b" }
+"#;
+
+fn tiny_adapter(toml: &str) -> (tempfile::TempDir, Result<Adapters, AdaptError>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let adapter_dir = dir.path().join("tiny");
+    std::fs::create_dir(&adapter_dir).expect("mkdir");
+    std::fs::write(adapter_dir.join("national.xsd"), TINY_XSD).expect("write xsd");
+    std::fs::write(adapter_dir.join("adapter.toml"), toml).expect("write toml");
+    let loaded = Adapters::load(dir.path());
+    (dir, loaded)
+}
+
+fn tiny(body: &str) -> Result<Translated, AdaptError> {
+    let (_dir, loaded) = tiny_adapter(TINY_TOML);
+    let adapters = loaded.unwrap_or_else(|e| panic!("{e}"));
+    let xml =
+        format!("<Msg xmlns=\"urn:test:tiny\"><From>BE:ONSS</From><To>NL:SVB</To>{body}</Msg>");
+    adapters
+        .get("tiny")
+        .expect("tiny")
+        .translate(xml.as_bytes(), &XmlLimits::default(), &v42())
+}
+
+#[test]
+fn shared_prefixes_optional_groups_and_repetition() {
+    let t = tiny("<Gender>2</Gender><Name>Ann</Name><Item><Code>ab</Code></Item><Item/>")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        t.sed_xml,
+        "<sed:A009 xmlns:sed=\"http://ec.europa.eu/eessi/ns/4_2\" sedGVer=\"4\" sedVer=\"2\">\n\
+         \x20 <sed:Person>\n\
+         \x20   <sed:Id>\n\
+         \x20     <sed:Sex>female</sed:Sex>\n\
+         \x20     <sed:Name>Ann</sed:Name>\n\
+         \x20   </sed:Id>\n\
+         \x20 </sed:Person>\n\
+         \x20 <sed:Item>\n\
+         \x20   <sed:Inner>\n\
+         \x20     <sed:Code>AB</sed:Code>\n\
+         \x20     <sed:Fixed kind=\"a&amp;b\">x</sed:Fixed>\n\
+         \x20   </sed:Inner>\n\
+         \x20 </sed:Item>\n\
+         \x20 <sed:Item>\n\
+         \x20   <sed:Inner>\n\
+         \x20     <sed:Fixed kind=\"a&amp;b\">x</sed:Fixed>\n\
+         \x20   </sed:Inner>\n\
+         \x20 </sed:Item>\n\
+         </sed:A009>\n"
+    );
+}
+
+#[test]
+fn mapping_issues_name_every_field() {
+    // Gender 9 is valid national XML (xs:string) but not in the code table; the
+    // name is required and absent; two nicknames cannot fill one element.
+    match tiny("<Gender>9</Gender><Nick>a</Nick><Nick>b</Nick>") {
+        Err(AdaptError::Mapping(issues)) => {
+            assert_eq!(issues.len(), 3, "{issues:?}");
+            assert!(
+                issues.iter().any(|i| i.field == "t:Gender"
+                    && i.value.as_deref() == Some("9")
+                    && i.message.contains("gender")),
+                "{issues:?}"
+            );
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.field == "t:Name" && i.message.contains("Person/Id/Name")),
+                "{issues:?}"
+            );
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.field == "t:Nick" && i.message.contains("2 nodes")),
+                "{issues:?}"
+            );
+        }
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_bad_institution_id_in_the_envelope_is_a_mapping_issue() {
+    let (_dir, loaded) = tiny_adapter(TINY_TOML);
+    let adapters = loaded.unwrap_or_else(|e| panic!("{e}"));
+    let xml = "<Msg xmlns=\"urn:test:tiny\"><From>be:onss</From><To>NL:SVB</To>\
+               <Gender>1</Gender><Name>A</Name></Msg>";
+    match adapters.get("tiny").expect("tiny").translate(
+        xml.as_bytes(),
+        &XmlLimits::default(),
+        &v42(),
+    ) {
+        Err(AdaptError::Mapping(issues)) => assert!(
+            issues
+                .iter()
+                .any(|i| i.field == "t:From" && i.value.as_deref() == Some("be:onss")),
+            "{issues:?}"
+        ),
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_reports_every_problem_of_a_broken_definition() {
+    let broken = r#"
+name = "tiny"
+title = "broken"
+national_schema = "missing.xsd"
+buc = "LA BUC 04"
+sed = "A009"
+
+[namespaces]
+t = "urn:test:tiny"
+
+[envelope]
+from = "t:From["
+to = "q:To"
+
+[codes.gender]
+"1" = "male"
+
+[[map]]
+to = "Person/Sex"
+from = "t:Gender"
+codes = "sexes"
+
+[[map]]
+to = "Person/Name"
+from = "nosuchfunction(t:Name)"
+transform = "lower"
+
+[[map]]
+to = "Item"
+each = "t:Item"
+[[map.fields]]
+to = "Bad Name"
+value = "x"
+[[map.fields]]
+to = "Code"
+from = "t:Code"
+value = "both"
+"#;
+    let (dir, loaded) = tiny_adapter(broken);
+    match loaded {
+        Err(AdaptError::Definition { path, problems }) => {
+            assert_eq!(path, dir.path().join("tiny/adapter.toml"));
+            let has = |needle: &str| {
+                assert!(
+                    problems.iter().any(|p| p.contains(needle)),
+                    "no problem mentions {needle:?}: {problems:#?}"
+                )
+            };
+            has("missing.xsd");
+            has("buc");
+            has("t:From[");
+            has("undeclared namespace prefix(es) q");
+            has("unknown code table \"sexes\"");
+            has("nosuchfunction");
+            has("unknown transform \"lower\"");
+            has("\"Bad Name\"");
+            has("exactly one of");
+            assert_eq!(problems.len(), 9, "{problems:#?}");
+        }
+        other => panic!("expected Definition, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_names_each_broken_file_when_several_are_broken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["one", "two"] {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        std::fs::write(d.join("adapter.toml"), "name = \"x\"\n").expect("write");
+    }
+    // A directory without adapter.toml is not an adapter.
+    std::fs::create_dir(dir.path().join("notes")).expect("mkdir");
+    match Adapters::load(dir.path()) {
+        Err(AdaptError::Definition { path, problems }) => {
+            assert_eq!(path, dir.path());
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert!(problems[0].contains("one/adapter.toml"), "{problems:?}");
+            assert!(problems[1].contains("two/adapter.toml"), "{problems:?}");
+        }
+        other => panic!("expected Definition, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_schema_that_does_not_compile_is_a_definition_problem() {
+    let (dir, _) = tiny_adapter(TINY_TOML);
+    std::fs::write(dir.path().join("tiny/national.xsd"), "<xs:schema/>").expect("write");
+    match Adapters::load(dir.path()) {
+        Err(AdaptError::Definition { problems, .. }) => assert!(
+            problems.iter().any(|p| p.contains("does not compile")),
+            "{problems:?}"
+        ),
+        other => panic!("expected Definition, got {other:?}"),
+    }
+}
+
+#[test]
+fn adapters_can_be_shared_across_tasks() {
+    // Adapters hold no libxml2 object, so one loaded set can serve every worker.
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Adapters>();
+    shareable::<Translated>();
+    shareable::<AdaptError>();
+}

@@ -1,0 +1,224 @@
+//! The HTTP wire types: the only serde types of the API. Store records are mapped
+//! here so the database layout can change without changing the API.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{CaseDetail, CaseRecord, OutboxMessage, Participant};
+
+/// `POST /api/v1/documents`: a SED from a national institution.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitDocument {
+    pub from: String,
+    pub to: String,
+    pub buc: String,
+    pub sed: String,
+    #[serde(default)]
+    pub sed_version: Option<String>,
+    #[serde(default)]
+    pub case_id: Option<String>,
+    /// Set to send a new version (Update) of this document.
+    #[serde(default)]
+    pub document_id: Option<String>,
+    #[serde(default)]
+    pub related_document_id: Option<String>,
+    /// The SED element as XML text.
+    pub body: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantDto {
+    pub institution: String,
+    pub role: String,
+}
+
+impl From<&Participant> for ParticipantDto {
+    fn from(p: &Participant) -> Self {
+        ParticipantDto {
+            institution: p.institution.to_string(),
+            role: p.role.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseSummary {
+    pub case_id: String,
+    pub buc: String,
+    pub sed_version: String,
+    pub state: String,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub participants: Vec<ParticipantDto>,
+}
+
+impl CaseSummary {
+    pub fn new(c: &CaseRecord, participants: &[Participant]) -> Self {
+        CaseSummary {
+            case_id: c.case_id.to_string(),
+            buc: c.buc.to_string(),
+            sed_version: c.sed_version.to_string(),
+            state: c.state.clone(),
+            status: c.status.clone(),
+            created_at: c.created_at.clone(),
+            updated_at: c.updated_at.clone(),
+            participants: participants.iter().map(ParticipantDto::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionDto {
+    pub version: u32,
+    pub message_id: String,
+    pub content_sha256: String,
+    pub created_at: String,
+    /// Link to the signed envelope as sent or received.
+    pub envelope: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentDto {
+    pub document_id: String,
+    pub sed: String,
+    pub sender: String,
+    pub receiver: String,
+    pub direction: String,
+    pub status: String,
+    pub latest_version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_document_id: Option<String>,
+    pub created_at: String,
+    pub versions: Vec<VersionDto>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryDto {
+    pub at: String,
+    pub event: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDto {
+    pub message_id: String,
+    pub kind: String,
+    pub routing_key: String,
+    pub status: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sed: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&OutboxMessage> for MessageDto {
+    fn from(m: &OutboxMessage) -> Self {
+        MessageDto {
+            message_id: m.message_id.clone(),
+            kind: m.kind.clone(),
+            routing_key: m.routing_key.clone(),
+            status: m.status.clone(),
+            attempts: m.attempts,
+            last_error: m.last_error.clone(),
+            case_id: m.case_id.as_ref().map(|c| c.to_string()),
+            document_id: m.document_id.as_ref().map(|d| d.to_string()),
+            sed: m.headers.get("eessi-sed").cloned(),
+            created_at: m.created_at.clone(),
+            updated_at: m.updated_at.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseDto {
+    #[serde(flatten)]
+    pub summary: CaseSummary,
+    pub documents: Vec<DocumentDto>,
+    pub history: Vec<HistoryDto>,
+    pub messages: Vec<MessageDto>,
+}
+
+impl From<&CaseDetail> for CaseDto {
+    fn from(d: &CaseDetail) -> Self {
+        let case_id = d.case.case_id.to_string();
+        CaseDto {
+            summary: CaseSummary::new(&d.case, &d.participants),
+            documents: d
+                .documents
+                .iter()
+                .map(|(doc, versions)| DocumentDto {
+                    document_id: doc.document_id.to_string(),
+                    sed: doc.sed.to_string(),
+                    sender: doc.sender.to_string(),
+                    receiver: doc.receiver.to_string(),
+                    direction: doc.direction.clone(),
+                    status: doc.status.clone(),
+                    latest_version: doc.latest_version,
+                    related_document_id: doc.related.as_ref().map(|r| r.to_string()),
+                    created_at: doc.created_at.clone(),
+                    versions: versions
+                        .iter()
+                        .map(|v| VersionDto {
+                            version: v.version,
+                            message_id: v.message_id.clone(),
+                            content_sha256: v.content_sha256.clone(),
+                            created_at: v.created_at.clone(),
+                            envelope: format!(
+                                "/api/v1/cases/{case_id}/documents/{}/versions/{}",
+                                doc.document_id, v.version
+                            ),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            history: d
+                .history
+                .iter()
+                .map(|h| HistoryDto {
+                    at: h.at.clone(),
+                    event: h.event.clone(),
+                    detail: h.detail.clone(),
+                    from_state: h.from_state.clone(),
+                    to_state: h.to_state.clone(),
+                    message_id: h.message_id.clone(),
+                    document_id: h.document_id.clone(),
+                })
+                .collect(),
+            messages: d.messages.iter().map(MessageDto::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucSummary {
+    pub buc: String,
+    pub sector: String,
+    pub title: String,
+    pub bilateral: bool,
+    pub states: usize,
+    pub seds: Vec<String>,
+}

@@ -1,0 +1,468 @@
+//! The HTTP API for national institutions and case handlers: submit SEDs (directly
+//! or in a national format through an adapter), and inspect cases, documents,
+//! history, message delivery status, BUC definitions, health and metrics. Also the
+//! web pages (`pages`) and the OpenAPI document.
+
+pub mod dto;
+pub mod pages;
+pub mod problem;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
+use crate::store::CaseFilter;
+use crate::switch::Switch;
+use crate::switch::outbound::{Issue, Submission, SubmitError, submit};
+use dto::*;
+use problem::Problem;
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route of the API, used by the router and by the test that checks the
+/// OpenAPI document covers them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/documents"),
+    ("POST", "/api/v1/national/{adapter}"),
+    ("GET", "/api/v1/cases"),
+    ("GET", "/api/v1/cases/{caseId}"),
+    (
+        "GET",
+        "/api/v1/cases/{caseId}/documents/{documentId}/versions/{version}",
+    ),
+    ("GET", "/api/v1/messages"),
+    ("GET", "/api/v1/bucs"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+];
+
+pub fn router(sw: Arc<Switch>) -> Router {
+    Router::new()
+        .route("/api/v1/documents", post(post_document))
+        .route("/api/v1/national/{adapter}", post(post_national))
+        .route("/api/v1/cases", get(list_cases))
+        .route("/api/v1/cases/{caseId}", get(get_case))
+        .route(
+            "/api/v1/cases/{caseId}/documents/{documentId}/versions/{version}",
+            get(get_envelope),
+        )
+        .route("/api/v1/messages", get(list_messages))
+        .route("/api/v1/bucs", get(list_bucs))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/", get(pages::index))
+        .route("/cases/{caseId}", get(pages::case))
+        .fallback(|| async { Problem::not_found("no such resource".into()) })
+        .with_state(sw)
+}
+
+/// Read the whole body, refusing more than the configured limit before reading it all.
+async fn read_body(sw: &Switch, body: Body) -> Result<Bytes, Problem> {
+    axum::body::to_bytes(body, sw.limits.body_bytes_max)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "urn:problem-type:belgif:payloadTooLarge",
+                "Payload Too Large",
+                format!("the body exceeds {} bytes", sw.limits.body_bytes_max),
+            )
+        })
+}
+
+fn parse_field<T>(
+    issues: &mut Vec<Issue>,
+    name: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Result<T, crate::ids::IdError>,
+) -> Option<T> {
+    match parse(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let shown: String = value.chars().take(64).collect();
+            issues.push(Issue {
+                location: "body".into(),
+                name: name.into(),
+                value: Some(shown),
+                detail: e.to_string(),
+                line: None,
+            });
+            None
+        }
+    }
+}
+
+async fn run_submit(sw: Arc<Switch>, s: Submission) -> Response {
+    let sw2 = sw.clone();
+    match tokio::task::spawn_blocking(move || submit(&sw2, s)).await {
+        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
+        Ok(Err(e)) => Problem::from(e).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+async fn post_document(State(sw): State<Arc<Switch>>, req: Request) -> Response {
+    let bytes = match read_body(&sw, req.into_body()).await {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    let dto: SubmitDocument = match serde_json::from_slice(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            return Problem::bad_request(vec![Issue::body(
+                "body",
+                format!("not a valid request: {e}"),
+                None,
+            )])
+            .into_response();
+        }
+    };
+    let mut issues = Vec::new();
+    let from = parse_field(&mut issues, "from", &dto.from, InstitutionId::parse);
+    let to = parse_field(&mut issues, "to", &dto.to, InstitutionId::parse);
+    let buc = parse_field(&mut issues, "buc", &dto.buc, BucType::parse);
+    let sed = parse_field(&mut issues, "sed", &dto.sed, SedType::parse);
+    let version = dto
+        .sed_version
+        .as_deref()
+        .and_then(|v| parse_field(&mut issues, "sedVersion", v, SedVersion::parse));
+    let case_id = dto
+        .case_id
+        .as_deref()
+        .and_then(|v| parse_field(&mut issues, "caseId", v, CaseId::parse));
+    let document_id = dto
+        .document_id
+        .as_deref()
+        .and_then(|v| parse_field(&mut issues, "documentId", v, DocumentId::parse));
+    let related = dto
+        .related_document_id
+        .as_deref()
+        .and_then(|v| parse_field(&mut issues, "relatedDocumentId", v, DocumentId::parse));
+    let (Some(from), Some(to), Some(buc), Some(sed), true) =
+        (from, to, buc, sed, issues.is_empty())
+    else {
+        return Problem::bad_request(issues).into_response();
+    };
+    run_submit(
+        sw,
+        Submission {
+            from,
+            to,
+            buc,
+            sed,
+            version,
+            case_id,
+            document_id,
+            related,
+            body: dto.body.into_bytes(),
+        },
+    )
+    .await
+}
+
+async fn post_national(
+    State(sw): State<Arc<Switch>>,
+    Path(adapter): Path<String>,
+    req: Request,
+) -> Response {
+    let bytes = match read_body(&sw, req.into_body()).await {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    if sw.adapters.get(&adapter).is_none() {
+        return Problem::not_found(format!(
+            "no adapter named {adapter:?}; known: {}",
+            sw.adapters.names().join(", ")
+        ))
+        .into_response();
+    }
+    let sw2 = sw.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<_, SubmitError> {
+        let a = sw2
+            .adapters
+            .get(&adapter)
+            .ok_or_else(|| SubmitError::Invalid(vec![]))?;
+        let t = a
+            .translate(&bytes, &sw2.limits, &sw2.versions[0])
+            .map_err(adapt_issues)?;
+        submit(
+            &sw2,
+            Submission {
+                from: t.from,
+                to: t.to,
+                buc: t.buc,
+                sed: t.sed,
+                version: None,
+                case_id: t.case_id,
+                document_id: None,
+                related: None,
+                body: t.sed_xml.into_bytes(),
+            },
+        )
+    })
+    .await;
+    match result {
+        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
+        Ok(Err(e)) => Problem::from(e).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+/// Every adapter problem as a located issue.
+fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
+    use crate::adapt::AdaptError;
+    let issues = match e {
+        AdaptError::Xml(x) => {
+            let line = match &x {
+                crate::sed::xml::XmlError::NotWellFormed { line, .. } => *line,
+                _ => None,
+            };
+            vec![Issue::body("body", x.to_string(), line)]
+        }
+        AdaptError::NationalInvalid(vs) => vs
+            .into_iter()
+            .map(|v| {
+                Issue::body(
+                    v.element.unwrap_or_else(|| "body".into()),
+                    v.message,
+                    v.line,
+                )
+            })
+            .collect(),
+        AdaptError::Mapping(ms) => ms
+            .into_iter()
+            .map(|m| Issue {
+                location: "body".into(),
+                name: m.field,
+                value: m.value,
+                detail: m.message,
+                line: None,
+            })
+            .collect(),
+        other => {
+            tracing::error!(error = %other, "adapter definition problem");
+            vec![Issue::body("adapter", "the adapter is misconfigured", None)]
+        }
+    };
+    SubmitError::Invalid(issues)
+}
+
+#[derive(Debug, Deserialize)]
+struct CaseQuery {
+    institution: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_cases(State(sw): State<Arc<Switch>>, Query(q): Query<CaseQuery>) -> Response {
+    let institution = match q
+        .institution
+        .as_deref()
+        .map(InstitutionId::parse)
+        .transpose()
+    {
+        Ok(i) => i,
+        Err(e) => {
+            return Problem::bad_request(vec![Issue {
+                location: "query".into(),
+                name: "institution".into(),
+                value: q.institution.clone(),
+                detail: e.to_string(),
+                line: None,
+            }])
+            .into_response();
+        }
+    };
+    let filter = CaseFilter {
+        institution,
+        status: q.status,
+        limit: q.limit.unwrap_or(100),
+    };
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || store.cases(&filter)).await {
+        Ok(Ok(cases)) => axum::Json(
+            cases
+                .iter()
+                .map(|(c, p)| CaseSummary::new(c, p))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+fn path_issue(name: &str, value: &str, e: impl std::fmt::Display) -> Problem {
+    Problem::bad_request(vec![Issue {
+        location: "path".into(),
+        name: name.into(),
+        value: Some(value.chars().take(64).collect()),
+        detail: e.to_string(),
+        line: None,
+    }])
+}
+
+pub async fn load_case(sw: &Arc<Switch>, raw: &str) -> Result<crate::store::CaseDetail, Problem> {
+    let id = CaseId::parse(raw).map_err(|e| path_issue("caseId", raw, e))?;
+    let store = sw.store.clone();
+    let id2 = id.clone();
+    match tokio::task::spawn_blocking(move || store.case_detail(&id2)).await {
+        Ok(Ok(Some(d))) => Ok(d),
+        Ok(Ok(None)) => Err(Problem::not_found(format!("case {id} does not exist"))),
+        Ok(Err(e)) => Err(Problem::unavailable(e.to_string())),
+        Err(_) => Err(Problem::internal()),
+    }
+}
+
+async fn get_case(State(sw): State<Arc<Switch>>, Path(case_id): Path<String>) -> Response {
+    match load_case(&sw, &case_id).await {
+        Ok(d) => axum::Json(CaseDto::from(&d)).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn get_envelope(
+    State(sw): State<Arc<Switch>>,
+    Path((case_id, document_id, version)): Path<(String, String, String)>,
+) -> Response {
+    let d = match load_case(&sw, &case_id).await {
+        Ok(d) => d,
+        Err(p) => return p.into_response(),
+    };
+    let found = d
+        .documents
+        .iter()
+        .filter(|(doc, _)| doc.document_id.as_str() == document_id)
+        .flat_map(|(_, vs)| vs.iter())
+        .find(|v| v.version.to_string() == version);
+    match found {
+        Some(v) => (
+            [(header::CONTENT_TYPE, "application/xml")],
+            v.envelope.clone(),
+        )
+            .into_response(),
+        None => Problem::not_found(format!(
+            "document {document_id} version {version} is not in case {case_id}"
+        ))
+        .into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_messages(State(sw): State<Arc<Switch>>, Query(q): Query<MessageQuery>) -> Response {
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || {
+        store.messages(q.status.as_deref(), q.limit.unwrap_or(100))
+    })
+    .await
+    {
+        Ok(Ok(ms)) => {
+            axum::Json(ms.iter().map(MessageDto::from).collect::<Vec<_>>()).into_response()
+        }
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+async fn list_bucs(State(sw): State<Arc<Switch>>) -> Response {
+    let list: Vec<BucSummary> = sw
+        .catalogue
+        .bucs
+        .values()
+        .map(|d| BucSummary {
+            buc: d.id.to_string(),
+            sector: d.sector.clone(),
+            title: d.title.clone(),
+            bilateral: d.bilateral,
+            states: d.states.len(),
+            seds: d.sed_types().into_iter().map(|s| s.to_string()).collect(),
+        })
+        .collect();
+    axum::Json(list).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn health(State(sw): State<Arc<Switch>>) -> Response {
+    let store = sw.store.clone();
+    let counts = tokio::task::spawn_blocking(move || store.outbox_counts()).await;
+    match counts {
+        Ok(Ok(c)) => {
+            let pending: u64 = c
+                .iter()
+                .filter(|((_, s), _)| s == "queued" || s == "retrying")
+                .map(|(_, n)| n)
+                .sum();
+            let failed: u64 = c
+                .iter()
+                .filter(|((_, s), _)| s == "failed")
+                .map(|(_, n)| n)
+                .sum();
+            axum::Json(serde_json::json!({
+                "status": "UP",
+                "accessPoint": sw.country.to_string(),
+                "transport": sw.transport.describe(),
+                "outboxPending": pending,
+                "outboxFailed": failed,
+            }))
+            .into_response()
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                serde_json::json!({"status": "DOWN", "reason": "the case store is unavailable"}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(sw): State<Arc<Switch>>) -> Response {
+    let mut text = String::new();
+    for (name, value) in sw.metrics.snapshot() {
+        text.push_str(&format!(
+            "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, path) in ROUTES {
+            let item = paths
+                .get(*path)
+                .unwrap_or_else(|| panic!("{path} is missing from openapi.json"));
+            assert!(
+                item.get(method.to_lowercase()).is_some(),
+                "{method} {path} is missing from openapi.json"
+            );
+        }
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.")),
+            Some(true)
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! `application/problem+json` (RFC 9457) in the Belgif style: `type` as a
+//! `urn:problem-type:...`, `title`, `status`, `detail`, and located `issues[]`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::switch::outbound::{Issue, SubmitError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<Issue>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        kind: &str,
+        title: &str,
+        detail: impl Into<Option<String>>,
+    ) -> Problem {
+        Problem {
+            kind: kind.to_owned(),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            issues: vec![],
+        }
+    }
+    pub fn bad_request(issues: Vec<Issue>) -> Problem {
+        Problem {
+            kind: "urn:problem-type:belgif:badRequest".into(),
+            title: "Bad Request".into(),
+            status: 400,
+            detail: Some("The input message is incorrect".into()),
+            issues,
+        }
+    }
+    pub fn not_found(detail: String) -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "urn:problem-type:belgif:resourceNotFound",
+            "Resource Not Found",
+            detail,
+        )
+    }
+    pub fn unavailable(detail: String) -> Problem {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "urn:problem-type:belgif:serviceUnavailable",
+            "Service is unavailable",
+            detail,
+        )
+    }
+    pub fn internal() -> Problem {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "urn:problem-type:belgif:internalServerError",
+            "Internal Server Error",
+            None,
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, axum::Json(&self)).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        r
+    }
+}
+
+impl From<SubmitError> for Problem {
+    fn from(e: SubmitError) -> Problem {
+        match e {
+            SubmitError::Invalid(issues) => Problem::bad_request(issues),
+            SubmitError::CaseNotFound(c) => Problem::not_found(format!("case {c} does not exist")),
+            SubmitError::DocumentNotFound(d) => {
+                Problem::not_found(format!("document {d} does not exist in this case"))
+            }
+            SubmitError::ProtocolViolation(why) => Problem::new(
+                StatusCode::CONFLICT,
+                "urn:problem-type:eessi-switch:protocolViolation",
+                "The BUC does not allow this SED now",
+                why,
+            ),
+            SubmitError::Store(e) => {
+                tracing::error!(error = %e, "store failure while accepting a submission");
+                Problem::unavailable("the case store is unavailable; nothing was applied".into())
+            }
+        }
+    }
+}

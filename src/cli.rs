@@ -1,0 +1,361 @@
+//! The command line: parse flags (clap), then call into the library. `anyhow`
+//! lives here and in `main.rs` only.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use eessi_switch::buc::Catalogue;
+use eessi_switch::config::Config;
+use eessi_switch::ids::{CaseId, SedType, SedVersion};
+use eessi_switch::sed::{validate, xml};
+use eessi_switch::signing::{self, Signer};
+use eessi_switch::switch::Switch;
+use eessi_switch::transport::Transport;
+
+#[derive(Parser)]
+#[command(
+    name = "eessi-switch",
+    version,
+    about = "Belgium's national EESSI switch"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run one access point (its inbox consumer, outbox relay and HTTP API).
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a scripted exchange between BE, NL and DE access points.
+    Demo {
+        /// Go over RabbitMQ at this URL; without it, over an in-process transport.
+        #[arg(long)]
+        amqp: Option<String>,
+    },
+    /// BUC definitions: check, list.
+    Buc {
+        #[command(subcommand)]
+        command: BucCommand,
+    },
+    /// Cases in a switch's store.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+    /// Sign an XML document (enveloped XML-DSig as the contract profiles it).
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        cert: PathBuf,
+        file: PathBuf,
+    },
+    /// Verify a signed document against a certificate.
+    Verify {
+        #[arg(long)]
+        cert: PathBuf,
+        file: PathBuf,
+    },
+    /// Validate a SED body against its schema; prints every violation.
+    Validate {
+        #[arg(long)]
+        sed: String,
+        #[arg(long, default_value = "4.2")]
+        version: String,
+        #[arg(long, default_value = "sed-schemas")]
+        schemas: PathBuf,
+        file: PathBuf,
+    },
+    /// Measure the whole path and each stage (see docs/ARCHITECTURE.md).
+    Bench {
+        /// RabbitMQ URL; without it the in-process transport is used.
+        #[arg(long)]
+        amqp: Option<String>,
+        /// Number of SEDs to push through.
+        #[arg(long, default_value_t = 2000)]
+        seds: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BucCommand {
+    /// Load every definition and report every problem; exit 1 if any.
+    Check {
+        #[arg(long, default_value = "buc-definitions")]
+        definitions: PathBuf,
+        #[arg(long, default_value = "sed-schemas")]
+        schemas: PathBuf,
+        #[arg(long = "version", default_value = "4.2")]
+        versions: Vec<String>,
+    },
+    /// List the BUCs.
+    List {
+        #[arg(long, default_value = "buc-definitions")]
+        definitions: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CaseCommand {
+    /// Show one case: participants, documents, messages, history.
+    Show {
+        case_id: String,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List cases.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve { config } => serve(config).await.map(|_| 0),
+        Command::Demo { amqp } => {
+            eessi_switch::demo::run(amqp)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
+        Command::Buc { command } => buc(command),
+        Command::Case { command } => case(command),
+        Command::Sign { key, cert, file } => {
+            let signer = Signer::from_files(&key, &cert)?;
+            let input =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let out = signing::sign(&input, &signer)?;
+            use std::io::Write;
+            std::io::stdout().write_all(&out)?;
+            Ok(0)
+        }
+        Command::Verify { cert, file } => {
+            let c = signing::registry::load_certificate(&cert)?;
+            let input =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let doc = xml::parse(&input, &xml::XmlLimits::default())?;
+            match signing::verify(&doc, &[c]) {
+                Ok(()) => {
+                    println!("OK");
+                    Ok(0)
+                }
+                Err(e) => {
+                    println!("FAIL: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        Command::Validate {
+            sed,
+            version,
+            schemas,
+            file,
+        } => {
+            let sed = SedType::parse(&sed)?;
+            let version = SedVersion::parse(&version)?;
+            let input =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let doc = xml::parse(&input, &xml::XmlLimits::default())?;
+            match validate::validate_document(
+                &validate::sed_schema_path(&schemas, &version, &sed),
+                &doc,
+            ) {
+                Ok(()) => {
+                    println!("{} validates", file.display());
+                    Ok(0)
+                }
+                Err(validate::ValidateError::Invalid(vs)) => {
+                    for v in vs {
+                        println!("{}:{v}", file.display());
+                    }
+                    Ok(1)
+                }
+                Err(e) => bail!(e),
+            }
+        }
+        Command::Bench { amqp, seds } => {
+            eessi_switch::bench::run(amqp, seds)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
+    }
+}
+
+fn buc(command: BucCommand) -> anyhow::Result<i32> {
+    match command {
+        BucCommand::Check {
+            definitions,
+            schemas,
+            versions,
+        } => {
+            let versions = versions
+                .iter()
+                .map(|v| SedVersion::parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (cat, mut problems) = Catalogue::load_unchecked(&definitions)?;
+            problems.extend(cat.check(&schemas, &versions));
+            if problems.is_empty() {
+                let seds: std::collections::BTreeSet<_> =
+                    cat.bucs.values().flat_map(|b| b.sed_types()).collect();
+                println!(
+                    "{} BUC definitions, {} subprocesses, {} SED types in use: no problems",
+                    cat.bucs.len(),
+                    cat.subprocess_titles.len(),
+                    seds.len()
+                );
+                Ok(0)
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                println!("{} problem(s)", problems.len());
+                Ok(1)
+            }
+        }
+        BucCommand::List { definitions, json } => {
+            let (cat, _) = Catalogue::load_unchecked(&definitions)?;
+            if json {
+                let list: Vec<_> = cat
+                    .bucs
+                    .values()
+                    .map(|d| {
+                        serde_json::json!({
+                            "buc": d.id.to_string(), "sector": d.sector, "title": d.title, "bilateral": d.bilateral,
+                            "states": d.states.len(), "seds": d.sed_types().len(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<12} {:<6} {:>6} {:>5}  title",
+                    "BUC", "sector", "states", "SEDs"
+                );
+                for d in cat.bucs.values() {
+                    println!(
+                        "{:<12} {:<6} {:>6} {:>5}  {}",
+                        d.id,
+                        d.sector,
+                        d.states.len(),
+                        d.sed_types().len(),
+                        d.title
+                    );
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn case(command: CaseCommand) -> anyhow::Result<i32> {
+    match command {
+        CaseCommand::Show {
+            case_id,
+            config,
+            json,
+        } => {
+            let config = Config::load(&config)?;
+            let store = eessi_switch::store::open(&config.store_url)?;
+            let id = CaseId::parse(&case_id)?;
+            match store.case_detail(&id)? {
+                Some(d) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&eessi_switch::api::dto::CaseDto::from(
+                                &d
+                            ))?
+                        );
+                    } else {
+                        print!("{}", eessi_switch::report::timeline(&d));
+                    }
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("case {id} not found");
+                    Ok(1)
+                }
+            }
+        }
+        CaseCommand::List { config } => {
+            let config = Config::load(&config)?;
+            let store = eessi_switch::store::open(&config.store_url)?;
+            for (c, parts) in store.cases(&eessi_switch::store::CaseFilter {
+                limit: 1000,
+                ..Default::default()
+            })? {
+                let who: Vec<String> = parts
+                    .iter()
+                    .map(|p| format!("{}({})", p.institution, p.role))
+                    .collect();
+                println!(
+                    "{} {:<10} {:<16} {:<6} {}",
+                    c.case_id,
+                    c.buc,
+                    c.state,
+                    c.status,
+                    who.join(" ")
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    let url = config
+        .amqp_url
+        .clone()
+        .context("serve needs [amqp] url in the configuration")?;
+    let transport: Arc<dyn Transport> =
+        Arc::new(eessi_switch::transport::amqp::AmqpTransport::connect(&url).await?);
+    let sw = Arc::new(Switch::build(&config, transport)?);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut http = None;
+    if let Some(listen) = &config.http_listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        tracing::info!(%listen, "HTTP API listening");
+        let app = eessi_switch::api::router(sw.clone());
+        let mut rx = shutdown_rx.clone();
+        http = Some(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        }));
+    }
+    tracing::info!(country = %sw.country, transport = %sw.transport.describe(), "access point starting");
+    let runner = tokio::spawn(sw.clone().run(config.amqp_prefetch, shutdown_rx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        r = runner => {
+            r??;
+            bail!("the access point stopped");
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    if let Some(h) = http {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), h).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Configuration: the only place that reads settings. A TOML file is parsed into
+//! `RawConfig`, then validated into `Config` with every path resolved relative to
+//! the file and every identifier parsed. Flags say how this process runs; the file
+//! says what this access point is.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ids::{Country, SedVersion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    country: String,
+    registry: PathBuf,
+    #[serde(default = "default_definitions")]
+    buc_definitions: PathBuf,
+    #[serde(default = "default_schemas")]
+    sed_schemas: PathBuf,
+    #[serde(default = "default_adapters")]
+    adapters: PathBuf,
+    keys_dir: PathBuf,
+    #[serde(default = "default_versions")]
+    sed_versions: Vec<String>,
+    store: RawStore,
+    #[serde(default)]
+    amqp: Option<RawAmqp>,
+    #[serde(default)]
+    http: Option<RawHttp>,
+    #[serde(default)]
+    retry: RetryPolicy,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+fn default_definitions() -> PathBuf {
+    "buc-definitions".into()
+}
+fn default_schemas() -> PathBuf {
+    "sed-schemas".into()
+}
+fn default_adapters() -> PathBuf {
+    "adapters".into()
+}
+fn default_versions() -> Vec<String> {
+    vec!["4.2".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAmqp {
+    url: String,
+    #[serde(default = "default_prefetch")]
+    prefetch: u16,
+}
+
+fn default_prefetch() -> u16 {
+    64
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: String,
+}
+
+/// The retransmission schedule: N attempts within T minutes (AS4 reception awareness).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// How long to wait for a receipt or error before sending again.
+    pub interval_ms: u64,
+    /// Attempts in all, the first send included.
+    pub attempts_max: u32,
+    /// After this long since the first attempt, no more attempts.
+    pub window_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            interval_ms: 30_000,
+            attempts_max: 5,
+            window_ms: 60 * 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "default_body_max")]
+    body_bytes_max: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            body_bytes_max: default_body_max(),
+        }
+    }
+}
+
+fn default_body_max() -> usize {
+    10 * 1024 * 1024
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub country: Country,
+    pub registry: PathBuf,
+    pub buc_definitions: PathBuf,
+    pub sed_schemas: PathBuf,
+    pub adapters: PathBuf,
+    pub keys_dir: PathBuf,
+    pub sed_versions: Vec<SedVersion>,
+    pub store_url: String,
+    pub amqp_url: Option<String>,
+    pub amqp_prefetch: u16,
+    pub http_listen: Option<String>,
+    pub retry: RetryPolicy,
+    pub body_bytes_max: usize,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let country = Country::parse(&raw.country).map_err(|e| invalid(e.to_string()))?;
+        let sed_versions = raw
+            .sed_versions
+            .iter()
+            .map(|v| SedVersion::parse(v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(e.to_string()))?;
+        if sed_versions.is_empty() {
+            return Err(invalid("sed_versions is empty".into()));
+        }
+        let r = raw.retry;
+        if r.attempts_max == 0 || r.interval_ms == 0 || r.window_ms < r.interval_ms {
+            return Err(invalid(
+                "retry needs attempts_max >= 1, interval_ms >= 1 and window_ms >= interval_ms"
+                    .into(),
+            ));
+        }
+        if raw.limits.body_bytes_max == 0 {
+            return Err(invalid("limits.body_bytes_max must be positive".into()));
+        }
+        // Paths inside a sqlite URL are relative to the config file too.
+        let store_url = match raw.store.url.strip_prefix("sqlite://") {
+            Some(p) => format!("sqlite://{}", resolve(Path::new(p)).display()),
+            None => raw.store.url.clone(),
+        };
+        Ok(Config {
+            country,
+            registry: resolve(&raw.registry),
+            buc_definitions: resolve(&raw.buc_definitions),
+            sed_schemas: resolve(&raw.sed_schemas),
+            adapters: resolve(&raw.adapters),
+            keys_dir: resolve(&raw.keys_dir),
+            sed_versions,
+            store_url,
+            amqp_url: raw.amqp.as_ref().map(|a| a.url.clone()),
+            amqp_prefetch: raw
+                .amqp
+                .as_ref()
+                .map(|a| a.prefetch)
+                .unwrap_or_else(default_prefetch)
+                .max(1),
+            http_listen: raw.http.map(|h| h.listen),
+            retry: raw.retry,
+            body_bytes_max: raw.limits.body_bytes_max,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_against_the_file_and_bad_values_are_refused() {
+        let text = "country = \"BE\"\nregistry = \"../registry.toml\"\nkeys_dir = \"../pki\"\n[store]\nurl = \"sqlite://be.db\"\n";
+        let c = Config::parse(text, Path::new("/etc/eessi/config/be.toml")).unwrap();
+        assert_eq!(c.registry, Path::new("/etc/eessi/config/../registry.toml"));
+        assert_eq!(c.store_url, "sqlite:///etc/eessi/config/be.db");
+        assert_eq!(c.retry, RetryPolicy::default());
+        assert!(Config::parse(&text.replace("\"BE\"", "\"be\""), Path::new("x.toml")).is_err());
+        assert!(
+            Config::parse(
+                &format!("{text}[retry]\ninterval_ms = 0\nattempts_max = 1\nwindow_ms = 1\n"),
+                Path::new("x.toml")
+            )
+            .is_err()
+        );
+        assert!(Config::parse(&format!("{text}unknown = 1\n"), Path::new("x.toml")).is_err());
+    }
+}

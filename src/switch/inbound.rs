@@ -1,0 +1,951 @@
+//! Inbound: what arrives in this access point's inbox.
+//!
+//! A `sed` goes through the contract's checks in their order; the first failure is
+//! the answer. Checks 2–8 need only the message, the registry, the definitions and
+//! the schemas and run before the store is touched; checks 1, 9 and 10 run inside
+//! the transaction that also applies the SED and stores its answer, so a crash at
+//! any point either leaves nothing (and the redelivery starts over) or everything
+//! (and the redelivery is answered as a duplicate). The delivery is acked only
+//! after that commit. Receipts and errors settle our own outbound SEDs.
+//!
+//! Deliveries are spread over lanes by case id: one case's documents are handled
+//! one after another in arrival order, different cases in parallel.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{Metrics, Switch, sha256_b64, sha256_hex};
+use crate::buc::{CaseView, DocView, SedEvent, StepError, step};
+use crate::ids::{
+    BucType, CaseAction, CaseId, Country, DocumentId, InstitutionId, MessageId, SedType,
+    SedVersion, parse_document_version,
+};
+use crate::sed::envelope::{self, Header};
+use crate::sed::signal::{self, ErrorCode, Signal};
+use crate::sed::validate::{self, ValidateError};
+use crate::sed::xml::{self, C14nScope, XmlError};
+use crate::signing::dsig;
+use crate::store::{
+    self, CaseRecord, DocumentRecord, DocumentVersion, HistoryEntry, InboxEntry, OutboxMessage,
+    Participant, StoreError, Tx, kind, now_rfc3339,
+};
+use crate::transport::{AP_EXCHANGE, Delivery, NATIONAL_EXCHANGE, WireMessage};
+
+/// What to do with a delivery once handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Committed (applied, refused or answered as a duplicate): ack.
+    Ack,
+    /// Nobody can be answered: reject without requeue, to the dead-letter queue.
+    DeadLetter(String),
+    /// A transient failure (store unavailable): requeue; the queue's delivery
+    /// limit dead-letters a message that keeps failing.
+    Retry(String),
+}
+
+/// A refusal: the contract's code and an English detail free of personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+fn refuse(code: ErrorCode, detail: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        detail: detail.into(),
+    }
+}
+
+/// A SED that passed checks 2–8.
+#[derive(Debug, Clone)]
+pub struct CheckedSed {
+    pub header: Header,
+    /// SHA-256 (hex) of the SED element's exclusive C14N.
+    pub content_sha256: String,
+}
+
+const LANES: usize = 4;
+
+/// Consume deliveries until shutdown; one lane per case-id hash.
+pub async fn run(
+    sw: Arc<Switch>,
+    mut deliveries: mpsc::Receiver<Delivery>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut lanes = Vec::with_capacity(LANES);
+    let mut handles = Vec::with_capacity(LANES);
+    for _ in 0..LANES {
+        let (tx, mut rx) = mpsc::channel::<Delivery>(64);
+        let sw = sw.clone();
+        handles.push(tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                settle(&sw, d).await;
+            }
+        }));
+        lanes.push(tx);
+    }
+    loop {
+        tokio::select! {
+            d = deliveries.recv() => match d {
+                Some(d) => {
+                    let lane = lane_of(&d.message);
+                    if lanes[lane].send(d).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(lanes);
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+fn lane_of(m: &WireMessage) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.headers.get("eessi-case-id").hash(&mut h);
+    (h.finish() % LANES as u64) as usize
+}
+
+async fn settle(sw: &Arc<Switch>, d: Delivery) {
+    let sw2 = sw.clone();
+    let message = d.message;
+    let disposition = match tokio::task::spawn_blocking(move || handle(&sw2, &message)).await {
+        Ok(disp) => disp,
+        Err(e) => Disposition::Retry(format!("handler crashed: {e}")),
+    };
+    let result = match &disposition {
+        Disposition::Ack => d.acker.ack().await,
+        Disposition::DeadLetter(reason) => {
+            tracing::warn!(%reason, "dead-lettering a message nobody can be answered for");
+            Metrics::inc(&sw.metrics.inbound_dead_lettered);
+            d.acker.dead_letter().await
+        }
+        Disposition::Retry(reason) => {
+            tracing::warn!(%reason, "requeueing a delivery after a transient failure");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            d.acker.requeue().await
+        }
+    };
+    if let Err(e) = result {
+        // The broker will redeliver; the inbox makes that harmless.
+        tracing::warn!(error = %e, "could not settle a delivery");
+    }
+    sw.relay_wake.notify_one();
+}
+
+/// Handle one delivery (blocking: XML and store work).
+pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
+    Metrics::inc(&sw.metrics.inbound_received);
+    let Some(message_id) = m.message_id.clone().filter(|s| !s.is_empty()) else {
+        return Disposition::DeadLetter("no message_id".into());
+    };
+    match m.kind.as_deref() {
+        Some("receipt") | Some("error") => return handle_signal(sw, &message_id, m),
+        _ => {}
+    }
+    let from = match m.headers.get("eessi-from").map(|f| InstitutionId::parse(f)) {
+        Some(Ok(f)) => f,
+        _ => return Disposition::DeadLetter("eessi-from missing or not an institution id".into()),
+    };
+    let body_sha = sha256_hex(&m.body);
+    let checked = check(sw, m);
+    match commit_sed(sw, &message_id, &from, &body_sha, m, checked) {
+        Ok(()) => Disposition::Ack,
+        Err(e) => Disposition::Retry(e.to_string()),
+    }
+}
+
+fn header<'a>(m: &'a WireMessage, name: &str) -> Result<&'a str, Refusal> {
+    m.headers
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| refuse(ErrorCode::Malformed, format!("header {name} is missing")))
+}
+
+fn parsed<T, E: std::fmt::Display>(r: Result<T, E>, name: &str) -> Result<T, Refusal> {
+    r.map_err(|e| {
+        refuse(
+            ErrorCode::Malformed,
+            format!("header {name} is malformed: {e}"),
+        )
+    })
+}
+
+/// Checks 2 to 8 of the contract, in order.
+pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
+    // 2. Size, before any parsing.
+    if m.body.len() > sw.limits.body_bytes_max {
+        return Err(refuse(
+            ErrorCode::TooLarge,
+            format!(
+                "body of {} bytes exceeds {} bytes",
+                m.body.len(),
+                sw.limits.body_bytes_max
+            ),
+        ));
+    }
+    // 3. Properties and headers, then well-formed XML and the envelope structure.
+    if let Some(bad) = m.non_string_headers.first() {
+        return Err(refuse(
+            ErrorCode::Malformed,
+            format!("header {bad} is not a string"),
+        ));
+    }
+    if m.message_id
+        .as_deref()
+        .map(MessageId::parse)
+        .is_none_or(|r| r.is_err())
+    {
+        return Err(refuse(ErrorCode::Malformed, "message_id is not a UUID"));
+    }
+    if m.kind.as_deref() != Some("sed") {
+        return Err(refuse(
+            ErrorCode::Malformed,
+            "type must be sed, receipt or error",
+        ));
+    }
+    if m.content_type.as_deref() != Some("application/xml") {
+        return Err(refuse(
+            ErrorCode::Malformed,
+            "content_type must be application/xml",
+        ));
+    }
+    if m.timestamp.is_none() {
+        return Err(refuse(ErrorCode::Malformed, "timestamp is missing"));
+    }
+    if m.app_id.as_deref().is_none_or(str::is_empty) {
+        return Err(refuse(ErrorCode::Malformed, "app_id is missing"));
+    }
+    let h_from = parsed(InstitutionId::parse(header(m, "eessi-from")?), "eessi-from")?;
+    let h_to = parsed(InstitutionId::parse(header(m, "eessi-to")?), "eessi-to")?;
+    let h_case = parsed(CaseId::parse(header(m, "eessi-case-id")?), "eessi-case-id")?;
+    let h_buc = parsed(BucType::parse(header(m, "eessi-buc")?), "eessi-buc")?;
+    let h_sed = parsed(SedType::parse(header(m, "eessi-sed")?), "eessi-sed")?;
+    let h_version = parsed(
+        SedVersion::parse(header(m, "eessi-sed-version")?),
+        "eessi-sed-version",
+    )?;
+    let h_doc = parsed(
+        DocumentId::parse(header(m, "eessi-document-id")?),
+        "eessi-document-id",
+    )?;
+    let h_dv = parsed(
+        parse_document_version(header(m, "eessi-document-version")?),
+        "eessi-document-version",
+    )?;
+    let h_action = parsed(
+        CaseAction::parse(header(m, "eessi-case-action")?),
+        "eessi-case-action",
+    )?;
+    let doc = xml::parse(&m.body, &sw.limits).map_err(|e| match e {
+        XmlError::TooLarge { .. } => refuse(ErrorCode::TooLarge, e.to_string()),
+        other => refuse(ErrorCode::Malformed, other.to_string()),
+    })?;
+    let (env, sed_node) =
+        envelope::read(&doc).map_err(|e| refuse(ErrorCode::Malformed, e.to_string()))?;
+
+    // 4. Signature, with the registry's certificate for the envelope's Sender.
+    let trusted = sw
+        .registry
+        .institution(&env.sender)
+        .map(|i| i.certificates.as_slice())
+        .unwrap_or(&[]);
+    dsig::verify(&doc, trusted).map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
+
+    // 5. Headers against the signed envelope; the SED element against its type.
+    let mismatches: Vec<&str> = [
+        ("eessi-from", h_from == env.sender),
+        ("eessi-to", h_to == env.receiver),
+        ("eessi-case-id", h_case == env.case_id),
+        ("eessi-buc", h_buc == env.buc),
+        ("eessi-sed", h_sed == env.sed),
+        ("eessi-sed-version", h_version == env.version),
+        ("eessi-document-id", h_doc == env.document_id),
+        ("eessi-document-version", h_dv == env.document_version),
+        ("eessi-case-action", h_action == env.action),
+    ]
+    .into_iter()
+    .filter(|(_, same)| !same)
+    .map(|(n, _)| n)
+    .collect();
+    if !mismatches.is_empty() {
+        return Err(refuse(
+            ErrorCode::Malformed,
+            format!(
+                "header(s) {} differ from the signed envelope",
+                mismatches.join(", ")
+            ),
+        ));
+    }
+    if sed_node.get_name() != env.sed.as_str() || xml::ns(sed_node) != env.version.namespace() {
+        return Err(refuse(
+            ErrorCode::Malformed,
+            format!(
+                "the SED element is not {} of version {}",
+                env.sed, env.version
+            ),
+        ));
+    }
+
+    // 6. Known BUC, SED type and data-model version.
+    if sw.catalogue.get(&env.buc).is_none() {
+        return Err(refuse(
+            ErrorCode::Unsupported,
+            format!("unknown BUC type {}", env.buc),
+        ));
+    }
+    if !sw.catalogue.seds.contains_key(&env.sed) {
+        return Err(refuse(
+            ErrorCode::Unsupported,
+            format!("unknown SED type {}", env.sed),
+        ));
+    }
+    if !sw.versions.contains(&env.version) {
+        return Err(refuse(
+            ErrorCode::Unsupported,
+            format!("unsupported data-model version {}", env.version),
+        ));
+    }
+
+    // 7. Schema. Violations abroad name lines and elements, never values.
+    let schema = validate::sed_schema_path(&sw.schemas, &env.version, &env.sed);
+    let node = find_node(&doc, sed_node)
+        .ok_or_else(|| refuse(ErrorCode::Malformed, "the SED element cannot be located"))?;
+    if let Err(e) = validate::validate_element(&schema, &node) {
+        return Err(match e {
+            ValidateError::Invalid(vs) => {
+                let places: Vec<String> = vs
+                    .iter()
+                    .take(20)
+                    .map(|v| {
+                        format!(
+                            "line {} element {}",
+                            v.line.unwrap_or(0),
+                            v.element.as_deref().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                refuse(
+                    ErrorCode::SchemaInvalid,
+                    format!("{} schema violation(s) at: {}", vs.len(), places.join("; ")),
+                )
+            }
+            other => refuse(ErrorCode::Unsupported, other.to_string()),
+        });
+    }
+
+    // 8. A recipient we serve, handling this BUC in this role.
+    let served = sw.is_served(&env.receiver)
+        && sw
+            .registry
+            .institution(&env.receiver)
+            .is_some_and(|i| i.handles(&env.buc, env.receiver_role));
+    if !served {
+        return Err(refuse(
+            ErrorCode::UnknownRecipient,
+            format!(
+                "{} is not served here for {} as {}",
+                env.receiver, env.buc, env.receiver_role
+            ),
+        ));
+    }
+    let content = xml::c14n(&doc, C14nScope::Subtree(sed_node))
+        .map_err(|e| refuse(ErrorCode::Malformed, e.to_string()))?;
+    Ok(CheckedSed {
+        header: env,
+        content_sha256: sha256_hex(&content),
+    })
+}
+
+/// The owned `Node` of a read-only node (schema validation needs one).
+fn find_node(
+    doc: &libxml::tree::Document,
+    target: libxml::readonly::RoNode,
+) -> Option<libxml::tree::Node> {
+    let root = doc.get_root_element()?;
+    root.get_child_elements()
+        .into_iter()
+        .find(|n| n.node_ptr() == target.node_ptr())
+}
+
+/// The answer to a SED, before it is stored.
+struct Answer {
+    kind: &'static str,
+    message_id: String,
+    routing_key: String,
+    headers: BTreeMap<String, String>,
+    timestamp: i64,
+    body: Vec<u8>,
+    error_code: Option<ErrorCode>,
+}
+
+fn answer_headers(
+    sw: &Switch,
+    to: &InstitutionId,
+    case_id: Option<&str>,
+    ref_to: &str,
+    code: Option<ErrorCode>,
+) -> BTreeMap<String, String> {
+    let mut h = BTreeMap::new();
+    h.insert("eessi-from".into(), sw.country.to_string());
+    h.insert("eessi-to".into(), to.to_string());
+    if let Some(c) = case_id.filter(|c| CaseId::parse(c).is_ok()) {
+        h.insert("eessi-case-id".into(), c.to_owned());
+    }
+    h.insert("eessi-ref-to-message-id".into(), ref_to.to_owned());
+    if let Some(code) = code {
+        h.insert("eessi-error-code".into(), code.to_string());
+    }
+    h
+}
+
+fn error_answer(
+    sw: &Switch,
+    message_id: &str,
+    from: &InstitutionId,
+    m: &WireMessage,
+    r: &Refusal,
+) -> Result<Answer, StoreError> {
+    let unsigned = signal::render_error(message_id, r.code, &r.detail);
+    let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
+        .map_err(|e| StoreError::Db(format!("cannot sign an error: {e}")))?;
+    Ok(Answer {
+        kind: kind::ERROR,
+        message_id: MessageId::random().to_string(),
+        routing_key: from.country().to_string(),
+        headers: answer_headers(
+            sw,
+            from,
+            m.headers.get("eessi-case-id").map(String::as_str),
+            message_id,
+            Some(r.code),
+        ),
+        timestamp: chrono::Utc::now().timestamp(),
+        body,
+        error_code: Some(r.code),
+    })
+}
+
+fn receipt_answer(
+    sw: &Switch,
+    message_id: &str,
+    from: &InstitutionId,
+    m: &WireMessage,
+    h: &Header,
+) -> Result<Answer, StoreError> {
+    let mid = MessageId::parse(message_id).map_err(|e| StoreError::Db(e.to_string()))?;
+    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let unsigned = signal::render_receipt(
+        &mid,
+        &h.document_id,
+        h.document_version,
+        &sha256_b64(&m.body),
+        &received_at,
+    );
+    let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
+        .map_err(|e| StoreError::Db(format!("cannot sign a receipt: {e}")))?;
+    Ok(Answer {
+        kind: kind::RECEIPT,
+        message_id: MessageId::random().to_string(),
+        routing_key: from.country().to_string(),
+        headers: answer_headers(sw, from, Some(h.case_id.as_str()), message_id, None),
+        timestamp: chrono::Utc::now().timestamp(),
+        body,
+        error_code: None,
+    })
+}
+
+fn enqueue_answer(tx: &mut dyn Tx, a: &Answer, case_id: Option<&CaseId>) -> Result<(), StoreError> {
+    let mut out = OutboxMessage::new(
+        a.kind,
+        AP_EXCHANGE,
+        &a.routing_key,
+        a.message_id.clone(),
+        a.headers.clone(),
+        a.body.clone(),
+    );
+    out.timestamp = a.timestamp;
+    out.case_id = case_id.cloned();
+    tx.outbox_enqueue(&out)?;
+    Ok(())
+}
+
+fn store_answer(
+    tx: &mut dyn Tx,
+    message_id: &str,
+    body_sha: &str,
+    a: &Answer,
+    case_id: Option<&CaseId>,
+) -> Result<(), StoreError> {
+    tx.inbox_put(&InboxEntry {
+        message_id: message_id.to_owned(),
+        body_sha256: body_sha.to_owned(),
+        received_at: now_rfc3339(),
+        case_id: case_id.cloned(),
+        answer_kind: a.kind.to_owned(),
+        answer_message_id: a.message_id.clone(),
+        answer_routing_key: a.routing_key.clone(),
+        answer_headers: a.headers.clone(),
+        answer_timestamp: a.timestamp,
+        answer_body: a.body.clone(),
+        error_code: a.error_code.map(|c| c.to_string()),
+    })?;
+    enqueue_answer(tx, a, case_id)
+}
+
+/// Checks 1, 9 and 10 and the effect, in one transaction.
+fn commit_sed(
+    sw: &Switch,
+    message_id: &str,
+    from: &InstitutionId,
+    body_sha: &str,
+    m: &WireMessage,
+    checked: Result<CheckedSed, Refusal>,
+) -> Result<(), StoreError> {
+    let mut tx = sw.store.begin()?;
+    // 1. Already answered: the same answer again, byte for byte; another body: CONFLICT.
+    if let Some(prev) = tx.inbox_get(message_id)? {
+        Metrics::inc(&sw.metrics.inbound_duplicates);
+        if prev.body_sha256 == body_sha {
+            let a = Answer {
+                kind: if prev.answer_kind == kind::RECEIPT {
+                    kind::RECEIPT
+                } else {
+                    kind::ERROR
+                },
+                message_id: prev.answer_message_id,
+                routing_key: prev.answer_routing_key,
+                headers: prev.answer_headers,
+                timestamp: prev.answer_timestamp,
+                body: prev.answer_body,
+                error_code: None,
+            };
+            enqueue_answer(&mut *tx, &a, prev.case_id.as_ref())?;
+        } else {
+            // The stored answer stays the answer to the original message; this
+            // impostor body gets CONFLICT, which is not recorded as that answer.
+            let a = error_answer(
+                sw,
+                message_id,
+                from,
+                m,
+                &refuse(
+                    ErrorCode::Conflict,
+                    "this message_id was already received with another body",
+                ),
+            )?;
+            enqueue_answer(&mut *tx, &a, None)?;
+        }
+        return tx.commit();
+    }
+    let outcome = match checked {
+        Err(r) => Err(r),
+        Ok(c) => match apply(sw, &mut *tx, message_id, m, &c) {
+            Ok(applied) => Ok((c, applied)),
+            Err(Refused::Store(e)) => return Err(e),
+            Err(Refused::Refusal(r)) => Err(r),
+        },
+    };
+    match outcome {
+        Ok((c, applied)) => {
+            let a = receipt_answer(sw, message_id, from, m, &c.header)?;
+            store_answer(&mut *tx, message_id, body_sha, &a, Some(&c.header.case_id))?;
+            tx.commit()?;
+            if applied {
+                Metrics::inc(&sw.metrics.inbound_applied);
+            }
+            tracing::info!(message_id, case_id = %c.header.case_id, sed = %c.header.sed, "SED accepted");
+        }
+        Err(r) => {
+            let case_id = m
+                .headers
+                .get("eessi-case-id")
+                .and_then(|c| CaseId::parse(c).ok());
+            let a = error_answer(sw, message_id, from, m, &r)?;
+            store_answer(&mut *tx, message_id, body_sha, &a, None)?;
+            // A refusal in a case we hold is visible in that case's history.
+            if let Some(cid) = case_id.as_ref()
+                && tx.case_get(cid)?.is_some()
+            {
+                tx.history_append(
+                    cid,
+                    &HistoryEntry {
+                        at: now_rfc3339(),
+                        event: "sed-refused".into(),
+                        detail: format!("{}: {}", r.code, r.detail),
+                        from_state: None,
+                        to_state: None,
+                        message_id: Some(message_id.to_owned()),
+                        document_id: m.headers.get("eessi-document-id").cloned(),
+                    },
+                )?;
+            }
+            tx.commit()?;
+            Metrics::inc(&sw.metrics.inbound_refused);
+            tracing::info!(message_id, code = %r.code, detail = %r.detail, "SED refused");
+        }
+    }
+    Ok(())
+}
+
+enum Refused {
+    Refusal(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Store(e)
+    }
+}
+impl From<Refusal> for Refused {
+    fn from(r: Refusal) -> Self {
+        Refused::Refusal(r)
+    }
+}
+
+/// Load what `step` needs to know about a case.
+pub fn case_view(tx: &mut dyn Tx, case: &CaseRecord) -> Result<CaseView, StoreError> {
+    let participants = tx
+        .participants(&case.case_id)?
+        .into_iter()
+        .map(|p| (p.institution, p.role))
+        .collect();
+    let documents = tx
+        .documents(&case.case_id)?
+        .into_iter()
+        .map(|d| DocView {
+            cancelled: d.status == "cancelled",
+            id: d.document_id,
+            sed: d.sed,
+            sender: d.sender,
+            latest_version: d.latest_version,
+        })
+        .collect();
+    Ok(CaseView {
+        state: case.state.clone(),
+        participants,
+        documents,
+    })
+}
+
+/// Checks 9 and 10, then the effect. Returns whether anything was applied
+/// (false: the same document version was already applied under another message id).
+fn apply(
+    sw: &Switch,
+    tx: &mut dyn Tx,
+    message_id: &str,
+    m: &WireMessage,
+    c: &CheckedSed,
+) -> Result<bool, Refused> {
+    let h = &c.header;
+    // 9. The same document version again: same content, no second effect; other content, CONFLICT.
+    if let Some(v) = tx.version_get(&h.document_id, h.document_version)? {
+        let same_sender = tx
+            .document_get(&h.document_id)?
+            .is_some_and(|d| d.sender == h.sender);
+        if same_sender && v.content_sha256 == c.content_sha256 {
+            return Ok(false);
+        }
+        return Err(refuse(
+            ErrorCode::Conflict,
+            format!(
+                "document {} version {} was already received with other content",
+                h.document_id, h.document_version
+            ),
+        )
+        .into());
+    }
+    if let Some(d) = tx.document_get(&h.document_id)?
+        && d.case_id != h.case_id
+    {
+        return Err(refuse(
+            ErrorCode::Conflict,
+            format!("document {} belongs to another case", h.document_id),
+        )
+        .into());
+    }
+    // 10. The BUC's state machine.
+    let def = sw.catalogue.get(&h.buc).ok_or_else(|| {
+        refuse(
+            ErrorCode::Unsupported,
+            format!("unknown BUC type {}", h.buc),
+        )
+    })?;
+    let case = tx.case_get(&h.case_id)?;
+    if let Some(case) = &case {
+        if case.buc != h.buc {
+            return Err(refuse(
+                ErrorCode::ProtocolViolation,
+                format!("the case is a {} case, not {}", case.buc, h.buc),
+            )
+            .into());
+        }
+        if case.sed_version != h.version {
+            return Err(refuse(
+                ErrorCode::ProtocolViolation,
+                format!("the case uses data-model version {}", case.sed_version),
+            )
+            .into());
+        }
+    }
+    let view = match &case {
+        Some(c) => Some(case_view(tx, c)?),
+        None => None,
+    };
+    let event = SedEvent {
+        action: h.action,
+        sed: h.sed.clone(),
+        document_id: h.document_id.clone(),
+        version: h.document_version,
+        sender: h.sender.clone(),
+        sender_role: h.sender_role,
+        receiver: h.receiver.clone(),
+        receiver_role: h.receiver_role,
+        related: h.related.clone(),
+    };
+    let decision = step(def, view.as_ref(), &event).map_err(|e| match e {
+        StepError::ProtocolViolation(why) => refuse(ErrorCode::ProtocolViolation, why),
+        // Parking of documents whose predecessor is still in flight is not built
+        // yet; until it is, they are refused at once (see the closing note).
+        StepError::UnknownCase => refuse(ErrorCode::UnknownCase, "the case is not known"),
+        StepError::UnknownDocument(d) => refuse(
+            ErrorCode::UnknownCase,
+            format!("document {d} is not known in this case"),
+        ),
+    })?;
+    let now = now_rfc3339();
+    let status = if decision.closes { "closed" } else { "open" };
+    match &case {
+        None => {
+            tx.case_insert(&CaseRecord {
+                case_id: h.case_id.clone(),
+                buc: h.buc.clone(),
+                sed_version: h.version.clone(),
+                state: decision.to_state.clone(),
+                status: status.into(),
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            })?;
+            tx.participant_add(
+                &h.case_id,
+                &Participant {
+                    institution: h.sender.clone(),
+                    role: h.sender_role,
+                },
+            )?;
+        }
+        Some(_) => tx.case_set_state(&h.case_id, &decision.to_state, status)?,
+    }
+    if decision.adds_participant {
+        tx.participant_add(
+            &h.case_id,
+            &Participant {
+                institution: h.receiver.clone(),
+                role: h.receiver_role,
+            },
+        )?;
+    }
+    if decision.new_document {
+        tx.document_insert(&DocumentRecord {
+            document_id: h.document_id.clone(),
+            case_id: h.case_id.clone(),
+            sed: h.sed.clone(),
+            sender: h.sender.clone(),
+            receiver: h.receiver.clone(),
+            direction: "in".into(),
+            status: "received".into(),
+            latest_version: h.document_version,
+            related: h.related.clone(),
+            created_at: now.clone(),
+        })?;
+    } else {
+        tx.document_set_version(&h.document_id, h.document_version)?;
+    }
+    tx.version_insert(&DocumentVersion {
+        document_id: h.document_id.clone(),
+        version: h.document_version,
+        message_id: message_id.to_owned(),
+        content_sha256: c.content_sha256.clone(),
+        envelope: m.body.clone(),
+        created_at: now.clone(),
+    })?;
+    tx.history_append(
+        &h.case_id,
+        &HistoryEntry {
+            at: now.clone(),
+            event: "sed-received".into(),
+            detail: format!(
+                "{} v{} ({}) from {} ({}) to {} ({})",
+                h.sed,
+                h.document_version,
+                h.action,
+                h.sender,
+                h.sender_role,
+                h.receiver,
+                h.receiver_role
+            ),
+            from_state: decision.from_state.clone(),
+            to_state: Some(decision.to_state.clone()),
+            message_id: Some(message_id.to_owned()),
+            document_id: Some(h.document_id.to_string()),
+        },
+    )?;
+    // Deliver to the Belgian institution's national queue, in the same transaction.
+    let mut headers: BTreeMap<String, String> = m.headers.clone();
+    headers.insert("eessi-message-id".into(), message_id.to_owned());
+    let mut out = OutboxMessage::new(
+        kind::NATIONAL,
+        NATIONAL_EXCHANGE,
+        h.receiver.as_str(),
+        MessageId::random().to_string(),
+        headers,
+        m.body.clone(),
+    );
+    out.case_id = Some(h.case_id.clone());
+    out.document_id = Some(h.document_id.clone());
+    tx.outbox_enqueue(&out)?;
+    Ok(true)
+}
+
+/// A receipt or an error for one of our SEDs.
+fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage) -> Disposition {
+    Metrics::inc(&sw.metrics.signals_received);
+    match read_signal(sw, m) {
+        Err(why) => {
+            // Contract: a signal that does not verify is ignored and logged; the
+            // retransmission schedule goes on.
+            Metrics::inc(&sw.metrics.signals_ignored);
+            tracing::warn!(message_id, reason = %why, "ignoring a receipt or error");
+            Disposition::Ack
+        }
+        Ok(signal) => match settle_signal(sw, m, &signal) {
+            Ok(()) => Disposition::Ack,
+            Err(e) => Disposition::Retry(e.to_string()),
+        },
+    }
+}
+
+fn read_signal(sw: &Switch, m: &WireMessage) -> Result<Signal, String> {
+    let from = m.headers.get("eessi-from").ok_or("no eessi-from")?;
+    let country = Country::parse(from).map_err(|e| e.to_string())?;
+    let certs = sw
+        .registry
+        .access_points
+        .get(&country)
+        .ok_or("unknown access point")?;
+    let doc = xml::parse(&m.body, &sw.limits).map_err(|e| e.to_string())?;
+    dsig::verify(&doc, certs).map_err(|e| e.to_string())?;
+    let s = signal::read(&doc)?;
+    let expected = if matches!(s, Signal::Receipt { .. }) {
+        "receipt"
+    } else {
+        "error"
+    };
+    if m.kind.as_deref() != Some(expected) {
+        return Err(format!(
+            "type {:?} does not match the {expected} it carries",
+            m.kind
+        ));
+    }
+    if m.headers.get("eessi-ref-to-message-id").map(String::as_str) != Some(s.ref_to()) {
+        return Err("eessi-ref-to-message-id differs from RefToMessageId".into());
+    }
+    Ok(s)
+}
+
+fn settle_signal(sw: &Switch, m: &WireMessage, s: &Signal) -> Result<(), StoreError> {
+    let mut tx = sw.store.begin()?;
+    let Some(mut out) = tx.outbox_by_message_id(s.ref_to(), kind::SED)? else {
+        tracing::warn!(
+            ref_to = s.ref_to(),
+            "a receipt or error for a message we never sent"
+        );
+        return Ok(());
+    };
+    // The answering access point must be the country we sent the SED to.
+    if m.headers.get("eessi-from") != Some(&out.routing_key) {
+        tracing::warn!(
+            ref_to = s.ref_to(),
+            "a receipt or error from another access point than the addressee"
+        );
+        return Ok(());
+    }
+    let now = now_rfc3339();
+    let (new_status, event, detail) = match s {
+        Signal::Receipt {
+            digest_b64,
+            document_id,
+            document_version,
+            ..
+        } => {
+            let doc_ok = out.document_id.as_ref() == Some(document_id)
+                && out
+                    .headers
+                    .get("eessi-document-version")
+                    .map(String::as_str)
+                    == Some(document_version.to_string().as_str());
+            if *digest_b64 != sha256_b64(&out.body) || !doc_ok {
+                tracing::warn!(
+                    ref_to = s.ref_to(),
+                    "a receipt whose digest or document does not match what we sent"
+                );
+                return Ok(());
+            }
+            if out.status == store::status::DELIVERED || out.status == store::status::REJECTED {
+                return Ok(()); // a duplicate receipt
+            }
+            (
+                store::status::DELIVERED,
+                "delivered",
+                format!("receipt from access point {}", out.routing_key),
+            )
+        }
+        Signal::Error { code, detail, .. } => {
+            if out.status == store::status::REJECTED {
+                return Ok(());
+            }
+            (
+                store::status::REJECTED,
+                "rejected",
+                format!("{code}: {detail}"),
+            )
+        }
+    };
+    out.status = new_status.to_owned();
+    out.last_error = match s {
+        Signal::Error { code, detail, .. } => Some(format!("{code}: {detail}")),
+        _ => None,
+    };
+    tx.outbox_update(&out)?;
+    if let Some(case_id) = &out.case_id {
+        tx.history_append(
+            case_id,
+            &HistoryEntry {
+                at: now,
+                event: event.into(),
+                detail: detail.clone(),
+                from_state: None,
+                to_state: None,
+                message_id: Some(out.message_id.clone()),
+                document_id: out.document_id.as_ref().map(|d| d.to_string()),
+            },
+        )?;
+    }
+    if new_status == store::status::REJECTED {
+        super::relay::enqueue_notice(
+            &mut *tx,
+            &out,
+            &format!("the SED was rejected by the receiving access point: {detail}"),
+        )?;
+    }
+    tx.commit()
+}

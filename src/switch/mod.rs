@@ -1,0 +1,217 @@
+//! The switch: one access point's engine. It owns the shared context (definitions,
+//! registry, keys, store, transport) and runs three activities:
+//! - `inbound`: consume the access point's inbox, check each SED in the contract's
+//!   order, apply it to its case through the BUC machine and answer it, all in one
+//!   store transaction, then ack;
+//! - `outbound`: accept a SED from a national institution (directly or through an
+//!   adapter), step the case, sign, and commit it with its outbox message;
+//! - `relay`: publish committed outbox messages with broker confirms, retransmit
+//!   SEDs without receipt on the bounded schedule, and mark them failed after.
+
+pub mod inbound;
+pub mod outbound;
+pub mod peer;
+pub mod relay;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::buc::Catalogue;
+use crate::config::{Config, RetryPolicy};
+use crate::ids::{Country, InstitutionId, SedVersion};
+use crate::sed::xml::XmlLimits;
+use crate::signing::{Registry, Signer};
+use crate::store::Store;
+use crate::transport::Transport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Definitions(#[from] crate::buc::DefinitionError),
+    #[error(transparent)]
+    Registry(#[from] crate::signing::RegistryError),
+    #[error(transparent)]
+    Key(#[from] crate::signing::SignError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    #[error(transparent)]
+    Adapters(#[from] crate::adapt::AdaptError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Counters for health, metrics and the benchmark.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub inbound_received: AtomicU64,
+    pub inbound_applied: AtomicU64,
+    pub inbound_refused: AtomicU64,
+    pub inbound_duplicates: AtomicU64,
+    pub inbound_dead_lettered: AtomicU64,
+    pub signals_received: AtomicU64,
+    pub signals_ignored: AtomicU64,
+    pub published: AtomicU64,
+    pub publish_returned: AtomicU64,
+    pub outbound_submitted: AtomicU64,
+    pub outbound_failed: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("inbound_received", g(&self.inbound_received)),
+            ("inbound_applied", g(&self.inbound_applied)),
+            ("inbound_refused", g(&self.inbound_refused)),
+            ("inbound_duplicates", g(&self.inbound_duplicates)),
+            ("inbound_dead_lettered", g(&self.inbound_dead_lettered)),
+            ("signals_received", g(&self.signals_received)),
+            ("signals_ignored", g(&self.signals_ignored)),
+            ("published", g(&self.published)),
+            ("publish_returned", g(&self.publish_returned)),
+            ("outbound_submitted", g(&self.outbound_submitted)),
+            ("outbound_failed", g(&self.outbound_failed)),
+        ]
+    }
+}
+
+/// Everything one access point needs, shared by its tasks.
+pub struct Switch {
+    pub country: Country,
+    pub catalogue: Catalogue,
+    pub registry: Registry,
+    pub store: Arc<dyn Store>,
+    pub transport: Arc<dyn Transport>,
+    /// Keys of the institutions this access point signs for.
+    pub signers: HashMap<InstitutionId, Signer>,
+    /// The access point's own key, for receipts and errors.
+    pub ap_signer: Signer,
+    pub schemas: PathBuf,
+    pub versions: Vec<SedVersion>,
+    pub limits: XmlLimits,
+    pub retry: RetryPolicy,
+    pub adapters: crate::adapt::Adapters,
+    pub relay_wake: tokio::sync::Notify,
+    pub metrics: Metrics,
+}
+
+impl Switch {
+    /// Load definitions, registry, keys and adapters, and open the store. Nothing
+    /// is declared on the broker yet (`start` does it).
+    pub fn build(config: &Config, transport: Arc<dyn Transport>) -> Result<Switch, StartError> {
+        let catalogue = Catalogue::load(
+            &config.buc_definitions,
+            &config.sed_schemas,
+            &config.sed_versions,
+        )?;
+        let registry = Registry::load(&config.registry)?;
+        let country = config.country.clone();
+        let ap_cert = registry
+            .access_point_paths
+            .get(&country)
+            .and_then(|p| p.first())
+            .ok_or_else(|| {
+                StartError::Other(format!(
+                    "the registry has no certificate for access point {country}"
+                ))
+            })?;
+        let ap_signer = Signer::from_files(
+            &config.keys_dir.join(format!("AP_{country}.key.pem")),
+            ap_cert,
+        )?;
+        let mut signers = HashMap::new();
+        for inst in registry.institutions_of(&country) {
+            let key = config
+                .keys_dir
+                .join(format!("{}.key.pem", inst.id.as_str().replace(':', "_")));
+            if !key.is_file() {
+                tracing::warn!(institution = %inst.id, "no signing key: this institution can receive but not send");
+                continue;
+            }
+            // The newest certificate (last listed) signs during a rotation overlap.
+            let cert = inst
+                .certificate_paths
+                .last()
+                .ok_or_else(|| StartError::Other(format!("{} has no certificate", inst.id)))?;
+            signers.insert(inst.id.clone(), Signer::from_files(&key, cert)?);
+        }
+        let store = crate::store::open(&config.store_url)?;
+        let adapters = crate::adapt::Adapters::load(&config.adapters)?;
+        Ok(Switch {
+            country,
+            catalogue,
+            registry,
+            store,
+            transport,
+            signers,
+            ap_signer,
+            schemas: config.sed_schemas.clone(),
+            versions: config.sed_versions.clone(),
+            limits: XmlLimits {
+                body_bytes_max: config.body_bytes_max,
+                ..XmlLimits::default()
+            },
+            retry: config.retry,
+            adapters,
+            relay_wake: tokio::sync::Notify::new(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Declare this access point's topology (idempotent) and its national queues.
+    pub async fn declare(&self) -> Result<(), StartError> {
+        self.transport
+            .declare_access_point(self.country.as_str())
+            .await?;
+        for inst in self.registry.institutions_of(&self.country) {
+            self.transport
+                .declare_national_queue(inst.id.as_str())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Declare, then run the inbound consumer and the relay until `shutdown` fires.
+    pub async fn run(
+        self: Arc<Self>,
+        prefetch: u16,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), StartError> {
+        self.declare().await?;
+        let deliveries = self
+            .transport
+            .consume(
+                &crate::transport::inbox_queue(self.country.as_str()),
+                prefetch,
+            )
+            .await?;
+        let inbound = tokio::spawn(inbound::run(self.clone(), deliveries, shutdown.clone()));
+        let relay = tokio::spawn(relay::run(self.clone(), shutdown));
+        let (a, b) = tokio::join!(inbound, relay);
+        a.map_err(|e| StartError::Other(e.to_string()))?;
+        b.map_err(|e| StartError::Other(e.to_string()))?;
+        Ok(())
+    }
+
+    pub fn is_served(&self, institution: &InstitutionId) -> bool {
+        institution.country() == self.country && self.registry.institution(institution).is_some()
+    }
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(bytes))
+}
+
+/// Base64 SHA-256, as receipts carry it.
+pub fn sha256_b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(openssl::sha::sha256(bytes))
+}

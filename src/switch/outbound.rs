@@ -1,0 +1,426 @@
+//! Outbound: a Belgian institution sends a SED. The body is parsed strictly and
+//! validated against its schema, the case is stepped through its BUC, the envelope
+//! is rendered and signed with the institution's key, and the case change, the
+//! document and the outbox message commit together. Nothing is published here: the
+//! relay publishes what was committed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::inbound::case_view;
+use super::{Metrics, Switch, sha256_hex};
+use crate::buc::{SedEvent, StepError, step};
+use crate::ids::{
+    BucType, CaseAction, CaseId, DocumentId, InstitutionId, MessageId, Role, SedType, SedVersion,
+};
+use crate::sed::envelope::{self, Header};
+use crate::sed::validate::{self, ValidateError};
+use crate::sed::xml::{self, C14nScope};
+use crate::signing::dsig;
+use crate::store::{
+    CaseRecord, DocumentRecord, DocumentVersion, HistoryEntry, OutboxMessage, Participant,
+    StoreError, kind, now_rfc3339,
+};
+use crate::transport::AP_EXCHANGE;
+
+/// A SED a national institution wants to send.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub from: InstitutionId,
+    pub to: InstitutionId,
+    pub buc: BucType,
+    pub sed: SedType,
+    /// Defaults to the case's version, or the newest supported one for a new case.
+    pub version: Option<SedVersion>,
+    /// None starts a new case.
+    pub case_id: Option<CaseId>,
+    /// Some: a new version of this (already sent) document.
+    pub document_id: Option<DocumentId>,
+    pub related: Option<DocumentId>,
+    /// The SED element as an XML document.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Submitted {
+    pub case_id: CaseId,
+    pub document_id: DocumentId,
+    pub document_version: u32,
+    pub message_id: String,
+}
+
+/// One problem with the input, located (Belgif `issues[]`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Issue {
+    /// `body`, `path` or `query`.
+    #[serde(rename = "in")]
+    pub location: String,
+    /// The field or element concerned.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl Issue {
+    pub fn body(name: impl Into<String>, detail: impl Into<String>, line: Option<u32>) -> Issue {
+        Issue {
+            location: "body".into(),
+            name: name.into(),
+            value: None,
+            detail: detail.into(),
+            line,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("invalid input")]
+    Invalid(Vec<Issue>),
+    #[error("case {0} not found")]
+    CaseNotFound(CaseId),
+    #[error("document {0} not found in this case")]
+    DocumentNotFound(DocumentId),
+    #[error("the BUC does not allow this: {0}")]
+    ProtocolViolation(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(name: &str, detail: impl Into<String>) -> SubmitError {
+    SubmitError::Invalid(vec![Issue::body(name, detail, None)])
+}
+
+/// Parse, validate and canonicalise a SED body; every problem is reported.
+pub fn prepare_body(
+    sw: &Switch,
+    body: &[u8],
+    sed: &SedType,
+    version: &SedVersion,
+) -> Result<(Vec<u8>, String), SubmitError> {
+    let doc = xml::parse(body, &sw.limits).map_err(|e| {
+        let line = match &e {
+            xml::XmlError::NotWellFormed { line, .. } => *line,
+            _ => None,
+        };
+        SubmitError::Invalid(vec![Issue::body("body", e.to_string(), line)])
+    })?;
+    let root = doc
+        .get_root_readonly()
+        .ok_or_else(|| invalid("body", "no root element"))?;
+    if root.get_name() != sed.as_str() || xml::ns(root) != version.namespace() {
+        return Err(invalid(
+            "body",
+            format!(
+                "the root element must be {} in namespace {} (found {} in {:?})",
+                sed,
+                version.namespace(),
+                root.get_name(),
+                xml::ns(root)
+            ),
+        ));
+    }
+    let schema = validate::sed_schema_path(&sw.schemas, version, sed);
+    match validate::validate_document(&schema, &doc) {
+        Ok(()) => {}
+        Err(ValidateError::Invalid(vs)) => {
+            return Err(SubmitError::Invalid(
+                vs.into_iter()
+                    .map(|v| {
+                        Issue::body(
+                            v.element.unwrap_or_else(|| "body".into()),
+                            v.message,
+                            v.line,
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        Err(e) => return Err(invalid("sed", e.to_string())),
+    }
+    let canonical =
+        xml::c14n(&doc, C14nScope::Subtree(root)).map_err(|e| invalid("body", e.to_string()))?;
+    let hash = sha256_hex(&canonical);
+    Ok((canonical, hash))
+}
+
+/// Accept a SED from a national institution (blocking).
+pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
+    let mut issues = Vec::new();
+    if !sw.is_served(&s.from) {
+        issues.push(Issue::body(
+            "from",
+            format!(
+                "{} is not an institution of access point {}",
+                s.from, sw.country
+            ),
+            None,
+        ));
+    } else if !sw.signers.contains_key(&s.from) {
+        issues.push(Issue::body(
+            "from",
+            format!("this access point holds no signing key for {}", s.from),
+            None,
+        ));
+    }
+    if sw.registry.institution(&s.to).is_none() {
+        issues.push(Issue::body(
+            "to",
+            format!("{} is not in the institution registry", s.to),
+            None,
+        ));
+    } else if s.to.country() == sw.country {
+        issues.push(Issue::body(
+            "to",
+            "the receiver must be a foreign institution",
+            None,
+        ));
+    }
+    let def = sw.catalogue.get(&s.buc);
+    if def.is_none() {
+        issues.push(Issue::body(
+            "buc",
+            format!("unknown BUC type {}", s.buc),
+            None,
+        ));
+    }
+    if !sw.catalogue.seds.contains_key(&s.sed) {
+        issues.push(Issue::body(
+            "sed",
+            format!("unknown SED type {}", s.sed),
+            None,
+        ));
+    }
+    if let Some(v) = &s.version
+        && !sw.versions.contains(v)
+    {
+        issues.push(Issue::body(
+            "sedVersion",
+            format!("unsupported data-model version {v}"),
+            None,
+        ));
+    }
+    if !issues.is_empty() {
+        return Err(SubmitError::Invalid(issues));
+    }
+    let def = def.ok_or_else(|| invalid("buc", "unknown BUC"))?;
+
+    let mut tx = sw.store.begin()?;
+    let case = match &s.case_id {
+        Some(id) => Some(
+            tx.case_get(id)?
+                .ok_or_else(|| SubmitError::CaseNotFound(id.clone()))?,
+        ),
+        None => None,
+    };
+    if let Some(c) = &case
+        && c.buc != s.buc
+    {
+        return Err(invalid(
+            "buc",
+            format!("case {} is a {} case", c.case_id, c.buc),
+        ));
+    }
+    let version = match (&case, &s.version) {
+        (Some(c), Some(v)) if &c.sed_version != v => {
+            return Err(invalid(
+                "sedVersion",
+                format!("the case uses data-model version {}", c.sed_version),
+            ));
+        }
+        (Some(c), _) => c.sed_version.clone(),
+        (None, Some(v)) => v.clone(),
+        (None, None) => sw.versions[0].clone(),
+    };
+    let (canonical_sed, content_sha256) = prepare_body(sw, &s.body, &s.sed, &version)?;
+    let view = match &case {
+        Some(c) => Some(case_view(&mut *tx, c)?),
+        None => None,
+    };
+    let (action, document_id, document_version) = match (&view, &s.document_id) {
+        (None, Some(_)) => return Err(invalid("documentId", "an update needs an existing case")),
+        (None, None) => (CaseAction::Start, DocumentId::random(), 1),
+        (Some(v), Some(d)) => {
+            let doc = v
+                .document(d)
+                .ok_or_else(|| SubmitError::DocumentNotFound(d.clone()))?;
+            (CaseAction::Update, d.clone(), doc.latest_version + 1)
+        }
+        (Some(_), None) => (CaseAction::New, DocumentId::random(), 1),
+    };
+    let from_role = match &view {
+        None => Role::CaseOwner,
+        Some(v) => v.role_of(&s.from).ok_or_else(|| {
+            SubmitError::ProtocolViolation(format!("{} does not take part in this case", s.from))
+        })?,
+    };
+    let to_role = view
+        .as_ref()
+        .and_then(|v| v.role_of(&s.to))
+        .unwrap_or(from_role.other());
+    for (who, role, field) in [(&s.from, from_role, "from"), (&s.to, to_role, "to")] {
+        if !sw
+            .registry
+            .institution(who)
+            .is_some_and(|i| i.handles(&s.buc, role))
+        {
+            return Err(invalid(
+                field,
+                format!("{who} does not handle {} as {role}", s.buc),
+            ));
+        }
+    }
+    let event = SedEvent {
+        action,
+        sed: s.sed.clone(),
+        document_id: document_id.clone(),
+        version: document_version,
+        sender: s.from.clone(),
+        sender_role: from_role,
+        receiver: s.to.clone(),
+        receiver_role: to_role,
+        related: s.related.clone(),
+    };
+    let decision = step(def, view.as_ref(), &event).map_err(|e| match e {
+        StepError::ProtocolViolation(why) => SubmitError::ProtocolViolation(why),
+        StepError::UnknownCase => {
+            SubmitError::CaseNotFound(s.case_id.clone().unwrap_or_else(CaseId::random))
+        }
+        StepError::UnknownDocument(d) => SubmitError::DocumentNotFound(d),
+    })?;
+    let case_id = s.case_id.clone().unwrap_or_else(CaseId::random);
+    let header = Header {
+        sender: s.from.clone(),
+        sender_role: from_role,
+        receiver: s.to.clone(),
+        receiver_role: to_role,
+        version: version.clone(),
+        document_id: document_id.clone(),
+        sed: s.sed.clone(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        case_id: case_id.clone(),
+        buc: s.buc.clone(),
+        action,
+        document_version,
+        related: s.related.clone(),
+    };
+    let sed_text = String::from_utf8(canonical_sed).map_err(|_| invalid("body", "not UTF-8"))?;
+    let unsigned = envelope::render_unsigned(&header, &sed_text);
+    let signer = sw
+        .signers
+        .get(&s.from)
+        .ok_or_else(|| invalid("from", "no signing key"))?;
+    let signed =
+        dsig::sign(unsigned.as_bytes(), signer).map_err(|e| invalid("body", e.to_string()))?;
+    let message_id = MessageId::random().to_string();
+    let now = now_rfc3339();
+    let status = if decision.closes { "closed" } else { "open" };
+    match &case {
+        None => {
+            tx.case_insert(&CaseRecord {
+                case_id: case_id.clone(),
+                buc: s.buc.clone(),
+                sed_version: version.clone(),
+                state: decision.to_state.clone(),
+                status: status.into(),
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            })?;
+            tx.participant_add(
+                &case_id,
+                &Participant {
+                    institution: s.from.clone(),
+                    role: from_role,
+                },
+            )?;
+        }
+        Some(_) => tx.case_set_state(&case_id, &decision.to_state, status)?,
+    }
+    if decision.adds_participant {
+        tx.participant_add(
+            &case_id,
+            &Participant {
+                institution: s.to.clone(),
+                role: to_role,
+            },
+        )?;
+    }
+    if decision.new_document {
+        tx.document_insert(&DocumentRecord {
+            document_id: document_id.clone(),
+            case_id: case_id.clone(),
+            sed: s.sed.clone(),
+            sender: s.from.clone(),
+            receiver: s.to.clone(),
+            direction: "out".into(),
+            status: "sent".into(),
+            latest_version: document_version,
+            related: s.related.clone(),
+            created_at: now.clone(),
+        })?;
+    } else {
+        tx.document_set_version(&document_id, document_version)?;
+    }
+    tx.version_insert(&DocumentVersion {
+        document_id: document_id.clone(),
+        version: document_version,
+        message_id: message_id.clone(),
+        content_sha256,
+        envelope: signed.clone(),
+        created_at: now.clone(),
+    })?;
+    tx.history_append(
+        &case_id,
+        &HistoryEntry {
+            at: now,
+            event: "sed-sent".into(),
+            detail: format!(
+                "{} v{document_version} ({action}) from {} ({from_role}) to {} ({to_role})",
+                s.sed, s.from, s.to
+            ),
+            from_state: decision.from_state.clone(),
+            to_state: Some(decision.to_state.clone()),
+            message_id: Some(message_id.clone()),
+            document_id: Some(document_id.to_string()),
+        },
+    )?;
+    let mut headers = BTreeMap::new();
+    for (k, v) in [
+        ("eessi-from", s.from.to_string()),
+        ("eessi-to", s.to.to_string()),
+        ("eessi-case-id", case_id.to_string()),
+        ("eessi-buc", s.buc.to_string()),
+        ("eessi-sed", s.sed.to_string()),
+        ("eessi-sed-version", version.to_string()),
+        ("eessi-document-id", document_id.to_string()),
+        ("eessi-document-version", document_version.to_string()),
+        ("eessi-case-action", action.to_string()),
+    ] {
+        headers.insert(k.to_owned(), v);
+    }
+    let mut out = OutboxMessage::new(
+        kind::SED,
+        AP_EXCHANGE,
+        s.to.country().as_str(),
+        message_id.clone(),
+        headers,
+        signed,
+    );
+    out.case_id = Some(case_id.clone());
+    out.document_id = Some(document_id.clone());
+    tx.outbox_enqueue(&out)?;
+    tx.commit()?;
+    Metrics::inc(&sw.metrics.outbound_submitted);
+    sw.relay_wake.notify_one();
+    Ok(Submitted {
+        case_id,
+        document_id,
+        document_version,
+        message_id,
+    })
+}
