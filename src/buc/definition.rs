@@ -72,6 +72,57 @@ pub enum Target {
     State(String),
     /// The case stays where it is (`to = "."`), e.g. a reminder.
     Stay,
+    /// Back to the state the case was in before it was closed (`to = "@previous"`, X004).
+    Previous,
+}
+
+/// What a SED does to the case besides moving its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Closes the case for every participant (X001).
+    Close,
+    /// Reopens a closed case (X004).
+    Reopen,
+    /// Adds the institution named at `subject` as a counterparty (X005).
+    AddParticipant,
+    /// Removes the institution named at `subject` (X006).
+    RemoveParticipant,
+    /// Forwards the case to the institution named at `subject` (X007).
+    Forward,
+    /// Cancels the document named in RelatedDocument (X008): it can no longer be answered.
+    Invalidate,
+    /// Answers another SED without changing the case (X003, X010, X013).
+    Reply,
+}
+
+impl Effect {
+    pub fn needs_subject(self) -> bool {
+        matches!(
+            self,
+            Effect::AddParticipant | Effect::RemoveParticipant | Effect::Forward
+        )
+    }
+}
+
+/// An auto-close rule (NAV's closure criteria, as data).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoClose {
+    pub after_days: u32,
+    /// The clock starts at the latest document of one of these types.
+    pub since: Vec<SedType>,
+    /// `global` (X001 to all) or `local` (only our side).
+    pub scope: CloseScope,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseScope {
+    Global,
+    Local,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -96,6 +147,11 @@ pub struct Transition {
     pub answers: Vec<SedType>,
     /// The subprocess it came from, if any.
     pub origin: Option<String>,
+    /// Days the counterpart has to answer this SED, when an answer is awaited.
+    pub reply_within_days: Option<u32>,
+    pub effect: Option<Effect>,
+    /// For participant effects: the element path (from the SED root) holding the institution id.
+    pub subject: Option<String>,
 }
 
 impl Transition {
@@ -118,6 +174,7 @@ pub struct BucDef {
     pub states: BTreeMap<String, StateDef>,
     pub transitions: Vec<Transition>,
     pub subprocesses: Vec<String>,
+    pub auto_close: Vec<AutoClose>,
     pub file: PathBuf,
 }
 
@@ -166,6 +223,8 @@ struct RawBuc {
     states: BTreeMap<String, StateDef>,
     #[serde(default)]
     transitions: Vec<RawTransition>,
+    #[serde(default)]
+    auto_close: Vec<AutoClose>,
 }
 
 #[derive(Deserialize)]
@@ -186,6 +245,12 @@ struct RawTransition {
     to: String,
     #[serde(default)]
     answers: Vec<String>,
+    #[serde(default)]
+    reply_within_days: Option<u32>,
+    #[serde(default)]
+    effect: Option<Effect>,
+    #[serde(default)]
+    subject: Option<String>,
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DefinitionError> {
@@ -319,6 +384,7 @@ impl Catalogue {
                     states,
                     transitions,
                     subprocesses: raw.subprocesses,
+                    auto_close: raw.auto_close,
                     file: path,
                 },
             );
@@ -395,6 +461,17 @@ impl Catalogue {
                     if !self.seds.contains_key(sed) {
                         push(s, format!("unknown SED {sed}{origin}: not in seds.toml"));
                     }
+                }
+            }
+            for rule in &def.auto_close {
+                for sed in &rule.since {
+                    referenced.insert(sed);
+                    if !self.seds.contains_key(sed) {
+                        push(s, format!("unknown SED {sed} in an auto_close rule"));
+                    }
+                }
+                if rule.after_days == 0 {
+                    push(s, "an auto_close rule needs after_days >= 1".into());
                 }
             }
             if def.starters().next().is_none() {
@@ -509,11 +586,34 @@ fn resolve_transition(
     if from.as_ref().is_some_and(|f| f.is_empty()) {
         bad(format!("transition {} has an empty `from`", raw.sed));
     }
-    let to = if raw.to == "." {
-        Target::Stay
-    } else {
-        Target::State(raw.to.clone())
+    let to = match raw.to.as_str() {
+        "." => Target::Stay,
+        "@previous" => Target::Previous,
+        s => Target::State(s.to_owned()),
     };
+    match (raw.effect, &raw.subject) {
+        (Some(e), None) if e.needs_subject() => bad(format!(
+            "transition {} has effect {e:?} but no `subject` path",
+            raw.sed
+        )),
+        (e, Some(_)) if !e.is_some_and(Effect::needs_subject) => bad(format!(
+            "transition {} has a `subject` but no participant effect",
+            raw.sed
+        )),
+        _ => {}
+    }
+    if (raw.effect == Some(Effect::Reopen)) != (to == Target::Previous) {
+        bad(format!(
+            "transition {}: `to = \"@previous\"` and `effect = \"reopen\"` go together",
+            raw.sed
+        ));
+    }
+    if raw.reply_within_days == Some(0) {
+        bad(format!(
+            "transition {}: reply_within_days must be at least 1",
+            raw.sed
+        ));
+    }
     Some(Transition {
         from,
         sed,
@@ -521,6 +621,9 @@ fn resolve_transition(
         to,
         answers,
         origin: origin.map(str::to_owned),
+        reply_within_days: raw.reply_within_days,
+        effect: raw.effect,
+        subject: raw.subject.clone(),
     })
 }
 

@@ -6,7 +6,7 @@
 //! through here, so a SED the protocol forbids is refused the same way whether a
 //! Belgian institution or a foreign access point sends it.
 
-use crate::buc::definition::{BucDef, CLOSED, Target};
+use crate::buc::definition::{BucDef, CLOSED, Effect, Target};
 use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
 
 /// What `step` needs to know about one document already in the case.
@@ -23,6 +23,8 @@ pub struct DocView {
 #[derive(Debug, Clone)]
 pub struct CaseView {
     pub state: String,
+    /// The state before the case was closed, for a reopening (X004).
+    pub previous_state: Option<String>,
     pub participants: Vec<(InstitutionId, Role)>,
     pub documents: Vec<DocView>,
 }
@@ -63,6 +65,10 @@ pub struct Decision {
     /// True when the receiver joins the case as a new participant.
     pub adds_participant: bool,
     pub closes: bool,
+    /// What the SED does besides moving the state (from its definition).
+    pub effect: Option<Effect>,
+    /// For participant effects: where the institution id is in the SED.
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,13 +131,12 @@ fn start(def: &BucDef, event: &SedEvent) -> Result<Decision, StepError> {
         new_document: true,
         adds_participant: true,
         closes: false,
+        effect: t.effect,
+        subject: t.subject.clone(),
     })
 }
 
 fn new_document(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
-    if case.state == CLOSED {
-        return Err(violation("the case is closed"));
-    }
     check_roles(def, case, event)?;
     if case.document(&event.document_id).is_some() {
         return Err(violation(
@@ -186,13 +191,21 @@ fn new_document(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decis
             .ok_or_else(|| violation(format!("{} cannot answer {}", event.sed, doc.sed)))?,
         None => by_role[0],
     };
-    let to_state = target(&chosen.to, &case.state);
+    let to_state = match &chosen.to {
+        Target::Previous => case
+            .previous_state
+            .clone()
+            .ok_or_else(|| violation("the case has no state to return to"))?,
+        other => target(other, &case.state),
+    };
     Ok(Decision {
         from_state: Some(case.state.clone()),
-        closes: to_state == CLOSED,
+        closes: to_state == CLOSED && case.state != CLOSED,
         to_state,
         new_document: true,
         adds_participant: case.role_of(&event.receiver).is_none(),
+        effect: chosen.effect,
+        subject: chosen.subject.clone(),
     })
 }
 
@@ -233,6 +246,8 @@ fn update(case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
         new_document: false,
         adds_participant: false,
         closes: false,
+        effect: None,
+        subject: None,
     })
 }
 
@@ -267,7 +282,8 @@ fn check_roles(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<(), St
 fn target(t: &Target, current: &str) -> String {
     match t {
         Target::State(s) => s.clone(),
-        Target::Stay => current.to_owned(),
+        // `Previous` is resolved by the caller, which knows the case's history.
+        Target::Stay | Target::Previous => current.to_owned(),
     }
 }
 
@@ -301,6 +317,9 @@ mod tests {
             },
             answers: answers.iter().map(|a| sed(a)).collect(),
             origin: None,
+            reply_within_days: None,
+            effect: None,
+            subject: None,
         };
         let mut states = BTreeMap::new();
         for s in ["start", "awaiting_reply", "agreed", "disagreed", CLOSED] {
@@ -338,6 +357,7 @@ mod tests {
                 t(&["*"], "X001", Party::Any, CLOSED, &[]),
             ],
             subprocesses: vec![],
+            auto_close: vec![],
             file: "x".into(),
         }
     }
@@ -378,6 +398,7 @@ mod tests {
     fn apply(case: &mut Option<CaseView>, e: &SedEvent, d: &Decision) {
         let c = case.get_or_insert_with(|| CaseView {
             state: String::new(),
+            previous_state: None,
             participants: vec![
                 (e.sender.clone(), e.sender_role),
                 (e.receiver.clone(), e.receiver_role),

@@ -7,6 +7,7 @@ pub mod definition;
 pub mod machine;
 
 pub use definition::{
-    BucDef, Catalogue, CheckProblem, DefinitionError, Party, StateDef, Target, Transition,
+    AutoClose, BucDef, Catalogue, CheckProblem, CloseScope, DefinitionError, Effect, Party,
+    StateDef, Target, Transition,
 };
 pub use machine::{CaseView, Decision, DocView, SedEvent, StepError, step};

@@ -36,6 +36,8 @@ pub struct CaseRecord {
     pub status: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The state before the case was closed, so that a reopening (X004) can return to it.
+    pub previous_state: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -204,9 +206,18 @@ pub trait Tx {
     fn inbox_put(&mut self, entry: &InboxEntry) -> Result<()>;
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
     fn case_insert(&mut self, case: &CaseRecord) -> Result<()>;
-    fn case_set_state(&mut self, case_id: &CaseId, state: &str, status: &str) -> Result<()>;
+    /// Move the case; `previous_state` is recorded when given (on closure).
+    fn case_set_state(
+        &mut self,
+        case_id: &CaseId,
+        state: &str,
+        status: &str,
+        previous_state: Option<&str>,
+    ) -> Result<()>;
     fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>>;
     fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()>;
+    fn participant_remove(&mut self, case_id: &CaseId, institution: &InstitutionId) -> Result<()>;
+    fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()>;
     fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>>;
     fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>>;
     fn document_insert(&mut self, doc: &DocumentRecord) -> Result<()>;

@@ -15,7 +15,7 @@ use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedV
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS cases (
   case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
-  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
 CREATE TABLE IF NOT EXISTS participants (
   case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
   PRIMARY KEY (case_id, institution));
@@ -104,9 +104,18 @@ impl Drop for SqliteTx<'_> {
     }
 }
 
-fn case_from(
-    r: &Row,
-) -> rusqlite::Result<(String, String, String, String, String, String, String)> {
+type CaseRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+fn case_from(r: &Row) -> rusqlite::Result<CaseRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -115,10 +124,11 @@ fn case_from(
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
-fn to_case(t: (String, String, String, String, String, String, String)) -> Result<CaseRecord> {
+fn to_case(t: CaseRow) -> Result<CaseRecord> {
     Ok(CaseRecord {
         case_id: CaseId::parse(&t.0).map_err(corrupt)?,
         buc: BucType::parse(&t.1).map_err(corrupt)?,
@@ -127,10 +137,12 @@ fn to_case(t: (String, String, String, String, String, String, String)) -> Resul
         status: t.4,
         created_at: t.5,
         updated_at: t.6,
+        previous_state: t.7,
     })
 }
 
-const CASE_COLS: &str = "case_id, buc, sed_version, state, status, created_at, updated_at";
+const CASE_COLS: &str =
+    "case_id, buc, sed_version, state, status, created_at, updated_at, previous_state";
 const DOC_COLS: &str = "document_id, case_id, sed, sender, receiver, direction, status, latest_version, related, created_at";
 const OUT_COLS: &str = "id, message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at";
 
@@ -360,7 +372,7 @@ impl Tx for SqliteTx<'_> {
     fn case_insert(&mut self, c: &CaseRecord) -> Result<()> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO cases ({CASE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"
+                "INSERT INTO cases ({CASE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
             ))
             .map_err(db)?
             .execute(params![
@@ -370,20 +382,27 @@ impl Tx for SqliteTx<'_> {
                 c.state,
                 c.status,
                 c.created_at,
-                c.updated_at
+                c.updated_at,
+                c.previous_state
             ])
             .map_err(db)?;
         Ok(())
     }
 
-    fn case_set_state(&mut self, case_id: &CaseId, state: &str, status: &str) -> Result<()> {
+    fn case_set_state(
+        &mut self,
+        case_id: &CaseId,
+        state: &str,
+        status: &str,
+        previous_state: Option<&str>,
+    ) -> Result<()> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4 WHERE case_id = ?1",
+                "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4, previous_state = COALESCE(?5, previous_state) WHERE case_id = ?1",
             )
             .map_err(db)?
-            .execute(params![case_id.as_str(), state, status, now_rfc3339()])
+            .execute(params![case_id.as_str(), state, status, now_rfc3339(), previous_state])
             .map_err(db)?;
         if n != 1 {
             return Err(corrupt(format!(
@@ -408,6 +427,24 @@ impl Tx for SqliteTx<'_> {
                 p.institution.as_str(),
                 p.role.as_str()
             ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn participant_remove(&mut self, case_id: &CaseId, institution: &InstitutionId) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM participants WHERE case_id = ?1 AND institution = ?2")
+            .map_err(db)?
+            .execute(params![case_id.as_str(), institution.as_str()])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE documents SET status = ?2 WHERE document_id = ?1")
+            .map_err(db)?
+            .execute(params![document_id.as_str(), status])
             .map_err(db)?;
         Ok(())
     }
@@ -721,6 +758,7 @@ mod tests {
             status: "open".into(),
             created_at: now_rfc3339(),
             updated_at: now_rfc3339(),
+            previous_state: None,
         }
     }
 

@@ -29,8 +29,7 @@ use crate::sed::validate::{self, ValidateError};
 use crate::sed::xml::{self, C14nScope, XmlError};
 use crate::signing::dsig;
 use crate::store::{
-    self, CaseRecord, DocumentRecord, DocumentVersion, HistoryEntry, InboxEntry, OutboxMessage,
-    Participant, StoreError, Tx, kind, now_rfc3339,
+    self, CaseRecord, HistoryEntry, InboxEntry, OutboxMessage, StoreError, Tx, kind, now_rfc3339,
 };
 use crate::transport::{AP_EXCHANGE, Delivery, NATIONAL_EXCHANGE, WireMessage};
 
@@ -66,6 +65,8 @@ pub struct CheckedSed {
     pub header: Header,
     /// SHA-256 (hex) of the SED element's exclusive C14N.
     pub content_sha256: String,
+    /// The institution id at the definition's `subject` path, for participant effects.
+    pub subject: Option<String>,
 }
 
 const LANES: usize = 4;
@@ -359,9 +360,13 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     }
     let content = xml::c14n(&doc, C14nScope::Subtree(sed_node))
         .map_err(|e| refuse(ErrorCode::Malformed, e.to_string()))?;
+    let subject = sw
+        .subject_path(&env.buc, &env.sed)
+        .and_then(|p| super::record::subject_at(sed_node, p));
     Ok(CheckedSed {
         header: env,
         content_sha256: sha256_hex(&content),
+        subject,
     })
 }
 
@@ -632,6 +637,7 @@ pub fn case_view(tx: &mut dyn Tx, case: &CaseRecord) -> Result<CaseView, StoreEr
         .collect();
     Ok(CaseView {
         state: case.state.clone(),
+        previous_state: case.previous_state.clone(),
         participants,
         documents,
     })
@@ -722,81 +728,36 @@ fn apply(
             format!("document {d} is not known in this case"),
         ),
     })?;
-    let now = now_rfc3339();
-    let status = if decision.closes { "closed" } else { "open" };
-    match &case {
-        None => {
-            tx.case_insert(&CaseRecord {
-                case_id: h.case_id.clone(),
-                buc: h.buc.clone(),
-                sed_version: h.version.clone(),
-                state: decision.to_state.clone(),
-                status: status.into(),
-                created_at: now.clone(),
-                updated_at: now.clone(),
-            })?;
-            tx.participant_add(
-                &h.case_id,
-                &Participant {
-                    institution: h.sender.clone(),
-                    role: h.sender_role,
-                },
-            )?;
+    let subject = match &c.subject {
+        Some(text) => Some(InstitutionId::parse(text).map_err(|e| {
+            refuse(
+                ErrorCode::ProtocolViolation,
+                format!("the SED names no valid institution: {e}"),
+            )
+        })?),
+        None if decision
+            .effect
+            .is_some_and(crate::buc::Effect::needs_subject) =>
+        {
+            return Err(refuse(
+                ErrorCode::ProtocolViolation,
+                "the SED does not name the institution its effect needs",
+            )
+            .into());
         }
-        Some(_) => tx.case_set_state(&h.case_id, &decision.to_state, status)?,
-    }
-    if decision.adds_participant {
-        tx.participant_add(
-            &h.case_id,
-            &Participant {
-                institution: h.receiver.clone(),
-                role: h.receiver_role,
-            },
-        )?;
-    }
-    if decision.new_document {
-        tx.document_insert(&DocumentRecord {
-            document_id: h.document_id.clone(),
-            case_id: h.case_id.clone(),
-            sed: h.sed.clone(),
-            sender: h.sender.clone(),
-            receiver: h.receiver.clone(),
-            direction: "in".into(),
-            status: "received".into(),
-            latest_version: h.document_version,
-            related: h.related.clone(),
-            created_at: now.clone(),
-        })?;
-    } else {
-        tx.document_set_version(&h.document_id, h.document_version)?;
-    }
-    tx.version_insert(&DocumentVersion {
-        document_id: h.document_id.clone(),
-        version: h.document_version,
-        message_id: message_id.to_owned(),
-        content_sha256: c.content_sha256.clone(),
-        envelope: m.body.clone(),
-        created_at: now.clone(),
-    })?;
-    tx.history_append(
-        &h.case_id,
-        &HistoryEntry {
-            at: now.clone(),
-            event: "sed-received".into(),
-            detail: format!(
-                "{} v{} ({}) from {} ({}) to {} ({})",
-                h.sed,
-                h.document_version,
-                h.action,
-                h.sender,
-                h.sender_role,
-                h.receiver,
-                h.receiver_role
-            ),
-            from_state: decision.from_state.clone(),
-            to_state: Some(decision.to_state.clone()),
-            message_id: Some(message_id.to_owned()),
-            document_id: Some(h.document_id.to_string()),
+        None => None,
+    };
+    super::record::record(
+        tx,
+        &super::record::Transition {
+            header: h,
+            decision: &decision,
+            case_exists: case.is_some(),
+            direction: super::record::Direction::In,
+            message_id,
+            content_sha256: c.content_sha256.clone(),
+            envelope: m.body.clone(),
+            subject,
         },
     )?;
     // Deliver to the Belgian institution's national queue, in the same transaction.

@@ -11,6 +11,7 @@
 pub mod inbound;
 pub mod outbound;
 pub mod peer;
+pub mod record;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -198,6 +199,21 @@ impl Switch {
         a.map_err(|e| StartError::Other(e.to_string()))?;
         b.map_err(|e| StartError::Other(e.to_string()))?;
         Ok(())
+    }
+
+    /// Where a SED of this BUC names the institution its effect concerns (X005...).
+    pub fn subject_path(
+        &self,
+        buc: &crate::ids::BucType,
+        sed: &crate::ids::SedType,
+    ) -> Option<&str> {
+        self.catalogue
+            .get(buc)?
+            .transitions
+            .iter()
+            .find(|t| &t.sed == sed && t.subject.is_some())?
+            .subject
+            .as_deref()
     }
 
     pub fn is_served(&self, institution: &InstitutionId) -> bool {

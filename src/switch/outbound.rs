@@ -18,10 +18,7 @@ use crate::sed::envelope::{self, Header};
 use crate::sed::validate::{self, ValidateError};
 use crate::sed::xml::{self, C14nScope};
 use crate::signing::dsig;
-use crate::store::{
-    CaseRecord, DocumentRecord, DocumentVersion, HistoryEntry, OutboxMessage, Participant,
-    StoreError, kind, now_rfc3339,
-};
+use crate::store::{OutboxMessage, StoreError, kind};
 use crate::transport::AP_EXCHANGE;
 
 /// A SED a national institution wants to send.
@@ -100,9 +97,10 @@ fn invalid(name: &str, detail: impl Into<String>) -> SubmitError {
 pub fn prepare_body(
     sw: &Switch,
     body: &[u8],
+    buc: &BucType,
     sed: &SedType,
     version: &SedVersion,
-) -> Result<(Vec<u8>, String), SubmitError> {
+) -> Result<(Vec<u8>, String, Option<String>), SubmitError> {
     let doc = xml::parse(body, &sw.limits).map_err(|e| {
         let line = match &e {
             xml::XmlError::NotWellFormed { line, .. } => *line,
@@ -146,7 +144,10 @@ pub fn prepare_body(
     let canonical =
         xml::c14n(&doc, C14nScope::Subtree(root)).map_err(|e| invalid("body", e.to_string()))?;
     let hash = sha256_hex(&canonical);
-    Ok((canonical, hash))
+    let subject = sw
+        .subject_path(buc, sed)
+        .and_then(|p| super::record::subject_at(root, p));
+    Ok((canonical, hash, subject))
 }
 
 /// Accept a SED from a national institution (blocking).
@@ -237,7 +238,8 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
         (None, Some(v)) => v.clone(),
         (None, None) => sw.versions[0].clone(),
     };
-    let (canonical_sed, content_sha256) = prepare_body(sw, &s.body, &s.sed, &version)?;
+    let (canonical_sed, content_sha256, subject_text) =
+        prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?;
     let view = match &case {
         Some(c) => Some(case_view(&mut *tx, c)?),
         None => None,
@@ -318,75 +320,30 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
     let signed =
         dsig::sign(unsigned.as_bytes(), signer).map_err(|e| invalid("body", e.to_string()))?;
     let message_id = MessageId::random().to_string();
-    let now = now_rfc3339();
-    let status = if decision.closes { "closed" } else { "open" };
-    match &case {
-        None => {
-            tx.case_insert(&CaseRecord {
-                case_id: case_id.clone(),
-                buc: s.buc.clone(),
-                sed_version: version.clone(),
-                state: decision.to_state.clone(),
-                status: status.into(),
-                created_at: now.clone(),
-                updated_at: now.clone(),
-            })?;
-            tx.participant_add(
-                &case_id,
-                &Participant {
-                    institution: s.from.clone(),
-                    role: from_role,
-                },
-            )?;
+    let subject = match (&subject_text, decision.effect) {
+        (Some(text), _) => Some(
+            InstitutionId::parse(text)
+                .map_err(|e| invalid("body", format!("the SED names no valid institution: {e}")))?,
+        ),
+        (None, Some(e)) if e.needs_subject() => {
+            return Err(invalid(
+                "body",
+                "the SED does not name the institution its effect needs",
+            ));
         }
-        Some(_) => tx.case_set_state(&case_id, &decision.to_state, status)?,
-    }
-    if decision.adds_participant {
-        tx.participant_add(
-            &case_id,
-            &Participant {
-                institution: s.to.clone(),
-                role: to_role,
-            },
-        )?;
-    }
-    if decision.new_document {
-        tx.document_insert(&DocumentRecord {
-            document_id: document_id.clone(),
-            case_id: case_id.clone(),
-            sed: s.sed.clone(),
-            sender: s.from.clone(),
-            receiver: s.to.clone(),
-            direction: "out".into(),
-            status: "sent".into(),
-            latest_version: document_version,
-            related: s.related.clone(),
-            created_at: now.clone(),
-        })?;
-    } else {
-        tx.document_set_version(&document_id, document_version)?;
-    }
-    tx.version_insert(&DocumentVersion {
-        document_id: document_id.clone(),
-        version: document_version,
-        message_id: message_id.clone(),
-        content_sha256,
-        envelope: signed.clone(),
-        created_at: now.clone(),
-    })?;
-    tx.history_append(
-        &case_id,
-        &HistoryEntry {
-            at: now,
-            event: "sed-sent".into(),
-            detail: format!(
-                "{} v{document_version} ({action}) from {} ({from_role}) to {} ({to_role})",
-                s.sed, s.from, s.to
-            ),
-            from_state: decision.from_state.clone(),
-            to_state: Some(decision.to_state.clone()),
-            message_id: Some(message_id.clone()),
-            document_id: Some(document_id.to_string()),
+        _ => None,
+    };
+    super::record::record(
+        &mut *tx,
+        &super::record::Transition {
+            header: &header,
+            decision: &decision,
+            case_exists: case.is_some(),
+            direction: super::record::Direction::Out,
+            message_id: &message_id,
+            content_sha256,
+            envelope: signed.clone(),
+            subject,
         },
     )?;
     let mut headers = BTreeMap::new();

@@ -1,0 +1,220 @@
+//! Recording a decided transition: the one place that writes a case change, its
+//! document version, its history and the effects of administrative SEDs (closure,
+//! reopening, participants added or removed, forwarding, invalidation). Inbound
+//! and outbound SEDs both come through here, inside the caller's transaction.
+
+use crate::buc::{Decision, Effect};
+use crate::ids::InstitutionId;
+use crate::sed::envelope::Header;
+use crate::store::{
+    CaseRecord, DocumentRecord, DocumentVersion, HistoryEntry, Participant, StoreError, Tx,
+    now_rfc3339,
+};
+
+/// Which way the SED went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+pub struct Transition<'a> {
+    pub header: &'a Header,
+    pub decision: &'a Decision,
+    pub case_exists: bool,
+    pub direction: Direction,
+    pub message_id: &'a str,
+    pub content_sha256: String,
+    pub envelope: Vec<u8>,
+    /// The institution a participant effect names (read from the SED at the
+    /// definition's `subject` path).
+    pub subject: Option<InstitutionId>,
+}
+
+/// Write the transition. The caller has already run `step` and owns the commit.
+pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
+    let h = t.header;
+    let d = t.decision;
+    let now = now_rfc3339();
+    let status = if d.to_state == crate::buc::definition::CLOSED {
+        "closed"
+    } else {
+        "open"
+    };
+    if t.case_exists {
+        let previous = if d.closes {
+            d.from_state.as_deref()
+        } else {
+            None
+        };
+        tx.case_set_state(&h.case_id, &d.to_state, status, previous)?;
+    } else {
+        tx.case_insert(&CaseRecord {
+            case_id: h.case_id.clone(),
+            buc: h.buc.clone(),
+            sed_version: h.version.clone(),
+            state: d.to_state.clone(),
+            status: status.into(),
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            previous_state: None,
+        })?;
+        tx.participant_add(
+            &h.case_id,
+            &Participant {
+                institution: h.sender.clone(),
+                role: h.sender_role,
+            },
+        )?;
+    }
+    if d.adds_participant {
+        tx.participant_add(
+            &h.case_id,
+            &Participant {
+                institution: h.receiver.clone(),
+                role: h.receiver_role,
+            },
+        )?;
+    }
+    if d.new_document {
+        tx.document_insert(&DocumentRecord {
+            document_id: h.document_id.clone(),
+            case_id: h.case_id.clone(),
+            sed: h.sed.clone(),
+            sender: h.sender.clone(),
+            receiver: h.receiver.clone(),
+            direction: t.direction.as_str().into(),
+            status: if t.direction == Direction::In {
+                "received"
+            } else {
+                "sent"
+            }
+            .into(),
+            latest_version: h.document_version,
+            related: h.related.clone(),
+            created_at: now.clone(),
+        })?;
+    } else {
+        tx.document_set_version(&h.document_id, h.document_version)?;
+    }
+    tx.version_insert(&DocumentVersion {
+        document_id: h.document_id.clone(),
+        version: h.document_version,
+        message_id: t.message_id.to_owned(),
+        content_sha256: t.content_sha256.clone(),
+        envelope: t.envelope.clone(),
+        created_at: now.clone(),
+    })?;
+    let verb = if t.direction == Direction::In {
+        "sed-received"
+    } else {
+        "sed-sent"
+    };
+    history(
+        tx,
+        t,
+        verb,
+        format!(
+            "{} v{} ({}) from {} ({}) to {} ({})",
+            h.sed,
+            h.document_version,
+            h.action,
+            h.sender,
+            h.sender_role,
+            h.receiver,
+            h.receiver_role
+        ),
+        true,
+    )?;
+    let effect_note = match (d.effect, &t.subject) {
+        (Some(Effect::AddParticipant), Some(who)) => {
+            tx.participant_add(
+                &h.case_id,
+                &Participant {
+                    institution: who.clone(),
+                    role: crate::ids::Role::Counterparty,
+                },
+            )?;
+            Some(format!("{who} joins the case as Counterparty"))
+        }
+        (Some(Effect::RemoveParticipant), Some(who)) => {
+            tx.participant_remove(&h.case_id, who)?;
+            Some(format!("{who} leaves the case"))
+        }
+        (Some(Effect::Forward), Some(who)) => {
+            tx.participant_remove(&h.case_id, &h.sender)?;
+            tx.participant_add(
+                &h.case_id,
+                &Participant {
+                    institution: who.clone(),
+                    role: h.sender_role,
+                },
+            )?;
+            Some(format!("{} forwards the case to {who}", h.sender))
+        }
+        (Some(Effect::Invalidate), _) => match &h.related {
+            Some(doc) => {
+                tx.document_set_status(doc, "cancelled")?;
+                Some(format!("document {doc} is invalidated"))
+            }
+            None => None,
+        },
+        (Some(Effect::Reopen), _) => Some("the case is reopened".into()),
+        _ if d.closes => Some("the case is closed for every participant".into()),
+        _ => None,
+    };
+    if let Some(note) = effect_note {
+        history(tx, t, "effect", note, false)?;
+    }
+    Ok(())
+}
+
+fn history(
+    tx: &mut dyn Tx,
+    t: &Transition,
+    event: &str,
+    detail: String,
+    with_states: bool,
+) -> Result<(), StoreError> {
+    let h = t.header;
+    tx.history_append(
+        &h.case_id,
+        &HistoryEntry {
+            at: now_rfc3339(),
+            event: event.into(),
+            detail,
+            from_state: if with_states {
+                t.decision.from_state.clone()
+            } else {
+                None
+            },
+            to_state: if with_states {
+                Some(t.decision.to_state.clone())
+            } else {
+                None
+            },
+            message_id: Some(t.message_id.to_owned()),
+            document_id: Some(h.document_id.to_string()),
+        },
+    )
+}
+
+/// The text of the element at `path` (local names from the SED root).
+pub fn subject_at(sed_root: libxml::readonly::RoNode, path: &str) -> Option<String> {
+    let mut node = sed_root;
+    for name in path.split('/').filter(|p| !p.is_empty()) {
+        node = crate::sed::xml::elements(node)
+            .into_iter()
+            .find(|c| c.get_name() == name)?;
+    }
+    Some(node.get_content().trim().to_owned())
+}
