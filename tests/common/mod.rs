@@ -1,0 +1,370 @@
+//! Helpers for the integration tests: a RabbitMQ virtual host per test (so tests
+//! run in parallel with the contract's fixed queue names), real `eessi-switch
+//! serve` processes, an HTTP client, and a foreign peer that speaks the contract
+//! on the wire with the library's own AMQP transport.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eessi_switch::transport::amqp::AmqpTransport;
+use eessi_switch::transport::{Delivery, Transport};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+pub fn root() -> PathBuf {
+    PathBuf::from(ROOT)
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl must be installed (see README)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A RabbitMQ virtual host of its own, deleted on drop.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    pub fn new(tag: &str) -> Vhost {
+        let name = format!("eessi-test-{tag}-{}", uuid::Uuid::new_v4().simple());
+        rabbitmqctl(&["add_vhost", &name]);
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+        Vhost { name }
+    }
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.name])
+            .output();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `eessi-switch serve`, killed on drop.
+pub struct Server {
+    pub country: String,
+    pub base: String,
+    pub config: PathBuf,
+    pub child: Child,
+    pub dir: PathBuf,
+}
+
+pub struct Retry {
+    pub interval_ms: u64,
+    pub attempts_max: u32,
+    pub window_ms: u64,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            interval_ms: 3_000,
+            attempts_max: 5,
+            window_ms: 60_000,
+        }
+    }
+}
+
+pub fn write_config(dir: &Path, country: &str, amqp: &str, port: u16, retry: &Retry) -> PathBuf {
+    let text = format!(
+        "country = \"{country}\"\nregistry = \"{ROOT}/fixtures/registry.toml\"\nbuc_definitions = \"{ROOT}/buc-definitions\"\nsed_schemas = \"{ROOT}/sed-schemas\"\nadapters = \"{ROOT}/adapters\"\nkeys_dir = \"{ROOT}/fixtures/pki\"\n\
+[store]\nurl = \"sqlite://{db}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[retry]\ninterval_ms = {}\nattempts_max = {}\nwindow_ms = {}\n",
+        retry.interval_ms,
+        retry.attempts_max,
+        retry.window_ms,
+        db = dir.join(format!("{}.db", country.to_lowercase())).display(),
+    );
+    let path = dir.join(format!("{}.toml", country.to_lowercase()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Server {
+    pub fn start(dir: &Path, country: &str, vhost: &Vhost, retry: &Retry) -> Server {
+        let port = free_port();
+        let config = write_config(dir, country, &vhost.url(), port, retry);
+        Server::spawn(dir, country, config, port)
+    }
+
+    pub fn spawn(dir: &Path, country: &str, config: PathBuf, port: u16) -> Server {
+        let log =
+            std::fs::File::create(dir.join(format!("{}.log", country.to_lowercase()))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_eessi-switch"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("EESSI_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn eessi-switch");
+        let s = Server {
+            country: country.into(),
+            base: format!("http://127.0.0.1:{port}"),
+            config,
+            child,
+            dir: dir.to_owned(),
+        };
+        s.wait_healthy();
+        s
+    }
+
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = try_get(&format!("{}/health", self.base)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "switch {} did not become healthy; log:\n{}",
+            self.country,
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(
+            self.dir
+                .join(format!("{}.log", self.country.to_lowercase())),
+        )
+        .unwrap_or_default()
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = try_get(&format!("{}{path}", self.base)).unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn case(&self, case_id: &str) -> Option<serde_json::Value> {
+        let (status, body) = try_get(&format!("{}/api/v1/cases/{case_id}", self.base)).unwrap();
+        (status == 200).then(|| serde_json::from_str(&body).unwrap())
+    }
+
+    /// Wait until the case is in `state` here.
+    pub fn wait_state(&self, case_id: &str, state: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(c) = self.case(case_id)
+                && c["state"] == state
+            {
+                return c;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "case {case_id} never reached {state} at {}: {:?}\nlog:\n{}",
+                    self.country,
+                    self.case(case_id),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait until the outbound SED message reaches `status`.
+    pub fn wait_message(&self, case_id: &str, message_id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(c) = self.case(case_id)
+                && c["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["messageId"] == message_id && m["status"] == status)
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "message {message_id} never became {status} at {}: {:?}",
+                    self.country,
+                    self.case(case_id)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let (status, text) = post(
+            &format!("{}{path}", self.base),
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// Submit a SED from a fixture; returns the 202 answer.
+    pub fn send(
+        &self,
+        from: &str,
+        to: &str,
+        buc: &str,
+        sed: &str,
+        case_id: Option<&str>,
+        related: Option<&str>,
+    ) -> serde_json::Value {
+        let body =
+            std::fs::read_to_string(root().join(format!("fixtures/sed/4.2/{sed}.xml"))).unwrap();
+        let mut req =
+            serde_json::json!({"from": from, "to": to, "buc": buc, "sed": sed, "body": body});
+        if let Some(c) = case_id {
+            req["caseId"] = c.into();
+        }
+        if let Some(r) = related {
+            req["relatedDocumentId"] = r.into();
+        }
+        let (status, answer) = self.post_json("/api/v1/documents", &req);
+        assert_eq!(status, 202, "submit {sed}: {answer}");
+        answer
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+pub fn try_get(url: &str) -> Result<(u16, String), String> {
+    let mut r = agent().get(url).call().map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+pub fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut r = agent()
+        .post(url)
+        .header("content-type", content_type)
+        .send(body)
+        .expect("POST");
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (status, text)
+}
+
+/// A foreign access point played by the test: it declares its own queues and
+/// consumes its inbox, as the contract says.
+pub struct Peer {
+    pub country: String,
+    pub transport: Arc<AmqpTransport>,
+    pub inbox: tokio::sync::mpsc::Receiver<Delivery>,
+    /// Answers received while waiting for another one (answers to different
+    /// cases may arrive in any order).
+    pub pending: Vec<eessi_switch::transport::WireMessage>,
+}
+
+impl Peer {
+    pub async fn new(vhost: &Vhost, country: &str) -> Peer {
+        let transport = Arc::new(AmqpTransport::connect(&vhost.url()).await.unwrap());
+        transport.declare_access_point(country).await.unwrap();
+        let inbox = transport
+            .consume(&eessi_switch::transport::inbox_queue(country), 32)
+            .await
+            .unwrap();
+        Peer {
+            country: country.into(),
+            transport,
+            inbox,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The next message in this peer's inbox, acked.
+    pub async fn next(&mut self) -> eessi_switch::transport::WireMessage {
+        let d = tokio::time::timeout(Duration::from_secs(20), self.inbox.recv())
+            .await
+            .expect("no answer within 20 s")
+            .expect("inbox closed");
+        d.acker.ack().await.unwrap();
+        d.message
+    }
+
+    /// The next answer to `message_id`, skipping others.
+    pub async fn answer_to(&mut self, message_id: &str) -> eessi_switch::transport::WireMessage {
+        let is_answer = |m: &eessi_switch::transport::WireMessage| {
+            m.headers.get("eessi-ref-to-message-id").map(String::as_str) == Some(message_id)
+        };
+        if let Some(i) = self.pending.iter().position(is_answer) {
+            return self.pending.remove(i);
+        }
+        loop {
+            let m = self.next().await;
+            if is_answer(&m) {
+                return m;
+            }
+            self.pending.push(m);
+        }
+    }
+}
+
+pub fn signer(name: &str) -> eessi_switch::signing::Signer {
+    eessi_switch::signing::Signer::from_files(
+        &root().join(format!("fixtures/pki/{name}.key.pem")),
+        &root().join(format!("fixtures/pki/{name}.crt.pem")),
+    )
+    .unwrap()
+}
+
+pub fn fixture(sed: &str) -> Vec<u8> {
+    std::fs::read(root().join(format!("fixtures/sed/4.2/{sed}.xml"))).unwrap()
+}
+
+/// Run an external tool and return (success, stdout+stderr).
+pub fn tool(cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} must be installed (see README): {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

@@ -1,0 +1,627 @@
+//! Two real `eessi-switch serve` processes (BE and NL) on the real RabbitMQ, each
+//! in its own virtual host per test: every BUC walked in both directions, national
+//! delivery checked with the independent tools, and the contract's error codes
+//! over the wire for hostile input, with nothing applied.
+
+mod common;
+
+use common::*;
+use eessi_switch::ids::{CaseAction, CaseId, DocumentId, Role};
+use eessi_switch::switch::peer::{Craft, craft_with};
+use eessi_switch::transport::Transport;
+
+fn id(v: &serde_json::Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_buc_in_both_directions_between_two_switches() {
+    let vhost = Vhost::new("bucs");
+    let dir = tempfile::tempdir().unwrap();
+    let be = Server::start(dir.path(), "BE", &vhost, &Retry::default());
+    let nl = Server::start(dir.path(), "NL", &vhost, &Retry::default());
+
+    // LA_BUC_04, BE -> NL, from ONSS's national format through the adapter.
+    let national = std::fs::read(root().join("fixtures/national/onss-posting.xml")).unwrap();
+    let (status, text) = post(
+        &format!("{}/api/v1/national/onss-posting", be.base),
+        "application/xml",
+        &national,
+    );
+    assert_eq!(status, 202, "{text}");
+    let a: serde_json::Value = serde_json::from_str(&text).unwrap();
+    be.wait_message(&id(&a, "caseId"), &id(&a, "messageId"), "delivered");
+    let at_nl = nl.wait_state(&id(&a, "caseId"), "notified");
+    assert_eq!(at_nl["documents"][0]["sed"], "A009");
+    assert_eq!(at_nl["documents"][0]["direction"], "in");
+
+    // LA_BUC_04, NL -> BE.
+    let a = nl.send("NL:SVB", "BE:ONSS", "LA_BUC_04", "A009", None, None);
+    nl.wait_message(&id(&a, "caseId"), &id(&a, "messageId"), "delivered");
+    be.wait_state(&id(&a, "caseId"), "notified");
+
+    // LA_BUC_02 owned by BE: A003, disagreement A004, then approval A012, closure X001.
+    let a003 = be.send("BE:INASTI", "NL:SVB", "LA_BUC_02", "A003", None, None);
+    let case = id(&a003, "caseId");
+    nl.wait_state(&case, "awaiting_reply");
+    let a004 = nl.send(
+        "NL:SVB",
+        "BE:INASTI",
+        "LA_BUC_02",
+        "A004",
+        Some(&case),
+        Some(&id(&a003, "documentId")),
+    );
+    be.wait_state(&case, "disagreed");
+    nl.wait_message(&case, &id(&a004, "messageId"), "delivered");
+    nl.send(
+        "NL:SVB",
+        "BE:INASTI",
+        "LA_BUC_02",
+        "A012",
+        Some(&case),
+        Some(&id(&a004, "documentId")),
+    );
+    be.wait_state(&case, "agreed");
+    let x001 = be.send(
+        "BE:INASTI",
+        "NL:SVB",
+        "LA_BUC_02",
+        "X001",
+        Some(&case),
+        None,
+    );
+    be.wait_message(&case, &id(&x001, "messageId"), "delivered");
+    let closed_nl = nl.wait_state(&case, "closed");
+    assert_eq!(closed_nl["status"], "closed");
+    let closed_be = be.wait_state(&case, "closed");
+    assert_eq!(closed_be["documents"].as_array().unwrap().len(), 4);
+    let events: Vec<&str> = closed_be["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| **e == "sed-sent").count(),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| **e == "sed-received").count(),
+        2,
+        "{events:?}"
+    );
+    // A closed case accepts nothing more, at the sender already.
+    let body = String::from_utf8(fixture("A004")).unwrap();
+    let (status, p) = nl.post_json(
+        "/api/v1/documents",
+        &serde_json::json!({"from": "NL:SVB", "to": "BE:INASTI", "buc": "LA_BUC_02", "sed": "A004", "caseId": case, "body": body}),
+    );
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(p["type"], "urn:problem-type:eessi-switch:protocolViolation");
+
+    // LA_BUC_02 owned by NL, approved by BE, closed by NL.
+    let a003 = nl.send("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", None, None);
+    let case = id(&a003, "caseId");
+    be.wait_state(&case, "awaiting_reply");
+    be.send(
+        "BE:ONSS",
+        "NL:SVB",
+        "LA_BUC_02",
+        "A012",
+        Some(&case),
+        Some(&id(&a003, "documentId")),
+    );
+    nl.wait_state(&case, "agreed");
+    nl.send("NL:SVB", "BE:ONSS", "LA_BUC_02", "X001", Some(&case), None);
+    be.wait_state(&case, "closed");
+
+    // H_BUC_01 both ways.
+    let h001 = be.send("BE:INAMI", "NL:UWV", "H_BUC_01", "H001", None, None);
+    let case = id(&h001, "caseId");
+    nl.wait_state(&case, "awaiting_reply");
+    nl.send(
+        "NL:UWV",
+        "BE:INAMI",
+        "H_BUC_01",
+        "H002",
+        Some(&case),
+        Some(&id(&h001, "documentId")),
+    );
+    be.wait_state(&case, "answered");
+    let h001 = nl.send("NL:SVB", "BE:ONSS", "H_BUC_01", "H001", None, None);
+    let case = id(&h001, "caseId");
+    be.wait_state(&case, "awaiting_reply");
+    let h002 = be.send(
+        "BE:ONSS",
+        "NL:SVB",
+        "H_BUC_01",
+        "H002",
+        Some(&case),
+        Some(&id(&h001, "documentId")),
+    );
+    nl.wait_state(&case, "answered");
+    be.wait_message(&case, &id(&h002, "messageId"), "delivered");
+
+    // The SED delivered to NL:SVB's national queue verifies with xmlsec1 and its
+    // SED validates with xmllint, independently of this code.
+    let peer = eessi_switch::transport::amqp::AmqpTransport::connect(&vhost.url())
+        .await
+        .unwrap();
+    let mut national = peer
+        .consume(&eessi_switch::transport::national_queue("NL:SVB"), 16)
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(std::time::Duration::from_secs(10), national.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    d.acker.ack().await.unwrap();
+    let envelope = dir.path().join("from-queue.xml");
+    std::fs::write(&envelope, &d.message.body).unwrap();
+    let sender = d.message.headers["eessi-from"].replace(':', "_");
+    let cert = root().join(format!("fixtures/pki/{sender}.crt.pem"));
+    let (ok, out) = tool(
+        "xmlsec1",
+        &[
+            "--verify",
+            "--pubkey-cert-pem",
+            cert.to_str().unwrap(),
+            envelope.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "xmlsec1 refused the delivered SED: {out}");
+    let (ok, out) = tool(
+        "xmllint",
+        &[
+            "--noout",
+            "--schema",
+            &format!("{ROOT}/sed-schemas/envelope.xsd"),
+            envelope.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let sed = d.message.headers["eessi-sed"].clone();
+    let sed_only = dir.path().join("sed-only.xml");
+    let (ok, xml) = tool(
+        "xmllint",
+        &["--xpath", "/*/*[2]", envelope.to_str().unwrap()],
+    );
+    assert!(ok, "{xml}");
+    std::fs::write(&sed_only, xml).unwrap();
+    let (ok, out) = tool(
+        "xmllint",
+        &[
+            "--noout",
+            "--schema",
+            &format!("{ROOT}/sed-schemas/4.2/{sed}.xsd"),
+            sed_only.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+}
+
+/// One hostile message: what the peer sends and the code it must get back.
+struct Case {
+    name: &'static str,
+    message: eessi_switch::transport::OutMessage,
+    expect: &'static str,
+}
+
+fn start(from: &str, to: &str, buc: &str, sed: &str) -> Craft {
+    Craft::new(from, to, buc, sed, &CaseId::random(), &fixture(sed))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_input_over_the_wire_gets_the_contract_answer_and_changes_nothing() {
+    let vhost = Vhost::new("hostile");
+    let dir = tempfile::tempdir().unwrap();
+    let be = Server::start(dir.path(), "BE", &vhost, &Retry::default());
+    let mut nl = Peer::new(&vhost, "NL").await;
+    let svb = signer("NL_SVB");
+
+    let good = |c: &Craft| craft_with(&svb, c).unwrap();
+    let mut cases = Vec::new();
+
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    let text = String::from_utf8(m.body.clone()).unwrap();
+    m.body = text
+        .replacen("<sed:FamilyName>", "<sed:FamilyName>X", 1)
+        .into_bytes();
+    assert_ne!(m.body, text.as_bytes(), "tampering must change the body");
+    cases.push(Case {
+        name: "tampered body",
+        message: m,
+        expect: "SIGNATURE_INVALID",
+    });
+
+    let rogue = signer("ROGUE_NL_SVB");
+    cases.push(Case {
+        name: "unknown signer",
+        message: craft_with(&rogue, &start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003")).unwrap(),
+        expect: "SIGNATURE_INVALID",
+    });
+
+    let uwv = signer("NL_UWV");
+    cases.push(Case {
+        name: "signed by another institution",
+        message: craft_with(&uwv, &start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003")).unwrap(),
+        expect: "SIGNATURE_INVALID",
+    });
+
+    let bad_date =
+        std::fs::read(root().join("fixtures/sed/4.2/invalid/A003-bad-date.xml")).unwrap();
+    let c = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A003",
+        &CaseId::random(),
+        &bad_date,
+    );
+    cases.push(Case {
+        name: "schema-invalid SED",
+        message: good(&c),
+        expect: "SCHEMA_INVALID",
+    });
+
+    cases.push(Case {
+        name: "SED not allowed in the state (A004 starts nothing)",
+        message: good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A004")),
+        expect: "PROTOCOL_VIOLATION",
+    });
+    cases.push(Case {
+        name: "counterparty cannot start",
+        message: good(
+            &start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003")
+                .roles(Role::Counterparty, Role::CaseOwner),
+        ),
+        expect: "PROTOCOL_VIOLATION",
+    });
+    cases.push(Case {
+        name: "New for an unknown case",
+        message: good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003").action(CaseAction::New)),
+        expect: "UNKNOWN_CASE",
+    });
+    cases.push(Case {
+        name: "unknown recipient",
+        message: good(&start("NL:SVB", "BE:NOBODY", "LA_BUC_02", "A003")),
+        expect: "UNKNOWN_RECIPIENT",
+    });
+    cases.push(Case {
+        name: "recipient does not handle the BUC",
+        message: good(&start("NL:SVB", "BE:SFP", "LA_BUC_02", "A003")),
+        expect: "UNKNOWN_RECIPIENT",
+    });
+
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    m.headers.insert("eessi-sed".into(), "A004".into());
+    cases.push(Case {
+        name: "header differs from the envelope",
+        message: m,
+        expect: "MALFORMED",
+    });
+
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    m.headers.remove("eessi-document-id");
+    cases.push(Case {
+        name: "missing header",
+        message: m,
+        expect: "MALFORMED",
+    });
+
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    m.body = b"<sbdh:StandardBusinessDocument xmlns:sbdh=\"http://eessi.dgempl.ec.europa.eu/namespaces/sbdh\"><unclosed>".to_vec();
+    cases.push(Case {
+        name: "not well-formed",
+        message: m,
+        expect: "MALFORMED",
+    });
+
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    m.body = b"<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><r>&x;</r>".to_vec();
+    cases.push(Case {
+        name: "DOCTYPE with an external entity",
+        message: m,
+        expect: "MALFORMED",
+    });
+
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    m.body = vec![b' '; 10 * 1024 * 1024 + 1];
+    cases.push(Case {
+        name: "one byte over 10 MiB",
+        message: m,
+        expect: "TOO_LARGE",
+    });
+
+    let mut c = start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003");
+    c.body = String::from_utf8(fixture("A003"))
+        .unwrap()
+        .replace("ns/4_2", "ns/4_1")
+        .into_bytes();
+    let mut m = good(&c);
+    // The SED element's namespace no longer matches version 4.2.
+    m.headers.insert("eessi-sed-version".into(), "4.2".into());
+    cases.push(Case {
+        name: "SED in the wrong namespace",
+        message: m,
+        expect: "MALFORMED",
+    });
+
+    let mut c = start("NL:SVB", "BE:ONSS", "LA_BUC_99", "A003");
+    c.header.buc = eessi_switch::ids::BucType::parse("LA_BUC_99").unwrap();
+    cases.push(Case {
+        name: "unknown BUC",
+        message: good(&c),
+        expect: "UNSUPPORTED",
+    });
+
+    let sent: Vec<(String, &str, &str)> = {
+        let mut v = Vec::new();
+        for c in &cases {
+            be_publish(&nl, &c.message).await;
+            v.push((c.message.message_id.clone(), c.name, c.expect));
+        }
+        v
+    };
+    for (mid, name, expect) in &sent {
+        eprintln!("waiting for the answer to: {name}");
+        let answer = nl.answer_to(mid).await;
+        assert_eq!(
+            answer.kind.as_deref(),
+            Some("error"),
+            "{name}: expected an error, got {:?}",
+            answer.kind
+        );
+        assert_eq!(
+            answer.headers.get("eessi-error-code").map(String::as_str),
+            Some(*expect),
+            "{name}"
+        );
+        let body = String::from_utf8(answer.body.clone()).unwrap();
+        assert!(
+            body.contains(&format!("<sig:Code>{expect}</sig:Code>")),
+            "{name}: {body}"
+        );
+        assert!(
+            !body.contains("passwd") && !body.contains("Dupont"),
+            "{name}: the error leaks input: {body}"
+        );
+        // The error is signed by BE's access point key, verifiably with xmlsec1.
+        let f = dir.path().join("error.xml");
+        std::fs::write(&f, &answer.body).unwrap();
+        let (ok, out) = tool(
+            "xmlsec1",
+            &[
+                "--verify",
+                "--pubkey-cert-pem",
+                &format!("{ROOT}/fixtures/pki/AP_BE.crt.pem"),
+                f.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{name}: {out}");
+    }
+    // Nothing was applied.
+    let cases_at_be = be.get_json("/api/v1/cases");
+    assert_eq!(cases_at_be.as_array().unwrap().len(), 0, "{cases_at_be}");
+
+    // A message without message_id cannot be answered: it is dead-lettered, not dropped.
+    let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    m.message_id = String::new();
+    be_publish(&nl, &m).await;
+    let mut dead = nl
+        .transport
+        .consume(&eessi_switch::transport::dead_queue("BE"), 4)
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(std::time::Duration::from_secs(20), dead.recv())
+        .await
+        .expect("dead-lettered")
+        .unwrap();
+    assert_eq!(d.message.body, m.body);
+    d.acker.ack().await.unwrap();
+
+    // The switch still serves: a valid A003 is accepted and answered with a receipt.
+    let ok = start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003");
+    let m = good(&ok);
+    be_publish(&nl, &m).await;
+    let receipt = nl.answer_to(&m.message_id).await;
+    assert_eq!(receipt.kind.as_deref(), Some("receipt"));
+
+    // A duplicate message_id gets the identical receipt, byte for byte, and no second effect.
+    be_publish(&nl, &m).await;
+    let again = nl.answer_to(&m.message_id).await;
+    assert_eq!(again.body, receipt.body);
+    assert_eq!(again.message_id, receipt.message_id);
+    assert_eq!(again.headers, receipt.headers);
+    // The same message_id with another body: CONFLICT.
+    let mut other = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
+    other.message_id = m.message_id.clone();
+    be_publish(&nl, &other).await;
+    let conflict = nl.answer_to(&m.message_id).await;
+    assert_eq!(
+        conflict.headers.get("eessi-error-code").map(String::as_str),
+        Some("CONFLICT")
+    );
+    // The same document version under a new message_id: a receipt, no second effect;
+    // with other content: CONFLICT.
+    let mut replay = ok.clone();
+    replay.message_id = eessi_switch::ids::MessageId::random().to_string();
+    let r = good(&replay);
+    be_publish(&nl, &r).await;
+    assert_eq!(
+        nl.answer_to(&r.message_id).await.kind.as_deref(),
+        Some("receipt")
+    );
+    let mut changed = ok.clone();
+    changed.message_id = eessi_switch::ids::MessageId::random().to_string();
+    changed.body = String::from_utf8(fixture("A003"))
+        .unwrap()
+        .replacen("<sed:Forename>", "<sed:Forename>Y", 1)
+        .into_bytes();
+    let r = good(&changed);
+    be_publish(&nl, &r).await;
+    let a = nl.answer_to(&r.message_id).await;
+    assert_eq!(
+        a.headers.get("eessi-error-code").map(String::as_str),
+        Some("CONFLICT")
+    );
+
+    let case = be
+        .case(ok.header.case_id.as_str())
+        .expect("the valid case exists");
+    assert_eq!(case["documents"].as_array().unwrap().len(), 1, "{case}");
+    assert_eq!(
+        case["documents"][0]["versions"].as_array().unwrap().len(),
+        1
+    );
+    let received = case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["event"] == "sed-received")
+        .count();
+    assert_eq!(received, 1, "applied exactly once: {case}");
+    assert_eq!(be.get_json("/api/v1/cases").as_array().unwrap().len(), 1);
+
+    // Protocol order inside a case: a reply to an unknown document of a known case.
+    let reply = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A003",
+        &ok.header.case_id,
+        &fixture("A003"),
+    )
+    .action(CaseAction::New)
+    .related(DocumentId::random());
+    let m = good(&reply);
+    be_publish(&nl, &m).await;
+    let a = nl.answer_to(&m.message_id).await;
+    assert_eq!(
+        a.headers.get("eessi-error-code").map(String::as_str),
+        Some("UNKNOWN_CASE")
+    );
+}
+
+async fn be_publish(peer: &Peer, m: &eessi_switch::transport::OutMessage) {
+    let outcome = peer.transport.publish(m).await.unwrap();
+    assert_eq!(outcome, eessi_switch::transport::PublishOutcome::Confirmed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sed_without_receipt_is_retransmitted_then_failed_and_the_institution_told() {
+    let vhost = Vhost::new("retry");
+    let dir = tempfile::tempdir().unwrap();
+    let be = Server::start(
+        dir.path(),
+        "BE",
+        &vhost,
+        &Retry {
+            interval_ms: 300,
+            attempts_max: 3,
+            window_ms: 20_000,
+        },
+    );
+    // DE's inbox does not exist: every publish comes back as a return.
+    let a = be.send("BE:ONSS", "DE:TK", "LA_BUC_02", "A003", None, None);
+    let case = id(&a, "caseId");
+    be.wait_message(&case, &id(&a, "messageId"), "failed");
+    let c = be.case(&case).unwrap();
+    let m = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "sed")
+        .unwrap()
+        .clone();
+    assert_eq!(m["attempts"], 3, "{m}");
+    assert!(m["lastError"].as_str().unwrap().contains("returned"), "{m}");
+    assert!(
+        c["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["event"] == "failed")
+    );
+    // The failure notice reaches ONSS's national queue.
+    let t = eessi_switch::transport::amqp::AmqpTransport::connect(&vhost.url())
+        .await
+        .unwrap();
+    let mut q = t
+        .consume(&eessi_switch::transport::national_queue("BE:ONSS"), 4)
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(std::time::Duration::from_secs(10), q.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.kind.as_deref(), Some("notice"));
+    assert_eq!(
+        d.message.headers.get("eessi-ref-to-message-id"),
+        Some(&id(&a, "messageId"))
+    );
+    d.acker.ack().await.unwrap();
+    // The failed message is listed for handlers.
+    let failed = be.get_json("/api/v1/messages?status=failed");
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_peer_receives_a_retransmission_with_the_same_message_id_when_it_stays_silent() {
+    let vhost = Vhost::new("silent");
+    let dir = tempfile::tempdir().unwrap();
+    let be = Server::start(
+        dir.path(),
+        "BE",
+        &vhost,
+        &Retry {
+            interval_ms: 500,
+            attempts_max: 4,
+            window_ms: 30_000,
+        },
+    );
+    let mut nl = Peer::new(&vhost, "NL").await;
+    let a = be.send("BE:ONSS", "NL:SVB", "LA_BUC_02", "A003", None, None);
+    let first = nl.next().await;
+    let second = nl.next().await;
+    assert_eq!(first.message_id, second.message_id);
+    assert_eq!(first.body, second.body);
+    assert_eq!(
+        first.message_id.as_deref(),
+        Some(id(&a, "messageId").as_str())
+    );
+    // Now NL answers with a valid receipt signed by its access point: delivered.
+    let h = &first.headers;
+    let receipt = eessi_switch::sed::signal::render_receipt(
+        &eessi_switch::ids::MessageId::parse(first.message_id.as_deref().unwrap()).unwrap(),
+        &DocumentId::parse(&h["eessi-document-id"]).unwrap(),
+        1,
+        &eessi_switch::switch::sha256_b64(&first.body),
+        "2026-11-27T10:15:01Z",
+    );
+    let body = eessi_switch::signing::sign(receipt.as_bytes(), &signer("AP_NL")).unwrap();
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert("eessi-from".to_owned(), "NL".to_owned());
+    headers.insert("eessi-to".to_owned(), "BE:ONSS".to_owned());
+    headers.insert("eessi-case-id".to_owned(), h["eessi-case-id"].clone());
+    headers.insert(
+        "eessi-ref-to-message-id".to_owned(),
+        first.message_id.clone().unwrap(),
+    );
+    let m = eessi_switch::transport::OutMessage {
+        exchange: "eessi.ap".into(),
+        routing_key: "BE".into(),
+        message_id: eessi_switch::ids::MessageId::random().to_string(),
+        kind: "receipt".into(),
+        timestamp: 0,
+        headers,
+        body,
+    };
+    be_publish(&nl, &m).await;
+    be.wait_message(&id(&a, "caseId"), &id(&a, "messageId"), "delivered");
+}
