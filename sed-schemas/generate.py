@@ -1,0 +1,729 @@
+#!/usr/bin/env python3
+"""Generate the per-SED schemas and example SEDs of data-model version 4.2.
+
+How to run (Python 3.11 or later, no third-party module), from the repository root:
+
+    python3 sed-schemas/generate.py           # (re)write the generated files
+    python3 sed-schemas/generate.py --check   # exit 1 if a generated file is missing or stale
+
+Its output is committed, like hand-written files: the switch and the tests read the files, never
+this script. Edit the SPEC table below (or a title in buc-definitions/seds.toml), run the script,
+then validate:
+
+    for f in fixtures/sed/4.2/*.xml; do t=$(basename $f .xml); \
+      xmllint --noout --schema sed-schemas/4.2/$t.xsd $f || echo FAIL $t; done
+
+What it writes, for every SED type of buc-definitions/seds.toml except the hand-written ones:
+  sed-schemas/4.2/<SED>.xsd        one global element <SED>, built on the shared types of
+                                   common.xsd (person block, institutions, periods, money ...);
+  fixtures/sed/4.2/<SED>.xml       a valid example body with fictitious data;
+  fixtures/sed/4.2/invalid/*.xml   negative examples of the shared types added for this catalogue
+                                   (NEGATIVES below), each invalid for exactly one reason.
+
+Never touched: common.xsd (shared types are added there by hand, by appending), and the hand-written
+schemas and fixtures of A003, A004, A009, A012, H001, H002 and X001 (HAND_WRITTEN).
+
+The element names are this project's own rendering of the SED content: the European Commission's
+SED schema package is not public, so these schemas are not the official ones. The content of each
+SED is deliberately compact: the person block, one SED-specific section with a few typed fields
+(from the domain notes, section 3.4, or the SED's title) and the optional LocalCaseNumbers.
+"""
+
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSION = "4.2"
+SCHEMA_DIR = ROOT / "sed-schemas" / VERSION
+FIXTURE_DIR = ROOT / "fixtures" / "sed" / VERSION
+INVALID_DIR = FIXTURE_DIR / "invalid"
+SEDS_TOML = ROOT / "buc-definitions" / "seds.toml"
+NS = "http://ec.europa.eu/eessi/ns/4_2"
+
+HAND_WRITTEN = {"A003", "A004", "A009", "A012", "H001", "H002", "X001"}
+
+# ---------------------------------------------------------------------------------------------
+# The table. A field is F(name, type, occurs, example):
+#   type    a type of common.xsd or xs:boolean / xs:nonNegativeInteger, E([...]) for a local
+#           enumeration, or a list of fields for a local complex type;
+#   occurs  "1" (default), "?" optional, "*" any number, "+" at least one;
+#   example the fixture value of a simple field (default: DEFAULTS below).
+# A SED is S(sections, persons): sections are fields at the root after the person block.
+# ---------------------------------------------------------------------------------------------
+
+
+class E:
+    def __init__(self, values):
+        self.values = values
+
+
+def F(name, typ, occurs="1", ex=None):
+    return (name, typ, occurs, ex)
+
+
+def S(*sections, persons=None):
+    return {"sections": list(sections), "persons": persons}
+
+
+NES, T2, T4 = "NonEmptyString", "Text2000Type", "Text4000Type"
+D, C, B, N = "DateType", "CountryCodeType", "xs:boolean", "xs:nonNegativeInteger"
+I, P, FP, M = "InstitutionType", "PeriodType", "FixedPeriodType", "MoneyType"
+BANK, DOCS, REF = "BankAccountType", "DocumentListType", "ReferencedDocumentType"
+IPS, DEC, OUT, PCT = "InsurancePeriodsType", "DecisionOutcomeType", "ReplyOutcomeType", "PercentageType"
+PER, PIN, ART = "PersonType", "PINType", "ArticleType"
+
+INSURED = [F("InsuredPerson", PER)]
+CONTEXT = [F("ContextPerson", "ContextPersonType")]
+EVENT = E(["accident_at_work", "occupational_disease"])
+BENEFIT = E(["old_age", "survivor", "invalidity"])
+
+
+def REQ(subject):
+    return S(F("Request", "InformationRequestType", ex=subject))
+
+
+def REP():
+    return S(F("Reply", "InformationReplyType"))
+
+
+def INFO(text):
+    return S(F("Information", [F("Text", T4, ex=text), F("Documents", DOCS, "?")]))
+
+
+def P3000(country, extra):
+    return S(F("CountrySpecificInformation", [F("Country", E([country])), *extra,
+                                              F("AdditionalInformation", T4, "?")]))
+
+
+SPEC = {
+    # ---- LA ----
+    "A001": S(F("Employer", "EmployerType", "*"),
+              F("ExceptionRequest", [F("RequestedMemberState", C, ex="BE"), F("RequestedPeriod", FP),
+                                     F("CurrentMemberState", C, ex="NL"), F("RelevantArticle", ART, ex="16_1"),
+                                     F("Reason", T2, ex="Temporary assignment of a specialist for a project longer than 24 months."),
+                                     F("IsChangeRequest", B, "?")])),
+    "A002": S(F("Rejection", [F("Scope", E(["full", "partial"]), ex="partial"), F("AcceptedPeriod", P, "?"),
+                              F("Reason", T2, ex="The exception is accepted for the first 12 months only.")])),
+    "A005": REQ("Employment contract and place of work"),
+    "A006": REP(),
+    "A007": S(F("ProvisionalDecision", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
+                                         F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART),
+                                         F("Reason", T2, "?")])),
+    "A008": S(F("RelevantInformation", [F("Kind", E(["change_of_address", "change_of_employer", "end_of_activity", "other"])),
+                                         F("ChangeDate", D), F("Text", T2, ex="The person changed employer on the given date.")])),
+    "A010": S(F("Notification", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
+                                  F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART, ex="11_3_a"),
+                                  F("IsChangeDecision", B)])),
+    "A011": S(F("Acceptance", [F("MemberStateWhichLegislationApplies", C, ex="BE"), F("AcceptedPeriod", FP),
+                               F("Remarks", T2, "?")])),
+    # ---- AW (DA) ----
+    "DA001": S(F("CertificationRequest", [F("Event", EVENT), F("EventDate", D), F("StayOrResidence", E(["stay", "residence"])),
+                                           F("Remarks", T2, "?")])),
+    "DA002": S(F("Certification", [F("Event", EVENT), F("EventDate", D), F("EntitlementPeriod", P),
+                                    F("CompetentInstitution", I)])),
+    "DA003": S(F("Cancellation", [F("CancelledFrom", D), F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
+    "DA003A": S(F("Acknowledgement", [F("Outcome", OUT), F("Remarks", T2, "?")])),
+    "DA004": S(F("RatesRequest", [F("Treatment", NES, ex="Physiotherapy after a knee injury"), F("TreatmentPeriod", FP),
+                                   F("Question", T2, ex="Please send the rates applicable to this treatment.")])),
+    "DA005": S(F("RatesReply", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
+                                 F("Rate", M)])),
+    "DA006": S(F("TreatmentRequest", [F("Treatment", NES, ex="Knee surgery"), F("PlannedPeriod", P),
+                                       F("TreatingInstitution", NES, ex="Fictitious University Hospital"),
+                                       F("EstimatedCost", M, "?")])),
+    "DA007": S(F("AuthorisationReply", [F("Outcome", DEC), F("AuthorisedPeriod", P, "?"), F("Reason", T2, "?")])),
+    "DA008": S(F("TreatmentInformation", [F("Treatment", NES, ex="Additional rehabilitation sessions"), F("TreatmentPeriod", P),
+                                           F("Text", T2, ex="Ten further sessions are needed.")])),
+    "DA020": S(F("InterestClaim", [F("ClaimReference", NES, ex="REIMB-2025-0042"), F("Amount", M), F("DueDate", D),
+                                    F("BankAccount", BANK)])),
+    "DA021": S(F("InterestReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
+    "DA022C": S(F("Contest", [F("ContestedAmount", M), F("Reason", T2, ex="The claim was paid within the time limit.")])),
+    "DA022R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="Payment was received after the time limit.")])),
+    "DA024": REQ("Interest calculation"),
+    "DA025": REP(),
+    "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
+    "DA040": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
+                                         F("Reason", T2, "?")])),
+    "DA041": S(F("EndOfIncapacity", [F("EndDate", D), F("ResumedWork", B)])),
+    "DA042": S(F("MedicalReport", [F("ExaminationDate", D), F("Findings", T2, ex="Fracture of the left wrist, healing normally."),
+                                    F("IncapacityPeriod", P, "?")])),
+    "DA043": S(F("Appointment", [F("AppointedPerson", NES, ex="A. Example, inspector"), F("Function", NES, ex="Accident inspector"),
+                                  F("Contact", NES, ex="inspection@example.invalid"), F("AccidentDate", D)])),
+    "DA048": S(F("Contest", [F("Event", EVENT), F("EventDate", D), F("Reason", T2, ex="The accident happened outside working hours.")])),
+    "DA049": INFO("Further evidence on the circumstances of the accident is attached."),
+    "DA050": S(F("Forwarding", [F("DiseaseDescription", T2, ex="Occupational asthma"), F("DeclarationDate", D),
+                                 F("ExposureCountry", C, "+", ex="NL")])),
+    "DA051": S(F("Forwarding", [F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
+                                 F("DeclarationDate", D)])),
+    "DA052": S(F("Appeal", [F("AppealDate", D), F("RejectionDate", D), F("Text", T2, "?")])),
+    "DA053": S(F("AdvancePayment", [F("Amount", M), F("PaymentDate", D), F("Period", P)])),
+    "DA054": S(F("AdvancePaymentReply", [F("Outcome", DEC), F("Amount", M, "?"), F("Reason", T2, "?")])),
+    "DA055": S(F("AppealOutcome", [F("Outcome", E(["upheld", "rejected", "pending"])), F("Text", T2, "?")])),
+    "DA057": REQ("Aggravation of an occupational disease"),
+    "DA058": REP(),
+    "DA059": S(F("IncapacityRequest", [F("ReferenceDate", D), F("Question", T2, ex="What was the degree of incapacity on this date?")])),
+    "DA060": S(F("IncapacityDegree", [F("DegreePercentage", PCT), F("ValidFrom", D), F("Text", T2, "?")])),
+    "DA061": S(F("ForwardedClaim", [F("ClaimDate", D), F("Benefit", E(["pension", "supplementary_benefit"])),
+                                     F("CompetentInstitution", I)])),
+    "DA062": S(F("TransportCost", [F("TransportDate", D), F("Means", NES, ex="Ambulance"), F("Amount", M)])),
+    "DA063": S(F("TransportCostReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("Reason", T2, "?")])),
+    "DA071": S(F("RefundRequest", [F("OverpaidPeriod", FP), F("Amount", M), F("BankAccount", BANK)])),
+    "DA073A": S(F("RefundAcceptance", [F("AcceptedAmount", M), F("PaymentDate", D, "?")])),
+    "DA073C": S(F("RefundContest", [F("ContestedAmount", M), F("Reason", T2, ex="The benefit was due for the whole period.")])),
+    "DA073R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The refund is maintained for the last month.")])),
+    # ---- FB ----
+    "F001": S(F("Claim", [F("ReceivedDate", D), F("BenefitType", E(["child_benefit", "childcare_allowance", "other"])),
+                          F("ClaimPeriod", P)]),
+              persons=INSURED + [F("Child", PER, "+")]),
+    "F002": S(F("CompetenceDecision", [F("PrimaryCompetentMemberState", C, ex="NL"),
+                                        F("SecondaryCompetentMemberState", C, "?", ex="BE"), F("Period", P),
+                                        F("DifferentialSupplementDue", B), F("Reason", T2, "?")])),
+    "F003": S(F("PaymentDecision", [F("Outcome", DEC), F("Period", P), F("MonthlyAmount", M)])),
+    "F004": REQ("Further explanation of the competence decision"),
+    "F005": REP(),
+    "F016": S(F("TransferRequest", [F("Period", P), F("PayeeName", NES, ex="Lotte Verhoeven"), F("BankAccount", BANK)])),
+    "F017": S(F("TransferReply", [F("Outcome", DEC), F("TransferFrom", D, "?"), F("Reason", T2, "?")])),
+    "F018": S(F("PeriodsRequest", [F("DateDeath", D), F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
+    "F019": S(F("InsurancePeriods", IPS)),
+    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P)])),
+    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P)])),
+    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Question", T2, ex="Please confirm the periods of employment.")])),
+    "F023": S(F("InsurancePeriods", IPS)),
+    "F026": REQ("Family situation"),
+    "F027": REP(),
+    # ---- H ----
+    "H003": S(F("Residence", [F("ProposedMemberState", C, ex="BE"), F("Since", D),
+                              F("Criteria", T2, ex="Family, home and main activity are in Belgium."), F("IsFinal", B)])),
+    "H004": S(F("ResidenceReply", [F("Answer", E(["agree", "disagree"]), ex="disagree"), F("Reason", T2, "?"),
+                                   F("ProposedMemberState", C, "?", ex="NL")])),
+    "H005": REQ("Place of residence"),
+    "H006": REP(),
+    "H010": S(F("Change", [F("PreviousMemberState", C, ex="NL"), F("NewMemberState", C, ex="BE"), F("ChangeDate", D)])),
+    "H011": S(F("ChangeRequest", [F("Question", T2, ex="From which date does Belgian legislation apply?"), F("ConcernedPeriod", P, "?")])),
+    "H012": S(F("ChangeReply", [F("ChangeDate", D), F("NewMemberState", C, ex="BE"), F("Remarks", T2, "?")])),
+    "H020": S(F("ReimbursementClaim", [F("CreditorInstitution", I, ex="BE:INAMI"), F("DebtorInstitution", I, ex="NL:SVB"),
+                                       F("Invoice", [F("InvoiceNumber", NES, ex="INV-2026-0007"), F("InvoiceDate", D),
+                                                     F("Amount", M)], "+"),
+                                       F("TotalNumberOfInvoices", N, ex="1"), F("BankAccount", BANK)])),
+    "H021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M), F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
+    "H061": S(F("PINExchange", [F("Kind", E(["notification", "request"])), F("PersonalIdentificationNumber", PIN, "?"),
+                                F("Remarks", T2, "?")])),
+    "H062": S(F("PINReply", [F("PersonalIdentificationNumber", PIN, "+")])),
+    "H065": S(F("Transfer", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D),
+                             F("Description", T2, ex="A claim for an old-age pension lodged with us by mistake."),
+                             F("Documents", DOCS, "?")])),
+    "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
+    "H070": S(F("Death", [F("DateDeath", D), F("CountryDeath", C, ex="BE"), F("SourceOfInformation", NES, "?", ex="Civil register")])),
+    "H120": S(F("MedicalRequest", [F("Kind", E(["medical_examination", "medical_report", "cost_estimate"])),
+                                   F("Question", T2, ex="Please examine the person and report on the capacity for work."),
+                                   F("ReplyBefore", D, "?")])),
+    "H121": S(F("MedicalInformation", [F("ExaminationDate", D), F("Findings", T2, ex="Able to work part-time (50%)."),
+                                       F("EstimatedCost", M, "?")])),
+    "H130": S(F("AdministrativeCheck", [F("Kind", E(["cost_estimate", "administrative_check"])),
+                                        F("Subject", NES, ex="Check of residence"),
+                                        F("Question", T2, ex="Please check that the person lives at the given address.")])),
+    "H131": S(F("AdministrativeCheckReply", [F("Outcome", OUT), F("Findings", T2, ex="The person lives at the address."),
+                                             F("EstimatedCost", M, "?")])),
+    # ---- M ----
+    "M030": S(F("Claim", [F("DateDeath", D), F("ClaimDate", D),
+                          F("ClaimantRelationship", E(["spouse", "child", "parent", "other"]))])),
+    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
+    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
+    "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("Period", FP), F("Amount", M)], "+")),
+    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
+    "M053": S(F("InsurancePeriods", IPS)),
+    # ---- P ----
+    "P1000": S(F("ChildRaisingRequest", [F("RequestedPeriod", P), F("Question", T2, "?")]),
+               persons=INSURED + [F("Child", PER, "+")]),
+    "P1100": S(F("ChildRaisingPeriods", [F("Period", P, "+"), F("Remarks", T2, "?")])),
+    "P2000": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D),
+                           F("MaritalStatus", E(["single", "married", "registered_partnership", "divorced", "widowed"]), ex="married"),
+                           F("BankAccount", BANK, "?")]),
+               persons=INSURED + [F("Spouse", PER, "?")]),
+    "P2100": S(F("Claim", [F("DateDeath", D), F("ClaimDate", D),
+                           F("Relationship", E(["spouse", "registered_partner", "child", "other"])),
+                           F("BankAccount", BANK, "?")]),
+               persons=INSURED + [F("Claimant", PER)]),
+    "P2200": S(F("Claim", [F("ClaimDate", D), F("IncapacitySince", D), F("BankAccount", BANK, "?")])),
+    "P3000_BE": P3000("BE", [F("CareerStatementRequested", B)]),
+    "P3000_DE": P3000("DE", [F("PensionInsuranceNumber", NES, "?", ex="12 140556 W 012")]),
+    "P3000_FR": P3000("FR", [F("SupplementaryPensionScheme", NES, "?", ex="Fictitious supplementary scheme")]),
+    "P3000_LU": P3000("LU", [F("ChildRaisingBabyYearsClaimed", B)]),
+    "P3000_NL": P3000("NL", [F("PartnerAllowanceClaimed", B)]),
+    "P4000": S(F("InsuranceHistory", IPS)),
+    "P5000": S(F("InsurancePeriods", IPS)),
+    "P6000": S(F("Decision", [F("Benefit", BENEFIT), F("Outcome", DEC), F("StartDate", D), F("MonthlyGrossAmount", M, "?"),
+                              F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
+    "P7000": S(F("Summary", [F("Decision", [F("MemberState", C, ex="NL"), F("Benefit", BENEFIT), F("Outcome", DEC),
+                                            F("MonthlyGrossAmount", M, "?")], "+")])),
+    "P8000": REQ("Insurance periods before 1990"),
+    "P9000": REP(),
+    "P10000": INFO("Copy of the employment record for the years 1980 to 1985."),
+    "P11000": S(F("AmountsRequest", [F("ReferenceDate", D), F("Purpose", T2, ex="Needed to calculate a pension supplement.")])),
+    "P12000": S(F("PensionAmounts", [F("Amount", [F("Benefit", BENEFIT), F("GrossAmount", M), F("From", D)], "+")])),
+    "P13000": S(F("Supplement", [F("Outcome", DEC), F("StartDate", D), F("MonthlyAmount", M, "?")])),
+    "P14000": S(F("Change", [F("Kind", E(["address", "marital_status", "death", "other"])), F("ChangeDate", D), F("Text", T2, "?")])),
+    "P15000": S(F("TransitionalCase", [F("Benefit", BENEFIT), F("ClaimDate", D), F("PreviousReference", NES, ex="E202-2017-11834"),
+                                       F("Remarks", T2, "?")])),
+    # ---- R ----
+    "R001": S(F("OffsettingRequest", [F("OverpaidPeriod", FP), F("OverpaidAmount", M),
+                                      F("Reason", T2, ex="Benefit paid after the person moved abroad."), F("BankAccount", BANK, "?")])),
+    "R002": S(F("OffsettingReply", [F("Outcome", DEC), F("OffsetAmount", M, "?"), F("Reason", T2, "?")])),
+    "R003": S(F("OffsettingDecision", [F("Outcome", DEC), F("Amount", M), F("DecisionDate", D)])),
+    "R004": S(F("PaymentNotice", [F("Amount", M), F("PaymentDate", D), F("PaymentReference", NES, ex="OFFSET-2026-0031")])),
+    "R005": S(F("OffsettingRequest", [F("OverpaidPeriod", FP), F("OverpaidAmount", M),
+                                      F("Reason", T2, ex="Arrears are due for the same period."), F("BankAccount", BANK, "?")])),
+    "R006": S(F("OffsettingReply", [F("Outcome", DEC), F("OffsetAmount", M, "?"), F("Reason", T2, "?")])),
+    "R008": S(F("RefundClaim", [F("ProvisionalPeriod", FP), F("Amount", M),
+                                F("LegalBasis", NES, ex="Article 73(1) of Regulation (EC) No 987/2009")])),
+    "R009": S(F("RefundReply", [F("Outcome", DEC), F("RefundedAmount", M, "?"), F("Reason", T2, "?")])),
+    "R010": REQ("Recovery of an overpayment"),
+    "R011": REP(),
+    "R012": REQ("Income and assets of the debtor"),
+    "R014": REP(),
+    "R015": S(F("NotificationRequest", [F("DocumentToServe", NES, ex="Recovery decision of 2026-02-02"), F("Documents", DOCS),
+                                        F("ServeBefore", D, "?")])),
+    "R016": S(F("NotificationReply", [F("Outcome", E(["served", "not_served"])), F("ServedOn", D, "?"), F("Reason", T2, "?")])),
+    "R017": S(F("RecoveryRequest", [F("Measure", E(["recovery", "precautionary_measures"])), F("Amount", M),
+                                    F("EnforcementTitle", NES, ex="Recovery decision of 2026-02-02"), F("Reason", T2, "?")])),
+    "R018": S(F("RecoveryReply", [F("Outcome", DEC), F("Text", T2, ex="Recovery measures were started.")])),
+    "R019": REQ("Status of the recovery"),
+    "R025": INFO("The debtor paid part of the claim directly."),
+    "R028": REQ("Additional information on the claim"),
+    "R029": REP(),
+    "R033": REP(),
+    "R034": INFO("The recovery procedure was suspended by a court."),
+    "R036": INFO("The claim is withdrawn."),
+    # ---- S ----
+    "S001": S(F("LongTermCarePayment", [F("MonthlyAmount", M), F("From", D), F("Remarks", T2, "?")])),
+    "S003": REP(),
+    "S005": S(F("EntitlementChange", [F("Kind", E(["change", "end"])), F("ChangeDate", D), F("Text", T2, "?")])),
+    "S040": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Benefit", E(["sickness", "maternity", "paternity"]))])),
+    "S041": S(F("InsurancePeriods", IPS)),
+    "S046": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
+                                       F("Reason", T2, "?")])),
+    "S047": S(F("CashBenefitInformation", [F("Period", P), F("Text", T2, ex="Cash benefits are paid for the whole period.")])),
+    "S048": S(F("EndOfIncapacity", [F("EndDate", D), F("Text", T2, "?")])),
+    "S055": S(F("Claim", [F("IncapacitySince", D), F("ClaimDate", D), F("Employer", "EmployerType", "?")])),
+    "S056": S(F("Claim", [F("ClaimDate", D), F("CareNeed", T2, ex="Needs help with daily activities since a stroke.")])),
+    "S057": S(F("ClaimReply", [F("Outcome", DEC), F("Text", T2, "?")])),
+    # ---- UB ----
+    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("Question", T2, "?")])),
+    "U001CB": S(F("HistoryRequest", [F("RequestedPeriod", P), F("FrontierWorker", B, ex="true"), F("Question", T2, "?")])),
+    "U002": S(F("InsurancePeriods", IPS)),
+    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP)])),
+    "U004": S(F("Wages", [F("Wage", [F("Period", FP), F("GrossAmount", M)], "+")])),
+    "U005": S(F("FamilyRequest", [F("Question", T2, ex="Please send the composition of the household.")])),
+    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?")])),
+    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("Question", T2, "?")])),
+    "U008": S(F("ExportDocument", [F("ExportPeriod", FP), F("CompetentInstitution", I, ex="NL:UWV"),
+                                   F("Obligations", T2, "?", ex="Report to the employment services every month.")])),
+    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM")])),
+    "U010": REQ("Follow-up of the job search"),
+    "U011": REP(),
+    "U012": REQ("Circumstances that may affect the entitlement"),
+    "U013": REP(),
+    "U014": S(F("EndOfExport", [F("EndDate", D), F("Reason", T2, ex="The person found a job.")])),
+    "U017": S(F("InsurancePeriods", IPS)),
+    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D)])),
+    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?")])),
+    "U020": S(F("ReimbursementRequest", [F("Period", FP), F("Amount", M), F("BankAccount", BANK)])),
+    "U021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
+    "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
+    "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
+    "U025": REP(),
+    "U026": REQ("Reimbursement details"),
+    "U027": REP(),
+    "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
+    # ---- AD (X) ----
+    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
+    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])), F("Reason", T2, "?")]), persons=CONTEXT),
+    "X004": S(F("Reopening", [F("ReopeningDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
+    "X005": S(F("AddParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
+    "X006": S(F("RemoveParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
+    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
+    "X008": S(F("Invalidation", [F("InvalidatedSed", "SedTypeCodeType", ex="P8000"), F("DocumentID", "DocumentIdType"),
+                                 F("IssueDate", D),
+                                 F("ReasonType", E(["sent_in_error", "wrong_person", "wrong_content", "duplicate", "other"])),
+                                 F("ReasonText", T2, "?")]), persons=CONTEXT),
+    "X009": S(F("Reminder", [F("Item", [F("SedType", "SedTypeCodeType", ex="P8000"), F("DocumentID", "DocumentIdType", "?"),
+                                        F("Description", NES, ex="Reply to our request for additional information")], "+"),
+                             F("ReplyBefore", D, "?")]), persons=CONTEXT),
+    "X010": S(F("ReminderReply", [F("Answer", E(["reply_by_date", "reply_impossible"])), F("ExpectedReplyDate", D, "?"),
+                                  F("Reason", T2, "?")]), persons=CONTEXT),
+    "X011": S(F("Rejection", [F("RejectedDocument", REF),
+                              F("ReasonType", E(["not_competent", "incomplete", "wrong_person", "wrong_buc", "other"])),
+                              F("ReasonText", T2, ex="Our institution is not competent for this benefit.")]), persons=CONTEXT),
+    "X012": S(F("Clarification", [F("Document", REF), F("Part", NES, ex="Section 5, insurance periods"),
+                                  F("Reason", T2, ex="The end date of the second period is missing.")]), persons=CONTEXT),
+    "X013": S(F("ClarificationReply", [F("Document", REF, "?"), F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
+    "X050": S(F("BusinessException", [F("ErrorCode", NES, ex="BUSINESS_RULE_VIOLATION"),
+                                      F("Description", T2, ex="The document could not be processed."),
+                                      F("RelatedDocument", REF, "?")]), persons=CONTEXT),
+    "X100": S(F("ParticipantChange", [F("OldInstitution", I, ex="NL:GAK"), F("NewInstitution", I, ex="NL:UWV"),
+                                      F("ChangeDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
+}
+
+# The sickness SEDs whose titles are not in the sources: a generic request or reply body.
+for _s in ["S006", "S008", "S009", "S011", "S014", "S016", "S018", "S026", "S030", "S033", "S035", "S044", "S050", "S051",
+           "S067", "S072", "S080", "S082", "S087", "S089", "S091", "S100", "S102", "S107", "S110", "S112", "S114", "S116"]:
+    SPEC[_s] = REQ("Sickness benefits")
+for _s in ["S007", "S010", "S012", "S015", "S017", "S019", "S027", "S031", "S034", "S037", "S045", "S068", "S073", "S081",
+           "S083", "S084", "S088", "S090", "S092", "S101", "S103", "S104", "S108", "S111", "S113", "S115", "S117", "S130",
+           "S053A", "S053C", "S053R"]:
+    SPEC[_s] = REP()
+
+# Negative examples: (file name, SED, text to replace, replacement, why). Each takes the SED's valid
+# fixture and breaks one shared type added for the catalogue.
+NEGATIVES = [
+    ("X005-bad-institution-id.xml", "X005", "<sed:InstitutionID>DE:DRV</sed:InstitutionID>",
+     "<sed:InstitutionID>DE-DRV</sed:InstitutionID>", "InstitutionID DE-DRV has no colon (InstitutionIdType)."),
+    ("X008-bad-document-id.xml", "X008", "<sed:DocumentID>3f2a9c4e8b1d4f6a9e7c2b5d8a0f1e3c</sed:DocumentID>",
+     "<sed:DocumentID>3F2A9C4E8B1D4F6A9E7C2B5D8A0F1E3</sed:DocumentID>",
+     "DocumentID is upper-case and 31 digits long (DocumentIdType)."),
+    ("X008-bad-sed-type.xml", "X008", "<sed:InvalidatedSed>P8000</sed:InvalidatedSed>",
+     "<sed:InvalidatedSed>p8000</sed:InvalidatedSed>", "InvalidatedSed p8000 is lower-case (SedTypeCodeType)."),
+    ("H020-bad-currency.xml", "H020", 'currency="EUR"', 'currency="euro"', "currency euro is not an ISO 4217 code (CurrencyCodeType)."),
+    ("H020-negative-amount.xml", "H020", '<sed:Amount currency="EUR">812.40</sed:Amount>',
+     '<sed:Amount currency="EUR">-812.40</sed:Amount>', "the invoice Amount is negative (AmountType)."),
+    ("H020-bad-iban.xml", "H020", "<sed:IBAN>BE71096123456769</sed:IBAN>", "<sed:IBAN>BE71 0961 2345 6769</sed:IBAN>",
+     "the IBAN holds spaces (IBANType)."),
+    ("H020-bad-bic.xml", "H020", "<sed:BIC>EXAMBEBB</sed:BIC>", "<sed:BIC>EXAM</sed:BIC>", "BIC EXAM is too short (BICType)."),
+    ("DA060-percentage-over-100.xml", "DA060", "<sed:DegreePercentage>35</sed:DegreePercentage>",
+     "<sed:DegreePercentage>135</sed:DegreePercentage>", "DegreePercentage 135 is over 100 (PercentageType)."),
+    ("P6000-bad-outcome.xml", "P6000", "<sed:Outcome>granted</sed:Outcome>", "<sed:Outcome>approved</sed:Outcome>",
+     "Outcome approved is not a decision outcome (DecisionOutcomeType)."),
+    ("P9000-bad-reply-outcome.xml", "P9000", "<sed:Outcome>positive</sed:Outcome>", "<sed:Outcome>yes</sed:Outcome>",
+     "Outcome yes is not a reply outcome (ReplyOutcomeType)."),
+    ("P5000-bad-period-kind.xml", "P5000", "<sed:Kind>employment</sed:Kind>", "<sed:Kind>work</sed:Kind>",
+     "Kind work is not an insurance period kind (InsurancePeriodKindType)."),
+    ("X011-missing-document-id.xml", "X011", "      <sed:DocumentID>3f2a9c4e8b1d4f6a9e7c2b5d8a0f1e3c</sed:DocumentID>\n", "",
+     "RejectedDocument has no DocumentID (ReferencedDocumentType)."),
+    ("X100-missing-new-institution.xml", "X100", None, None,
+     "ParticipantChange has no NewInstitution: the subject path of AD_BUC_12 is missing."),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Fixture data: fictitious persons and institutions, and default values per simple type.
+# ---------------------------------------------------------------------------------------------
+
+PERSONS = [  # family name, forename, birth date, sex, Belgian number (fictitious), town, postal code
+    ("Verhoeven", "Lotte", "1985-07-31", "female", "85073100229", "Gent", "9000"),
+    ("Janssens", "Pieter", "1990-03-14", "male", "90031412310", "Leuven", "3000"),
+    ("Schmitz", "Jonas", "1978-11-05", "male", "78110500508", "Eupen", "4700"),
+    ("Dubois", "Camille", "1958-02-20", "female", "58022012834", "Namur", "5000"),
+    ("Peeters", "Marc", "1961-09-09", "male", "61090914571", "Hasselt", "3500"),
+]
+OTHERS = {  # second persons: child, spouse, claimant
+    "Child": ("Verhoeven", "Noor", "2016-04-12", "female", "16041200286", "Gent", "9000"),
+    "Spouse": ("Martin", "Claire", "1960-05-03", "female", "60050312246", "Namur", "5000"),
+    "Claimant": ("Dubois", "Henri", "1957-12-01", "male", "57120115391", "Namur", "5000"),
+}
+SECTOR_INSTITUTIONS = {  # our side, their side
+    "LA": ("BE:ONSS", "NL:SVB"), "P": ("BE:SFP", "NL:SVB"), "FB": ("BE:FAMIFED", "NL:SVB"), "H": ("BE:INAMI", "NL:SVB"),
+    "S": ("BE:INAMI", "NL:UWV"), "AW": ("BE:INAMI", "NL:UWV"), "UB": ("BE:ONEM", "NL:UWV"), "R": ("BE:SFP", "DE:DRV"),
+    "M": ("BE:SFP", "NL:SVB"), "AD": ("BE:SFP", "NL:SVB"),
+}
+INSTITUTION_NAMES = {
+    "BE:ONSS": "Office national de sécurité sociale", "BE:SFP": "Service fédéral des Pensions",
+    "BE:FAMIFED": "Agence fédérale pour les allocations familiales", "BE:INAMI": "Institut national d'assurance maladie-invalidité",
+    "BE:ONEM": "Office national de l'emploi", "NL:SVB": "Sociale Verzekeringsbank", "NL:UWV": "Uitvoeringsinstituut Werknemersverzekeringen",
+    "DE:DRV": "Deutsche Rentenversicherung", "NL:GAK": "Gemeenschappelijk Administratiekantoor (former)",
+}
+DEFAULTS = {
+    "NonEmptyString": "Example", "Text2000Type": "Fictitious example text.", "Text4000Type": "Fictitious example text.",
+    "DateType": "2026-03-16", "CountryCodeType": "NL", "xs:boolean": "false", "xs:nonNegativeInteger": "2",
+    "PercentageType": "35", "AmountType": "812.40", "SedTypeCodeType": "P8000",
+    "DocumentIdType": "3f2a9c4e8b1d4f6a9e7c2b5d8a0f1e3c", "ReplyOutcomeType": "positive",
+    "DecisionOutcomeType": "granted", "ArticleType": "13_1_a", "InstitutionIdType": "NL:SVB",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+OCCURS = {"1": "", "?": ' minOccurs="0"', "*": ' minOccurs="0" maxOccurs="unbounded"', "+": ' maxOccurs="unbounded"'}
+
+
+def xml_escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def xsd_for(sed, title, spec):
+    local = []  # extra type definitions
+
+    def type_ref(prefix, name, typ):
+        if isinstance(typ, E):
+            tname = f"{prefix}{name}Type"
+            body = "\n".join(f'      <xs:enumeration value="{v}"/>' for v in typ.values)
+            local.append(f'  <xs:simpleType name="{tname}">\n    <xs:restriction base="xs:string">\n{body}\n'
+                         f'    </xs:restriction>\n  </xs:simpleType>')
+            return tname
+        if isinstance(typ, list):
+            tname = f"{prefix}{name}Type"
+            idx = len(local)
+            local.append(None)  # keep parents before children
+            rows = [f'      <xs:element name="{n}" type="{type_ref(prefix + name, n, t)}"{OCCURS[o]}/>' for n, t, o, _ in typ]
+            local[idx] = f'  <xs:complexType name="{tname}">\n    <xs:sequence>\n' + "\n".join(rows) + \
+                "\n    </xs:sequence>\n  </xs:complexType>"
+            return tname
+        return typ
+
+    persons = spec["persons"] or INSURED
+    rows = []
+    for n, t, o, _ in persons + spec["sections"]:
+        rows.append(f'        <xs:element name="{n}" type="{type_ref(sed, n, t)}"{OCCURS[o]}/>')
+    rows.append('        <xs:element name="LocalCaseNumbers" type="LocalCaseNumbersType" minOccurs="0"/>')
+    return f'''<?xml version="1.0" encoding="UTF-8"?>
+<!-- GENERATED by sed-schemas/generate.py from its SPEC table: edit the table and re-run, do not edit this file. -->
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
+           xmlns="{NS}"
+           targetNamespace="{NS}"
+           elementFormDefault="qualified"
+           attributeFormDefault="unqualified"
+           version="{VERSION}">
+
+  <xs:annotation>
+    <xs:documentation xml:lang="en">
+      SED {sed}, data-model version 4.2 (sedGVer 4, sedVer 2): {xml_escape(title)}.
+      The element names are this project's own rendering of the SED content, written for
+      the EESSI message switch: the European Commission's SED schema package is not public,
+      so this schema is not the official one. Shared types come from common.xsd.
+    </xs:documentation>
+  </xs:annotation>
+
+  <xs:include schemaLocation="common.xsd"/>
+
+  <xs:element name="{sed}">
+    <xs:complexType>
+      <xs:sequence>
+{chr(10).join(rows)}
+      </xs:sequence>
+      <xs:attributeGroup ref="SedRootAttributes"/>
+    </xs:complexType>
+  </xs:element>
+''' + "".join("\n" + t + "\n" for t in local) + "\n</xs:schema>\n"
+
+
+class Fixture:
+    def __init__(self, sed, sector, n):
+        self.sed, self.sector, self.n = sed, sector, n
+        self.ours, self.theirs = SECTOR_INSTITUTIONS[sector]
+        self.lines = []
+
+    def el(self, depth, name, text=None, attrs=""):
+        pad = "  " * depth
+        if text is None:
+            self.lines.append(f"{pad}<sed:{name}{attrs}/>")
+        else:
+            self.lines.append(f"{pad}<sed:{name}{attrs}>{xml_escape(text)}</sed:{name}>")
+
+    def open(self, depth, name):
+        self.lines.append(f"{'  ' * depth}<sed:{name}>")
+
+    def close(self, depth, name):
+        self.lines.append(f"{'  ' * depth}</sed:{name}>")
+
+    def institution(self, d, name, iid):
+        self.open(d, name)
+        self.el(d + 1, "InstitutionID", iid)
+        self.el(d + 1, "InstitutionName", INSTITUTION_NAMES.get(iid, "Fictitious institution"))
+        self.close(d, name)
+
+    def pin(self, d, name, person):
+        self.open(d, name)
+        self.el(d + 1, "Country", "BE")
+        self.el(d + 1, "PersonalIdentificationNumber", person[4])
+        self.el(d + 1, "Sector", "all")
+        self.close(d, name)
+
+    def person(self, d, name, p):
+        self.open(d, name)
+        self.open(d + 1, "PersonIdentification")
+        self.el(d + 2, "FamilyName", p[0])
+        self.el(d + 2, "Forename", p[1])
+        self.el(d + 2, "DateBirth", p[2])
+        self.el(d + 2, "Sex", p[3])
+        self.open(d + 2, "PINPersonInEachInstitution")
+        self.pin(d + 3, "PersonalIdentificationNumber", p)
+        self.close(d + 2, "PINPersonInEachInstitution")
+        self.close(d + 1, "PersonIdentification")
+        self.open(d + 1, "AdditionalInformationAboutNationality")
+        self.open(d + 2, "Nationalities")
+        self.open(d + 3, "Nationality")
+        self.el(d + 4, "Country", "BE")
+        self.close(d + 3, "Nationality")
+        self.close(d + 2, "Nationalities")
+        self.close(d + 1, "AdditionalInformationAboutNationality")
+        self.open(d + 1, "Address")
+        self.el(d + 2, "Type", "residence")
+        self.el(d + 2, "Street", "Voorbeeldlaan 1")
+        self.el(d + 2, "Town", p[5])
+        self.el(d + 2, "PostalCode", p[6])
+        self.el(d + 2, "Country", "BE")
+        self.close(d + 1, "Address")
+        self.close(d, name)
+
+    def context_person(self, d, name, p):
+        self.open(d, name)
+        self.el(d + 1, "FamilyName", p[0])
+        self.el(d + 1, "Forename", p[1])
+        self.el(d + 1, "DateBirth", p[2])
+        self.open(d + 1, "PINPersonInEachInstitution")
+        self.pin(d + 2, "PersonalIdentificationNumber", p)
+        self.close(d + 1, "PINPersonInEachInstitution")
+        self.close(d, name)
+
+    def period(self, d, name):
+        self.open(d, name)
+        self.el(d + 1, "StartDate", "2026-01-01")
+        self.el(d + 1, "EndDate", "2026-06-30")
+        self.close(d, name)
+
+    def value(self, d, name, typ, ex):
+        p = PERSONS[self.n % len(PERSONS)]
+        if isinstance(typ, E):
+            self.el(d, name, ex or typ.values[0])
+        elif isinstance(typ, list):
+            self.open(d, name)
+            for n, t, o, e in typ:
+                self.value(d + 1, n, t, e)
+            self.close(d, name)
+        elif typ == "PersonType":
+            self.person(d, name, OTHERS.get(name, p))
+        elif typ == "ContextPersonType":
+            self.context_person(d, name, p)
+        elif typ in ("PeriodType", "FixedPeriodType"):
+            self.period(d, name)
+        elif typ == "InstitutionType":
+            self.institution(d, name, ex or self.theirs)
+        elif typ == "MoneyType":
+            self.el(d, name, ex or DEFAULTS["AmountType"], ' currency="EUR"')
+        elif typ == "BankAccountType":
+            self.open(d, name)
+            self.el(d + 1, "AccountHolder", f"{p[1]} {p[0]}")
+            self.el(d + 1, "IBAN", "BE71096123456769")
+            self.el(d + 1, "BIC", "EXAMBEBB")
+            self.close(d, name)
+        elif typ == "DocumentListType":
+            self.open(d, name)
+            self.el(d + 1, "Document", ex or "Statement of employment periods")
+            self.close(d, name)
+        elif typ == "ReferencedDocumentType":
+            self.open(d, name)
+            self.el(d + 1, "SedType", "P8000")
+            self.el(d + 1, "DocumentID", DEFAULTS["DocumentIdType"])
+            self.el(d + 1, "DateIssued", "2026-02-10")
+            self.close(d, name)
+        elif typ == "InformationRequestType":
+            self.open(d, name)
+            self.el(d + 1, "Subject", ex or "Information")
+            self.el(d + 1, "Question", "Please send the information and documents listed below.")
+            self.open(d + 1, "RequestedDocuments")
+            self.el(d + 2, "Document", "Statement of insurance periods")
+            self.close(d + 1, "RequestedDocuments")
+            self.el(d + 1, "ReplyBefore", "2026-05-29")
+            self.close(d, name)
+        elif typ == "InformationReplyType":
+            self.open(d, name)
+            self.el(d + 1, "Outcome", "positive")
+            self.el(d + 1, "Text", "The requested information is given below and in the attached statement.")
+            self.open(d + 1, "ProvidedDocuments")
+            self.el(d + 2, "Document", "Statement of insurance periods")
+            self.close(d + 1, "ProvidedDocuments")
+            self.close(d, name)
+        elif typ == "InsurancePeriodsType":
+            self.open(d, name)
+            for kind, country, start, end in [("employment", "BE", "1998-09-01", "2004-06-30"),
+                                              ("residence", "NL", "2004-07-01", "2012-12-31")]:
+                self.open(d + 1, "InsurancePeriod")
+                self.open(d + 2, "Period")
+                self.el(d + 3, "StartDate", start)
+                self.el(d + 3, "EndDate", end)
+                self.close(d + 2, "Period")
+                self.el(d + 2, "Kind", kind)
+                self.el(d + 2, "Country", country)
+                self.close(d + 1, "InsurancePeriod")
+            self.close(d, name)
+        elif typ == "PINType":
+            self.pin(d, name, p)
+        elif typ == "EmployerType":
+            self.open(d, name)
+            self.el(d + 1, "Name", "Exemple Logistique SA")
+            self.el(d + 1, "Identifier", "0999888767", ' type="registration"')
+            self.open(d + 1, "Address")
+            self.el(d + 2, "Street", "Rue de l'Exemple 27")
+            self.el(d + 2, "Town", "Antwerpen")
+            self.el(d + 2, "PostalCode", "2000")
+            self.el(d + 2, "Country", "BE")
+            self.close(d + 1, "Address")
+            self.close(d, name)
+        elif typ in DEFAULTS:
+            self.el(d, name, ex or DEFAULTS[typ])
+        else:
+            raise SystemExit(f"{self.sed}: no example for type {typ}")
+
+    def render(self, spec):
+        self.lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+                      f'<!-- GENERATED by sed-schemas/generate.py: fictitious data, no real person. -->',
+                      f'<sed:{self.sed} xmlns:sed="{NS}" sedGVer="4" sedVer="2">']
+        for n, t, o, e in (spec["persons"] or INSURED) + spec["sections"]:
+            self.value(1, n, t, e)
+        self.open(1, "LocalCaseNumbers")
+        self.open(2, "LocalCaseNumber")
+        self.institution(3, "Institution", self.ours)
+        self.el(3, "CaseNumber", f"{self.ours.split(':')[1]}-2026-{1000 + self.n:04d}")
+        self.close(2, "LocalCaseNumber")
+        self.close(1, "LocalCaseNumbers")
+        self.lines.append(f"</sed:{self.sed}>")
+        return "\n".join(self.lines) + "\n"
+
+
+def negative(valid_text, sed, find, repl, why):
+    if find is None:  # X100 without NewInstitution: drop that element block
+        start = valid_text.index("    <sed:NewInstitution>")
+        end = valid_text.index("</sed:NewInstitution>\n") + len("</sed:NewInstitution>\n")
+        body = valid_text[:start] + valid_text[end:]
+    else:
+        if valid_text.count(find) < 1:
+            raise SystemExit(f"negative example for {sed}: {find!r} not in the valid fixture")
+        body = valid_text.replace(find, repl, 1)
+    head, rest = body.split("\n", 1)
+    rest = rest.split("\n", 1)[1]  # drop the GENERATED comment of the valid fixture
+    return f"{head}\n<!-- GENERATED by sed-schemas/generate.py. Invalid on purpose: {why} -->\n{rest}"
+
+
+def outputs():
+    seds = tomllib.loads(SEDS_TOML.read_text(encoding="utf-8"))
+    missing = [s for s in seds if s not in SPEC and s not in HAND_WRITTEN]
+    unused = [s for s in SPEC if s not in seds]
+    if missing or unused:
+        raise SystemExit(f"seds.toml and SPEC disagree: no spec for {missing}; spec without a seds.toml entry {unused}")
+    files = {}
+    for n, sed in enumerate(sorted(SPEC)):
+        info = seds[sed]
+        files[SCHEMA_DIR / f"{sed}.xsd"] = xsd_for(sed, info["title"], SPEC[sed])
+        files[FIXTURE_DIR / f"{sed}.xml"] = Fixture(sed, info.get("sector", "AD"), n).render(SPEC[sed])
+    for name, sed, find, repl, why in NEGATIVES:
+        files[INVALID_DIR / name] = negative(files[FIXTURE_DIR / f"{sed}.xml"], sed, find, repl, why)
+    return files
+
+
+def main():
+    check = "--check" in sys.argv[1:]
+    stale = []
+    for path, text in outputs().items():
+        if check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(path.relative_to(ROOT))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if check:
+        for p in stale:
+            print(f"stale or missing: {p}")
+        sys.exit(1 if stale else 0)
+
+
+if __name__ == "__main__":
+    main()
