@@ -95,13 +95,33 @@ pub enum BucCommand {
         #[arg(long = "version", default_value = "4.2")]
         versions: Vec<String>,
     },
-    /// List the BUCs.
+    /// List the BUCs (a table, or JSON).
     List {
         #[arg(long, default_value = "buc-definitions")]
         definitions: PathBuf,
         #[arg(long)]
         json: bool,
     },
+    /// Show one BUC: states, transitions, deadlines; or draw it.
+    Show {
+        buc: String,
+        #[arg(long, default_value = "buc-definitions")]
+        definitions: PathBuf,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+    /// Print the catalogue page (docs/bucs.md).
+    Catalogue {
+        #[arg(long, default_value = "buc-definitions")]
+        definitions: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Mermaid,
+    Dot,
 }
 
 #[derive(Subcommand)]
@@ -227,6 +247,7 @@ fn buc(command: BucCommand) -> anyhow::Result<i32> {
         }
         BucCommand::List { definitions, json } => {
             let (cat, _) = Catalogue::load_unchecked(&definitions)?;
+            let mut out = String::new();
             if json {
                 let list: Vec<_> = cat
                     .bucs
@@ -238,16 +259,26 @@ fn buc(command: BucCommand) -> anyhow::Result<i32> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                out = serde_json::to_string_pretty(&list)? + "\n";
             } else {
-                println!(
-                    "{:<12} {:<6} {:>6} {:>5}  title",
+                use std::fmt::Write as _;
+                let w = cat
+                    .bucs
+                    .keys()
+                    .map(|b| b.as_str().len())
+                    .max()
+                    .unwrap_or(3)
+                    .max(3);
+                let _ = writeln!(
+                    out,
+                    "{:<w$} {:<6} {:>6} {:>5}  title",
                     "BUC", "sector", "states", "SEDs"
                 );
                 for d in cat.bucs.values() {
-                    println!(
-                        "{:<12} {:<6} {:>6} {:>5}  {}",
-                        d.id,
+                    let _ = writeln!(
+                        out,
+                        "{:<w$} {:<6} {:>6} {:>5}  {}",
+                        d.id.as_str(),
                         d.sector,
                         d.states.len(),
                         d.sed_types().len(),
@@ -255,8 +286,39 @@ fn buc(command: BucCommand) -> anyhow::Result<i32> {
                     );
                 }
             }
-            Ok(0)
+            print_out(&out)
         }
+        BucCommand::Show {
+            buc,
+            definitions,
+            format,
+        } => {
+            let (cat, _) = Catalogue::load_unchecked(&definitions)?;
+            let id = eessi_switch::ids::BucType::parse(&buc)?;
+            let Some(def) = cat.get(&id) else {
+                eprintln!("unknown BUC {id}");
+                return Ok(1);
+            };
+            let text = match format {
+                ShowFormat::Text => eessi_switch::buc::render::text(def),
+                ShowFormat::Mermaid => eessi_switch::buc::render::mermaid(def),
+                ShowFormat::Dot => eessi_switch::buc::render::dot(def),
+            };
+            print_out(&text)
+        }
+        BucCommand::Catalogue { definitions } => {
+            let (cat, _) = Catalogue::load_unchecked(&definitions)?;
+            print_out(&eessi_switch::buc::render::catalogue_markdown(&cat))
+        }
+    }
+}
+
+/// Print to stdout; a closed pipe (`| head`) ends the command quietly.
+fn print_out(text: &str) -> anyhow::Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        other => other.map(|_| 0).map_err(Into::into),
     }
 }
 

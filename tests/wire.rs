@@ -625,3 +625,158 @@ async fn the_peer_receives_a_retransmission_with_the_same_message_id_when_it_sta
     be_publish(&nl, &m).await;
     be.wait_message(&id(&a, "caseId"), &id(&a, "messageId"), "delivered");
 }
+
+fn send_body(s: &Server, req: serde_json::Value) -> serde_json::Value {
+    let (status, answer) = s.post_json("/api/v1/documents", &req);
+    assert_eq!(status, 202, "{req}: {answer}");
+    answer
+}
+
+fn participants(c: &serde_json::Value) -> Vec<String> {
+    let mut p: Vec<String> = c["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["institution"].as_str().unwrap().to_owned())
+        .collect();
+    p.sort();
+    p
+}
+
+/// Wait until `check` holds for the case at `s`.
+fn wait_for(
+    s: &Server,
+    case: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(c) = s.case(case)
+            && check(&c)
+        {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened at {}: {:?}",
+            s.country,
+            s.case(case)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multilateral_case_with_update_participants_invalidation_closure_and_reopening() {
+    let vhost = Vhost::new("admin");
+    let dir = tempfile::tempdir().unwrap();
+    let be = Server::start(dir.path(), "BE", &vhost, &Retry::default());
+    let nl = Server::start(dir.path(), "NL", &vhost, &Retry::default());
+    let sed = |name: &str| String::from_utf8(fixture(name)).unwrap();
+
+    // H001 to NL:SVB, then an Update (version 2) of the same document.
+    let h001 = be.send("BE:ONSS", "NL:SVB", "H_BUC_01", "H001", None, None);
+    let case = id(&h001, "caseId");
+    let doc = id(&h001, "documentId");
+    nl.wait_state(&case, "awaiting_reply");
+    let v2 = send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "H001", "caseId": case, "documentId": doc, "body": sed("H001").replace("2026-", "2027-")}),
+    );
+    assert_eq!(v2["documentVersion"], 2);
+    let at_nl = wait_for(&nl, &case, "version 2 arrives", |c| {
+        c["documents"][0]["versions"].as_array().unwrap().len() == 2
+    });
+    assert_eq!(at_nl["documents"][0]["latestVersion"], 2);
+
+    // X005 adds NL:UWV; the case owner then opens the conversation with it (Start).
+    send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X005", "caseId": case, "body": sed("X005").replace("DE:DRV", "NL:UWV")}),
+    );
+    wait_for(&nl, &case, "NL:UWV joins", |c| {
+        participants(c).contains(&"NL:UWV".to_owned())
+    });
+    assert!(participants(&be.case(&case).unwrap()).contains(&"NL:UWV".to_owned()));
+    let to_uwv = send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:UWV", "buc": "H_BUC_01", "sed": "H001", "caseId": case, "body": sed("H001")}),
+    );
+    be.wait_message(&case, &id(&to_uwv, "messageId"), "delivered");
+    wait_for(&nl, &case, "the second conversation", |c| {
+        c["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["receiver"] == "NL:UWV")
+    });
+    // X006 removes it again, on both sides.
+    send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X006", "caseId": case, "body": sed("X006").replace("DE:DRV", "NL:UWV")}),
+    );
+    wait_for(&nl, &case, "NL:UWV leaves", |c| {
+        !participants(c).contains(&"NL:UWV".to_owned())
+    });
+    wait_for(&be, &case, "NL:UWV leaves", |c| {
+        !participants(c).contains(&"NL:UWV".to_owned())
+    });
+
+    // NL:SVB approves (H002), then invalidates its approval (X008): cancelled on both sides,
+    // and it can no longer be answered.
+    let h002 = send_body(
+        &nl,
+        serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "H002", "caseId": case, "relatedDocumentId": doc, "body": sed("H002")}),
+    );
+    be.wait_state(&case, "answered");
+    let h002_doc = id(&h002, "documentId");
+    send_body(
+        &nl,
+        serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "X008", "caseId": case, "relatedDocumentId": h002_doc, "body": sed("X008")}),
+    );
+    let at_be = wait_for(&be, &case, "the H002 is cancelled", |c| {
+        c["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["documentId"] == h002_doc.as_str() && d["status"] == "cancelled")
+    });
+    assert!(
+        at_be["history"].as_array().unwrap().iter().any(
+            |h| h["event"] == "effect" && h["detail"].as_str().unwrap().contains("invalidated")
+        )
+    );
+    let (status, p) = be.post_json("/api/v1/documents", &serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X010", "caseId": case, "relatedDocumentId": h002_doc, "body": sed("X010")}));
+    assert_eq!(status, 409, "answering an invalidated document: {p}");
+
+    // Closure, then reopening: X002 request, X003 reply, X004 back to the state before.
+    send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X001", "caseId": case, "body": sed("X001")}),
+    );
+    nl.wait_state(&case, "closed");
+    let x002 = send_body(
+        &nl,
+        serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "X002", "caseId": case, "body": sed("X002")}),
+    );
+    wait_for(&be, &case, "X002 arrives", |c| {
+        c["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["sed"] == "X002")
+    });
+    assert_eq!(be.case(&case).unwrap()["state"], "closed");
+    send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X003", "caseId": case, "relatedDocumentId": id(&x002, "documentId"), "body": sed("X003")}),
+    );
+    send_body(
+        &be,
+        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X004", "caseId": case, "body": sed("X004")}),
+    );
+    let reopened = nl.wait_state(&case, "answered");
+    assert_eq!(reopened["status"], "open");
+    assert_eq!(be.wait_state(&case, "answered")["status"], "open");
+}

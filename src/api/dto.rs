@@ -159,6 +159,8 @@ pub struct CaseDto {
     pub documents: Vec<DocumentDto>,
     pub history: Vec<HistoryDto>,
     pub messages: Vec<MessageDto>,
+    /// Pending reply deadlines and auto-close dates from the BUC definition.
+    pub deadlines: Vec<crate::buc::deadline::Deadline>,
 }
 
 impl From<&CaseDetail> for CaseDto {
@@ -208,6 +210,7 @@ impl From<&CaseDetail> for CaseDto {
                 })
                 .collect(),
             messages: d.messages.iter().map(MessageDto::from).collect(),
+            deadlines: Vec::new(),
         }
     }
 }

@@ -325,9 +325,41 @@ pub async fn load_case(sw: &Arc<Switch>, raw: &str) -> Result<crate::store::Case
 
 async fn get_case(State(sw): State<Arc<Switch>>, Path(case_id): Path<String>) -> Response {
     match load_case(&sw, &case_id).await {
-        Ok(d) => axum::Json(CaseDto::from(&d)).into_response(),
+        Ok(d) => {
+            let mut dto = CaseDto::from(&d);
+            dto.deadlines = deadlines_of(&sw, &d, chrono::Utc::now());
+            axum::Json(dto).into_response()
+        }
         Err(p) => p.into_response(),
     }
+}
+
+/// The case's pending deadlines from its BUC definition, at `now`.
+pub fn deadlines_of(
+    sw: &Switch,
+    d: &crate::store::CaseDetail,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<crate::buc::deadline::Deadline> {
+    let Some(def) = sw.catalogue.get(&d.case.buc) else {
+        return Vec::new();
+    };
+    let docs: Vec<_> = d
+        .documents
+        .iter()
+        .filter_map(|(doc, _)| {
+            let at = chrono::DateTime::parse_from_rfc3339(&doc.created_at)
+                .ok()?
+                .with_timezone(&chrono::Utc);
+            Some(crate::buc::deadline::DocTiming {
+                id: doc.document_id.clone(),
+                sed: doc.sed.clone(),
+                at,
+                related: doc.related.clone(),
+                cancelled: doc.status == "cancelled",
+            })
+        })
+        .collect();
+    crate::buc::deadline::deadlines(def, &d.case.state, &docs, now)
 }
 
 async fn get_envelope(

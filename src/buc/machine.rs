@@ -15,6 +15,7 @@ pub struct DocView {
     pub id: DocumentId,
     pub sed: SedType,
     pub sender: InstitutionId,
+    pub receiver: InstitutionId,
     pub latest_version: u32,
     pub cancelled: bool,
 }
@@ -101,7 +102,7 @@ pub fn step(
         )));
     }
     match (event.action, case) {
-        (CaseAction::Start, Some(_)) => Err(violation("Start for a case that already exists")),
+        (CaseAction::Start, Some(case)) => start_conversation(def, case, event),
         (CaseAction::Start, None) => start(def, event),
         (_, None) => Err(StepError::UnknownCase),
         (CaseAction::New, Some(case)) => new_document(def, case, event),
@@ -134,6 +135,48 @@ fn start(def: &BucDef, event: &SedEvent) -> Result<Decision, StepError> {
         effect: t.effect,
         subject: t.subject.clone(),
     })
+}
+
+/// A multilateral case owner opens the conversation with one more counterparty:
+/// the starter again, to an institution that has no document in the case yet
+/// (for that counterparty it is the first document of the case).
+fn start_conversation(
+    def: &BucDef,
+    case: &CaseView,
+    event: &SedEvent,
+) -> Result<Decision, StepError> {
+    if def.bilateral {
+        return Err(violation(format!(
+            "{} is bilateral: Start for a case that already exists",
+            def.id
+        )));
+    }
+    if case.state == CLOSED {
+        return Err(violation("the case is closed"));
+    }
+    if case.role_of(&event.sender) != Some(Role::CaseOwner) || event.sender_role != Role::CaseOwner
+    {
+        return Err(violation("only the case owner starts a conversation"));
+    }
+    if case
+        .documents
+        .iter()
+        .any(|d| d.sender == event.receiver || d.receiver == event.receiver)
+    {
+        return Err(violation(
+            "Start for a case the receiver already takes part in",
+        ));
+    }
+    if case.document(&event.document_id).is_some() {
+        return Err(violation("Start with a document the case already holds"));
+    }
+    let mut d = start(def, event)?;
+    d.from_state = Some(case.state.clone());
+    // The case keeps one state (see ARCHITECTURE.md): it stays where the first
+    // conversation brought it.
+    d.to_state = case.state.clone();
+    d.adds_participant = case.role_of(&event.receiver).is_none();
+    Ok(d)
 }
 
 fn new_document(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
@@ -411,6 +454,7 @@ mod tests {
                 id: e.document_id.clone(),
                 sed: e.sed.clone(),
                 sender: e.sender.clone(),
+                receiver: e.receiver.clone(),
                 latest_version: 1,
                 cancelled: false,
             });

@@ -3,8 +3,10 @@
 //! decides whether a SED is allowed and where it leads. Neither does any IO beyond
 //! reading the definition files at start-up.
 
+pub mod deadline;
 pub mod definition;
 pub mod machine;
+pub mod render;
 
 pub use definition::{
     AutoClose, BucDef, Catalogue, CheckProblem, CloseScope, DefinitionError, Effect, Party,

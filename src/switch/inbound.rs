@@ -632,6 +632,7 @@ pub fn case_view(tx: &mut dyn Tx, case: &CaseRecord) -> Result<CaseView, StoreEr
             id: d.document_id,
             sed: d.sed,
             sender: d.sender,
+            receiver: d.receiver,
             latest_version: d.latest_version,
         })
         .collect();

@@ -253,6 +253,17 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
                 .ok_or_else(|| SubmitError::DocumentNotFound(d.clone()))?;
             (CaseAction::Update, d.clone(), doc.latest_version + 1)
         }
+        // The starter to an institution with no document in the case yet opens its
+        // conversation: for that counterparty it is the first document of the case.
+        (Some(v), None)
+            if def.starters().any(|t| t.sed == s.sed)
+                && !v
+                    .documents
+                    .iter()
+                    .any(|d| d.sender == s.to || d.receiver == s.to) =>
+        {
+            (CaseAction::Start, DocumentId::random(), 1)
+        }
         (Some(_), None) => (CaseAction::New, DocumentId::random(), 1),
     };
     let from_role = match &view {

@@ -1,0 +1,235 @@
+//! Deadlines as data: the reply deadline of each awaited SED
+//! (`reply_within_days` on its transition) and the BUC's auto-close rules. Like
+//! `machine`, this is pure: the caller passes the clock, so the evaluation is
+//! tested with a fake one, and a scheduler (reminders, closures) only has to act
+//! on what `deadlines` returns.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::buc::definition::{BucDef, CLOSED, CloseScope};
+use crate::ids::{DocumentId, SedType};
+
+/// What the evaluation needs to know about one document.
+#[derive(Debug, Clone)]
+pub struct DocTiming {
+    pub id: DocumentId,
+    pub sed: SedType,
+    /// When it was sent or received.
+    pub at: DateTime<Utc>,
+    /// The document it answers, if any.
+    pub related: Option<DocumentId>,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Deadline {
+    /// An answer to `document_id` is awaited by `due`.
+    #[serde(rename_all = "camelCase")]
+    Reply {
+        document_id: DocumentId,
+        sed: SedType,
+        due: DateTime<Utc>,
+        overdue: bool,
+    },
+    /// The case closes itself at `due` (unless something newer restarts the clock).
+    #[serde(rename_all = "camelCase")]
+    AutoClose {
+        scope: CloseScope,
+        due: DateTime<Utc>,
+        overdue: bool,
+        reason: String,
+    },
+}
+
+impl Deadline {
+    pub fn is_overdue(&self) -> bool {
+        match self {
+            Deadline::Reply { overdue, .. } | Deadline::AutoClose { overdue, .. } => *overdue,
+        }
+    }
+}
+
+/// Every pending deadline of a case in `state`, at `now`; the ones past are overdue.
+pub fn deadlines(
+    def: &BucDef,
+    state: &str,
+    docs: &[DocTiming],
+    now: DateTime<Utc>,
+) -> Vec<Deadline> {
+    if state == CLOSED {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for d in docs.iter().filter(|d| !d.cancelled) {
+        let Some(days) = def
+            .transitions
+            .iter()
+            .filter(|t| t.sed == d.sed)
+            .find_map(|t| t.reply_within_days)
+        else {
+            continue;
+        };
+        let answered = docs
+            .iter()
+            .any(|o| o.related.as_ref() == Some(&d.id) && !o.cancelled);
+        if answered {
+            continue;
+        }
+        let due = d.at + Duration::days(i64::from(days));
+        out.push(Deadline::Reply {
+            document_id: d.id.clone(),
+            sed: d.sed.clone(),
+            due,
+            overdue: now >= due,
+        });
+    }
+    for rule in &def.auto_close {
+        let latest = docs
+            .iter()
+            .filter(|d| !d.cancelled && rule.since.contains(&d.sed))
+            .map(|d| d.at)
+            .max();
+        if let Some(at) = latest {
+            let due = at + Duration::days(i64::from(rule.after_days));
+            out.push(Deadline::AutoClose {
+                scope: rule.scope,
+                due,
+                overdue: now >= due,
+                reason: rule.reason.clone(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buc::Catalogue;
+    use crate::ids::BucType;
+    use chrono::TimeZone;
+
+    fn catalogue() -> Catalogue {
+        Catalogue::load_unchecked(std::path::Path::new("buc-definitions"))
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn la_buc_02_reply_deadline_and_auto_close_follow_a_fake_clock() {
+        let cat = catalogue();
+        let def = cat.get(&BucType::parse("LA_BUC_02").unwrap()).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let a003 = DocTiming {
+            id: DocumentId::random(),
+            sed: SedType::parse("A003").unwrap(),
+            at: t0,
+            related: None,
+            cancelled: false,
+        };
+        let docs = vec![a003.clone()];
+        let at = |days: i64| deadlines(def, "awaiting_reply", &docs, t0 + Duration::days(days));
+        // Nothing is overdue on day 59; both the reply and the closure are on day 60.
+        assert!(at(59).iter().all(|d| !d.is_overdue()), "{:?}", at(59));
+        let d60 = at(60);
+        assert!(
+            d60.iter()
+                .any(|d| matches!(d, Deadline::Reply { overdue: true, .. })),
+            "{d60:?}"
+        );
+        assert!(
+            d60.iter().any(|d| matches!(
+                d,
+                Deadline::AutoClose {
+                    overdue: true,
+                    scope: CloseScope::Global,
+                    ..
+                }
+            )),
+            "{d60:?}"
+        );
+        // An answer removes the reply deadline and restarts the closure clock.
+        let a012 = DocTiming {
+            id: DocumentId::random(),
+            sed: SedType::parse("A012").unwrap(),
+            at: t0 + Duration::days(30),
+            related: Some(a003.id.clone()),
+            cancelled: false,
+        };
+        let docs = vec![a003.clone(), a012];
+        let d = deadlines(def, "agreed", &docs, t0 + Duration::days(60));
+        assert!(
+            !d.iter().any(|d| matches!(d, Deadline::Reply { .. })),
+            "{d:?}"
+        );
+        assert!(d.iter().all(|d| !d.is_overdue()), "{d:?}");
+        assert!(
+            deadlines(def, "agreed", &docs, t0 + Duration::days(90))
+                .iter()
+                .any(Deadline::is_overdue)
+        );
+        // A closed case has no deadline; an invalidated document awaits nothing.
+        assert!(deadlines(def, CLOSED, &docs, t0 + Duration::days(900)).is_empty());
+        let cancelled = DocTiming {
+            cancelled: true,
+            ..a003
+        };
+        assert!(
+            deadlines(
+                def,
+                "awaiting_reply",
+                &[cancelled],
+                t0 + Duration::days(900)
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn every_auto_close_rule_and_reply_deadline_is_evaluated() {
+        let cat = catalogue();
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut rules = 0;
+        for def in cat.bucs.values() {
+            for rule in &def.auto_close {
+                rules += 1;
+                let doc = DocTiming {
+                    id: DocumentId::random(),
+                    sed: rule.since[0].clone(),
+                    at: t0,
+                    related: None,
+                    cancelled: false,
+                };
+                let before = deadlines(
+                    def,
+                    &def.initial,
+                    std::slice::from_ref(&doc),
+                    t0 + Duration::days(i64::from(rule.after_days) - 1),
+                );
+                let after = deadlines(
+                    def,
+                    &def.initial,
+                    std::slice::from_ref(&doc),
+                    t0 + Duration::days(i64::from(rule.after_days)),
+                );
+                assert!(
+                    before
+                        .iter()
+                        .any(|d| matches!(d, Deadline::AutoClose { overdue: false, .. })),
+                    "{}",
+                    def.id
+                );
+                assert!(
+                    after
+                        .iter()
+                        .any(|d| matches!(d, Deadline::AutoClose { overdue: true, .. })),
+                    "{}",
+                    def.id
+                );
+            }
+        }
+        assert!(rules >= 5, "only {rules} auto-close rules in the catalogue");
+    }
+}
