@@ -19,7 +19,6 @@ use eessi_switch::ids::{CaseAction, CaseId, DocumentId, InstitutionId, Role, Sed
 use eessi_switch::switch::Switch;
 use eessi_switch::switch::outbound::{Submission, submit};
 use eessi_switch::switch::peer::{Craft, craft_sed};
-use eessi_switch::transport::Transport;
 
 fn catalogue() -> Catalogue {
     Catalogue::load_unchecked(&root().join("buc-definitions"))
