@@ -73,6 +73,24 @@ pub enum Command {
         schemas: PathBuf,
         file: PathBuf,
     },
+    /// Issue a bearer token from an issuer key (DEVELOPMENT AND TESTS ONLY).
+    Token {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        institution: String,
+        /// Comma-separated: submit, read, handle, operate.
+        #[arg(long, default_value = "submit,read")]
+        scope: String,
+        #[arg(long, default_value = "eessi-switch-test-issuer")]
+        issuer: String,
+        #[arg(long, default_value = "eessi-switch")]
+        audience: String,
+        #[arg(long, default_value_t = 3600)]
+        ttl_s: u64,
+        #[arg(long, default_value = "dev")]
+        subject: String,
+    },
     /// Measure the whole path and each stage (see docs/ARCHITECTURE.md).
     Bench {
         /// RabbitMQ URL; without it the in-process transport is used.
@@ -204,6 +222,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
                 Err(e) => bail!(e),
             }
+        }
+        Command::Token {
+            key,
+            institution,
+            scope,
+            issuer,
+            audience,
+            ttl_s,
+            subject,
+        } => {
+            let pem = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+            let now = chrono::Utc::now().timestamp().max(0) as u64;
+            let claims = eessi_switch::api::auth::Claims {
+                sub: subject,
+                iss: issuer,
+                aud: audience,
+                exp: now + ttl_s,
+                iat: now,
+                inst: eessi_switch::ids::InstitutionId::parse(&institution)?.to_string(),
+                scope: scope
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            println!(
+                "{}",
+                eessi_switch::api::auth::issue(&pem, &claims).map_err(anyhow::Error::msg)?
+            );
+            Ok(0)
         }
         Command::Bench { amqp, seds } => {
             eessi_switch::bench::run(amqp, seds)
@@ -393,7 +441,20 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {listen}"))?;
         tracing::info!(%listen, "HTTP API listening");
-        let app = eessi_switch::api::router(sw.clone());
+        let auth = match &config.auth {
+            Some(a) => Some(eessi_switch::api::auth::Auth::new(
+                &a.public_key,
+                &a.issuer,
+                &a.audience,
+            )?),
+            None => {
+                tracing::warn!(
+                    "authentication is OFF: no [auth] in the configuration; every caller may do everything (development only)"
+                );
+                None
+            }
+        };
+        let app = eessi_switch::api::router(sw.clone(), auth);
         let mut rx = shutdown_rx.clone();
         http = Some(tokio::spawn(async move {
             axum::serve(listener, app)

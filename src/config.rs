@@ -43,6 +43,24 @@ struct RawConfig {
     retry: RetryPolicy,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    auth: Option<RawAuth>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    issuer: String,
+    audience: String,
+    public_key: PathBuf,
+}
+
+/// Bearer-token verification of the HTTP API (absent: authentication off, for development).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub public_key: PathBuf,
 }
 
 fn default_definitions() -> PathBuf {
@@ -139,6 +157,7 @@ pub struct Config {
     pub http_listen: Option<String>,
     pub retry: RetryPolicy,
     pub body_bytes_max: usize,
+    pub auth: Option<AuthConfig>,
 }
 
 impl Config {
@@ -208,6 +227,11 @@ impl Config {
             http_listen: raw.http.map(|h| h.listen),
             retry: raw.retry,
             body_bytes_max: raw.limits.body_bytes_max,
+            auth: raw.auth.map(|a| AuthConfig {
+                issuer: a.issuer,
+                audience: a.audience,
+                public_key: resolve(&a.public_key),
+            }),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! history, message delivery status, BUC definitions, health and metrics. Also the
 //! web pages (`pages`) and the OpenAPI document.
 
+pub mod auth;
 pub mod dto;
 pub mod pages;
 pub mod problem;
@@ -11,58 +12,206 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
 use crate::store::CaseFilter;
 use crate::switch::Switch;
 use crate::switch::outbound::{Issue, Submission, SubmitError, submit};
+use auth::{Access, Auth, Caller};
 use dto::*;
 use problem::Problem;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// Every route of the API, used by the router and by the test that checks the
-/// OpenAPI document covers them.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/v1/documents"),
-    ("POST", "/api/v1/national/{adapter}"),
-    ("GET", "/api/v1/cases"),
-    ("GET", "/api/v1/cases/{caseId}"),
-    (
-        "GET",
-        "/api/v1/cases/{caseId}/documents/{documentId}/versions/{version}",
-    ),
-    ("GET", "/api/v1/messages"),
-    ("GET", "/api/v1/bucs"),
-    ("GET", "/api/v1/openapi.json"),
-    ("GET", "/health"),
-    ("GET", "/metrics"),
-];
+/// One route: method, path template, who may call it, and the handler.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    /// Part of the JSON API (and so of the OpenAPI document), not a web page.
+    pub api: bool,
+    pub handler: MethodRouter<Arc<Switch>>,
+}
 
-pub fn router(sw: Arc<Switch>) -> Router {
-    Router::new()
-        .route("/api/v1/documents", post(post_document))
-        .route("/api/v1/national/{adapter}", post(post_national))
-        .route("/api/v1/cases", get(list_cases))
-        .route("/api/v1/cases/{caseId}", get(get_case))
-        .route(
+fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    api: bool,
+    handler: MethodRouter<Arc<Switch>>,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        api,
+        handler,
+    }
+}
+
+/// Every route, with its access policy. The router is built from this table and the
+/// authorization middleware enforces it, so a route cannot exist without a policy.
+pub fn routes() -> Vec<Route> {
+    use auth::Scope::*;
+    vec![
+        route(
+            "POST",
+            "/api/v1/documents",
+            Access::Scope(Submit),
+            true,
+            post(post_document),
+        ),
+        route(
+            "POST",
+            "/api/v1/national/{adapter}",
+            Access::Scope(Submit),
+            true,
+            post(post_national),
+        ),
+        route(
+            "GET",
+            "/api/v1/cases",
+            Access::Scope(Read),
+            true,
+            get(list_cases),
+        ),
+        route(
+            "GET",
+            "/api/v1/cases/{caseId}",
+            Access::Scope(Read),
+            true,
+            get(get_case),
+        ),
+        route(
+            "GET",
             "/api/v1/cases/{caseId}/documents/{documentId}/versions/{version}",
+            Access::Scope(Read),
+            true,
             get(get_envelope),
-        )
-        .route("/api/v1/messages", get(list_messages))
-        .route("/api/v1/bucs", get(list_bucs))
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/", get(pages::index))
-        .route("/cases/{caseId}", get(pages::case))
+        ),
+        route(
+            "GET",
+            "/api/v1/messages",
+            Access::Scope(Read),
+            true,
+            get(list_messages),
+        ),
+        route(
+            "GET",
+            "/api/v1/bucs",
+            Access::Scope(Read),
+            true,
+            get(list_bucs),
+        ),
+        route(
+            "GET",
+            "/api/v1/openapi.json",
+            Access::Public,
+            true,
+            get(openapi),
+        ),
+        route("GET", "/health", Access::Public, true, get(health)),
+        route(
+            "GET",
+            "/metrics",
+            Access::Scope(Operate),
+            true,
+            get(metrics),
+        ),
+        route("GET", "/", Access::Scope(Read), false, get(pages::index)),
+        route(
+            "GET",
+            "/cases/{caseId}",
+            Access::Scope(Read),
+            false,
+            get(pages::case),
+        ),
+    ]
+}
+
+/// The router; `auth` None disables authentication (development only: logged loudly).
+pub fn router(sw: Arc<Switch>, auth: Option<Auth>) -> Router {
+    let table = routes();
+    let policies: Arc<HashMap<(String, String), Access>> = Arc::new(
+        table
+            .iter()
+            .map(|r| ((r.method.to_owned(), r.path.to_owned()), r.access))
+            .collect(),
+    );
+    let mut router = Router::new();
+    // Group handlers by path: axum wants one MethodRouter per path.
+    let mut by_path: Vec<(&'static str, MethodRouter<Arc<Switch>>)> = Vec::new();
+    for r in table {
+        match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+            Some((_, m)) => *m = std::mem::take(m).merge(r.handler),
+            None => by_path.push((r.path, r.handler)),
+        }
+    }
+    for (path, handler) in by_path {
+        router = router.route(path, handler);
+    }
+    let auth = auth.map(Arc::new);
+    router
         .fallback(|| async { Problem::not_found("no such resource".into()) })
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                let auth = auth.clone();
+                let policies = policies.clone();
+                async move { authorize(auth, policies, req, next).await }
+            },
+        ))
         .with_state(sw)
+}
+
+async fn authorize(
+    auth: Option<Arc<Auth>>,
+    policies: Arc<HashMap<(String, String), Access>>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let access = match matched {
+        // No route matched: the fallback answers 404.
+        None => Access::Public,
+        Some(path) => match policies.get(&(req.method().as_str().to_owned(), path)) {
+            Some(a) => *a,
+            // Another method on a known path: axum answers 405.
+            None => Access::Public,
+        },
+    };
+    let caller = match (&auth, access) {
+        (None, _) => Caller::anonymous_dev(),
+        (Some(_), Access::Public) => Caller {
+            subject: "anonymous".into(),
+            institution: None,
+            scopes: Default::default(),
+            unrestricted: false,
+        },
+        (Some(a), Access::Scope(scope)) => {
+            let Some(token) = auth::bearer(req.headers()) else {
+                return auth::unauthorized("a bearer token is required");
+            };
+            let caller = match a.verify(&token) {
+                Ok(c) => c,
+                Err(e) => return auth::unauthorized(&e),
+            };
+            if !caller.has(scope) {
+                return auth::forbidden(format!("the {} scope is required", scope.as_str()));
+            }
+            caller
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }
 
 /// Read the whole body, refusing more than the configured limit before reading it all.
@@ -110,7 +259,11 @@ async fn run_submit(sw: Arc<Switch>, s: Submission) -> Response {
     }
 }
 
-async fn post_document(State(sw): State<Arc<Switch>>, req: Request) -> Response {
+async fn post_document(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Response {
     let bytes = match read_body(&sw, req.into_body()).await {
         Ok(b) => b,
         Err(p) => return p.into_response(),
@@ -152,6 +305,9 @@ async fn post_document(State(sw): State<Arc<Switch>>, req: Request) -> Response 
     else {
         return Problem::bad_request(issues).into_response();
     };
+    if !caller.acts_for(&from) {
+        return auth::forbidden(format!("the token does not allow submitting as {from}"));
+    }
     run_submit(
         sw,
         Submission {
@@ -171,6 +327,7 @@ async fn post_document(State(sw): State<Arc<Switch>>, req: Request) -> Response 
 
 async fn post_national(
     State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
     Path(adapter): Path<String>,
     req: Request,
 ) -> Response {
@@ -194,6 +351,12 @@ async fn post_national(
         let t = a
             .translate(&bytes, &sw2.limits, &sw2.versions[0])
             .map_err(adapt_issues)?;
+        if !caller.acts_for(&t.from) {
+            return Err(SubmitError::Forbidden(format!(
+                "the token does not allow submitting as {}",
+                t.from
+            )));
+        }
         submit(
             &sw2,
             Submission {
@@ -263,7 +426,11 @@ struct CaseQuery {
     limit: Option<u32>,
 }
 
-async fn list_cases(State(sw): State<Arc<Switch>>, Query(q): Query<CaseQuery>) -> Response {
+async fn list_cases(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<CaseQuery>,
+) -> Response {
     let institution = match q
         .institution
         .as_deref()
@@ -281,6 +448,10 @@ async fn list_cases(State(sw): State<Arc<Switch>>, Query(q): Query<CaseQuery>) -
             }])
             .into_response();
         }
+    };
+    let institution = match scoped_institution(&caller, institution) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let filter = CaseFilter {
         institution,
@@ -311,6 +482,39 @@ fn path_issue(name: &str, value: &str, e: impl std::fmt::Display) -> Problem {
     }])
 }
 
+/// Which institution's cases a caller may list: its own unless it operates.
+pub fn scoped_institution(
+    caller: &Caller,
+    asked: Option<InstitutionId>,
+) -> Result<Option<InstitutionId>, Response> {
+    if caller.sees_all() {
+        return Ok(asked);
+    }
+    match (asked, &caller.institution) {
+        (Some(a), Some(own)) if &a != own => Err(auth::forbidden(format!(
+            "the token does not allow reading {a}'s cases"
+        ))),
+        (_, own) => Ok(own.clone()),
+    }
+}
+
+/// Load a case the caller may read (403 otherwise).
+pub async fn load_case_for(
+    sw: &Arc<Switch>,
+    caller: &Caller,
+    raw: &str,
+) -> Result<crate::store::CaseDetail, Response> {
+    let d = load_case(sw, raw)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if !caller.may_read(d.participants.iter().map(|p| &p.institution)) {
+        return Err(auth::forbidden(
+            "the token's institution does not take part in this case",
+        ));
+    }
+    Ok(d)
+}
+
 pub async fn load_case(sw: &Arc<Switch>, raw: &str) -> Result<crate::store::CaseDetail, Problem> {
     let id = CaseId::parse(raw).map_err(|e| path_issue("caseId", raw, e))?;
     let store = sw.store.clone();
@@ -323,14 +527,18 @@ pub async fn load_case(sw: &Arc<Switch>, raw: &str) -> Result<crate::store::Case
     }
 }
 
-async fn get_case(State(sw): State<Arc<Switch>>, Path(case_id): Path<String>) -> Response {
-    match load_case(&sw, &case_id).await {
+async fn get_case(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Path(case_id): Path<String>,
+) -> Response {
+    match load_case_for(&sw, &caller, &case_id).await {
         Ok(d) => {
             let mut dto = CaseDto::from(&d);
             dto.deadlines = deadlines_of(&sw, &d, chrono::Utc::now());
             axum::Json(dto).into_response()
         }
-        Err(p) => p.into_response(),
+        Err(r) => r,
     }
 }
 
@@ -364,11 +572,12 @@ pub fn deadlines_of(
 
 async fn get_envelope(
     State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
     Path((case_id, document_id, version)): Path<(String, String, String)>,
 ) -> Response {
-    let d = match load_case(&sw, &case_id).await {
+    let d = match load_case_for(&sw, &caller, &case_id).await {
         Ok(d) => d,
-        Err(p) => return p.into_response(),
+        Err(r) => return r,
     };
     let found = d
         .documents
@@ -395,7 +604,11 @@ struct MessageQuery {
     limit: Option<u32>,
 }
 
-async fn list_messages(State(sw): State<Arc<Switch>>, Query(q): Query<MessageQuery>) -> Response {
+async fn list_messages(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<MessageQuery>,
+) -> Response {
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
         store.messages(q.status.as_deref(), q.limit.unwrap_or(100))
@@ -403,7 +616,23 @@ async fn list_messages(State(sw): State<Arc<Switch>>, Query(q): Query<MessageQue
     .await
     {
         Ok(Ok(ms)) => {
-            axum::Json(ms.iter().map(MessageDto::from).collect::<Vec<_>>()).into_response()
+            // Non-operators see the messages their institution sent or received.
+            let mine = |m: &&crate::store::OutboxMessage| {
+                caller.sees_all()
+                    || ["eessi-from", "eessi-to"].iter().any(|h| {
+                        m.headers
+                            .get(*h)
+                            .and_then(|v| InstitutionId::parse(v).ok())
+                            .is_some_and(|i| caller.acts_for(&i))
+                    })
+            };
+            axum::Json(
+                ms.iter()
+                    .filter(mine)
+                    .map(MessageDto::from)
+                    .collect::<Vec<_>>(),
+            )
+            .into_response()
         }
         Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
         Err(_) => Problem::internal().into_response(),

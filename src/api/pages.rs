@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
+
+use super::auth::Caller;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -28,12 +30,21 @@ pub struct IndexQuery {
     status: Option<String>,
 }
 
-pub async fn index(State(sw): State<Arc<Switch>>, Query(q): Query<IndexQuery>) -> Response {
+pub async fn index(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<IndexQuery>,
+) -> Response {
+    let asked = q
+        .institution
+        .as_deref()
+        .and_then(|i| crate::ids::InstitutionId::parse(i).ok());
+    let institution = match super::scoped_institution(&caller, asked) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
     let filter = CaseFilter {
-        institution: q
-            .institution
-            .as_deref()
-            .and_then(|i| crate::ids::InstitutionId::parse(i).ok()),
+        institution,
         status: q.status.clone(),
         limit: 200,
     };
@@ -66,10 +77,14 @@ pub async fn index(State(sw): State<Arc<Switch>>, Query(q): Query<IndexQuery>) -
     page("Cases", &body).into_response()
 }
 
-pub async fn case(State(sw): State<Arc<Switch>>, Path(case_id): Path<String>) -> Response {
-    let d = match super::load_case(&sw, &case_id).await {
+pub async fn case(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Path(case_id): Path<String>,
+) -> Response {
+    let d = match super::load_case_for(&sw, &caller, &case_id).await {
         Ok(d) => d,
-        Err(p) => return p.into_response(),
+        Err(r) => return r,
     };
     let mut body = format!(
         "<p>{} · state <b>{}</b> · {} · data model {}</p><h2>Participants</h2><ul>",

@@ -95,6 +95,12 @@ impl From<SubmitError> for Problem {
                 "The BUC does not allow this SED now",
                 why,
             ),
+            SubmitError::Forbidden(why) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "urn:problem-type:belgif:missingPermission",
+                "Missing Permission",
+                why,
+            ),
             SubmitError::Store(e) => {
                 tracing::error!(error = %e, "store failure while accepting a submission");
                 Problem::unavailable("the case store is unavailable; nothing was applied".into())

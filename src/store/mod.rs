@@ -7,7 +7,10 @@
 //! history entries and the messages it makes us send (receipt or error, national
 //! delivery) commit in one `Tx`; nothing is acked or published before that commit.
 
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -257,14 +260,13 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Open the store named by a URL: `sqlite://<path>` or a plain path.
+/// Open the store named by a URL: `postgres://...` / `postgresql://...` (the
+/// PostgreSQL store, schema migrated), `sqlite://<path>` or a plain path.
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    let path = url.strip_prefix("sqlite://").unwrap_or(url);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Db(
-            "the PostgreSQL store is not built yet (issue 4); use sqlite://<path>".into(),
-        ));
+        return Ok(std::sync::Arc::new(postgres::PostgresStore::open(url)?));
     }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
     Ok(std::sync::Arc::new(sqlite::SqliteStore::open(
         std::path::Path::new(path),
     )?))

@@ -85,6 +85,9 @@ pub enum SubmitError {
     DocumentNotFound(DocumentId),
     #[error("the BUC does not allow this: {0}")]
     ProtocolViolation(String),
+    /// The caller may not act for the sending institution.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

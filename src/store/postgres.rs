@@ -1,0 +1,1023 @@
+//! The PostgreSQL store, for several switch instances sharing one database (issue
+//! 4). It keeps the SQLite store's tables, columns and semantics: one database
+//! transaction per `Store::begin`, rolled back when the `Tx` is dropped without
+//! `commit`. The schema is brought up to date at start-up by an ordered list of
+//! migrations (see `MIGRATIONS`).
+//!
+//! Blocking, on purpose: the `postgres` crate is the synchronous face of
+//! `tokio-postgres` and drives every call on a small runtime of its own. Calling it
+//! from a thread that is already driving a tokio runtime (an async task, or the
+//! thread inside `#[tokio::main]`) panics with "cannot start a runtime from within a
+//! runtime". The switch calls the store from `spawn_blocking` threads, where that is
+//! fine; `open`, which `Switch::build` reaches from async code, migrates on a
+//! short-lived thread of its own so that it is safe from anywhere.
+//!
+//! Crates: `postgres` (maintained with `tokio-postgres` by the same people) and
+//! `r2d2` for the pool. `r2d2` is feature-complete and changes rarely, but it is the
+//! pool the `postgres` author wrote for this client and it does what we need (bounded
+//! size, checkout timeout, health checks, discarding broken connections). The small
+//! `r2d2_postgres` adapter is not used: our own `Manager` also discards a
+//! connection whose transaction did not end cleanly, so no connection goes back to
+//! the pool in the middle of a transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use ::postgres::types::ToSql;
+use ::postgres::{Client, NoTls, Row, Statement};
+
+use super::*;
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
+
+/// At most this many connections per instance: the inbound lanes, the relay and the
+/// API's blocking reads together rarely need more; further callers wait for one.
+const POOL_SIZE_MAX: u32 = 16;
+/// How long a caller waits for a pooled connection (or a first connection) before
+/// the store reports itself unavailable (a transient error for the switch).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `pg_advisory_xact_lock` key that serialises migrations across instances
+/// starting at once ("EESSISCH" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x4545_5353_4953_4348;
+
+/// One schema change. Applied migrations are recorded in `schema_migrations`; a
+/// new column or index is a new entry at the end, never an edit of an applied one.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, in order. Versions are consecutive from 1.
+///
+/// Version 1 is the SQLite schema with PostgreSQL types (`BYTEA` for blobs, `BIGINT`
+/// for SQLite's 64-bit integers, identity columns for `AUTOINCREMENT`). PostgreSQL
+/// has no `rowid`, so `participants` and `documents` get a `seq` identity column
+/// that keeps SQLite's insertion order. `outbox_message` exists because the
+/// `outbox_sed_message` partial index cannot serve a prepared statement's generic
+/// plan, where `kind` is a parameter.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial schema",
+    sql: r#"
+CREATE TABLE cases (
+  case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
+  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
+CREATE INDEX cases_updated ON cases(updated_at);
+CREATE TABLE participants (
+  case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
+  seq BIGINT GENERATED ALWAYS AS IDENTITY,
+  PRIMARY KEY (case_id, institution));
+CREATE INDEX participants_institution ON participants(institution);
+CREATE TABLE documents (
+  document_id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(case_id), sed TEXT NOT NULL,
+  sender TEXT NOT NULL, receiver TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL,
+  latest_version BIGINT NOT NULL, related TEXT, created_at TEXT NOT NULL,
+  seq BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE INDEX documents_case ON documents(case_id);
+CREATE TABLE document_versions (
+  document_id TEXT NOT NULL REFERENCES documents(document_id), version BIGINT NOT NULL,
+  message_id TEXT NOT NULL, content_sha256 TEXT NOT NULL, envelope BYTEA NOT NULL, created_at TEXT NOT NULL,
+  PRIMARY KEY (document_id, version));
+CREATE TABLE history (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, case_id TEXT NOT NULL, at TEXT NOT NULL,
+  event TEXT NOT NULL, detail TEXT NOT NULL, from_state TEXT, to_state TEXT, message_id TEXT,
+  document_id TEXT);
+CREATE INDEX history_case ON history(case_id, seq);
+CREATE TABLE inbox (
+  message_id TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, received_at TEXT NOT NULL, case_id TEXT,
+  answer_kind TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_routing_key TEXT NOT NULL,
+  answer_headers TEXT NOT NULL, answer_timestamp BIGINT NOT NULL, answer_body BYTEA NOT NULL,
+  error_code TEXT);
+CREATE TABLE outbox (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id TEXT NOT NULL, kind TEXT NOT NULL,
+  exchange TEXT NOT NULL, routing_key TEXT NOT NULL, headers TEXT NOT NULL, timestamp BIGINT NOT NULL,
+  body BYTEA NOT NULL, status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_ms BIGINT NOT NULL,
+  first_attempt_ms BIGINT, last_error TEXT, case_id TEXT, document_id TEXT, created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL);
+CREATE INDEX outbox_due ON outbox(status, next_attempt_ms);
+CREATE INDEX outbox_case ON outbox(case_id);
+CREATE INDEX outbox_message ON outbox(message_id);
+CREATE UNIQUE INDEX outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
+"#,
+}];
+
+/// The newest schema version this build knows.
+pub fn schema_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// A `postgres::Error` as a store error. Its `Display` alone says only "db error"
+/// for server errors, so the server's message (and, for IO, the cause) is kept.
+fn db(e: ::postgres::Error) -> StoreError {
+    if let Some(d) = e.as_db_error() {
+        return StoreError::Db(d.to_string());
+    }
+    match std::error::Error::source(&e) {
+        Some(cause) => StoreError::Db(format!("{e}: {cause}")),
+        None => StoreError::Db(e.to_string()),
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// One pooled connection with its prepared statements.
+pub struct Conn {
+    client: Client,
+    /// Prepared per connection: a statement prepared once saves a round trip on
+    /// every later use. Keys are the `&'static str` SQL texts below.
+    statements: HashMap<&'static str, Statement>,
+    /// True from `BEGIN` until the transaction ended cleanly; a connection returned
+    /// to the pool in this state is discarded instead of reused.
+    in_tx: bool,
+    /// A statement failed in the current transaction. PostgreSQL then aborts the
+    /// transaction and answers `COMMIT` with a silent rollback, so `commit` must
+    /// report it instead of pretending success.
+    failed: bool,
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(db)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let r = self
+            .statement(sql)
+            .and_then(|st| self.client.query(&st, params).map_err(db));
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        let r = self
+            .statement(sql)
+            .and_then(|st| self.client.query_opt(&st, params).map_err(db));
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let r = self
+            .statement(sql)
+            .and_then(|st| self.client.execute(&st, params).map_err(db));
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        let r = self.client.batch_execute(sql).map_err(db);
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn begin(&mut self, mode: &str) -> Result<()> {
+        // Marked first, so that a connection whose BEGIN failed half-way is discarded.
+        self.in_tx = true;
+        self.failed = false;
+        self.batch(mode)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(StoreError::Db(
+                "a statement of this transaction failed: it was rolled back".into(),
+            ));
+        }
+        self.batch("COMMIT")?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        // A failed ROLLBACK leaves `in_tx` set, so the pool drops the connection and
+        // the server rolls back when it closes.
+        if self.client.batch_execute("ROLLBACK").is_ok() {
+            self.in_tx = false;
+        }
+    }
+}
+
+/// The pool's connection manager: `r2d2_postgres`'s, plus the transaction check.
+struct Manager {
+    config: ::postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<Conn> {
+        Ok(Conn {
+            client: self.config.connect(NoTls).map_err(db)?,
+            statements: HashMap::new(),
+            in_tx: false,
+            failed: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<()> {
+        // One round trip per checkout: a connection the server closed (restart,
+        // failover) is replaced before use instead of failing a transaction.
+        conn.client.simple_query("").map(|_| ()).map_err(db)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.in_tx || conn.client.is_closed()
+    }
+}
+
+/// The PostgreSQL store: a pool of connections to one database.
+pub struct PostgresStore {
+    pool: r2d2::Pool<Manager>,
+}
+
+impl PostgresStore {
+    /// Connect to `postgres://...` or `postgresql://...` and migrate the schema.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        let config: ::postgres::Config = url
+            .parse()
+            .map_err(|e| other(format!("invalid PostgreSQL URL: {e}")))?;
+        PostgresStore::connect(config)
+    }
+
+    /// Connect with a parsed configuration and migrate the schema.
+    pub fn connect(mut config: ::postgres::Config) -> Result<PostgresStore> {
+        if config.get_application_name().is_none() {
+            // Names our sessions in pg_stat_activity for operators.
+            config.application_name("eessi-switch");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CHECKOUT_TIMEOUT);
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE_MAX)
+            // Open lazily: one connection proves the server is there, the rest come
+            // when load needs them.
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(LogError))
+            .build(Manager { config })
+            .map_err(|e| other(format!("cannot connect to PostgreSQL: {e}")))?;
+        let store = PostgresStore { pool };
+        // The sync client may not block a thread that drives a runtime; see the
+        // file's opening comment.
+        std::thread::scope(|s| {
+            s.spawn(|| store.migrate())
+                .join()
+                .map_err(|_| other("the migration thread panicked"))
+        })??;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        self.pool
+            .get()
+            .map_err(|e| other(format!("no PostgreSQL connection: {e}")))
+    }
+
+    /// Apply the missing migrations in one transaction. The advisory lock makes a
+    /// second instance starting at the same moment wait, then find nothing to do;
+    /// it is released by the commit or rollback.
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        conn.begin("BEGIN")?;
+        conn.query("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+        conn.batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+               version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+               applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+        let mut applied = BTreeMap::new();
+        for row in conn.query("SELECT version, name FROM schema_migrations", &[])? {
+            let version: i32 = row.try_get(0).map_err(corrupt)?;
+            let name: String = row.try_get(1).map_err(corrupt)?;
+            applied.insert(version, name);
+        }
+        for m in MIGRATIONS {
+            match applied.get(&m.version) {
+                Some(name) if name == m.name => continue,
+                Some(name) => {
+                    return Err(corrupt(format!(
+                        "schema migration {} is recorded as {name:?} but this build calls it {:?}",
+                        m.version, m.name
+                    )));
+                }
+                None => {
+                    conn.batch(m.sql)?;
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        &[&m.version, &m.name],
+                    )?;
+                    tracing::info!(version = m.version, name = m.name, "schema migrated");
+                }
+            }
+        }
+        if let Some((newest, _)) = applied.last_key_value()
+            && *newest > schema_version()
+        {
+            // Migrations only add, so an older build still works on a newer schema,
+            // as during a rolling upgrade; say so rather than refuse to start.
+            tracing::warn!(
+                database = *newest,
+                build = schema_version(),
+                "the database schema is newer than this build"
+            );
+        }
+        conn.commit()
+    }
+
+    /// Run `read` in one read-only snapshot, so that a case and its parts are seen
+    /// as of one moment even while writers commit.
+    fn snapshot<T>(&self, read: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        conn.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let out = read(&mut conn);
+        match out {
+            Ok(v) => {
+                conn.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                conn.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// r2d2 reports failed background connection attempts here; they go to the log.
+#[derive(Debug)]
+struct LogError;
+
+impl r2d2::HandleError<StoreError> for LogError {
+    fn handle_error(&self, error: StoreError) {
+        tracing::warn!(%error, "PostgreSQL connection attempt failed");
+    }
+}
+
+// Column lists shared by SELECTs and INSERTs, as macros so the SQL stays `&'static str`.
+macro_rules! case_cols {
+    () => {
+        "case_id, buc, sed_version, state, status, created_at, updated_at, previous_state"
+    };
+}
+macro_rules! doc_cols {
+    () => {
+        "document_id, case_id, sed, sender, receiver, direction, status, latest_version, related, created_at"
+    };
+}
+macro_rules! out_cols {
+    () => {
+        "id, message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at"
+    };
+}
+macro_rules! inbox_cols {
+    () => {
+        "message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code"
+    };
+}
+
+fn get<'a, T: ::postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+    row.try_get(i).map_err(corrupt)
+}
+
+fn get_u32(row: &Row, i: usize) -> Result<u32> {
+    let v: i64 = get(row, i)?;
+    u32::try_from(v).map_err(|_| corrupt(format!("column {i} holds {v}, not a u32")))
+}
+
+fn parse_opt<T, E: std::fmt::Display>(
+    v: Option<String>,
+    parse: impl Fn(&str) -> std::result::Result<T, E>,
+) -> Result<Option<T>> {
+    v.map(|s| parse(&s)).transpose().map_err(corrupt)
+}
+
+fn to_case(r: &Row) -> Result<CaseRecord> {
+    Ok(CaseRecord {
+        case_id: CaseId::parse(&get::<String>(r, 0)?).map_err(corrupt)?,
+        buc: BucType::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
+        sed_version: SedVersion::parse(&get::<String>(r, 2)?).map_err(corrupt)?,
+        state: get(r, 3)?,
+        status: get(r, 4)?,
+        created_at: get(r, 5)?,
+        updated_at: get(r, 6)?,
+        previous_state: get(r, 7)?,
+    })
+}
+
+fn to_doc(r: &Row) -> Result<DocumentRecord> {
+    Ok(DocumentRecord {
+        document_id: DocumentId::parse(&get::<String>(r, 0)?).map_err(corrupt)?,
+        case_id: CaseId::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
+        sed: SedType::parse(&get::<String>(r, 2)?).map_err(corrupt)?,
+        sender: InstitutionId::parse(&get::<String>(r, 3)?).map_err(corrupt)?,
+        receiver: InstitutionId::parse(&get::<String>(r, 4)?).map_err(corrupt)?,
+        direction: get(r, 5)?,
+        status: get(r, 6)?,
+        latest_version: get_u32(r, 7)?,
+        related: parse_opt(get(r, 8)?, DocumentId::parse)?,
+        created_at: get(r, 9)?,
+    })
+}
+
+fn to_out(r: &Row) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: get(r, 0)?,
+        message_id: get(r, 1)?,
+        kind: get(r, 2)?,
+        exchange: get(r, 3)?,
+        routing_key: get(r, 4)?,
+        headers: serde_json::from_str(&get::<String>(r, 5)?).map_err(corrupt)?,
+        timestamp: get(r, 6)?,
+        body: get(r, 7)?,
+        status: get(r, 8)?,
+        attempts: get_u32(r, 9)?,
+        next_attempt_ms: get(r, 10)?,
+        first_attempt_ms: get(r, 11)?,
+        last_error: get(r, 12)?,
+        case_id: parse_opt(get(r, 13)?, CaseId::parse)?,
+        document_id: parse_opt(get(r, 14)?, DocumentId::parse)?,
+        created_at: get(r, 15)?,
+        updated_at: get(r, 16)?,
+    })
+}
+
+fn to_inbox(r: &Row) -> Result<InboxEntry> {
+    Ok(InboxEntry {
+        message_id: get(r, 0)?,
+        body_sha256: get(r, 1)?,
+        received_at: get(r, 2)?,
+        case_id: parse_opt(get(r, 3)?, CaseId::parse)?,
+        answer_kind: get(r, 4)?,
+        answer_message_id: get(r, 5)?,
+        answer_routing_key: get(r, 6)?,
+        answer_headers: serde_json::from_str(&get::<String>(r, 7)?).map_err(corrupt)?,
+        answer_timestamp: get(r, 8)?,
+        answer_body: get(r, 9)?,
+        error_code: get(r, 10)?,
+    })
+}
+
+fn to_participant(r: &Row) -> Result<Participant> {
+    Ok(Participant {
+        institution: InstitutionId::parse(&get::<String>(r, 0)?).map_err(corrupt)?,
+        role: Role::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
+    })
+}
+
+fn participants_of(conn: &mut Conn, case_id: &CaseId) -> Result<Vec<Participant>> {
+    conn.query(
+        "SELECT institution, role FROM participants WHERE case_id = $1 ORDER BY seq",
+        &[&case_id.as_str()],
+    )?
+    .iter()
+    .map(to_participant)
+    .collect()
+}
+
+fn documents_of(conn: &mut Conn, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
+    conn.query(
+        concat!(
+            "SELECT ",
+            doc_cols!(),
+            " FROM documents WHERE case_id = $1 ORDER BY created_at, seq"
+        ),
+        &[&case_id.as_str()],
+    )?
+    .iter()
+    .map(to_doc)
+    .collect()
+}
+
+/// One transaction on one pooled connection.
+struct PostgresTx {
+    conn: r2d2::PooledConnection<Manager>,
+}
+
+impl Drop for PostgresTx {
+    fn drop(&mut self) {
+        if self.conn.in_tx {
+            self.conn.rollback();
+        }
+    }
+}
+
+impl Tx for PostgresTx {
+    fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>> {
+        self.conn
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    inbox_cols!(),
+                    " FROM inbox WHERE message_id = $1"
+                ),
+                &[&message_id],
+            )?
+            .as_ref()
+            .map(to_inbox)
+            .transpose()
+    }
+
+    fn inbox_put(&mut self, e: &InboxEntry) -> Result<()> {
+        let headers = serde_json::to_string(&e.answer_headers).map_err(other)?;
+        // Like SQLite's upsert: a later answer replaces the answer, while what was
+        // received (body hash, time, case) stays as first recorded.
+        self.conn.execute(
+            concat!(
+                "INSERT INTO inbox (",
+                inbox_cols!(),
+                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+                 ON CONFLICT (message_id) DO UPDATE SET answer_kind = EXCLUDED.answer_kind, \
+                 answer_message_id = EXCLUDED.answer_message_id, \
+                 answer_routing_key = EXCLUDED.answer_routing_key, \
+                 answer_headers = EXCLUDED.answer_headers, \
+                 answer_timestamp = EXCLUDED.answer_timestamp, \
+                 answer_body = EXCLUDED.answer_body, error_code = EXCLUDED.error_code"
+            ),
+            &[
+                &e.message_id,
+                &e.body_sha256,
+                &e.received_at,
+                &e.case_id.as_ref().map(|c| c.as_str()),
+                &e.answer_kind,
+                &e.answer_message_id,
+                &e.answer_routing_key,
+                &headers,
+                &e.answer_timestamp,
+                &e.answer_body,
+                &e.error_code,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        // FOR UPDATE: a transaction reads a case to decide its next state, then writes
+        // it. SQLite runs one writer at a time; here the row lock gives the same
+        // guarantee per case: a second transaction on the case waits for the first
+        // to end and then reads the committed state, so no transition is lost.
+        self.conn
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    case_cols!(),
+                    " FROM cases WHERE case_id = $1 FOR UPDATE"
+                ),
+                &[&case_id.as_str()],
+            )?
+            .as_ref()
+            .map(to_case)
+            .transpose()
+    }
+
+    fn case_insert(&mut self, c: &CaseRecord) -> Result<()> {
+        self.conn.execute(
+            concat!(
+                "INSERT INTO cases (",
+                case_cols!(),
+                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+            ),
+            &[
+                &c.case_id.as_str(),
+                &c.buc.as_str(),
+                &c.sed_version.as_str(),
+                &c.state,
+                &c.status,
+                &c.created_at,
+                &c.updated_at,
+                &c.previous_state,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn case_set_state(
+        &mut self,
+        case_id: &CaseId,
+        state: &str,
+        status: &str,
+        previous_state: Option<&str>,
+    ) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE cases SET state = $2, status = $3, updated_at = $4, \
+             previous_state = COALESCE($5, previous_state) WHERE case_id = $1",
+            &[
+                &case_id.as_str(),
+                &state,
+                &status,
+                &now_rfc3339(),
+                &previous_state,
+            ],
+        )?;
+        if n != 1 {
+            return Err(corrupt(format!(
+                "case {case_id} vanished during its transition"
+            )));
+        }
+        Ok(())
+    }
+
+    fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>> {
+        participants_of(&mut self.conn, case_id)
+    }
+
+    fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO participants (case_id, institution, role) VALUES ($1,$2,$3) \
+             ON CONFLICT (case_id, institution) DO NOTHING",
+            &[&case_id.as_str(), &p.institution.as_str(), &p.role.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn participant_remove(&mut self, case_id: &CaseId, institution: &InstitutionId) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM participants WHERE case_id = $1 AND institution = $2",
+            &[&case_id.as_str(), &institution.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE documents SET status = $2 WHERE document_id = $1",
+            &[&document_id.as_str(), &status],
+        )?;
+        Ok(())
+    }
+
+    fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
+        documents_of(&mut self.conn, case_id)
+    }
+
+    fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>> {
+        self.conn
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    doc_cols!(),
+                    " FROM documents WHERE document_id = $1"
+                ),
+                &[&document_id.as_str()],
+            )?
+            .as_ref()
+            .map(to_doc)
+            .transpose()
+    }
+
+    fn document_insert(&mut self, d: &DocumentRecord) -> Result<()> {
+        self.conn.execute(
+            concat!(
+                "INSERT INTO documents (",
+                doc_cols!(),
+                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+            ),
+            &[
+                &d.document_id.as_str(),
+                &d.case_id.as_str(),
+                &d.sed.as_str(),
+                &d.sender.as_str(),
+                &d.receiver.as_str(),
+                &d.direction,
+                &d.status,
+                &i64::from(d.latest_version),
+                &d.related.as_ref().map(|r| r.as_str()),
+                &d.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn document_set_version(&mut self, document_id: &DocumentId, version: u32) -> Result<()> {
+        self.conn.execute(
+            "UPDATE documents SET latest_version = $2 WHERE document_id = $1",
+            &[&document_id.as_str(), &i64::from(version)],
+        )?;
+        Ok(())
+    }
+
+    fn version_get(
+        &mut self,
+        document_id: &DocumentId,
+        version: u32,
+    ) -> Result<Option<DocumentVersion>> {
+        let row = self.conn.query_opt(
+            "SELECT message_id, content_sha256, envelope, created_at FROM document_versions \
+             WHERE document_id = $1 AND version = $2",
+            &[&document_id.as_str(), &i64::from(version)],
+        )?;
+        row.map(|r| {
+            Ok(DocumentVersion {
+                document_id: document_id.clone(),
+                version,
+                message_id: get(&r, 0)?,
+                content_sha256: get(&r, 1)?,
+                envelope: get(&r, 2)?,
+                created_at: get(&r, 3)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn version_insert(&mut self, v: &DocumentVersion) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO document_versions (document_id, version, message_id, content_sha256, \
+             envelope, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
+            &[
+                &v.document_id.as_str(),
+                &i64::from(v.version),
+                &v.message_id,
+                &v.content_sha256,
+                &v.envelope,
+                &v.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn history_append(&mut self, case_id: &CaseId, e: &HistoryEntry) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO history (case_id, at, event, detail, from_state, to_state, message_id, \
+             document_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+            &[
+                &case_id.as_str(),
+                &e.at,
+                &e.event,
+                &e.detail,
+                &e.from_state,
+                &e.to_state,
+                &e.message_id,
+                &e.document_id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64> {
+        let headers = serde_json::to_string(&m.headers).map_err(other)?;
+        let row = self.conn.query_opt(
+            "INSERT INTO outbox (message_id, kind, exchange, routing_key, headers, timestamp, \
+             body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, \
+             document_id, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
+            &[
+                &m.message_id,
+                &m.kind,
+                &m.exchange,
+                &m.routing_key,
+                &headers,
+                &m.timestamp,
+                &m.body,
+                &m.status,
+                &i64::from(m.attempts),
+                &m.next_attempt_ms,
+                &m.first_attempt_ms,
+                &m.last_error,
+                &m.case_id.as_ref().map(|c| c.as_str()),
+                &m.document_id.as_ref().map(|d| d.as_str()),
+                &m.created_at,
+                &m.updated_at,
+            ],
+        )?;
+        match row {
+            Some(r) => get(&r, 0),
+            None => Err(corrupt("INSERT ... RETURNING id returned no row")),
+        }
+    }
+
+    fn outbox_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: &str,
+    ) -> Result<Option<OutboxMessage>> {
+        // FOR UPDATE for the same reason as `case_get`: the caller settles this
+        // message from what it reads here.
+        self.conn
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    out_cols!(),
+                    " FROM outbox WHERE message_id = $1 AND kind = $2 \
+                     ORDER BY id DESC LIMIT 1 FOR UPDATE"
+                ),
+                &[&message_id, &kind],
+            )?
+            .as_ref()
+            .map(to_out)
+            .transpose()
+    }
+
+    fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET status = $2, attempts = $3, next_attempt_ms = $4, \
+             first_attempt_ms = $5, last_error = $6, updated_at = $7 WHERE id = $1",
+            &[
+                &m.id,
+                &m.status,
+                &i64::from(m.attempts),
+                &m.next_attempt_ms,
+                &m.first_attempt_ms,
+                &m.last_error,
+                &now_rfc3339(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.commit()
+    }
+}
+
+impl Store for PostgresStore {
+    fn begin(&self) -> Result<Box<dyn Tx + '_>> {
+        let mut conn = self.conn()?;
+        // READ COMMITTED (stated, in case the server's default differs) plus the row
+        // locks taken by `case_get` and `outbox_by_message_id`.
+        conn.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+        Ok(Box::new(PostgresTx { conn }))
+    }
+
+    fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>> {
+        self.snapshot(|conn| {
+            let Some(row) = conn.query_opt(
+                concat!("SELECT ", case_cols!(), " FROM cases WHERE case_id = $1"),
+                &[&case_id.as_str()],
+            )?
+            else {
+                return Ok(None);
+            };
+            let case = to_case(&row)?;
+            let participants = participants_of(conn, case_id)?;
+            let mut versions: HashMap<String, Vec<DocumentVersion>> = HashMap::new();
+            for r in conn.query(
+                "SELECT v.document_id, v.version, v.message_id, v.content_sha256, v.envelope, \
+                 v.created_at FROM document_versions v JOIN documents d USING (document_id) \
+                 WHERE d.case_id = $1 ORDER BY v.document_id, v.version",
+                &[&case_id.as_str()],
+            )? {
+                let id: String = get(&r, 0)?;
+                let v = DocumentVersion {
+                    document_id: DocumentId::parse(&id).map_err(corrupt)?,
+                    version: get_u32(&r, 1)?,
+                    message_id: get(&r, 2)?,
+                    content_sha256: get(&r, 3)?,
+                    envelope: get(&r, 4)?,
+                    created_at: get(&r, 5)?,
+                };
+                versions.entry(id).or_default().push(v);
+            }
+            let documents = documents_of(conn, case_id)?
+                .into_iter()
+                .map(|d| {
+                    let vs = versions.remove(d.document_id.as_str()).unwrap_or_default();
+                    (d, vs)
+                })
+                .collect();
+            let history = conn
+                .query(
+                    "SELECT at, event, detail, from_state, to_state, message_id, document_id \
+                     FROM history WHERE case_id = $1 ORDER BY seq",
+                    &[&case_id.as_str()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok(HistoryEntry {
+                        at: get(r, 0)?,
+                        event: get(r, 1)?,
+                        detail: get(r, 2)?,
+                        from_state: get(r, 3)?,
+                        to_state: get(r, 4)?,
+                        message_id: get(r, 5)?,
+                        document_id: get(r, 6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let messages = conn
+                .query(
+                    concat!(
+                        "SELECT ",
+                        out_cols!(),
+                        " FROM outbox WHERE case_id = $1 ORDER BY id"
+                    ),
+                    &[&case_id.as_str()],
+                )?
+                .iter()
+                .map(to_out)
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(CaseDetail {
+                case,
+                participants,
+                documents,
+                history,
+                messages,
+            }))
+        })
+    }
+
+    fn cases(&self, f: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>> {
+        let limit = i64::from(if f.limit == 0 { 100 } else { f.limit.min(1000) });
+        let institution = f.institution.as_ref().map(|i| i.as_str());
+        self.snapshot(|conn| {
+            let cases = conn
+                .query(
+                    concat!(
+                        "SELECT ",
+                        case_cols!(),
+                        " FROM cases c WHERE ($1::TEXT IS NULL OR c.status = $1) \
+                         AND ($2::TEXT IS NULL OR EXISTS (SELECT 1 FROM participants p \
+                         WHERE p.case_id = c.case_id AND p.institution = $2)) \
+                         ORDER BY c.updated_at DESC, c.case_id LIMIT $3"
+                    ),
+                    &[&f.status, &institution, &limit],
+                )?
+                .iter()
+                .map(to_case)
+                .collect::<Result<Vec<_>>>()?;
+            // The participants of every listed case in one query, not one per case.
+            let ids: Vec<&str> = cases.iter().map(|c| c.case_id.as_str()).collect();
+            let mut parts: HashMap<String, Vec<Participant>> = HashMap::new();
+            for r in conn.query(
+                "SELECT institution, role, case_id FROM participants \
+                 WHERE case_id = ANY($1) ORDER BY seq",
+                &[&ids],
+            )? {
+                parts
+                    .entry(get(&r, 2)?)
+                    .or_default()
+                    .push(to_participant(&r)?);
+            }
+            Ok(cases
+                .into_iter()
+                .map(|c| {
+                    let p = parts.remove(c.case_id.as_str()).unwrap_or_default();
+                    (c, p)
+                })
+                .collect())
+        })
+    }
+
+    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        self.conn()?
+            .query(
+                concat!(
+                    "SELECT ",
+                    out_cols!(),
+                    " FROM outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+                ),
+                &[&status, &limit],
+            )?
+            .iter()
+            .map(to_out)
+            .collect()
+    }
+
+    fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
+        self.conn()?
+            .query(
+                concat!(
+                    "SELECT ",
+                    out_cols!(),
+                    " FROM outbox WHERE status IN ('queued', 'retrying', 'sent') \
+                     AND next_attempt_ms <= $1 AND (status <> 'sent' OR kind = 'sed') \
+                     ORDER BY next_attempt_ms, id LIMIT $2"
+                ),
+                &[&now_ms, &i64::from(limit)],
+            )?
+            .iter()
+            .map(to_out)
+            .collect()
+    }
+
+    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+        self.conn()?
+            .query(
+                "SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                let n: i64 = get(r, 2)?;
+                let n = u64::try_from(n).map_err(corrupt)?;
+                Ok(((get(r, 0)?, get(r, 1)?), n))
+            })
+            .collect()
+    }
+}

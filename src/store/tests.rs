@@ -1,0 +1,1038 @@
+//! The store suite: every check is written once against `&dyn Store` and runs on
+//! both backends, so SQLite and PostgreSQL are held to the same behaviour. SQLite
+//! runs in a temporary directory; PostgreSQL in a fresh database per test on the
+//! local server (127.0.0.1:5432, user `postgres`, or `EESSI_TEST_POSTGRES_URL`),
+//! dropped afterwards, so tests run in parallel. An unreachable server fails the
+//! test: a skipped backend would hide exactly the regressions this suite is for.
+
+use std::collections::BTreeMap;
+
+use super::postgres::PostgresStore;
+use super::sqlite::SqliteStore;
+use super::*;
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
+
+const ADMIN_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn with_sqlite(check: fn(&dyn Store)) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(&dir.path().join("store.db")).expect("open SQLite");
+    check(&store);
+}
+
+/// A database of its own for one test, dropped (with any connection still open)
+/// when the test ends, also when it fails.
+struct Scratch {
+    admin: ::postgres::Config,
+    name: String,
+}
+
+impl Scratch {
+    fn create() -> Scratch {
+        let url =
+            std::env::var("EESSI_TEST_POSTGRES_URL").unwrap_or_else(|_| ADMIN_URL_DEFAULT.into());
+        let mut admin: ::postgres::Config = url.parse().expect("EESSI_TEST_POSTGRES_URL is a URL");
+        admin.connect_timeout(std::time::Duration::from_secs(5));
+        let name = format!("eessi_test_{}", uuid::Uuid::new_v4().simple());
+        let mut client = admin.connect(::postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {url} ({e}); the store tests need it: \
+                 run scripts/setup (it starts the local server)"
+            )
+        });
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the test database");
+        Scratch { admin, name }
+    }
+
+    fn config(&self) -> ::postgres::Config {
+        let mut c = self.admin.clone();
+        c.dbname(&self.name);
+        c
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Best effort: a leftover test database costs disk, not correctness.
+        if let Ok(mut client) = self.admin.connect(::postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn with_postgres(check: fn(&dyn Store)) {
+    let scratch = Scratch::create();
+    let store = PostgresStore::connect(scratch.config()).expect("open PostgreSQL");
+    check(&store);
+}
+
+/// One `#[test]` per check and backend: `store::tests::sqlite::<check>` and
+/// `store::tests::postgres::<check>`.
+macro_rules! suite {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $check() { super::with_sqlite(super::$check) })*
+        }
+        mod postgres {
+            $(#[test] fn $check() { super::with_postgres(super::$check) })*
+        }
+    };
+}
+
+suite!(
+    a_transaction_commits_all_or_nothing,
+    inbox_put_get_and_upsert,
+    case_insert_get_and_set_state,
+    participants_add_is_idempotent_and_remove_works,
+    documents_insert_get_and_update,
+    versions_insert_and_get,
+    history_keeps_append_order,
+    outbox_enqueue_find_and_update,
+    outbox_due_selects_queued_retrying_and_overdue_seds,
+    sed_message_id_is_unique,
+    references_are_enforced,
+    cases_filter_by_institution_status_and_limit,
+    case_detail_collects_documents_history_and_messages,
+    messages_filter_by_status_newest_first,
+    outbox_counts_per_kind_and_status,
+);
+
+// ----- fixtures -----
+
+fn inst(s: &str) -> InstitutionId {
+    InstitutionId::parse(s).expect("institution id")
+}
+
+fn case(id: &CaseId, updated_at: &str) -> CaseRecord {
+    CaseRecord {
+        case_id: id.clone(),
+        buc: BucType::parse("LA_BUC_02").expect("BUC"),
+        sed_version: SedVersion::parse("4.2").expect("version"),
+        state: "awaiting_reply".into(),
+        status: "open".into(),
+        created_at: "2025-01-01T00:00:00.000Z".into(),
+        updated_at: updated_at.into(),
+        previous_state: None,
+    }
+}
+
+fn participant(i: &str, role: Role) -> Participant {
+    Participant {
+        institution: inst(i),
+        role,
+    }
+}
+
+fn document(id: &DocumentId, case_id: &CaseId, created_at: &str) -> DocumentRecord {
+    DocumentRecord {
+        document_id: id.clone(),
+        case_id: case_id.clone(),
+        sed: SedType::parse("A003").expect("SED"),
+        sender: inst("BE:ONSS"),
+        receiver: inst("NL:SVB"),
+        direction: "out".into(),
+        status: "sent".into(),
+        latest_version: 1,
+        related: None,
+        created_at: created_at.into(),
+    }
+}
+
+fn version(id: &DocumentId, v: u32) -> DocumentVersion {
+    DocumentVersion {
+        document_id: id.clone(),
+        version: v,
+        message_id: format!("msg-{id}-{v}"),
+        content_sha256: format!("{v:064x}"),
+        // Bytes that are not UTF-8 and contain NUL: envelopes are kept byte for byte.
+        envelope: vec![0x3c, 0x00, 0xff, 0xfe, v as u8],
+        created_at: format!("2025-01-{:02}T00:00:00.000Z", v % 28 + 1),
+    }
+}
+
+fn history(event: &str, detail: &str) -> HistoryEntry {
+    HistoryEntry {
+        at: "2025-01-01T00:00:00.000Z".into(),
+        event: event.into(),
+        detail: detail.into(),
+        from_state: Some("a".into()),
+        to_state: None,
+        message_id: Some("m".into()),
+        document_id: None,
+    }
+}
+
+fn message(kind: &str, message_id: &str) -> OutboxMessage {
+    let mut headers = BTreeMap::new();
+    headers.insert("eessi-sed".to_owned(), "A003".to_owned());
+    headers.insert("note".to_owned(), "accentué ✓".to_owned());
+    OutboxMessage::new(
+        kind,
+        "eessi.ap",
+        "NL",
+        message_id.into(),
+        headers,
+        vec![0x00, 0xc3, 0x28, b'x'],
+    )
+}
+
+/// Insert and commit one open case with a case owner.
+fn committed_case(store: &dyn Store, updated_at: &str, owner: &str) -> CaseId {
+    let id = CaseId::random();
+    let mut tx = store.begin().expect("begin");
+    tx.case_insert(&case(&id, updated_at)).expect("case");
+    tx.participant_add(&id, &participant(owner, Role::CaseOwner))
+        .expect("participant");
+    tx.commit().expect("commit");
+    id
+}
+
+fn enqueue(store: &dyn Store, m: &OutboxMessage) -> i64 {
+    let mut tx = store.begin().expect("begin");
+    let id = tx.outbox_enqueue(m).expect("enqueue");
+    tx.commit().expect("commit");
+    id
+}
+
+// ----- the checks -----
+
+fn a_transaction_commits_all_or_nothing(store: &dyn Store) {
+    let id = CaseId::random();
+    {
+        let mut tx = store.begin().unwrap();
+        tx.case_insert(&case(&id, "2025-01-01T00:00:00.000Z"))
+            .unwrap();
+        tx.participant_add(&id, &participant("BE:ONSS", Role::CaseOwner))
+            .unwrap();
+        tx.history_append(&id, &history("sed-sent", "A003"))
+            .unwrap();
+        tx.outbox_enqueue(&message(kind::SED, "m1")).unwrap();
+        // Dropped without commit.
+    }
+    assert!(store.case_detail(&id).unwrap().is_none());
+    assert!(store.outbox_counts().unwrap().is_empty());
+    assert!(store.messages(None, 10).unwrap().is_empty());
+
+    let mut tx = store.begin().unwrap();
+    tx.case_insert(&case(&id, "2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    tx.participant_add(&id, &participant("BE:ONSS", Role::CaseOwner))
+        .unwrap();
+    tx.history_append(&id, &history("sed-sent", "A003"))
+        .unwrap();
+    let mut m = message(kind::SED, "m1");
+    m.case_id = Some(id.clone());
+    tx.outbox_enqueue(&m).unwrap();
+    // Inside the transaction its own writes are visible.
+    assert!(tx.case_get(&id).unwrap().is_some());
+    tx.commit().unwrap();
+
+    let d = store.case_detail(&id).unwrap().expect("committed case");
+    assert_eq!(d.participants.len(), 1);
+    assert_eq!(d.history.len(), 1);
+    assert_eq!(d.messages.len(), 1);
+    // The connection (SQLite's writer, a pooled PostgreSQL one) is usable again.
+    let mut tx = store.begin().unwrap();
+    assert!(tx.case_get(&id).unwrap().is_some());
+    tx.commit().unwrap();
+}
+
+fn inbox_put_get_and_upsert(store: &dyn Store) {
+    let case_id = CaseId::random();
+    let mut headers = BTreeMap::new();
+    headers.insert("eessi-ref-to".to_owned(), "in-1".to_owned());
+    let first = InboxEntry {
+        message_id: "in-1".into(),
+        body_sha256: "ab".repeat(32),
+        received_at: "2025-01-01T00:00:00.000Z".into(),
+        case_id: Some(case_id.clone()),
+        answer_kind: kind::RECEIPT.into(),
+        answer_message_id: "ans-1".into(),
+        answer_routing_key: "NL".into(),
+        answer_headers: headers.clone(),
+        answer_timestamp: 1_735_689_600,
+        answer_body: vec![0x00, 0xff, b'<'],
+        error_code: None,
+    };
+    let mut tx = store.begin().unwrap();
+    assert!(tx.inbox_get("in-1").unwrap().is_none());
+    tx.inbox_put(&first).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.inbox_get("in-1").unwrap().as_ref(), Some(&first));
+    assert!(tx.inbox_get("in-2").unwrap().is_none());
+    // A second answer to the same message id replaces the answer but keeps what
+    // was received.
+    headers.insert("eessi-error-code".to_owned(), "CONFLICT".to_owned());
+    let second = InboxEntry {
+        body_sha256: "cd".repeat(32),
+        received_at: "2025-02-02T00:00:00.000Z".into(),
+        case_id: None,
+        answer_kind: kind::ERROR.into(),
+        answer_message_id: "ans-2".into(),
+        answer_routing_key: "DE".into(),
+        answer_headers: headers.clone(),
+        answer_timestamp: 1_738_454_400,
+        answer_body: b"<error/>".to_vec(),
+        error_code: Some("CONFLICT".into()),
+        ..first.clone()
+    };
+    tx.inbox_put(&second).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    let got = tx.inbox_get("in-1").unwrap().expect("upserted entry");
+    assert_eq!(
+        got,
+        InboxEntry {
+            body_sha256: first.body_sha256.clone(),
+            received_at: first.received_at.clone(),
+            case_id: first.case_id.clone(),
+            ..second
+        }
+    );
+}
+
+fn case_insert_get_and_set_state(store: &dyn Store) {
+    let id = CaseId::random();
+    let c = case(&id, "2025-01-01T00:00:00.000Z");
+    let mut tx = store.begin().unwrap();
+    assert!(tx.case_get(&id).unwrap().is_none());
+    tx.case_insert(&c).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.case_get(&id).unwrap().as_ref(), Some(&c));
+    // Closure records the state to return to.
+    tx.case_set_state(&id, "closed", "closed", Some("awaiting_reply"))
+        .unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    let closed = tx.case_get(&id).unwrap().expect("case");
+    assert_eq!(
+        (
+            closed.state.as_str(),
+            closed.status.as_str(),
+            closed.previous_state.as_deref()
+        ),
+        ("closed", "closed", Some("awaiting_reply"))
+    );
+    assert_ne!(closed.updated_at, c.updated_at, "updated_at moves");
+    assert_eq!(closed.created_at, c.created_at);
+    // Without a previous state, the recorded one stays.
+    tx.case_set_state(&id, "awaiting_reply", "open", None)
+        .unwrap();
+    let reopened = tx.case_get(&id).unwrap().expect("case");
+    assert_eq!(
+        (
+            reopened.state.as_str(),
+            reopened.status.as_str(),
+            reopened.previous_state.as_deref()
+        ),
+        ("awaiting_reply", "open", Some("awaiting_reply"))
+    );
+    tx.commit().unwrap();
+
+    // Moving a case that does not exist is an inconsistency, not a silent no-op.
+    let mut tx = store.begin().unwrap();
+    let err = tx
+        .case_set_state(&CaseId::random(), "x", "open", None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    drop(tx);
+
+    // The same case id twice is refused.
+    let mut tx = store.begin().unwrap();
+    assert!(tx.case_insert(&c).is_err());
+}
+
+fn participants_add_is_idempotent_and_remove_works(store: &dyn Store) {
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let mut tx = store.begin().unwrap();
+    tx.participant_add(&id, &participant("NL:SVB", Role::Counterparty))
+        .unwrap();
+    // Again, even with another role: the first one stays.
+    tx.participant_add(&id, &participant("NL:SVB", Role::CaseOwner))
+        .unwrap();
+    tx.participant_add(&id, &participant("DE:DRV", Role::Counterparty))
+        .unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    assert_eq!(
+        tx.participants(&id).unwrap(),
+        vec![
+            participant("BE:ONSS", Role::CaseOwner),
+            participant("NL:SVB", Role::Counterparty),
+            participant("DE:DRV", Role::Counterparty),
+        ],
+        "in the order they joined"
+    );
+    tx.participant_remove(&id, &inst("NL:SVB")).unwrap();
+    // Removing someone who is not there is not an error.
+    tx.participant_remove(&id, &inst("FR:CNAV")).unwrap();
+    tx.participant_add(&id, &participant("NL:SVB", Role::Counterparty))
+        .unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    assert_eq!(
+        tx.participants(&id).unwrap(),
+        vec![
+            participant("BE:ONSS", Role::CaseOwner),
+            participant("DE:DRV", Role::Counterparty),
+            participant("NL:SVB", Role::Counterparty),
+        ]
+    );
+    assert!(tx.participants(&CaseId::random()).unwrap().is_empty());
+}
+
+fn documents_insert_get_and_update(store: &dyn Store) {
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let other = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let (d1, d2, d3) = (
+        DocumentId::random(),
+        DocumentId::random(),
+        DocumentId::random(),
+    );
+    let mut tx = store.begin().unwrap();
+    assert!(tx.document_get(&d1).unwrap().is_none());
+    // Inserted out of creation order: listing follows created_at.
+    let mut second = document(&d2, &id, "2025-01-02T00:00:00.000Z");
+    second.related = Some(d1.clone());
+    second.direction = "in".into();
+    second.status = "received".into();
+    tx.document_insert(&second).unwrap();
+    let first = document(&d1, &id, "2025-01-01T00:00:00.000Z");
+    tx.document_insert(&first).unwrap();
+    tx.document_insert(&document(&d3, &other, "2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.document_get(&d2).unwrap().as_ref(), Some(&second));
+    assert_eq!(tx.documents(&id).unwrap(), vec![first.clone(), second]);
+    tx.document_set_version(&d1, 3).unwrap();
+    tx.document_set_status(&d1, "cancelled").unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    let got = tx.document_get(&d1).unwrap().expect("document");
+    assert_eq!(
+        got,
+        DocumentRecord {
+            latest_version: 3,
+            status: "cancelled".into(),
+            ..first
+        }
+    );
+    assert_eq!(tx.documents(&other).unwrap().len(), 1);
+    // A document id is unique.
+    assert!(
+        tx.document_insert(&document(&d1, &id, "2025-01-03T00:00:00.000Z"))
+            .is_err()
+    );
+}
+
+fn versions_insert_and_get(store: &dyn Store) {
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let d = DocumentId::random();
+    let mut tx = store.begin().unwrap();
+    tx.document_insert(&document(&d, &id, "2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    let v1 = version(&d, 1);
+    let v2 = version(&d, 2);
+    tx.version_insert(&v1).unwrap();
+    tx.version_insert(&v2).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.version_get(&d, 1).unwrap().as_ref(), Some(&v1));
+    assert_eq!(tx.version_get(&d, 2).unwrap().as_ref(), Some(&v2));
+    assert!(tx.version_get(&d, 3).unwrap().is_none());
+    assert!(tx.version_get(&DocumentId::random(), 1).unwrap().is_none());
+    // One document version is stored once.
+    assert!(tx.version_insert(&version(&d, 1)).is_err());
+}
+
+fn history_keeps_append_order(store: &dyn Store) {
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let events = [
+        "sed-sent",
+        "delivered",
+        "sed-received",
+        "rejected",
+        "failed",
+    ];
+    for chunk in events.chunks(2) {
+        let mut tx = store.begin().unwrap();
+        for e in chunk {
+            // Same timestamp on purpose: order comes from the append, not the clock.
+            tx.history_append(&id, &history(e, &format!("{e} detail")))
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut full = history("x", "y");
+    full.from_state = None;
+    full.to_state = Some("closed".into());
+    full.message_id = None;
+    full.document_id = Some("d-1".into());
+    let mut tx = store.begin().unwrap();
+    tx.history_append(&id, &full).unwrap();
+    tx.commit().unwrap();
+
+    let got = store.case_detail(&id).unwrap().expect("case").history;
+    let names: Vec<&str> = got.iter().map(|h| h.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sed-sent",
+            "delivered",
+            "sed-received",
+            "rejected",
+            "failed",
+            "x"
+        ]
+    );
+    assert_eq!(got[0], history("sed-sent", "sed-sent detail"));
+    assert_eq!(got[5], full);
+}
+
+fn outbox_enqueue_find_and_update(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let mut sed = message(kind::SED, "sed-1");
+    sed.case_id = Some(case_id.clone());
+    sed.document_id = Some(DocumentId::random());
+    let sed_id = enqueue(store, &sed);
+    // Non-SED kinds may repeat a message id (a duplicate's answer is re-enqueued):
+    // the lookup returns the newest.
+    let r1 = enqueue(store, &message(kind::RECEIPT, "sed-1"));
+    let r2 = enqueue(store, &message(kind::RECEIPT, "sed-1"));
+    assert!(sed_id < r1 && r1 < r2, "ids grow: {sed_id} {r1} {r2}");
+
+    let mut tx = store.begin().unwrap();
+    let got = tx
+        .outbox_by_message_id("sed-1", kind::SED)
+        .unwrap()
+        .expect("the SED");
+    assert_eq!(
+        got,
+        OutboxMessage {
+            id: sed_id,
+            ..sed.clone()
+        }
+    );
+    assert_eq!(
+        tx.outbox_by_message_id("sed-1", kind::RECEIPT)
+            .unwrap()
+            .map(|m| m.id),
+        Some(r2)
+    );
+    assert!(
+        tx.outbox_by_message_id("sed-1", kind::ERROR)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        tx.outbox_by_message_id("nope", kind::SED)
+            .unwrap()
+            .is_none()
+    );
+
+    let mut changed = got.clone();
+    changed.status = status::RETRYING.into();
+    changed.attempts = 2;
+    changed.next_attempt_ms = 1_000;
+    changed.first_attempt_ms = Some(500);
+    changed.last_error = Some("nack".into());
+    // Only the delivery state changes; what was sent stays as enqueued.
+    changed.body = b"ignored".to_vec();
+    changed.routing_key = "ignored".into();
+    tx.outbox_update(&changed).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    let after = tx
+        .outbox_by_message_id("sed-1", kind::SED)
+        .unwrap()
+        .expect("the SED");
+    assert_ne!(after.updated_at, got.updated_at, "updated_at moves");
+    assert_eq!(
+        after,
+        OutboxMessage {
+            status: status::RETRYING.into(),
+            attempts: 2,
+            next_attempt_ms: 1_000,
+            first_attempt_ms: Some(500),
+            last_error: Some("nack".into()),
+            updated_at: after.updated_at.clone(),
+            ..got
+        }
+    );
+}
+
+fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
+    let now_ms = 1_000_000;
+    let mut want = Vec::new();
+    let mut add = |kind: &str, id: &str, st: &str, next_ms: i64, due: bool| {
+        let mut m = message(kind, id);
+        m.status = st.into();
+        m.next_attempt_ms = next_ms;
+        let row = enqueue(store, &m);
+        if due {
+            want.push((next_ms, row));
+        }
+    };
+    add(kind::SED, "queued-now", status::QUEUED, now_ms, true);
+    add(kind::RECEIPT, "queued-past", status::QUEUED, 10, true);
+    add(
+        kind::NATIONAL,
+        "queued-future",
+        status::QUEUED,
+        now_ms + 1,
+        false,
+    );
+    add(kind::SED, "retrying-past", status::RETRYING, 500, true);
+    add(
+        kind::SED,
+        "retrying-future",
+        status::RETRYING,
+        now_ms + 5,
+        false,
+    );
+    // A sent SED waits for its receipt; once overdue it is retransmitted.
+    add(kind::SED, "sent-overdue", status::SENT, 20, true);
+    add(kind::SED, "sent-waiting", status::SENT, now_ms + 1, false);
+    // A sent receipt, delivery or notice is done: never due.
+    add(kind::RECEIPT, "sent-receipt", status::SENT, 5, false);
+    add(kind::ERROR, "sent-error", status::SENT, 5, false);
+    add(kind::NATIONAL, "sent-national", status::SENT, 5, false);
+    add(kind::NOTICE, "sent-notice", status::SENT, 5, false);
+    // Settled SEDs are never due.
+    add(kind::SED, "delivered", status::DELIVERED, 5, false);
+    add(kind::SED, "rejected", status::REJECTED, 5, false);
+    add(kind::SED, "failed", status::FAILED, 5, false);
+    want.sort();
+    let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
+
+    let due: Vec<i64> = store
+        .outbox_due(now_ms, 100)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(due, want, "due, earliest first");
+    let first_two: Vec<i64> = store
+        .outbox_due(now_ms, 2)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(first_two, want[..2]);
+    assert!(store.outbox_due(0, 100).unwrap().is_empty());
+}
+
+fn sed_message_id_is_unique(store: &dyn Store) {
+    enqueue(store, &message(kind::SED, "m1"));
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.outbox_enqueue(&message(kind::SED, "m1")).is_err(),
+        "a second SED with the same message id"
+    );
+    drop(tx);
+    // Other kinds may share it (answers and deliveries re-enqueued for duplicates).
+    enqueue(store, &message(kind::RECEIPT, "m1"));
+    enqueue(store, &message(kind::RECEIPT, "m1"));
+    enqueue(store, &message(kind::NATIONAL, "m1"));
+    enqueue(store, &message(kind::SED, "m2"));
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 5);
+}
+
+fn references_are_enforced(store: &dyn Store) {
+    let ghost = CaseId::random();
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.participant_add(&ghost, &participant("BE:ONSS", Role::CaseOwner))
+            .is_err(),
+        "a participant of no case"
+    );
+    drop(tx);
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.document_insert(&document(
+            &DocumentId::random(),
+            &ghost,
+            "2025-01-01T00:00:00.000Z"
+        ))
+        .is_err(),
+        "a document of no case"
+    );
+    drop(tx);
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.version_insert(&version(&DocumentId::random(), 1))
+            .is_err(),
+        "a version of no document"
+    );
+    drop(tx);
+    // Nothing of that was kept, and the store still works.
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    assert!(store.case_detail(&ghost).unwrap().is_none());
+    assert_eq!(store.cases(&CaseFilter::default()).unwrap().len(), 1);
+    assert!(store.case_detail(&id).unwrap().is_some());
+}
+
+fn cases_filter_by_institution_status_and_limit(store: &dyn Store) {
+    let a = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let b = committed_case(store, "2025-01-03T00:00:00.000Z", "BE:INASTI");
+    let c = committed_case(store, "2025-01-02T00:00:00.000Z", "BE:ONSS");
+    let mut tx = store.begin().unwrap();
+    tx.participant_add(&b, &participant("BE:ONSS", Role::Counterparty))
+        .unwrap();
+    tx.participant_add(&a, &participant("NL:SVB", Role::Counterparty))
+        .unwrap();
+    tx.commit().unwrap();
+    // Closing `c` moves its updated_at to now: it becomes the most recent.
+    let mut tx = store.begin().unwrap();
+    tx.case_set_state(&c, "closed", "closed", Some("awaiting_reply"))
+        .unwrap();
+    tx.commit().unwrap();
+
+    let ids = |f: CaseFilter| -> Vec<CaseId> {
+        store
+            .cases(&f)
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c.case_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(CaseFilter::default()),
+        vec![c.clone(), b.clone(), a.clone()],
+        "newest change first"
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            institution: Some(inst("BE:ONSS")),
+            ..Default::default()
+        }),
+        vec![c.clone(), b.clone(), a.clone()]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            institution: Some(inst("BE:INASTI")),
+            ..Default::default()
+        }),
+        vec![b.clone()]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            institution: Some(inst("FR:CNAV")),
+            ..Default::default()
+        }),
+        Vec::<CaseId>::new()
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            status: Some("open".into()),
+            ..Default::default()
+        }),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            status: Some("closed".into()),
+            institution: Some(inst("BE:ONSS")),
+            limit: 0,
+        }),
+        vec![c.clone()]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            limit: 2,
+            ..Default::default()
+        }),
+        vec![c.clone(), b.clone()]
+    );
+    // Each case comes with its participants, in the order they joined.
+    let listed = store.cases(&CaseFilter::default()).unwrap();
+    let (_, parts_b) = listed.iter().find(|(x, _)| x.case_id == b).expect("b");
+    assert_eq!(
+        parts_b,
+        &vec![
+            participant("BE:INASTI", Role::CaseOwner),
+            participant("BE:ONSS", Role::Counterparty)
+        ]
+    );
+    let (_, parts_a) = listed.iter().find(|(x, _)| x.case_id == a).expect("a");
+    assert_eq!(parts_a.len(), 2);
+}
+
+fn case_detail_collects_documents_history_and_messages(store: &dyn Store) {
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let other = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let (d1, d2) = (DocumentId::random(), DocumentId::random());
+    let mut tx = store.begin().unwrap();
+    tx.participant_add(&id, &participant("NL:SVB", Role::Counterparty))
+        .unwrap();
+    tx.document_insert(&document(&d1, &id, "2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    tx.document_insert(&document(&d2, &id, "2025-01-02T00:00:00.000Z"))
+        .unwrap();
+    // Versions inserted out of order come back in version order.
+    for (d, v) in [(&d1, 2), (&d2, 1), (&d1, 1)] {
+        tx.version_insert(&version(d, v)).unwrap();
+    }
+    tx.document_set_version(&d1, 2).unwrap();
+    tx.history_append(&id, &history("sed-sent", "one")).unwrap();
+    tx.history_append(&id, &history("sed-received", "two"))
+        .unwrap();
+    tx.history_append(&other, &history("sed-sent", "elsewhere"))
+        .unwrap();
+    let mut m1 = message(kind::SED, "m-1");
+    m1.case_id = Some(id.clone());
+    let mut m2 = message(kind::RECEIPT, "m-2");
+    m2.case_id = Some(id.clone());
+    let mut m3 = message(kind::SED, "m-3");
+    m3.case_id = Some(other.clone());
+    let i1 = tx.outbox_enqueue(&m1).unwrap();
+    let i2 = tx.outbox_enqueue(&m2).unwrap();
+    tx.outbox_enqueue(&m3).unwrap();
+    tx.outbox_enqueue(&message(kind::NOTICE, "no-case"))
+        .unwrap();
+    tx.commit().unwrap();
+
+    let d = store.case_detail(&id).unwrap().expect("case");
+    assert_eq!(d.case, case(&id, "2025-01-01T00:00:00.000Z"));
+    assert_eq!(
+        d.participants,
+        vec![
+            participant("BE:ONSS", Role::CaseOwner),
+            participant("NL:SVB", Role::Counterparty)
+        ]
+    );
+    let docs: Vec<(DocumentId, u32, Vec<DocumentVersion>)> = d
+        .documents
+        .into_iter()
+        .map(|(doc, vs)| (doc.document_id, doc.latest_version, vs))
+        .collect();
+    assert_eq!(
+        docs,
+        vec![
+            (d1.clone(), 2, vec![version(&d1, 1), version(&d1, 2)]),
+            (d2.clone(), 1, vec![version(&d2, 1)]),
+        ]
+    );
+    assert_eq!(
+        d.history
+            .iter()
+            .map(|h| h.detail.as_str())
+            .collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    assert_eq!(
+        d.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [i1, i2]
+    );
+    assert_eq!(
+        d.messages[0],
+        OutboxMessage {
+            id: i1,
+            ..m1.clone()
+        }
+    );
+    assert!(store.case_detail(&CaseId::random()).unwrap().is_none());
+}
+
+fn messages_filter_by_status_newest_first(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for (i, st) in [
+        status::QUEUED,
+        status::SENT,
+        status::QUEUED,
+        status::FAILED,
+        status::QUEUED,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut m = message(kind::SED, &format!("m{i}"));
+        m.status = st.into();
+        ids.push(enqueue(store, &m));
+    }
+    let all: Vec<i64> = store
+        .messages(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(all, ids.iter().rev().copied().collect::<Vec<_>>());
+    let queued: Vec<i64> = store
+        .messages(Some(status::QUEUED), 100)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(queued, vec![ids[4], ids[2], ids[0]]);
+    let newest_two: Vec<i64> = store
+        .messages(Some(status::QUEUED), 2)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(newest_two, vec![ids[4], ids[2]]);
+    // A limit of 0 still returns the newest one rather than nothing.
+    assert_eq!(store.messages(None, 0).unwrap().len(), 1);
+    assert!(
+        store
+            .messages(Some(status::DELIVERED), 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn outbox_counts_per_kind_and_status(store: &dyn Store) {
+    assert!(store.outbox_counts().unwrap().is_empty());
+    for (k, id, st) in [
+        (kind::SED, "s1", status::QUEUED),
+        (kind::SED, "s2", status::QUEUED),
+        (kind::SED, "s3", status::DELIVERED),
+        (kind::RECEIPT, "r1", status::SENT),
+        (kind::NATIONAL, "n1", status::QUEUED),
+    ] {
+        let mut m = message(k, id);
+        m.status = st.into();
+        enqueue(store, &m);
+    }
+    let want: BTreeMap<(String, String), u64> = [
+        ((kind::SED, status::QUEUED), 2),
+        ((kind::SED, status::DELIVERED), 1),
+        ((kind::RECEIPT, status::SENT), 1),
+        ((kind::NATIONAL, status::QUEUED), 1),
+    ]
+    .into_iter()
+    .map(|((k, s), n)| ((k.to_owned(), s.to_owned()), n))
+    .collect();
+    assert_eq!(store.outbox_counts().unwrap(), want);
+}
+
+// ----- PostgreSQL only: migrations and locking -----
+
+/// Several instances starting at once on an empty database: the advisory lock lets
+/// one migrate while the others wait, then find nothing to do.
+#[test]
+fn postgres_migrations_apply_once_under_concurrent_start() {
+    let scratch = Scratch::create();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let config = scratch.config();
+            std::thread::spawn(move || PostgresStore::connect(config).map(|_| ()))
+        })
+        .collect();
+    for s in starts {
+        s.join().expect("no panic").expect("every instance starts");
+    }
+    // And once more on the migrated database.
+    drop(PostgresStore::connect(scratch.config()).expect("restart"));
+    let mut client = scratch
+        .config()
+        .connect(::postgres::NoTls)
+        .expect("connect");
+    let versions: Vec<i32> = client
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .expect("schema_migrations")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<i32> = (1..=super::postgres::schema_version()).collect();
+    assert_eq!(versions, want);
+}
+
+/// A migration recorded under another name means the list was edited after it
+/// was applied: refuse to start rather than guess.
+#[test]
+fn postgres_refuses_an_edited_migration() {
+    let scratch = Scratch::create();
+    drop(PostgresStore::connect(scratch.config()).expect("first start"));
+    let mut client = scratch
+        .config()
+        .connect(::postgres::NoTls)
+        .expect("connect");
+    client
+        .batch_execute("UPDATE schema_migrations SET name = 'something else' WHERE version = 1")
+        .expect("edit");
+    let err = PostgresStore::connect(scratch.config())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+/// `case_get` inside a transaction locks the case: a second transaction reading
+/// it waits for the first to commit and then sees the committed state, as with
+/// SQLite's single writer.
+#[test]
+fn postgres_case_get_waits_for_a_concurrent_transition() {
+    let scratch = Scratch::create();
+    let store = std::sync::Arc::new(PostgresStore::connect(scratch.config()).expect("open"));
+    let id = committed_case(&*store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+
+    let mut first = store.begin().unwrap();
+    assert!(first.case_get(&id).unwrap().is_some());
+    let second = {
+        let store = store.clone();
+        let id = id.clone();
+        std::thread::spawn(move || {
+            let mut tx = store.begin().unwrap();
+            let seen = tx.case_get(&id).unwrap().expect("case").state;
+            tx.commit().unwrap();
+            seen
+        })
+    };
+    // Commit only once the second transaction is blocked on the row lock, seen
+    // from the server's side; bounded, so a missing lock fails instead of hanging.
+    let mut admin = scratch
+        .config()
+        .connect(::postgres::NoTls)
+        .expect("connect");
+    let mut waiting = false;
+    for _ in 0..500 {
+        let n: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .expect("pg_stat_activity")
+            .get(0);
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        if second.is_finished() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    first
+        .case_set_state(&id, "closed", "closed", Some("awaiting_reply"))
+        .unwrap();
+    first.commit().unwrap();
+    let seen = second.join().expect("second transaction");
+    assert!(
+        waiting,
+        "the second transaction did not wait for the case lock"
+    );
+    assert_eq!(seen, "closed");
+}
