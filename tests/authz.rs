@@ -74,6 +74,9 @@ enum Other {
     Shared,
 }
 
+/// (request body, content type, success status for the owner, treatment of another institution)
+type Expect = (Vec<u8>, &'static str, u16, Other);
+
 #[test]
 fn every_route_refuses_what_the_token_does_not_allow() {
     let vhost = Vhost::new("authz");
@@ -109,7 +112,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     let sed_request = serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "LA_BUC_02", "sed": "A003", "body": String::from_utf8(fixture("A003")).unwrap()}).to_string();
 
     // (request body, content type, success status for the owner, treatment of another institution)
-    let mut expectations: BTreeMap<(&str, &str), (Vec<u8>, &str, u16, Other)> = BTreeMap::new();
+    let mut expectations: BTreeMap<(&str, &str), Expect> = BTreeMap::new();
     expectations.insert(
         ("POST", "/api/v1/documents"),
         (

@@ -41,7 +41,7 @@ pub async fn index(
         .and_then(|i| crate::ids::InstitutionId::parse(i).ok());
     let institution = match super::scoped_institution(&caller, asked) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let filter = CaseFilter {
         institution,
@@ -84,7 +84,7 @@ pub async fn case(
 ) -> Response {
     let d = match super::load_case_for(&sw, &caller, &case_id).await {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut body = format!(
         "<p>{} · state <b>{}</b> · {} · data model {}</p><h2>Participants</h2><ul>",
