@@ -660,9 +660,18 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
+/// Certificates expiring within this window show in health and metrics.
+const CERT_WARNING_S: i64 = 30 * 86_400;
+
 async fn health(State(sw): State<Arc<Switch>>) -> Response {
     let store = sw.store.clone();
     let counts = tokio::task::spawn_blocking(move || store.outbox_counts()).await;
+    let expiring: Vec<serde_json::Value> = sw
+        .registry
+        .expiring(chrono::Utc::now().timestamp(), CERT_WARNING_S)
+        .into_iter()
+        .map(|(who, until)| serde_json::json!({"owner": who, "notAfter": until}))
+        .collect();
     match counts {
         Ok(Ok(c)) => {
             let pending: u64 = c
@@ -681,6 +690,7 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
                 "transport": sw.transport.describe(),
                 "outboxPending": pending,
                 "outboxFailed": failed,
+                "certificatesExpiringSoon": expiring,
             }))
             .into_response()
         }
@@ -696,6 +706,13 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
 
 async fn metrics(State(sw): State<Arc<Switch>>) -> Response {
     let mut text = String::new();
+    let expiring = sw
+        .registry
+        .expiring(chrono::Utc::now().timestamp(), CERT_WARNING_S)
+        .len();
+    text.push_str(&format!(
+        "# TYPE eessi_certificates_expiring_30d gauge\neessi_certificates_expiring_30d {expiring}\n"
+    ));
     for (name, value) in sw.metrics.snapshot() {
         text.push_str(&format!(
             "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"

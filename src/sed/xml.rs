@@ -23,6 +23,9 @@ pub struct XmlLimits {
     pub body_bytes_max: usize,
     pub depth_max: usize,
     pub elements_max: usize,
+    /// Longest attribute value, and most attributes on one element.
+    pub attribute_bytes_max: usize,
+    pub attributes_max: usize,
 }
 
 impl Default for XmlLimits {
@@ -32,6 +35,8 @@ impl Default for XmlLimits {
             body_bytes_max: 10 * 1024 * 1024,
             depth_max: 256,
             elements_max: 200_000,
+            attribute_bytes_max: 64 * 1024,
+            attributes_max: 64,
         }
     }
 }
@@ -48,6 +53,8 @@ pub enum XmlError {
     TooDeep(usize),
     #[error("more than {0} elements")]
     TooManyElements(usize),
+    #[error("an element has more than {0} attributes or an attribute longer than {1} bytes")]
+    AttributesTooLarge(usize, usize),
 }
 
 /// Stream the document once without building anything: size, encoding, DOCTYPE,
@@ -75,6 +82,12 @@ pub fn precheck(bytes: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
         })?;
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Start(ref e) | Event::Empty(ref e) if !attributes_ok(e, limits) => {
+                return Err(XmlError::AttributesTooLarge(
+                    limits.attributes_max,
+                    limits.attribute_bytes_max,
+                ));
+            }
             Event::Start(_) => {
                 depth += 1;
                 elements += 1;
@@ -97,6 +110,20 @@ pub fn precheck(bytes: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
         }
     }
     Ok(())
+}
+
+fn attributes_ok(e: &quick_xml::events::BytesStart, limits: &XmlLimits) -> bool {
+    let mut n = 0;
+    for a in e.attributes().with_checks(false) {
+        n += 1;
+        match a {
+            Ok(a) if a.value.len() <= limits.attribute_bytes_max && n <= limits.attributes_max => {}
+            // A malformed attribute is left to libxml2's stricter parse.
+            Err(_) => return true,
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn line_at(bytes: &[u8], pos: usize) -> u32 {
@@ -354,6 +381,16 @@ mod tests {
         assert!(matches!(
             precheck(b"<a><b></a>", &l),
             Err(XmlError::NotWellFormed { .. })
+        ));
+        let huge = format!("<a b=\"{}\"/>", "x".repeat(70_000));
+        assert!(matches!(
+            precheck(huge.as_bytes(), &l),
+            Err(XmlError::AttributesTooLarge(..))
+        ));
+        let many: String = (0..100).map(|i| format!(" a{i}=\"1\"")).collect();
+        assert!(matches!(
+            precheck(format!("<a{many}/>").as_bytes(), &l),
+            Err(XmlError::AttributesTooLarge(..))
         ));
     }
 

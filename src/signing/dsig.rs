@@ -51,6 +51,8 @@ pub enum VerifyError {
     CertificateMismatch,
     #[error("the signer has no registered certificate")]
     UnknownSigner,
+    #[error("the signer's registered certificate is not valid now")]
+    CertificateNotValidNow,
     #[error("the digest does not match the document")]
     DigestMismatch,
     #[error("the signature value does not verify")]
@@ -103,6 +105,23 @@ impl Signer {
         key_path: &std::path::Path,
         cert_path: &std::path::Path,
     ) -> Result<Signer, SignError> {
+        // A private key others can read is a key others may have copied: refuse it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(key_path).map_err(|e| SignError::Key {
+                path: key_path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(SignError::Key {
+                    path: key_path.display().to_string(),
+                    message: format!(
+                        "the private key is readable by group or others (mode {mode:o}); chmod 600 it"
+                    ),
+                });
+            }
+        }
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| SignError::Key {
                 path: p.display().to_string(),
@@ -297,6 +316,9 @@ pub fn verify(doc: &Document, trusted: &[TrustedCert]) -> Result<(), VerifyError
         .iter()
         .find(|c| c.der == embedded)
         .ok_or(VerifyError::CertificateMismatch)?;
+    if !cert.valid_at(chrono::Utc::now().timestamp()) {
+        return Err(VerifyError::CertificateNotValidNow);
+    }
 
     let limits_ok = |e: xml::XmlError| profile(e.to_string());
     let canonical = xml::c14n(doc, C14nScope::DocumentWithout(sig)).map_err(limits_ok)?;
@@ -323,7 +345,13 @@ mod tests {
     use crate::signing::registry::load_certificate;
     use std::path::Path;
 
+    pub(crate) fn own_key(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     fn signer(name: &str) -> Signer {
+        own_key(Path::new(&format!("fixtures/pki/{name}.key.pem")));
         Signer::from_files(
             Path::new(&format!("fixtures/pki/{name}.key.pem")),
             Path::new(&format!("fixtures/pki/{name}.crt.pem")),
@@ -407,6 +435,59 @@ mod tests {
         assert_eq!(
             verify(&parse(twice.as_bytes()), &c),
             Err(VerifyError::Several(2))
+        );
+    }
+
+    #[test]
+    fn keys_readable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pem");
+        std::fs::copy("fixtures/pki/BE_ONSS.key.pem", &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Signer::from_files(&key, Path::new("fixtures/pki/BE_ONSS.crt.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("chmod 600") && !err.contains("PRIVATE"),
+            "{err}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Signer::from_files(&key, Path::new("fixtures/pki/BE_ONSS.crt.pem")).is_ok());
+    }
+
+    #[test]
+    fn an_expired_registered_certificate_is_refused() {
+        use openssl::asn1::Asn1Time;
+        use openssl::x509::{X509Builder, X509NameBuilder};
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "expired").unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(1_600_000_000).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_unix(1_700_000_000).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.pem"), cert.to_pem().unwrap()).unwrap();
+        let signer = Signer::from_pem(
+            &key.private_key_to_pem_pkcs8().unwrap(),
+            &cert.to_pem().unwrap(),
+        )
+        .unwrap();
+        let signed = sign(DOC.as_bytes(), &signer).unwrap();
+        let trusted = load_certificate(&dir.path().join("c.pem")).unwrap();
+        assert!(!trusted.valid_at(chrono::Utc::now().timestamp()));
+        assert_eq!(
+            verify(&parse(&signed), &[trusted]),
+            Err(VerifyError::CertificateNotValidNow)
         );
     }
 }

@@ -29,6 +29,22 @@ pub struct TrustedCert {
     pub der: Vec<u8>,
     pub public_key: PKey<Public>,
     pub not_after: String,
+    /// Validity period, seconds since the epoch.
+    pub not_before_s: i64,
+    pub not_after_s: i64,
+}
+
+impl TrustedCert {
+    pub fn valid_at(&self, now_s: i64) -> bool {
+        self.not_before_s <= now_s && now_s <= self.not_after_s
+    }
+}
+
+/// Seconds since the epoch of an ASN.1 time.
+fn epoch_s(t: &openssl::asn1::Asn1TimeRef) -> Result<i64, String> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(|e| e.to_string())?;
+    let d = epoch.diff(t).map_err(|e| e.to_string())?;
+    Ok(i64::from(d.days) * 86_400 + i64::from(d.secs))
 }
 
 impl std::fmt::Debug for TrustedCert {
@@ -126,6 +142,8 @@ pub fn load_certificate(path: &Path) -> Result<TrustedCert, RegistryError> {
     Ok(TrustedCert {
         der,
         public_key,
+        not_before_s: epoch_s(cert.not_before()).map_err(invalid)?,
+        not_after_s: epoch_s(cert.not_after()).map_err(invalid)?,
         not_after: cert.not_after().to_string(),
     })
 }
@@ -196,6 +214,23 @@ impl Registry {
             );
         }
         Ok(reg)
+    }
+
+    /// Certificates that expire before `now_s + window_s` (already expired included):
+    /// (owner, not_after) pairs, for health and metrics.
+    pub fn expiring(&self, now_s: i64, window_s: i64) -> Vec<(String, String)> {
+        let inst = self
+            .institutions
+            .values()
+            .flat_map(|i| i.certificates.iter().map(move |c| (i.id.to_string(), c)));
+        let aps = self
+            .access_points
+            .iter()
+            .flat_map(|(c, certs)| certs.iter().map(move |x| (format!("access point {c}"), x)));
+        inst.chain(aps)
+            .filter(|(_, c)| c.not_after_s < now_s + window_s)
+            .map(|(who, c)| (who, c.not_after.clone()))
+            .collect()
     }
 
     pub fn institution(&self, id: &InstitutionId) -> Option<&Institution> {

@@ -16,7 +16,25 @@ use eessi_switch::transport::{Delivery, Transport};
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 pub fn root() -> PathBuf {
+    fix_key_modes();
     PathBuf::from(ROOT)
+}
+
+/// Git does not keep file modes: the switch refuses private keys others can read,
+/// so the test keys are made owner-only before use (as `scripts/setup` does).
+pub fn fix_key_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for dir in ["fixtures/pki", "fixtures/auth"] {
+            for e in std::fs::read_dir(PathBuf::from(ROOT).join(dir)).unwrap() {
+                let p = e.unwrap().path();
+                if p.to_string_lossy().ends_with(".key.pem") {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+                }
+            }
+        }
+    });
 }
 
 fn rabbitmqctl(args: &[&str]) {
@@ -105,12 +123,14 @@ pub fn write_config(dir: &Path, country: &str, amqp: &str, port: u16, retry: &Re
 
 impl Server {
     pub fn start(dir: &Path, country: &str, vhost: &Vhost, retry: &Retry) -> Server {
+        fix_key_modes();
         let port = free_port();
         let config = write_config(dir, country, &vhost.url(), port, retry);
         Server::spawn(dir, country, config, port)
     }
 
     pub fn spawn(dir: &Path, country: &str, config: PathBuf, port: u16) -> Server {
+        fix_key_modes();
         let log =
             std::fs::File::create(dir.join(format!("{}.log", country.to_lowercase()))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_eessi-switch"))
