@@ -465,18 +465,34 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         }));
     }
     tracing::info!(country = %sw.country, transport = %sw.transport.describe(), "access point starting");
-    let runner = tokio::spawn(sw.clone().run(config.amqp_prefetch, shutdown_rx));
+    let mut runner_handle = tokio::spawn(sw.clone().run(config.amqp_prefetch, shutdown_rx));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-        r = runner => {
+        r = &mut runner_handle => {
             r??;
             bail!("the access point stopped");
         }
     }
-    tracing::info!("shutting down");
+    tracing::info!(
+        "shutting down: no new deliveries; finishing those in hand and flushing the outbox"
+    );
     let _ = shutdown_tx.send(true);
+    match tokio::time::timeout(
+        std::time::Duration::from_millis(config.shutdown_grace_ms),
+        runner_handle,
+    )
+    .await
+    {
+        Ok(_) => tracing::info!("stopped cleanly"),
+        // Whatever is unfinished is uncommitted or unacked: the broker redelivers
+        // it and the outbox keeps it; nothing is lost.
+        Err(_) => tracing::warn!(
+            grace_ms = config.shutdown_grace_ms,
+            "shutdown bound reached; exiting with work in flight"
+        ),
+    }
     if let Some(h) = http {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), h).await;
     }

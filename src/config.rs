@@ -45,6 +45,12 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     auth: Option<RawAuth>,
+    #[serde(default = "default_grace")]
+    shutdown_grace_ms: u64,
+}
+
+fn default_grace() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +164,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub body_bytes_max: usize,
     pub auth: Option<AuthConfig>,
+    /// SIGTERM: how long to finish deliveries in hand and flush the outbox.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Config {
@@ -227,6 +235,7 @@ impl Config {
             http_listen: raw.http.map(|h| h.listen),
             retry: raw.retry,
             body_bytes_max: raw.limits.body_bytes_max,
+            shutdown_grace_ms: raw.shutdown_grace_ms,
             auth: raw.auth.map(|a| AuthConfig {
                 issuer: a.issuer,
                 audience: a.audience,

@@ -780,3 +780,57 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
     assert_eq!(reopened["status"], "open");
     assert_eq!(be.wait_state(&case, "answered")["status"], "open");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_stops_within_its_bound_and_a_restart_loses_nothing() {
+    let vhost = Vhost::new("term");
+    let dir = tempfile::tempdir().unwrap();
+    let mut be = Server::start(dir.path(), "BE", &vhost, &Retry::default());
+    let mut cases = Vec::new();
+    for _ in 0..5 {
+        // NL has no inbox yet: every SED is returned and stays in the outbox, retrying.
+        cases.push(id(
+            &be.send("BE:ONSS", "NL:SVB", "LA_BUC_02", "A003", None, None),
+            "caseId",
+        ));
+    }
+    let started = std::time::Instant::now();
+    let (ok, out) = tool("kill", &["-TERM", &be.child.id().to_string()]);
+    assert!(ok, "{out}");
+    let status = be.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}\n{}", be.log());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(be.log().contains("stopped cleanly"), "{}", be.log());
+    // Restart on the same store: every case and every message is still there.
+    let config = be.config.clone();
+    let port: u16 = be.base.rsplit(':').next().unwrap().parse().unwrap();
+    drop(be);
+    let be = Server::spawn(dir.path(), "BE", config, port);
+    for c in &cases {
+        let case = be.case(c).expect("the case survived the restart");
+        assert_eq!(
+            case["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["kind"] == "sed")
+                .count(),
+            1
+        );
+    }
+    // Once NL's access point exists, the outbox delivers them.
+    let _nl = Server::start(dir.path(), "NL", &vhost, &Retry::default());
+    for c in &cases {
+        wait_for(&be, c, "delivery after the restart", |case| {
+            case["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["kind"] == "sed" && m["status"] == "delivered")
+        });
+    }
+}

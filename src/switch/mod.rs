@@ -193,9 +193,14 @@ impl Switch {
                 prefetch,
             )
             .await?;
-        let inbound = tokio::spawn(inbound::run(self.clone(), deliveries, shutdown.clone()));
-        let relay = tokio::spawn(relay::run(self.clone(), shutdown));
-        let (a, b) = tokio::join!(inbound, relay);
+        // Shutdown order: stop taking deliveries and finish the ones in hand (their
+        // acks depend on commits), then let the relay flush what they committed.
+        let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
+        let inbound = tokio::spawn(inbound::run(self.clone(), deliveries, shutdown));
+        let relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
+        let a = inbound.await;
+        let _ = relay_stop.send(true);
+        let b = relay.await;
         a.map_err(|e| StartError::Other(e.to_string()))?;
         b.map_err(|e| StartError::Other(e.to_string()))?;
         Ok(())

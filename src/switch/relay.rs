@@ -21,27 +21,44 @@ use crate::transport::{NATIONAL_EXCHANGE, OutMessage, PublishOutcome};
 const BATCH: u32 = 512;
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
+/// Rounds at most run at shutdown to flush the outbox (each handles up to `BATCH`).
+const FLUSH_ROUNDS_MAX: usize = 20;
+
 pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
     loop {
+        if *shutdown.borrow() {
+            return flush(&sw).await;
+        }
         match round(&sw).await {
             Ok(0) => {
                 tokio::select! {
                     _ = sw.relay_wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => {}
                 }
             }
-            Ok(_) => {
-                if *shutdown.borrow() {
-                    return;
-                }
-            }
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "outbox relay round failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => {}
                 }
+            }
+        }
+    }
+}
+
+/// Publish what is due now, a bounded number of rounds; what remains stays in the
+/// outbox for the next start (nothing is lost, at worst it is sent later).
+async fn flush(sw: &Arc<Switch>) {
+    for _ in 0..FLUSH_ROUNDS_MAX {
+        match round(sw).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not flush the outbox at shutdown; it stays committed");
+                return;
             }
         }
     }
