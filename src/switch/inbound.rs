@@ -248,6 +248,12 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     )?;
     let doc = xml::parse(&m.body, &sw.limits).map_err(|e| match e {
         XmlError::TooLarge { .. } => refuse(ErrorCode::TooLarge, e.to_string()),
+        // The parser's own message may quote the input (personal data): abroad
+        // goes only the kind of fault and its line.
+        XmlError::NotWellFormed { line, .. } => refuse(
+            ErrorCode::Malformed,
+            format!("not well-formed XML{}", line.map(|l| format!(" at line {l}")).unwrap_or_default()),
+        ),
         other => refuse(ErrorCode::Malformed, other.to_string()),
     })?;
     let (env, sed_node) =
