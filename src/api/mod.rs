@@ -684,10 +684,16 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
                 .filter(|((_, s), _)| s == "failed")
                 .map(|(_, n)| n)
                 .sum();
+            let status = if sw.transport.state() == crate::transport::BrokerState::Connected {
+                "UP"
+            } else {
+                "DEGRADED"
+            };
             axum::Json(serde_json::json!({
-                "status": "UP",
+                "status": status,
                 "accessPoint": sw.country.to_string(),
                 "transport": sw.transport.describe(),
+                "broker": sw.transport.state(),
                 "outboxPending": pending,
                 "outboxFailed": failed,
                 "certificatesExpiringSoon": expiring,
@@ -713,6 +719,16 @@ async fn metrics(State(sw): State<Arc<Switch>>) -> Response {
     text.push_str(&format!(
         "# TYPE eessi_certificates_expiring_30d gauge\neessi_certificates_expiring_30d {expiring}\n"
     ));
+    let state = sw.transport.state();
+    for (name, is) in [
+        ("connected", crate::transport::BrokerState::Connected),
+        ("blocked", crate::transport::BrokerState::Blocked),
+    ] {
+        text.push_str(&format!(
+            "# TYPE eessi_broker_{name} gauge\neessi_broker_{name} {}\n",
+            u8::from(state == is)
+        ));
+    }
     for (name, value) in sw.metrics.snapshot() {
         text.push_str(&format!(
             "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"

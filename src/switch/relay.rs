@@ -73,6 +73,11 @@ enum Outcome {
 
 /// One round; returns how many messages were handled.
 pub async fn round(sw: &Arc<Switch>) -> Result<usize, StoreError> {
+    // While the broker blocks the connection, publishing would only hang: pause.
+    // Health and metrics report the state; nothing leaves the outbox meanwhile.
+    if sw.transport.state() == crate::transport::BrokerState::Blocked {
+        return Ok(0);
+    }
     let now_ms = chrono::Utc::now().timestamp_millis();
     let store = sw.store.clone();
     let due = tokio::task::spawn_blocking(move || store.outbox_due(now_ms, BATCH))

@@ -349,6 +349,17 @@ impl Transport for AmqpTransport {
     fn describe(&self) -> String {
         format!("RabbitMQ at {}", self.url)
     }
+
+    fn state(&self) -> BrokerState {
+        let s = self.connection.status();
+        if !s.connected() {
+            BrokerState::Disconnected
+        } else if s.blocked() {
+            BrokerState::Blocked
+        } else {
+            BrokerState::Connected
+        }
+    }
 }
 
 #[cfg(test)]

@@ -109,4 +109,19 @@ pub trait Transport: Send + Sync {
     ) -> Result<tokio::sync::mpsc::Receiver<Delivery>, TransportError>;
     /// Human-readable kind, for logs and the demo ("RabbitMQ at ...", "in-process").
     fn describe(&self) -> String;
+    /// The connection as the broker last told us.
+    fn state(&self) -> BrokerState {
+        BrokerState::Connected
+    }
+}
+
+/// Whether publishing can go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerState {
+    Connected,
+    /// The broker refuses publishes for now (memory or disk alarm): the relay pauses.
+    Blocked,
+    /// Lost; lapin reconnects by itself.
+    Disconnected,
 }
