@@ -169,7 +169,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Buc { command } => buc(command),
-        Command::Case { command } => case(command),
+        // The store API is blocking (the PostgreSQL client runs its own runtime).
+        Command::Case { command } => tokio::task::spawn_blocking(move || case(command)).await?,
         Command::Sign { key, cert, file } => {
             let signer = Signer::from_files(&key, &cert)?;
             let input =

@@ -142,6 +142,10 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         ("GET", "/api/v1/messages"),
         (vec![], "", 200, Other::Filtered),
     );
+    expectations.insert(
+        ("POST", "/api/v1/cases/{caseId}/local-close"),
+        (vec![], "application/json", 204, Other::Forbidden),
+    );
     expectations.insert(("GET", "/api/v1/bucs"), (vec![], "", 200, Other::Shared));
     expectations.insert(("GET", "/metrics"), (vec![], "", 200, Other::Forbidden));
     expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));

@@ -96,6 +96,13 @@ pub fn routes() -> Vec<Route> {
             get(get_envelope),
         ),
         route(
+            "POST",
+            "/api/v1/cases/{caseId}/local-close",
+            Access::Scope(Handle),
+            true,
+            post(local_close),
+        ),
+        route(
             "GET",
             "/api/v1/messages",
             Access::Scope(Read),
@@ -568,6 +575,61 @@ pub fn deadlines_of(
         })
         .collect();
     crate::buc::deadline::deadlines(def, &d.case.state, &docs, now)
+}
+
+/// A case handler closes the case for our side only (no SED is sent; the other
+/// participants keep it open). X001 is the global closure.
+async fn local_close(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Path(case_id): Path<String>,
+) -> Response {
+    let d = match load_case_for(&sw, &caller, &case_id).await {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    if d.case.state == crate::buc::definition::CLOSED {
+        return Problem::new(
+            StatusCode::CONFLICT,
+            "urn:problem-type:eessi-switch:protocolViolation",
+            "The case is already closed",
+            None,
+        )
+        .into_response();
+    }
+    let who = caller.subject.clone();
+    let sw2 = sw.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+        let mut tx = sw2.store.begin()?;
+        let Some(case) = tx.case_get(&d.case.case_id)? else {
+            return Ok(());
+        };
+        tx.case_set_state(
+            &case.case_id,
+            crate::buc::definition::CLOSED,
+            "closed",
+            Some(&case.state),
+        )?;
+        tx.history_append(
+            &case.case_id,
+            &crate::store::HistoryEntry {
+                at: crate::store::now_rfc3339(),
+                event: "local-close".into(),
+                detail: format!("closed for this side only by {who}"),
+                from_state: Some(case.state.clone()),
+                to_state: Some(crate::buc::definition::CLOSED.into()),
+                message_id: None,
+                document_id: None,
+            },
+        )?;
+        tx.commit()
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
 }
 
 async fn get_envelope(

@@ -9,8 +9,9 @@
 //! from a thread that is already driving a tokio runtime (an async task, or the
 //! thread inside `#[tokio::main]`) panics with "cannot start a runtime from within a
 //! runtime". The switch calls the store from `spawn_blocking` threads, where that is
-//! fine; `open`, which `Switch::build` reaches from async code, migrates on a
-//! short-lived thread of its own so that it is safe from anywhere.
+//! fine. `open` (which `Switch::build` reaches from async code) and dropping the
+//! store (at the end of an async `serve`) do their blocking on short-lived threads
+//! of their own, so both are safe from anywhere.
 //!
 //! Crates: `postgres` (maintained with `tokio-postgres` by the same people) and
 //! `r2d2` for the pool. `r2d2` is feature-complete and changes rarely, but it is the
@@ -107,14 +108,18 @@ pub fn schema_version() -> i32 {
 }
 
 /// A `postgres::Error` as a store error. Its `Display` alone says only "db error"
-/// for server errors, so the server's message (and, for IO, the cause) is kept.
+/// for server errors and hides the cause of the others, so both are spelled out.
 fn db(e: ::postgres::Error) -> StoreError {
+    StoreError::Db(describe(&e))
+}
+
+fn describe(e: &::postgres::Error) -> String {
     if let Some(d) = e.as_db_error() {
-        return StoreError::Db(d.to_string());
+        return d.to_string();
     }
-    match std::error::Error::source(&e) {
-        Some(cause) => StoreError::Db(format!("{e}: {cause}")),
-        None => StoreError::Db(e.to_string()),
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -243,7 +248,22 @@ impl r2d2::ManageConnection for Manager {
 
 /// The PostgreSQL store: a pool of connections to one database.
 pub struct PostgresStore {
-    pool: r2d2::Pool<Manager>,
+    /// Always `Some` until `drop`, which takes it to close the connections on a
+    /// thread of its own.
+    pool: Option<r2d2::Pool<Manager>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing a sync client blocks on its runtime, and dropping that runtime is
+        // refused on a thread that drives another: the switch drops its store at the
+        // end of an async `serve`. Close the pool where blocking is allowed.
+        if let Some(pool) = self.pool.take() {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(pool));
+            });
+        }
+    }
 }
 
 impl PostgresStore {
@@ -251,7 +271,7 @@ impl PostgresStore {
     pub fn open(url: &str) -> Result<PostgresStore> {
         let config: ::postgres::Config = url
             .parse()
-            .map_err(|e| other(format!("invalid PostgreSQL URL: {e}")))?;
+            .map_err(|e| other(format!("invalid PostgreSQL URL: {}", describe(&e))))?;
         PostgresStore::connect(config)
     }
 
@@ -273,7 +293,7 @@ impl PostgresStore {
             .error_handler(Box::new(LogError))
             .build(Manager { config })
             .map_err(|e| other(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore { pool: Some(pool) };
         // The sync client may not block a thread that drives a runtime; see the
         // file's opening comment.
         std::thread::scope(|s| {
@@ -286,6 +306,8 @@ impl PostgresStore {
 
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool
+            .as_ref()
+            .ok_or_else(|| other("the store is closed"))?
             .get()
             .map_err(|e| other(format!("no PostgreSQL connection: {e}")))
     }
@@ -297,6 +319,8 @@ impl PostgresStore {
         let mut conn = self.conn()?;
         conn.begin("BEGIN")?;
         conn.query("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+        // "relation already exists, skipping" on every start is noise, not news.
+        conn.batch("SET LOCAL client_min_messages = warning")?;
         conn.batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                version INTEGER PRIMARY KEY, name TEXT NOT NULL,

@@ -35,8 +35,9 @@ impl Scratch {
         admin.connect_timeout(std::time::Duration::from_secs(5));
         let name = format!("eessi_test_{}", uuid::Uuid::new_v4().simple());
         let mut client = admin.connect(::postgres::NoTls).unwrap_or_else(|e| {
+            let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
             panic!(
-                "PostgreSQL is not reachable at {url} ({e}); the store tests need it: \
+                "PostgreSQL is not reachable at {url} ({e}{cause}); the store tests need it: \
                  run scripts/setup (it starts the local server)"
             )
         });
@@ -1035,4 +1036,26 @@ fn postgres_case_get_waits_for_a_concurrent_transition() {
         "the second transaction did not wait for the case lock"
     );
     assert_eq!(seen, "closed");
+}
+
+/// `Switch::build` opens the store from async code and `serve` drops it there; the
+/// sync client must do neither on the runtime's thread. In between, the store is
+/// used as the switch uses it: from `spawn_blocking`.
+#[test]
+fn postgres_store_opens_and_closes_inside_async_code() {
+    let scratch = Scratch::create();
+    let config = scratch.config();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let store = std::sync::Arc::new(PostgresStore::connect(config).expect("open"));
+        let s = store.clone();
+        let counts = tokio::task::spawn_blocking(move || s.outbox_counts())
+            .await
+            .expect("no panic")
+            .expect("counts");
+        assert!(counts.is_empty());
+        drop(store);
+    });
 }

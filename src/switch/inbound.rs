@@ -252,7 +252,10 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
         // goes only the kind of fault and its line.
         XmlError::NotWellFormed { line, .. } => refuse(
             ErrorCode::Malformed,
-            format!("not well-formed XML{}", line.map(|l| format!(" at line {l}")).unwrap_or_default()),
+            format!(
+                "not well-formed XML{}",
+                line.map(|l| format!(" at line {l}")).unwrap_or_default()
+            ),
         ),
         other => refuse(ErrorCode::Malformed, other.to_string()),
     })?;
