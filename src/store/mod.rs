@@ -24,6 +24,20 @@ pub enum StoreError {
     Db(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A concurrent writer got there first (unique key, serialization failure,
+    /// deadlock): retrying the whole transaction is right.
+    #[error("conflict with a concurrent transaction: {0}")]
+    Conflict(String),
+    /// The database cannot be reached: wait for it, do not give up on the work.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// True when waiting and trying again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Conflict(_) | StoreError::Unavailable(_))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -185,6 +199,47 @@ impl OutboxMessage {
     }
 }
 
+/// A `New`/`Update` whose case or related document is not known yet, kept until its
+/// predecessor arrives or its parking time is over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParkedMessage {
+    pub message_id: String,
+    pub case_id: CaseId,
+    pub parked_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// The AMQP properties and headers as received (JSON), to check it again later.
+    pub properties: String,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+/// A message the broker dead-lettered, copied from the dead-letter queue so that
+/// operators can list and re-inject it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub message_id: Option<String>,
+    pub queue: String,
+    /// The AMQP properties and headers (JSON), as dead-lettered.
+    pub properties: String,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub dead_at: String,
+    pub reinjected_at: Option<String>,
+}
+
+/// One audited action: who read or did what, when, from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub subject: String,
+    pub institution: Option<String>,
+    /// e.g. `read-case`, `read-document`, `submit`, `local-close`, `reinject`.
+    pub action: String,
+    pub target: String,
+    pub remote: Option<String>,
+}
+
 /// Everything a case handler sees about one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseDetail {
@@ -239,6 +294,10 @@ pub trait Tx {
         kind: &str,
     ) -> Result<Option<OutboxMessage>>;
     fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()>;
+    fn parked_put(&mut self, p: &ParkedMessage) -> Result<()>;
+    /// Parked messages of a case, oldest first.
+    fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
+    fn parked_delete(&mut self, message_id: &str) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -254,6 +313,24 @@ pub trait Store: Send + Sync {
     fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
     /// Counts of outbox messages per (kind, status), for health and tests.
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>>;
+    /// Take the due messages for this relay: they are returned and their next
+    /// attempt is pushed `lease_ms` ahead in the same transaction, so another
+    /// instance's relay skips them; if this one dies, the lease expires and they
+    /// are due again (a resend with the same message id, which receivers dedupe).
+    fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>>;
+    /// Parked messages whose parking time is over.
+    fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>>;
+    fn parked_count(&self) -> Result<u64>;
+    fn dead_letter_put(&self, d: &DeadLetter) -> Result<i64>;
+    fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>>;
+    fn dead_letter_get(&self, id: i64) -> Result<Option<DeadLetter>>;
+    fn dead_letter_mark_reinjected(&self, id: i64) -> Result<()>;
+    /// Append to the audit log (its own transaction; there is no update or delete).
+    fn audit_append(&self, e: &AuditEntry) -> Result<()>;
+    /// The newest audit entries, optionally of one institution.
+    fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// A cheap round trip, for health.
+    fn ping(&self) -> Result<()>;
 }
 
 pub fn now_rfc3339() -> String {

@@ -56,10 +56,11 @@ struct Migration {
 /// that keeps SQLite's insertion order. `outbox_message` exists because the
 /// `outbox_sed_message` partial index cannot serve a prepared statement's generic
 /// plan, where `kind` is a parameter.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial schema",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial schema",
+        sql: r#"
 CREATE TABLE cases (
   case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
   status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
@@ -100,7 +101,32 @@ CREATE INDEX outbox_case ON outbox(case_id);
 CREATE INDEX outbox_message ON outbox(message_id);
 CREATE UNIQUE INDEX outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "parking, dead letters, audit",
+        sql: r#"
+CREATE TABLE parked (
+  message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms BIGINT NOT NULL,
+  expires_at_ms BIGINT NOT NULL, properties TEXT NOT NULL, body BYTEA NOT NULL,
+  seq BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE INDEX parked_case ON parked(case_id, parked_at_ms, seq);
+CREATE INDEX parked_expiry ON parked(expires_at_ms);
+CREATE TABLE dead_letters (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id TEXT, queue TEXT NOT NULL,
+  properties TEXT NOT NULL, body BYTEA NOT NULL, dead_at TEXT NOT NULL, reinjected_at TEXT);
+CREATE TABLE audit (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT NOT NULL, subject TEXT NOT NULL,
+  institution TEXT, action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT);
+CREATE INDEX audit_institution ON audit(institution, seq);
+-- The audit log is append-only: the database itself refuses updates and deletes.
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+  FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+"#,
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> i32 {
@@ -110,7 +136,27 @@ pub fn schema_version() -> i32 {
 /// A `postgres::Error` as a store error. Its `Display` alone says only "db error"
 /// for server errors and hides the cause of the others, so both are spelled out.
 fn db(e: ::postgres::Error) -> StoreError {
-    StoreError::Db(describe(&e))
+    use ::postgres::error::SqlState;
+    let text = describe(&e);
+    match e.code() {
+        Some(c)
+            if *c == SqlState::UNIQUE_VIOLATION
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StoreError::Conflict(text)
+        }
+        Some(c)
+            if *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW =>
+        {
+            StoreError::Unavailable(text)
+        }
+        Some(_) => StoreError::Db(text),
+        // No SQL state: the connection itself failed (closed, refused, reset).
+        None => StoreError::Unavailable(text),
+    }
 }
 
 fn describe(e: &::postgres::Error) -> String {
@@ -309,7 +355,7 @@ impl PostgresStore {
             .as_ref()
             .ok_or_else(|| other("the store is closed"))?
             .get()
-            .map_err(|e| other(format!("no PostgreSQL connection: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
     }
 
     /// Apply the missing migrations in one transaction. The advisory lock makes a
@@ -543,6 +589,31 @@ impl Drop for PostgresTx {
 }
 
 impl Tx for PostgresTx {
+    fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body) VALUES ($1,$2,$3,$4,$5,$6)",
+            &[&p.message_id, &p.case_id.as_str(), &p.parked_at_ms, &p.expires_at_ms, &p.properties, &p.body],
+        )?;
+        Ok(())
+    }
+
+    fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {
+        self.conn
+            .query(
+                "SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE case_id = $1 ORDER BY parked_at_ms, seq FOR UPDATE",
+                &[&case_id.as_str()],
+            )?
+            .iter()
+            .map(to_parked)
+            .collect()
+    }
+
+    fn parked_delete(&mut self, message_id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM parked WHERE message_id = $1", &[&message_id])?;
+        Ok(())
+    }
+
     fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>> {
         self.conn
             .query_opt(
@@ -869,7 +940,147 @@ impl Tx for PostgresTx {
     }
 }
 
+fn to_parked(r: &Row) -> Result<ParkedMessage> {
+    Ok(ParkedMessage {
+        message_id: get(r, 0)?,
+        case_id: CaseId::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
+        parked_at_ms: get(r, 2)?,
+        expires_at_ms: get(r, 3)?,
+        properties: get(r, 4)?,
+        body: get(r, 5)?,
+    })
+}
+
+fn to_dead(r: &Row) -> Result<DeadLetter> {
+    Ok(DeadLetter {
+        id: get(r, 0)?,
+        message_id: get(r, 1)?,
+        queue: get(r, 2)?,
+        properties: get(r, 3)?,
+        body: get(r, 4)?,
+        dead_at: get(r, 5)?,
+        reinjected_at: get(r, 6)?,
+    })
+}
+
+impl PostgresStore {
+    /// One statement in its own transaction.
+    fn write_one(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let mut conn = self.conn()?;
+        conn.begin("BEGIN")?;
+        match conn.query(sql, params) {
+            Ok(rows) => {
+                conn.commit()?;
+                Ok(rows)
+            }
+            Err(e) => {
+                conn.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
 impl Store for PostgresStore {
+    fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>> {
+        // SKIP LOCKED: rows another instance is claiming right now are left to it.
+        self.write_one(
+            concat!(
+                "UPDATE outbox SET next_attempt_ms = $3 WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'retrying', 'sent') \
+                 AND next_attempt_ms <= $1 AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
+                out_cols!()
+            ),
+            &[&now_ms, &i64::from(limit), &(now_ms + lease_ms)],
+        )?
+        .iter()
+        .map(|r| {
+            // RETURNING gives the new lease time; the caller wants the row as due.
+            let mut m = to_out(r)?;
+            m.next_attempt_ms = now_ms;
+            Ok(m)
+        })
+        .collect()
+    }
+
+    fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {
+        self.conn()?
+            .query(
+                "SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+                &[&now_ms, &i64::from(limit)],
+            )?
+            .iter()
+            .map(to_parked)
+            .collect()
+    }
+
+    fn parked_count(&self) -> Result<u64> {
+        let rows = self.conn()?.query("SELECT COUNT(*) FROM parked", &[])?;
+        let n: i64 = rows.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+        Ok(n as u64)
+    }
+
+    fn dead_letter_put(&self, d: &DeadLetter) -> Result<i64> {
+        let rows = self.write_one(
+            "INSERT INTO dead_letters (message_id, queue, properties, body, dead_at, reinjected_at) VALUES ($1,$2,$3,$4,$5,$6) RETURNING id",
+            &[&d.message_id, &d.queue, &d.properties, &d.body, &d.dead_at, &d.reinjected_at],
+        )?;
+        rows.first()
+            .map(|r| get(r, 0))
+            .transpose()?
+            .ok_or_else(|| corrupt("INSERT returned no id"))
+    }
+
+    fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>> {
+        self.conn()?
+            .query(
+                "SELECT id, message_id, queue, properties, body, dead_at, reinjected_at FROM dead_letters ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit.clamp(1, 1000))],
+            )?
+            .iter()
+            .map(to_dead)
+            .collect()
+    }
+
+    fn dead_letter_get(&self, id: i64) -> Result<Option<DeadLetter>> {
+        self.conn()?
+            .query_opt("SELECT id, message_id, queue, properties, body, dead_at, reinjected_at FROM dead_letters WHERE id = $1", &[&id])?
+            .as_ref()
+            .map(to_dead)
+            .transpose()
+    }
+
+    fn dead_letter_mark_reinjected(&self, id: i64) -> Result<()> {
+        self.write_one(
+            "UPDATE dead_letters SET reinjected_at = $2 WHERE id = $1",
+            &[&id, &now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn audit_append(&self, e: &AuditEntry) -> Result<()> {
+        self.write_one(
+            "INSERT INTO audit (at, subject, institution, action, target, remote) VALUES ($1,$2,$3,$4,$5,$6)",
+            &[&e.at, &e.subject, &e.institution, &e.action, &e.target, &e.remote],
+        )?;
+        Ok(())
+    }
+
+    fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.conn()?
+            .query(
+                "SELECT at, subject, institution, action, target, remote FROM audit WHERE ($1::TEXT IS NULL OR institution = $1) ORDER BY seq DESC LIMIT $2",
+                &[&institution, &i64::from(limit.clamp(1, 1000))],
+            )?
+            .iter()
+            .map(|r| Ok(AuditEntry { at: get(r, 0)?, subject: get(r, 1)?, institution: get(r, 2)?, action: get(r, 3)?, target: get(r, 4)?, remote: get(r, 5)? }))
+            .collect()
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.conn()?.query("SELECT 1", &[])?;
+        Ok(())
+    }
+
     fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let mut conn = self.conn()?;
         // READ COMMITTED (stated, in case the server's default differs) plus the row

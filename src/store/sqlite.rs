@@ -44,10 +44,38 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS outbox_case ON outbox(case_id);
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
+CREATE TABLE IF NOT EXISTS parked (
+  message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL, properties TEXT NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS parked_case ON parked(case_id, parked_at_ms);
+CREATE INDEX IF NOT EXISTS parked_expiry ON parked(expires_at_ms);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT, queue TEXT NOT NULL, properties TEXT NOT NULL,
+  body BLOB NOT NULL, dead_at TEXT NOT NULL, reinjected_at TEXT);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, subject TEXT NOT NULL, institution TEXT,
+  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT);
+CREATE INDEX IF NOT EXISTS audit_institution ON audit(institution, seq);
+-- The audit log is append-only: updates and deletes are refused by the database itself.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
 fn db(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
+}
+
+/// Classify SQLite's errors: a constraint is a conflict, a busy or locked database
+/// is transient, the rest is a plain error.
+fn sq(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        Some(C::DatabaseBusy | C::DatabaseLocked | C::CannotOpen | C::SystemIoFailure) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Db(e.to_string()),
+    }
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -587,14 +615,211 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body) VALUES (?1,?2,?3,?4,?5,?6)")
+            .map_err(db)?
+            .execute(params![p.message_id, p.case_id.as_str(), p.parked_at_ms, p.expires_at_ms, p.properties, p.body])
+            .map_err(sq)?;
+        Ok(())
+    }
+
+    fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE case_id = ?1 ORDER BY parked_at_ms, rowid")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![case_id.as_str()], parked_row)
+            .map_err(db)?;
+        rows.map(|r| to_parked(r.map_err(db)?)).collect()
+    }
+
+    fn parked_delete(&mut self, message_id: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM parked WHERE message_id = ?1")
+            .map_err(db)?
+            .execute(params![message_id])
+            .map_err(sq)?;
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(db)?;
+        self.conn.execute_batch("COMMIT").map_err(sq)?;
         self.done = true;
         Ok(())
     }
 }
 
+type ParkedRow = (String, String, i64, i64, String, Vec<u8>);
+
+fn parked_row(r: &Row) -> rusqlite::Result<ParkedRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn to_parked(t: ParkedRow) -> Result<ParkedMessage> {
+    Ok(ParkedMessage {
+        message_id: t.0,
+        case_id: CaseId::parse(&t.1).map_err(corrupt)?,
+        parked_at_ms: t.2,
+        expires_at_ms: t.3,
+        properties: t.4,
+        body: t.5,
+    })
+}
+
+fn dead_row(r: &Row) -> rusqlite::Result<DeadLetter> {
+    Ok(DeadLetter {
+        id: r.get(0)?,
+        message_id: r.get(1)?,
+        queue: r.get(2)?,
+        properties: r.get(3)?,
+        body: r.get(4)?,
+        dead_at: r.get(5)?,
+        reinjected_at: r.get(6)?,
+    })
+}
+
+impl SqliteStore {
+    fn write(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.writer
+            .lock()
+            .map_err(|_| db("writer connection poisoned"))
+    }
+}
+
 impl Store for SqliteStore {
+    fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>> {
+        // One writer at a time already: select, then push the claimed rows' next
+        // attempt ahead, in one transaction.
+        let conn = self.write()?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sq)?;
+        let result = (|| {
+            let rows = {
+                let mut st = conn
+                    .prepare_cached(&format!(
+                        "SELECT {OUT_COLS} FROM outbox WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= ?1 AND (status != 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT ?2"
+                    ))
+                    .map_err(db)?;
+                let rows = st.query_map(params![now_ms, limit], out_row).map_err(db)?;
+                rows.map(|r| to_out(r.map_err(db)?))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let mut st = conn
+                .prepare_cached("UPDATE outbox SET next_attempt_ms = ?2 WHERE id = ?1")
+                .map_err(db)?;
+            for m in &rows {
+                st.execute(params![m.id, now_ms + lease_ms]).map_err(sq)?;
+            }
+            Ok(rows)
+        })();
+        match result {
+            Ok(rows) => {
+                conn.execute_batch("COMMIT").map_err(sq)?;
+                Ok(rows)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached("SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![now_ms, limit], parked_row)
+            .map_err(db)?;
+        rows.map(|r| to_parked(r.map_err(db)?)).collect()
+    }
+
+    fn parked_count(&self) -> Result<u64> {
+        let conn = self.read()?;
+        conn.query_row("SELECT COUNT(*) FROM parked", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db)
+    }
+
+    fn dead_letter_put(&self, d: &DeadLetter) -> Result<i64> {
+        let conn = self.write()?;
+        conn.prepare_cached("INSERT INTO dead_letters (message_id, queue, properties, body, dead_at, reinjected_at) VALUES (?1,?2,?3,?4,?5,?6)")
+            .map_err(db)?
+            .execute(params![d.message_id, d.queue, d.properties, d.body, d.dead_at, d.reinjected_at])
+            .map_err(sq)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached("SELECT id, message_id, queue, properties, body, dead_at, reinjected_at FROM dead_letters ORDER BY id DESC LIMIT ?1")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![limit.clamp(1, 1000)], dead_row)
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+
+    fn dead_letter_get(&self, id: i64) -> Result<Option<DeadLetter>> {
+        let conn = self.read()?;
+        let mut st = conn.prepare_cached("SELECT id, message_id, queue, properties, body, dead_at, reinjected_at FROM dead_letters WHERE id = ?1").map_err(db)?;
+        st.query_row(params![id], dead_row).optional().map_err(db)
+    }
+
+    fn dead_letter_mark_reinjected(&self, id: i64) -> Result<()> {
+        let conn = self.write()?;
+        conn.prepare_cached("UPDATE dead_letters SET reinjected_at = ?2 WHERE id = ?1")
+            .map_err(db)?
+            .execute(params![id, now_rfc3339()])
+            .map_err(sq)?;
+        Ok(())
+    }
+
+    fn audit_append(&self, e: &AuditEntry) -> Result<()> {
+        let conn = self.write()?;
+        conn.prepare_cached("INSERT INTO audit (at, subject, institution, action, target, remote) VALUES (?1,?2,?3,?4,?5,?6)")
+            .map_err(db)?
+            .execute(params![e.at, e.subject, e.institution, e.action, e.target, e.remote])
+            .map_err(sq)?;
+        Ok(())
+    }
+
+    fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached("SELECT at, subject, institution, action, target, remote FROM audit WHERE (?1 IS NULL OR institution = ?1) ORDER BY seq DESC LIMIT ?2")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![institution, limit.clamp(1, 1000)], |r| {
+                Ok(AuditEntry {
+                    at: r.get(0)?,
+                    subject: r.get(1)?,
+                    institution: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    remote: r.get(5)?,
+                })
+            })
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.read()?
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(sq)
+    }
+
     fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let conn = self
             .writer

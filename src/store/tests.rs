@@ -101,6 +101,11 @@ suite!(
     case_detail_collects_documents_history_and_messages,
     messages_filter_by_status_newest_first,
     outbox_counts_per_kind_and_status,
+    outbox_claim_leases_due_rows,
+    parked_messages_by_case_and_expiry,
+    dead_letters_are_kept_and_marked,
+    audit_log_appends_and_filters,
+    duplicates_are_conflicts,
 );
 
 // ----- fixtures -----
@@ -1058,4 +1063,149 @@ fn postgres_store_opens_and_closes_inside_async_code() {
         assert!(counts.is_empty());
         drop(store);
     });
+}
+
+// ----- parking, dead letters, audit, claims -----
+
+fn due_message(id: &str, next_ms: i64) -> OutboxMessage {
+    let mut m = OutboxMessage::new(
+        kind::SED,
+        "eessi.ap",
+        "NL",
+        id.into(),
+        BTreeMap::new(),
+        b"body".to_vec(),
+    );
+    m.next_attempt_ms = next_ms;
+    m
+}
+
+fn outbox_claim_leases_due_rows(store: &dyn Store) {
+    let mut tx = store.begin().unwrap();
+    tx.outbox_enqueue(&due_message("c1", 100)).unwrap();
+    tx.outbox_enqueue(&due_message("c2", 100)).unwrap();
+    tx.outbox_enqueue(&due_message("later", 10_000)).unwrap();
+    tx.commit().unwrap();
+    let claimed = store.outbox_claim(1_000, 10, 5_000).unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2"]);
+    assert!(
+        claimed.iter().all(|m| m.next_attempt_ms <= 1_000),
+        "claimed rows are returned as due"
+    );
+    // Leased: a second relay finds nothing until the lease is over.
+    assert!(store.outbox_claim(1_001, 10, 5_000).unwrap().is_empty());
+    assert_eq!(store.outbox_claim(6_000, 10, 5_000).unwrap().len(), 2);
+    assert_eq!(store.outbox_claim(20_000, 10, 5_000).unwrap().len(), 3);
+}
+
+fn parked(id: &str, case: &CaseId, at: i64) -> ParkedMessage {
+    ParkedMessage {
+        message_id: id.into(),
+        case_id: case.clone(),
+        parked_at_ms: at,
+        expires_at_ms: at + 1_000,
+        properties: "{}".into(),
+        body: vec![1, 2, 3],
+    }
+}
+
+fn parked_messages_by_case_and_expiry(store: &dyn Store) {
+    let (a, b) = (CaseId::random(), CaseId::random());
+    let mut tx = store.begin().unwrap();
+    tx.parked_put(&parked("p2", &a, 20)).unwrap();
+    tx.parked_put(&parked("p1", &a, 10)).unwrap();
+    tx.parked_put(&parked("q1", &b, 5_000)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.parked_count().unwrap(), 3);
+    let mut tx = store.begin().unwrap();
+    let of_a: Vec<String> = tx
+        .parked_for_case(&a)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.message_id)
+        .collect();
+    assert_eq!(of_a, ["p1", "p2"], "oldest first");
+    tx.parked_delete("p1").unwrap();
+    tx.commit().unwrap();
+    let expired: Vec<String> = store
+        .parked_expired(1_500, 10)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.message_id)
+        .collect();
+    assert_eq!(expired, ["p2"]);
+    assert_eq!(store.parked_expired(10_000, 10).unwrap().len(), 2);
+    let again = store.parked_expired(10_000, 10).unwrap();
+    assert_eq!(again[0].body, vec![1, 2, 3]);
+}
+
+fn dead_letters_are_kept_and_marked(store: &dyn Store) {
+    let d = DeadLetter {
+        id: 0,
+        message_id: Some("m".into()),
+        queue: "eessi.ap.BE.dead".into(),
+        properties: "{}".into(),
+        body: b"x".to_vec(),
+        dead_at: now_rfc3339(),
+        reinjected_at: None,
+    };
+    let id = store.dead_letter_put(&d).unwrap();
+    let id2 = store
+        .dead_letter_put(&DeadLetter {
+            message_id: None,
+            ..d.clone()
+        })
+        .unwrap();
+    assert!(id2 > id);
+    let list = store.dead_letters(10).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].id, id2, "newest first");
+    assert_eq!(store.dead_letter_get(id).unwrap().unwrap().body, b"x");
+    assert!(store.dead_letter_get(id + 1000).unwrap().is_none());
+    store.dead_letter_mark_reinjected(id).unwrap();
+    assert!(
+        store
+            .dead_letter_get(id)
+            .unwrap()
+            .unwrap()
+            .reinjected_at
+            .is_some()
+    );
+}
+
+fn audit_log_appends_and_filters(store: &dyn Store) {
+    for (who, inst) in [("a", Some("BE:ONSS")), ("b", Some("BE:ONEM")), ("c", None)] {
+        store
+            .audit_append(&AuditEntry {
+                at: now_rfc3339(),
+                subject: who.into(),
+                institution: inst.map(str::to_owned),
+                action: "read-case".into(),
+                target: "x".into(),
+                remote: Some("127.0.0.1".into()),
+            })
+            .unwrap();
+    }
+    let all = store.audit_list(None, 10).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(),
+        ["c", "b", "a"]
+    );
+    let onss = store.audit_list(Some("BE:ONSS"), 10).unwrap();
+    assert_eq!(onss.len(), 1);
+    assert_eq!(onss[0].subject, "a");
+    store.ping().unwrap();
+}
+
+fn duplicates_are_conflicts(store: &dyn Store) {
+    let mut tx = store.begin().unwrap();
+    tx.parked_put(&parked("dup", &CaseId::random(), 1)).unwrap();
+    tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    let err = tx
+        .parked_put(&parked("dup", &CaseId::random(), 1))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.is_transient());
 }
