@@ -47,6 +47,12 @@ struct RawConfig {
     auth: Option<RawAuth>,
     #[serde(default = "default_grace")]
     shutdown_grace_ms: u64,
+    #[serde(default = "default_park")]
+    park_ms: i64,
+}
+
+fn default_park() -> i64 {
+    24 * 3600 * 1000
 }
 
 fn default_grace() -> u64 {
@@ -166,6 +172,8 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// SIGTERM: how long to finish deliveries in hand and flush the outbox.
     pub shutdown_grace_ms: u64,
+    /// Parking time of a `New`/`Update` whose predecessor has not arrived (default 24 h).
+    pub park_ms: i64,
 }
 
 impl Config {
@@ -236,6 +244,7 @@ impl Config {
             retry: raw.retry,
             body_bytes_max: raw.limits.body_bytes_max,
             shutdown_grace_ms: raw.shutdown_grace_ms,
+            park_ms: raw.park_ms.max(1),
             auth: raw.auth.map(|a| AuthConfig {
                 issuer: a.issuer,
                 audience: a.audience,

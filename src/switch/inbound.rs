@@ -561,24 +561,48 @@ fn commit_sed(
         return tx.commit();
     }
     let outcome = match checked {
-        Err(r) => Err(r),
+        Err(r) => Outcome::Refused(r),
         Ok(c) => match apply(sw, &mut *tx, message_id, m, &c) {
-            Ok(applied) => Ok((c, applied)),
+            Ok(applied) => Outcome::Applied(c, applied),
+            Err(Refused::Park) => Outcome::Parked(c),
             Err(Refused::Store(e)) => return Err(e),
-            Err(Refused::Refusal(r)) => Err(r),
+            Err(Refused::Refusal(r)) => Outcome::Refused(r),
         },
     };
     match outcome {
-        Ok((c, applied)) => {
+        Outcome::Parked(c) => {
+            // Contract: a New/Update whose predecessor may still be in flight is parked
+            // durably and answered with a receipt; it is applied when the predecessor
+            // arrives, or refused with UNKNOWN_CASE when the parking time is over.
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let properties = serde_json::to_string(m).map_err(|e| StoreError::Db(e.to_string()))?;
+            tx.parked_put(&crate::store::ParkedMessage {
+                message_id: message_id.to_owned(),
+                case_id: c.header.case_id.clone(),
+                parked_at_ms: now_ms,
+                expires_at_ms: now_ms + sw.park_ms,
+                properties,
+                body: m.body.clone(),
+            })?;
             let a = receipt_answer(sw, message_id, from, m, &c.header)?;
             store_answer(&mut *tx, message_id, body_sha, &a, Some(&c.header.case_id))?;
+            tx.commit()?;
+            Metrics::inc(&sw.metrics.inbound_parked);
+            tracing::info!(message_id, case_id = %c.header.case_id, "SED parked until its predecessor arrives");
+        }
+        Outcome::Applied(c, applied) => {
+            let a = receipt_answer(sw, message_id, from, m, &c.header)?;
+            store_answer(&mut *tx, message_id, body_sha, &a, Some(&c.header.case_id))?;
+            if applied {
+                retry_parked(sw, &mut *tx, &c.header.case_id)?;
+            }
             tx.commit()?;
             if applied {
                 Metrics::inc(&sw.metrics.inbound_applied);
             }
             tracing::info!(message_id, case_id = %c.header.case_id, sed = %c.header.sed, "SED accepted");
         }
-        Err(r) => {
+        Outcome::Refused(r) => {
             let case_id = m
                 .headers
                 .get("eessi-case-id")
@@ -612,7 +636,129 @@ fn commit_sed(
 
 enum Refused {
     Refusal(Refusal),
+    /// The case or the related document is not known yet: park it.
+    Park,
     Store(StoreError),
+}
+
+enum Outcome {
+    Applied(CheckedSed, bool),
+    Parked(CheckedSed),
+    Refused(Refusal),
+}
+
+/// Apply what was parked for `case_id` now that it has moved on, in arrival order,
+/// until nothing more applies. A parked message that is now refused gets its error
+/// (the latest answer to its message id).
+fn retry_parked(sw: &Switch, tx: &mut dyn Tx, case_id: &CaseId) -> Result<(), StoreError> {
+    loop {
+        let mut progress = false;
+        for p in tx.parked_for_case(case_id)? {
+            let mut wm: WireMessage = serde_json::from_str(&p.properties)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            wm.body = p.body.clone();
+            let refusal = match check(sw, &wm) {
+                Err(r) => Some(r),
+                Ok(c) => match apply(sw, tx, &p.message_id, &wm, &c) {
+                    Ok(_) => None,
+                    Err(Refused::Park) => continue,
+                    Err(Refused::Store(e)) => return Err(e),
+                    Err(Refused::Refusal(r)) => Some(r),
+                },
+            };
+            tx.parked_delete(&p.message_id)?;
+            progress = true;
+            match refusal {
+                None => tx.history_append(
+                    case_id,
+                    &HistoryEntry {
+                        at: now_rfc3339(),
+                        event: "unparked".into(),
+                        detail: "applied after its predecessor arrived".into(),
+                        from_state: None,
+                        to_state: None,
+                        message_id: Some(p.message_id.clone()),
+                        document_id: wm.headers.get("eessi-document-id").cloned(),
+                    },
+                )?,
+                Some(r) => refuse_parked(sw, tx, &p.message_id, &wm, &r)?,
+            }
+        }
+        if !progress {
+            return Ok(());
+        }
+    }
+}
+
+/// Answer a parked message with an error after all (it becomes the latest answer).
+fn refuse_parked(
+    sw: &Switch,
+    tx: &mut dyn Tx,
+    message_id: &str,
+    wm: &WireMessage,
+    r: &Refusal,
+) -> Result<(), StoreError> {
+    let Some(from) = wm
+        .headers
+        .get("eessi-from")
+        .and_then(|f| InstitutionId::parse(f).ok())
+    else {
+        return Ok(());
+    };
+    let a = error_answer(sw, message_id, &from, wm, r)?;
+    store_answer(tx, message_id, &sha256_hex(&wm.body), &a, None)?;
+    tracing::info!(message_id, code = %r.code, "a parked SED is refused");
+    Ok(())
+}
+
+/// Sweep expired parked messages every second until shutdown.
+pub async fn run_sweeper(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let sw2 = sw.clone();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        match tokio::task::spawn_blocking(move || sweep_parked(&sw2, now_ms)).await {
+            Ok(Ok(n)) if n > 0 => sw.relay_wake.notify_one(),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep parked messages; will retry"),
+            _ => {}
+        }
+    }
+}
+
+/// Refuse with UNKNOWN_CASE what stayed parked past its parking time (`now_ms` is
+/// passed in, so the rule is tested with a fake clock). Returns how many.
+pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
+    let expired = sw.store.parked_expired(now_ms, 256)?;
+    for p in &expired {
+        let mut tx = sw.store.begin()?;
+        // Another instance, or the predecessor, may have taken it meanwhile.
+        if !tx
+            .parked_for_case(&p.case_id)?
+            .iter()
+            .any(|q| q.message_id == p.message_id)
+        {
+            continue;
+        }
+        let mut wm: WireMessage =
+            serde_json::from_str(&p.properties).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        wm.body = p.body.clone();
+        tx.parked_delete(&p.message_id)?;
+        refuse_parked(
+            sw,
+            &mut *tx,
+            &p.message_id,
+            &wm,
+            &refuse(
+                ErrorCode::UnknownCase,
+                "the case or the document it refers to never arrived",
+            ),
+        )?;
+        tx.commit()?;
+    }
+    Ok(expired.len())
 }
 
 impl From<StoreError> for Refused {
@@ -729,14 +875,12 @@ fn apply(
         related: h.related.clone(),
     };
     let decision = step(def, view.as_ref(), &event).map_err(|e| match e {
-        StepError::ProtocolViolation(why) => refuse(ErrorCode::ProtocolViolation, why),
-        // Parking of documents whose predecessor is still in flight is not built
-        // yet; until it is, they are refused at once (see the closing note).
-        StepError::UnknownCase => refuse(ErrorCode::UnknownCase, "the case is not known"),
-        StepError::UnknownDocument(d) => refuse(
-            ErrorCode::UnknownCase,
-            format!("document {d} is not known in this case"),
-        ),
+        StepError::ProtocolViolation(why) => {
+            Refused::Refusal(refuse(ErrorCode::ProtocolViolation, why))
+        }
+        // The case, or the document this one answers or updates, may still be in
+        // flight behind it: park.
+        StepError::UnknownCase | StepError::UnknownDocument(_) => Refused::Park,
     })?;
     let subject = match &c.subject {
         Some(text) => Some(InstitutionId::parse(text).map_err(|e| {

@@ -53,6 +53,7 @@ pub struct Metrics {
     pub inbound_refused: AtomicU64,
     pub inbound_duplicates: AtomicU64,
     pub inbound_dead_lettered: AtomicU64,
+    pub inbound_parked: AtomicU64,
     pub signals_received: AtomicU64,
     pub signals_ignored: AtomicU64,
     pub published: AtomicU64,
@@ -73,6 +74,7 @@ impl Metrics {
             ("inbound_refused", g(&self.inbound_refused)),
             ("inbound_duplicates", g(&self.inbound_duplicates)),
             ("inbound_dead_lettered", g(&self.inbound_dead_lettered)),
+            ("inbound_parked", g(&self.inbound_parked)),
             ("signals_received", g(&self.signals_received)),
             ("signals_ignored", g(&self.signals_ignored)),
             ("published", g(&self.published)),
@@ -100,6 +102,8 @@ pub struct Switch {
     pub retry: RetryPolicy,
     pub adapters: crate::adapt::Adapters,
     pub relay_wake: tokio::sync::Notify,
+    /// How long a `New`/`Update` waits for its predecessor before UNKNOWN_CASE.
+    pub park_ms: i64,
     pub metrics: Metrics,
 }
 
@@ -162,6 +166,7 @@ impl Switch {
             retry: config.retry,
             adapters,
             relay_wake: tokio::sync::Notify::new(),
+            park_ms: config.park_ms,
             metrics: Metrics::default(),
         })
     }
@@ -196,9 +201,11 @@ impl Switch {
         // Shutdown order: stop taking deliveries and finish the ones in hand (their
         // acks depend on commits), then let the relay flush what they committed.
         let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(inbound::run_sweeper(self.clone(), shutdown.clone()));
         let inbound = tokio::spawn(inbound::run(self.clone(), deliveries, shutdown));
         let relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
         let a = inbound.await;
+        let _ = sweeper.await;
         let _ = relay_stop.send(true);
         let b = relay.await;
         a.map_err(|e| StartError::Other(e.to_string()))?;

@@ -19,6 +19,9 @@ use crate::store::{HistoryEntry, OutboxMessage, StoreError, Tx, kind, now_rfc333
 use crate::transport::{NATIONAL_EXCHANGE, OutMessage, PublishOutcome};
 
 const BATCH: u32 = 512;
+/// Longer than a round's publish and record take, so a claim is not taken twice
+/// while it is being worked on; after a crash the rows are due again after this.
+const CLAIM_LEASE_MS: i64 = 60_000;
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// Rounds at most run at shutdown to flush the outbox (each handles up to `BATCH`).
@@ -80,9 +83,11 @@ pub async fn round(sw: &Arc<Switch>) -> Result<usize, StoreError> {
     }
     let now_ms = chrono::Utc::now().timestamp_millis();
     let store = sw.store.clone();
-    let due = tokio::task::spawn_blocking(move || store.outbox_due(now_ms, BATCH))
-        .await
-        .map_err(|e| StoreError::Db(e.to_string()))??;
+    // Claimed with a lease: another instance's relay skips these meanwhile.
+    let due =
+        tokio::task::spawn_blocking(move || store.outbox_claim(now_ms, BATCH, CLAIM_LEASE_MS))
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))??;
     if due.is_empty() {
         return Ok(0);
     }

@@ -29,7 +29,8 @@ pub fn national_queue(institution: &str) -> String {
 }
 
 /// An inbound message as the broker delivered it; nothing is trusted yet.
-#[derive(Debug, Clone, Default)]
+/// (Serialisable without its body, to park it in the store.)
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct WireMessage {
     pub message_id: Option<String>,
     /// The AMQP `type` property: `sed`, `receipt` or `error`.
@@ -41,6 +42,7 @@ pub struct WireMessage {
     pub headers: BTreeMap<String, String>,
     /// Names of headers whose value was not a string (the contract requires strings).
     pub non_string_headers: Vec<String>,
+    #[serde(skip)]
     pub body: Vec<u8>,
 }
 
