@@ -75,6 +75,90 @@ fn a_broker_restart_loses_nothing_and_doubles_nothing() {
         be.wait_message(&id(a, "caseId"), &id(a, "messageId"), "delivered");
     }
     wait_health(&be, "connected");
+    drop(be);
+    drop(nl);
+    database_outage_holds_deliveries_and_resumes(&vhost, dir.path());
+}
+
+/// The PostgreSQL server stops while SEDs arrive: the switch stops acking (nothing is
+/// requeued towards the delivery limit, nothing dead-lettered), reports DOWN, and
+/// applies everything once the server is back.
+fn database_outage_holds_deliveries_and_resumes(vhost: &Vhost, dir: &std::path::Path) {
+    let db = PgDb::new();
+    let port = free_port();
+    let retry = Retry {
+        interval_ms: 2_000,
+        attempts_max: 60,
+        window_ms: 300_000,
+    };
+    let config = write_config(dir, "BE", &vhost.url(), port, &retry);
+    use_store(&config, &db.url());
+    let be = Server::spawn(dir, "BE", config, port);
+    let nl = Server::start(dir, "NL", vhost, &retry);
+    let first = nl.send("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", None, None);
+    be.wait_state(&id(&first, "caseId"), "awaiting_reply");
+    let cluster = std::fs::read_dir("/etc/postgresql")
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let (ok, out) = tool(
+        "pg_ctlcluster",
+        &[
+            "--skip-systemctl-redirect",
+            &cluster,
+            "main",
+            "stop",
+            "-m",
+            "fast",
+        ],
+    );
+    assert!(ok, "{out}");
+    let during: Vec<serde_json::Value> = (0..5)
+        .map(|_| nl.send("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", None, None))
+        .collect();
+    // BE reports the store down.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = try_get(&format!("{}/health", be.base)).unwrap();
+        if status == 503 {
+            assert!(body.contains("DOWN"), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never reported the store down: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (ok, out) = tool(
+        "pg_ctlcluster",
+        &["--skip-systemctl-redirect", &cluster, "main", "start"],
+    );
+    assert!(ok, "{out}");
+    for a in &during {
+        nl.wait_message(&id(a, "caseId"), &id(a, "messageId"), "delivered");
+        let c = be.wait_state(&id(a, "caseId"), "awaiting_reply");
+        assert_eq!(c["documents"].as_array().unwrap().len(), 1);
+    }
+    // Nothing went to the dead-letter queue.
+    let (_, out) = tool(
+        "rabbitmqctl",
+        &["list_queues", "-p", &vhost.name, "name", "messages"],
+    );
+    let dead = out
+        .lines()
+        .find(|l| l.starts_with("eessi.ap.BE.dead"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        dead.ends_with("\t0") || dead.ends_with(" 0"),
+        "dead-lettered during the outage: {dead:?}"
+    );
 }
 
 /// Wait until the switch's health reports the broker in `state`.

@@ -727,7 +727,8 @@ const CERT_WARNING_S: i64 = 30 * 86_400;
 
 async fn health(State(sw): State<Arc<Switch>>) -> Response {
     let store = sw.store.clone();
-    let counts = tokio::task::spawn_blocking(move || store.outbox_counts()).await;
+    let counts =
+        tokio::task::spawn_blocking(move || store.ping().and_then(|_| store.outbox_counts())).await;
     let expiring: Vec<serde_json::Value> = sw
         .registry
         .expiring(chrono::Utc::now().timestamp(), CERT_WARNING_S)

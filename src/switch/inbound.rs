@@ -40,9 +40,15 @@ pub enum Disposition {
     Ack,
     /// Nobody can be answered: reject without requeue, to the dead-letter queue.
     DeadLetter(String),
-    /// A transient failure (store unavailable): requeue; the queue's delivery
-    /// limit dead-letters a message that keeps failing.
+    /// A failure that is not the message's fault and not transient (a bug, a
+    /// corrupt row): requeue; the queue's delivery limit dead-letters a message that
+    /// keeps failing (a poison message).
     Retry(String),
+    /// The store is unavailable or a concurrent transaction won: keep the delivery
+    /// unacked and try again in place. While the store is away every lane waits, the
+    /// prefetch limit stops the broker from sending more, and nothing is requeued
+    /// (so nothing counts towards the delivery limit).
+    Wait(String),
 }
 
 /// A refusal: the contract's code and an English detail free of personal data.
@@ -116,13 +122,36 @@ fn lane_of(m: &WireMessage) -> usize {
 }
 
 async fn settle(sw: &Arc<Switch>, d: Delivery) {
-    let sw2 = sw.clone();
-    let message = d.message;
-    let disposition = match tokio::task::spawn_blocking(move || handle(&sw2, &message)).await {
-        Ok(disp) => disp,
-        Err(e) => Disposition::Retry(format!("handler crashed: {e}")),
+    let message = Arc::new(d.message);
+    let mut backoff_ms = 50u64;
+    let disposition = loop {
+        let sw2 = sw.clone();
+        let m = message.clone();
+        let disp = match tokio::task::spawn_blocking(move || handle(&sw2, &m)).await {
+            Ok(disp) => disp,
+            Err(e) => Disposition::Retry(format!("handler crashed: {e}")),
+        };
+        match disp {
+            Disposition::Wait(reason) => {
+                sw.store_ok
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%reason, backoff_ms, "store unavailable or busy: holding the delivery and trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(5_000);
+                if sw.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Unacked: the broker redelivers it to whoever runs next.
+                    return;
+                }
+            }
+            other => {
+                sw.store_ok
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                break other;
+            }
+        }
     };
     let result = match &disposition {
+        Disposition::Wait(_) => Ok(()),
         Disposition::Ack => d.acker.ack().await,
         Disposition::DeadLetter(reason) => {
             tracing::warn!(%reason, "dead-lettering a message nobody can be answered for");
@@ -160,6 +189,7 @@ pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
     let checked = check(sw, m);
     match commit_sed(sw, &message_id, &from, &body_sha, m, checked) {
         Ok(()) => Disposition::Ack,
+        Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
         Err(e) => Disposition::Retry(e.to_string()),
     }
 }
@@ -944,6 +974,7 @@ fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage) -> Disposition 
         }
         Ok(signal) => match settle_signal(sw, m, &signal) {
             Ok(()) => Disposition::Ack,
+            Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
             Err(e) => Disposition::Retry(e.to_string()),
         },
     }

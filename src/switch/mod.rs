@@ -104,6 +104,10 @@ pub struct Switch {
     pub relay_wake: tokio::sync::Notify,
     /// How long a `New`/`Update` waits for its predecessor before UNKNOWN_CASE.
     pub park_ms: i64,
+    /// False while the inbound path finds the store unavailable (health reports it).
+    pub store_ok: std::sync::atomic::AtomicBool,
+    /// Set at shutdown: lanes stop waiting for the store.
+    pub shutting_down: std::sync::atomic::AtomicBool,
     pub metrics: Metrics,
 }
 
@@ -167,6 +171,8 @@ impl Switch {
             adapters,
             relay_wake: tokio::sync::Notify::new(),
             park_ms: config.park_ms,
+            store_ok: std::sync::atomic::AtomicBool::new(true),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             metrics: Metrics::default(),
         })
     }
@@ -202,6 +208,15 @@ impl Switch {
         // acks depend on commits), then let the relay flush what they committed.
         let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(inbound::run_sweeper(self.clone(), shutdown.clone()));
+        {
+            let sw = self.clone();
+            let mut s = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = s.changed().await;
+                sw.shutting_down
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
         let inbound = tokio::spawn(inbound::run(self.clone(), deliveries, shutdown));
         let relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
         let a = inbound.await;

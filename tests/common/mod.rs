@@ -388,3 +388,46 @@ pub fn tool(cmd: &str, args: &[&str]) -> (bool, String) {
         ),
     )
 }
+
+/// A fresh PostgreSQL database on the local server, dropped on drop.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn new() -> PgDb {
+        let name = format!("eessi_it_{}", uuid::Uuid::new_v4().simple());
+        let mut c = postgres::Client::connect(
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            postgres::NoTls,
+        )
+        .expect("PostgreSQL on 127.0.0.1:5432 (run scripts/setup)");
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        PgDb { name }
+    }
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            postgres::NoTls,
+        ) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Point a written configuration at another store URL.
+pub fn use_store(config: &Path, url: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let start = text.find("[store]\nurl = \"").unwrap() + "[store]\nurl = \"".len();
+    let end = start + text[start..].find('"').unwrap();
+    std::fs::write(config, format!("{}{url}{}", &text[..start], &text[end..])).unwrap();
+}
