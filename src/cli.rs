@@ -73,6 +73,11 @@ pub enum Command {
         schemas: PathBuf,
         file: PathBuf,
     },
+    /// Dead-lettered messages: list them, re-inject one (operators).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadCommand,
+    },
     /// Issue a bearer token from an issuer key (DEVELOPMENT AND TESTS ONLY).
     Token {
         #[arg(long)]
@@ -140,6 +145,20 @@ pub enum ShowFormat {
     Text,
     Mermaid,
     Dot,
+}
+
+#[derive(Subcommand)]
+pub enum DeadCommand {
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Publish it back to this access point's inbox.
+    Reinject {
+        id: i64,
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,6 +243,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => bail!(e),
             }
         }
+        Command::DeadLetters { command } => dead_letters(command).await,
         Command::Token {
             key,
             institution,
@@ -362,6 +382,51 @@ fn buc(command: BucCommand) -> anyhow::Result<i32> {
     }
 }
 
+async fn dead_letters(command: DeadCommand) -> anyhow::Result<i32> {
+    match command {
+        DeadCommand::List { config } => {
+            let config = Config::load(&config)?;
+            let list = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                Ok(eessi_switch::store::open(&config.store_url)?.dead_letters(1000)?)
+            })
+            .await??;
+            let mut out = String::new();
+            for d in list {
+                out.push_str(&format!(
+                    "{:>6} {} {} {} bytes={}{}\n",
+                    d.id,
+                    d.dead_at,
+                    d.queue,
+                    d.message_id.as_deref().unwrap_or("(no message id)"),
+                    d.body.len(),
+                    d.reinjected_at
+                        .map(|r| format!(" reinjected {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            print_out(&out)
+        }
+        DeadCommand::Reinject { id, config } => {
+            let config = Config::load(&config)?;
+            let url = config
+                .amqp_url
+                .clone()
+                .context("re-injecting needs [amqp] url in the configuration")?;
+            let transport: Arc<dyn Transport> =
+                Arc::new(eessi_switch::transport::amqp::AmqpTransport::connect(&url).await?);
+            let sw = Arc::new(
+                tokio::task::spawn_blocking(move || Switch::build(&config, transport)).await??,
+            );
+            eessi_switch::switch::deadletter::reinject(&sw, id).await?;
+            println!(
+                "dead letter {id} re-injected into {}",
+                eessi_switch::transport::inbox_queue(sw.country.as_str())
+            );
+            Ok(0)
+        }
+    }
+}
+
 /// Print to stdout; a closed pipe (`| head`) ends the command quietly.
 fn print_out(text: &str) -> anyhow::Result<i32> {
     use std::io::Write;
@@ -458,11 +523,14 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         let app = eessi_switch::api::router(sw.clone(), auth);
         let mut rx = shutdown_rx.clone();
         http = Some(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.changed().await;
+            })
+            .await
         }));
     }
     tracing::info!(country = %sw.country, transport = %sw.transport.describe(), "access point starting");

@@ -146,6 +146,19 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         ("POST", "/api/v1/cases/{caseId}/local-close"),
         (vec![], "application/json", 204, Other::Forbidden),
     );
+    expectations.insert(
+        ("GET", "/api/v1/dead-letters"),
+        (vec![], "", 200, Other::Forbidden),
+    );
+    // No dead letter 1 exists: an authorized caller gets 404, the others 401/403.
+    expectations.insert(
+        ("POST", "/api/v1/dead-letters/{id}/reinject"),
+        (vec![], "application/json", 404, Other::Forbidden),
+    );
+    expectations.insert(
+        ("GET", "/api/v1/audit"),
+        (vec![], "", 200, Other::Forbidden),
+    );
     expectations.insert(("GET", "/api/v1/bucs"), (vec![], "", 200, Other::Shared));
     expectations.insert(("GET", "/metrics"), (vec![], "", 200, Other::Forbidden));
     expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));
@@ -164,6 +177,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 .replace("{documentId}", &doc_id)
                 .replace("{version}", "1")
                 .replace("{adapter}", "onss-posting")
+                .replace("{id}", "1")
         );
         if r.access == eessi_switch::api::auth::Access::Public {
             let (status, text) = call(r.method, &url, None, "", b"");
@@ -199,7 +213,9 @@ fn every_route_refuses_what_the_token_does_not_allow() {
             "{name} with a forged signature"
         );
         // The scope is missing: 403.
-        let wrong_scope = if r.path == "/metrics" {
+        let wrong_scope = if r.access
+            == eessi_switch::api::auth::Access::Scope(eessi_switch::api::auth::Scope::Operate)
+        {
             &onss
         } else if r.method == "POST" {
             &onss_read_only
@@ -240,7 +256,9 @@ fn every_route_refuses_what_the_token_does_not_allow() {
             );
         }
         // The owner (or an operator for operator routes).
-        let owner = if r.path == "/metrics" {
+        let owner = if r.access
+            == eessi_switch::api::auth::Access::Scope(eessi_switch::api::auth::Scope::Operate)
+        {
             &operator
         } else {
             &onss
@@ -256,6 +274,71 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         checked += 1;
     }
     assert_eq!(checked, eessi_switch::api::routes().len());
+    // Every read of the case was audited, with who, which institution and from where;
+    // the audit log has no route that writes.
+    let (status, text) = call(
+        "GET",
+        &format!("{}/api/v1/audit", be.base),
+        Some(&operator),
+        "",
+        b"",
+    );
+    assert_eq!(status, 200, "{text}");
+    let audit: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let reads: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"].as_str().is_some_and(|t| t.contains(&case_id)))
+        .collect();
+    assert!(
+        reads.iter().any(|e| e["action"] == "read-case"
+            && e["institution"] == "BE:ONSS"
+            && e["remote"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("127.0.0.1"))),
+        "{audit}"
+    );
+    assert!(
+        reads.iter().any(|e| e["action"] == "read-document"),
+        "{audit}"
+    );
+    assert!(reads.iter().any(|e| e["action"] == "submit"), "{audit}");
+    assert!(
+        !reads.iter().any(|e| e["institution"] == "BE:ONEM"),
+        "refused reads are not reads: {audit}"
+    );
+    for method in ["POST", "PUT", "DELETE"] {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let status = match method {
+            "POST" => agent
+                .post(&format!("{}/api/v1/audit", be.base))
+                .header("authorization", &format!("Bearer {operator}"))
+                .send(b"{}")
+                .unwrap()
+                .status(),
+            "PUT" => agent
+                .put(&format!("{}/api/v1/audit", be.base))
+                .header("authorization", &format!("Bearer {operator}"))
+                .send(b"{}")
+                .unwrap()
+                .status(),
+            _ => agent
+                .delete(&format!("{}/api/v1/audit", be.base))
+                .header("authorization", &format!("Bearer {operator}"))
+                .call()
+                .unwrap()
+                .status(),
+        };
+        assert_eq!(
+            status.as_u16(),
+            405,
+            "{method} /api/v1/audit must not exist"
+        );
+    }
     // The operator sees every institution's cases.
     let (status, text) = call(
         "GET",

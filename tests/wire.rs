@@ -408,17 +408,56 @@ async fn hostile_input_over_the_wire_gets_the_contract_answer_and_changes_nothin
     let mut m = good(&start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003"));
     m.message_id = String::new();
     be_publish(&nl, &m).await;
-    let mut dead = nl
-        .transport
-        .consume(&eessi_switch::transport::dead_queue("BE"), 4)
-        .await
-        .unwrap();
-    let d = tokio::time::timeout(std::time::Duration::from_secs(20), dead.recv())
-        .await
-        .expect("dead-lettered")
-        .unwrap();
-    assert_eq!(d.message.body, m.body);
-    d.acker.ack().await.unwrap();
+    // The switch copies it from the dead-letter queue for operators, who can re-inject it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let dead = loop {
+        let list = be.get_json("/api/v1/dead-letters");
+        if let Some(d) = list.as_array().unwrap().first() {
+            break d.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed as a dead letter"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(dead["bodyBytes"], m.body.len());
+    let (ok, out) = tool(
+        env!("CARGO_BIN_EXE_eessi-switch"),
+        &[
+            "dead-letters",
+            "list",
+            "--config",
+            be.config.to_str().unwrap(),
+        ],
+    );
+    assert!(ok && out.contains("eessi.ap.BE.dead"), "{out}");
+    let (ok, out) = tool(
+        env!("CARGO_BIN_EXE_eessi-switch"),
+        &[
+            "dead-letters",
+            "reinject",
+            &dead["id"].to_string(),
+            "--config",
+            be.config.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    // Still without a message id, it comes back to the dead-letter queue: listed twice.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while be
+        .get_json("/api/v1/dead-letters")
+        .as_array()
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the re-injected message never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     // The switch still serves: a valid A003 is accepted and answered with a receipt.
     let ok = start("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003");

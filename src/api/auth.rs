@@ -70,6 +70,8 @@ pub struct Caller {
     pub scopes: BTreeSet<Scope>,
     /// True when authentication is disabled (development): every check passes.
     pub unrestricted: bool,
+    /// Where the call came from (peer address, or X-Forwarded-For), for the audit log.
+    pub remote: Option<String>,
 }
 
 impl Caller {
@@ -79,6 +81,7 @@ impl Caller {
             institution: None,
             scopes: BTreeSet::new(),
             unrestricted: true,
+            remote: None,
         }
     }
     pub fn has(&self, scope: Scope) -> bool {
@@ -158,6 +161,7 @@ impl Auth {
             institution: Some(institution),
             scopes,
             unrestricted: false,
+            remote: None,
         })
     }
 }

@@ -111,6 +111,27 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/api/v1/dead-letters",
+            Access::Scope(Operate),
+            true,
+            get(list_dead_letters),
+        ),
+        route(
+            "POST",
+            "/api/v1/dead-letters/{id}/reinject",
+            Access::Scope(Operate),
+            true,
+            post(reinject_dead_letter),
+        ),
+        route(
+            "GET",
+            "/api/v1/audit",
+            Access::Scope(Operate),
+            true,
+            get(list_audit),
+        ),
+        route(
+            "GET",
             "/api/v1/bucs",
             Access::Scope(Read),
             true,
@@ -202,6 +223,7 @@ async fn authorize(
             institution: None,
             scopes: Default::default(),
             unrestricted: false,
+            remote: None,
         },
         (Some(a), Access::Scope(scope)) => {
             let Some(token) = auth::bearer(req.headers()) else {
@@ -217,6 +239,17 @@ async fn authorize(
             caller
         }
     };
+    let mut caller = caller;
+    caller.remote = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+        .or_else(|| {
+            req.extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.to_string())
+        });
     req.extensions_mut().insert(caller);
     next.run(req).await
 }
@@ -257,10 +290,31 @@ fn parse_field<T>(
     }
 }
 
-async fn run_submit(sw: Arc<Switch>, s: Submission) -> Response {
+/// 202 for an accepted submission, audited (the SED is committed: an audit
+/// failure is logged rather than turned into an error the caller would retry).
+async fn submitted(
+    sw: &Arc<Switch>,
+    caller: &Caller,
+    done: crate::switch::outbound::Submitted,
+) -> Response {
+    if audit(
+        sw,
+        caller,
+        "submit",
+        format!("{} document {}", done.case_id, done.document_id),
+    )
+    .await
+    .is_err()
+    {
+        tracing::error!(case_id = %done.case_id, "could not audit a submission");
+    }
+    (StatusCode::ACCEPTED, axum::Json(done)).into_response()
+}
+
+async fn run_submit(sw: Arc<Switch>, caller: &Caller, s: Submission) -> Response {
     let sw2 = sw.clone();
     match tokio::task::spawn_blocking(move || submit(&sw2, s)).await {
-        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
+        Ok(Ok(done)) => submitted(&sw, caller, done).await,
         Ok(Err(e)) => Problem::from(e).into_response(),
         Err(_) => Problem::internal().into_response(),
     }
@@ -317,6 +371,7 @@ async fn post_document(
     }
     run_submit(
         sw,
+        &caller,
         Submission {
             from,
             to,
@@ -350,7 +405,9 @@ async fn post_national(
         .into_response();
     }
     let sw2 = sw.clone();
+    let caller2 = caller.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<_, SubmitError> {
+        let caller = caller2;
         let a = sw2
             .adapters
             .get(&adapter)
@@ -381,7 +438,7 @@ async fn post_national(
     })
     .await;
     match result {
-        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
+        Ok(Ok(done)) => submitted(&sw, &caller, done).await,
         Ok(Err(e)) => Problem::from(e).into_response(),
         Err(_) => Problem::internal().into_response(),
     }
@@ -510,6 +567,7 @@ pub async fn load_case_for(
     sw: &Arc<Switch>,
     caller: &Caller,
     raw: &str,
+    action: &str,
 ) -> Result<crate::store::CaseDetail, Box<Response>> {
     let d = load_case(sw, raw)
         .await
@@ -519,6 +577,7 @@ pub async fn load_case_for(
             "the token's institution does not take part in this case",
         )));
     }
+    audit(sw, caller, action, d.case.case_id.to_string()).await?;
     Ok(d)
 }
 
@@ -539,7 +598,7 @@ async fn get_case(
     Extension(caller): Extension<Caller>,
     Path(case_id): Path<String>,
 ) -> Response {
-    match load_case_for(&sw, &caller, &case_id).await {
+    match load_case_for(&sw, &caller, &case_id, "read-case").await {
         Ok(d) => {
             let mut dto = CaseDto::from(&d);
             dto.deadlines = deadlines_of(&sw, &d, chrono::Utc::now());
@@ -577,6 +636,92 @@ pub fn deadlines_of(
     crate::buc::deadline::deadlines(def, &d.case.state, &docs, now)
 }
 
+/// Record an audited action. Reads are refused (503) when they cannot be audited:
+/// an unaudited read of personal data is worse than no read.
+pub async fn audit(
+    sw: &Arc<Switch>,
+    caller: &Caller,
+    action: &str,
+    target: String,
+) -> Result<(), Box<Response>> {
+    let entry = crate::store::AuditEntry {
+        at: crate::store::now_rfc3339(),
+        subject: caller.subject.clone(),
+        institution: caller.institution.as_ref().map(|i| i.to_string()),
+        action: action.to_owned(),
+        target,
+        remote: caller.remote.clone(),
+    };
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || store.audit_append(&entry)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Box::new(
+            Problem::unavailable("the audit log is unavailable; nothing was read".into())
+                .into_response(),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    limit: Option<u32>,
+    institution: Option<String>,
+}
+
+async fn list_dead_letters(State(sw): State<Arc<Switch>>, Query(q): Query<LimitQuery>) -> Response {
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || store.dead_letters(q.limit.unwrap_or(100))).await {
+        Ok(Ok(list)) => {
+            let out: Vec<serde_json::Value> = list
+                .iter()
+                .map(|d| {
+                    let wm: crate::transport::WireMessage = serde_json::from_str(&d.properties).unwrap_or_default();
+                    serde_json::json!({
+                        "id": d.id, "messageId": d.message_id, "queue": d.queue, "deadAt": d.dead_at,
+                        "reinjectedAt": d.reinjected_at, "type": wm.kind, "headers": wm.headers, "bodyBytes": d.body.len(),
+                    })
+                })
+                .collect();
+            axum::Json(out).into_response()
+        }
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+async fn reinject_dead_letter(
+    State(sw): State<Arc<Switch>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return path_issue("id", &id, "not a dead-letter id").into_response();
+    };
+    if let Err(r) = audit(&sw, &caller, "reinject", format!("dead-letter {id}")).await {
+        return *r;
+    }
+    match crate::switch::deadletter::reinject(&sw, id).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(crate::switch::deadletter::ReinjectError::NotFound(_)) => {
+            Problem::not_found(format!("no dead letter {id}")).into_response()
+        }
+        Err(e) => Problem::unavailable(e.to_string()).into_response(),
+    }
+}
+
+async fn list_audit(State(sw): State<Arc<Switch>>, Query(q): Query<LimitQuery>) -> Response {
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || {
+        store.audit_list(q.institution.as_deref(), q.limit.unwrap_or(100))
+    })
+    .await
+    {
+        Ok(Ok(list)) => axum::Json(list).into_response(),
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
 /// A case handler closes the case for our side only (no SED is sent; the other
 /// participants keep it open). X001 is the global closure.
 async fn local_close(
@@ -584,7 +729,7 @@ async fn local_close(
     Extension(caller): Extension<Caller>,
     Path(case_id): Path<String>,
 ) -> Response {
-    let d = match load_case_for(&sw, &caller, &case_id).await {
+    let d = match load_case_for(&sw, &caller, &case_id, "local-close").await {
         Ok(d) => d,
         Err(r) => return *r,
     };
@@ -637,7 +782,7 @@ async fn get_envelope(
     Extension(caller): Extension<Caller>,
     Path((case_id, document_id, version)): Path<(String, String, String)>,
 ) -> Response {
-    let d = match load_case_for(&sw, &caller, &case_id).await {
+    let d = match load_case_for(&sw, &caller, &case_id, "read-document").await {
         Ok(d) => d,
         Err(r) => return *r,
     };

@@ -82,7 +82,7 @@ pub async fn case(
     Extension(caller): Extension<Caller>,
     Path(case_id): Path<String>,
 ) -> Response {
-    let d = match super::load_case_for(&sw, &caller, &case_id).await {
+    let d = match super::load_case_for(&sw, &caller, &case_id, "read-case-page").await {
         Ok(d) => d,
         Err(r) => return *r,
     };

@@ -8,6 +8,7 @@
 //! - `relay`: publish committed outbox messages with broker confirms, retransmit
 //!   SEDs without receipt on the bounded schedule, and mark them failed after.
 
+pub mod deadletter;
 pub mod inbound;
 pub mod outbound;
 pub mod peer;
@@ -208,6 +209,15 @@ impl Switch {
         // acks depend on commits), then let the relay flush what they committed.
         let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(inbound::run_sweeper(self.clone(), shutdown.clone()));
+        let dead = self
+            .transport
+            .consume(&crate::transport::dead_queue(self.country.as_str()), 16)
+            .await?;
+        let collector = tokio::spawn(deadletter::run_collector(
+            self.clone(),
+            dead,
+            shutdown.clone(),
+        ));
         {
             let sw = self.clone();
             let mut s = shutdown.clone();
@@ -221,6 +231,7 @@ impl Switch {
         let relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
         let a = inbound.await;
         let _ = sweeper.await;
+        let _ = collector.await;
         let _ = relay_stop.send(true);
         let b = relay.await;
         a.map_err(|e| StartError::Other(e.to_string()))?;
