@@ -73,6 +73,18 @@ pub enum Command {
         schemas: PathBuf,
         file: PathBuf,
     },
+    /// The fault test: two BE instances on PostgreSQL and NL exchange SEDs while
+    /// processes are killed, RabbitMQ restarts and database connections drop.
+    Chaos {
+        #[arg(long, default_value_t = 5000)]
+        seds: usize,
+        #[arg(long, default_value_t = 5)]
+        kills: usize,
+        #[arg(long, default_value_t = 10)]
+        per_case: usize,
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+    },
     /// Dead-lettered messages: list them, re-inject one (operators).
     DeadLetters {
         #[command(subcommand)]
@@ -244,6 +256,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::DeadLetters { command } => dead_letters(command).await,
+        Command::Chaos {
+            seds,
+            kills,
+            per_case,
+            workers,
+        } => {
+            let ok = eessi_switch::chaos::run(eessi_switch::chaos::ChaosOptions {
+                seds,
+                kills,
+                per_case,
+                workers,
+            })
+            .await
+            .map_err(anyhow::Error::msg)?;
+            Ok(if ok { 0 } else { 1 })
+        }
         Command::Token {
             key,
             institution,

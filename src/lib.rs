@@ -12,6 +12,7 @@ pub const APP_ID: &str = concat!("eessi-switch/", env!("CARGO_PKG_VERSION"));
 pub mod adapt;
 pub mod api;
 pub mod bench;
+pub mod chaos;
 pub mod config;
 pub mod demo;
 pub mod report;

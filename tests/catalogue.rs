@@ -367,6 +367,9 @@ proptest::proptest! {
                 Err(eessi_switch::buc::StepError::UnknownDocument(d)) => {
                     proptest::prop_assert!(!docs.iter().any(|x| x.id == d), "UnknownDocument for a known document");
                 }
+                Err(eessi_switch::buc::StepError::VersionGap { expected, got }) => {
+                    proptest::prop_assert!(got > expected, "a gap goes forward");
+                }
                 Err(eessi_switch::buc::StepError::ProtocolViolation(_)) => {}
             }
             if let Some(v) = &view {

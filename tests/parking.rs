@@ -190,3 +190,60 @@ async fn reordered_messages_over_the_wire_end_in_the_same_case() {
         assert_eq!(versions, 2, "{c}");
     }
 }
+
+#[test]
+fn an_update_that_overtakes_the_previous_version_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = switch(dir.path());
+    let svb = signer("NL_SVB");
+    let case = CaseId::random();
+    let start = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A003",
+        &case,
+        &fixture("A003"),
+    );
+    let version = |v: u32| {
+        let mut c = start
+            .clone()
+            .action(CaseAction::Update)
+            .document(start.header.document_id.clone(), v);
+        c.message_id = eessi_switch::ids::MessageId::random().to_string();
+        craft_with(&svb, &c).unwrap()
+    };
+    let (v1, v2, v3) = (craft_with(&svb, &start).unwrap(), version(2), version(3));
+    // A redelivery carries the broker's own non-string header: not the sender's fault.
+    let mut redelivered = wire(&v1);
+    redelivered.non_string_headers = vec!["x-delivery-count".into()];
+    assert_eq!(
+        handle(&be, &redelivered),
+        eessi_switch::switch::inbound::Disposition::Ack
+    );
+    assert_eq!(
+        handle(&be, &wire(&v3)),
+        eessi_switch::switch::inbound::Disposition::Ack
+    );
+    assert_eq!(be.store.parked_count().unwrap(), 1, "v3 waits for v2");
+    assert_eq!(
+        handle(&be, &wire(&v2)),
+        eessi_switch::switch::inbound::Disposition::Ack
+    );
+    let d = be.store.case_detail(&case).unwrap().unwrap();
+    assert_eq!(d.documents[0].0.latest_version, 3);
+    let versions: Vec<u32> = d.documents[0].1.iter().map(|v| v.version).collect();
+    assert_eq!(versions, [1, 2, 3]);
+    // A sender's own non-string header is still refused.
+    let mut bad = wire(&version(4));
+    bad.non_string_headers = vec!["eessi-document-version".into()];
+    handle(&be, &bad);
+    let errors = be
+        .store
+        .messages(None, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == "error")
+        .count();
+    assert_eq!(errors, 1);
+}

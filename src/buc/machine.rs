@@ -83,6 +83,9 @@ pub enum StepError {
     /// `Update` or a related document that this case does not hold.
     #[error("document {0} is not known in this case")]
     UnknownDocument(DocumentId),
+    /// An `Update` whose previous version has not been applied (it may be in flight).
+    #[error("version {expected} must come before version {got}")]
+    VersionGap { expected: u32, got: u32 },
 }
 
 fn violation(msg: impl Into<String>) -> StepError {
@@ -270,6 +273,12 @@ fn update(case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
     }
     if doc.cancelled {
         return Err(violation("the document was invalidated"));
+    }
+    if event.version > doc.latest_version + 1 {
+        return Err(StepError::VersionGap {
+            expected: doc.latest_version + 1,
+            got: event.version,
+        });
     }
     if event.version != doc.latest_version + 1 {
         return Err(violation(format!(

@@ -224,7 +224,9 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
         ));
     }
     // 3. Properties and headers, then well-formed XML and the envelope structure.
-    if let Some(bad) = m.non_string_headers.first() {
+    // The contract's headers must be strings; headers the broker adds itself (a
+    // quorum queue's `x-delivery-count` on a redelivery, a long) are not the sender's.
+    if let Some(bad) = m.non_string_headers.iter().find(|h| !h.starts_with("x-")) {
         return Err(refuse(
             ErrorCode::Malformed,
             format!("header {bad} is not a string"),
@@ -910,7 +912,9 @@ fn apply(
         }
         // The case, or the document this one answers or updates, may still be in
         // flight behind it: park.
-        StepError::UnknownCase | StepError::UnknownDocument(_) => Refused::Park,
+        StepError::UnknownCase | StepError::UnknownDocument(_) | StepError::VersionGap { .. } => {
+            Refused::Park
+        }
     })?;
     let subject = match &c.subject {
         Some(text) => Some(InstitutionId::parse(text).map_err(|e| {

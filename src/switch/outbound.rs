@@ -215,11 +215,15 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
     let def = def.ok_or_else(|| invalid("buc", "unknown BUC"))?;
 
     let mut tx = sw.store.begin()?;
+    // The case owner chooses the case id: a starter with a case id this switch has
+    // never seen starts that case (so a client can retry a Start idempotently).
+    let starts_with_own_id = s.document_id.is_none() && def.starters().any(|t| t.sed == s.sed);
     let case = match &s.case_id {
-        Some(id) => Some(
-            tx.case_get(id)?
-                .ok_or_else(|| SubmitError::CaseNotFound(id.clone()))?,
-        ),
+        Some(id) => match tx.case_get(id)? {
+            Some(c) => Some(c),
+            None if starts_with_own_id => None,
+            None => return Err(SubmitError::CaseNotFound(id.clone())),
+        },
         None => None,
     };
     if let Some(c) = &case
@@ -308,6 +312,9 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
             SubmitError::CaseNotFound(s.case_id.clone().unwrap_or_else(CaseId::random))
         }
         StepError::UnknownDocument(d) => SubmitError::DocumentNotFound(d),
+        StepError::VersionGap { expected, got } => SubmitError::ProtocolViolation(format!(
+            "version {expected} must come before version {got}"
+        )),
     })?;
     let case_id = s.case_id.clone().unwrap_or_else(CaseId::random);
     let header = Header {

@@ -28,6 +28,8 @@ use tokio::sync::mpsc;
 use super::*;
 
 const PUBLISH_CHANNELS: usize = 4;
+/// How long a publish waits for the broker's confirm before it counts as not sent.
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct AmqpTransport {
     url: String,
@@ -112,6 +114,47 @@ impl AmqpTransport {
                 .map_err(conn_err)?;
         }
         Ok(())
+    }
+
+    async fn publish_confirmed(&self, m: &OutMessage) -> Result<PublishOutcome, TransportError> {
+        let mut headers = FieldTable::default();
+        for (k, v) in &m.headers {
+            headers.insert(ShortString::from(k.as_str()), long_str(v));
+        }
+        let props = BasicProperties::default()
+            .with_message_id(m.message_id.as_str().into())
+            .with_type(m.kind.as_str().into())
+            .with_content_type("application/xml".into())
+            .with_timestamp(m.timestamp.max(0) as u64)
+            .with_app_id(crate::APP_ID.into())
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.publishers.len();
+        let ch = &self.publishers[i];
+        let opts = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = ch
+            .basic_publish(
+                m.exchange.as_str().into(),
+                m.routing_key.as_str().into(),
+                opts,
+                &m.body,
+                props,
+            )
+            .await
+            .map_err(conn_err)?;
+        match confirm.await.map_err(conn_err)? {
+            Confirmation::Ack(None) => Ok(PublishOutcome::Confirmed),
+            Confirmation::Ack(Some(ret)) => {
+                Ok(PublishOutcome::Returned(ret.reply_text.to_string()))
+            }
+            Confirmation::Nack(_) => Ok(PublishOutcome::Nacked),
+            Confirmation::NotRequested => Err(TransportError::Protocol(
+                "the channel is not in confirm mode".into(),
+            )),
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -257,43 +300,13 @@ impl Transport for AmqpTransport {
     }
 
     async fn publish(&self, m: &OutMessage) -> Result<PublishOutcome, TransportError> {
-        let mut headers = FieldTable::default();
-        for (k, v) in &m.headers {
-            headers.insert(ShortString::from(k.as_str()), long_str(v));
-        }
-        let props = BasicProperties::default()
-            .with_message_id(m.message_id.as_str().into())
-            .with_type(m.kind.as_str().into())
-            .with_content_type("application/xml".into())
-            .with_timestamp(m.timestamp.max(0) as u64)
-            .with_app_id(crate::APP_ID.into())
-            .with_delivery_mode(2)
-            .with_headers(headers);
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.publishers.len();
-        let ch = &self.publishers[i];
-        let opts = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
-        let confirm = ch
-            .basic_publish(
-                m.exchange.as_str().into(),
-                m.routing_key.as_str().into(),
-                opts,
-                &m.body,
-                props,
-            )
-            .await
-            .map_err(conn_err)?;
-        match confirm.await.map_err(conn_err)? {
-            Confirmation::Ack(None) => Ok(PublishOutcome::Confirmed),
-            Confirmation::Ack(Some(ret)) => {
-                Ok(PublishOutcome::Returned(ret.reply_text.to_string()))
-            }
-            Confirmation::Nack(_) => Ok(PublishOutcome::Nacked),
-            Confirmation::NotRequested => Err(TransportError::Protocol(
-                "the channel is not in confirm mode".into(),
-            )),
+        // A confirm lost with its connection (a broker restart) would otherwise be
+        // awaited forever and stall the relay; unconfirmed means "try again".
+        match tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_confirmed(m)).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Connection(format!(
+                "no broker confirm within {PUBLISH_TIMEOUT:?}"
+            ))),
         }
     }
 
