@@ -763,6 +763,20 @@ pub async fn run_sweeper(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
 /// Refuse with UNKNOWN_CASE what stayed parked past its parking time (`now_ms` is
 /// passed in, so the rule is tested with a fake clock). Returns how many.
 pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
+    // First, apply what can be applied now. With several instances a predecessor may
+    // commit on one instance while its successor is being parked on another, after
+    // the predecessor's own transaction looked for parked successors: this pass
+    // closes that window within a second.
+    let mut cases: Vec<CaseId> = sw.store.parked_expired(i64::MAX, 1024)?.into_iter().map(|p| p.case_id).collect();
+    cases.sort();
+    cases.dedup();
+    for case_id in cases {
+        let mut tx = sw.store.begin()?;
+        if tx.case_get(&case_id)?.is_some() {
+            retry_parked(sw, &mut *tx, &case_id)?;
+        }
+        tx.commit()?;
+    }
     let expired = sw.store.parked_expired(now_ms, 256)?;
     for p in &expired {
         let mut tx = sw.store.begin()?;
