@@ -15,5 +15,7 @@ pub mod bench;
 pub mod chaos;
 pub mod config;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod report;
 pub mod switch;

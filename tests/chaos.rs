@@ -17,7 +17,8 @@ fn chaos_loses_nothing_and_doubles_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| panic!("no JSON report: {stdout}\n{stderr}"));
+    let report: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|_| panic!("no JSON report: {stdout}\n{stderr}"));
     assert!(out.status.success(), "chaos failed: {report}\n{stderr}");
     assert_eq!(report["lost"], 0, "{report}");
     assert_eq!(report["applied_twice"], 0, "{report}");

@@ -66,6 +66,15 @@ pub fn precheck(bytes: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
             limit: limits.body_bytes_max,
         });
     }
+    // The contract's bodies are UTF-8. NUL is valid UTF-8 but no XML character: a
+    // UTF-16 document without BOM passes the UTF-8 check, so refuse NUL outright, or
+    // this check and libxml2 (which would sniff UTF-16) would see two documents.
+    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
+        return Err(XmlError::NotWellFormed {
+            line: Some(line_at(bytes, pos)),
+            message: "a NUL byte: not a UTF-8 XML document".into(),
+        });
+    }
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(XmlError::NotWellFormed {
             line: None,
@@ -82,6 +91,16 @@ pub fn precheck(bytes: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
         })?;
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Decl(ref d) => {
+                if let Some(Ok(enc)) = d.encoding()
+                    && !enc.eq_ignore_ascii_case("UTF-8")
+                {
+                    return Err(XmlError::NotWellFormed {
+                        line: Some(1),
+                        message: "the XML declaration names an encoding other than UTF-8".into(),
+                    });
+                }
+            }
             Event::Start(ref e) | Event::Empty(ref e) if !attributes_ok(e, limits) => {
                 return Err(XmlError::AttributesTooLarge(
                     limits.attributes_max,
@@ -141,7 +160,10 @@ fn strict_options() -> ParserOptions<'static> {
         no_blanks: false,
         no_net: true,
         no_implied: true,
-        huge: false,
+        // libxml2's own caps (10,000,000 bytes of input, depth 256...) would refuse
+        // bodies the contract accepts (up to 10 MiB); `precheck` enforces the
+        // contract's limits and ours before libxml2 sees a byte.
+        huge: true,
         compact: false,
         ignore_enc: false,
         encoding: None,
@@ -392,6 +414,16 @@ mod tests {
             precheck(format!("<a{many}/>").as_bytes(), &l),
             Err(XmlError::AttributesTooLarge(..))
         ));
+        assert!(matches!(
+            precheck(b"<\0a\0/\0>\0", &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>";
+        assert!(matches!(
+            precheck(latin1, &l),
+            Err(XmlError::NotWellFormed { .. })
+        ));
+        assert!(precheck(b"<?xml version=\"1.0\" encoding=\"utf-8\"?><a/>", &l).is_ok());
     }
 
     #[test]

@@ -767,7 +767,12 @@ pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
     // commit on one instance while its successor is being parked on another, after
     // the predecessor's own transaction looked for parked successors: this pass
     // closes that window within a second.
-    let mut cases: Vec<CaseId> = sw.store.parked_expired(i64::MAX, 1024)?.into_iter().map(|p| p.case_id).collect();
+    let mut cases: Vec<CaseId> = sw
+        .store
+        .parked_expired(i64::MAX, 1024)?
+        .into_iter()
+        .map(|p| p.case_id)
+        .collect();
     cases.sort();
     cases.dedup();
     for case_id in cases {
