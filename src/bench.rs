@@ -120,7 +120,8 @@ pub async fn run(amqp: Option<String>, seds: usize) -> Result<(), String> {
     let national = std::fs::read(root.join("fixtures/national/onss-posting.xml"))
         .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let workers = 2;
+    // Many national clients submit at once (their submissions share group commits).
+    let workers = 16;
     let mut submitters = Vec::new();
     for w in 0..workers {
         let be = be.clone();

@@ -95,7 +95,7 @@ fn bad_national_input_is_refused_with_located_issues_and_nothing_changes() {
     );
     assert_eq!(status, 404);
     problem(404, &text);
-    let (status, p) = be.post_json("/api/v1/documents", &serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "LA_BUC_02", "sed": "A004", "caseId": "0123456789abcdef0123456789abcdef", "body": good}));
+    let (status, p) = be.post_json("/api/v1/documents", &serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "LA_BUC_02", "sed": "A004", "caseId": "0123456789abcdef0123456789abcdef", "body": String::from_utf8(fixture("A004")).unwrap()}));
     assert_eq!(status, 404, "{p}");
     let big = vec![b'a'; 10 * 1024 * 1024 + 10];
     let (status, text) = post(&url, "application/xml", &big);

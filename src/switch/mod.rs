@@ -109,6 +109,9 @@ pub struct Switch {
     pub store_ok: std::sync::atomic::AtomicBool,
     /// Set at shutdown: lanes stop waiting for the store.
     pub shutting_down: std::sync::atomic::AtomicBool,
+    /// National submissions waiting for the next group commit, and who commits.
+    pub(crate) submissions: std::sync::Mutex<Vec<outbound::Job>>,
+    pub(crate) committer: std::sync::Mutex<()>,
     pub metrics: Metrics,
 }
 
@@ -174,6 +177,8 @@ impl Switch {
             park_ms: config.park_ms,
             store_ok: std::sync::atomic::AtomicBool::new(true),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            submissions: std::sync::Mutex::new(Vec::new()),
+            committer: std::sync::Mutex::new(()),
             metrics: Metrics::default(),
         })
     }

@@ -213,8 +213,115 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
         return Err(SubmitError::Invalid(issues));
     }
     let def = def.ok_or_else(|| invalid("buc", "unknown BUC"))?;
+    // Parse, validate and canonicalise outside the write lock, with the version the
+    // case most likely uses (re-done inside in the rare case it is pinned to another).
+    let guess = s.version.clone().unwrap_or_else(|| sw.versions[0].clone());
+    let prepared = match prepare_body(sw, &s.body, &s.buc, &s.sed, &guess) {
+        Ok(p) => Some((guess, p)),
+        // With an explicit version (or one version only) the body is simply invalid.
+        Err(e) if s.version.is_some() || sw.versions.len() == 1 => return Err(e),
+        // The case may be pinned to another version: decided inside.
+        Err(_) => None,
+    };
+    let _ = def;
+    group_commit(sw, s, prepared)
+}
 
-    let mut tx = sw.store.begin()?;
+/// A body parsed and validated for one version: (version, (canonical SED, its hash, subject)).
+type Prepared = Option<(SedVersion, (Vec<u8>, String, Option<String>))>;
+
+pub(crate) struct Job {
+    s: Submission,
+    prepared: Prepared,
+    reply: std::sync::mpsc::Sender<Result<Submitted, SubmitError>>,
+}
+
+/// Group commit: concurrent submissions share one transaction (one fsync). The
+/// first caller to find the committer free takes every queued job, runs each in
+/// the shared transaction and commits once; the others wait for their answer.
+/// A business refusal concerns its own job only (it writes nothing); a store error
+/// rolls the batch back and every job in it gets the error (nothing was applied).
+fn group_commit(sw: &Switch, s: Submission, prepared: Prepared) -> Result<Submitted, SubmitError> {
+    let (reply, answer) = std::sync::mpsc::channel();
+    sw.submissions
+        .lock()
+        .map_err(|_| StoreError::Db("submission queue poisoned".into()))?
+        .push(Job { s, prepared, reply });
+    loop {
+        if let Ok(r) = answer.try_recv() {
+            return r;
+        }
+        if let Ok(_leader) = sw.committer.try_lock() {
+            let jobs = std::mem::take(
+                &mut *sw
+                    .submissions
+                    .lock()
+                    .map_err(|_| StoreError::Db("submission queue poisoned".into()))?,
+            );
+            if !jobs.is_empty() {
+                run_batch(sw, jobs);
+            }
+            continue;
+        }
+        if let Ok(r) = answer.recv_timeout(std::time::Duration::from_millis(2)) {
+            return r;
+        }
+    }
+}
+
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Db(m) => StoreError::Db(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+    }
+}
+
+fn run_batch(sw: &Switch, jobs: Vec<Job>) {
+    let fail_all = |jobs: Vec<Job>, e: &StoreError| {
+        for j in jobs {
+            let _ = j.reply.send(Err(SubmitError::Store(same_error(e))));
+        }
+    };
+    let mut tx = match sw.store.begin() {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(jobs, &e),
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        match in_tx(sw, &mut *tx, &j.s, &j.prepared) {
+            Err(SubmitError::Store(e)) => {
+                drop(tx);
+                return fail_all(jobs, &e);
+            }
+            r => results.push(r),
+        }
+    }
+    if let Err(e) = tx.commit() {
+        return fail_all(jobs, &e);
+    }
+    for (j, r) in jobs.into_iter().zip(results) {
+        if r.is_ok() {
+            Metrics::inc(&sw.metrics.outbound_submitted);
+        }
+        let _ = j.reply.send(r);
+    }
+    sw.relay_wake.notify_one();
+}
+
+/// One submission inside the batch's transaction.
+fn in_tx(
+    sw: &Switch,
+    tx: &mut dyn crate::store::Tx,
+    s: &Submission,
+    prepared: &Prepared,
+) -> Result<Submitted, SubmitError> {
+    let def = sw
+        .catalogue
+        .get(&s.buc)
+        .ok_or_else(|| invalid("buc", "unknown BUC"))?;
+
     // The case owner chooses the case id: a starter with a case id this switch has
     // never seen starts that case (so a client can retry a Start idempotently).
     let starts_with_own_id = s.document_id.is_none() && def.starters().any(|t| t.sed == s.sed);
@@ -245,10 +352,12 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
         (None, Some(v)) => v.clone(),
         (None, None) => sw.versions[0].clone(),
     };
-    let (canonical_sed, content_sha256, subject_text) =
-        prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?;
+    let (canonical_sed, content_sha256, subject_text) = match prepared {
+        Some((v, p)) if *v == version => p.clone(),
+        _ => prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?,
+    };
     let view = match &case {
-        Some(c) => Some(case_view(&mut *tx, c)?),
+        Some(c) => Some(case_view(tx, c)?),
         None => None,
     };
     let (action, document_id, document_version) = match (&view, &s.document_id) {
@@ -355,7 +464,7 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
         _ => None,
     };
     super::record::record(
-        &mut *tx,
+        tx,
         &super::record::Transition {
             header: &header,
             decision: &decision,
@@ -392,9 +501,6 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
     out.case_id = Some(case_id.clone());
     out.document_id = Some(document_id.clone());
     tx.outbox_enqueue(&out)?;
-    tx.commit()?;
-    Metrics::inc(&sw.metrics.outbound_submitted);
-    sw.relay_wake.notify_one();
     Ok(Submitted {
         case_id,
         document_id,
