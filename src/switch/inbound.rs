@@ -89,8 +89,15 @@ pub async fn run(
         let (tx, mut rx) = mpsc::channel::<Delivery>(64);
         let sw = sw.clone();
         handles.push(tokio::spawn(async move {
-            while let Some(d) = rx.recv().await {
-                settle(&sw, d).await;
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
+                    }
+                }
+                settle_batch(&sw, batch).await;
             }
         }));
         lanes.push(tx);
@@ -121,15 +128,38 @@ fn lane_of(m: &WireMessage) -> usize {
     (h.finish() % LANES as u64) as usize
 }
 
-async fn settle(sw: &Arc<Switch>, d: Delivery) {
-    let message = Arc::new(d.message);
+/// At most this many deliveries of one lane share a transaction.
+const BATCH_MAX: usize = 32;
+
+async fn settle_batch(sw: &Arc<Switch>, batch: Vec<Delivery>) {
+    let messages: Vec<Arc<WireMessage>> =
+        batch.iter().map(|d| Arc::new(d.message.clone())).collect();
+    let sw2 = sw.clone();
+    let ms = messages.clone();
+    let dispositions = match tokio::task::spawn_blocking(move || handle_batch(&sw2, &ms)).await {
+        Ok(d) => d,
+        Err(e) => vec![Disposition::Retry(format!("handler crashed: {e}")); batch.len()],
+    };
+    for ((d, m), first) in batch.into_iter().zip(messages).zip(dispositions) {
+        settle(sw, d, m, first).await;
+    }
+}
+
+/// Act on a delivery's disposition; a `Wait` is retried in place until it clears.
+async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first: Disposition) {
     let mut backoff_ms = 50u64;
+    let mut next = Some(first);
     let disposition = loop {
-        let sw2 = sw.clone();
-        let m = message.clone();
-        let disp = match tokio::task::spawn_blocking(move || handle(&sw2, &m)).await {
-            Ok(disp) => disp,
-            Err(e) => Disposition::Retry(format!("handler crashed: {e}")),
+        let disp = match next.take() {
+            Some(disp) => disp,
+            None => {
+                let sw2 = sw.clone();
+                let m = message.clone();
+                match tokio::task::spawn_blocking(move || handle(&sw2, &m)).await {
+                    Ok(disp) => disp,
+                    Err(e) => Disposition::Retry(format!("handler crashed: {e}")),
+                }
+            }
         };
         match disp {
             Disposition::Wait(reason) => {
@@ -171,14 +201,57 @@ async fn settle(sw: &Arc<Switch>, d: Delivery) {
     sw.relay_wake.notify_one();
 }
 
-/// Handle one delivery (blocking: XML and store work).
+/// Handle one delivery in its own transaction (blocking: XML and store work).
 pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
+    let mut tx = match sw.store.begin() {
+        Ok(tx) => tx,
+        Err(e) if e.is_transient() => return Disposition::Wait(e.to_string()),
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
+    let d = handle_in(sw, m, &mut *tx);
+    if matches!(d, Disposition::Ack) {
+        match tx.commit() {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Disposition::Wait(e.to_string()),
+            Err(e) => return Disposition::Retry(e.to_string()),
+        }
+    }
+    d
+}
+
+/// Handle several deliveries of one lane in one transaction (one fsync for all:
+/// group commit). If any of them fails in a way that is not its own answer (the
+/// store, a bug), the batch is rolled back and each is handled alone, so that only
+/// the failing one is retried or, in the end, dead-lettered.
+pub fn handle_batch(sw: &Switch, ms: &[Arc<WireMessage>]) -> Vec<Disposition> {
+    if ms.len() > 1
+        && let Ok(mut tx) = sw.store.begin()
+    {
+        let mut out = Vec::with_capacity(ms.len());
+        for m in ms {
+            match handle_in(sw, m, &mut *tx) {
+                d @ (Disposition::Ack | Disposition::DeadLetter(_)) => out.push(d),
+                Disposition::Retry(_) | Disposition::Wait(_) => {
+                    out.clear();
+                    break;
+                }
+            }
+        }
+        if out.len() == ms.len() && tx.commit().is_ok() {
+            return out;
+        }
+    }
+    ms.iter().map(|m| handle(sw, m)).collect()
+}
+
+/// Handle one delivery inside `tx`; the caller commits when the answer is Ack.
+fn handle_in(sw: &Switch, m: &WireMessage, tx: &mut dyn Tx) -> Disposition {
     Metrics::inc(&sw.metrics.inbound_received);
     let Some(message_id) = m.message_id.clone().filter(|s| !s.is_empty()) else {
         return Disposition::DeadLetter("no message_id".into());
     };
     match m.kind.as_deref() {
-        Some("receipt") | Some("error") => return handle_signal(sw, &message_id, m),
+        Some("receipt") | Some("error") => return handle_signal(sw, &message_id, m, tx),
         _ => {}
     }
     let from = match m.headers.get("eessi-from").map(|f| InstitutionId::parse(f)) {
@@ -187,7 +260,7 @@ pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
     };
     let body_sha = sha256_hex(&m.body);
     let checked = check(sw, m);
-    match commit_sed(sw, &message_id, &from, &body_sha, m, checked) {
+    match commit_sed(sw, &message_id, &from, &body_sha, m, checked, tx) {
         Ok(()) => Disposition::Ack,
         Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
         Err(e) => Disposition::Retry(e.to_string()),
@@ -555,8 +628,8 @@ fn commit_sed(
     body_sha: &str,
     m: &WireMessage,
     checked: Result<CheckedSed, Refusal>,
+    tx: &mut dyn Tx,
 ) -> Result<(), StoreError> {
-    let mut tx = sw.store.begin()?;
     // 1. Already answered: the same answer again, byte for byte; another body: CONFLICT.
     if let Some(prev) = tx.inbox_get(message_id)? {
         Metrics::inc(&sw.metrics.inbound_duplicates);
@@ -590,7 +663,7 @@ fn commit_sed(
             )?;
             enqueue_answer(&mut *tx, &a, None)?;
         }
-        return tx.commit();
+        return Ok(());
     }
     let outcome = match checked {
         Err(r) => Outcome::Refused(r),
@@ -618,7 +691,6 @@ fn commit_sed(
             })?;
             let a = receipt_answer(sw, message_id, from, m, &c.header)?;
             store_answer(&mut *tx, message_id, body_sha, &a, Some(&c.header.case_id))?;
-            tx.commit()?;
             Metrics::inc(&sw.metrics.inbound_parked);
             tracing::info!(message_id, case_id = %c.header.case_id, "SED parked until its predecessor arrives");
         }
@@ -628,7 +700,6 @@ fn commit_sed(
             if applied {
                 retry_parked(sw, &mut *tx, &c.header.case_id)?;
             }
-            tx.commit()?;
             if applied {
                 Metrics::inc(&sw.metrics.inbound_applied);
             }
@@ -658,7 +729,6 @@ fn commit_sed(
                     },
                 )?;
             }
-            tx.commit()?;
             Metrics::inc(&sw.metrics.inbound_refused);
             tracing::info!(message_id, code = %r.code, detail = %r.detail, "SED refused");
         }
@@ -985,7 +1055,7 @@ fn apply(
 }
 
 /// A receipt or an error for one of our SEDs.
-fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage) -> Disposition {
+fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage, tx: &mut dyn Tx) -> Disposition {
     Metrics::inc(&sw.metrics.signals_received);
     match read_signal(sw, m) {
         Err(why) => {
@@ -995,7 +1065,7 @@ fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage) -> Disposition 
             tracing::warn!(message_id, reason = %why, "ignoring a receipt or error");
             Disposition::Ack
         }
-        Ok(signal) => match settle_signal(sw, m, &signal) {
+        Ok(signal) => match settle_signal(m, &signal, tx) {
             Ok(()) => Disposition::Ack,
             Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
             Err(e) => Disposition::Retry(e.to_string()),
@@ -1031,8 +1101,7 @@ fn read_signal(sw: &Switch, m: &WireMessage) -> Result<Signal, String> {
     Ok(s)
 }
 
-fn settle_signal(sw: &Switch, m: &WireMessage, s: &Signal) -> Result<(), StoreError> {
-    let mut tx = sw.store.begin()?;
+fn settle_signal(m: &WireMessage, s: &Signal, tx: &mut dyn Tx) -> Result<(), StoreError> {
     let Some(mut out) = tx.outbox_by_message_id(s.ref_to(), kind::SED)? else {
         tracing::warn!(
             ref_to = s.ref_to(),
@@ -1116,5 +1185,5 @@ fn settle_signal(sw: &Switch, m: &WireMessage, s: &Signal) -> Result<(), StoreEr
             &format!("the SED was rejected by the receiving access point: {detail}"),
         )?;
     }
-    tx.commit()
+    Ok(())
 }
