@@ -49,6 +49,12 @@ struct RawConfig {
     shutdown_grace_ms: u64,
     #[serde(default = "default_park")]
     park_ms: i64,
+    #[serde(default = "default_cert_warning")]
+    cert_warning_days: u32,
+}
+
+fn default_cert_warning() -> u32 {
+    30
 }
 
 fn default_park() -> i64 {
@@ -174,6 +180,8 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Parking time of a `New`/`Update` whose predecessor has not arrived (default 24 h).
     pub park_ms: i64,
+    /// Certificates expiring within this many days show in health and metrics.
+    pub cert_warning_days: u32,
 }
 
 impl Config {
@@ -245,6 +253,7 @@ impl Config {
             body_bytes_max: raw.limits.body_bytes_max,
             shutdown_grace_ms: raw.shutdown_grace_ms,
             park_ms: raw.park_ms.max(1),
+            cert_warning_days: raw.cert_warning_days,
             auth: raw.auth.map(|a| AuthConfig {
                 issuer: a.issuer,
                 audience: a.audience,

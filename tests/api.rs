@@ -158,3 +158,39 @@ fn bad_national_input_is_refused_with_located_issues_and_nothing_changes() {
     .unwrap();
     assert_eq!(status, 404);
 }
+
+#[test]
+fn certificates_expiring_within_the_configured_window_show_in_health_and_metrics() {
+    let vhost = Vhost::new("certs");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), "BE", &vhost.url(), port, &Retry::default());
+    // The test certificates are valid 20 years: a 30-day window lists none, a
+    // 100-year window lists every one (13 institutions and access points here).
+    let be = Server::spawn(dir.path(), "BE", config.clone(), port);
+    assert_eq!(
+        be.get_json("/health")["certificatesExpiringSoon"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    drop(be);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[store]",
+        "cert_warning_days = 36500\n[store]",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let be = Server::spawn(dir.path(), "BE", config, port);
+    let listed = be.get_json("/health")["certificatesExpiringSoon"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(listed >= 10, "{listed}");
+    let (_, metrics) = try_get(&format!("{}/metrics", be.base)).unwrap();
+    assert!(
+        metrics.contains(&format!("eessi_certificates_expiring {listed}")),
+        "{metrics}"
+    );
+}

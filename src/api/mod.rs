@@ -867,16 +867,13 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// Certificates expiring within this window show in health and metrics.
-const CERT_WARNING_S: i64 = 30 * 86_400;
-
 async fn health(State(sw): State<Arc<Switch>>) -> Response {
     let store = sw.store.clone();
     let counts =
         tokio::task::spawn_blocking(move || store.ping().and_then(|_| store.outbox_counts())).await;
     let expiring: Vec<serde_json::Value> = sw
         .registry
-        .expiring(chrono::Utc::now().timestamp(), CERT_WARNING_S)
+        .expiring(chrono::Utc::now().timestamp(), sw.cert_warning_s)
         .into_iter()
         .map(|(who, until)| serde_json::json!({"owner": who, "notAfter": until}))
         .collect();
@@ -922,10 +919,10 @@ async fn metrics(State(sw): State<Arc<Switch>>) -> Response {
     let mut text = String::new();
     let expiring = sw
         .registry
-        .expiring(chrono::Utc::now().timestamp(), CERT_WARNING_S)
+        .expiring(chrono::Utc::now().timestamp(), sw.cert_warning_s)
         .len();
     text.push_str(&format!(
-        "# TYPE eessi_certificates_expiring_30d gauge\neessi_certificates_expiring_30d {expiring}\n"
+        "# TYPE eessi_certificates_expiring gauge\neessi_certificates_expiring {expiring}\n"
     ));
     let state = sw.transport.state();
     for (name, is) in [
