@@ -748,6 +748,32 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
             .iter()
             .any(|d| d["receiver"] == "NL:UWV")
     });
+    // Each counterparty has its own conversation, in its own state.
+    let conversations = |c: &serde_json::Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = c["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["counterparty"].as_str().unwrap().to_owned(),
+                    x["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let both = |s: &str| {
+        vec![
+            ("NL:SVB".to_owned(), s.to_owned()),
+            ("NL:UWV".to_owned(), "awaiting_reply".to_owned()),
+        ]
+    };
+    assert_eq!(
+        conversations(&be.case(&case).unwrap()),
+        both("awaiting_reply")
+    );
     // X006 removes it again, on both sides.
     send_body(
         &be,
@@ -767,6 +793,8 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "H002", "caseId": case, "relatedDocumentId": doc, "body": sed("H002")}),
     );
     be.wait_state(&case, "answered");
+    // NL:SVB answered; NL:UWV's conversation still awaits its answer.
+    assert_eq!(conversations(&be.case(&case).unwrap()), both("answered"));
     let h002_doc = id(&h002, "documentId");
     send_body(
         &nl,

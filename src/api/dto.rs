@@ -159,6 +159,8 @@ pub struct CaseDto {
     pub documents: Vec<DocumentDto>,
     pub history: Vec<HistoryDto>,
     pub messages: Vec<MessageDto>,
+    /// One per counterparty: where each conversation of the case stands.
+    pub conversations: Vec<ConversationDto>,
     /// Pending reply deadlines and auto-close dates from the BUC definition.
     pub deadlines: Vec<crate::buc::deadline::Deadline>,
 }
@@ -210,9 +212,24 @@ impl From<&CaseDetail> for CaseDto {
                 })
                 .collect(),
             messages: d.messages.iter().map(MessageDto::from).collect(),
+            conversations: d
+                .conversations
+                .iter()
+                .map(|c| ConversationDto {
+                    counterparty: c.counterparty.to_string(),
+                    state: c.state.clone(),
+                })
+                .collect(),
             deadlines: Vec::new(),
         }
     }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDto {
+    pub counterparty: String,
+    pub state: String,
 }
 
 #[derive(Debug, Serialize)]

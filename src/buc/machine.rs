@@ -174,10 +174,8 @@ fn start_conversation(
         return Err(violation("Start with a document the case already holds"));
     }
     let mut d = start(def, event)?;
-    d.from_state = Some(case.state.clone());
-    // The case keeps one state (see ARCHITECTURE.md): it stays where the first
-    // conversation brought it.
-    d.to_state = case.state.clone();
+    // A conversation of its own: from the BUC's initial state to where the starter leads.
+    d.from_state = Some(def.initial.clone());
     d.adds_participant = case.role_of(&event.receiver).is_none();
     Ok(d)
 }

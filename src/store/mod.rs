@@ -199,6 +199,16 @@ impl OutboxMessage {
     }
 }
 
+/// One counterparty's conversation in a case: multilateral cases have one per
+/// counterparty, each in its own state of the BUC.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Conversation {
+    pub counterparty: InstitutionId,
+    pub state: String,
+    /// The state before the case was closed, to return to on reopening.
+    pub previous_state: Option<String>,
+}
+
 /// A `New`/`Update` whose case or related document is not known yet, kept until its
 /// predecessor arrives or its parking time is over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -245,6 +255,7 @@ pub struct AuditEntry {
 pub struct CaseDetail {
     pub case: CaseRecord,
     pub participants: Vec<Participant>,
+    pub conversations: Vec<Conversation>,
     pub documents: Vec<(DocumentRecord, Vec<DocumentVersion>)>,
     pub history: Vec<HistoryEntry>,
     pub messages: Vec<OutboxMessage>,
@@ -275,6 +286,9 @@ pub trait Tx {
     fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>>;
     fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()>;
     fn participant_remove(&mut self, case_id: &CaseId, institution: &InstitutionId) -> Result<()>;
+    fn conversations(&mut self, case_id: &CaseId) -> Result<Vec<Conversation>>;
+    /// Insert or replace one counterparty's conversation.
+    fn conversation_put(&mut self, case_id: &CaseId, c: &Conversation) -> Result<()>;
     fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()>;
     fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>>;
     fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>>;

@@ -126,6 +126,15 @@ CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
   FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 "#,
     },
+    Migration {
+        version: 3,
+        name: "conversations",
+        sql: r#"
+CREATE TABLE conversations (
+  case_id TEXT NOT NULL REFERENCES cases(case_id), counterparty TEXT NOT NULL, state TEXT NOT NULL,
+  previous_state TEXT, seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (case_id, counterparty));
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -561,6 +570,19 @@ fn participants_of(conn: &mut Conn, case_id: &CaseId) -> Result<Vec<Participant>
     .collect()
 }
 
+fn conversations_of(conn: &mut Conn, case_id: &CaseId) -> Result<Vec<Conversation>> {
+    conn.query("SELECT counterparty, state, previous_state FROM conversations WHERE case_id = $1 ORDER BY seq", &[&case_id.as_str()])?
+        .iter()
+        .map(|r| {
+            Ok(Conversation {
+                counterparty: InstitutionId::parse(&get::<String>(r, 0)?).map_err(corrupt)?,
+                state: get(r, 1)?,
+                previous_state: get(r, 2)?,
+            })
+        })
+        .collect()
+}
+
 fn documents_of(conn: &mut Conn, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
     conn.query(
         concat!(
@@ -589,6 +611,19 @@ impl Drop for PostgresTx {
 }
 
 impl Tx for PostgresTx {
+    fn conversations(&mut self, case_id: &CaseId) -> Result<Vec<Conversation>> {
+        conversations_of(&mut self.conn, case_id)
+    }
+
+    fn conversation_put(&mut self, case_id: &CaseId, c: &Conversation) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO conversations (case_id, counterparty, state, previous_state) VALUES ($1,$2,$3,$4) \
+             ON CONFLICT (case_id, counterparty) DO UPDATE SET state = excluded.state, previous_state = excluded.previous_state",
+            &[&case_id.as_str(), &c.counterparty.as_str(), &c.state, &c.previous_state],
+        )?;
+        Ok(())
+    }
+
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
         self.conn.execute(
             "INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body) VALUES ($1,$2,$3,$4,$5,$6)",
@@ -1100,6 +1135,7 @@ impl Store for PostgresStore {
             };
             let case = to_case(&row)?;
             let participants = participants_of(conn, case_id)?;
+            let conversations = conversations_of(conn, case_id)?;
             let mut versions: HashMap<String, Vec<DocumentVersion>> = HashMap::new();
             for r in conn.query(
                 "SELECT v.document_id, v.version, v.message_id, v.content_sha256, v.envelope, \
@@ -1159,6 +1195,7 @@ impl Store for PostgresStore {
             Ok(Some(CaseDetail {
                 case,
                 participants,
+                conversations,
                 documents,
                 history,
                 messages,

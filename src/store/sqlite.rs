@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS outbox_case ON outbox(case_id);
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
+CREATE TABLE IF NOT EXISTS conversations (
+  case_id TEXT NOT NULL REFERENCES cases(case_id), counterparty TEXT NOT NULL, state TEXT NOT NULL,
+  previous_state TEXT, PRIMARY KEY (case_id, counterparty));
 CREATE TABLE IF NOT EXISTS parked (
   message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
   expires_at_ms INTEGER NOT NULL, properties TEXT NOT NULL, body BLOB NOT NULL);
@@ -314,6 +317,28 @@ fn participants_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<Participan
     .collect()
 }
 
+fn conversations_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<Conversation>> {
+    let mut st = conn.prepare_cached("SELECT counterparty, state, previous_state FROM conversations WHERE case_id = ?1 ORDER BY rowid").map_err(db)?;
+    let rows = st
+        .query_map(params![case_id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(db)?;
+    rows.map(|r| {
+        let (c, state, previous_state) = r.map_err(db)?;
+        Ok(Conversation {
+            counterparty: InstitutionId::parse(&c).map_err(corrupt)?,
+            state,
+            previous_state,
+        })
+    })
+    .collect()
+}
+
 fn documents_of(conn: &Connection, case_id: &CaseId) -> Result<Vec<DocumentRecord>> {
     let mut st = conn
         .prepare_cached(&format!(
@@ -474,6 +499,19 @@ impl Tx for SqliteTx<'_> {
             .map_err(db)?
             .execute(params![document_id.as_str(), status])
             .map_err(db)?;
+        Ok(())
+    }
+
+    fn conversations(&mut self, case_id: &CaseId) -> Result<Vec<Conversation>> {
+        conversations_of(&self.conn, case_id)
+    }
+
+    fn conversation_put(&mut self, case_id: &CaseId, c: &Conversation) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO conversations (case_id, counterparty, state, previous_state) VALUES (?1,?2,?3,?4) ON CONFLICT(case_id, counterparty) DO UPDATE SET state = excluded.state, previous_state = excluded.previous_state")
+            .map_err(db)?
+            .execute(params![case_id.as_str(), c.counterparty.as_str(), c.state, c.previous_state])
+            .map_err(sq)?;
         Ok(())
     }
 
@@ -845,6 +883,7 @@ impl Store for SqliteStore {
             }
         };
         let participants = participants_of(&conn, case_id)?;
+        let conversations = conversations_of(&conn, case_id)?;
         let mut documents = Vec::new();
         for d in documents_of(&conn, case_id)? {
             let mut st = conn
@@ -900,6 +939,7 @@ impl Store for SqliteStore {
         Ok(Some(CaseDetail {
             case,
             participants,
+            conversations,
             documents,
             history,
             messages,

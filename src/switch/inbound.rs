@@ -894,12 +894,35 @@ impl From<Refusal> for Refused {
 }
 
 /// Load what `step` needs to know about a case.
-pub fn case_view(tx: &mut dyn Tx, case: &CaseRecord) -> Result<CaseView, StoreError> {
-    let participants = tx
+/// What `step` needs of a case, for a SED between `a` and `b`: the state is that of
+/// the counterparty's conversation (multilateral cases have one per counterparty),
+/// or the case's own when that counterparty has none yet or the case is closed.
+pub fn case_view(
+    tx: &mut dyn Tx,
+    case: &CaseRecord,
+    a: &InstitutionId,
+    b: &InstitutionId,
+) -> Result<CaseView, StoreError> {
+    let participants: Vec<(InstitutionId, crate::ids::Role)> = tx
         .participants(&case.case_id)?
         .into_iter()
         .map(|p| (p.institution, p.role))
         .collect();
+    let owner_is_a = participants
+        .iter()
+        .any(|(i, r)| i == a && *r == crate::ids::Role::CaseOwner);
+    let counterparty = if owner_is_a { b } else { a };
+    let conversation = tx
+        .conversations(&case.case_id)?
+        .into_iter()
+        .find(|c| &c.counterparty == counterparty);
+    let (state, previous_state) = match conversation {
+        Some(c) if case.state != crate::buc::definition::CLOSED => (
+            c.state,
+            c.previous_state.or_else(|| case.previous_state.clone()),
+        ),
+        _ => (case.state.clone(), case.previous_state.clone()),
+    };
     let documents = tx
         .documents(&case.case_id)?
         .into_iter()
@@ -913,8 +936,8 @@ pub fn case_view(tx: &mut dyn Tx, case: &CaseRecord) -> Result<CaseView, StoreEr
         })
         .collect();
     Ok(CaseView {
-        state: case.state.clone(),
-        previous_state: case.previous_state.clone(),
+        state,
+        previous_state,
         participants,
         documents,
     })
@@ -981,7 +1004,7 @@ fn apply(
         }
     }
     let view = match &case {
-        Some(c) => Some(case_view(tx, c)?),
+        Some(c) => Some(case_view(tx, c, &h.sender, &h.receiver)?),
         None => None,
     };
     let event = SedEvent {

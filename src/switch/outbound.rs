@@ -357,7 +357,7 @@ fn in_tx(
         _ => prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?,
     };
     let view = match &case {
-        Some(c) => Some(case_view(tx, c)?),
+        Some(c) => Some(case_view(tx, c, &s.from, &s.to)?),
         None => None,
     };
     let (action, document_id, document_version) = match (&view, &s.document_id) {

@@ -7,8 +7,8 @@ use crate::buc::{Decision, Effect};
 use crate::ids::InstitutionId;
 use crate::sed::envelope::Header;
 use crate::store::{
-    CaseRecord, DocumentRecord, DocumentVersion, HistoryEntry, Participant, StoreError, Tx,
-    now_rfc3339,
+    CaseRecord, Conversation, DocumentRecord, DocumentVersion, HistoryEntry, Participant,
+    StoreError, Tx, now_rfc3339,
 };
 
 /// Which way the SED went.
@@ -73,6 +73,61 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
             &Participant {
                 institution: h.sender.clone(),
                 role: h.sender_role,
+            },
+        )?;
+    }
+    // The counterparty's conversation moves; a closure closes every conversation and
+    // a reopening returns each to where it was.
+    let counterparty = if h.sender_role == crate::ids::Role::CaseOwner {
+        &h.receiver
+    } else {
+        &h.sender
+    };
+    if d.closes {
+        let mut closed_key = false;
+        for c in tx.conversations(&h.case_id)? {
+            closed_key |= &c.counterparty == counterparty;
+            tx.conversation_put(
+                &h.case_id,
+                &Conversation {
+                    previous_state: Some(c.state.clone()),
+                    state: d.to_state.clone(),
+                    counterparty: c.counterparty,
+                },
+            )?;
+        }
+        if !closed_key {
+            tx.conversation_put(
+                &h.case_id,
+                &Conversation {
+                    counterparty: counterparty.clone(),
+                    state: d.to_state.clone(),
+                    previous_state: d.from_state.clone(),
+                },
+            )?;
+        }
+    } else if d.effect == Some(Effect::Reopen) {
+        for c in tx.conversations(&h.case_id)? {
+            let back = c
+                .previous_state
+                .clone()
+                .unwrap_or_else(|| d.to_state.clone());
+            tx.conversation_put(
+                &h.case_id,
+                &Conversation {
+                    counterparty: c.counterparty,
+                    state: back,
+                    previous_state: None,
+                },
+            )?;
+        }
+    } else {
+        tx.conversation_put(
+            &h.case_id,
+            &Conversation {
+                counterparty: counterparty.clone(),
+                state: d.to_state.clone(),
+                previous_state: None,
             },
         )?;
     }
