@@ -322,9 +322,6 @@ pub trait Store: Send + Sync {
     fn cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>>;
     /// Messages with `status` (or all when None), newest first.
     fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
-    /// Messages whose next attempt is due: queued, retrying, or sent SEDs whose
-    /// receipt is overdue.
-    fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
     /// Counts of outbox messages per (kind, status), for health and tests.
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>>;
     /// Take the due messages for this relay: they are returned and their next

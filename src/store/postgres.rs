@@ -1019,22 +1019,26 @@ impl PostgresStore {
 impl Store for PostgresStore {
     fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>> {
         // SKIP LOCKED: rows another instance is claiming right now are left to it.
-        self.write_one(
-            concat!(
-                "UPDATE outbox SET next_attempt_ms = $3 WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'retrying', 'sent') \
-                 AND next_attempt_ms <= $1 AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
-                out_cols!()
-            ),
-            &[&now_ms, &i64::from(limit), &(now_ms + lease_ms)],
-        )?
-        .iter()
-        .map(|r| {
-            // RETURNING gives the new lease time; the caller wants the row as due.
-            let mut m = to_out(r)?;
-            m.next_attempt_ms = now_ms;
-            Ok(m)
-        })
-        .collect()
+        // RETURNING has no order of its own: the due time is returned too, to sort by.
+        let mut claimed = self
+            .write_one(
+                "WITH due AS (SELECT id, next_attempt_ms AS was FROM outbox WHERE status IN ('queued', 'retrying', 'sent') \
+                 AND next_attempt_ms <= $1 AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 UPDATE outbox o SET next_attempt_ms = $3 FROM due WHERE o.id = due.id RETURNING o.id, o.message_id, o.kind, o.exchange, \
+                 o.routing_key, o.headers, o.timestamp, o.body, o.status, o.attempts, o.next_attempt_ms, o.first_attempt_ms, o.last_error, \
+                 o.case_id, o.document_id, o.created_at, o.updated_at, due.was",
+                &[&now_ms, &i64::from(limit), &(now_ms + lease_ms)],
+            )?
+            .iter()
+            .map(|r| {
+                let mut m = to_out(r)?;
+                // The caller sees the row as it was due, not with the lease.
+                m.next_attempt_ms = get(r, 17)?;
+                Ok(m)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|m| (m.next_attempt_ms, m.id));
+        Ok(claimed)
     }
 
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {
@@ -1255,23 +1259,6 @@ impl Store for PostgresStore {
                     " FROM outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
                 ),
                 &[&status, &limit],
-            )?
-            .iter()
-            .map(to_out)
-            .collect()
-    }
-
-    fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
-        self.conn()?
-            .query(
-                concat!(
-                    "SELECT ",
-                    out_cols!(),
-                    " FROM outbox WHERE status IN ('queued', 'retrying', 'sent') \
-                     AND next_attempt_ms <= $1 AND (status <> 'sent' OR kind = 'sed') \
-                     ORDER BY next_attempt_ms, id LIMIT $2"
-                ),
-                &[&now_ms, &i64::from(limit)],
             )?
             .iter()
             .map(to_out)

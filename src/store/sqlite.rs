@@ -982,17 +982,6 @@ impl Store for SqliteStore {
         rows.map(|r| to_out(r.map_err(db)?)).collect()
     }
 
-    fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
-        let conn = self.read()?;
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {OUT_COLS} FROM outbox WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= ?1 AND (status != 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT ?2"
-            ))
-            .map_err(db)?;
-        let rows = st.query_map(params![now_ms, limit], out_row).map_err(db)?;
-        rows.map(|r| to_out(r.map_err(db)?)).collect()
-    }
-
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
         let conn = self.read()?;
         let mut st = conn

@@ -163,8 +163,6 @@ async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first:
         };
         match disp {
             Disposition::Wait(reason) => {
-                sw.store_ok
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(%reason, backoff_ms, "store unavailable or busy: holding the delivery and trying again");
                 tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
                 backoff_ms = (backoff_ms * 2).min(5_000);
@@ -174,8 +172,6 @@ async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first:
                 }
             }
             other => {
-                sw.store_ok
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 break other;
             }
         }

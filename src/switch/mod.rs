@@ -107,8 +107,6 @@ pub struct Switch {
     pub park_ms: i64,
     /// Certificates expiring within this window show in health and metrics.
     pub cert_warning_s: i64,
-    /// False while the inbound path finds the store unavailable (health reports it).
-    pub store_ok: std::sync::atomic::AtomicBool,
     /// Set at shutdown: lanes stop waiting for the store.
     pub shutting_down: std::sync::atomic::AtomicBool,
     /// National submissions waiting for the next group commit, and who commits.
@@ -178,7 +176,6 @@ impl Switch {
             relay_wake: tokio::sync::Notify::new(),
             park_ms: config.park_ms,
             cert_warning_s: i64::from(config.cert_warning_days) * 86_400,
-            store_ok: std::sync::atomic::AtomicBool::new(true),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             submissions: std::sync::Mutex::new(Vec::new()),
             committer: std::sync::Mutex::new(()),
