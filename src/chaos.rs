@@ -116,8 +116,12 @@ fn latest_version(base: &str, case: &str) -> Option<u64> {
         .get(&format!("{base}/api/v1/cases/{case}"))
         .call()
         .ok()?;
-    if r.status().as_u16() != 200 {
-        return Some(0);
+    match r.status().as_u16() {
+        200 => {}
+        // The case does not exist there yet: nothing was accepted.
+        404 => return Some(0),
+        // Unavailable (store away, starting up): no answer yet.
+        _ => return None,
     }
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
     v["documents"]
@@ -345,18 +349,24 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
                             if attempt > 2000 {
                                 return Err(format!("case {} stuck: {other:?}", p.case));
                             }
-                            std::thread::sleep(Duration::from_millis(100));
-                            for n in &p.senders {
-                                if let Some(v) = latest_version(&nodes[*n].base(), p.case.as_str())
-                                    && v > version
-                                {
-                                    // It was accepted before the answer was lost.
-                                    accepted.fetch_add(v - version, Ordering::Relaxed);
-                                    version = v;
-                                    if document_id.is_none() {
-                                        document_id = document_of(&nodes[*n].base(), p.case.as_str());
-                                    }
+                            // Ask until a sender node answers: a node that was killed
+                            // mid-request may have committed the submission before dying.
+                            let mut seen = None;
+                            for _ in 0..600 {
+                                std::thread::sleep(Duration::from_millis(100));
+                                if let Some((n, v)) = p.senders.iter().find_map(|n| latest_version(&nodes[*n].base(), p.case.as_str()).map(|v| (*n, v))) {
+                                    seen = Some((n, v));
                                     break;
+                                }
+                            }
+                            if let Some((n, v)) = seen
+                                && v > version
+                            {
+                                // It was accepted before the answer was lost.
+                                accepted.fetch_add(v - version, Ordering::Relaxed);
+                                version = v;
+                                if document_id.is_none() {
+                                    document_id = document_of(&nodes[n].base(), p.case.as_str());
                                 }
                             }
                         }
