@@ -131,9 +131,12 @@ fn lane_of(m: &WireMessage) -> usize {
 /// At most this many deliveries of one lane share a transaction.
 const BATCH_MAX: usize = 32;
 
-async fn settle_batch(sw: &Arc<Switch>, batch: Vec<Delivery>) {
-    let messages: Vec<Arc<WireMessage>> =
-        batch.iter().map(|d| Arc::new(d.message.clone())).collect();
+async fn settle_batch(sw: &Arc<Switch>, mut batch: Vec<Delivery>) {
+    // The bodies move out of the deliveries (no copy on the hot path); the ackers stay.
+    let messages: Vec<Arc<WireMessage>> = batch
+        .iter_mut()
+        .map(|d| Arc::new(std::mem::take(&mut d.message)))
+        .collect();
     let sw2 = sw.clone();
     let ms = messages.clone();
     let dispositions = match tokio::task::spawn_blocking(move || handle_batch(&sw2, &ms)).await {

@@ -103,16 +103,45 @@ impl AmqpTransport {
         })
     }
 
-    async fn declare_exchanges(&self, ch: &Channel) -> Result<(), TransportError> {
+    /// Declare durable direct exchanges, idempotently.
+    async fn declare_exchanges(ch: &Channel, names: &[&str]) -> Result<(), TransportError> {
         let opts = ExchangeDeclareOptions {
             durable: true,
             ..ExchangeDeclareOptions::default()
         };
-        for ex in [AP_EXCHANGE, AP_DLX] {
-            ch.exchange_declare(ex.into(), ExchangeKind::Direct, opts, FieldTable::default())
-                .await
-                .map_err(conn_err)?;
+        for ex in names {
+            ch.exchange_declare(
+                (*ex).into(),
+                ExchangeKind::Direct,
+                opts,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(conn_err)?;
         }
+        Ok(())
+    }
+
+    /// Declare a durable queue with `arguments` and bind it to `exchange` under `key`.
+    async fn declare_bound(
+        ch: &Channel,
+        queue: &str,
+        arguments: FieldTable,
+        exchange: &str,
+        key: &str,
+    ) -> Result<(), TransportError> {
+        ch.queue_declare(queue.into(), durable(), arguments)
+            .await
+            .map_err(conn_err)?;
+        ch.queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(conn_err)?;
         Ok(())
     }
 
@@ -237,64 +266,31 @@ fn to_wire(d: &lapin::message::Delivery) -> WireMessage {
 impl Transport for AmqpTransport {
     async fn declare_access_point(&self, country: &str) -> Result<(), TransportError> {
         let ch = self.connection.create_channel().await.map_err(conn_err)?;
-        self.declare_exchanges(&ch).await?;
-        let inbox = inbox_queue(country);
-        let dead = dead_queue(country);
-        ch.queue_declare(inbox.as_str().into(), durable(), inbox_arguments(country))
-            .await
-            .map_err(conn_err)?;
-        ch.queue_bind(
-            inbox.as_str().into(),
-            AP_EXCHANGE.into(),
-            country.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
+        Self::declare_exchanges(&ch, &[AP_EXCHANGE, AP_DLX]).await?;
+        Self::declare_bound(
+            &ch,
+            &inbox_queue(country),
+            inbox_arguments(country),
+            AP_EXCHANGE,
+            country,
         )
-        .await
-        .map_err(conn_err)?;
-        ch.queue_declare(dead.as_str().into(), durable(), quorum_only())
-            .await
-            .map_err(conn_err)?;
-        ch.queue_bind(
-            dead.as_str().into(),
-            AP_DLX.into(),
-            country.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(conn_err)?;
+        .await?;
+        Self::declare_bound(&ch, &dead_queue(country), quorum_only(), AP_DLX, country).await?;
         let _ = ch.close(200, "declared".into()).await;
         Ok(())
     }
 
     async fn declare_national_queue(&self, institution: &str) -> Result<(), TransportError> {
         let ch = self.connection.create_channel().await.map_err(conn_err)?;
-        let opts = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        ch.exchange_declare(
-            NATIONAL_EXCHANGE.into(),
-            ExchangeKind::Direct,
-            opts,
-            FieldTable::default(),
+        Self::declare_exchanges(&ch, &[NATIONAL_EXCHANGE]).await?;
+        Self::declare_bound(
+            &ch,
+            &national_queue(institution),
+            quorum_only(),
+            NATIONAL_EXCHANGE,
+            institution,
         )
-        .await
-        .map_err(conn_err)?;
-        let q = national_queue(institution);
-        ch.queue_declare(q.as_str().into(), durable(), quorum_only())
-            .await
-            .map_err(conn_err)?;
-        ch.queue_bind(
-            q.as_str().into(),
-            NATIONAL_EXCHANGE.into(),
-            institution.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(conn_err)?;
+        .await?;
         let _ = ch.close(200, "declared".into()).await;
         Ok(())
     }
