@@ -51,6 +51,14 @@ struct RawConfig {
     park_ms: i64,
     #[serde(default = "default_cert_warning")]
     cert_warning_days: u32,
+    /// A background task (inbox consumer, relay, sweeper, dead-letter collector)
+    /// failing without a success for this long puts the access point DOWN.
+    #[serde(default = "default_failing_max")]
+    failing_max_ms: u64,
+}
+
+fn default_failing_max() -> u64 {
+    5 * 60_000
 }
 
 fn default_cert_warning() -> u32 {
@@ -128,6 +136,21 @@ pub struct RetryPolicy {
     pub attempts_max: u32,
     /// After this long since the first attempt, no more attempts.
     pub window_ms: u64,
+    /// Receipts, errors, national deliveries and failure notices (no receipt of
+    /// their own): attempts in all, with a backoff growing to `interval_ms`...
+    #[serde(default = "default_delivery_attempts")]
+    pub delivery_attempts_max: u32,
+    /// ...and no more attempts this long after the first; then `failed`.
+    #[serde(default = "default_delivery_window")]
+    pub delivery_window_ms: u64,
+}
+
+fn default_delivery_attempts() -> u32 {
+    50
+}
+
+fn default_delivery_window() -> u64 {
+    24 * 60 * 60_000
 }
 
 impl Default for RetryPolicy {
@@ -136,22 +159,73 @@ impl Default for RetryPolicy {
             interval_ms: 30_000,
             attempts_max: 5,
             window_ms: 60 * 60_000,
+            delivery_attempts_max: default_delivery_attempts(),
+            delivery_window_ms: default_delivery_window(),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(default)]
 struct RawLimits {
-    #[serde(default = "default_body_max")]
     body_bytes_max: usize,
+    relay_claim_rows: u32,
+    relay_claim_bytes: u64,
+    parked_per_case_max: u32,
+    parked_per_access_point_max: u32,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
+        let b = Bounds::default();
         RawLimits {
             body_bytes_max: default_body_max(),
+            relay_claim_rows: b.relay_claim_rows,
+            relay_claim_bytes: b.relay_claim_bytes,
+            parked_per_case_max: b.parked_per_case_max,
+            parked_per_access_point_max: b.parked_per_access_point_max,
         }
+    }
+}
+
+/// The bounds of the switch's queues and caches (`[limits]`), each also shown on
+/// `/metrics` as `eessi_limit{name=...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Outbox rows one relay round claims.
+    pub relay_claim_rows: u32,
+    /// Body bytes one relay round claims (at least one row is always taken).
+    pub relay_claim_bytes: u64,
+    /// Parked messages of one case; beyond it a message that would be parked is
+    /// refused with UNKNOWN_CASE at once.
+    pub parked_per_case_max: u32,
+    /// Parked messages from one foreign access point (country), likewise.
+    pub parked_per_access_point_max: u32,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            relay_claim_rows: 256,
+            relay_claim_bytes: 64 * 1024 * 1024,
+            parked_per_case_max: 64,
+            parked_per_access_point_max: 10_000,
+        }
+    }
+}
+
+impl Bounds {
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("relay_claim_rows", u64::from(self.relay_claim_rows)),
+            ("relay_claim_bytes", self.relay_claim_bytes),
+            ("parked_per_case_max", u64::from(self.parked_per_case_max)),
+            (
+                "parked_per_access_point_max",
+                u64::from(self.parked_per_access_point_max),
+            ),
+        ]
     }
 }
 
@@ -175,9 +249,12 @@ pub struct Config {
     pub http_listen: Option<String>,
     pub retry: RetryPolicy,
     pub body_bytes_max: usize,
+    pub bounds: Bounds,
     pub auth: Option<AuthConfig>,
     /// SIGTERM: how long to finish deliveries in hand and flush the outbox.
     pub shutdown_grace_ms: u64,
+    /// How long a background task may keep failing before the access point is DOWN.
+    pub failing_max_ms: u64,
     /// Parking time of a `New`/`Update` whose predecessor has not arrived (default 24 h).
     pub park_ms: i64,
     /// Certificates expiring within this many days show in health and metrics.
@@ -224,6 +301,23 @@ impl Config {
                     .into(),
             ));
         }
+        let l = &raw.limits;
+        let b = Bounds {
+            relay_claim_rows: l.relay_claim_rows,
+            relay_claim_bytes: l.relay_claim_bytes,
+            parked_per_case_max: l.parked_per_case_max,
+            parked_per_access_point_max: l.parked_per_access_point_max,
+        };
+        if b.relay_claim_rows == 0
+            || b.relay_claim_bytes == 0
+            || b.parked_per_case_max == 0
+            || b.parked_per_access_point_max == 0
+            || r.delivery_attempts_max == 0
+        {
+            return Err(invalid(
+                "limits and retry.delivery_attempts_max must be positive".into(),
+            ));
+        }
         if raw.limits.body_bytes_max == 0 {
             return Err(invalid("limits.body_bytes_max must be positive".into()));
         }
@@ -251,7 +345,9 @@ impl Config {
             http_listen: raw.http.map(|h| h.listen),
             retry: raw.retry,
             body_bytes_max: raw.limits.body_bytes_max,
+            bounds: b,
             shutdown_grace_ms: raw.shutdown_grace_ms,
+            failing_max_ms: raw.failing_max_ms.max(1),
             park_ms: raw.park_ms.max(1),
             cert_warning_days: raw.cert_warning_days,
             auth: raw.auth.map(|a| AuthConfig {

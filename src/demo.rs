@@ -44,6 +44,7 @@ pub fn demo_config(
         interval_ms: 5_000,
         attempts_max: 5,
         window_ms: 60_000,
+        ..RetryPolicy::default()
     };
     Ok(c)
 }

@@ -15,16 +15,7 @@ use eessi_switch::switch::peer::{Craft, craft_with};
 use eessi_switch::transport::{OutMessage, Transport, WireMessage};
 
 fn wire(m: &OutMessage) -> WireMessage {
-    WireMessage {
-        message_id: Some(m.message_id.clone()),
-        kind: Some(m.kind.clone()),
-        content_type: Some("application/xml".into()),
-        timestamp: Some(1),
-        app_id: Some("peer".into()),
-        headers: m.headers.clone(),
-        non_string_headers: vec![],
-        body: m.body.clone(),
-    }
+    m.delivered()
 }
 
 fn switch(dir: &std::path::Path) -> Switch {

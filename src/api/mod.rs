@@ -868,6 +868,13 @@ async fn openapi() -> Response {
 }
 
 async fn health(State(sw): State<Arc<Switch>>) -> Response {
+    if let Some(reason) = sw.supervisor.reason() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "DOWN", "reason": reason})),
+        )
+            .into_response();
+    }
     let store = sw.store.clone();
     let counts =
         tokio::task::spawn_blocking(move || store.ping().and_then(|_| store.outbox_counts())).await;

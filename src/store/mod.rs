@@ -7,16 +7,18 @@
 //! history entries and the messages it makes us send (receipt or error, national
 //! delivery) commit in one `Tx`; nothing is acked or published before that commit.
 
+pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
+pub use outbox::{Change, Claim, LastError, OutboxStatus, allowed_from};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -272,7 +274,15 @@ pub struct CaseFilter {
 /// One transaction. Dropping it without `commit` rolls back.
 pub trait Tx {
     fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>>;
+    /// Record the answer to a message id received for the first time. An insert,
+    /// never an upsert: if another transaction (another instance) answered the same
+    /// message id first, this fails with `Conflict`, the caller's transaction rolls
+    /// back and its retry finds and re-sends that stored answer.
     fn inbox_put(&mut self, entry: &InboxEntry) -> Result<()>;
+    /// Replace the receipt a parked message got by the error it finally gets
+    /// (`UNKNOWN_CASE`, or a refusal when it is applied): only when the stored answer
+    /// is still a receipt (compare-and-set). Returns whether it changed.
+    fn inbox_refuse_parked(&mut self, entry: &InboxEntry) -> Result<bool>;
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
     fn case_insert(&mut self, case: &CaseRecord) -> Result<()>;
     /// Move the case; `previous_state` is recorded when given (on closure).
@@ -307,7 +317,10 @@ pub trait Tx {
         message_id: &str,
         kind: &str,
     ) -> Result<Option<OutboxMessage>>;
-    fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()>;
+    /// Move an outbox row to `change.to`, only from a status `allowed_from` allows
+    /// (compare-and-set). Returns whether the row moved; `false` means it had moved
+    /// on meanwhile (or never could), and nothing was changed.
+    fn outbox_transition(&mut self, id: i64, kind: &str, change: &Change) -> Result<bool>;
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()>;
     /// Parked messages of a case, oldest first.
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
@@ -328,7 +341,10 @@ pub trait Store: Send + Sync {
     /// attempt is pushed `lease_ms` ahead in the same transaction, so another
     /// instance's relay skips them; if this one dies, the lease expires and they
     /// are due again (a resend with the same message id, which receivers dedupe).
-    fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>>;
+    /// `at`: the time to claim at; `None` is the store's own clock (the database
+    /// server's on PostgreSQL, so that instances whose clocks differ agree on leases).
+    /// A `sent` SED claimed because its receipt is overdue moves to `retrying`.
+    fn outbox_claim(&self, at: Option<i64>, limit: u32, lease_ms: i64) -> Result<Claim>;
     /// Parked messages whose parking time is over.
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>>;
     fn parked_count(&self) -> Result<u64>;
@@ -342,6 +358,11 @@ pub trait Store: Send + Sync {
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.
     fn ping(&self) -> Result<()>;
+}
+
+/// The local clock in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 pub fn now_rfc3339() -> String {

@@ -450,6 +450,14 @@ impl r2d2::HandleError<StoreError> for LogError {
 }
 
 // Column lists shared by SELECTs and INSERTs, as macros so the SQL stays `&'static str`.
+/// The database server's clock in milliseconds since the epoch: leases and
+/// retransmission times on PostgreSQL come from it, never from an instance's clock.
+macro_rules! db_now_ms {
+    () => {
+        "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    };
+}
+
 macro_rules! case_cols {
     () => {
         "case_id, buc, sed_version, state, status, created_at, updated_at, previous_state"
@@ -666,19 +674,13 @@ impl Tx for PostgresTx {
 
     fn inbox_put(&mut self, e: &InboxEntry) -> Result<()> {
         let headers = serde_json::to_string(&e.answer_headers).map_err(other)?;
-        // Like SQLite's upsert: a later answer replaces the answer, while what was
-        // received (body hash, time, case) stays as first recorded.
+        // A plain insert: if another instance answered this message id first, this
+        // waits for its commit and then fails on the key (`Conflict`, see `db`).
         self.conn.execute(
             concat!(
                 "INSERT INTO inbox (",
                 inbox_cols!(),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
-                 ON CONFLICT (message_id) DO UPDATE SET answer_kind = EXCLUDED.answer_kind, \
-                 answer_message_id = EXCLUDED.answer_message_id, \
-                 answer_routing_key = EXCLUDED.answer_routing_key, \
-                 answer_headers = EXCLUDED.answer_headers, \
-                 answer_timestamp = EXCLUDED.answer_timestamp, \
-                 answer_body = EXCLUDED.answer_body, error_code = EXCLUDED.error_code"
+                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
             ),
             &[
                 &e.message_id,
@@ -695,6 +697,26 @@ impl Tx for PostgresTx {
             ],
         )?;
         Ok(())
+    }
+
+    fn inbox_refuse_parked(&mut self, e: &InboxEntry) -> Result<bool> {
+        let headers = serde_json::to_string(&e.answer_headers).map_err(other)?;
+        let n = self.conn.execute(
+            "UPDATE inbox SET answer_kind = $2, answer_message_id = $3, answer_routing_key = $4, \
+             answer_headers = $5, answer_timestamp = $6, answer_body = $7, error_code = $8 \
+             WHERE message_id = $1 AND answer_kind = 'receipt'",
+            &[
+                &e.message_id,
+                &e.answer_kind,
+                &e.answer_message_id,
+                &e.answer_routing_key,
+                &headers,
+                &e.answer_timestamp,
+                &e.answer_body,
+                &e.error_code,
+            ],
+        )?;
+        Ok(n == 1)
     }
 
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
@@ -953,21 +975,44 @@ impl Tx for PostgresTx {
             .transpose()
     }
 
-    fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET status = $2, attempts = $3, next_attempt_ms = $4, \
-             first_attempt_ms = $5, last_error = $6, updated_at = $7 WHERE id = $1",
+    fn outbox_transition(&mut self, id: i64, kind: &str, c: &Change) -> Result<bool> {
+        let from: Vec<&str> = allowed_from(kind, c.to)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        if from.is_empty() {
+            return Ok(false);
+        }
+        let (set_error, error) = match &c.last_error {
+            LastError::Keep => (false, None),
+            LastError::Set(e) => (true, Some(e.as_str())),
+        };
+        // Times from the database's clock (`DB_NOW_MS`): see `outbox_claim`.
+        let n = self.conn.execute(
+            concat!(
+                "UPDATE outbox SET status = $3, attempts = attempts + $4, \
+                 first_attempt_ms = CASE WHEN $4 = 1 THEN COALESCE(first_attempt_ms, ",
+                db_now_ms!(),
+                ") ELSE first_attempt_ms END, \
+                 next_attempt_ms = COALESCE(",
+                db_now_ms!(),
+                " + $5, next_attempt_ms), \
+                 last_error = CASE WHEN $6 THEN $7 ELSE last_error END, updated_at = $8 \
+                 WHERE id = $1 AND kind = $2 AND status = ANY($9)"
+            ),
             &[
-                &m.id,
-                &m.status,
-                &i64::from(m.attempts),
-                &m.next_attempt_ms,
-                &m.first_attempt_ms,
-                &m.last_error,
+                &id,
+                &kind,
+                &c.to.as_str(),
+                &i64::from(c.attempt),
+                &c.due_in_ms,
+                &set_error,
+                &error,
                 &now_rfc3339(),
+                &from,
             ],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
@@ -1016,29 +1061,60 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// `at`, or the database's clock.
+    fn clock_ms(&self, at: Option<i64>) -> Result<i64> {
+        if let Some(at) = at {
+            return Ok(at);
+        }
+        let rows = self.conn()?.query(concat!("SELECT ", db_now_ms!()), &[])?;
+        rows.first()
+            .map(|r| get(r, 0))
+            .transpose()?
+            .ok_or_else(|| corrupt("the clock query returned no row"))
+    }
+}
+
 impl Store for PostgresStore {
-    fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>> {
+    fn outbox_claim(&self, at: Option<i64>, limit: u32, lease_ms: i64) -> Result<Claim> {
+        // The time is the database server's (unless a test gives one), so relays of
+        // instances whose clocks differ agree on what is due and when a lease ends.
         // SKIP LOCKED: rows another instance is claiming right now are left to it.
+        // A `sent` SED that is due has no receipt within its interval: `retrying`.
         // RETURNING has no order of its own: the due time is returned too, to sort by.
-        let mut claimed = self
-            .write_one(
-                "WITH due AS (SELECT id, next_attempt_ms AS was FROM outbox WHERE status IN ('queued', 'retrying', 'sent') \
-                 AND next_attempt_ms <= $1 AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                 UPDATE outbox o SET next_attempt_ms = $3 FROM due WHERE o.id = due.id RETURNING o.id, o.message_id, o.kind, o.exchange, \
+        let rows = self.write_one(
+            concat!(
+                "WITH now AS (SELECT COALESCE($1, ",
+                db_now_ms!(),
+                ") AS ms), \
+                 due AS (SELECT id, next_attempt_ms AS was FROM outbox, now WHERE status IN ('queued', 'retrying', 'sent') \
+                 AND next_attempt_ms <= now.ms AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE OF outbox SKIP LOCKED) \
+                 UPDATE outbox o SET next_attempt_ms = now.ms + $3, \
+                 status = CASE WHEN o.status = 'sent' THEN 'retrying' ELSE o.status END \
+                 FROM due, now WHERE o.id = due.id AND o.status IN ('queued', 'retrying', 'sent') \
+                 RETURNING o.id, o.message_id, o.kind, o.exchange, \
                  o.routing_key, o.headers, o.timestamp, o.body, o.status, o.attempts, o.next_attempt_ms, o.first_attempt_ms, o.last_error, \
-                 o.case_id, o.document_id, o.created_at, o.updated_at, due.was",
-                &[&now_ms, &i64::from(limit), &(now_ms + lease_ms)],
-            )?
+                 o.case_id, o.document_id, o.created_at, o.updated_at, due.was, now.ms"
+            ),
+            &[&at, &i64::from(limit), &lease_ms],
+        )?;
+        let mut now_ms = None;
+        let mut messages = rows
             .iter()
             .map(|r| {
                 let mut m = to_out(r)?;
                 // The caller sees the row as it was due, not with the lease.
                 m.next_attempt_ms = get(r, 17)?;
+                now_ms = Some(get::<i64>(r, 18)?);
                 Ok(m)
             })
             .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by_key(|m| (m.next_attempt_ms, m.id));
-        Ok(claimed)
+        messages.sort_by_key(|m| (m.next_attempt_ms, m.id));
+        let now_ms = match now_ms {
+            Some(n) => n,
+            None => self.clock_ms(at)?,
+        };
+        Ok(Claim { now_ms, messages })
     }
 
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {

@@ -100,6 +100,21 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(c)
 }
 
+/// Lock a connection even if a thread panicked while holding it: a panic is one
+/// message's problem, not the store's. The transaction it had open was rolled back
+/// by `SqliteTx::drop` during unwinding; should anything be left open (a panic
+/// outside a `SqliteTx`), it is rolled back here before the connection is reused.
+fn unpoisoned(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    let guard = m.lock().unwrap_or_else(|poisoned| {
+        m.clear_poison();
+        poisoned.into_inner()
+    });
+    if !guard.is_autocommit() {
+        let _ = guard.execute_batch("ROLLBACK");
+    }
+    guard
+}
+
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -115,9 +130,7 @@ impl SqliteStore {
     }
 
     fn read(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.reader
-            .lock()
-            .map_err(|_| db("reader connection poisoned"))
+        Ok(unpoisoned(&self.reader))
     }
 }
 
@@ -399,15 +412,28 @@ impl Tx for SqliteTx<'_> {
 
     fn inbox_put(&mut self, e: &InboxEntry) -> Result<()> {
         let headers = serde_json::to_string(&e.answer_headers).map_err(db)?;
+        // A plain insert: a second answer to one message id is a `Conflict` (sq).
         self.conn
-            .prepare_cached("INSERT INTO inbox (message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(message_id) DO UPDATE SET answer_kind=excluded.answer_kind, answer_message_id=excluded.answer_message_id, answer_routing_key=excluded.answer_routing_key, answer_headers=excluded.answer_headers, answer_timestamp=excluded.answer_timestamp, answer_body=excluded.answer_body, error_code=excluded.error_code")
+            .prepare_cached("INSERT INTO inbox (message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)")
             .map_err(db)?
             .execute(params![
                 e.message_id, e.body_sha256, e.received_at, e.case_id.as_ref().map(|c| c.as_str()), e.answer_kind,
                 e.answer_message_id, e.answer_routing_key, headers, e.answer_timestamp, e.answer_body, e.error_code
             ])
-            .map_err(db)?;
+            .map_err(sq)?;
         Ok(())
+    }
+
+    fn inbox_refuse_parked(&mut self, e: &InboxEntry) -> Result<bool> {
+        let headers = serde_json::to_string(&e.answer_headers).map_err(db)?;
+        let n = self.conn
+            .prepare_cached("UPDATE inbox SET answer_kind = ?2, answer_message_id = ?3, answer_routing_key = ?4, answer_headers = ?5, answer_timestamp = ?6, answer_body = ?7, error_code = ?8 WHERE message_id = ?1 AND answer_kind = 'receipt'")
+            .map_err(db)?
+            .execute(params![
+                e.message_id, e.answer_kind, e.answer_message_id, e.answer_routing_key, headers, e.answer_timestamp, e.answer_body, e.error_code
+            ])
+            .map_err(sq)?;
+        Ok(n == 1)
     }
 
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
@@ -644,13 +670,46 @@ impl Tx for SqliteTx<'_> {
             .transpose()
     }
 
-    fn outbox_update(&mut self, m: &OutboxMessage) -> Result<()> {
-        self.conn
-            .prepare_cached("UPDATE outbox SET status = ?2, attempts = ?3, next_attempt_ms = ?4, first_attempt_ms = ?5, last_error = ?6, updated_at = ?7 WHERE id = ?1")
+    fn outbox_transition(&mut self, id: i64, kind: &str, c: &Change) -> Result<bool> {
+        let from = allowed_from(kind, c.to);
+        if from.is_empty() {
+            return Ok(false);
+        }
+        // The IN list is built from the status table's own names (no input), so
+        // each (kind, to) pair is one cached statement.
+        let list = from
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let now = now_ms();
+        let (set_error, error) = match &c.last_error {
+            LastError::Keep => (false, None),
+            LastError::Set(e) => (true, Some(e.as_str())),
+        };
+        let n = self
+            .conn
+            .prepare_cached(&format!(
+                "UPDATE outbox SET status = ?3, attempts = attempts + ?4, \
+                 first_attempt_ms = CASE WHEN ?4 = 1 THEN COALESCE(first_attempt_ms, ?5) ELSE first_attempt_ms END, \
+                 next_attempt_ms = COALESCE(?6, next_attempt_ms), \
+                 last_error = CASE WHEN ?7 THEN ?8 ELSE last_error END, updated_at = ?9 \
+                 WHERE id = ?1 AND kind = ?2 AND status IN ({list})"
+            ))
             .map_err(db)?
-            .execute(params![m.id, m.status, m.attempts, m.next_attempt_ms, m.first_attempt_ms, m.last_error, now_rfc3339()])
-            .map_err(db)?;
-        Ok(())
+            .execute(params![
+                id,
+                kind,
+                c.to.as_str(),
+                i64::from(c.attempt),
+                now,
+                c.due_in_ms.map(|d| now + d),
+                set_error,
+                error,
+                now_rfc3339()
+            ])
+            .map_err(sq)?;
+        Ok(n == 1)
     }
 
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
@@ -727,20 +786,20 @@ fn dead_row(r: &Row) -> rusqlite::Result<DeadLetter> {
 
 impl SqliteStore {
     fn write(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.writer
-            .lock()
-            .map_err(|_| db("writer connection poisoned"))
+        Ok(unpoisoned(&self.writer))
     }
 }
 
 impl Store for SqliteStore {
-    fn outbox_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMessage>> {
+    fn outbox_claim(&self, at: Option<i64>, limit: u32, lease_ms: i64) -> Result<Claim> {
+        // One process owns an SQLite file: its clock is the store's clock.
+        let now_ms = at.unwrap_or_else(now_ms);
         // One writer at a time already: select, then push the claimed rows' next
         // attempt ahead, in one transaction.
         let conn = self.write()?;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(sq)?;
         let result = (|| {
-            let rows = {
+            let mut rows = {
                 let mut st = conn
                     .prepare_cached(&format!(
                         "SELECT {OUT_COLS} FROM outbox WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= ?1 AND (status != 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT ?2"
@@ -750,18 +809,22 @@ impl Store for SqliteStore {
                 rows.map(|r| to_out(r.map_err(db)?))
                     .collect::<Result<Vec<_>>>()?
             };
+            // A `sent` SED that is due has no receipt within its interval: `retrying`.
             let mut st = conn
-                .prepare_cached("UPDATE outbox SET next_attempt_ms = ?2 WHERE id = ?1")
+                .prepare_cached("UPDATE outbox SET next_attempt_ms = ?2, status = CASE WHEN status = 'sent' THEN 'retrying' ELSE status END WHERE id = ?1 AND status IN ('queued', 'retrying', 'sent')")
                 .map_err(db)?;
-            for m in &rows {
+            for m in &mut rows {
                 st.execute(params![m.id, now_ms + lease_ms]).map_err(sq)?;
+                if m.status == status::SENT {
+                    m.status = status::RETRYING.into();
+                }
             }
             Ok(rows)
         })();
         match result {
-            Ok(rows) => {
+            Ok(messages) => {
                 conn.execute_batch("COMMIT").map_err(sq)?;
-                Ok(rows)
+                Ok(Claim { now_ms, messages })
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -859,11 +922,8 @@ impl Store for SqliteStore {
     }
 
     fn begin(&self) -> Result<Box<dyn Tx + '_>> {
-        let conn = self
-            .writer
-            .lock()
-            .map_err(|_| db("writer connection poisoned"))?;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        let conn = self.write()?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sq)?;
         Ok(Box::new(SqliteTx { conn, done: false }))
     }
 

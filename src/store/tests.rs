@@ -22,13 +22,13 @@ fn with_sqlite(check: fn(&dyn Store)) {
 
 /// A database of its own for one test, dropped (with any connection still open)
 /// when the test ends, also when it fails.
-struct Scratch {
+pub(crate) struct Scratch {
     admin: ::postgres::Config,
     name: String,
 }
 
 impl Scratch {
-    fn create() -> Scratch {
+    pub(crate) fn create() -> Scratch {
         let url =
             std::env::var("EESSI_TEST_POSTGRES_URL").unwrap_or_else(|_| ADMIN_URL_DEFAULT.into());
         let mut admin: ::postgres::Config = url.parse().expect("EESSI_TEST_POSTGRES_URL is a URL");
@@ -47,7 +47,7 @@ impl Scratch {
         Scratch { admin, name }
     }
 
-    fn config(&self) -> ::postgres::Config {
+    pub(crate) fn config(&self) -> ::postgres::Config {
         let mut c = self.admin.clone();
         c.dbname(&self.name);
         c
@@ -87,7 +87,7 @@ macro_rules! suite {
 
 suite!(
     a_transaction_commits_all_or_nothing,
-    inbox_put_get_and_upsert,
+    inbox_put_is_insert_only_and_a_parked_receipt_is_refused_once,
     case_insert_get_and_set_state,
     participants_add_is_idempotent_and_remove_works,
     documents_insert_get_and_update,
@@ -102,6 +102,7 @@ suite!(
     messages_filter_by_status_newest_first,
     outbox_counts_per_kind_and_status,
     outbox_claim_leases_due_rows,
+    a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying,
     parked_messages_by_case_and_expiry,
     dead_letters_are_kept_and_marked,
     audit_log_appends_and_filters,
@@ -248,7 +249,7 @@ fn a_transaction_commits_all_or_nothing(store: &dyn Store) {
     tx.commit().unwrap();
 }
 
-fn inbox_put_get_and_upsert(store: &dyn Store) {
+fn inbox_put_is_insert_only_and_a_parked_receipt_is_refused_once(store: &dyn Store) {
     let case_id = CaseId::random();
     let mut headers = BTreeMap::new();
     headers.insert("eessi-ref-to".to_owned(), "in-1".to_owned());
@@ -273,10 +274,22 @@ fn inbox_put_get_and_upsert(store: &dyn Store) {
     let mut tx = store.begin().unwrap();
     assert_eq!(tx.inbox_get("in-1").unwrap().as_ref(), Some(&first));
     assert!(tx.inbox_get("in-2").unwrap().is_none());
-    // A second answer to the same message id replaces the answer but keeps what
-    // was received.
-    headers.insert("eessi-error-code".to_owned(), "CONFLICT".to_owned());
+    // A second answer to the same message id is refused (insert, never upsert):
+    // the first answer stays the answer, byte for byte.
     let second = InboxEntry {
+        answer_message_id: "ans-other".into(),
+        answer_body: b"<other/>".to_vec(),
+        ..first.clone()
+    };
+    let e = tx.inbox_put(&second).expect_err("a second answer");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    drop(tx);
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.inbox_get("in-1").unwrap().as_ref(), Some(&first));
+
+    // A parked message's receipt is replaced by its error once, and only a receipt.
+    headers.insert("eessi-error-code".to_owned(), "UNKNOWN_CASE".to_owned());
+    let refused = InboxEntry {
         body_sha256: "cd".repeat(32),
         received_at: "2025-02-02T00:00:00.000Z".into(),
         case_id: None,
@@ -286,21 +299,30 @@ fn inbox_put_get_and_upsert(store: &dyn Store) {
         answer_headers: headers.clone(),
         answer_timestamp: 1_738_454_400,
         answer_body: b"<error/>".to_vec(),
-        error_code: Some("CONFLICT".into()),
+        error_code: Some("UNKNOWN_CASE".into()),
         ..first.clone()
     };
-    tx.inbox_put(&second).unwrap();
+    assert!(tx.inbox_refuse_parked(&refused).unwrap());
+    assert!(
+        !tx.inbox_refuse_parked(&InboxEntry {
+            answer_message_id: "ans-3".into(),
+            ..refused.clone()
+        })
+        .unwrap(),
+        "an error is not replaced"
+    );
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
-    let got = tx.inbox_get("in-1").unwrap().expect("upserted entry");
+    let got = tx.inbox_get("in-1").unwrap().expect("the entry");
+    // What was received stays as first recorded; the answer is the error.
     assert_eq!(
         got,
         InboxEntry {
             body_sha256: first.body_sha256.clone(),
             received_at: first.received_at.clone(),
             case_id: first.case_id.clone(),
-            ..second
+            ..refused
         }
     );
 }
@@ -553,16 +575,15 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
             .is_none()
     );
 
-    let mut changed = got.clone();
-    changed.status = status::RETRYING.into();
-    changed.attempts = 2;
-    changed.next_attempt_ms = 1_000;
-    changed.first_attempt_ms = Some(500);
-    changed.last_error = Some("nack".into());
-    // Only the delivery state changes; what was sent stays as enqueued.
-    changed.body = b"ignored".to_vec();
-    changed.routing_key = "ignored".into();
-    tx.outbox_update(&changed).unwrap();
+    // A failed publish: queued -> retrying, one attempt, due again from the store's clock.
+    let before_ms = crate::store::now_ms();
+    let retry = Change::to(OutboxStatus::Retrying)
+        .attempt()
+        .due_in(60_000)
+        .error("nack");
+    assert!(tx.outbox_transition(sed_id, kind::SED, &retry).unwrap());
+    // The kind is part of the compare-and-set.
+    assert!(!tx.outbox_transition(sed_id, kind::RECEIPT, &retry).unwrap());
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
@@ -570,19 +591,67 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
         .outbox_by_message_id("sed-1", kind::SED)
         .unwrap()
         .expect("the SED");
-    assert_ne!(after.updated_at, got.updated_at, "updated_at moves");
-    assert_eq!(
-        after,
-        OutboxMessage {
-            status: status::RETRYING.into(),
-            attempts: 2,
-            next_attempt_ms: 1_000,
-            first_attempt_ms: Some(500),
-            last_error: Some("nack".into()),
-            updated_at: after.updated_at.clone(),
-            ..got
-        }
+    assert_eq!(after.status, status::RETRYING);
+    assert_eq!(after.attempts, 1);
+    assert_eq!(after.last_error.as_deref(), Some("nack"));
+    let first_ms = after.first_attempt_ms.expect("first attempt recorded");
+    // The store's clock (the database server's on PostgreSQL, same machine here).
+    assert!(
+        (first_ms - before_ms).abs() < 5_000,
+        "{first_ms} vs {before_ms}"
     );
+    assert!((after.next_attempt_ms - (first_ms + 60_000)).abs() < 5_000);
+    // What was sent stays as enqueued.
+    assert_eq!(after.body, sed.body);
+    assert_eq!(after.routing_key, sed.routing_key);
+
+    // retrying -> sent: a second attempt; the first attempt's time stays.
+    let sent = Change::to(OutboxStatus::Sent).attempt().due_in(30_000);
+    assert!(tx.outbox_transition(sed_id, kind::SED, &sent).unwrap());
+    // sent -> sent is not a transition (a stale publish outcome changes nothing).
+    assert!(!tx.outbox_transition(sed_id, kind::SED, &sent).unwrap());
+    let delivered = Change::to(OutboxStatus::Delivered);
+    assert!(tx.outbox_transition(sed_id, kind::SED, &delivered).unwrap());
+    // Once delivered: a late publish outcome, a second receipt, the schedule giving
+    // up: nothing changes. Only an error (a parked SED refused later) moves it.
+    for stale in [
+        sent.clone(),
+        delivered.clone(),
+        Change::to(OutboxStatus::Retrying).attempt(),
+        Change::to(OutboxStatus::Failed).error("gave up"),
+    ] {
+        assert!(
+            !tx.outbox_transition(sed_id, kind::SED, &stale).unwrap(),
+            "{stale:?}"
+        );
+    }
+    let rejected = Change::to(OutboxStatus::Rejected).error("UNKNOWN_CASE: never arrived");
+    assert!(tx.outbox_transition(sed_id, kind::SED, &rejected).unwrap());
+    assert!(
+        !tx.outbox_transition(sed_id, kind::SED, &rejected).unwrap(),
+        "rejected is final"
+    );
+    // A receipt never becomes delivered.
+    assert!(!tx.outbox_transition(r1, kind::RECEIPT, &delivered).unwrap());
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    let end = tx
+        .outbox_by_message_id("sed-1", kind::SED)
+        .unwrap()
+        .expect("the SED");
+    assert_eq!(end.status, status::REJECTED);
+    assert_eq!(end.attempts, 2);
+    assert_eq!(end.first_attempt_ms, Some(first_ms));
+    assert_eq!(
+        end.last_error.as_deref(),
+        Some("UNKNOWN_CASE: never arrived")
+    );
+    let receipt = tx
+        .outbox_by_message_id("sed-1", kind::RECEIPT)
+        .unwrap()
+        .expect("the receipt");
+    assert_eq!((receipt.id, receipt.status.as_str()), (r2, status::QUEUED));
 }
 
 fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
@@ -630,17 +699,25 @@ fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
     let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
 
     // A claim with no lease leaves the rows due, so the selection can be read twice.
-    assert!(store.outbox_claim(0, 100, 0).unwrap().is_empty());
+    assert!(
+        store
+            .outbox_claim(Some(0), 100, 0)
+            .unwrap()
+            .messages
+            .is_empty()
+    );
     let first_two: Vec<i64> = store
-        .outbox_claim(now_ms, 2, 0)
+        .outbox_claim(Some(now_ms), 2, 0)
         .unwrap()
+        .messages
         .into_iter()
         .map(|m| m.id)
         .collect();
     assert_eq!(first_two, want[..2], "due, earliest first");
     let mut due: Vec<i64> = store
-        .outbox_claim(now_ms, 100, 0)
+        .outbox_claim(Some(now_ms), 100, 0)
         .unwrap()
+        .messages
         .into_iter()
         .map(|m| m.id)
         .collect();
@@ -1090,17 +1167,61 @@ fn outbox_claim_leases_due_rows(store: &dyn Store) {
     tx.outbox_enqueue(&due_message("c2", 100)).unwrap();
     tx.outbox_enqueue(&due_message("later", 10_000)).unwrap();
     tx.commit().unwrap();
-    let claimed = store.outbox_claim(1_000, 10, 5_000).unwrap();
+    let claim = store.outbox_claim(Some(1_000), 10, 5_000).unwrap();
+    assert_eq!(claim.now_ms, 1_000);
+    let claimed = claim.messages;
     let ids: Vec<&str> = claimed.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids, ["c1", "c2"]);
     assert!(
         claimed.iter().all(|m| m.next_attempt_ms <= 1_000),
         "claimed rows are returned as due"
     );
+    let n = |at: i64| {
+        store
+            .outbox_claim(Some(at), 10, 5_000)
+            .unwrap()
+            .messages
+            .len()
+    };
     // Leased: a second relay finds nothing until the lease is over.
-    assert!(store.outbox_claim(1_001, 10, 5_000).unwrap().is_empty());
-    assert_eq!(store.outbox_claim(6_000, 10, 5_000).unwrap().len(), 2);
-    assert_eq!(store.outbox_claim(20_000, 10, 5_000).unwrap().len(), 3);
+    assert_eq!(n(1_001), 0);
+    assert_eq!(n(6_000), 2);
+    assert_eq!(n(20_000), 3);
+}
+
+fn a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying(store: &dyn Store) {
+    let local = crate::store::now_ms();
+    let mut sent = due_message("sent-overdue", 0);
+    sent.status = status::SENT.into();
+    let mut tx = store.begin().unwrap();
+    let sent_id = tx.outbox_enqueue(&sent).unwrap();
+    tx.outbox_enqueue(&due_message("in-an-hour", local + 3_600_000))
+        .unwrap();
+    tx.commit().unwrap();
+    let claim = store.outbox_claim(None, 10, 60_000).unwrap();
+    assert!((claim.now_ms - local).abs() < 5_000, "the store's clock");
+    let ids: Vec<(i64, &str)> = claim
+        .messages
+        .iter()
+        .map(|m| (m.id, m.status.as_str()))
+        .collect();
+    assert_eq!(ids, [(sent_id, status::RETRYING)]);
+    let mut tx = store.begin().unwrap();
+    let row = tx
+        .outbox_by_message_id("sent-overdue", kind::SED)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, status::RETRYING);
+    assert_eq!(row.next_attempt_ms, claim.now_ms + 60_000, "leased");
+    drop(tx);
+    // An empty claim still tells the time.
+    assert!(
+        store
+            .outbox_claim(None, 10, 60_000)
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 fn parked(id: &str, case: &CaseId, at: i64) -> ParkedMessage {

@@ -37,6 +37,7 @@ pub async fn run_collector(
             let r = record.clone();
             match tokio::task::spawn_blocking(move || sw2.store.dead_letter_put(&r)).await {
                 Ok(Ok(id)) => {
+                    sw.supervisor.ok("dead-letter collector");
                     tracing::warn!(id, message_id = ?record.message_id, "a message was dead-lettered; listed for operators");
                     if let Err(e) = d.acker.ack().await {
                         tracing::warn!(error = %e, "could not ack a dead letter; it will be copied again");
@@ -44,7 +45,9 @@ pub async fn run_collector(
                     break;
                 }
                 other => {
-                    tracing::warn!(result = ?other.map(|r| r.map(|_| ())), "could not store a dead letter; retrying");
+                    let why = format!("{:?}", other.map(|r| r.map(|_| ())));
+                    sw.supervisor.failing("dead-letter collector", &why);
+                    tracing::warn!(result = %why, "could not store a dead letter; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
                     backoff_ms = (backoff_ms * 2).min(5_000);
                     if *shutdown.borrow() {

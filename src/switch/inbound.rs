@@ -29,7 +29,8 @@ use crate::sed::validate::{self, ValidateError};
 use crate::sed::xml::{self, C14nScope, XmlError};
 use crate::signing::dsig;
 use crate::store::{
-    self, CaseRecord, HistoryEntry, InboxEntry, OutboxMessage, StoreError, Tx, kind, now_rfc3339,
+    CaseRecord, Change, HistoryEntry, InboxEntry, LastError, OutboxMessage, OutboxStatus,
+    StoreError, Tx, kind, now_rfc3339,
 };
 use crate::transport::{AP_EXCHANGE, Delivery, NATIONAL_EXCHANGE, WireMessage};
 
@@ -166,6 +167,7 @@ async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first:
         };
         match disp {
             Disposition::Wait(reason) => {
+                sw.supervisor.failing("inbox consumer", &reason);
                 tracing::warn!(%reason, backoff_ms, "store unavailable or busy: holding the delivery and trying again");
                 tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
                 backoff_ms = (backoff_ms * 2).min(5_000);
@@ -175,6 +177,7 @@ async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first:
                 }
             }
             other => {
+                sw.supervisor.ok("inbox consumer");
                 break other;
             }
         }
@@ -596,14 +599,13 @@ fn enqueue_answer(tx: &mut dyn Tx, a: &Answer, case_id: Option<&CaseId>) -> Resu
     Ok(())
 }
 
-fn store_answer(
-    tx: &mut dyn Tx,
+fn inbox_entry(
     message_id: &str,
     body_sha: &str,
     a: &Answer,
     case_id: Option<&CaseId>,
-) -> Result<(), StoreError> {
-    tx.inbox_put(&InboxEntry {
+) -> InboxEntry {
+    InboxEntry {
         message_id: message_id.to_owned(),
         body_sha256: body_sha.to_owned(),
         received_at: now_rfc3339(),
@@ -615,7 +617,19 @@ fn store_answer(
         answer_timestamp: a.timestamp,
         answer_body: a.body.clone(),
         error_code: a.error_code.map(|c| c.to_string()),
-    })?;
+    }
+}
+
+/// Record the first answer to `message_id` and send it. The inbox insert fails with
+/// `Conflict` if another transaction answered it first: this one rolls back.
+fn store_answer(
+    tx: &mut dyn Tx,
+    message_id: &str,
+    body_sha: &str,
+    a: &Answer,
+    case_id: Option<&CaseId>,
+) -> Result<(), StoreError> {
+    tx.inbox_put(&inbox_entry(message_id, body_sha, a, case_id))?;
     enqueue_answer(tx, a, case_id)
 }
 
@@ -807,8 +821,11 @@ fn refuse_parked(
         return Ok(());
     };
     let a = error_answer(sw, message_id, &from, wm, r)?;
-    store_answer(tx, message_id, &sha256_hex(&wm.body), &a, None)?;
-    tracing::info!(message_id, code = %r.code, "a parked SED is refused");
+    // Compare-and-set on the stored receipt: refused once, whoever gets there first.
+    if tx.inbox_refuse_parked(&inbox_entry(message_id, &sha256_hex(&wm.body), &a, None))? {
+        enqueue_answer(tx, &a, None)?;
+        tracing::info!(message_id, code = %r.code, "a parked SED is refused");
+    }
     Ok(())
 }
 
@@ -822,9 +839,20 @@ pub async fn run_sweeper(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
         let sw2 = sw.clone();
         let now_ms = chrono::Utc::now().timestamp_millis();
         match tokio::task::spawn_blocking(move || sweep_parked(&sw2, now_ms)).await {
-            Ok(Ok(n)) if n > 0 => sw.relay_wake.notify_one(),
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep parked messages; will retry"),
-            _ => {}
+            Ok(Ok(n)) => {
+                sw.supervisor.ok("parking sweeper");
+                if n > 0 {
+                    sw.relay_wake.notify_one();
+                }
+            }
+            Ok(Err(e)) => {
+                sw.supervisor.failing("parking sweeper", &e.to_string());
+                tracing::warn!(error = %e, "could not sweep parked messages; will retry");
+            }
+            Err(e) => {
+                sw.supervisor.failing("parking sweeper", &e.to_string());
+                tracing::error!(error = %e, "the parking sweep panicked; will retry");
+            }
         }
     }
 }
@@ -1087,7 +1115,7 @@ fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage, tx: &mut dyn Tx
             tracing::warn!(message_id, reason = %why, "ignoring a receipt or error");
             Disposition::Ack
         }
-        Ok(signal) => match settle_signal(m, &signal, tx) {
+        Ok(signal) => match settle_signal(sw, m, &signal, tx) {
             Ok(()) => Disposition::Ack,
             Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
             Err(e) => Disposition::Retry(e.to_string()),
@@ -1123,8 +1151,13 @@ fn read_signal(sw: &Switch, m: &WireMessage) -> Result<Signal, String> {
     Ok(s)
 }
 
-fn settle_signal(m: &WireMessage, s: &Signal, tx: &mut dyn Tx) -> Result<(), StoreError> {
-    let Some(mut out) = tx.outbox_by_message_id(s.ref_to(), kind::SED)? else {
+fn settle_signal(
+    sw: &Switch,
+    m: &WireMessage,
+    s: &Signal,
+    tx: &mut dyn Tx,
+) -> Result<(), StoreError> {
+    let Some(out) = tx.outbox_by_message_id(s.ref_to(), kind::SED)? else {
         tracing::warn!(
             ref_to = s.ref_to(),
             "a receipt or error for a message we never sent"
@@ -1139,8 +1172,7 @@ fn settle_signal(m: &WireMessage, s: &Signal, tx: &mut dyn Tx) -> Result<(), Sto
         );
         return Ok(());
     }
-    let now = now_rfc3339();
-    let (new_status, event, detail) = match s {
+    let change = match s {
         Signal::Receipt {
             digest_b64,
             document_id,
@@ -1160,38 +1192,29 @@ fn settle_signal(m: &WireMessage, s: &Signal, tx: &mut dyn Tx) -> Result<(), Sto
                 );
                 return Ok(());
             }
-            if out.status == store::status::DELIVERED || out.status == store::status::REJECTED {
-                return Ok(()); // a duplicate receipt
-            }
-            (
-                store::status::DELIVERED,
-                "delivered",
-                format!("receipt from access point {}", out.routing_key),
-            )
+            Change::to(OutboxStatus::Delivered)
         }
         Signal::Error { code, detail, .. } => {
-            if out.status == store::status::REJECTED {
-                return Ok(());
-            }
-            (
-                store::status::REJECTED,
-                "rejected",
-                format!("{code}: {detail}"),
-            )
+            Change::to(OutboxStatus::Rejected).error(format!("{code}: {detail}"))
         }
     };
-    out.status = new_status.to_owned();
-    out.last_error = match s {
-        Signal::Error { code, detail, .. } => Some(format!("{code}: {detail}")),
-        _ => None,
+    // Compare-and-set: a duplicate receipt, an error after a rejection, or a
+    // receipt after the schedule gave up changes nothing (and notifies nobody).
+    if !tx.outbox_transition(out.id, kind::SED, &change)? {
+        Metrics::inc(&sw.metrics.signals_stale);
+        tracing::debug!(ref_to = s.ref_to(), status = %out.status, to = %change.to, "a signal for a SED whose status has moved past it");
+        return Ok(());
+    }
+    let detail = match (&change.last_error, s) {
+        (LastError::Set(e), _) => e.clone(),
+        _ => format!("receipt from access point {}", out.routing_key),
     };
-    tx.outbox_update(&out)?;
     if let Some(case_id) = &out.case_id {
         tx.history_append(
             case_id,
             &HistoryEntry {
-                at: now,
-                event: event.into(),
+                at: now_rfc3339(),
+                event: change.to.as_str().into(),
                 detail: detail.clone(),
                 from_state: None,
                 to_state: None,
@@ -1200,10 +1223,11 @@ fn settle_signal(m: &WireMessage, s: &Signal, tx: &mut dyn Tx) -> Result<(), Sto
             },
         )?;
     }
-    if new_status == store::status::REJECTED {
+    if change.to == OutboxStatus::Rejected {
         super::relay::enqueue_notice(
             &mut *tx,
             &out,
+            OutboxStatus::Rejected,
             &format!("the SED was rejected by the receiving access point: {detail}"),
         )?;
     }

@@ -14,6 +14,9 @@ pub mod outbound;
 pub mod peer;
 pub mod record;
 pub mod relay;
+pub mod supervise;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -61,6 +64,14 @@ pub struct Metrics {
     pub publish_returned: AtomicU64,
     pub outbound_submitted: AtomicU64,
     pub outbound_failed: AtomicU64,
+    /// Receipts, errors, national deliveries or notices given up after their schedule.
+    pub deliveries_failed: AtomicU64,
+    /// Publish outcomes not recorded because the row had moved on (a receipt won).
+    pub relay_stale_outcomes: AtomicU64,
+    /// Signals for a SED whose status had already moved past what they would change.
+    pub signals_stale: AtomicU64,
+    /// SEDs refused with UNKNOWN_CASE at once because a parking cap was reached.
+    pub parked_refused_cap: AtomicU64,
 }
 
 impl Metrics {
@@ -82,6 +93,10 @@ impl Metrics {
             ("publish_returned", g(&self.publish_returned)),
             ("outbound_submitted", g(&self.outbound_submitted)),
             ("outbound_failed", g(&self.outbound_failed)),
+            ("deliveries_failed", g(&self.deliveries_failed)),
+            ("relay_stale_outcomes", g(&self.relay_stale_outcomes)),
+            ("signals_stale", g(&self.signals_stale)),
+            ("parked_refused_cap", g(&self.parked_refused_cap)),
         ]
     }
 }
@@ -101,6 +116,8 @@ pub struct Switch {
     pub versions: Vec<SedVersion>,
     pub limits: XmlLimits,
     pub retry: RetryPolicy,
+    /// The bounds of queues and caches (configuration `[limits]`).
+    pub bounds: crate::config::Bounds,
     pub adapters: crate::adapt::Adapters,
     pub relay_wake: tokio::sync::Notify,
     /// How long a `New`/`Update` waits for its predecessor before UNKNOWN_CASE.
@@ -113,6 +130,8 @@ pub struct Switch {
     pub(crate) submissions: std::sync::Mutex<Vec<outbound::Job>>,
     pub(crate) committer: std::sync::Mutex<()>,
     pub metrics: Metrics,
+    /// Watches the long-running tasks; DOWN when one ends or keeps failing.
+    pub supervisor: supervise::Supervisor,
 }
 
 impl Switch {
@@ -172,6 +191,7 @@ impl Switch {
                 ..XmlLimits::default()
             },
             retry: config.retry,
+            bounds: config.bounds,
             adapters,
             relay_wake: tokio::sync::Notify::new(),
             park_ms: config.park_ms,
@@ -180,6 +200,9 @@ impl Switch {
             submissions: std::sync::Mutex::new(Vec::new()),
             committer: std::sync::Mutex::new(()),
             metrics: Metrics::default(),
+            supervisor: supervise::Supervisor::new(std::time::Duration::from_millis(
+                config.failing_max_ms,
+            )),
         })
     }
 
@@ -196,7 +219,10 @@ impl Switch {
         Ok(())
     }
 
-    /// Declare, then run the inbound consumer and the relay until `shutdown` fires.
+    /// Declare, then run the inbound consumer, the relay, the sweeper and the
+    /// dead-letter collector until `shutdown` fires. If one of them ends, panics or
+    /// keeps failing before that, the access point is DOWN (`supervisor`): the
+    /// others are stopped as at shutdown and this returns the reason as an error.
     pub async fn run(
         self: Arc<Self>,
         prefetch: u16,
@@ -210,38 +236,56 @@ impl Switch {
                 prefetch,
             )
             .await?;
-        // Shutdown order: stop taking deliveries and finish the ones in hand (their
-        // acks depend on commits), then let the relay flush what they committed.
-        let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(inbound::run_sweeper(self.clone(), shutdown.clone()));
         let dead = self
             .transport
             .consume(&crate::transport::dead_queue(self.country.as_str()), 16)
             .await?;
-        let collector = tokio::spawn(deadletter::run_collector(
+        // Shutdown order: stop taking deliveries and finish the ones in hand (their
+        // acks depend on commits), then let the relay flush what they committed. A
+        // DOWN stops everything the same way.
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
+        let mut inbound = tokio::spawn(inbound::run(self.clone(), deliveries, stop_rx.clone()));
+        let mut sweeper = tokio::spawn(inbound::run_sweeper(self.clone(), stop_rx.clone()));
+        let mut collector = tokio::spawn(deadletter::run_collector(
             self.clone(),
             dead,
-            shutdown.clone(),
+            stop_rx.clone(),
         ));
-        {
-            let sw = self.clone();
-            let mut s = shutdown.clone();
-            tokio::spawn(async move {
-                let _ = s.changed().await;
-                sw.shutting_down
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            });
+        let mut relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
+        let mut shutdown = shutdown;
+        let ended = |task: &str, r: Result<(), tokio::task::JoinError>| match r {
+            Ok(()) => format!("the {task} ended"),
+            Err(e) if e.is_panic() => format!("the {task} panicked"),
+            Err(e) => format!("the {task} was cancelled: {e}"),
+        };
+        let down = tokio::select! {
+            _ = shutdown.changed() => None,
+            r = self.supervisor.wait_down() => Some(r),
+            r = &mut inbound => Some(ended("inbox consumer", r)),
+            r = &mut sweeper => Some(ended("parking sweeper", r)),
+            r = &mut collector => Some(ended("dead-letter collector", r)),
+            r = &mut relay => Some(ended("outbox relay", r)),
+        };
+        if let Some(reason) = &down {
+            self.supervisor.down(reason.clone());
         }
-        let inbound = tokio::spawn(inbound::run(self.clone(), deliveries, shutdown));
-        let relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
-        let a = inbound.await;
-        let _ = sweeper.await;
-        let _ = collector.await;
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = stop.send(true);
+        for h in [&mut inbound, &mut sweeper, &mut collector] {
+            if !h.is_finished() {
+                let _ = h.await;
+            }
+        }
         let _ = relay_stop.send(true);
-        let b = relay.await;
-        a.map_err(|e| StartError::Other(e.to_string()))?;
-        b.map_err(|e| StartError::Other(e.to_string()))?;
-        Ok(())
+        if !relay.is_finished() {
+            let _ = relay.await;
+        }
+        match down {
+            Some(reason) => Err(StartError::Other(format!("access point DOWN: {reason}"))),
+            None => Ok(()),
+        }
     }
 
     /// Where a SED of this BUC names the institution its effect concerns (X005...).

@@ -15,10 +15,11 @@ use tokio::sync::watch;
 use super::{Metrics, Switch};
 use crate::ids::MessageId;
 use crate::sed::xml::escape;
-use crate::store::{HistoryEntry, OutboxMessage, StoreError, Tx, kind, now_rfc3339, status};
+use crate::store::{
+    Change, HistoryEntry, LastError, OutboxMessage, OutboxStatus, StoreError, Tx, kind, now_rfc3339,
+};
 use crate::transport::{NATIONAL_EXCHANGE, OutMessage, PublishOutcome};
 
-const BATCH: u32 = 512;
 /// Longer than a round's publish and record take, so a claim is not taken twice
 /// while it is being worked on; after a crash the rows are due again after this.
 const CLAIM_LEASE_MS: i64 = 60_000;
@@ -32,7 +33,12 @@ pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return flush(&sw).await;
         }
-        match round(&sw).await {
+        let r = round(&sw).await;
+        match &r {
+            Ok(_) => sw.supervisor.ok("outbox relay"),
+            Err(e) => sw.supervisor.failing("outbox relay", &e.to_string()),
+        }
+        match r {
             Ok(0) => {
                 tokio::select! {
                     _ = sw.relay_wake.notified() => {}
@@ -67,7 +73,7 @@ async fn flush(sw: &Arc<Switch>) {
     }
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Published(PublishOutcome),
     TransportError(String),
     /// The retransmission schedule is exhausted.
@@ -81,51 +87,77 @@ pub async fn round(sw: &Arc<Switch>) -> Result<usize, StoreError> {
     if sw.transport.state() == crate::transport::BrokerState::Blocked {
         return Ok(0);
     }
-    let now_ms = chrono::Utc::now().timestamp_millis();
     let store = sw.store.clone();
-    // Claimed with a lease: another instance's relay skips these meanwhile.
-    let due =
-        tokio::task::spawn_blocking(move || store.outbox_claim(now_ms, BATCH, CLAIM_LEASE_MS))
-            .await
-            .map_err(|e| StoreError::Db(e.to_string()))??;
-    if due.is_empty() {
+    let rows = sw.bounds.relay_claim_rows;
+    // Claimed with a lease: another instance's relay skips these meanwhile. The
+    // store's clock (the database's, on PostgreSQL) decides what is due.
+    let claim = tokio::task::spawn_blocking(move || store.outbox_claim(None, rows, CLAIM_LEASE_MS))
+        .await
+        .map_err(|e| StoreError::Db(e.to_string()))??;
+    let n = claim.messages.len();
+    if n == 0 {
         return Ok(0);
     }
-    let publishes = due.iter().map(|m| async {
-        if m.kind == kind::SED && exhausted(sw, m, now_ms) {
-            return Outcome::GiveUp;
-        }
-        let out = OutMessage {
-            exchange: m.exchange.clone(),
-            routing_key: m.routing_key.clone(),
-            message_id: m.message_id.clone(),
-            kind: match m.kind.as_str() {
-                kind::NATIONAL => "sed".to_owned(),
-                k => k.to_owned(),
-            },
-            timestamp: m.timestamp,
-            headers: m.headers.clone(),
-            body: m.body.clone(),
-        };
-        match sw.transport.publish(&out).await {
-            Ok(o) => Outcome::Published(o),
-            Err(e) => Outcome::TransportError(e.to_string()),
-        }
-    });
-    let outcomes = futures_util::future::join_all(publishes).await;
+    let (due, outcomes) = publish_all(sw, claim.messages, claim.now_ms).await;
     let sw2 = sw.clone();
-    let n = due.len();
-    tokio::task::spawn_blocking(move || record(&sw2, due, outcomes, now_ms))
+    tokio::task::spawn_blocking(move || record(&sw2, &due, outcomes))
         .await
         .map_err(|e| StoreError::Db(e.to_string()))??;
     Ok(n)
 }
 
-fn exhausted(sw: &Switch, m: &OutboxMessage, now_ms: i64) -> bool {
+/// Publish the claimed messages concurrently (their confirms are pipelined). Each
+/// body moves into its publish and back: it is never copied.
+async fn publish_all(
+    sw: &Arc<Switch>,
+    due: Vec<OutboxMessage>,
+    now_ms: i64,
+) -> (Vec<OutboxMessage>, Vec<Outcome>) {
+    let publishes = due.into_iter().map(|mut m| async move {
+        if exhausted(sw, &m, now_ms) {
+            return (m, Outcome::GiveUp);
+        }
+        let out = OutMessage {
+            exchange: std::mem::take(&mut m.exchange),
+            routing_key: std::mem::take(&mut m.routing_key),
+            message_id: std::mem::take(&mut m.message_id),
+            kind: match m.kind.as_str() {
+                kind::NATIONAL => "sed".to_owned(),
+                k => k.to_owned(),
+            },
+            timestamp: m.timestamp,
+            headers: std::mem::take(&mut m.headers),
+            body: std::mem::take(&mut m.body),
+        };
+        let outcome = match sw.transport.publish(&out).await {
+            Ok(o) => Outcome::Published(o),
+            Err(e) => Outcome::TransportError(e.to_string()),
+        };
+        m.exchange = out.exchange;
+        m.routing_key = out.routing_key;
+        m.message_id = out.message_id;
+        m.headers = out.headers;
+        m.body = out.body;
+        (m, outcome)
+    });
+    futures_util::future::join_all(publishes)
+        .await
+        .into_iter()
+        .unzip()
+}
+
+/// The schedule is over: `attempts_max` attempts or `window_ms` since the first,
+/// for SEDs; `delivery_attempts_max` / `delivery_window_ms` for the rest.
+pub(crate) fn exhausted(sw: &Switch, m: &OutboxMessage, now_ms: i64) -> bool {
+    let (attempts_max, window_ms) = if m.kind == kind::SED {
+        (sw.retry.attempts_max, sw.retry.window_ms)
+    } else {
+        (sw.retry.delivery_attempts_max, sw.retry.delivery_window_ms)
+    };
     let window_over = m
         .first_attempt_ms
-        .is_some_and(|f| now_ms - f >= sw.retry.window_ms as i64);
-    m.attempts >= sw.retry.attempts_max || window_over
+        .is_some_and(|f| now_ms - f >= window_ms as i64);
+    m.attempts >= attempts_max || window_over
 }
 
 fn backoff_ms(sw: &Switch, attempts: u32) -> i64 {
@@ -134,33 +166,71 @@ fn backoff_ms(sw: &Switch, attempts: u32) -> i64 {
         .min(sw.retry.interval_ms as i64)
 }
 
-fn record(
+/// Record what each publish did, in one transaction. Every change is a
+/// compare-and-set on the status the row may come from (`store::allowed_from`): a
+/// receipt or error that committed while the publish was in flight wins, and the
+/// publish's own outcome changes nothing.
+pub(crate) fn record(
     sw: &Switch,
-    due: Vec<OutboxMessage>,
+    due: &[OutboxMessage],
     outcomes: Vec<Outcome>,
-    now_ms: i64,
 ) -> Result<(), StoreError> {
     let mut tx = sw.store.begin()?;
-    for (mut m, outcome) in due.into_iter().zip(outcomes) {
+    for (m, outcome) in due.iter().zip(outcomes) {
         let is_sed = m.kind == kind::SED;
+        let change = match &outcome {
+            Outcome::GiveUp => {
+                let what = if is_sed {
+                    "no receipt"
+                } else {
+                    "not confirmed by the broker"
+                };
+                Change::to(OutboxStatus::Failed).error(format!(
+                    "{what} after {} attempt(s); {}",
+                    m.attempts,
+                    m.last_error.as_deref().unwrap_or("the peer never answered")
+                ))
+            }
+            Outcome::Published(PublishOutcome::Confirmed) => {
+                let c = Change::to(OutboxStatus::Sent).attempt();
+                // A SED waits for its receipt; the schedule resends it if none comes.
+                if is_sed {
+                    c.due_in(sw.retry.interval_ms as i64)
+                } else {
+                    c
+                }
+            }
+            Outcome::Published(other) => {
+                let why = match other {
+                    PublishOutcome::Returned(t) => {
+                        format!("returned by the broker ({t}): the receiving queue does not exist")
+                    }
+                    _ => "refused by the broker (nack)".into(),
+                };
+                retry_later(sw, m, why)
+            }
+            Outcome::TransportError(why) => retry_later(sw, m, why.clone()),
+        };
+        if !tx.outbox_transition(m.id, &m.kind, &change)? {
+            // The row moved on while it was being published (a receipt or error
+            // committed meanwhile, or another instance recorded it): theirs stands.
+            Metrics::inc(&sw.metrics.relay_stale_outcomes);
+            tracing::debug!(message_id = %m.message_id, to = %change.to, "outbox row moved on meanwhile; outcome not recorded");
+            continue;
+        }
         match outcome {
             Outcome::GiveUp => {
-                m.status = status::FAILED.into();
-                m.last_error = Some(format!(
-                    "no receipt after {} attempt(s); {}",
-                    m.attempts,
-                    m.last_error
-                        .clone()
-                        .unwrap_or_else(|| "the peer never answered".into())
-                ));
-                tx.outbox_update(&m)?;
+                let why = match &change.last_error {
+                    LastError::Set(e) => e.clone(),
+                    LastError::Keep => String::new(),
+                };
                 if let Some(case_id) = &m.case_id {
                     tx.history_append(
                         case_id,
                         &HistoryEntry {
                             at: now_rfc3339(),
                             event: "failed".into(),
-                            detail: m.last_error.clone().unwrap_or_default(),
+                            detail: why.clone(),
                             from_state: None,
                             to_state: None,
                             message_id: Some(m.message_id.clone()),
@@ -168,58 +238,40 @@ fn record(
                         },
                     )?;
                 }
-                enqueue_notice(
-                    &mut *tx,
-                    &m,
-                    "the SED could not be delivered: no receipt within the retransmission schedule",
-                )?;
-                Metrics::inc(&sw.metrics.outbound_failed);
-                tracing::warn!(message_id = %m.message_id, "SED failed after its retransmission schedule");
+                if is_sed {
+                    enqueue_notice(
+                        &mut *tx,
+                        m,
+                        OutboxStatus::Failed,
+                        "the SED could not be delivered: no receipt within the retransmission schedule",
+                    )?;
+                    Metrics::inc(&sw.metrics.outbound_failed);
+                    tracing::warn!(message_id = %m.message_id, "SED failed after its retransmission schedule");
+                } else {
+                    Metrics::inc(&sw.metrics.deliveries_failed);
+                    tracing::warn!(message_id = %m.message_id, kind = %m.kind, "message failed after its retry schedule; operators see it under status failed");
+                }
             }
             Outcome::Published(PublishOutcome::Confirmed) => {
                 Metrics::inc(&sw.metrics.published);
-                m.attempts += 1;
-                m.first_attempt_ms.get_or_insert(now_ms);
-                if is_sed {
-                    // Wait for the receipt; the schedule resends if none comes.
-                    m.status = status::SENT.into();
-                    m.next_attempt_ms = now_ms + sw.retry.interval_ms as i64;
-                } else {
-                    m.status = status::SENT.into();
-                }
-                tx.outbox_update(&m)?;
             }
-            Outcome::Published(other) => {
-                let why = match other {
-                    PublishOutcome::Returned(t) => {
-                        format!("returned by the broker ({t}): the receiving inbox does not exist")
-                    }
-                    _ => "refused by the broker (nack)".into(),
-                };
-                Metrics::inc(&sw.metrics.publish_returned);
-                retry_later(sw, &mut m, why, now_ms, is_sed);
-                tx.outbox_update(&m)?;
-            }
-            Outcome::TransportError(why) => {
-                retry_later(sw, &mut m, why, now_ms, is_sed);
-                tx.outbox_update(&m)?;
-            }
+            Outcome::Published(_) => Metrics::inc(&sw.metrics.publish_returned),
+            Outcome::TransportError(_) => {}
         }
     }
     tx.commit()
 }
 
-fn retry_later(sw: &Switch, m: &mut OutboxMessage, why: String, now_ms: i64, is_sed: bool) {
-    m.attempts += 1;
-    m.first_attempt_ms.get_or_insert(now_ms);
-    m.status = status::RETRYING.into();
-    m.last_error = Some(why);
-    m.next_attempt_ms = now_ms
-        + if is_sed {
-            sw.retry.interval_ms as i64
-        } else {
-            backoff_ms(sw, m.attempts)
-        };
+fn retry_later(sw: &Switch, m: &OutboxMessage, why: String) -> Change {
+    let delay = if m.kind == kind::SED {
+        sw.retry.interval_ms as i64
+    } else {
+        backoff_ms(sw, m.attempts + 1)
+    };
+    Change::to(OutboxStatus::Retrying)
+        .attempt()
+        .due_in(delay)
+        .error(why)
 }
 
 /// Tell the sending institution, on its national queue, that its SED failed or
@@ -227,6 +279,7 @@ fn retry_later(sw: &Switch, m: &mut OutboxMessage, why: String, now_ms: i64, is_
 pub fn enqueue_notice(
     tx: &mut dyn Tx,
     sed: &OutboxMessage,
+    status: OutboxStatus,
     reason: &str,
 ) -> Result<(), StoreError> {
     let Some(from) = sed.headers.get("eessi-from") else {
@@ -243,12 +296,12 @@ pub fn enqueue_notice(
             .as_ref()
             .map(|d| d.to_string())
             .unwrap_or_default(),
-        escape(&sed.status),
+        status.as_str(),
         escape(reason)
     );
     let mut headers = sed.headers.clone();
     headers.insert("eessi-ref-to-message-id".into(), sed.message_id.clone());
-    headers.insert("eessi-status".into(), sed.status.clone());
+    headers.insert("eessi-status".into(), status.as_str().to_owned());
     let mut n = OutboxMessage::new(
         kind::NOTICE,
         NATIONAL_EXCHANGE,

@@ -131,17 +131,7 @@ impl Transport for MemoryBroker {
         match queue {
             None => Ok(PublishOutcome::Returned("NO_ROUTE".into())),
             Some(q) => {
-                let wire = WireMessage {
-                    message_id: Some(m.message_id.clone()),
-                    kind: Some(m.kind.clone()),
-                    content_type: Some("application/xml".into()),
-                    timestamp: Some(m.timestamp.max(0) as u64),
-                    app_id: Some(crate::APP_ID.into()),
-                    headers: m.headers.clone(),
-                    non_string_headers: vec![],
-                    body: m.body.clone(),
-                };
-                self.enqueue(&q, wire);
+                self.enqueue(&q, m.delivered());
                 Ok(PublishOutcome::Confirmed)
             }
         }

@@ -58,6 +58,23 @@ pub struct OutMessage {
     pub body: Vec<u8>,
 }
 
+impl OutMessage {
+    /// This message as a broker delivers it to a consumer (the memory transport,
+    /// tests).
+    pub fn delivered(&self) -> WireMessage {
+        WireMessage {
+            message_id: Some(self.message_id.clone()),
+            kind: Some(self.kind.clone()),
+            content_type: Some("application/xml".into()),
+            timestamp: Some(self.timestamp.max(0) as u64),
+            app_id: Some(crate::APP_ID.into()),
+            headers: self.headers.clone(),
+            non_string_headers: vec![],
+            body: self.body.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishOutcome {
     /// Acked by the broker and not returned: the message is sent.

@@ -1,0 +1,183 @@
+//! The outbox's status machine, the contract's (`access-point.md`, "Outbound status
+//! per message") as one table. Every status change in either backend is a
+//! compare-and-set: `UPDATE … WHERE id = ? AND kind = ? AND status IN (allowed_from)`,
+//! so a change the table does not allow, or one that lost a race (a receipt that
+//! committed while the relay was publishing), changes nothing and says so.
+
+use serde::Serialize;
+
+use super::kind;
+
+/// An outbox row's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    /// Committed, not yet published.
+    Queued,
+    /// Confirmed by the broker (for a SED: waiting for its receipt).
+    Sent,
+    /// A SED with a valid receipt.
+    Delivered,
+    /// A SED answered with an error.
+    Rejected,
+    /// Not confirmed, or (a SED) no receipt within the retry interval: it goes out again.
+    Retrying,
+    /// The retransmission schedule is exhausted.
+    Failed,
+}
+
+impl OutboxStatus {
+    pub const ALL: [OutboxStatus; 6] = [
+        OutboxStatus::Queued,
+        OutboxStatus::Sent,
+        OutboxStatus::Delivered,
+        OutboxStatus::Rejected,
+        OutboxStatus::Retrying,
+        OutboxStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Queued => super::status::QUEUED,
+            OutboxStatus::Sent => super::status::SENT,
+            OutboxStatus::Delivered => super::status::DELIVERED,
+            OutboxStatus::Rejected => super::status::REJECTED,
+            OutboxStatus::Retrying => super::status::RETRYING,
+            OutboxStatus::Failed => super::status::FAILED,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutboxStatus> {
+        OutboxStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+use OutboxStatus::*;
+
+/// The statuses a row of `kind` may move to `to` from; empty: `to` is never reached
+/// by a change (`queued` is only ever inserted).
+///
+/// For a SED (the contract's machine):
+/// - `sent` ← `queued`, `retrying`: the broker confirmed a (re)transmission;
+/// - `retrying` ← `queued`, `sent`, `retrying`: a publish was not confirmed, or the
+///   receipt is overdue and the relay claims the SED to send it again;
+/// - `delivered` ← `queued`, `sent`, `retrying`: a valid receipt; it may overtake the
+///   relay's own record of the publish, hence `queued`;
+/// - `rejected` ← the same and `delivered`: an error; "a parked message that later
+///   gets `UNKNOWN_CASE` moves from `delivered` to `rejected`; that is the only move
+///   out of `delivered`";
+/// - `failed` ← `retrying`: the schedule is exhausted.
+///
+/// `rejected` and `failed` are final. Receipts, errors, national deliveries and
+/// notices have no receipt of their own: `queued` → `sent` | `retrying` → `failed`.
+pub fn allowed_from(kind: &str, to: OutboxStatus) -> &'static [OutboxStatus] {
+    if kind == kind::SED {
+        match to {
+            Queued => &[],
+            Sent => &[Queued, Retrying],
+            Retrying => &[Queued, Sent, Retrying],
+            Delivered => &[Queued, Sent, Retrying],
+            Rejected => &[Queued, Sent, Retrying, Delivered],
+            Failed => &[Retrying],
+        }
+    } else {
+        match to {
+            Sent => &[Queued, Retrying],
+            Retrying => &[Queued, Retrying],
+            Failed => &[Retrying],
+            Queued | Delivered | Rejected => &[],
+        }
+    }
+}
+
+/// What to do with `last_error` in a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastError {
+    Keep,
+    Set(String),
+}
+
+/// One status change of one outbox row. Times are computed by the store from its
+/// own clock (the database's, on PostgreSQL), so that instances whose clocks differ
+/// agree on when a row is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub to: OutboxStatus,
+    /// This change records an attempt: `attempts` + 1, `first_attempt_ms` set if unset.
+    pub attempt: bool,
+    /// The row is due again this long from now (None: unchanged).
+    pub due_in_ms: Option<i64>,
+    pub last_error: LastError,
+}
+
+impl Change {
+    pub fn to(to: OutboxStatus) -> Change {
+        Change {
+            to,
+            attempt: false,
+            due_in_ms: None,
+            last_error: LastError::Keep,
+        }
+    }
+    pub fn attempt(mut self) -> Change {
+        self.attempt = true;
+        self
+    }
+    pub fn due_in(mut self, ms: i64) -> Change {
+        self.due_in_ms = Some(ms);
+        self
+    }
+    pub fn error(mut self, why: impl Into<String>) -> Change {
+        self.last_error = LastError::Set(why.into());
+        self
+    }
+}
+
+/// The due rows a relay took, and the store's clock when it took them.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub now_ms: i64,
+    pub messages: Vec<super::OutboxMessage>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses_have_no_way_out_and_queued_is_only_inserted() {
+        for k in [
+            kind::SED,
+            kind::RECEIPT,
+            kind::ERROR,
+            kind::NATIONAL,
+            kind::NOTICE,
+        ] {
+            for to in OutboxStatus::ALL {
+                let from = allowed_from(k, to);
+                assert!(!from.contains(&Failed), "{k}: failed is final");
+                assert!(!from.contains(&Rejected), "{k}: rejected is final");
+                if to != Rejected {
+                    assert!(!from.contains(&Delivered), "{k}: delivered -> {to}");
+                }
+            }
+            assert!(allowed_from(k, Queued).is_empty());
+        }
+        assert_eq!(allowed_from(kind::SED, Rejected).last(), Some(&Delivered));
+        assert!(allowed_from(kind::NATIONAL, Delivered).is_empty());
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in OutboxStatus::ALL {
+            assert_eq!(OutboxStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OutboxStatus::parse("lost"), None);
+    }
+}

@@ -1,0 +1,368 @@
+//! The switch's own races, made deterministic: a publish outcome recorded after a
+//! receipt or error already settled the SED (the relay's record race), two
+//! instances answering one redelivered message id, group-commit fallback and panic
+//! isolation. Each runs on both store backends where the store decides the outcome.
+
+use std::sync::Arc;
+
+use super::Switch;
+use super::inbound::{Disposition, handle};
+use super::outbound::{Submission, submit};
+use super::relay::{Outcome, record};
+use crate::ids::{BucType, CaseAction, CaseId, InstitutionId, MessageId, SedType};
+use crate::store::postgres::PostgresStore;
+use crate::store::tests::Scratch;
+use crate::store::{OutboxMessage, kind, status};
+use crate::switch::peer::{Craft, craft_with};
+use crate::transport::memory::MemoryBroker;
+use crate::transport::{OutMessage, PublishOutcome, WireMessage};
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A switch for `country` on SQLite under `dir`, or on the scratch PostgreSQL
+/// database when one is given.
+fn switch(country: &str, dir: &std::path::Path, pg: Option<&Scratch>) -> Switch {
+    let mut config = crate::demo::demo_config(&root(), country, dir, None).unwrap();
+    config.retry.attempts_max = 1;
+    let mut sw = Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap();
+    if let Some(pg) = pg {
+        sw.store = Arc::new(PostgresStore::connect(pg.config()).unwrap());
+    }
+    sw
+}
+
+/// An outbox row as the broker delivers it.
+fn wire_of(m: &OutboxMessage) -> WireMessage {
+    OutMessage {
+        exchange: m.exchange.clone(),
+        routing_key: m.routing_key.clone(),
+        message_id: m.message_id.clone(),
+        kind: match m.kind.as_str() {
+            kind::NATIONAL => "sed".into(),
+            k => k.into(),
+        },
+        timestamp: m.timestamp,
+        headers: m.headers.clone(),
+        body: m.body.clone(),
+    }
+    .delivered()
+}
+
+fn wire(m: &OutMessage) -> WireMessage {
+    m.delivered()
+}
+
+/// `handle`, retried in place while it says Wait, as the lanes do.
+fn handle_until_settled(sw: &Switch, m: &WireMessage) -> Disposition {
+    for _ in 0..200 {
+        match handle(sw, m) {
+            Disposition::Wait(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            d => return d,
+        }
+    }
+    panic!("still waiting after 200 attempts");
+}
+
+fn a009(be: &Switch) -> String {
+    let body = std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap();
+    submit(
+        be,
+        Submission {
+            from: InstitutionId::parse("BE:ONSS").unwrap(),
+            to: InstitutionId::parse("NL:SVB").unwrap(),
+            buc: BucType::parse("LA_BUC_04").unwrap(),
+            sed: SedType::parse("A009").unwrap(),
+            version: None,
+            case_id: None,
+            document_id: None,
+            related: None,
+            body,
+        },
+    )
+    .unwrap()
+    .message_id
+}
+
+/// The SED `message_id`'s row at BE, and BE's rows of `kind`.
+fn sed_row(sw: &Switch, message_id: &str) -> OutboxMessage {
+    sw.store
+        .messages(None, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind == kind::SED && m.message_id == message_id)
+        .expect("the SED's outbox row")
+}
+
+fn rows_of(sw: &Switch, k: &str) -> Vec<OutboxMessage> {
+    sw.store
+        .messages(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == k)
+        .collect()
+}
+
+/// NL answers the SED as its access point would; the answer (receipt or error) as
+/// it arrives back at BE.
+fn nl_answers(nl: &Switch, sed: &WireMessage) -> WireMessage {
+    assert_eq!(handle(nl, sed), Disposition::Ack);
+    let answer = nl
+        .store
+        .messages(None, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|m| {
+            (m.kind == kind::RECEIPT || m.kind == kind::ERROR)
+                && m.headers.get("eessi-ref-to-message-id") == sed.message_id.as_ref()
+        })
+        .expect("NL's answer");
+    wire_of(&answer)
+}
+
+fn history_events(sw: &Switch, case_id: &CaseId) -> Vec<String> {
+    sw.store
+        .case_detail(case_id)
+        .unwrap()
+        .unwrap()
+        .history
+        .into_iter()
+        .map(|h| h.event)
+        .collect()
+}
+
+fn count(events: &[String], e: &str) -> usize {
+    events.iter().filter(|x| *x == e).count()
+}
+
+/// The receipt commits while the relay's publish is in flight (the broker confirmed,
+/// the relay has not recorded it yet); then the schedule would give up. Neither the
+/// late `sent` nor the give-up changes the delivered SED, and nobody is told it failed.
+fn a_receipt_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (be, nl) = (switch("BE", dir.path(), pg), switch("NL", dir.path(), None));
+    let mid = a009(&be);
+    let claim = be.store.outbox_claim(None, 10, 60_000).unwrap();
+    assert_eq!(claim.messages.len(), 1);
+    let sed = claim.messages[0].clone();
+    assert_eq!(sed.message_id, mid);
+    // The broker delivered it; NL's receipt reaches BE before the relay records.
+    let receipt = nl_answers(&nl, &wire_of(&sed));
+    assert_eq!(receipt.kind.as_deref(), Some("receipt"));
+    assert_eq!(handle(&be, &receipt), Disposition::Ack);
+    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+
+    record(
+        &be,
+        &claim.messages,
+        vec![Outcome::Published(PublishOutcome::Confirmed)],
+    )
+    .unwrap();
+    let after = sed_row(&be, &mid);
+    assert_eq!(after.status, status::DELIVERED, "the receipt stands");
+    assert_eq!(
+        be.metrics
+            .relay_stale_outcomes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Not due again: nothing to retransmit, even hours later.
+    let later = crate::store::now_ms() + 3_600_000;
+    assert!(
+        be.store
+            .outbox_claim(Some(later), 10, 60_000)
+            .unwrap()
+            .messages
+            .iter()
+            .all(|m| m.kind != kind::SED)
+    );
+    // The schedule giving up on the claimed row (attempts_max = 1) changes nothing.
+    record(&be, &claim.messages, vec![Outcome::GiveUp]).unwrap();
+    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+    assert!(
+        rows_of(&be, kind::NOTICE).is_empty(),
+        "no false failure notice"
+    );
+    let events = history_events(&be, sed.case_id.as_ref().unwrap());
+    assert_eq!(count(&events, "delivered"), 1, "{events:?}");
+    assert_eq!(count(&events, "failed"), 0, "{events:?}");
+}
+
+/// The same race with an error: the SED stays rejected and the institution gets
+/// exactly one rejection notice, whatever the relay records afterwards.
+fn an_error_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (be, nl) = (switch("BE", dir.path(), pg), switch("NL", dir.path(), None));
+    let mid = a009(&be);
+    let claim = be.store.outbox_claim(None, 10, 60_000).unwrap();
+    let sed = claim.messages[0].clone();
+    // A header that differs from the signed envelope: NL answers MALFORMED.
+    let mut tampered = wire_of(&sed);
+    tampered
+        .headers
+        .insert("eessi-buc".into(), "LA_BUC_01".into());
+    let error = nl_answers(&nl, &tampered);
+    assert_eq!(error.kind.as_deref(), Some("error"));
+    assert_eq!(handle(&be, &error), Disposition::Ack);
+    assert_eq!(sed_row(&be, &mid).status, status::REJECTED);
+    assert_eq!(rows_of(&be, kind::NOTICE).len(), 1);
+
+    for outcome in [
+        Outcome::Published(PublishOutcome::Confirmed),
+        Outcome::TransportError("connection reset".into()),
+        Outcome::GiveUp,
+    ] {
+        record(&be, &claim.messages, vec![outcome]).unwrap();
+        assert_eq!(sed_row(&be, &mid).status, status::REJECTED);
+    }
+    // A redelivered error settles nothing twice.
+    assert_eq!(handle(&be, &error), Disposition::Ack);
+    let notices = rows_of(&be, kind::NOTICE);
+    assert_eq!(notices.len(), 1, "one rejection notice");
+    assert_eq!(
+        notices[0].headers.get("eessi-status").map(String::as_str),
+        Some(status::REJECTED)
+    );
+}
+
+/// Without a race the schedule still works: confirmed -> sent; no receipt within
+/// the interval -> retrying -> (attempts_max = 1) failed, with one failure notice.
+fn without_an_answer_the_schedule_fails_the_sed_once(pg: Option<&Scratch>) {
+    let dir = tempfile::tempdir().unwrap();
+    let be = switch("BE", dir.path(), pg);
+    let mid = a009(&be);
+    let claim = be.store.outbox_claim(None, 10, 60_000).unwrap();
+    record(
+        &be,
+        &claim.messages,
+        vec![Outcome::Published(PublishOutcome::Confirmed)],
+    )
+    .unwrap();
+    let sent = sed_row(&be, &mid);
+    assert_eq!((sent.status.as_str(), sent.attempts), (status::SENT, 1));
+    let overdue = sent.next_attempt_ms + 1;
+    let again = be.store.outbox_claim(Some(overdue), 10, 60_000).unwrap();
+    assert_eq!(again.messages.len(), 1);
+    assert_eq!(again.messages[0].status, status::RETRYING);
+    assert!(super::relay::exhausted(
+        &be,
+        &again.messages[0],
+        again.now_ms
+    ));
+    record(&be, &again.messages, vec![Outcome::GiveUp]).unwrap();
+    record(&be, &again.messages, vec![Outcome::GiveUp]).unwrap();
+    assert_eq!(sed_row(&be, &mid).status, status::FAILED);
+    let notices = rows_of(&be, kind::NOTICE);
+    assert_eq!(
+        notices.len(),
+        1,
+        "one failure notice, however often recorded"
+    );
+    assert_eq!(
+        notices[0].headers.get("eessi-status").map(String::as_str),
+        Some(status::FAILED)
+    );
+    assert_eq!(
+        be.metrics
+            .outbound_failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+macro_rules! both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $check() { super::$check(None) })*
+        }
+        mod postgres {
+            $(#[test] fn $check() { let pg = crate::store::tests::Scratch::create(); super::$check(Some(&pg)) })*
+        }
+    };
+}
+
+both_backends!(
+    a_receipt_that_overtakes_the_relay_stands,
+    an_error_that_overtakes_the_relay_stands,
+    without_an_answer_the_schedule_fails_the_sed_once,
+);
+
+/// Two BE instances on one PostgreSQL database get the same redelivered message id
+/// at once: one effect commits, and both put the same answer bytes on the wire.
+#[test]
+fn two_instances_racing_on_one_message_id_send_one_answer() {
+    let pg = Scratch::create();
+    let dir = tempfile::tempdir().unwrap();
+    let be1 = Arc::new(switch("BE", dir.path(), Some(&pg)));
+    let be2 = Arc::new(switch("BE", dir.path(), Some(&pg)));
+    let svb = crate::signing::Signer::from_files(
+        &root().join("fixtures/pki/NL_SVB.key.pem"),
+        &root().join("fixtures/pki/NL_SVB.crt.pem"),
+    )
+    .unwrap();
+    let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
+    let mut raced = Vec::new();
+    for _ in 0..8 {
+        let case = CaseId::random();
+        let start = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", &case, &a003);
+        let mut update = start
+            .clone()
+            .action(CaseAction::Update)
+            .document(start.header.document_id.clone(), 2);
+        update.message_id = MessageId::random().to_string();
+        let start = craft_with(&svb, &start).unwrap();
+        assert_eq!(handle_until_settled(&be1, &wire(&start)), Disposition::Ack);
+        let update = wire(&craft_with(&svb, &update).unwrap());
+        // Both instances take the same delivery at the same moment.
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = [be1.clone(), be2.clone()]
+            .into_iter()
+            .map(|sw| {
+                let (b, m) = (barrier.clone(), update.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    handle_until_settled(&sw, &m)
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Disposition::Ack);
+        }
+        raced.push((case, update.message_id.unwrap()));
+    }
+    let messages = be1.store.messages(None, 10_000).unwrap();
+    for (case, mid) in raced {
+        let answers: Vec<&OutboxMessage> = messages
+            .iter()
+            .filter(|m| {
+                m.kind != kind::NATIONAL && m.headers.get("eessi-ref-to-message-id") == Some(&mid)
+            })
+            .collect();
+        assert_eq!(answers.len(), 2, "each instance sends the answer once");
+        assert!(answers.iter().all(|a| a.kind == kind::RECEIPT));
+        assert_eq!(
+            (&answers[0].message_id, &answers[0].body),
+            (&answers[1].message_id, &answers[1].body),
+            "the same answer, byte for byte"
+        );
+        // One effect: version 2 once, one national delivery of it.
+        let d = be1.store.case_detail(&case).unwrap().unwrap();
+        assert_eq!(d.documents[0].1.len(), 2);
+        let deliveries = messages
+            .iter()
+            .filter(|m| m.kind == kind::NATIONAL && m.headers.get("eessi-message-id") == Some(&mid))
+            .count();
+        assert_eq!(deliveries, 1, "one national delivery");
+    }
+    let dups = |sw: &Switch| {
+        sw.metrics
+            .inbound_duplicates
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(
+        dups(&be1) + dups(&be2),
+        8,
+        "the loser answered each as a duplicate"
+    );
+}
