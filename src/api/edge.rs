@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::problem::Problem;
@@ -164,7 +163,8 @@ impl HttpEdge {
     }
 }
 
-/// Wrap the router in the edge's layers (innermost first): the body limit, the
+/// Wrap the router in the edge's layers (innermost first): the body limit of the
+/// extractors (the submission handlers read theirs with the same limit), the
 /// concurrency cap with load shedding, the problem+json rewriting of bare
 /// refusals, and the security headers on every response.
 pub fn harden<S: Clone + Send + Sync + 'static>(
@@ -173,7 +173,11 @@ pub fn harden<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     let shed = edge.clone();
     router
-        .layer(RequestBodyLimitLayer::new(edge.body_bytes_max))
+        // Bodies are read up to the limit, then refused (413). tower-http's
+        // RequestBodyLimit would refuse from Content-Length before reading a byte,
+        // and closing on the unread body resets the connection before most
+        // clients read the answer: they saw a broken pipe instead of the 413.
+        .layer(axum::extract::DefaultBodyLimit::max(edge.body_bytes_max))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
