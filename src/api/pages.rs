@@ -274,3 +274,22 @@ pub async fn case(
     body.push_str("</table>");
     page(&format!("Case {}", d.case.case_id), &body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_secure_when_configured() {
+        let plain = cookie("tok", None, false);
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "eessi_token=tok; HttpOnly; SameSite=Strict; Path=/"
+        );
+        let secure = cookie("", Some(0), true);
+        assert_eq!(
+            secure.to_str().unwrap(),
+            "eessi_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+        );
+    }
+}
