@@ -516,7 +516,8 @@ async fn post_national(
                 t.from
             )));
         }
-        if !edge2.granted(&adapter, &t.from) {
+        // A sender this access point does not serve is bad input, refused by `submit`.
+        if sw2.is_served(&t.from) && !edge2.granted(&adapter, &t.from) {
             return Err(SubmitError::Forbidden(format!(
                 "{} may not use the national adapter {adapter}",
                 t.from
