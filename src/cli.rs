@@ -540,6 +540,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
                 &a.public_key,
                 &a.issuer,
                 &a.audience,
+                a.max_lifetime_s,
             )?),
             None => {
                 tracing::warn!(
@@ -548,18 +549,17 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
                 None
             }
         };
-        let app = eessi_switch::api::router(sw.clone(), auth);
-        let mut rx = shutdown_rx.clone();
-        http = Some(tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.changed().await;
-            })
-            .await
-        }));
+        let edge = Arc::new(eessi_switch::api::edge::HttpEdge::new(
+            config.http.clone(),
+            config.body_bytes_max,
+        ));
+        let app = eessi_switch::api::router(sw.clone(), auth, edge.clone());
+        http = Some(tokio::spawn(eessi_switch::api::server::serve(
+            listener,
+            app,
+            edge,
+            shutdown_rx.clone(),
+        )));
     }
     tracing::info!(country = %sw.country, transport = %sw.transport.describe(), "access point starting");
     let mut runner_handle = tokio::spawn(sw.clone().run(config.amqp_prefetch, shutdown_rx));

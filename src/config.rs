@@ -79,6 +79,12 @@ struct RawAuth {
     issuer: String,
     audience: String,
     public_key: PathBuf,
+    #[serde(default = "default_max_lifetime")]
+    max_lifetime_s: u64,
+}
+
+fn default_max_lifetime() -> u64 {
+    24 * 3600
 }
 
 /// Bearer-token verification of the HTTP API (absent: authentication off, for development).
@@ -87,6 +93,9 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub public_key: PathBuf,
+    /// Longest accepted token life: `exp` at most this long after `iat` (or after now
+    /// when the token has no `iat`).
+    pub max_lifetime_s: u64,
 }
 
 fn default_definitions() -> PathBuf {
@@ -124,6 +133,103 @@ fn default_prefetch() -> u16 {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: String,
+    #[serde(default)]
+    cookie_secure: bool,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default = "default_concurrency_max")]
+    concurrency_max: usize,
+    #[serde(default = "default_connections_max")]
+    connections_max: usize,
+    #[serde(default = "default_header_read_timeout")]
+    header_read_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout")]
+    idle_timeout_ms: u64,
+    #[serde(default)]
+    adapter_grants: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_concurrency_max() -> usize {
+    128
+}
+fn default_connections_max() -> usize {
+    512
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
+}
+
+/// The HTTP edge (`[http]` beyond `listen`): cookies, proxies, bounds, adapter grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Mark the sign-in cookie `Secure` (set it when the API is served over TLS).
+    pub cookie_secure: bool,
+    /// Socket peers whose `X-Forwarded-For` is believed (reverse proxies).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Requests handled at once; beyond it, 503 with `Retry-After`.
+    pub concurrency_max: usize,
+    /// Open connections; beyond it, a new connection is answered 503 and closed.
+    pub connections_max: usize,
+    /// A client must send a request's headers within this time.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in hand and no bytes moving for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// The institutions each national adapter may be used by (absent: nobody).
+    pub adapter_grants: std::collections::BTreeMap<String, Vec<crate::ids::InstitutionId>>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            cookie_secure: false,
+            trusted_proxies: Vec::new(),
+            concurrency_max: default_concurrency_max(),
+            connections_max: default_connections_max(),
+            header_read_timeout_ms: default_header_read_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
+            adapter_grants: Default::default(),
+        }
+    }
+}
+
+fn http_config(raw: &RawHttp) -> Result<HttpConfig, String> {
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .map(|p| {
+            p.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("http.trusted_proxies: {p:?} is not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if raw.concurrency_max == 0 || raw.connections_max == 0 {
+        return Err("http.concurrency_max and http.connections_max must be positive".into());
+    }
+    if raw.header_read_timeout_ms == 0 || raw.idle_timeout_ms == 0 {
+        return Err("http.header_read_timeout_ms and http.idle_timeout_ms must be positive".into());
+    }
+    let mut adapter_grants = std::collections::BTreeMap::new();
+    for (adapter, institutions) in &raw.adapter_grants {
+        let ids = institutions
+            .iter()
+            .map(|i| {
+                crate::ids::InstitutionId::parse(i)
+                    .map_err(|e| format!("http.adapter_grants.{adapter}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        adapter_grants.insert(adapter.clone(), ids);
+    }
+    Ok(HttpConfig {
+        cookie_secure: raw.cookie_secure,
+        trusted_proxies,
+        concurrency_max: raw.concurrency_max,
+        connections_max: raw.connections_max,
+        header_read_timeout_ms: raw.header_read_timeout_ms,
+        idle_timeout_ms: raw.idle_timeout_ms,
+        adapter_grants,
+    })
 }
 
 /// The retransmission schedule: N attempts within T minutes (AS4 reception awareness).
@@ -247,6 +353,7 @@ pub struct Config {
     pub amqp_url: Option<String>,
     pub amqp_prefetch: u16,
     pub http_listen: Option<String>,
+    pub http: HttpConfig,
     pub retry: RetryPolicy,
     pub body_bytes_max: usize,
     pub bounds: Bounds,
@@ -321,6 +428,10 @@ impl Config {
         if raw.limits.body_bytes_max == 0 {
             return Err(invalid("limits.body_bytes_max must be positive".into()));
         }
+        let http = match &raw.http {
+            Some(h) => http_config(h).map_err(invalid)?,
+            None => HttpConfig::default(),
+        };
         // Paths inside a sqlite URL are relative to the config file too.
         let store_url = match raw.store.url.strip_prefix("sqlite://") {
             Some(p) => format!("sqlite://{}", resolve(Path::new(p)).display()),
@@ -343,6 +454,7 @@ impl Config {
                 .unwrap_or_else(default_prefetch)
                 .max(1),
             http_listen: raw.http.map(|h| h.listen),
+            http,
             retry: raw.retry,
             body_bytes_max: raw.limits.body_bytes_max,
             bounds: b,
@@ -354,6 +466,7 @@ impl Config {
                 issuer: a.issuer,
                 audience: a.audience,
                 public_key: resolve(&a.public_key),
+                max_lifetime_s: a.max_lifetime_s,
             }),
         })
     }
@@ -379,5 +492,31 @@ mod tests {
             .is_err()
         );
         assert!(Config::parse(&format!("{text}unknown = 1\n"), Path::new("x.toml")).is_err());
+        assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn the_http_edge_is_read_and_checked() {
+        let text = "country = \"BE\"\nregistry = \"r.toml\"\nkeys_dir = \"pki\"\n[store]\nurl = \"sqlite://be.db\"\n[http]\nlisten = \"127.0.0.1:1\"\n";
+        let c = Config::parse(
+            &format!("{text}trusted_proxies = [\"10.0.0.1\", \"::1\"]\ncookie_secure = true\nconcurrency_max = 3\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"] }}\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.http.trusted_proxies.len(), 2);
+        assert!(c.http.cookie_secure);
+        assert_eq!(c.http.concurrency_max, 3);
+        assert_eq!(c.http.adapter_grants["onss-posting"][0].as_str(), "BE:ONSS");
+        for bad in [
+            "trusted_proxies = [\"proxy.example\"]\n",
+            "concurrency_max = 0\n",
+            "idle_timeout_ms = 0\n",
+            "adapter_grants = { \"onss-posting\" = [\"onss\"] }\n",
+        ] {
+            assert!(
+                Config::parse(&format!("{text}{bad}"), Path::new("x.toml")).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -39,6 +39,7 @@ fn call(
 ) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .into();
     let with_auth = |r: ureq::RequestBuilder<ureq::typestate::WithoutBody>| match bearer {
@@ -180,8 +181,25 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 .replace("{id}", "1")
         );
         if r.access == eessi_switch::api::auth::Access::Public {
-            let (status, text) = call(r.method, &url, None, "", b"");
-            assert_eq!(status, 200, "{} {} is public: {text}", r.method, r.path);
+            // Public pages and documents answer anyone; signing in takes a valid
+            // token in the form, signing out needs nothing: both redirect.
+            let signin = format!("token={onss}");
+            let (body, ct, expected) = match (r.method, r.path) {
+                ("GET", _) => (&b""[..], "", 200),
+                ("POST", "/signin") => {
+                    let (status, text) = call("POST", &url, None, "", b"");
+                    assert_eq!(status, 415, "POST /signin without a form: {text}");
+                    (signin.as_bytes(), "application/x-www-form-urlencoded", 303)
+                }
+                ("POST", "/signout") => (&b""[..], "", 303),
+                (m, p) => panic!("{m} {p} is public: add what it answers here"),
+            };
+            let (status, text) = call(r.method, &url, None, ct, body);
+            assert_eq!(
+                status, expected,
+                "{} {} is public: {text}",
+                r.method, r.path
+            );
             checked += 1;
             continue;
         }
@@ -305,9 +323,25 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     );
     assert!(reads.iter().any(|e| e["action"] == "submit"), "{audit}");
     assert!(
-        !reads.iter().any(|e| e["institution"] == "BE:ONEM"),
+        !reads.iter().any(|e| e["institution"] == "BE:ONEM"
+            && !e["action"].as_str().unwrap().starts_with("refused-")),
         "refused reads are not reads: {audit}"
     );
+    // ...but they are recorded as refusals, with who and from where.
+    for action in [
+        "refused-read-case",
+        "refused-read-document",
+        "refused-local-close",
+    ] {
+        assert!(
+            reads.iter().any(|e| e["action"] == action
+                && e["institution"] == "BE:ONEM"
+                && e["remote"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("127.0.0.1"))),
+            "{action} is not audited: {audit}"
+        );
+    }
     for method in ["POST", "PUT", "DELETE"] {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -349,4 +383,316 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     );
     assert_eq!(status, 200);
     assert!(text.contains(&case_id));
+}
+
+/// A BE switch with `[auth]` on, and these adapter grants instead of the usual ones.
+fn serve_with_auth(dir: &std::path::Path, vhost: &Vhost, grants: Option<&str>) -> Server {
+    let port = free_port();
+    let config = write_config(dir, "BE", &vhost.url(), port, &Retry::default());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    if let Some(grants) = grants {
+        let start = text.find("adapter_grants").unwrap();
+        let end = start + text[start..].find('\n').unwrap();
+        text = format!(
+            "{}adapter_grants = {grants}{}",
+            &text[..start],
+            &text[end..]
+        );
+    }
+    text += &format!(
+        "[auth]\nissuer = \"{ISSUER}\"\naudience = \"eessi-switch\"\npublic_key = \"{ROOT}/fixtures/auth/issuer.pub.pem\"\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    Server::spawn(dir, "BE", config, port)
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+/// ONSS opens a case through its adapter; (case id, document id).
+fn onss_case(be: &Server, onss: &str) -> (String, String) {
+    let national = std::fs::read(root().join("fixtures/national/onss-posting.xml")).unwrap();
+    let (h, v) = bearer(onss);
+    let a = request(
+        "POST",
+        &format!("{}/api/v1/national/onss-posting", be.base),
+        &[(h, &v), ("content-type", "application/xml")],
+        Some(&national),
+    );
+    assert_eq!(a.status, 202, "{a:?}");
+    let created: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    (
+        created["caseId"].as_str().unwrap().to_owned(),
+        created["documentId"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_origin() {
+    let vhost = Vhost::new("csrf");
+    let dir = tempfile::tempdir().unwrap();
+    let be = serve_with_auth(dir.path(), &vhost, None);
+    let onss = token("BE:ONSS", "submit read handle", 600);
+    let (case_id, _) = onss_case(&be, &onss);
+    let cookie = format!("eessi_token={onss}");
+
+    // A read with the cookie alone works (the pages in a browser)...
+    let a = request(
+        "GET",
+        &format!("{}/api/v1/cases/{case_id}", be.base),
+        &[("cookie", &cookie)],
+        None,
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = request(
+        "GET",
+        &format!("{}/", be.base),
+        &[("cookie", &cookie)],
+        None,
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body.contains(&case_id));
+    // ...a change with the cookie alone does not: that is what a foreign page
+    // could make the browser send.
+    let close = format!("{}/api/v1/cases/{case_id}/local-close", be.base);
+    let a = request("POST", &close, &[("cookie", &cookie)], None);
+    a.assert_problem(401);
+    let a = request(
+        "POST",
+        &format!("{}/api/v1/documents", be.base),
+        &[("cookie", &cookie), ("content-type", "application/json")],
+        Some(b"{}"),
+    );
+    a.assert_problem(401);
+    let state = be.get_json_as(&format!("/api/v1/cases/{case_id}"), &onss)["status"].clone();
+    assert_ne!(state, "closed", "the case was closed through the cookie");
+
+    // The sign-in page: a form, no script.
+    let a = request("GET", &format!("{}/signin", be.base), &[], None);
+    assert_eq!(a.status, 200);
+    assert!(a.header("content-type").unwrap().starts_with("text/html"));
+    assert!(a.body.contains("<form method=\"post\" action=\"/signin\""));
+    assert!(!a.body.contains("<script"));
+
+    let signin = format!("{}/signin", be.base);
+    let form = |t: &str| format!("token={t}");
+    let post_form = |t: &str, extra: &[(&str, &str)]| {
+        let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+        h.extend_from_slice(extra);
+        request("POST", &signin, &h, Some(form(t).as_bytes()))
+    };
+    // A valid token: the cookie is set by the server, HttpOnly, SameSite=Strict.
+    let a = post_form(&onss, &[]);
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(a.header("location"), Some("/"));
+    let set = a.header("set-cookie").unwrap();
+    assert!(set.starts_with(&format!("eessi_token={onss};")), "{set}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(
+        !set.contains("Secure"),
+        "cookie_secure is off by default: {set}"
+    );
+    // The same origin may post it; another origin may not (login CSRF).
+    let host = be.base.trim_start_matches("http://").to_owned();
+    let a = post_form(&onss, &[("origin", &format!("http://{host}"))]);
+    assert_eq!(a.status, 303, "{a:?}");
+    let a = post_form(&onss, &[("origin", "https://evil.example")]);
+    a.assert_problem(403);
+    assert!(a.header("set-cookie").is_none());
+    let a = post_form(&onss, &[("origin", "null")]);
+    a.assert_problem(403);
+    // The token is checked exactly as a bearer token.
+    post_form("not-a-token", &[]).assert_problem(401);
+    post_form(&token("BE:ONSS", "read", -3600), &[]).assert_problem(401);
+    let forged = format!("{}x", &onss[..onss.len() - 1]);
+    post_form(&forged, &[]).assert_problem(401);
+    post_form(&token("NL:SVB", "read", 600), &[]).assert_problem(403);
+    // Not a form: 415; a form without the token: 400.
+    request(
+        "POST",
+        &signin,
+        &[("content-type", "application/json")],
+        Some(b"{}"),
+    )
+    .assert_problem(415);
+    request(
+        "POST",
+        &signin,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(b"other=1"),
+    )
+    .assert_problem(400);
+
+    // Signing out clears the cookie; a foreign page cannot sign anyone out.
+    let a = request("POST", &format!("{}/signout", be.base), &[], None);
+    assert_eq!(a.status, 303, "{a:?}");
+    let set = a.header("set-cookie").unwrap();
+    assert!(
+        set.starts_with("eessi_token=;") && set.contains("Max-Age=0"),
+        "{set}"
+    );
+    request(
+        "POST",
+        &format!("{}/signout", be.base),
+        &[("origin", "https://evil.example")],
+        None,
+    )
+    .assert_problem(403);
+}
+
+#[test]
+fn a_token_of_an_institution_this_access_point_does_not_serve_is_refused() {
+    let vhost = Vhost::new("unserved");
+    let dir = tempfile::tempdir().unwrap();
+    let be = serve_with_auth(dir.path(), &vhost, None);
+    let onss = token("BE:ONSS", "submit read handle", 600);
+    let (case_id, doc_id) = onss_case(&be, &onss);
+    // NL:SVB takes part in the case, but BE does not serve NL:SVB: its token
+    // counts for nothing here.
+    let svb = token("NL:SVB", "submit read handle", 600);
+    let (h, v) = bearer(&svb);
+    let list = request(
+        "GET",
+        &format!("{}/api/v1/cases", be.base),
+        &[(h, &v)],
+        None,
+    );
+    let p = list.assert_problem(403);
+    assert!(p["detail"].as_str().unwrap().contains("NL:SVB"), "{p}");
+    assert!(!list.body.contains(&case_id));
+    request(
+        "GET",
+        &format!(
+            "{}/api/v1/cases/{case_id}/documents/{doc_id}/versions/1",
+            be.base
+        ),
+        &[(h, &v)],
+        None,
+    )
+    .assert_problem(403);
+    request(
+        "POST",
+        &format!("{}/api/v1/cases/{case_id}/local-close", be.base),
+        &[(h, &v)],
+        None,
+    )
+    .assert_problem(403);
+    request(
+        "GET",
+        &format!("{}/api/v1/messages", be.base),
+        &[(h, &v)],
+        None,
+    )
+    .assert_problem(403);
+    let case = be.get_json_as(&format!("/api/v1/cases/{case_id}"), &onss);
+    assert_ne!(case["status"], "closed", "{case}");
+    // An institution of another access point with the operate scope is an operator.
+    let operator = token("NL:SVB", "read operate", 600);
+    let all = be.get_json_as("/api/v1/cases", &operator);
+    assert!(all.to_string().contains(&case_id), "{all}");
+}
+
+#[test]
+fn an_institution_uses_only_the_national_adapters_granted_to_it() {
+    let vhost = Vhost::new("grants");
+    let dir = tempfile::tempdir().unwrap();
+    // onss-posting is granted to INASTI only: ONSS may not use it, even for its
+    // own message.
+    let be = serve_with_auth(
+        dir.path(),
+        &vhost,
+        Some(r#"{ "onss-posting" = ["BE:INASTI"], "inasti-decision" = ["BE:INASTI"] }"#),
+    );
+    let post = |adapter: &str, fixture: &str, t: &str| {
+        let (h, v) = bearer(t);
+        request(
+            "POST",
+            &format!("{}/api/v1/national/{adapter}", be.base),
+            &[(h, &v), ("content-type", "application/xml")],
+            Some(&std::fs::read(root().join(format!("fixtures/national/{fixture}.xml"))).unwrap()),
+        )
+    };
+    let onss = token("BE:ONSS", "submit read", 600);
+    let p = post("onss-posting", "onss-posting", &onss).assert_problem(403);
+    assert!(
+        p["detail"].as_str().unwrap().contains("onss-posting"),
+        "{p}"
+    );
+    post("inasti-decision", "inasti-decision", &onss).assert_problem(403);
+    // INASTI may use both, but still submits only as itself.
+    let inasti = token("BE:INASTI", "submit read", 600);
+    let a = post("inasti-decision", "inasti-decision", &inasti);
+    assert_eq!(a.status, 202, "{a:?}");
+    post("onss-posting", "onss-posting", &inasti).assert_problem(403);
+    // Nothing of ONSS's was stored.
+    let cases = be.get_json_as("/api/v1/cases", &onss);
+    assert_eq!(cases.as_array().unwrap().len(), 0, "{cases}");
+}
+
+#[test]
+fn messages_are_filtered_by_institution_before_the_limit_and_paged() {
+    let vhost = Vhost::new("pages");
+    let dir = tempfile::tempdir().unwrap();
+    let be = serve_with_auth(dir.path(), &vhost, None);
+    let onss = token("BE:ONSS", "submit read handle", 600);
+    let inasti = token("BE:INASTI", "submit read", 600);
+    let (case_id, _) = onss_case(&be, &onss);
+    // Then three SEDs of INASTI's, newer than ONSS's one.
+    let decision = std::fs::read(root().join("fixtures/national/inasti-decision.xml")).unwrap();
+    let (h, v) = bearer(&inasti);
+    for _ in 0..3 {
+        let a = request(
+            "POST",
+            &format!("{}/api/v1/national/inasti-decision", be.base),
+            &[(h, &v), ("content-type", "application/xml")],
+            Some(&decision),
+        );
+        assert_eq!(a.status, 202, "{a:?}");
+    }
+    // ONSS's one message is found under INASTI's newer ones.
+    let page = be.get_json_as("/api/v1/messages?limit=1", &onss);
+    let ms = page["messages"].as_array().unwrap();
+    assert_eq!(ms.len(), 1, "{page}");
+    assert_eq!(ms[0]["caseId"], case_id.as_str());
+    assert!(page["nextCursor"].is_null(), "{page}");
+    // INASTI pages through its three, newest first, never seeing ONSS's.
+    let first = be.get_json_as("/api/v1/messages?limit=2", &inasti);
+    assert_eq!(first["messages"].as_array().unwrap().len(), 2, "{first}");
+    let cursor = first["nextCursor"].as_i64().expect("a next page");
+    let second = be.get_json_as(
+        &format!("/api/v1/messages?limit=2&cursor={cursor}"),
+        &inasti,
+    );
+    let rest = second["messages"].as_array().unwrap();
+    assert_eq!(rest.len(), 1, "{second}");
+    assert!(second["nextCursor"].is_null(), "{second}");
+    let seen: Vec<&serde_json::Value> = first["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest)
+        .map(|m| &m["messageId"])
+        .collect();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
+    assert!(
+        !first.to_string().contains(&case_id) && !second.to_string().contains(&case_id),
+        "INASTI sees ONSS's message"
+    );
+    // An operator sees all four; a bad cursor is a located 400.
+    let operator = token("BE:ONSS", "read operate", 600);
+    let all = be.get_json_as("/api/v1/messages", &operator);
+    assert_eq!(all["messages"].as_array().unwrap().len(), 4, "{all}");
+    let (h, v) = bearer(&onss);
+    let p = request(
+        "GET",
+        &format!("{}/api/v1/messages?cursor=abc", be.base),
+        &[(h, &v)],
+        None,
+    )
+    .assert_problem(400);
+    assert_eq!(p["issues"][0]["in"], "query", "{p}");
 }

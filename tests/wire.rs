@@ -605,7 +605,7 @@ async fn a_sed_without_receipt_is_retransmitted_then_failed_and_the_institution_
     d.acker.ack().await.unwrap();
     // The failed message is listed for handlers.
     let failed = be.get_json("/api/v1/messages?status=failed");
-    assert_eq!(failed.as_array().unwrap().len(), 1);
+    assert_eq!(failed["messages"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

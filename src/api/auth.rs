@@ -1,7 +1,8 @@
 //! Authentication and authorization of the HTTP API: OAuth2-style bearer tokens
-//! (JWT, RS256 only) signed by the configured issuer, with issuer, audience and
-//! expiry checked (by `jsonwebtoken`), carrying the caller's institution (`inst`)
-//! and scopes (`scope`: `submit`, `read`, `handle`, `operate`).
+//! (JWT, RS256 only) signed by the configured issuer, with issuer, audience, expiry
+//! and not-before checked (by `jsonwebtoken`), a future `iat` and an `exp` further
+//! than the configured lifetime refused (here), carrying the caller's institution
+//! (`inst`) and scopes (`scope`: `submit`, `read`, `handle`, `operate`).
 //!
 //! Every route declares its access in the route table (`api::routes`); the
 //! middleware here looks the matched route up and refuses what the table does not
@@ -115,11 +116,15 @@ pub struct Claims {
     pub scope: String,
 }
 
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_S: u64 = 60;
+
 /// The verifier configured by `[auth]`.
 #[derive(Clone)]
 pub struct Auth {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime_s: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +136,13 @@ pub enum AuthError {
 }
 
 impl Auth {
-    pub fn new(public_key: &Path, issuer: &str, audience: &str) -> Result<Auth, AuthError> {
+    /// `max_lifetime_s`: the longest life a token may claim (`exp - iat`).
+    pub fn new(
+        public_key: &Path,
+        issuer: &str,
+        audience: &str,
+        max_lifetime_s: u64,
+    ) -> Result<Auth, AuthError> {
         let pem = std::fs::read(public_key)
             .map_err(|e| AuthError::Read(public_key.display().to_string(), e))?;
         let key = DecodingKey::from_rsa_pem(&pem)
@@ -140,15 +151,32 @@ impl Auth {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        Ok(Auth { key, validation })
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_S;
+        Ok(Auth {
+            key,
+            validation,
+            max_lifetime_s,
+        })
     }
 
     /// Verify a bearer token into a caller.
     pub fn verify(&self, token: &str) -> Result<Caller, String> {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| format!("invalid token: {e}"))?;
         let c = data.claims;
+        // `iat` 0 is a token without one.
+        if c.iat > now + LEEWAY_S {
+            return Err("invalid token: issued in the future".into());
+        }
+        let start = if c.iat == 0 { now } else { c.iat };
+        if c.exp > start.saturating_add(self.max_lifetime_s + LEEWAY_S) {
+            return Err(format!(
+                "invalid token: it claims a life longer than {} s",
+                self.max_lifetime_s
+            ));
+        }
         let institution =
             InstitutionId::parse(&c.inst).map_err(|e| format!("invalid token: {e}"))?;
         let scopes = c
@@ -197,18 +225,147 @@ pub fn forbidden(detail: impl Into<String>) -> Response {
     .into_response()
 }
 
-/// The bearer token of a request: the Authorization header, or the `eessi_token`
-/// cookie (so that the web pages work in a browser).
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+/// The name of the sign-in cookie.
+pub const COOKIE: &str = "eessi_token";
+
+/// The bearer token of a request: the Authorization header, or, on a safe request
+/// only (`cookie_allowed`: GET and HEAD), the `eessi_token` cookie the sign-in page
+/// sets, so that the web pages work in a browser while a foreign page cannot make a
+/// browser change anything with it (CSRF).
+pub fn bearer(headers: &axum::http::HeaderMap, cookie_allowed: bool) -> Option<String> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         return v.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
     }
+    if !cookie_allowed {
+        return None;
+    }
+    cookie(headers)
+}
+
+/// The sign-in cookie's value, if the request carries one.
+pub fn cookie(headers: &axum::http::HeaderMap) -> Option<String> {
     headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())?
         .split(';')
         .find_map(|kv| kv.trim().strip_prefix("eessi_token=").map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "test-issuer";
+    const HOUR: u64 = 3600;
+
+    fn auth() -> Auth {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        Auth::new(
+            &root.join("fixtures/auth/issuer.pub.pem"),
+            ISSUER,
+            "eessi-switch",
+            24 * HOUR,
+        )
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        chrono::Utc::now().timestamp() as u64
+    }
+
+    /// A token with these time claims (absent when None).
+    fn token(iat: Option<u64>, nbf: Option<u64>, exp: u64) -> String {
+        let mut claims = serde_json::json!({
+            "sub": "someone", "iss": ISSUER, "aud": "eessi-switch", "exp": exp,
+            "inst": "BE:ONSS", "scope": "read",
+        });
+        if let Some(iat) = iat {
+            claims["iat"] = iat.into();
+        }
+        if let Some(nbf) = nbf {
+            claims["nbf"] = nbf.into();
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let pem = std::fs::read(root.join("fixtures/auth/issuer.key.pem")).unwrap();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_ordinary_token_is_accepted() {
+        let a = auth();
+        let n = now();
+        let c = a.verify(&token(Some(n), Some(n), n + HOUR)).unwrap();
+        assert_eq!(c.institution.as_ref().unwrap().as_str(), "BE:ONSS");
+        assert!(c.has(Scope::Read) && !c.has(Scope::Submit));
+        // Within the leeway: a clock slightly ahead of ours, a full-length life.
+        a.verify(&token(Some(n + 30), Some(n + 30), n + 30 + 24 * HOUR))
+            .unwrap();
+        // Without iat, a life within the bound from now.
+        a.verify(&token(None, None, n + 23 * HOUR)).unwrap();
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused() {
+        let n = now();
+        let e = auth()
+            .verify(&token(Some(n), Some(n + 600), n + HOUR))
+            .unwrap_err();
+        assert!(e.contains("ImmatureSignature"), "{e}");
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let n = now();
+        let e = auth()
+            .verify(&token(Some(n + 600), None, n + HOUR))
+            .unwrap_err();
+        assert!(e.contains("issued in the future"), "{e}");
+    }
+
+    #[test]
+    fn a_token_with_an_absurd_lifetime_is_refused() {
+        let a = auth();
+        let n = now();
+        let e = a
+            .verify(&token(Some(n), None, n + 10 * 365 * 24 * HOUR))
+            .unwrap_err();
+        assert!(e.contains("longer than 86400 s"), "{e}");
+        // Issued long ago with a long life, still unexpired: refused too.
+        let e = a
+            .verify(&token(Some(n - 48 * HOUR), None, n + HOUR))
+            .unwrap_err();
+        assert!(e.contains("longer than"), "{e}");
+        // No iat: exp is held against now.
+        let e = a.verify(&token(None, None, n + 25 * HOUR)).unwrap_err();
+        assert!(e.contains("longer than"), "{e}");
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_after_the_leeway() {
+        let a = auth();
+        let n = now();
+        a.verify(&token(Some(n - HOUR), None, n - 30)).unwrap();
+        let e = a
+            .verify(&token(Some(n - HOUR), None, n - 2 * LEEWAY_S))
+            .unwrap_err();
+        assert!(e.contains("ExpiredSignature"), "{e}");
+    }
+
+    #[test]
+    fn the_cookie_counts_on_safe_requests_only() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(header::COOKIE, "a=b; eessi_token=tok".parse().unwrap());
+        assert_eq!(bearer(&h, true).as_deref(), Some("tok"));
+        assert_eq!(bearer(&h, false), None);
+        h.insert(header::AUTHORIZATION, "Bearer hdr".parse().unwrap());
+        assert_eq!(bearer(&h, false).as_deref(), Some("hdr"));
+    }
 }

@@ -133,6 +133,15 @@ pub struct MessageDto {
     pub updated_at: String,
 }
 
+/// One page of `GET /api/v1/messages`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub messages: Vec<MessageDto>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<i64>,
+}
+
 impl From<&OutboxMessage> for MessageDto {
     fn from(m: &OutboxMessage) -> Self {
         MessageDto {

@@ -5,14 +5,16 @@
 
 pub mod auth;
 pub mod dto;
+pub mod edge;
 pub mod pages;
 pub mod problem;
+pub mod server;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -25,6 +27,7 @@ use crate::switch::Switch;
 use crate::switch::outbound::{Issue, Submission, SubmitError, submit};
 use auth::{Access, Auth, Caller};
 use dto::*;
+use edge::{ApiQuery, BodyKind, HttpEdge};
 use problem::Problem;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -36,7 +39,16 @@ pub struct Route {
     pub access: Access,
     /// Part of the JSON API (and so of the OpenAPI document), not a web page.
     pub api: bool,
+    /// The media type of the body it takes (others: 415).
+    pub body: BodyKind,
     pub handler: MethodRouter<Arc<Switch>>,
+}
+
+impl Route {
+    fn takes(mut self, body: BodyKind) -> Route {
+        self.body = body;
+        self
+    }
 }
 
 fn route(
@@ -51,6 +63,7 @@ fn route(
         path,
         access,
         api,
+        body: BodyKind::None,
         handler,
     }
 }
@@ -66,14 +79,16 @@ pub fn routes() -> Vec<Route> {
             Access::Scope(Submit),
             true,
             post(post_document),
-        ),
+        )
+        .takes(BodyKind::Json),
         route(
             "POST",
             "/api/v1/national/{adapter}",
             Access::Scope(Submit),
             true,
             post(post_national),
-        ),
+        )
+        .takes(BodyKind::Xml),
         route(
             "GET",
             "/api/v1/cases",
@@ -160,16 +175,51 @@ pub fn routes() -> Vec<Route> {
             false,
             get(pages::case),
         ),
+        // Signing in checks the pasted token itself (and the Origin); the cookie it
+        // sets counts on GET and HEAD only.
+        route(
+            "GET",
+            "/signin",
+            Access::Public,
+            false,
+            get(pages::signin_form),
+        ),
+        route(
+            "POST",
+            "/signin",
+            Access::Public,
+            false,
+            post(pages::signin),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/signout",
+            Access::Public,
+            false,
+            post(pages::signout),
+        ),
+        route(
+            "GET",
+            "/style.css",
+            Access::Public,
+            false,
+            get(pages::stylesheet),
+        ),
     ]
 }
 
+/// What the middleware needs of a route: its access policy and its body's media type.
+type Policies = HashMap<(String, String), (Access, BodyKind)>;
+
 /// The router; `auth` None disables authentication (development only: logged loudly).
-pub fn router(sw: Arc<Switch>, auth: Option<Auth>) -> Router {
+/// `edge` holds the `[http]` settings and counters (`server::serve` shares it).
+pub fn router(sw: Arc<Switch>, auth: Option<Auth>, edge: Arc<HttpEdge>) -> Router {
     let table = routes();
-    let policies: Arc<HashMap<(String, String), Access>> = Arc::new(
+    let policies: Arc<Policies> = Arc::new(
         table
             .iter()
-            .map(|r| ((r.method.to_owned(), r.path.to_owned()), r.access))
+            .map(|r| ((r.method.to_owned(), r.path.to_owned()), (r.access, r.body)))
             .collect(),
     );
     let mut router = Router::new();
@@ -185,38 +235,70 @@ pub fn router(sw: Arc<Switch>, auth: Option<Auth>) -> Router {
         router = router.route(path, handler);
     }
     let auth = auth.map(Arc::new);
-    router
+    let gate = Gate {
+        auth: auth.clone(),
+        sw: sw.clone(),
+        edge: edge.clone(),
+        policies,
+    };
+    let router = router
         .fallback(|| async { Problem::not_found("no such resource".into()) })
         .layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
-                let auth = auth.clone();
-                let policies = policies.clone();
-                async move { authorize(auth, policies, req, next).await }
+                let gate = gate.clone();
+                async move { authorize(gate, req, next).await }
             },
         ))
-        .with_state(sw)
+        .layer(Extension(auth))
+        .layer(Extension(edge.clone()));
+    edge::harden(router, edge).with_state(sw)
 }
 
-async fn authorize(
+/// What the authorization middleware consults.
+#[derive(Clone)]
+struct Gate {
     auth: Option<Arc<Auth>>,
-    policies: Arc<HashMap<(String, String), Access>>,
-    mut req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+    sw: Arc<Switch>,
+    edge: Arc<HttpEdge>,
+    policies: Arc<Policies>,
+}
+
+/// Verify a token as a bearer token is verified: signature, issuer, audience, times,
+/// and an institution this access point serves (unless the caller operates).
+pub fn authenticate(auth: &Auth, sw: &Switch, token: &str) -> Result<Caller, Box<Response>> {
+    let caller = auth
+        .verify(token)
+        .map_err(|e| Box::new(auth::unauthorized(&e)))?;
+    if !caller.sees_all() && !caller.institution.as_ref().is_some_and(|i| sw.is_served(i)) {
+        return Err(Box::new(auth::forbidden(format!(
+            "{} is not an institution this access point serves",
+            caller
+                .institution
+                .as_ref()
+                .map_or("the token's institution".to_owned(), |i| i.to_string())
+        ))));
+    }
+    Ok(caller)
+}
+
+async fn authorize(gate: Gate, mut req: Request, next: axum::middleware::Next) -> Response {
     let matched = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let access = match matched {
+    let (access, body) = match matched {
         // No route matched: the fallback answers 404.
-        None => Access::Public,
-        Some(path) => match policies.get(&(req.method().as_str().to_owned(), path)) {
+        None => (Access::Public, BodyKind::None),
+        Some(path) => match gate.policies.get(&(req.method().as_str().to_owned(), path)) {
             Some(a) => *a,
             // Another method on a known path: axum answers 405.
-            None => Access::Public,
+            None => (Access::Public, BodyKind::None),
         },
     };
-    let caller = match (&auth, access) {
+    // The sign-in cookie authenticates safe requests only: a foreign page can make
+    // a browser send it with a POST, never with an Authorization header (CSRF).
+    let safe = req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD;
+    let caller = match (&gate.auth, access) {
         (None, _) => Caller::anonymous_dev(),
         (Some(_), Access::Public) => Caller {
             subject: "anonymous".into(),
@@ -226,12 +308,16 @@ async fn authorize(
             remote: None,
         },
         (Some(a), Access::Scope(scope)) => {
-            let Some(token) = auth::bearer(req.headers()) else {
-                return auth::unauthorized("a bearer token is required");
+            let Some(token) = auth::bearer(req.headers(), safe) else {
+                return auth::unauthorized(if safe {
+                    "a bearer token (or the sign-in cookie) is required"
+                } else {
+                    "a bearer token in the Authorization header is required"
+                });
             };
-            let caller = match a.verify(&token) {
+            let caller = match authenticate(a, &gate.sw, &token) {
                 Ok(c) => c,
-                Err(e) => return auth::unauthorized(&e),
+                Err(r) => return *r,
             };
             if !caller.has(scope) {
                 return auth::forbidden(format!("the {} scope is required", scope.as_str()));
@@ -239,17 +325,11 @@ async fn authorize(
             caller
         }
     };
+    if let Err(p) = body.check(req.headers()) {
+        return p.into_response();
+    }
     let mut caller = caller;
-    caller.remote = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
-        .or_else(|| {
-            req.extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.to_string())
-        });
+    caller.remote = gate.edge.client(req.headers(), edge::peer(&req));
     req.extensions_mut().insert(caller);
     next.run(req).await
 }
@@ -258,14 +338,7 @@ async fn authorize(
 async fn read_body(sw: &Switch, body: Body) -> Result<Bytes, Problem> {
     axum::body::to_bytes(body, sw.limits.body_bytes_max)
         .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "urn:problem-type:belgif:payloadTooLarge",
-                "Payload Too Large",
-                format!("the body exceeds {} bytes", sw.limits.body_bytes_max),
-            )
-        })
+        .map_err(|_| Problem::too_large(sw.limits.body_bytes_max))
 }
 
 fn parse_field<T>(
@@ -311,11 +384,22 @@ async fn submitted(
     (StatusCode::ACCEPTED, axum::Json(done)).into_response()
 }
 
-async fn run_submit(sw: Arc<Switch>, caller: &Caller, s: Submission) -> Response {
+/// A refused submission as a problem; configuration faults are counted (the
+/// problem does not carry their detail, the log does).
+fn submit_failed(edge: &HttpEdge, e: SubmitError) -> Response {
+    if matches!(e, SubmitError::Configuration(_)) {
+        edge.metrics
+            .configuration_faults
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    Problem::from(e).into_response()
+}
+
+async fn run_submit(sw: Arc<Switch>, edge: &HttpEdge, caller: &Caller, s: Submission) -> Response {
     let sw2 = sw.clone();
     match tokio::task::spawn_blocking(move || submit(&sw2, s)).await {
         Ok(Ok(done)) => submitted(&sw, caller, done).await,
-        Ok(Err(e)) => Problem::from(e).into_response(),
+        Ok(Err(e)) => submit_failed(edge, e),
         Err(_) => Problem::internal().into_response(),
     }
 }
@@ -323,6 +407,7 @@ async fn run_submit(sw: Arc<Switch>, caller: &Caller, s: Submission) -> Response
 async fn post_document(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
+    Extension(edge): Extension<Arc<HttpEdge>>,
     req: Request,
 ) -> Response {
     let bytes = match read_body(&sw, req.into_body()).await {
@@ -371,6 +456,7 @@ async fn post_document(
     }
     run_submit(
         sw,
+        &edge,
         &caller,
         Submission {
             from,
@@ -390,13 +476,10 @@ async fn post_document(
 async fn post_national(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
+    Extension(edge): Extension<Arc<HttpEdge>>,
     Path(adapter): Path<String>,
     req: Request,
 ) -> Response {
-    let bytes = match read_body(&sw, req.into_body()).await {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
     if sw.adapters.get(&adapter).is_none() {
         return Problem::not_found(format!(
             "no adapter named {adapter:?}; known: {}",
@@ -404,7 +487,19 @@ async fn post_national(
         ))
         .into_response();
     }
+    // Only the institutions the configuration grants the adapter may use it; the
+    // message is not even read for another (its sender is checked again below).
+    if let Some(own) = &caller.institution
+        && !edge.granted(&adapter, own)
+    {
+        return auth::forbidden(format!("{own} may not use the national adapter {adapter}"));
+    }
+    let bytes = match read_body(&sw, req.into_body()).await {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
     let sw2 = sw.clone();
+    let edge2 = edge.clone();
     let caller2 = caller.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<_, SubmitError> {
         let caller = caller2;
@@ -418,6 +513,13 @@ async fn post_national(
         if !caller.acts_for(&t.from) {
             return Err(SubmitError::Forbidden(format!(
                 "the token does not allow submitting as {}",
+                t.from
+            )));
+        }
+        // A sender this access point does not serve is bad input, refused by `submit`.
+        if sw2.is_served(&t.from) && !edge2.granted(&adapter, &t.from) {
+            return Err(SubmitError::Forbidden(format!(
+                "{} may not use the national adapter {adapter}",
                 t.from
             )));
         }
@@ -439,12 +541,13 @@ async fn post_national(
     .await;
     match result {
         Ok(Ok(done)) => submitted(&sw, &caller, done).await,
-        Ok(Err(e)) => Problem::from(e).into_response(),
+        Ok(Err(e)) => submit_failed(&edge, e),
         Err(_) => Problem::internal().into_response(),
     }
 }
 
-/// Every adapter problem as a located issue.
+/// Every adapter problem as a located issue; a broken adapter definition is a
+/// configuration fault, not the caller's.
 fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
     use crate::adapt::AdaptError;
     let issues = match e {
@@ -475,9 +578,8 @@ fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
                 line: None,
             })
             .collect(),
-        other => {
-            tracing::error!(error = %other, "adapter definition problem");
-            vec![Issue::body("adapter", "the adapter is misconfigured", None)]
+        definition @ AdaptError::Definition { .. } => {
+            return SubmitError::Configuration(definition.to_string());
         }
     };
     SubmitError::Invalid(issues)
@@ -493,7 +595,7 @@ struct CaseQuery {
 async fn list_cases(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<CaseQuery>,
+    ApiQuery(q): ApiQuery<CaseQuery>,
 ) -> Response {
     let institution = match q
         .institution
@@ -573,6 +675,15 @@ pub async fn load_case_for(
         .await
         .map_err(|p| Box::new(p.into_response()))?;
     if !caller.may_read(d.participants.iter().map(|p| &p.institution)) {
+        // A refused read is recorded too (someone looked where they may not); the
+        // refusal stands even when the audit log is down.
+        let refused = format!("refused-{action}");
+        if audit(sw, caller, &refused, d.case.case_id.to_string())
+            .await
+            .is_err()
+        {
+            tracing::error!(case_id = %d.case.case_id, "could not audit a refused read");
+        }
         return Err(Box::new(auth::forbidden(
             "the token's institution does not take part in this case",
         )));
@@ -668,7 +779,10 @@ struct LimitQuery {
     institution: Option<String>,
 }
 
-async fn list_dead_letters(State(sw): State<Arc<Switch>>, Query(q): Query<LimitQuery>) -> Response {
+async fn list_dead_letters(
+    State(sw): State<Arc<Switch>>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Response {
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || store.dead_letters(q.limit.unwrap_or(100))).await {
         Ok(Ok(list)) => {
@@ -709,7 +823,7 @@ async fn reinject_dead_letter(
     }
 }
 
-async fn list_audit(State(sw): State<Arc<Switch>>, Query(q): Query<LimitQuery>) -> Response {
+async fn list_audit(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<LimitQuery>) -> Response {
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
         store.audit_list(q.institution.as_deref(), q.limit.unwrap_or(100))
@@ -794,7 +908,10 @@ async fn get_envelope(
         .find(|v| v.version.to_string() == version);
     match found {
         Some(v) => (
-            [(header::CONTENT_TYPE, "application/xml")],
+            [
+                (header::CONTENT_TYPE, "application/xml"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
             v.envelope.clone(),
         )
             .into_response(),
@@ -809,36 +926,49 @@ async fn get_envelope(
 struct MessageQuery {
     status: Option<String>,
     limit: Option<u32>,
+    /// The previous page's `nextCursor`.
+    cursor: Option<i64>,
 }
 
+/// Messages, newest first, a page at a time: non-operators see the messages their
+/// institution sent or received (filtered by the store before the limit).
 async fn list_messages(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<MessageQuery>,
+    ApiQuery(q): ApiQuery<MessageQuery>,
 ) -> Response {
+    let institution = if caller.sees_all() {
+        None
+    } else {
+        match caller.institution.clone() {
+            Some(i) => Some(i),
+            None => return auth::forbidden("the token names no institution"),
+        }
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 999);
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
-        store.messages(q.status.as_deref(), q.limit.unwrap_or(100))
+        // One more than asked tells whether another page follows.
+        store.messages_page(
+            q.status.as_deref(),
+            institution.as_ref(),
+            q.cursor,
+            limit + 1,
+        )
     })
     .await
     {
-        Ok(Ok(ms)) => {
-            // Non-operators see the messages their institution sent or received.
-            let mine = |m: &&crate::store::OutboxMessage| {
-                caller.sees_all()
-                    || ["eessi-from", "eessi-to"].iter().any(|h| {
-                        m.headers
-                            .get(*h)
-                            .and_then(|v| InstitutionId::parse(v).ok())
-                            .is_some_and(|i| caller.acts_for(&i))
-                    })
+        Ok(Ok(mut ms)) => {
+            let next_cursor = if ms.len() > limit as usize {
+                ms.truncate(limit as usize);
+                ms.last().map(|m| m.id)
+            } else {
+                None
             };
-            axum::Json(
-                ms.iter()
-                    .filter(mine)
-                    .map(MessageDto::from)
-                    .collect::<Vec<_>>(),
-            )
+            axum::Json(MessagePage {
+                messages: ms.iter().map(MessageDto::from).collect(),
+                next_cursor,
+            })
             .into_response()
         }
         Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
@@ -922,7 +1052,10 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
     }
 }
 
-async fn metrics(State(sw): State<Arc<Switch>>) -> Response {
+async fn metrics(
+    State(sw): State<Arc<Switch>>,
+    Extension(edge): Extension<Arc<HttpEdge>>,
+) -> Response {
     let mut text = String::new();
     let expiring = sw
         .registry
@@ -946,6 +1079,7 @@ async fn metrics(State(sw): State<Arc<Switch>>) -> Response {
             "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
         ));
     }
+    edge.render_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

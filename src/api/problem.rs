@@ -59,6 +59,44 @@ impl Problem {
             detail,
         )
     }
+    pub fn too_large(limit: usize) -> Problem {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "urn:problem-type:belgif:payloadTooLarge",
+            "Payload Too Large",
+            format!("the body exceeds {limit} bytes"),
+        )
+    }
+    pub fn unsupported_media_type(detail: String) -> Problem {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "urn:problem-type:eessi-switch:unsupportedMediaType",
+            "Unsupported Media Type",
+            detail,
+        )
+    }
+    /// An internal fault of this deployment's configuration; the detail the log
+    /// has (server paths) is not repeated to the caller.
+    pub fn configuration() -> Problem {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "urn:problem-type:eessi-switch:configurationError",
+            "Internal Configuration Error",
+            "an internal configuration error occurred; the operators have been told".to_owned(),
+        )
+    }
+    /// The problem for a status some layer answered without a body of ours (405,
+    /// 413, 408...): its standard reason as the title.
+    pub fn from_status(status: StatusCode) -> Problem {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let kind = match status {
+            StatusCode::NOT_FOUND => "urn:problem-type:belgif:resourceNotFound".to_owned(),
+            StatusCode::PAYLOAD_TOO_LARGE => "urn:problem-type:belgif:payloadTooLarge".to_owned(),
+            StatusCode::BAD_REQUEST => "urn:problem-type:belgif:badRequest".to_owned(),
+            _ => format!("urn:problem-type:eessi-switch:http{}", status.as_u16()),
+        };
+        Problem::new(status, &kind, title, None)
+    }
     pub fn internal() -> Problem {
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,6 +139,10 @@ impl From<SubmitError> for Problem {
                 "Missing Permission",
                 why,
             ),
+            SubmitError::Configuration(e) => {
+                tracing::error!(error = %e, "configuration fault while accepting a submission");
+                Problem::configuration()
+            }
             SubmitError::Store(e) => {
                 tracing::error!(error = %e, "store failure while accepting a submission");
                 Problem::unavailable("the case store is unavailable; nothing was applied".into())

@@ -335,6 +335,17 @@ pub trait Store: Send + Sync {
     fn cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>>;
     /// Messages with `status` (or all when None), newest first.
     fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// One page of messages, newest first: with `status` (all when None), sent or
+    /// received by `institution` (its `eessi-from` or `eessi-to` header; all when
+    /// None), with an id below `before_id` (the previous page's last; from the
+    /// newest when None). The filter runs before the limit.
+    fn messages_page(
+        &self,
+        status: Option<&str>,
+        institution: Option<&InstitutionId>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
     /// Counts of outbox messages per (kind, status), for health and tests.
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>>;
     /// Take the due messages for this relay: they are returned and their next

@@ -1341,6 +1341,32 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn messages_page(
+        &self,
+        status: Option<&str>,
+        institution: Option<&InstitutionId>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        let institution = institution.map(|i| i.as_str());
+        self.conn()?
+            .query(
+                concat!(
+                    "SELECT ",
+                    out_cols!(),
+                    " FROM outbox WHERE ($1::TEXT IS NULL OR status = $1)",
+                    " AND ($2::TEXT IS NULL OR (headers::jsonb ->> 'eessi-from') = $2",
+                    " OR (headers::jsonb ->> 'eessi-to') = $2)",
+                    " AND ($3::BIGINT IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+                ),
+                &[&status, &institution, &before_id, &limit],
+            )?
+            .iter()
+            .map(to_out)
+            .collect()
+    }
+
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
         self.conn()?
             .query(

@@ -1042,6 +1042,35 @@ impl Store for SqliteStore {
         rows.map(|r| to_out(r.map_err(db)?)).collect()
     }
 
+    fn messages_page(
+        &self,
+        status: Option<&str>,
+        institution: Option<&InstitutionId>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {OUT_COLS} FROM outbox WHERE (?1 IS NULL OR status = ?1) \
+                 AND (?2 IS NULL OR json_extract(headers, '$.\"eessi-from\"') = ?2 OR json_extract(headers, '$.\"eessi-to\"') = ?2) \
+                 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+            ))
+            .map_err(db)?;
+        let rows = st
+            .query_map(
+                params![
+                    status,
+                    institution.map(|i| i.as_str()),
+                    before_id,
+                    limit.clamp(1, 1000)
+                ],
+                out_row,
+            )
+            .map_err(db)?;
+        rows.map(|r| to_out(r.map_err(db)?)).collect()
+    }
+
     fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
         let conn = self.read()?;
         let mut st = conn

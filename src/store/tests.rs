@@ -100,6 +100,7 @@ suite!(
     cases_filter_by_institution_status_and_limit,
     case_detail_collects_documents_history_and_messages,
     messages_filter_by_status_newest_first,
+    messages_page_filters_by_institution_before_the_limit,
     outbox_counts_per_kind_and_status,
     outbox_claim_leases_due_rows,
     a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying,
@@ -1333,4 +1334,64 @@ fn duplicates_are_conflicts(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(err.is_transient());
+}
+
+fn messages_page_filters_by_institution_before_the_limit(store: &dyn Store) {
+    // Eight messages of ONEM's, then two of ONSS's, then one answer of the access point.
+    let mut onss = Vec::new();
+    for i in 0..11 {
+        let mut m = message(kind::SED, &format!("p{i}"));
+        let (from, to) = match i {
+            0..8 => ("BE:ONEM", "NL:SVB"),
+            8 => ("BE:ONSS", "NL:SVB"),
+            9 => ("NL:SVB", "BE:ONSS"),
+            _ => ("BE", "NL"),
+        };
+        m.headers.insert("eessi-from".into(), from.into());
+        m.headers.insert("eessi-to".into(), to.into());
+        if i == 9 {
+            m.status = status::FAILED.into();
+        }
+        let id = enqueue(store, &m);
+        if (8..10).contains(&i) {
+            onss.push(id);
+        }
+    }
+    let ids = |page: Vec<OutboxMessage>| page.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    let be_onss = inst("BE:ONSS");
+    // The filter comes before the limit: ONSS's two are found under the newer ones.
+    assert_eq!(
+        ids(store.messages_page(None, Some(&be_onss), None, 5).unwrap()),
+        vec![onss[1], onss[0]]
+    );
+    // Pages: each starts below the previous page's last id.
+    let first = ids(store.messages_page(None, Some(&be_onss), None, 1).unwrap());
+    assert_eq!(first, vec![onss[1]]);
+    let second = ids(store
+        .messages_page(None, Some(&be_onss), Some(first[0]), 1)
+        .unwrap());
+    assert_eq!(second, vec![onss[0]]);
+    assert!(
+        store
+            .messages_page(None, Some(&be_onss), Some(second[0]), 1)
+            .unwrap()
+            .is_empty()
+    );
+    // Status and institution together; no institution: every message.
+    assert_eq!(
+        ids(store
+            .messages_page(Some(status::FAILED), Some(&be_onss), None, 10)
+            .unwrap()),
+        vec![onss[1]]
+    );
+    assert_eq!(
+        store.messages_page(None, None, None, 100).unwrap().len(),
+        11
+    );
+    assert!(
+        store
+            .messages_page(None, Some(&inst("BE:INASTI")), None, 10)
+            .unwrap()
+            .is_empty()
+    );
 }

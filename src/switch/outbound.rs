@@ -88,6 +88,10 @@ pub enum SubmitError {
     /// The caller may not act for the sending institution.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A fault of this deployment, not of the input (a schema file missing or
+    /// broken): the detail names server paths, so it is logged, never answered.
+    #[error("configuration fault: {0}")]
+    Configuration(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -142,7 +146,7 @@ pub fn prepare_body(
                     .collect(),
             ));
         }
-        Err(e) => return Err(invalid("sed", e.to_string())),
+        Err(e) => return Err(SubmitError::Configuration(e.to_string())),
     }
     let canonical =
         xml::c14n(&doc, C14nScope::Subtree(root)).map_err(|e| invalid("body", e.to_string()))?;

@@ -110,7 +110,7 @@ impl Default for Retry {
 pub fn write_config(dir: &Path, country: &str, amqp: &str, port: u16, retry: &Retry) -> PathBuf {
     let text = format!(
         "country = \"{country}\"\nregistry = \"{ROOT}/fixtures/registry.toml\"\nbuc_definitions = \"{ROOT}/buc-definitions\"\nsed_schemas = \"{ROOT}/sed-schemas\"\nadapters = \"{ROOT}/adapters\"\nkeys_dir = \"{ROOT}/fixtures/pki\"\n\
-[store]\nurl = \"sqlite://{db}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[retry]\ninterval_ms = {}\nattempts_max = {}\nwindow_ms = {}\n",
+[store]\nurl = \"sqlite://{db}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"], \"inasti-decision\" = [\"BE:INASTI\"] }}\n[retry]\ninterval_ms = {}\nattempts_max = {}\nwindow_ms = {}\n",
         retry.interval_ms,
         retry.attempts_max,
         retry.window_ms,
@@ -430,4 +430,146 @@ pub fn use_store(config: &Path, url: &str) {
     let start = text.find("[store]\nurl = \"").unwrap() + "[store]\nurl = \"".len();
     let end = start + text[start..].find('"').unwrap();
     std::fs::write(config, format!("{}{url}{}", &text[..start], &text[end..])).unwrap();
+}
+
+/// An HTTP answer with its headers (names lower-case).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Assert a refusal: this status, as application/problem+json with that status.
+    pub fn assert_problem(&self, status: u16) -> serde_json::Value {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{self:?}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body));
+        assert_eq!(v["status"], status, "{v}");
+        assert!(
+            v["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:problem-type:")),
+            "{v}"
+        );
+        v
+    }
+}
+
+/// Any request, redirects not followed.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut b = ureq::http::Request::builder().method(method).uri(url);
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    let mut r = agent
+        .run(b.body(body.unwrap_or_default().to_vec()).unwrap())
+        .expect("HTTP request");
+    Answer {
+        status: r.status().as_u16(),
+        headers: r
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// Write `request` on a raw connection and read one answer (status, lower-case
+/// head, body); None when the server closed the connection without answering.
+pub fn raw_exchange(
+    stream: &mut std::net::TcpStream,
+    request: &str,
+) -> Option<(u16, String, String)> {
+    use std::io::{Read, Write};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    Some((status, head, body))
+}
+
+/// Does the server close this connection within `within` (reading nothing more)?
+pub fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match stream.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+/// Insert `lines` right after the `[http]` table's `listen` line.
+pub fn http_settings(config: &Path, lines: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let at = text.find("[http]\n").unwrap() + "[http]\n".len();
+    let at = at + text[at..].find('\n').unwrap() + 1;
+    std::fs::write(config, format!("{}{lines}{}", &text[..at], &text[at..])).unwrap();
+}
+
+impl Server {
+    /// GET with a bearer token; 200 expected.
+    pub fn get_json_as(&self, path: &str, token: &str) -> serde_json::Value {
+        let a = request(
+            "GET",
+            &format!("{}{path}", self.base),
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        );
+        assert_eq!(a.status, 200, "GET {path}: {a:?}");
+        serde_json::from_str(&a.body).unwrap()
+    }
 }

@@ -1167,6 +1167,7 @@ BAD = "urn:problem-type:belgif:badRequest"
 NOTFOUND = "urn:problem-type:belgif:resourceNotFound"
 TOOBIG = "urn:problem-type:belgif:payloadTooLarge"
 PROTO = "urn:problem-type:eessi-switch:protocolViolation"
+MEDIA = "urn:problem-type:eessi-switch:unsupportedMediaType"
 
 onss = (FIX / "national" / "onss-posting.xml").read_text(encoding="utf-8")
 inasti = (FIX / "national" / "inasti-decision.xml").read_text(encoding="utf-8")
@@ -1196,7 +1197,7 @@ http("adapter-xxe", "onss-billion-laughs", ONSS, 400, BAD, "billion laughs",
 http("adapter-xxe", "inasti-xxe-external-dtd", INASTI, 400, BAD, "an external DTD",
      body=inasti_with("<LegislationDecision", '<!DOCTYPE LegislationDecision SYSTEM "file:///etc/passwd">\n<LegislationDecision'))
 http("adapter-malformed", "onss-empty", ONSS, 400, BAD, "an empty body", body="")
-http("adapter-malformed", "onss-json", ONSS, 400, BAD, "a JSON body", body='{"Sender": "BE:ONSS"}', content_type="application/json")
+http("adapter-malformed", "onss-json", ONSS, 415, MEDIA, "a JSON body (a national route takes XML only)", body='{"Sender": "BE:ONSS"}', content_type="application/json")
 http("adapter-malformed", "onss-truncated", ONSS, 400, BAD, "the message cut in half", body=onss[: len(onss) // 2])
 http("adapter-malformed", "onss-invalid-utf8", ONSS, 400, BAD, "an invalid UTF-8 byte", body=onss.encode().replace(b"Janssens", b"Jans\xffsens"))
 http("adapter-malformed", "onss-utf16", ONSS, 400, BAD, "UTF-16 with BOM", body=b"\xff\xfe" + onss.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-le"))
