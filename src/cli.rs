@@ -564,12 +564,32 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     tracing::info!(country = %sw.country, transport = %sw.transport.describe(), "access point starting");
     let mut runner_handle = tokio::spawn(sw.clone().run(config.amqp_prefetch, shutdown_rx));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // The HTTP server is supervised too: if it ends, the process exits non-zero.
+    let http_ended = async {
+        match http.as_mut() {
+            Some(h) => {
+                let r = h.await;
+                r.err().map(|e| e.to_string()).unwrap_or_default()
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
         r = &mut runner_handle => {
             r??;
             bail!("the access point stopped");
+        }
+        why = http_ended => {
+            sw.supervisor.down(format!("the HTTP API stopped {why}"));
+            let _ = shutdown_tx.send(true);
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(config.shutdown_grace_ms),
+                runner_handle,
+            )
+            .await;
+            bail!("the HTTP API stopped {why}");
         }
     }
     tracing::info!(

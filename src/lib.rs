@@ -15,6 +15,8 @@ pub mod bench;
 pub mod chaos;
 pub mod config;
 pub mod demo;
+#[cfg(feature = "fault-hooks")]
+pub mod faults;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod report;

@@ -204,13 +204,18 @@ async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first:
 }
 
 /// Handle one delivery in its own transaction (blocking: XML and store work).
+/// A panic while handling it rolls its transaction back and is this delivery's
+/// failure only: `Retry`, towards the queue's delivery limit and the dead letters.
 pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
     let mut tx = match sw.store.begin() {
         Ok(tx) => tx,
         Err(e) if e.is_transient() => return Disposition::Wait(e.to_string()),
         Err(e) => return Disposition::Retry(e.to_string()),
     };
-    let d = handle_in(sw, m, &mut *tx);
+    let d = match guarded(|| handle_in(sw, m, &mut *tx)) {
+        Ok(d) => d,
+        Err(panicked) => return panicked, // `tx` drops here: rolled back
+    };
     if matches!(d, Disposition::Ack) {
         match tx.commit() {
             Ok(()) => {}
@@ -221,19 +226,29 @@ pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
     d
 }
 
+/// Run one delivery's handling, turning a panic into that delivery's `Retry`. The
+/// transaction it used is rolled back by the caller (dropped), and no lock stays
+/// poisoned (the store recovers its connections' locks), so the store goes on.
+fn guarded(f: impl FnOnce() -> Disposition) -> Result<Disposition, Disposition> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        tracing::error!("handling a delivery panicked; it is retried, then dead-lettered");
+        Disposition::Retry("the handler panicked".into())
+    })
+}
+
 /// Handle several deliveries of one lane in one transaction (one fsync for all:
 /// group commit). If any of them fails in a way that is not its own answer (the
-/// store, a bug), the batch is rolled back and each is handled alone, so that only
-/// the failing one is retried or, in the end, dead-lettered.
+/// store, a bug, a panic), the batch is rolled back and each is handled alone, so
+/// that only the failing one is retried or, in the end, dead-lettered.
 pub fn handle_batch(sw: &Switch, ms: &[Arc<WireMessage>]) -> Vec<Disposition> {
     if ms.len() > 1
         && let Ok(mut tx) = sw.store.begin()
     {
         let mut out = Vec::with_capacity(ms.len());
         for m in ms {
-            match handle_in(sw, m, &mut *tx) {
-                d @ (Disposition::Ack | Disposition::DeadLetter(_)) => out.push(d),
-                Disposition::Retry(_) | Disposition::Wait(_) => {
+            match guarded(|| handle_in(sw, m, &mut *tx)) {
+                Ok(d @ (Disposition::Ack | Disposition::DeadLetter(_))) => out.push(d),
+                Ok(Disposition::Retry(_) | Disposition::Wait(_)) | Err(_) => {
                     out.clear();
                     break;
                 }
@@ -249,6 +264,10 @@ pub fn handle_batch(sw: &Switch, ms: &[Arc<WireMessage>]) -> Vec<Disposition> {
 /// Handle one delivery inside `tx`; the caller commits when the answer is Ack.
 fn handle_in(sw: &Switch, m: &WireMessage, tx: &mut dyn Tx) -> Disposition {
     Metrics::inc(&sw.metrics.inbound_received);
+    #[cfg(feature = "fault-hooks")]
+    if let Some(id) = &m.message_id {
+        crate::faults::maybe_panic(id);
+    }
     let Some(message_id) = m.message_id.clone().filter(|s| !s.is_empty()) else {
         return Disposition::DeadLetter("no message_id".into());
     };

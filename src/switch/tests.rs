@@ -366,3 +366,54 @@ fn two_instances_racing_on_one_message_id_send_one_answer() {
         "the loser answered each as a duplicate"
     );
 }
+
+fn nl_start(svb: &crate::signing::Signer) -> (CaseId, WireMessage) {
+    let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
+    let case = CaseId::random();
+    let start = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", &case, &a003);
+    (case, wire(&craft_with(svb, &start).unwrap()))
+}
+
+#[cfg(feature = "fault-hooks")]
+mod panics {
+    use super::*;
+
+    /// A panic while handling one delivery of a group-committed batch fails that
+    /// delivery only: its neighbours commit, no lock stays poisoned, the store goes on.
+    fn a_panic_is_one_deliverys_problem(pg: Option<&Scratch>) {
+        let dir = tempfile::tempdir().unwrap();
+        let be = switch("BE", dir.path(), pg);
+        let svb = crate::signing::Signer::from_files(
+            &root().join("fixtures/pki/NL_SVB.key.pem"),
+            &root().join("fixtures/pki/NL_SVB.crt.pem"),
+        )
+        .unwrap();
+        let batch: Vec<(CaseId, WireMessage)> = (0..3).map(|_| nl_start(&svb)).collect();
+        crate::faults::register(batch[1].1.message_id.as_deref().unwrap());
+        let ms: Vec<Arc<WireMessage>> = batch.iter().map(|(_, m)| Arc::new(m.clone())).collect();
+        let ds = crate::switch::inbound::handle_batch(&be, &ms);
+        assert_eq!(ds[0], Disposition::Ack);
+        assert!(
+            matches!(&ds[1], Disposition::Retry(why) if why.contains("panicked")),
+            "{ds:?}"
+        );
+        assert_eq!(ds[2], Disposition::Ack);
+        let exists = |c: &CaseId| be.store.case_detail(c).unwrap().is_some();
+        assert!(
+            exists(&batch[0].0) && exists(&batch[2].0),
+            "the neighbours committed"
+        );
+        assert!(!exists(&batch[1].0), "the panicking one changed nothing");
+        // Alone, too, it fails without harm, again and again (towards the delivery limit).
+        for _ in 0..3 {
+            assert!(matches!(handle(&be, &batch[1].1), Disposition::Retry(_)));
+        }
+        assert!(!exists(&batch[1].0));
+        // The store (SQLite's single writer included) keeps working.
+        let (next, m) = nl_start(&svb);
+        assert_eq!(handle(&be, &m), Disposition::Ack);
+        assert!(exists(&next));
+    }
+
+    both_backends!(a_panic_is_one_deliverys_problem);
+}

@@ -130,6 +130,17 @@ impl Server {
     }
 
     pub fn spawn(dir: &Path, country: &str, config: PathBuf, port: u16) -> Server {
+        Server::spawn_env(dir, country, config, port, &[])
+    }
+
+    /// `spawn`, with extra environment variables for the process.
+    pub fn spawn_env(
+        dir: &Path,
+        country: &str,
+        config: PathBuf,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Server {
         fix_key_modes();
         let log =
             std::fs::File::create(dir.join(format!("{}.log", country.to_lowercase()))).unwrap();
@@ -137,6 +148,7 @@ impl Server {
             .args(["serve", "--config"])
             .arg(&config)
             .env("EESSI_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
