@@ -414,6 +414,8 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
     let mut applied_twice = 0u64;
     let mut delivered = 0u64;
     let mut receipts = 0u64;
+    // Versions BE received from NL: each must reach BE:ONSS's national queue.
+    let mut national_expected = 0u64;
     for p in plans.iter() {
         let (sender, receiver) = if p.from.starts_with("BE") {
             (&be_store, &nl_store)
@@ -459,6 +461,9 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
                     .len() as u64
             })
             .unwrap_or(0);
+        if p.to.starts_with("BE") {
+            national_expected += got_versions;
+        }
         lost += sent_versions.saturating_sub(got_versions);
         applied_twice +=
             received.saturating_sub(sent_versions) + got_versions.saturating_sub(sent_versions);
@@ -490,6 +495,7 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
     for n in &nodes {
         n.kill();
     }
+    let national = count_national(&amqp, "BE:ONSS")?;
     drop(be_store);
     drop(nl_store);
     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
@@ -510,7 +516,18 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
     report.insert("cases", serde_json::json!(cases));
     report.insert("dead_letters", serde_json::json!(dead));
     report.insert("outbox_leftover", serde_json::json!(leftover));
-    let ok = lost == 0
+    // The national guarantee (docs/national-delivery.md): at least once, every copy
+    // of one delivery with the same AMQP message_id and bytes, one delivery per SED.
+    report.insert("national_expected", serde_json::json!(national_expected));
+    report.insert("national_delivered", serde_json::json!(national.distinct));
+    report.insert("national_copies", serde_json::json!(national.copies));
+    report.insert(
+        "national_violations",
+        serde_json::json!(national.violations),
+    );
+    let ok = national.distinct == national_expected
+        && national.violations == 0
+        && lost == 0
         && applied_twice == 0
         && delivered == sent
         && receipts == sent
@@ -529,6 +546,62 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
         serde_json::to_string(&report).map_err(|e| e.to_string())?
     );
     Ok(ok)
+}
+
+/// What an institution's national queue held at the end of a run.
+struct NationalCount {
+    /// Distinct deliveries (AMQP message ids).
+    distinct: u64,
+    /// Extra copies of a delivery (same message id and bytes): the guarantee allows them.
+    copies: u64,
+    /// What it does not allow: copies of one message id with other bytes, or one
+    /// received SED (`eessi-message-id`) delivered under two message ids.
+    violations: u64,
+}
+
+/// Drain `eessi.national.<institution>` and check it against the guarantee.
+fn count_national(amqp: &str, institution: &str) -> Result<NationalCount, String> {
+    use crate::transport::Transport;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let messages = rt.block_on(async {
+        let t = crate::transport::amqp::AmqpTransport::connect(amqp)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut rx = t
+            .consume(&crate::transport::national_queue(institution), 256)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut got = Vec::new();
+        while let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
+            let _ = d.acker.ack().await;
+            got.push(d.message);
+        }
+        Ok::<_, String>(got)
+    })?;
+    let mut by_id: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let mut by_sed: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut violations = 0;
+    for m in messages.iter().filter(|m| m.kind.as_deref() == Some("sed")) {
+        let id = m.message_id.clone().unwrap_or_default();
+        let digest = crate::switch::sha256_hex(&m.body);
+        let e = by_id.entry(id.clone()).or_insert((digest.clone(), 0));
+        if e.0 != digest {
+            violations += 1;
+        }
+        e.1 += 1;
+        if let Some(sed) = m.headers.get("eessi-message-id") {
+            by_sed.entry(sed.clone()).or_default().insert(id);
+        }
+    }
+    violations += by_sed.values().filter(|ids| ids.len() > 1).count() as u64;
+    Ok(NationalCount {
+        distinct: by_id.len() as u64,
+        copies: by_id.values().map(|(_, n)| n - 1).sum(),
+        violations,
+    })
 }
 
 fn document_of(base: &str, case: &str) -> Option<String> {
