@@ -387,6 +387,10 @@ async fn submitted(
 /// A refused submission as a problem; configuration faults are counted (the
 /// problem does not carry their detail, the log does).
 fn submit_failed(edge: &HttpEdge, e: SubmitError) -> Response {
+    if matches!(e, SubmitError::Overloaded) {
+        // 503 with Retry-After, like the HTTP concurrency cap.
+        return edge::overloaded();
+    }
     if matches!(e, SubmitError::Configuration(_)) {
         edge.metrics
             .configuration_faults
@@ -1077,6 +1081,24 @@ async fn metrics(
     for (name, value) in sw.metrics.snapshot() {
         text.push_str(&format!(
             "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
+        ));
+    }
+    text.push_str("# TYPE eessi_limit gauge\n");
+    for (name, value) in sw.limits() {
+        text.push_str(&format!("eessi_limit{{name=\"{name}\"}} {value}\n"));
+    }
+    let queued = sw
+        .submissions
+        .lock()
+        .map(|q| q.len())
+        .unwrap_or_else(|p| p.into_inner().len());
+    text.push_str(&format!(
+        "# TYPE eessi_submissions_queued gauge\neessi_submissions_queued {queued}\n"
+    ));
+    let store = sw.store.clone();
+    if let Ok(Ok(parked)) = tokio::task::spawn_blocking(move || store.parked_count()).await {
+        text.push_str(&format!(
+            "# TYPE eessi_parked gauge\neessi_parked {parked}\n"
         ));
     }
     edge.render_metrics(&mut text);

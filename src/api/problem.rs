@@ -143,6 +143,9 @@ impl From<SubmitError> for Problem {
                 tracing::error!(error = %e, "configuration fault while accepting a submission");
                 Problem::configuration()
             }
+            SubmitError::Overloaded => {
+                Problem::unavailable("too many submissions are waiting; try again shortly".into())
+            }
             SubmitError::Store(e) => {
                 tracing::error!(error = %e, "store failure while accepting a submission");
                 Problem::unavailable("the case store is unavailable; nothing was applied".into())

@@ -217,6 +217,13 @@ pub struct Conversation {
 pub struct ParkedMessage {
     pub message_id: String,
     pub case_id: CaseId,
+    /// The foreign access point (country) it came from, for the per-peer cap.
+    pub sender_country: String,
+    /// The predecessor it waits for besides its case: this document (and, when
+    /// `waits_version` is set, that version of it). It is tried again only once the
+    /// predecessor has committed.
+    pub waits_document: Option<DocumentId>,
+    pub waits_version: Option<u32>,
     pub parked_at_ms: i64,
     pub expires_at_ms: i64,
     /// The AMQP properties and headers as received (JSON), to check it again later.
@@ -325,6 +332,11 @@ pub trait Tx {
     /// Parked messages of a case, oldest first.
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
     fn parked_delete(&mut self, message_id: &str) -> Result<()>;
+    /// Parked messages of a case whose predecessor has committed (as this
+    /// transaction sees it), oldest first.
+    fn parked_ready_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
+    /// How many messages are parked for this case, and from this access point.
+    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<(u64, u64)>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -359,6 +371,8 @@ pub trait Store: Send + Sync {
     /// Parked messages whose parking time is over.
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>>;
     fn parked_count(&self) -> Result<u64>;
+    /// Cases with a parked message whose predecessor has committed: ids only, no bodies.
+    fn parked_ready_cases(&self, limit: u32) -> Result<Vec<CaseId>>;
     fn dead_letter_put(&self, d: &DeadLetter) -> Result<i64>;
     fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>>;
     fn dead_letter_get(&self, id: i64) -> Result<Option<DeadLetter>>;

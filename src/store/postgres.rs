@@ -135,6 +135,16 @@ CREATE TABLE conversations (
   previous_state TEXT, seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (case_id, counterparty));
 "#,
     },
+    Migration {
+        version: 4,
+        name: "parking: sender and predecessor, for caps and readiness",
+        sql: r#"
+ALTER TABLE parked ADD COLUMN sender_country TEXT NOT NULL DEFAULT '';
+ALTER TABLE parked ADD COLUMN waits_document TEXT;
+ALTER TABLE parked ADD COLUMN waits_version BIGINT;
+CREATE INDEX parked_sender ON parked(sender_country);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -458,6 +468,23 @@ macro_rules! db_now_ms {
     };
 }
 
+macro_rules! parked_cols {
+    () => {
+        "p.message_id, p.case_id, p.parked_at_ms, p.expires_at_ms, p.properties, p.body, \
+         p.sender_country, p.waits_document, p.waits_version"
+    };
+}
+
+/// A parked message whose predecessor has committed: its case exists, and so does
+/// the document (or the version of it) it waits for.
+macro_rules! parked_ready {
+    () => {
+        "EXISTS (SELECT 1 FROM cases c WHERE c.case_id = p.case_id) AND (p.waits_document IS NULL \
+         OR (p.waits_version IS NULL AND EXISTS (SELECT 1 FROM documents d WHERE d.document_id = p.waits_document)) \
+         OR EXISTS (SELECT 1 FROM document_versions v WHERE v.document_id = p.waits_document AND v.version = p.waits_version))"
+    };
+}
+
 macro_rules! case_cols {
     () => {
         "case_id, buc, sed_version, state, status, created_at, updated_at, previous_state"
@@ -634,8 +661,9 @@ impl Tx for PostgresTx {
 
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body) VALUES ($1,$2,$3,$4,$5,$6)",
-            &[&p.message_id, &p.case_id.as_str(), &p.parked_at_ms, &p.expires_at_ms, &p.properties, &p.body],
+            "INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body, sender_country, waits_document, waits_version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            &[&p.message_id, &p.case_id.as_str(), &p.parked_at_ms, &p.expires_at_ms, &p.properties, &p.body,
+              &p.sender_country, &p.waits_document.as_ref().map(|d| d.as_str()), &p.waits_version.map(i64::from)],
         )?;
         Ok(())
     }
@@ -643,12 +671,44 @@ impl Tx for PostgresTx {
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {
         self.conn
             .query(
-                "SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE case_id = $1 ORDER BY parked_at_ms, seq FOR UPDATE",
+                concat!(
+                    "SELECT ",
+                    parked_cols!(),
+                    " FROM parked p WHERE p.case_id = $1 ORDER BY p.parked_at_ms, p.seq FOR UPDATE"
+                ),
                 &[&case_id.as_str()],
             )?
             .iter()
             .map(to_parked)
             .collect()
+    }
+
+    fn parked_ready_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {
+        self.conn
+            .query(
+                concat!(
+                    "SELECT ",
+                    parked_cols!(),
+                    " FROM parked p WHERE p.case_id = $1 AND ",
+                    parked_ready!(),
+                    " ORDER BY p.parked_at_ms, p.seq FOR UPDATE OF p"
+                ),
+                &[&case_id.as_str()],
+            )?
+            .iter()
+            .map(to_parked)
+            .collect()
+    }
+
+    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<(u64, u64)> {
+        let rows = self.conn.query(
+            "SELECT (SELECT COUNT(*) FROM parked WHERE case_id = $1), (SELECT COUNT(*) FROM parked WHERE sender_country = $2)",
+            &[&case_id.as_str(), &sender_country],
+        )?;
+        let r = rows
+            .first()
+            .ok_or_else(|| corrupt("COUNT returned no row"))?;
+        Ok((get::<i64>(r, 0)? as u64, get::<i64>(r, 1)? as u64))
     }
 
     fn parked_delete(&mut self, message_id: &str) -> Result<()> {
@@ -1023,11 +1083,18 @@ impl Tx for PostgresTx {
 fn to_parked(r: &Row) -> Result<ParkedMessage> {
     Ok(ParkedMessage {
         message_id: get(r, 0)?,
-        case_id: CaseId::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
+        case_id: parse_opt(get(r, 1)?, CaseId::parse)?
+            .ok_or_else(|| corrupt("parked without case"))?,
         parked_at_ms: get(r, 2)?,
         expires_at_ms: get(r, 3)?,
         properties: get(r, 4)?,
         body: get(r, 5)?,
+        sender_country: get(r, 6)?,
+        waits_document: parse_opt(get(r, 7)?, DocumentId::parse)?,
+        waits_version: get::<Option<i64>>(r, 8)?
+            .map(u32::try_from)
+            .transpose()
+            .map_err(corrupt)?,
     })
 }
 
@@ -1120,11 +1187,30 @@ impl Store for PostgresStore {
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {
         self.conn()?
             .query(
-                "SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+                concat!(
+                    "SELECT ",
+                    parked_cols!(),
+                    " FROM parked p WHERE p.expires_at_ms <= $1 ORDER BY p.expires_at_ms LIMIT $2"
+                ),
                 &[&now_ms, &i64::from(limit)],
             )?
             .iter()
             .map(to_parked)
+            .collect()
+    }
+
+    fn parked_ready_cases(&self, limit: u32) -> Result<Vec<CaseId>> {
+        self.conn()?
+            .query(
+                concat!(
+                    "SELECT DISTINCT p.case_id FROM parked p WHERE ",
+                    parked_ready!(),
+                    " LIMIT $1"
+                ),
+                &[&i64::from(limit)],
+            )?
+            .iter()
+            .map(|r| CaseId::parse(&get::<String>(r, 0)?).map_err(corrupt))
             .collect()
     }
 

@@ -64,6 +64,32 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
+/// Columns added after the first schema, added to an older file at open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("parked", "sender_country", "TEXT NOT NULL DEFAULT ''"),
+    ("parked", "waits_document", "TEXT"),
+    ("parked", "waits_version", "INTEGER"),
+];
+
+fn upgrade(c: &Connection) -> Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let has: bool = c
+            .query_row(
+                &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                params![column],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db)?
+            > 0;
+        if !has {
+            c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
+                .map_err(db)?;
+        }
+    }
+    c.execute_batch("CREATE INDEX IF NOT EXISTS parked_sender ON parked(sender_country)")
+        .map_err(db)
+}
+
 fn db(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -122,6 +148,7 @@ impl SqliteStore {
         }
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
+        upgrade(&writer)?;
         let reader = connect(path)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
@@ -714,9 +741,9 @@ impl Tx for SqliteTx<'_> {
 
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body) VALUES (?1,?2,?3,?4,?5,?6)")
+            .prepare_cached("INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body, sender_country, waits_document, waits_version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)")
             .map_err(db)?
-            .execute(params![p.message_id, p.case_id.as_str(), p.parked_at_ms, p.expires_at_ms, p.properties, p.body])
+            .execute(params![p.message_id, p.case_id.as_str(), p.parked_at_ms, p.expires_at_ms, p.properties, p.body, p.sender_country, p.waits_document.as_ref().map(|d| d.as_str()), p.waits_version])
             .map_err(sq)?;
         Ok(())
     }
@@ -724,7 +751,7 @@ impl Tx for SqliteTx<'_> {
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE case_id = ?1 ORDER BY parked_at_ms, rowid")
+            .prepare_cached("SELECT p.message_id, p.case_id, p.parked_at_ms, p.expires_at_ms, p.properties, p.body, p.sender_country, p.waits_document, p.waits_version FROM parked p WHERE p.case_id = ?1 ORDER BY p.parked_at_ms, p.rowid")
             .map_err(db)?;
         let rows = st
             .query_map(params![case_id.as_str()], parked_row)
@@ -741,6 +768,28 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn parked_ready_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT p.message_id, p.case_id, p.parked_at_ms, p.expires_at_ms, p.properties, p.body, p.sender_country, p.waits_document, p.waits_version FROM parked p WHERE p.case_id = ?1 AND EXISTS (SELECT 1 FROM cases c WHERE c.case_id = p.case_id) AND (p.waits_document IS NULL OR (p.waits_version IS NULL AND EXISTS (SELECT 1 FROM documents d WHERE d.document_id = p.waits_document)) OR EXISTS (SELECT 1 FROM document_versions v WHERE v.document_id = p.waits_document AND v.version = p.waits_version)) ORDER BY p.parked_at_ms, p.rowid")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![case_id.as_str()], parked_row)
+            .map_err(db)?;
+        rows.map(|r| to_parked(r.map_err(db)?)).collect()
+    }
+
+    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<(u64, u64)> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT (SELECT COUNT(*) FROM parked WHERE case_id = ?1), (SELECT COUNT(*) FROM parked WHERE sender_country = ?2)")
+            .map_err(db)?;
+        st.query_row(params![case_id.as_str(), sender_country], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })
+        .map_err(db)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.conn.execute_batch("COMMIT").map_err(sq)?;
         self.done = true;
@@ -748,7 +797,17 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-type ParkedRow = (String, String, i64, i64, String, Vec<u8>);
+type ParkedRow = (
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    Vec<u8>,
+    String,
+    Option<String>,
+    Option<u32>,
+);
 
 fn parked_row(r: &Row) -> rusqlite::Result<ParkedRow> {
     Ok((
@@ -758,6 +817,9 @@ fn parked_row(r: &Row) -> rusqlite::Result<ParkedRow> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
     ))
 }
 
@@ -769,6 +831,13 @@ fn to_parked(t: ParkedRow) -> Result<ParkedMessage> {
         expires_at_ms: t.3,
         properties: t.4,
         body: t.5,
+        sender_country: t.6,
+        waits_document: t
+            .7
+            .map(|d| DocumentId::parse(&d))
+            .transpose()
+            .map_err(corrupt)?,
+        waits_version: t.8,
     })
 }
 
@@ -836,12 +905,24 @@ impl Store for SqliteStore {
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {
         let conn = self.read()?;
         let mut st = conn
-            .prepare_cached("SELECT message_id, case_id, parked_at_ms, expires_at_ms, properties, body FROM parked WHERE expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2")
+            .prepare_cached("SELECT p.message_id, p.case_id, p.parked_at_ms, p.expires_at_ms, p.properties, p.body, p.sender_country, p.waits_document, p.waits_version FROM parked p WHERE p.expires_at_ms <= ?1 ORDER BY p.expires_at_ms LIMIT ?2")
             .map_err(db)?;
         let rows = st
             .query_map(params![now_ms, limit], parked_row)
             .map_err(db)?;
         rows.map(|r| to_parked(r.map_err(db)?)).collect()
+    }
+
+    fn parked_ready_cases(&self, limit: u32) -> Result<Vec<CaseId>> {
+        let conn = self.read()?;
+        let mut st = conn
+            .prepare_cached("SELECT DISTINCT p.case_id FROM parked p WHERE EXISTS (SELECT 1 FROM cases c WHERE c.case_id = p.case_id) AND (p.waits_document IS NULL OR (p.waits_version IS NULL AND EXISTS (SELECT 1 FROM documents d WHERE d.document_id = p.waits_document)) OR EXISTS (SELECT 1 FROM document_versions v WHERE v.document_id = p.waits_document AND v.version = p.waits_version)) LIMIT ?1")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![limit], |r| r.get::<_, String>(0))
+            .map_err(db)?;
+        rows.map(|r| CaseId::parse(&r.map_err(db)?).map_err(corrupt))
+            .collect()
     }
 
     fn parked_count(&self) -> Result<u64> {

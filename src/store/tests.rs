@@ -105,6 +105,7 @@ suite!(
     outbox_claim_leases_due_rows,
     a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying,
     parked_messages_by_case_and_expiry,
+    parked_messages_wait_for_their_predecessor_and_are_counted,
     dead_letters_are_kept_and_marked,
     audit_log_appends_and_filters,
     duplicates_are_conflicts,
@@ -1233,7 +1234,65 @@ fn parked(id: &str, case: &CaseId, at: i64) -> ParkedMessage {
         expires_at_ms: at + 1_000,
         properties: "{}".into(),
         body: vec![1, 2, 3],
+        sender_country: "NL".into(),
+        waits_document: None,
+        waits_version: None,
     }
+}
+
+fn parked_messages_wait_for_their_predecessor_and_are_counted(store: &dyn Store) {
+    let a = committed_case(store, "2025-01-01T00:00:00.000Z", "NL:SVB");
+    let orphan = CaseId::random();
+    let d = DocumentId::random();
+    let mut tx = store.begin().unwrap();
+    tx.parked_put(&parked("case-known", &a, 1)).unwrap();
+    tx.parked_put(&ParkedMessage {
+        waits_document: Some(d.clone()),
+        ..parked("waits-doc", &a, 2)
+    })
+    .unwrap();
+    tx.parked_put(&ParkedMessage {
+        waits_document: Some(d.clone()),
+        waits_version: Some(2),
+        sender_country: "DE".into(),
+        ..parked("waits-v2", &a, 3)
+    })
+    .unwrap();
+    tx.parked_put(&parked("case-unknown", &orphan, 4)).unwrap();
+    assert_eq!(tx.parked_counts(&a, "NL").unwrap(), (3, 3));
+    assert_eq!(tx.parked_counts(&orphan, "DE").unwrap(), (1, 1));
+    tx.commit().unwrap();
+    let ready = |store: &dyn Store| -> Vec<String> {
+        let mut tx = store.begin().unwrap();
+        tx.parked_ready_for_case(&a)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.message_id)
+            .collect()
+    };
+    assert_eq!(
+        store.parked_ready_cases(10).unwrap(),
+        std::slice::from_ref(&a)
+    );
+    assert_eq!(ready(store), ["case-known"]);
+    // The document arrives (version 1): what waits for the document is ready, what
+    // waits for its version 2 is not.
+    let mut tx = store.begin().unwrap();
+    tx.document_insert(&document(&d, &a, "2025-01-01T00:00:01.000Z"))
+        .unwrap();
+    tx.version_insert(&version(&d, 1)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(ready(store), ["case-known", "waits-doc"]);
+    let mut tx = store.begin().unwrap();
+    tx.version_insert(&version(&d, 2)).unwrap();
+    let got = tx.parked_ready_for_case(&a).unwrap();
+    assert_eq!(got.len(), 3, "seen inside the transaction that commits it");
+    assert_eq!(got[2].waits_version, Some(2));
+    assert_eq!(got[2].waits_document.as_ref(), Some(&d));
+    assert_eq!(got[2].sender_country, "DE");
+    tx.commit().unwrap();
+    // The orphan's case never came: never ready.
+    assert_eq!(store.parked_ready_cases(10).unwrap(), [a]);
 }
 
 fn parked_messages_by_case_and_expiry(store: &dyn Store) {

@@ -76,7 +76,9 @@ pub struct CheckedSed {
     pub subject: Option<String>,
 }
 
-const LANES: usize = 4;
+pub(crate) const LANES: usize = 4;
+/// Deliveries waiting in one lane (the broker's prefetch bounds them too).
+pub(crate) const LANE_QUEUE: usize = 64;
 
 /// Consume deliveries until shutdown; one lane per case-id hash.
 pub async fn run(
@@ -87,7 +89,7 @@ pub async fn run(
     let mut lanes = Vec::with_capacity(LANES);
     let mut handles = Vec::with_capacity(LANES);
     for _ in 0..LANES {
-        let (tx, mut rx) = mpsc::channel::<Delivery>(64);
+        let (tx, mut rx) = mpsc::channel::<Delivery>(LANE_QUEUE);
         let sw = sw.clone();
         handles.push(tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -130,7 +132,7 @@ fn lane_of(m: &WireMessage) -> usize {
 }
 
 /// At most this many deliveries of one lane share a transaction.
-const BATCH_MAX: usize = 32;
+pub(crate) const BATCH_MAX: usize = 32;
 
 async fn settle_batch(sw: &Arc<Switch>, mut batch: Vec<Delivery>) {
     // The bodies move out of the deliveries (no copy on the hot path); the ackers stay.
@@ -701,13 +703,16 @@ fn commit_sed(
         Err(r) => Outcome::Refused(r),
         Ok(c) => match apply(sw, &mut *tx, message_id, m, &c) {
             Ok(applied) => Outcome::Applied(c, applied),
-            Err(Refused::Park) => Outcome::Parked(c),
+            Err(Refused::Park(wait)) => match parking_cap(sw, &mut *tx, &c)? {
+                None => Outcome::Parked(c, wait),
+                Some(r) => Outcome::Refused(r),
+            },
             Err(Refused::Store(e)) => return Err(e),
             Err(Refused::Refusal(r)) => Outcome::Refused(r),
         },
     };
     match outcome {
-        Outcome::Parked(c) => {
+        Outcome::Parked(c, wait) => {
             // Contract: a New/Update whose predecessor may still be in flight is parked
             // durably and answered with a receipt; it is applied when the predecessor
             // arrives, or refused with UNKNOWN_CASE when the parking time is over.
@@ -716,6 +721,9 @@ fn commit_sed(
             tx.parked_put(&crate::store::ParkedMessage {
                 message_id: message_id.to_owned(),
                 case_id: c.header.case_id.clone(),
+                sender_country: c.header.sender.country().to_string(),
+                waits_document: wait.document,
+                waits_version: wait.version,
                 parked_at_ms: now_ms,
                 expires_at_ms: now_ms + sw.park_ms,
                 properties,
@@ -770,15 +778,45 @@ fn commit_sed(
 
 enum Refused {
     Refusal(Refusal),
-    /// The case or the related document is not known yet: park it.
-    Park,
+    /// The case or the related document is not known yet: park it until it is.
+    Park(Predecessor),
     Store(StoreError),
+}
+
+/// What a parked message waits for besides its case: a document, or one version of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Predecessor {
+    document: Option<DocumentId>,
+    version: Option<u32>,
 }
 
 enum Outcome {
     Applied(CheckedSed, bool),
-    Parked(CheckedSed),
+    Parked(CheckedSed, Predecessor),
     Refused(Refusal),
+}
+
+/// Parking is bounded per case and per foreign access point (`[limits]`): beyond
+/// either cap, a message that would be parked is refused with UNKNOWN_CASE at once.
+fn parking_cap(
+    sw: &Switch,
+    tx: &mut dyn Tx,
+    c: &CheckedSed,
+) -> Result<Option<Refusal>, StoreError> {
+    let country = c.header.sender.country().to_string();
+    let (per_case, per_peer) = tx.parked_counts(&c.header.case_id, &country)?;
+    let b = &sw.bounds;
+    if per_case < u64::from(b.parked_per_case_max)
+        && per_peer < u64::from(b.parked_per_access_point_max)
+    {
+        return Ok(None);
+    }
+    Metrics::inc(&sw.metrics.parked_refused_cap);
+    tracing::warn!(case_id = %c.header.case_id, access_point = %country, per_case, per_peer, "parking cap reached: refusing with UNKNOWN_CASE");
+    Ok(Some(refuse(
+        ErrorCode::UnknownCase,
+        "the case or the document it refers to is not known, and no more messages can wait for it",
+    )))
 }
 
 /// Apply what was parked for `case_id` now that it has moved on, in arrival order,
@@ -787,7 +825,8 @@ enum Outcome {
 fn retry_parked(sw: &Switch, tx: &mut dyn Tx, case_id: &CaseId) -> Result<(), StoreError> {
     loop {
         let mut progress = false;
-        for p in tx.parked_for_case(case_id)? {
+        // Only those whose predecessor has committed: the others would park again.
+        for p in tx.parked_ready_for_case(case_id)? {
             let mut wm: WireMessage = serde_json::from_str(&p.properties)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             wm.body = p.body.clone();
@@ -795,7 +834,17 @@ fn retry_parked(sw: &Switch, tx: &mut dyn Tx, case_id: &CaseId) -> Result<(), St
                 Err(r) => Some(r),
                 Ok(c) => match apply(sw, tx, &p.message_id, &wm, &c) {
                     Ok(_) => None,
-                    Err(Refused::Park) => continue,
+                    Err(Refused::Park(wait)) => {
+                        // It now waits for something else: record what, so that it
+                        // is not tried again before that commits.
+                        tx.parked_delete(&p.message_id)?;
+                        tx.parked_put(&crate::store::ParkedMessage {
+                            waits_document: wait.document,
+                            waits_version: wait.version,
+                            ..p
+                        })?;
+                        continue;
+                    }
                     Err(Refused::Store(e)) => return Err(e),
                     Err(Refused::Refusal(r)) => Some(r),
                 },
@@ -883,15 +932,9 @@ pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
     // commit on one instance while its successor is being parked on another, after
     // the predecessor's own transaction looked for parked successors: this pass
     // closes that window within a second.
-    let mut cases: Vec<CaseId> = sw
-        .store
-        .parked_expired(i64::MAX, 1024)?
-        .into_iter()
-        .map(|p| p.case_id)
-        .collect();
-    cases.sort();
-    cases.dedup();
-    for case_id in cases {
+    // Only cases with a parked message whose predecessor has committed, by id: no
+    // body is read and nothing is verified again until it can apply.
+    for case_id in sw.store.parked_ready_cases(1024)? {
         let mut tx = sw.store.begin()?;
         if tx.case_get(&case_id)?.is_some() {
             retry_parked(sw, &mut *tx, &case_id)?;
@@ -1070,9 +1113,15 @@ fn apply(
         }
         // The case, or the document this one answers or updates, may still be in
         // flight behind it: park.
-        StepError::UnknownCase | StepError::UnknownDocument(_) | StepError::VersionGap { .. } => {
-            Refused::Park
-        }
+        StepError::UnknownCase => Refused::Park(Predecessor::default()),
+        StepError::UnknownDocument(d) => Refused::Park(Predecessor {
+            document: Some(d),
+            version: None,
+        }),
+        StepError::VersionGap { got, .. } => Refused::Park(Predecessor {
+            document: Some(h.document_id.clone()),
+            version: Some(got.saturating_sub(1)),
+        }),
     })?;
     let subject = match &c.subject {
         Some(text) => Some(InstitutionId::parse(text).map_err(|e| {

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub signals_stale: AtomicU64,
     /// SEDs refused with UNKNOWN_CASE at once because a parking cap was reached.
     pub parked_refused_cap: AtomicU64,
+    /// National submissions refused because the submission queue was full.
+    pub submissions_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -97,6 +99,7 @@ impl Metrics {
             ("relay_stale_outcomes", g(&self.relay_stale_outcomes)),
             ("signals_stale", g(&self.signals_stale)),
             ("parked_refused_cap", g(&self.parked_refused_cap)),
+            ("submissions_refused", g(&self.submissions_refused)),
         ]
     }
 }
@@ -286,6 +289,32 @@ impl Switch {
             Some(reason) => Err(StartError::Other(format!("access point DOWN: {reason}"))),
             None => Ok(()),
         }
+    }
+
+    /// Every bound of the switch's queues, caches and retries, by name, with its
+    /// configured number (shown on `/metrics` as `eessi_limit{name=...}`).
+    pub fn limits(&self) -> Vec<(&'static str, u64)> {
+        let mut l = self.bounds.named();
+        l.extend([
+            ("body_bytes_max", self.limits.body_bytes_max as u64),
+            ("retry_interval_ms", self.retry.interval_ms),
+            ("retry_attempts_max", u64::from(self.retry.attempts_max)),
+            ("retry_window_ms", self.retry.window_ms),
+            (
+                "delivery_attempts_max",
+                u64::from(self.retry.delivery_attempts_max),
+            ),
+            ("delivery_window_ms", self.retry.delivery_window_ms),
+            ("park_ms", self.park_ms.max(0) as u64),
+            ("inbound_lanes", inbound::LANES as u64),
+            ("inbound_lane_queue", inbound::LANE_QUEUE as u64),
+            ("inbound_batch_max", inbound::BATCH_MAX as u64),
+            (
+                "failing_max_ms",
+                self.supervisor.failing_max().as_millis() as u64,
+            ),
+        ]);
+        l
     }
 
     /// Where a SED of this BUC names the institution its effect concerns (X005...).

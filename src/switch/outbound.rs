@@ -92,6 +92,9 @@ pub enum SubmitError {
     /// broken): the detail names server paths, so it is logged, never answered.
     #[error("configuration fault: {0}")]
     Configuration(String),
+    /// The submission queue is full (`limits.submissions_queued_max`): try again.
+    #[error("too many submissions are waiting; try again shortly")]
+    Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -247,30 +250,43 @@ pub(crate) struct Job {
 /// rolls the batch back and every job in it gets the error (nothing was applied).
 fn group_commit(sw: &Switch, s: Submission, prepared: Prepared) -> Result<Submitted, SubmitError> {
     let (reply, answer) = std::sync::mpsc::channel();
-    sw.submissions
-        .lock()
-        .map_err(|_| StoreError::Db("submission queue poisoned".into()))?
-        .push(Job { s, prepared, reply });
+    {
+        // A panic elsewhere never leaves this queue unusable (a Vec push/take).
+        let mut q = sw.submissions.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= sw.bounds.submissions_queued_max as usize {
+            Metrics::inc(&sw.metrics.submissions_refused);
+            return Err(SubmitError::Overloaded);
+        }
+        q.push(Job { s, prepared, reply });
+    }
     loop {
-        if let Ok(r) = answer.try_recv() {
-            return r;
+        match answer.try_recv() {
+            Ok(r) => return r,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(lost_job()),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
         if let Ok(_leader) = sw.committer.try_lock() {
-            let jobs = std::mem::take(
-                &mut *sw
-                    .submissions
-                    .lock()
-                    .map_err(|_| StoreError::Db("submission queue poisoned".into()))?,
-            );
+            let jobs =
+                std::mem::take(&mut *sw.submissions.lock().unwrap_or_else(|p| p.into_inner()));
             if !jobs.is_empty() {
                 run_batch(sw, jobs);
             }
             continue;
         }
-        if let Ok(r) = answer.recv_timeout(std::time::Duration::from_millis(2)) {
-            return r;
+        match answer.recv_timeout(std::time::Duration::from_millis(2)) {
+            Ok(r) => return r,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(lost_job()),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
     }
+}
+
+/// The committer dropped this job without an answer: it panicked while running the
+/// batch, whose transaction was rolled back by unwinding. Nothing was applied.
+fn lost_job() -> SubmitError {
+    SubmitError::Store(StoreError::Db(
+        "the batch this submission was in failed; nothing was applied".into(),
+    ))
 }
 
 fn same_error(e: &StoreError) -> StoreError {

@@ -367,6 +367,7 @@ fn two_instances_racing_on_one_message_id_send_one_answer() {
     );
 }
 
+#[cfg(feature = "fault-hooks")]
 fn nl_start(svb: &crate::signing::Signer) -> (CaseId, WireMessage) {
     let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
     let case = CaseId::random();
@@ -416,4 +417,69 @@ mod panics {
     }
 
     both_backends!(a_panic_is_one_deliverys_problem);
+}
+
+/// Parking is bounded: past the per-case cap (and the per-access-point cap), a
+/// message that would be parked is refused with UNKNOWN_CASE at once, and counted.
+#[test]
+fn parking_is_capped_per_case_and_per_access_point() {
+    use crate::ids::{DocumentId, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let mut be = switch("BE", dir.path(), None);
+    be.bounds.parked_per_case_max = 2;
+    be.bounds.parked_per_access_point_max = 3;
+    let svb = crate::signing::Signer::from_files(
+        &root().join("fixtures/pki/NL_SVB.key.pem"),
+        &root().join("fixtures/pki/NL_SVB.crt.pem"),
+    )
+    .unwrap();
+    let a004 = std::fs::read(root().join("fixtures/sed/4.2/A004.xml")).unwrap();
+    let orphan = |case: &CaseId| {
+        let c = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A004", case, &a004)
+            .roles(Role::Counterparty, Role::CaseOwner)
+            .action(CaseAction::New)
+            .related(DocumentId::random());
+        wire(&craft_with(&svb, &c).unwrap())
+    };
+    let answer_code = |m: &WireMessage| {
+        be.store
+            .messages(None, 1000)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.headers.get("eessi-ref-to-message-id") == m.message_id.as_ref())
+            .map(|a| {
+                a.headers
+                    .get("eessi-error-code")
+                    .cloned()
+                    .unwrap_or_else(|| a.kind.clone())
+            })
+            .unwrap()
+    };
+    let (one, two) = (CaseId::random(), CaseId::random());
+    let sent: Vec<WireMessage> = [&one, &one, &one, &two, &two]
+        .into_iter()
+        .map(orphan)
+        .collect();
+    for m in &sent {
+        assert_eq!(handle(&be, m), Disposition::Ack);
+    }
+    let codes: Vec<String> = sent.iter().map(answer_code).collect();
+    assert_eq!(
+        codes,
+        [
+            "receipt",
+            "receipt",
+            "UNKNOWN_CASE",
+            "receipt",
+            "UNKNOWN_CASE"
+        ],
+        "per case: 2; per access point: 3"
+    );
+    assert_eq!(be.store.parked_count().unwrap(), 3);
+    assert_eq!(
+        be.metrics
+            .parked_refused_cap
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
