@@ -367,7 +367,15 @@ pub trait Store: Send + Sync {
     /// `at`: the time to claim at; `None` is the store's own clock (the database
     /// server's on PostgreSQL, so that instances whose clocks differ agree on leases).
     /// A `sent` SED claimed because its receipt is overdue moves to `retrying`.
-    fn outbox_claim(&self, at: Option<i64>, limit: u32, lease_ms: i64) -> Result<Claim>;
+    /// At most `limit` rows and, beyond the first, `bytes_max` body bytes: the bodies
+    /// of rows past the bound are not read.
+    fn outbox_claim(
+        &self,
+        at: Option<i64>,
+        limit: u32,
+        bytes_max: u64,
+        lease_ms: i64,
+    ) -> Result<Claim>;
     /// Parked messages whose parking time is over.
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>>;
     fn parked_count(&self) -> Result<u64>;

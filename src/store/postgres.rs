@@ -1128,60 +1128,98 @@ impl PostgresStore {
     }
 }
 
-impl PostgresStore {
-    /// `at`, or the database's clock.
-    fn clock_ms(&self, at: Option<i64>) -> Result<i64> {
-        if let Some(at) = at {
-            return Ok(at);
-        }
-        let rows = self.conn()?.query(concat!("SELECT ", db_now_ms!()), &[])?;
-        rows.first()
-            .map(|r| get(r, 0))
-            .transpose()?
-            .ok_or_else(|| corrupt("the clock query returned no row"))
-    }
+/// The database's clock, on this connection.
+fn clock_on(conn: &mut Conn) -> Result<i64> {
+    let rows = conn.query(concat!("SELECT ", db_now_ms!()), &[])?;
+    rows.first()
+        .map(|r| get(r, 0))
+        .transpose()?
+        .ok_or_else(|| corrupt("the clock query returned no row"))
 }
 
 impl Store for PostgresStore {
-    fn outbox_claim(&self, at: Option<i64>, limit: u32, lease_ms: i64) -> Result<Claim> {
+    fn outbox_claim(
+        &self,
+        at: Option<i64>,
+        limit: u32,
+        bytes_max: u64,
+        lease_ms: i64,
+    ) -> Result<Claim> {
         // The time is the database server's (unless a test gives one), so relays of
         // instances whose clocks differ agree on what is due and when a lease ends.
         // SKIP LOCKED: rows another instance is claiming right now are left to it.
-        // A `sent` SED that is due has no receipt within its interval: `retrying`.
-        // RETURNING has no order of its own: the due time is returned too, to sort by.
-        let rows = self.write_one(
-            concat!(
-                "WITH now AS (SELECT COALESCE($1, ",
-                db_now_ms!(),
-                ") AS ms), \
-                 due AS (SELECT id, next_attempt_ms AS was FROM outbox, now WHERE status IN ('queued', 'retrying', 'sent') \
-                 AND next_attempt_ms <= now.ms AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE OF outbox SKIP LOCKED) \
-                 UPDATE outbox o SET next_attempt_ms = now.ms + $3, \
-                 status = CASE WHEN o.status = 'sent' THEN 'retrying' ELSE o.status END \
-                 FROM due, now WHERE o.id = due.id AND o.status IN ('queued', 'retrying', 'sent') \
-                 RETURNING o.id, o.message_id, o.kind, o.exchange, \
-                 o.routing_key, o.headers, o.timestamp, o.body, o.status, o.attempts, o.next_attempt_ms, o.first_attempt_ms, o.last_error, \
-                 o.case_id, o.document_id, o.created_at, o.updated_at, due.was, now.ms"
-            ),
-            &[&at, &i64::from(limit), &lease_ms],
-        )?;
-        let mut now_ms = None;
-        let mut messages = rows
-            .iter()
-            .map(|r| {
-                let mut m = to_out(r)?;
-                // The caller sees the row as it was due, not with the lease.
-                m.next_attempt_ms = get(r, 17)?;
-                now_ms = Some(get::<i64>(r, 18)?);
-                Ok(m)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        messages.sort_by_key(|m| (m.next_attempt_ms, m.id));
-        let now_ms = match now_ms {
-            Some(n) => n,
-            None => self.clock_ms(at)?,
-        };
-        Ok(Claim { now_ms, messages })
+        // First the due rows' ids and sizes (no bodies), locked; then the prefix
+        // within `bytes_max` is leased and read; the rest is unlocked at commit.
+        let mut conn = self.conn()?;
+        conn.begin("BEGIN")?;
+        let result = (|| {
+            let due = conn.query(
+                concat!(
+                    "WITH now AS (SELECT COALESCE($1, ",
+                    db_now_ms!(),
+                    ") AS ms) SELECT id, octet_length(body)::bigint, next_attempt_ms, now.ms FROM outbox, now \
+                     WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= now.ms \
+                     AND (status <> 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT $2 \
+                     FOR UPDATE OF outbox SKIP LOCKED"
+                ),
+                &[&at, &i64::from(limit)],
+            )?;
+            let mut now_ms = None;
+            let mut ids = Vec::new();
+            let mut was = HashMap::new();
+            let mut bytes = 0u64;
+            for r in &due {
+                let (id, len, due_ms): (i64, i64, i64) = (get(r, 0)?, get(r, 1)?, get(r, 2)?);
+                now_ms = Some(get::<i64>(r, 3)?);
+                bytes += len.max(0) as u64;
+                // At least one row, however large, so that nothing is stuck.
+                if !ids.is_empty() && bytes > bytes_max {
+                    break;
+                }
+                ids.push(id);
+                was.insert(id, due_ms);
+            }
+            let Some(now_ms) = now_ms else {
+                return Ok(Claim {
+                    now_ms: match at {
+                        Some(at) => at,
+                        None => clock_on(&mut conn)?,
+                    },
+                    messages: Vec::new(),
+                });
+            };
+            // A `sent` SED that is due has no receipt within its interval: `retrying`.
+            let rows = conn.query(
+                concat!(
+                    "UPDATE outbox o SET next_attempt_ms = $2, \
+                     status = CASE WHEN o.status = 'sent' THEN 'retrying' ELSE o.status END \
+                     WHERE o.id = ANY($1) AND o.status IN ('queued', 'retrying', 'sent') RETURNING ",
+                    out_cols!()
+                ),
+                &[&ids, &(now_ms + lease_ms)],
+            )?;
+            let mut messages = rows
+                .iter()
+                .map(|r| {
+                    let mut m = to_out(r)?;
+                    // The caller sees the row as it was due, not with the lease.
+                    m.next_attempt_ms = was.get(&m.id).copied().unwrap_or(m.next_attempt_ms);
+                    Ok(m)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            messages.sort_by_key(|m| (m.next_attempt_ms, m.id));
+            Ok(Claim { now_ms, messages })
+        })();
+        match result {
+            Ok(claim) => {
+                conn.commit()?;
+                Ok(claim)
+            }
+            Err(e) => {
+                conn.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn parked_expired(&self, now_ms: i64, limit: u32) -> Result<Vec<ParkedMessage>> {

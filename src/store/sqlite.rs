@@ -860,35 +860,61 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn outbox_claim(&self, at: Option<i64>, limit: u32, lease_ms: i64) -> Result<Claim> {
+    fn outbox_claim(
+        &self,
+        at: Option<i64>,
+        limit: u32,
+        bytes_max: u64,
+        lease_ms: i64,
+    ) -> Result<Claim> {
         // One process owns an SQLite file: its clock is the store's clock.
         let now_ms = at.unwrap_or_else(now_ms);
-        // One writer at a time already: select, then push the claimed rows' next
-        // attempt ahead, in one transaction.
+        // One writer at a time already: the due rows' ids and sizes (no bodies), the
+        // prefix within `bytes_max` read and leased, in one transaction.
         let conn = self.write()?;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(sq)?;
         let result = (|| {
-            let mut rows = {
+            let ids = {
                 let mut st = conn
-                    .prepare_cached(&format!(
-                        "SELECT {OUT_COLS} FROM outbox WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= ?1 AND (status != 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT ?2"
-                    ))
+                    .prepare_cached(
+                        "SELECT id, length(body) FROM outbox WHERE status IN ('queued', 'retrying', 'sent') AND next_attempt_ms <= ?1 AND (status != 'sent' OR kind = 'sed') ORDER BY next_attempt_ms, id LIMIT ?2",
+                    )
                     .map_err(db)?;
-                let rows = st.query_map(params![now_ms, limit], out_row).map_err(db)?;
-                rows.map(|r| to_out(r.map_err(db)?))
-                    .collect::<Result<Vec<_>>>()?
+                let rows = st
+                    .query_map(params![now_ms, limit], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .map_err(db)?;
+                let mut ids = Vec::new();
+                let mut bytes = 0u64;
+                for r in rows {
+                    let (id, len) = r.map_err(db)?;
+                    bytes += len.max(0) as u64;
+                    // At least one row, however large, so that nothing is stuck.
+                    if !ids.is_empty() && bytes > bytes_max {
+                        break;
+                    }
+                    ids.push(id);
+                }
+                ids
             };
+            let mut read = conn
+                .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE id = ?1"))
+                .map_err(db)?;
             // A `sent` SED that is due has no receipt within its interval: `retrying`.
-            let mut st = conn
+            let mut lease = conn
                 .prepare_cached("UPDATE outbox SET next_attempt_ms = ?2, status = CASE WHEN status = 'sent' THEN 'retrying' ELSE status END WHERE id = ?1 AND status IN ('queued', 'retrying', 'sent')")
                 .map_err(db)?;
-            for m in &mut rows {
-                st.execute(params![m.id, now_ms + lease_ms]).map_err(sq)?;
+            let mut messages = Vec::with_capacity(ids.len());
+            for id in ids {
+                let mut m = to_out(read.query_row(params![id], out_row).map_err(db)?)?;
+                lease.execute(params![id, now_ms + lease_ms]).map_err(sq)?;
                 if m.status == status::SENT {
                     m.status = status::RETRYING.into();
                 }
+                messages.push(m);
             }
-            Ok(rows)
+            Ok(messages)
         })();
         match result {
             Ok(messages) => {

@@ -104,6 +104,7 @@ suite!(
     outbox_counts_per_kind_and_status,
     outbox_claim_leases_due_rows,
     a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying,
+    a_claim_is_bounded_in_body_bytes_beyond_its_first_row,
     parked_messages_by_case_and_expiry,
     parked_messages_wait_for_their_predecessor_and_are_counted,
     dead_letters_are_kept_and_marked,
@@ -703,13 +704,13 @@ fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
     // A claim with no lease leaves the rows due, so the selection can be read twice.
     assert!(
         store
-            .outbox_claim(Some(0), 100, 0)
+            .outbox_claim(Some(0), 100, u64::MAX, 0)
             .unwrap()
             .messages
             .is_empty()
     );
     let first_two: Vec<i64> = store
-        .outbox_claim(Some(now_ms), 2, 0)
+        .outbox_claim(Some(now_ms), 2, u64::MAX, 0)
         .unwrap()
         .messages
         .into_iter()
@@ -717,7 +718,7 @@ fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
         .collect();
     assert_eq!(first_two, want[..2], "due, earliest first");
     let mut due: Vec<i64> = store
-        .outbox_claim(Some(now_ms), 100, 0)
+        .outbox_claim(Some(now_ms), 100, u64::MAX, 0)
         .unwrap()
         .messages
         .into_iter()
@@ -1169,7 +1170,9 @@ fn outbox_claim_leases_due_rows(store: &dyn Store) {
     tx.outbox_enqueue(&due_message("c2", 100)).unwrap();
     tx.outbox_enqueue(&due_message("later", 10_000)).unwrap();
     tx.commit().unwrap();
-    let claim = store.outbox_claim(Some(1_000), 10, 5_000).unwrap();
+    let claim = store
+        .outbox_claim(Some(1_000), 10, u64::MAX, 5_000)
+        .unwrap();
     assert_eq!(claim.now_ms, 1_000);
     let claimed = claim.messages;
     let ids: Vec<&str> = claimed.iter().map(|m| m.message_id.as_str()).collect();
@@ -1180,7 +1183,7 @@ fn outbox_claim_leases_due_rows(store: &dyn Store) {
     );
     let n = |at: i64| {
         store
-            .outbox_claim(Some(at), 10, 5_000)
+            .outbox_claim(Some(at), 10, u64::MAX, 5_000)
             .unwrap()
             .messages
             .len()
@@ -1189,6 +1192,30 @@ fn outbox_claim_leases_due_rows(store: &dyn Store) {
     assert_eq!(n(1_001), 0);
     assert_eq!(n(6_000), 2);
     assert_eq!(n(20_000), 3);
+}
+
+fn a_claim_is_bounded_in_body_bytes_beyond_its_first_row(store: &dyn Store) {
+    let mut tx = store.begin().unwrap();
+    for id in ["b1", "b2", "b3"] {
+        // Each body is 4 bytes ("body").
+        tx.outbox_enqueue(&due_message(id, 100)).unwrap();
+    }
+    tx.commit().unwrap();
+    let ids = |bytes: u64, at: i64| -> Vec<String> {
+        store
+            .outbox_claim(Some(at), 10, bytes, 1_000)
+            .unwrap()
+            .messages
+            .into_iter()
+            .map(|m| m.message_id)
+            .collect()
+    };
+    // At least one row, however small the bound.
+    assert_eq!(ids(0, 200), ["b1"]);
+    // The rest were not leased: the next claim takes them, within 8 bytes.
+    assert_eq!(ids(8, 300), ["b2", "b3"]);
+    assert!(ids(u64::MAX, 400).is_empty(), "all three leased");
+    assert_eq!(ids(7, 5_000), ["b1"], "8 bytes would exceed 7");
 }
 
 fn a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying(store: &dyn Store) {
@@ -1200,7 +1227,7 @@ fn a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying(store: &dyn 
     tx.outbox_enqueue(&due_message("in-an-hour", local + 3_600_000))
         .unwrap();
     tx.commit().unwrap();
-    let claim = store.outbox_claim(None, 10, 60_000).unwrap();
+    let claim = store.outbox_claim(None, 10, u64::MAX, 60_000).unwrap();
     assert!((claim.now_ms - local).abs() < 5_000, "the store's clock");
     let ids: Vec<(i64, &str)> = claim
         .messages
@@ -1219,7 +1246,7 @@ fn a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying(store: &dyn 
     // An empty claim still tells the time.
     assert!(
         store
-            .outbox_claim(None, 10, 60_000)
+            .outbox_claim(None, 10, u64::MAX, 60_000)
             .unwrap()
             .messages
             .is_empty()

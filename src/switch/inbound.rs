@@ -205,16 +205,79 @@ async fn settle(sw: &Arc<Switch>, d: Delivery, message: Arc<WireMessage>, first:
     sw.relay_wake.notify_one();
 }
 
-/// Handle one delivery in its own transaction (blocking: XML and store work).
-/// A panic while handling it rolls its transaction back and is this delivery's
-/// failure only: `Retry`, towards the queue's delivery limit and the dead letters.
+/// What can be known of a delivery without the store: checks 2–8 of a SED, or the
+/// verification of a receipt or error. All the XML and RSA work of reading a
+/// delivery happens here, before any transaction is open.
+enum Prepared {
+    /// Nobody can be answered.
+    DeadLetter(String),
+    Signal {
+        message_id: String,
+        signal: Result<Signal, String>,
+    },
+    Sed {
+        message_id: String,
+        from: InstitutionId,
+        body_sha: String,
+        checked: Box<Result<CheckedSed, Refusal>>,
+    },
+}
+
+fn prepare(sw: &Switch, m: &WireMessage) -> Prepared {
+    Metrics::inc(&sw.metrics.inbound_received);
+    let Some(message_id) = m.message_id.clone().filter(|s| !s.is_empty()) else {
+        return Prepared::DeadLetter("no message_id".into());
+    };
+    if matches!(m.kind.as_deref(), Some("receipt") | Some("error")) {
+        Metrics::inc(&sw.metrics.signals_received);
+        return Prepared::Signal {
+            message_id,
+            signal: read_signal(sw, m),
+        };
+    }
+    let from = match m.headers.get("eessi-from").map(|f| InstitutionId::parse(f)) {
+        Some(Ok(f)) => f,
+        _ => {
+            return Prepared::DeadLetter("eessi-from missing or not an institution id".into());
+        }
+    };
+    Prepared::Sed {
+        message_id,
+        from,
+        body_sha: sha256_hex(&m.body),
+        checked: Box::new(check(sw, m)),
+    }
+}
+
+/// Prepare a delivery, turning a panic into its `Retry`.
+fn prepare_guarded(sw: &Switch, m: &WireMessage) -> Result<Prepared, Disposition> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(sw, m))).map_err(|_| {
+        tracing::error!("handling a delivery panicked; it is retried, then dead-lettered");
+        Disposition::Retry("the handler panicked".into())
+    })
+}
+
+/// Handle one delivery in its own transaction (blocking: XML and store work). The
+/// checks run before the transaction opens; inside it only checks 1, 9 and 10, the
+/// effect and the answer. A panic rolls the transaction back and is this
+/// delivery's failure only: `Retry`, towards the delivery limit and the dead letters.
 pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
+    match prepare_guarded(sw, m) {
+        Ok(p) => handle_prepared(sw, m, &p),
+        Err(d) => d,
+    }
+}
+
+fn handle_prepared(sw: &Switch, m: &WireMessage, p: &Prepared) -> Disposition {
+    if let Prepared::DeadLetter(why) = p {
+        return Disposition::DeadLetter(why.clone());
+    }
     let mut tx = match sw.store.begin() {
         Ok(tx) => tx,
         Err(e) if e.is_transient() => return Disposition::Wait(e.to_string()),
         Err(e) => return Disposition::Retry(e.to_string()),
     };
-    let d = match guarded(|| handle_in(sw, m, &mut *tx)) {
+    let d = match guarded(|| apply_prepared(sw, m, p, &mut *tx)) {
         Ok(d) => d,
         Err(panicked) => return panicked, // `tx` drops here: rolled back
     };
@@ -228,8 +291,8 @@ pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
     d
 }
 
-/// Run one delivery's handling, turning a panic into that delivery's `Retry`. The
-/// transaction it used is rolled back by the caller (dropped), and no lock stays
+/// Run one delivery's store work, turning a panic into that delivery's `Retry`.
+/// The transaction it used is rolled back by the caller (dropped), and no lock stays
 /// poisoned (the store recovers its connections' locks), so the store goes on.
 fn guarded(f: impl FnOnce() -> Disposition) -> Result<Disposition, Disposition> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
@@ -239,16 +302,25 @@ fn guarded(f: impl FnOnce() -> Disposition) -> Result<Disposition, Disposition> 
 }
 
 /// Handle several deliveries of one lane in one transaction (one fsync for all:
-/// group commit). If any of them fails in a way that is not its own answer (the
-/// store, a bug, a panic), the batch is rolled back and each is handled alone, so
-/// that only the failing one is retried or, in the end, dead-lettered.
+/// group commit), each checked before it opens. If any of them fails in a way that
+/// is not its own answer (the store, a bug, a panic), the batch is rolled back and
+/// each is handled alone, so that only the failing one is retried or, in the end,
+/// dead-lettered.
 pub fn handle_batch(sw: &Switch, ms: &[Arc<WireMessage>]) -> Vec<Disposition> {
+    let prepared: Vec<Result<Prepared, Disposition>> =
+        ms.iter().map(|m| prepare_guarded(sw, m)).collect();
     if ms.len() > 1
+        && prepared.iter().all(Result::is_ok)
         && let Ok(mut tx) = sw.store.begin()
     {
         let mut out = Vec::with_capacity(ms.len());
-        for m in ms {
-            match guarded(|| handle_in(sw, m, &mut *tx)) {
+        for (m, p) in ms.iter().zip(&prepared) {
+            let Ok(p) = p else { break };
+            if let Prepared::DeadLetter(why) = p {
+                out.push(Disposition::DeadLetter(why.clone()));
+                continue;
+            }
+            match guarded(|| apply_prepared(sw, m, p, &mut *tx)) {
                 Ok(d @ (Disposition::Ack | Disposition::DeadLetter(_))) => out.push(d),
                 Ok(Disposition::Retry(_) | Disposition::Wait(_)) | Err(_) => {
                     out.clear();
@@ -260,30 +332,42 @@ pub fn handle_batch(sw: &Switch, ms: &[Arc<WireMessage>]) -> Vec<Disposition> {
             return out;
         }
     }
-    ms.iter().map(|m| handle(sw, m)).collect()
+    ms.iter()
+        .zip(prepared)
+        .map(|(m, p)| match p {
+            Ok(p) => handle_prepared(sw, m, &p),
+            Err(d) => d,
+        })
+        .collect()
 }
 
-/// Handle one delivery inside `tx`; the caller commits when the answer is Ack.
-fn handle_in(sw: &Switch, m: &WireMessage, tx: &mut dyn Tx) -> Disposition {
-    Metrics::inc(&sw.metrics.inbound_received);
+/// The store part of one prepared delivery, inside `tx`; the caller commits when
+/// the answer is Ack.
+fn apply_prepared(sw: &Switch, m: &WireMessage, p: &Prepared, tx: &mut dyn Tx) -> Disposition {
     #[cfg(feature = "fault-hooks")]
     if let Some(id) = &m.message_id {
         crate::faults::maybe_panic(id);
     }
-    let Some(message_id) = m.message_id.clone().filter(|s| !s.is_empty()) else {
-        return Disposition::DeadLetter("no message_id".into());
+    let r = match p {
+        Prepared::DeadLetter(why) => return Disposition::DeadLetter(why.clone()),
+        Prepared::Signal { message_id, signal } => match signal {
+            Err(why) => {
+                // Contract: a signal that does not verify is ignored and logged; the
+                // retransmission schedule goes on.
+                Metrics::inc(&sw.metrics.signals_ignored);
+                tracing::warn!(message_id, reason = %why, "ignoring a receipt or error");
+                return Disposition::Ack;
+            }
+            Ok(signal) => settle_signal(sw, m, signal, tx),
+        },
+        Prepared::Sed {
+            message_id,
+            from,
+            body_sha,
+            checked,
+        } => commit_sed(sw, message_id, from, body_sha, m, (**checked).clone(), tx),
     };
-    match m.kind.as_deref() {
-        Some("receipt") | Some("error") => return handle_signal(sw, &message_id, m, tx),
-        _ => {}
-    }
-    let from = match m.headers.get("eessi-from").map(|f| InstitutionId::parse(f)) {
-        Some(Ok(f)) => f,
-        _ => return Disposition::DeadLetter("eessi-from missing or not an institution id".into()),
-    };
-    let body_sha = sha256_hex(&m.body);
-    let checked = check(sw, m);
-    match commit_sed(sw, &message_id, &from, &body_sha, m, checked, tx) {
+    match r {
         Ok(()) => Disposition::Ack,
         Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
         Err(e) => Disposition::Retry(e.to_string()),
@@ -1170,25 +1254,6 @@ fn apply(
     out.document_id = Some(h.document_id.clone());
     tx.outbox_enqueue(&out)?;
     Ok(true)
-}
-
-/// A receipt or an error for one of our SEDs.
-fn handle_signal(sw: &Switch, message_id: &str, m: &WireMessage, tx: &mut dyn Tx) -> Disposition {
-    Metrics::inc(&sw.metrics.signals_received);
-    match read_signal(sw, m) {
-        Err(why) => {
-            // Contract: a signal that does not verify is ignored and logged; the
-            // retransmission schedule goes on.
-            Metrics::inc(&sw.metrics.signals_ignored);
-            tracing::warn!(message_id, reason = %why, "ignoring a receipt or error");
-            Disposition::Ack
-        }
-        Ok(signal) => match settle_signal(sw, m, &signal, tx) {
-            Ok(()) => Disposition::Ack,
-            Err(e) if e.is_transient() => Disposition::Wait(e.to_string()),
-            Err(e) => Disposition::Retry(e.to_string()),
-        },
-    }
 }
 
 fn read_signal(sw: &Switch, m: &WireMessage) -> Result<Signal, String> {

@@ -88,12 +88,13 @@ pub async fn round(sw: &Arc<Switch>) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let store = sw.store.clone();
-    let rows = sw.bounds.relay_claim_rows;
+    let (rows, bytes) = (sw.bounds.relay_claim_rows, sw.bounds.relay_claim_bytes);
     // Claimed with a lease: another instance's relay skips these meanwhile. The
     // store's clock (the database's, on PostgreSQL) decides what is due.
-    let claim = tokio::task::spawn_blocking(move || store.outbox_claim(None, rows, CLAIM_LEASE_MS))
-        .await
-        .map_err(|e| StoreError::Db(e.to_string()))??;
+    let claim =
+        tokio::task::spawn_blocking(move || store.outbox_claim(None, rows, bytes, CLAIM_LEASE_MS))
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))??;
     let n = claim.messages.len();
     if n == 0 {
         return Ok(0);

@@ -143,7 +143,7 @@ fn a_receipt_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
     let dir = tempfile::tempdir().unwrap();
     let (be, nl) = (switch("BE", dir.path(), pg), switch("NL", dir.path(), None));
     let mid = a009(&be);
-    let claim = be.store.outbox_claim(None, 10, 60_000).unwrap();
+    let claim = be.store.outbox_claim(None, 10, u64::MAX, 60_000).unwrap();
     assert_eq!(claim.messages.len(), 1);
     let sed = claim.messages[0].clone();
     assert_eq!(sed.message_id, mid);
@@ -171,7 +171,7 @@ fn a_receipt_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
     let later = crate::store::now_ms() + 3_600_000;
     assert!(
         be.store
-            .outbox_claim(Some(later), 10, 60_000)
+            .outbox_claim(Some(later), 10, u64::MAX, 60_000)
             .unwrap()
             .messages
             .iter()
@@ -195,7 +195,7 @@ fn an_error_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
     let dir = tempfile::tempdir().unwrap();
     let (be, nl) = (switch("BE", dir.path(), pg), switch("NL", dir.path(), None));
     let mid = a009(&be);
-    let claim = be.store.outbox_claim(None, 10, 60_000).unwrap();
+    let claim = be.store.outbox_claim(None, 10, u64::MAX, 60_000).unwrap();
     let sed = claim.messages[0].clone();
     // A header that differs from the signed envelope: NL answers MALFORMED.
     let mut tampered = wire_of(&sed);
@@ -232,7 +232,7 @@ fn without_an_answer_the_schedule_fails_the_sed_once(pg: Option<&Scratch>) {
     let dir = tempfile::tempdir().unwrap();
     let be = switch("BE", dir.path(), pg);
     let mid = a009(&be);
-    let claim = be.store.outbox_claim(None, 10, 60_000).unwrap();
+    let claim = be.store.outbox_claim(None, 10, u64::MAX, 60_000).unwrap();
     record(
         &be,
         &claim.messages,
@@ -242,7 +242,10 @@ fn without_an_answer_the_schedule_fails_the_sed_once(pg: Option<&Scratch>) {
     let sent = sed_row(&be, &mid);
     assert_eq!((sent.status.as_str(), sent.attempts), (status::SENT, 1));
     let overdue = sent.next_attempt_ms + 1;
-    let again = be.store.outbox_claim(Some(overdue), 10, 60_000).unwrap();
+    let again = be
+        .store
+        .outbox_claim(Some(overdue), 10, u64::MAX, 60_000)
+        .unwrap();
     assert_eq!(again.messages.len(), 1);
     assert_eq!(again.messages[0].status, status::RETRYING);
     assert!(super::relay::exhausted(
