@@ -19,5 +19,6 @@ pub mod demo;
 pub mod faults;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod logging;
 pub mod report;
 pub mod switch;
