@@ -1079,6 +1079,11 @@ async fn metrics(
             "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
         ));
     }
+    // The configured bounds (`[limits]`) and retention periods (`[retention]`).
+    text.push_str("# TYPE eessi_limit gauge\n");
+    for (name, value) in sw.bounds.named().into_iter().chain(sw.retention.named()) {
+        text.push_str(&format!("eessi_limit{{name=\"{name}\"}} {value}\n"));
+    }
     edge.render_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
