@@ -44,6 +44,8 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     auth: Option<RawAuth>,
     #[serde(default = "default_grace")]
     shutdown_grace_ms: u64,
@@ -51,7 +53,8 @@ struct RawConfig {
     park_ms: i64,
     #[serde(default = "default_cert_warning")]
     cert_warning_days: u32,
-    /// A background task (inbox consumer, relay, sweeper, dead-letter collector)
+    /// A background task (inbox consumer, relay, sweeper, dead-letter collector,
+    /// retention job)
     /// failing without a success for this long puts the access point DOWN.
     #[serde(default = "default_failing_max")]
     failing_max_ms: u64,
@@ -348,6 +351,109 @@ fn default_body_max() -> usize {
     10 * 1024 * 1024
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+struct RawRetention {
+    duplicate_window_days: u32,
+    body_days: u32,
+    history_days: u32,
+    interval_s: u64,
+    batch_rows: u32,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        let r = Retention::default();
+        RawRetention {
+            duplicate_window_days: r.duplicate_window_days,
+            body_days: r.body_days,
+            history_days: r.history_days,
+            interval_s: r.interval_s,
+            batch_rows: r.batch_rows,
+        }
+    }
+}
+
+/// The contract keeps duplicate knowledge "at least 30 days" (`access-point.md`,
+/// Duplicates): a shorter window is refused.
+pub const DUPLICATE_WINDOW_DAYS_MIN: u32 = 30;
+
+/// What the retention job (`switch::retention`) prunes, and when (`[retention]`),
+/// each also shown on `/metrics` as `eessi_limit{name="retention_..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How long an answered inbound message id is remembered, so that a redelivery
+    /// is answered as a duplicate; also how long a delivered SED keeps its body
+    /// (a late error may still reject it). At least 30 days (the contract).
+    pub duplicate_window_days: u32,
+    /// Bodies of settled outbox rows are emptied this long after they settled.
+    pub body_days: u32,
+    /// Case history entries older than this are deleted; 0 keeps them forever.
+    pub history_days: u32,
+    /// Time between two runs of the job.
+    pub interval_s: u64,
+    /// Rows one prune call (one short transaction per table) touches at most.
+    pub batch_rows: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            duplicate_window_days: DUPLICATE_WINDOW_DAYS_MIN,
+            body_days: 30,
+            history_days: 400,
+            interval_s: 3600,
+            batch_rows: 1000,
+        }
+    }
+}
+
+impl Retention {
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            (
+                "retention_duplicate_window_days",
+                u64::from(self.duplicate_window_days),
+            ),
+            ("retention_body_days", u64::from(self.body_days)),
+            ("retention_history_days", u64::from(self.history_days)),
+            ("retention_interval_s", self.interval_s),
+            ("retention_batch_rows", u64::from(self.batch_rows)),
+        ]
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn retention(raw: &RawRetention, park_ms: i64) -> Result<Retention, String> {
+    let r = Retention {
+        duplicate_window_days: raw.duplicate_window_days,
+        body_days: raw.body_days,
+        history_days: raw.history_days,
+        interval_s: raw.interval_s,
+        batch_rows: raw.batch_rows,
+    };
+    if r.duplicate_window_days < DUPLICATE_WINDOW_DAYS_MIN {
+        return Err(format!(
+            "retention.duplicate_window_days must be at least {DUPLICATE_WINDOW_DAYS_MIN} (the contract keeps duplicate knowledge at least 30 days)"
+        ));
+    }
+    if i64::from(r.duplicate_window_days) * DAY_MS <= park_ms {
+        return Err(
+            "retention.duplicate_window_days must be longer than park_ms: a parked message's answer is kept while it is parked"
+                .into(),
+        );
+    }
+    if r.body_days == 0 || r.interval_s == 0 || r.batch_rows == 0 {
+        return Err(
+            "retention.body_days, retention.interval_s and retention.batch_rows must be positive"
+                .into(),
+        );
+    }
+    Ok(r)
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -366,6 +472,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub body_bytes_max: usize,
     pub bounds: Bounds,
+    /// What the retention job prunes and when (`[retention]`).
+    pub retention: Retention,
     pub auth: Option<AuthConfig>,
     /// SIGTERM: how long to finish deliveries in hand and flush the outbox.
     pub shutdown_grace_ms: u64,
@@ -439,6 +547,8 @@ impl Config {
         if raw.limits.body_bytes_max == 0 {
             return Err(invalid("limits.body_bytes_max must be positive".into()));
         }
+        let park_ms = raw.park_ms.max(1);
+        let retention = retention(&raw.retention, park_ms).map_err(invalid)?;
         let http = match &raw.http {
             Some(h) => http_config(h).map_err(invalid)?,
             None => HttpConfig::default(),
@@ -469,9 +579,10 @@ impl Config {
             retry: raw.retry,
             body_bytes_max: raw.limits.body_bytes_max,
             bounds: b,
+            retention,
             shutdown_grace_ms: raw.shutdown_grace_ms,
             failing_max_ms: raw.failing_max_ms.max(1),
-            park_ms: raw.park_ms.max(1),
+            park_ms,
             cert_warning_days: raw.cert_warning_days,
             auth: raw.auth.map(|a| AuthConfig {
                 issuer: a.issuer,
@@ -504,6 +615,52 @@ mod tests {
         );
         assert!(Config::parse(&format!("{text}unknown = 1\n"), Path::new("x.toml")).is_err());
         assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn retention_has_defaults_and_is_checked() {
+        let text = "country = \"BE\"\nregistry = \"r.toml\"\nkeys_dir = \"pki\"\n[store]\nurl = \"sqlite://be.db\"\n";
+        let c = Config::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(
+            c.retention,
+            Retention {
+                duplicate_window_days: 30,
+                body_days: 30,
+                history_days: 400,
+                interval_s: 3600,
+                batch_rows: 1000,
+            }
+        );
+        let c = Config::parse(
+            &format!("{text}[retention]\nduplicate_window_days = 45\nbody_days = 7\nhistory_days = 0\ninterval_s = 60\nbatch_rows = 10\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.retention,
+            Retention {
+                duplicate_window_days: 45,
+                body_days: 7,
+                history_days: 0,
+                interval_s: 60,
+                batch_rows: 10,
+            }
+        );
+        for bad in [
+            "[retention]\nduplicate_window_days = 29\n",
+            "[retention]\nbody_days = 0\n",
+            "[retention]\ninterval_s = 0\n",
+            "[retention]\nbatch_rows = 0\n",
+            "[retention]\nbody_day = 3\n",
+            "park_ms = 2592000000\n",
+        ] {
+            let text = match bad.strip_prefix("park_ms") {
+                // A top-level key goes before the first table.
+                Some(_) => format!("{bad}{text}"),
+                None => format!("{text}{bad}"),
+            };
+            assert!(Config::parse(&text, Path::new("x.toml")).is_err(), "{bad}");
+        }
     }
 
     #[test]

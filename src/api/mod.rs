@@ -1129,4 +1129,34 @@ mod tests {
             Some(true)
         );
     }
+
+    #[tokio::test]
+    async fn metrics_show_the_limits_and_the_retention_periods() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut config = crate::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
+        config.retention.body_days = 7;
+        let sw = Arc::new(
+            Switch::build(
+                &config,
+                Arc::new(crate::transport::memory::MemoryBroker::new()),
+            )
+            .unwrap(),
+        );
+        let edge = Arc::new(HttpEdge::new(Default::default(), config.body_bytes_max));
+        let r = metrics(State(sw), Extension(edge)).await;
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        for line in [
+            "eessi_limit{name=\"relay_claim_rows\"} 256",
+            "eessi_limit{name=\"retention_body_days\"} 7",
+            "eessi_limit{name=\"retention_duplicate_window_days\"} 30",
+            "eessi_limit{name=\"retention_history_days\"} 400",
+            "eessi_retention_outbox_bodies_pruned_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
 }

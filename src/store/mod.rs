@@ -9,6 +9,7 @@
 
 pub mod outbox;
 pub mod postgres;
+pub mod retention;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
 pub use outbox::{Change, Claim, LastError, OutboxStatus, allowed_from};
+pub use retention::{Prune, Pruned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -391,6 +393,13 @@ pub trait Store: Send + Sync {
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.
     fn ping(&self) -> Result<()>;
+    /// One bounded step of retention (`retention.rs`), each table in a short
+    /// transaction of its own, at most `p.limit` rows each: empty the bodies of
+    /// settled outbox rows (status unchanged, `body_pruned_at` recorded), delete
+    /// inbox rows past the duplicate window (not those of a message still parked)
+    /// and history entries before `p.history_before`. Call again while a table
+    /// returns `limit`.
+    fn prune(&self, p: &Prune) -> Result<Pruned>;
 }
 
 /// The local clock in milliseconds since the epoch.

@@ -145,6 +145,18 @@ ALTER TABLE parked ADD COLUMN waits_version BIGINT;
 CREATE INDEX parked_sender ON parked(sender_country);
 "#,
     },
+    Migration {
+        version: 5,
+        name: "retention",
+        // Times are RFC 3339 text in one format: compared byte-wise (COLLATE "C"),
+        // whatever the database's collation, they sort as time.
+        sql: r#"
+ALTER TABLE outbox ADD COLUMN body_pruned_at TEXT;
+CREATE INDEX outbox_unpruned ON outbox (updated_at COLLATE "C") WHERE body_pruned_at IS NULL;
+CREATE INDEX inbox_received ON inbox (received_at COLLATE "C");
+CREATE INDEX history_at ON history (at COLLATE "C");
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -1504,5 +1516,54 @@ impl Store for PostgresStore {
                 Ok(((get(r, 0)?, get(r, 1)?), n))
             })
             .collect()
+    }
+
+    fn prune(&self, p: &Prune) -> Result<Pruned> {
+        use super::retention::{final_pairs, late_pairs, rfc3339};
+        let limit = i64::from(p.limit);
+        let count = |rows: Vec<Row>| rows.len() as u64;
+        // Rows another transaction holds (a receipt settling a delivered SED right
+        // now) are skipped: they are pruned by a later run.
+        let outbox_bodies = count(self.write_one(
+            "WITH due AS (SELECT id FROM outbox WHERE body_pruned_at IS NULL \
+             AND updated_at COLLATE \"C\" < $2 \
+             AND ((kind || '/' || status) = ANY($3) \
+             OR ((kind || '/' || status) = ANY($4) AND updated_at COLLATE \"C\" < $5)) \
+             ORDER BY updated_at COLLATE \"C\" LIMIT $6 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox o SET body = ''::bytea, body_pruned_at = $1 FROM due WHERE o.id = due.id \
+             RETURNING o.id",
+            &[
+                &rfc3339(p.now_ms),
+                &rfc3339(p.body_before_ms),
+                &final_pairs(),
+                &late_pairs(),
+                &rfc3339(p.inbox_before_ms),
+                &limit,
+            ],
+        )?);
+        // A message still parked keeps the answer it will replace (inbox_refuse_parked).
+        let inbox_rows = count(self.write_one(
+            "DELETE FROM inbox WHERE message_id IN (SELECT i.message_id FROM inbox i \
+             WHERE i.received_at COLLATE \"C\" < $1 \
+             AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.message_id = i.message_id) \
+             ORDER BY i.received_at COLLATE \"C\" LIMIT $2 FOR UPDATE OF i SKIP LOCKED) \
+             RETURNING message_id",
+            &[&rfc3339(p.inbox_before_ms), &limit],
+        )?);
+        let history_rows = if p.history_before.is_empty() {
+            0
+        } else {
+            count(self.write_one(
+                "DELETE FROM history WHERE seq IN (SELECT seq FROM history \
+                 WHERE at COLLATE \"C\" < $1 ORDER BY at COLLATE \"C\" LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) RETURNING seq",
+                &[&p.history_before, &limit],
+            )?)
+        };
+        Ok(Pruned {
+            outbox_bodies,
+            inbox_rows,
+            history_rows,
+        })
     }
 }

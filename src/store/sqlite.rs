@@ -64,30 +64,36 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
-/// Columns added after the first schema, added to an older file at open.
+/// Added after the first schema: applied at open when missing (SQLite has no
+/// `ADD COLUMN IF NOT EXISTS`), then the indexes that need them.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("outbox", "body_pruned_at", "TEXT"),
     ("parked", "sender_country", "TEXT NOT NULL DEFAULT ''"),
     ("parked", "waits_document", "TEXT"),
     ("parked", "waits_version", "INTEGER"),
 ];
+const SCHEMA_AFTER_COLUMNS: &str = r#"
+CREATE INDEX IF NOT EXISTS outbox_unpruned ON outbox(updated_at) WHERE body_pruned_at IS NULL;
+CREATE INDEX IF NOT EXISTS inbox_received ON inbox(received_at);
+CREATE INDEX IF NOT EXISTS history_at ON history(at);
+CREATE INDEX IF NOT EXISTS parked_sender ON parked(sender_country);
+"#;
 
-fn upgrade(c: &Connection) -> Result<()> {
+fn add_columns(c: &Connection) -> Result<()> {
     for (table, column, decl) in ADDED_COLUMNS {
-        let has: bool = c
+        let present: bool = c
             .query_row(
-                &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
-                params![column],
-                |r| r.get::<_, i64>(0),
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+                params![table, column],
+                |r| r.get(0),
             )
-            .map_err(db)?
-            > 0;
-        if !has {
+            .map_err(db)?;
+        if !present {
             c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
                 .map_err(db)?;
         }
     }
-    c.execute_batch("CREATE INDEX IF NOT EXISTS parked_sender ON parked(sender_country)")
-        .map_err(db)
+    c.execute_batch(SCHEMA_AFTER_COLUMNS).map_err(db)
 }
 
 fn db(e: impl std::fmt::Display) -> StoreError {
@@ -148,7 +154,7 @@ impl SqliteStore {
         }
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
-        upgrade(&writer)?;
+        add_columns(&writer)?;
         let reader = connect(path)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
@@ -1192,6 +1198,63 @@ impl Store for SqliteStore {
             })
             .map_err(db)?;
         rows.map(|r| r.map_err(db)).collect()
+    }
+
+    fn prune(&self, p: &Prune) -> Result<Pruned> {
+        use super::retention::{final_pairs, late_pairs, rfc3339};
+        // The IN lists are built from the status table's own names (no input).
+        let list = |pairs: Vec<String>| {
+            pairs
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let (finals, late) = (list(final_pairs()), list(late_pairs()));
+        let limit = i64::from(p.limit);
+        // Each statement commits on its own (autocommit): one short write each.
+        let conn = self.write()?;
+        let outbox_bodies = conn
+            .prepare_cached(&format!(
+                "UPDATE outbox SET body = x'', body_pruned_at = ?1 WHERE id IN (\
+                 SELECT id FROM outbox WHERE body_pruned_at IS NULL AND updated_at < ?2 \
+                 AND (kind || '/' || status IN ({finals}) \
+                 OR (kind || '/' || status IN ({late}) AND updated_at < ?3)) \
+                 ORDER BY updated_at LIMIT ?4)"
+            ))
+            .map_err(db)?
+            .execute(params![
+                rfc3339(p.now_ms),
+                rfc3339(p.body_before_ms),
+                rfc3339(p.inbox_before_ms),
+                limit
+            ])
+            .map_err(sq)?;
+        // A message still parked keeps the answer it will replace (inbox_refuse_parked).
+        let inbox_rows = conn
+            .prepare_cached(
+                "DELETE FROM inbox WHERE message_id IN (SELECT i.message_id FROM inbox i \
+                 WHERE i.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.message_id = i.message_id) \
+                 ORDER BY i.received_at LIMIT ?2)",
+            )
+            .map_err(db)?
+            .execute(params![rfc3339(p.inbox_before_ms), limit])
+            .map_err(sq)?;
+        let history_rows = if p.history_before.is_empty() {
+            0
+        } else {
+            conn.prepare_cached(
+                "DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            )
+            .map_err(db)?
+            .execute(params![p.history_before, limit])
+            .map_err(sq)?
+        };
+        Ok(Pruned {
+            outbox_bodies: outbox_bodies as u64,
+            inbox_rows: inbox_rows as u64,
+            history_rows: history_rows as u64,
+        })
     }
 }
 

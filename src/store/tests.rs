@@ -110,6 +110,9 @@ suite!(
     dead_letters_are_kept_and_marked,
     audit_log_appends_and_filters,
     duplicates_are_conflicts,
+    prune_empties_only_settled_bodies_past_their_period,
+    prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes,
+    prune_is_bounded_by_its_limit,
 );
 
 // ----- fixtures -----
@@ -1480,4 +1483,275 @@ fn messages_page_filters_by_institution_before_the_limit(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+// ----- retention -----
+
+const DAY: i64 = 86_400_000;
+/// 2025-06-01T00:00:00Z, the fake "now" of the retention checks.
+const NOW: i64 = 1_748_736_000_000;
+
+/// A retention step at `NOW`: bodies after 10 days, the duplicate window 30 days,
+/// history 400 days.
+fn prune_at(limit: u32) -> Prune {
+    Prune {
+        now_ms: NOW,
+        body_before_ms: NOW - 10 * DAY,
+        inbox_before_ms: NOW - 30 * DAY,
+        history_before: retention::rfc3339(NOW - 400 * DAY),
+        limit,
+    }
+}
+
+/// An outbox row of `kind` in `status`, last changed `age_days` before `NOW`.
+fn settled(kind: &str, id: &str, status: &str, age_days: i64) -> OutboxMessage {
+    let mut m = message(kind, id);
+    m.status = status.into();
+    m.updated_at = retention::rfc3339(NOW - age_days * DAY);
+    m
+}
+
+fn inbox_row(message_id: &str, age_days: i64) -> InboxEntry {
+    InboxEntry {
+        message_id: message_id.into(),
+        body_sha256: "ab".repeat(32),
+        received_at: retention::rfc3339(NOW - age_days * DAY),
+        case_id: None,
+        answer_kind: kind::RECEIPT.into(),
+        answer_message_id: format!("ans-{message_id}"),
+        answer_routing_key: "NL".into(),
+        answer_headers: BTreeMap::new(),
+        answer_timestamp: 1_735_689_600,
+        answer_body: b"<receipt/>".to_vec(),
+        error_code: None,
+    }
+}
+
+fn prune_empties_only_settled_bodies_past_their_period(store: &dyn Store) {
+    let rows = [
+        // (row, pruned?)
+        (
+            settled(kind::SED, "rejected-old", status::REJECTED, 20),
+            true,
+        ),
+        (settled(kind::SED, "failed-old", status::FAILED, 20), true),
+        (
+            settled(kind::NATIONAL, "national-old", status::SENT, 20),
+            true,
+        ),
+        (
+            settled(kind::RECEIPT, "receipt-old", status::FAILED, 20),
+            true,
+        ),
+        // A delivered SED past the duplicate window too.
+        (
+            settled(kind::SED, "delivered-older", status::DELIVERED, 40),
+            true,
+        ),
+        // Fresh: settled within body_days.
+        (
+            settled(kind::SED, "rejected-fresh", status::REJECTED, 5),
+            false,
+        ),
+        (
+            settled(kind::NATIONAL, "national-fresh", status::SENT, 5),
+            false,
+        ),
+        // Not settled, however old.
+        (settled(kind::SED, "sent-old", status::SENT, 40), false),
+        (settled(kind::SED, "queued-old", status::QUEUED, 40), false),
+        (
+            settled(kind::SED, "retrying-old", status::RETRYING, 40),
+            false,
+        ),
+        (
+            settled(kind::NATIONAL, "national-retrying", status::RETRYING, 40),
+            false,
+        ),
+        // Delivered inside the duplicate window: a receipt is still checked
+        // against its body's digest, and an error may still reject it.
+        (
+            settled(kind::SED, "delivered-old", status::DELIVERED, 20),
+            false,
+        ),
+        // A kind the switch does not write is left alone.
+        (settled("other", "other-old", status::SENT, 40), false),
+    ];
+    for (m, _) in &rows {
+        enqueue(store, m);
+    }
+    let got = store.prune(&prune_at(100)).unwrap();
+    assert_eq!(
+        got,
+        Pruned {
+            outbox_bodies: 5,
+            inbox_rows: 0,
+            history_rows: 0
+        }
+    );
+    let after: BTreeMap<String, OutboxMessage> = store
+        .messages(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.message_id.clone(), m))
+        .collect();
+    for (m, pruned) in &rows {
+        let a = &after[&m.message_id];
+        if *pruned {
+            assert!(a.body.is_empty(), "{} is pruned", m.message_id);
+        } else {
+            assert_eq!(a.body, m.body, "{} keeps its body", m.message_id);
+        }
+        // Pruning changes the body only.
+        assert_eq!(a.status, m.status, "{}", m.message_id);
+        assert_eq!(a.updated_at, m.updated_at, "{}", m.message_id);
+        assert_eq!(a.headers, m.headers, "{}", m.message_id);
+    }
+    // Pruned rows are not counted again.
+    assert_eq!(store.prune(&prune_at(100)).unwrap(), Pruned::default());
+    // A pruned delivered SED may still be rejected by a late error.
+    let delivered = after["delivered-older"].id;
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.outbox_transition(delivered, kind::SED, &Change::to(OutboxStatus::Rejected))
+            .unwrap()
+    );
+    tx.commit().unwrap();
+}
+
+fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let mut tx = store.begin().unwrap();
+    for (id, age) in [("in-old", 40), ("in-recent", 10), ("in-parked", 40)] {
+        tx.inbox_put(&inbox_row(id, age)).unwrap();
+    }
+    // Still parked: its receipt is replaced by UNKNOWN_CASE when it expires.
+    tx.parked_put(&parked("in-parked", &case_id, NOW)).unwrap();
+    for (detail, age) in [("old", 500), ("recent", 10)] {
+        let mut h = history("sed-received", detail);
+        h.at = retention::rfc3339(NOW - age * DAY);
+        tx.history_append(&case_id, &h).unwrap();
+    }
+    tx.commit().unwrap();
+
+    // With history kept forever, only the inbox row past the window goes.
+    let keep_history = Prune {
+        history_before: String::new(),
+        ..prune_at(100)
+    };
+    assert_eq!(
+        store.prune(&keep_history).unwrap(),
+        Pruned {
+            outbox_bodies: 0,
+            inbox_rows: 1,
+            history_rows: 0
+        }
+    );
+    assert_eq!(
+        store.case_detail(&case_id).unwrap().unwrap().history.len(),
+        2
+    );
+
+    let mut tx = store.begin().unwrap();
+    assert!(tx.inbox_get("in-old").unwrap().is_none());
+    assert_eq!(
+        tx.inbox_get("in-parked").unwrap(),
+        Some(inbox_row("in-parked", 40))
+    );
+    // Inside the window a redelivery is still recognised: the stored answer is
+    // there, and a second answer is refused.
+    assert_eq!(
+        tx.inbox_get("in-recent").unwrap(),
+        Some(inbox_row("in-recent", 10))
+    );
+    let e = tx
+        .inbox_put(&inbox_row("in-recent", 0))
+        .expect_err("a duplicate");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    drop(tx);
+
+    assert_eq!(
+        store.prune(&prune_at(100)).unwrap(),
+        Pruned {
+            outbox_bodies: 0,
+            inbox_rows: 0,
+            history_rows: 1
+        }
+    );
+    let history: Vec<String> = store
+        .case_detail(&case_id)
+        .unwrap()
+        .unwrap()
+        .history
+        .into_iter()
+        .map(|h| h.detail)
+        .collect();
+    assert_eq!(history, ["recent"]);
+}
+
+fn prune_is_bounded_by_its_limit(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let mut tx = store.begin().unwrap();
+    for i in 0..5 {
+        tx.outbox_enqueue(&settled(kind::SED, &format!("s{i}"), status::FAILED, 20))
+            .unwrap();
+        tx.inbox_put(&inbox_row(&format!("in-{i}"), 40)).unwrap();
+        let mut h = history("sed-received", "old");
+        h.at = retention::rfc3339(NOW - 500 * DAY);
+        tx.history_append(&case_id, &h).unwrap();
+    }
+    tx.commit().unwrap();
+    let mut calls = Vec::new();
+    let mut total = Pruned::default();
+    loop {
+        let got = store.prune(&prune_at(2)).unwrap();
+        calls.push(got);
+        total.add(&got);
+        if got.caught_up(2) {
+            break;
+        }
+    }
+    let each = |n| Pruned {
+        outbox_bodies: n,
+        inbox_rows: n,
+        history_rows: n,
+    };
+    assert_eq!(calls, [each(2), each(2), each(1)]);
+    assert_eq!(total, each(5));
+    assert!(
+        store
+            .messages(None, 100)
+            .unwrap()
+            .iter()
+            .all(|m| m.body.is_empty())
+    );
+}
+
+/// A database written before retention has no `body_pruned_at`: opening it adds the
+/// column (once; opening again changes nothing) and pruning works on it.
+#[test]
+fn sqlite_adds_the_retention_column_to_an_older_database() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    {
+        let c = rusqlite::Connection::open(&path).expect("raw connection");
+        c.execute_batch(
+            "DROP INDEX outbox_unpruned; ALTER TABLE outbox DROP COLUMN body_pruned_at;",
+        )
+        .expect("back to the older schema");
+    }
+    let store = SqliteStore::open(&path).expect("upgrade");
+    enqueue(
+        &store,
+        &settled(kind::SED, "rejected-old", status::REJECTED, 20),
+    );
+    drop(store);
+    let store = SqliteStore::open(&path).expect("open again");
+    assert_eq!(store.prune(&prune_at(10)).unwrap().outbox_bodies, 1);
+    let c = rusqlite::Connection::open(&path).expect("raw connection");
+    let pruned_at: Option<String> = c
+        .query_row("SELECT body_pruned_at FROM outbox", [], |r| r.get(0))
+        .expect("the column");
+    assert_eq!(pruned_at, Some(retention::rfc3339(NOW)));
 }

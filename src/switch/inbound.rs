@@ -1312,6 +1312,13 @@ fn settle_signal(
             document_version,
             ..
         } => {
+            if out.body.is_empty() {
+                // Retention emptied it (`store::retention`): the SED settled long ago,
+                // so the receipt would change nothing; it is stale, not a mismatch.
+                Metrics::inc(&sw.metrics.signals_stale);
+                tracing::debug!(ref_to = s.ref_to(), status = %out.status, "a receipt for a SED whose body was pruned");
+                return Ok(());
+            }
             let doc_ok = out.document_id.as_ref() == Some(document_id)
                 && out
                     .headers

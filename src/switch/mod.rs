@@ -6,7 +6,8 @@
 //! - `outbound`: accept a SED from a national institution (directly or through an
 //!   adapter), step the case, sign, and commit it with its outbox message;
 //! - `relay`: publish committed outbox messages with broker confirms, retransmit
-//!   SEDs without receipt on the bounded schedule, and mark them failed after.
+//!   SEDs without receipt on the bounded schedule, and mark them failed after;
+//! - `retention`: prune settled bodies, old inbox rows and history in the background.
 
 pub mod deadletter;
 pub mod inbound;
@@ -14,6 +15,7 @@ pub mod outbound;
 pub mod peer;
 pub mod record;
 pub mod relay;
+pub mod retention;
 pub mod supervise;
 #[cfg(test)]
 mod tests;
@@ -74,6 +76,10 @@ pub struct Metrics {
     pub parked_refused_cap: AtomicU64,
     /// National submissions refused because the submission queue was full.
     pub submissions_refused: AtomicU64,
+    /// Outbox bodies emptied, inbox rows and history entries deleted by retention.
+    pub retention_outbox_bodies_pruned: AtomicU64,
+    pub retention_inbox_rows_pruned: AtomicU64,
+    pub retention_history_rows_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -100,6 +106,18 @@ impl Metrics {
             ("signals_stale", g(&self.signals_stale)),
             ("parked_refused_cap", g(&self.parked_refused_cap)),
             ("submissions_refused", g(&self.submissions_refused)),
+            (
+                "retention_outbox_bodies_pruned",
+                g(&self.retention_outbox_bodies_pruned),
+            ),
+            (
+                "retention_inbox_rows_pruned",
+                g(&self.retention_inbox_rows_pruned),
+            ),
+            (
+                "retention_history_rows_pruned",
+                g(&self.retention_history_rows_pruned),
+            ),
         ]
     }
 }
@@ -121,6 +139,8 @@ pub struct Switch {
     pub retry: RetryPolicy,
     /// The bounds of queues and caches (configuration `[limits]`).
     pub bounds: crate::config::Bounds,
+    /// What the retention job prunes and when (configuration `[retention]`).
+    pub retention: crate::config::Retention,
     pub adapters: crate::adapt::Adapters,
     pub relay_wake: tokio::sync::Notify,
     /// How long a `New`/`Update` waits for its predecessor before UNKNOWN_CASE.
@@ -195,6 +215,7 @@ impl Switch {
             },
             retry: config.retry,
             bounds: config.bounds,
+            retention: config.retention,
             adapters,
             relay_wake: tokio::sync::Notify::new(),
             park_ms: config.park_ms,
@@ -222,8 +243,8 @@ impl Switch {
         Ok(())
     }
 
-    /// Declare, then run the inbound consumer, the relay, the sweeper and the
-    /// dead-letter collector until `shutdown` fires. If one of them ends, panics or
+    /// Declare, then run the inbound consumer, the relay, the sweeper, the
+    /// dead-letter collector and the retention job until `shutdown` fires. If one of them ends, panics or
     /// keeps failing before that, the access point is DOWN (`supervisor`): the
     /// others are stopped as at shutdown and this returns the reason as an error.
     pub async fn run(
@@ -255,6 +276,7 @@ impl Switch {
             dead,
             stop_rx.clone(),
         ));
+        let mut retention = tokio::spawn(retention::run(self.clone(), stop_rx.clone()));
         let mut relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
         let mut shutdown = shutdown;
         let ended = |task: &str, r: Result<(), tokio::task::JoinError>| match r {
@@ -269,6 +291,7 @@ impl Switch {
             r = &mut sweeper => Some(ended("parking sweeper", r)),
             r = &mut collector => Some(ended("dead-letter collector", r)),
             r = &mut relay => Some(ended("outbox relay", r)),
+            r = &mut retention => Some(ended("retention job", r)),
         };
         if let Some(reason) = &down {
             self.supervisor.down(reason.clone());
@@ -276,7 +299,7 @@ impl Switch {
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
-        for h in [&mut inbound, &mut sweeper, &mut collector] {
+        for h in [&mut inbound, &mut sweeper, &mut collector, &mut retention] {
             if !h.is_finished() {
                 let _ = h.await;
             }
@@ -295,6 +318,7 @@ impl Switch {
     /// configured number (shown on `/metrics` as `eessi_limit{name=...}`).
     pub fn limits(&self) -> Vec<(&'static str, u64)> {
         let mut l = self.bounds.named();
+        l.extend(self.retention.named());
         l.extend([
             ("body_bytes_max", self.limits.body_bytes_max as u64),
             ("retry_interval_ms", self.retry.interval_ms),

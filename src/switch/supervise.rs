@@ -1,5 +1,5 @@
 //! Supervision of the switch's long-running tasks (inbox consumer, relay, sweeper,
-//! dead-letter collector). A task that ends before shutdown, panics, or keeps
+//! dead-letter collector, retention job). A task that ends before shutdown, panics, or keeps
 //! failing for longer than `supervision.failing_max_ms` puts the access point DOWN:
 //! `/health` answers 503 with the reason, and `Switch::run` stops the other tasks
 //! and returns an error, so `serve` exits non-zero and its process manager restarts

@@ -285,10 +285,50 @@ macro_rules! both_backends {
     };
 }
 
+/// A delivered SED keeps its body through the duplicate window; after it, retention
+/// empties it, and a late receipt is then stale (not a digest mismatch). That a
+/// late error may still reject it is the store suite's
+/// `prune_empties_only_settled_bodies_past_their_period`.
+fn a_delivered_sed_pruned_after_the_window_still_settles_right(pg: Option<&Scratch>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tempfile::tempdir().unwrap();
+    let (be, nl) = (switch("BE", dir.path(), pg), switch("NL", dir.path(), None));
+    let mid = a009(&be);
+    let sed = be
+        .store
+        .outbox_claim(None, 10, u64::MAX, 60_000)
+        .unwrap()
+        .messages[0]
+        .clone();
+    let receipt = nl_answers(&nl, &wire_of(&sed));
+    assert_eq!(handle(&be, &receipt), Disposition::Ack);
+    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+
+    // Past body_days but inside the duplicate window: the body stays.
+    let day = 86_400_000;
+    let now = crate::store::now_ms();
+    super::retention::pass(&be, now + 29 * day).unwrap();
+    assert_eq!(sed_row(&be, &mid).body, sed.body);
+    let stale = be.metrics.signals_stale.load(Relaxed);
+    assert_eq!(handle(&be, &receipt), Disposition::Ack);
+    assert_eq!(be.metrics.signals_stale.load(Relaxed), stale + 1);
+
+    // Past the duplicate window: emptied, still delivered.
+    let p = super::retention::pass(&be, now + 31 * day).unwrap();
+    assert!(p.outbox_bodies >= 1, "{p:?}");
+    let row = sed_row(&be, &mid);
+    assert!(row.body.is_empty());
+    assert_eq!(row.status, status::DELIVERED);
+    assert_eq!(handle(&be, &receipt), Disposition::Ack);
+    assert_eq!(be.metrics.signals_stale.load(Relaxed), stale + 2);
+    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+}
+
 both_backends!(
     a_receipt_that_overtakes_the_relay_stands,
     an_error_that_overtakes_the_relay_stands,
     without_an_answer_the_schedule_fails_the_sed_once,
+    a_delivered_sed_pruned_after_the_window_still_settles_right,
 );
 
 /// Two BE instances on one PostgreSQL database get the same redelivered message id
