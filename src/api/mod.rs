@@ -904,25 +904,35 @@ async fn get_envelope(
         Ok(d) => d,
         Err(r) => return *r,
     };
+    // The case (which the caller may read) must hold this version; only then is its
+    // envelope loaded.
     let found = d
         .documents
         .iter()
         .filter(|(doc, _)| doc.document_id.as_str() == document_id)
-        .flat_map(|(_, vs)| vs.iter())
-        .find(|v| v.version.to_string() == version);
-    match found {
-        Some(v) => (
+        .flat_map(|(doc, vs)| vs.iter().map(move |v| (doc.document_id.clone(), v.version)))
+        .find(|(_, v)| v.to_string() == version);
+    let Some((doc, v)) = found else {
+        return Problem::not_found(format!(
+            "document {document_id} version {version} is not in case {case_id}"
+        ))
+        .into_response();
+    };
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || store.document_envelope(&doc, v)).await {
+        Ok(Ok(Some(envelope))) => (
             [
                 (header::CONTENT_TYPE, "application/xml"),
                 (header::CACHE_CONTROL, "no-store"),
             ],
-            v.envelope.clone(),
+            envelope,
         )
             .into_response(),
-        None => Problem::not_found(format!(
+        Ok(Ok(None)) => Problem::not_found(format!(
             "document {document_id} version {version} is not in case {case_id}"
         ))
         .into_response(),
+        _ => Problem::unavailable("the case store is unavailable".into()).into_response(),
     }
 }
 
@@ -1002,6 +1012,16 @@ async fn openapi() -> Response {
 }
 
 async fn health(State(sw): State<Arc<Switch>>) -> Response {
+    if !sw.started.load(std::sync::atomic::Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "STARTING",
+                "reason": "the access point's queues are not declared and consumed yet"
+            })),
+        )
+            .into_response();
+    }
     if let Some(reason) = sw.supervisor.reason() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -345,7 +345,11 @@ pub trait Tx {
 /// The store. Methods are blocking; async callers run them on blocking threads.
 pub trait Store: Send + Sync {
     fn begin(&self) -> Result<Box<dyn Tx + '_>>;
+    /// Everything about a case but message bodies: document versions come without
+    /// their envelope and outbox messages without their body (see `document_envelope`).
     fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>>;
+    /// One document version's signed envelope, loaded only when asked for.
+    fn document_envelope(&self, document_id: &DocumentId, version: u32) -> Result<Option<Vec<u8>>>;
     fn cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>>;
     /// Messages with `status` (or all when None), newest first.
     fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;

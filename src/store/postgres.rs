@@ -512,6 +512,12 @@ macro_rules! out_cols {
         "id, message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at"
     };
 }
+/// `out_cols` with an empty body in place of the body: for listings.
+macro_rules! out_cols_no_body {
+    () => {
+        "id, message_id, kind, exchange, routing_key, headers, timestamp, ''::bytea AS body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at"
+    };
+}
 macro_rules! inbox_cols {
     () => {
         "message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code"
@@ -1264,6 +1270,16 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn document_envelope(&self, document_id: &DocumentId, version: u32) -> Result<Option<Vec<u8>>> {
+        self.conn()?
+            .query_opt(
+                "SELECT envelope FROM document_versions WHERE document_id = $1 AND version = $2",
+                &[&document_id.as_str(), &i64::from(version)],
+            )?
+            .map(|r| get(&r, 0))
+            .transpose()
+    }
+
     fn parked_count(&self) -> Result<u64> {
         let rows = self.conn()?.query("SELECT COUNT(*) FROM parked", &[])?;
         let n: i64 = rows.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
@@ -1354,7 +1370,7 @@ impl Store for PostgresStore {
             let conversations = conversations_of(conn, case_id)?;
             let mut versions: HashMap<String, Vec<DocumentVersion>> = HashMap::new();
             for r in conn.query(
-                "SELECT v.document_id, v.version, v.message_id, v.content_sha256, v.envelope, \
+                "SELECT v.document_id, v.version, v.message_id, v.content_sha256, \
                  v.created_at FROM document_versions v JOIN documents d USING (document_id) \
                  WHERE d.case_id = $1 ORDER BY v.document_id, v.version",
                 &[&case_id.as_str()],
@@ -1365,8 +1381,9 @@ impl Store for PostgresStore {
                     version: get_u32(&r, 1)?,
                     message_id: get(&r, 2)?,
                     content_sha256: get(&r, 3)?,
-                    envelope: get(&r, 4)?,
-                    created_at: get(&r, 5)?,
+                    // Loaded only when asked for (`document_envelope`).
+                    envelope: Vec::new(),
+                    created_at: get(&r, 4)?,
                 };
                 versions.entry(id).or_default().push(v);
             }
@@ -1400,7 +1417,7 @@ impl Store for PostgresStore {
                 .query(
                     concat!(
                         "SELECT ",
-                        out_cols!(),
+                        out_cols_no_body!(),
                         " FROM outbox WHERE case_id = $1 ORDER BY id"
                     ),
                     &[&case_id.as_str()],

@@ -222,6 +222,8 @@ const CASE_COLS: &str =
     "case_id, buc, sed_version, state, status, created_at, updated_at, previous_state";
 const DOC_COLS: &str = "document_id, case_id, sed, sender, receiver, direction, status, latest_version, related, created_at";
 const OUT_COLS: &str = "id, message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at";
+/// The same without the body (an empty blob in its place): for listings.
+const OUT_COLS_NO_BODY: &str = "id, message_id, kind, exchange, routing_key, headers, timestamp, X'' AS body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at";
 
 type DocRow = (
     String,
@@ -957,6 +959,17 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn document_envelope(&self, document_id: &DocumentId, version: u32) -> Result<Option<Vec<u8>>> {
+        self.read()?
+            .prepare_cached(
+                "SELECT envelope FROM document_versions WHERE document_id = ?1 AND version = ?2",
+            )
+            .map_err(db)?
+            .query_row(params![document_id.as_str(), version], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
     fn parked_count(&self) -> Result<u64> {
         let conn = self.read()?;
         conn.query_row("SELECT COUNT(*) FROM parked", [], |r| r.get::<_, i64>(0))
@@ -1060,7 +1073,7 @@ impl Store for SqliteStore {
         let mut documents = Vec::new();
         for d in documents_of(&conn, case_id)? {
             let mut st = conn
-                .prepare_cached("SELECT version, message_id, content_sha256, envelope, created_at FROM document_versions WHERE document_id = ?1 ORDER BY version")
+                .prepare_cached("SELECT version, message_id, content_sha256, created_at FROM document_versions WHERE document_id = ?1 ORDER BY version")
                 .map_err(db)?;
             let versions = st
                 .query_map(params![d.document_id.as_str()], |r| {
@@ -1069,8 +1082,9 @@ impl Store for SqliteStore {
                         version: r.get(0)?,
                         message_id: r.get(1)?,
                         content_sha256: r.get(2)?,
-                        envelope: r.get(3)?,
-                        created_at: r.get(4)?,
+                        // Loaded only when asked for (`document_envelope`).
+                        envelope: Vec::new(),
+                        created_at: r.get(3)?,
                     })
                 })
                 .map_err(db)?
@@ -1100,7 +1114,7 @@ impl Store for SqliteStore {
         let messages = {
             let mut st = conn
                 .prepare_cached(&format!(
-                    "SELECT {OUT_COLS} FROM outbox WHERE case_id = ?1 ORDER BY id"
+                    "SELECT {OUT_COLS_NO_BODY} FROM outbox WHERE case_id = ?1 ORDER BY id"
                 ))
                 .map_err(db)?;
             let rows = st

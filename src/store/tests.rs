@@ -918,13 +918,28 @@ fn case_detail_collects_documents_history_and_messages(store: &dyn Store) {
         .into_iter()
         .map(|(doc, vs)| (doc.document_id, doc.latest_version, vs))
         .collect();
+    // Versions come without their envelope, loaded only when asked for.
+    let light = |v: DocumentVersion| DocumentVersion {
+        envelope: Vec::new(),
+        ..v
+    };
     assert_eq!(
         docs,
         vec![
-            (d1.clone(), 2, vec![version(&d1, 1), version(&d1, 2)]),
-            (d2.clone(), 1, vec![version(&d2, 1)]),
+            (
+                d1.clone(),
+                2,
+                vec![light(version(&d1, 1)), light(version(&d1, 2))]
+            ),
+            (d2.clone(), 1, vec![light(version(&d2, 1))]),
         ]
     );
+    assert_eq!(
+        store.document_envelope(&d1, 2).unwrap(),
+        Some(version(&d1, 2).envelope)
+    );
+    assert!(!version(&d1, 2).envelope.is_empty());
+    assert_eq!(store.document_envelope(&d1, 3).unwrap(), None);
     assert_eq!(
         d.history
             .iter()
@@ -936,13 +951,16 @@ fn case_detail_collects_documents_history_and_messages(store: &dyn Store) {
         d.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
         [i1, i2]
     );
+    // Messages come without their body.
     assert_eq!(
         d.messages[0],
         OutboxMessage {
             id: i1,
+            body: Vec::new(),
             ..m1.clone()
         }
     );
+    assert!(!m1.body.is_empty());
     assert!(store.case_detail(&CaseId::random()).unwrap().is_none());
 }
 

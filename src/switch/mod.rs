@@ -149,6 +149,9 @@ pub struct Switch {
     pub cert_warning_s: i64,
     /// Set at shutdown: lanes stop waiting for the store.
     pub shutting_down: std::sync::atomic::AtomicBool,
+    /// Set once the queues are declared and the inbox is being consumed: until then
+    /// `/health` answers STARTING (503), so nobody takes the process for ready.
+    pub started: std::sync::atomic::AtomicBool,
     /// National submissions waiting for the next group commit, and who commits.
     pub(crate) submissions: std::sync::Mutex<Vec<outbound::Job>>,
     pub(crate) committer: std::sync::Mutex<()>,
@@ -221,6 +224,7 @@ impl Switch {
             park_ms: config.park_ms,
             cert_warning_s: i64::from(config.cert_warning_days) * 86_400,
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            started: std::sync::atomic::AtomicBool::new(false),
             submissions: std::sync::Mutex::new(Vec::new()),
             committer: std::sync::Mutex::new(()),
             metrics: Metrics::default(),
@@ -278,6 +282,8 @@ impl Switch {
         ));
         let mut retention = tokio::spawn(retention::run(self.clone(), stop_rx.clone()));
         let mut relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
+        self.started
+            .store(true, std::sync::atomic::Ordering::Release);
         let mut shutdown = shutdown;
         let ended = |task: &str, r: Result<(), tokio::task::JoinError>| match r {
             Ok(()) => format!("the {task} ended"),
