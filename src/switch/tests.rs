@@ -526,3 +526,83 @@ fn parking_is_capped_per_case_and_per_access_point() {
         2
     );
 }
+
+/// Make the database itself refuse to store any version of `document`: a store
+/// failure that is nobody's answer (not a refusal), for the batch fallback test.
+fn refuse_versions_of(be_dir: &std::path::Path, pg: Option<&Scratch>, document: &str) {
+    match pg {
+        None => {
+            let c = rusqlite::Connection::open(be_dir.join("be.db")).unwrap();
+            c.execute_batch(&format!(
+                "CREATE TRIGGER refuse_doc BEFORE INSERT ON document_versions \
+                 WHEN NEW.document_id = '{document}' \
+                 BEGIN SELECT RAISE(ABORT, 'injected store failure'); END;"
+            ))
+            .unwrap();
+        }
+        Some(pg) => {
+            let mut c = pg.config().connect(::postgres::NoTls).unwrap();
+            c.batch_execute(&format!(
+                "CREATE FUNCTION refuse_doc() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected store failure'; END $$; \
+                 CREATE TRIGGER refuse_doc BEFORE INSERT ON document_versions FOR EACH ROW \
+                 WHEN (NEW.document_id = '{document}') EXECUTE FUNCTION refuse_doc();"
+            ))
+            .unwrap();
+        }
+    }
+}
+
+/// A group commit whose transaction fails for one delivery (a store failure, not
+/// its answer) is rolled back and redone one delivery at a time: the neighbours
+/// commit, the failing one is retried (towards the delivery limit), nothing half
+/// applied.
+fn a_store_failure_in_a_batch_fails_that_delivery_only(pg: Option<&Scratch>) {
+    let dir = tempfile::tempdir().unwrap();
+    let be = switch("BE", dir.path(), pg);
+    let svb = crate::signing::Signer::from_files(
+        &root().join("fixtures/pki/NL_SVB.key.pem"),
+        &root().join("fixtures/pki/NL_SVB.crt.pem"),
+    )
+    .unwrap();
+    let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
+    let starts: Vec<Craft> = (0..3)
+        .map(|_| {
+            Craft::new(
+                "NL:SVB",
+                "BE:ONSS",
+                "LA_BUC_02",
+                "A003",
+                &CaseId::random(),
+                &a003,
+            )
+        })
+        .collect();
+    refuse_versions_of(dir.path(), pg, starts[1].header.document_id.as_str());
+    let ms: Vec<Arc<WireMessage>> = starts
+        .iter()
+        .map(|c| Arc::new(wire(&craft_with(&svb, c).unwrap())))
+        .collect();
+    let ds = super::inbound::handle_batch(&be, &ms);
+    assert_eq!(ds[0], Disposition::Ack);
+    assert!(matches!(&ds[1], Disposition::Retry(_)), "{ds:?}");
+    assert_eq!(ds[2], Disposition::Ack);
+    let exists = |c: &Craft| be.store.case_detail(&c.header.case_id).unwrap().is_some();
+    assert!(exists(&starts[0]) && exists(&starts[2]));
+    assert!(!exists(&starts[1]), "nothing of it half-applied");
+    // Its answer was not stored either: a redelivery is handled afresh.
+    let answered = be
+        .store
+        .messages(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.headers.get("eessi-ref-to-message-id") == ms[1].message_id.as_ref())
+        .count();
+    assert_eq!(answered, 0);
+}
+
+mod store_failures {
+    use super::*;
+
+    both_backends!(a_store_failure_in_a_batch_fails_that_delivery_only);
+}
