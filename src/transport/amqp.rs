@@ -19,6 +19,7 @@ use lapin::options::{
     BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
@@ -85,8 +86,25 @@ fn durable() -> QueueDeclareOptions {
 
 impl AmqpTransport {
     pub async fn connect(url: &str) -> Result<AmqpTransport, TransportError> {
+        AmqpTransport::connect_with(url, None).await
+    }
+
+    /// Connect; an `amqps://` URL with `tls`: the broker's certificate must chain to
+    /// `tls.ca_file` and name the URL's host, and the client certificate is
+    /// presented when configured (the broker may require one).
+    pub async fn connect_with(
+        url: &str,
+        tls: Option<&crate::config::AmqpTls>,
+    ) -> Result<AmqpTransport, TransportError> {
         let props = ConnectionProperties::default().enable_auto_recover();
-        let connection = Connection::connect(url, props).await.map_err(conn_err)?;
+        let config = match tls {
+            Some(t) => tls_config(t)?,
+            None => OwnedTLSConfig::default(),
+        };
+        let runtime = lapin::runtime::default_runtime().map_err(conn_err)?;
+        let connection = Connection::connect_with_config(url, props, config, runtime)
+            .await
+            .map_err(conn_err)?;
         let mut publishers = Vec::with_capacity(PUBLISH_CHANNELS);
         for _ in 0..PUBLISH_CHANNELS {
             let ch = connection.create_channel().await.map_err(conn_err)?;
@@ -192,6 +210,28 @@ impl AmqpTransport {
 }
 
 /// Never log a password.
+/// lapin's TLS settings (OpenSSL underneath) from the configured files.
+fn tls_config(t: &crate::config::AmqpTls) -> Result<OwnedTLSConfig, TransportError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| TransportError::Connection(format!("TLS: {}: {e}", p.display())))
+    };
+    let ca = String::from_utf8(read(&t.ca_file)?).map_err(|_| {
+        TransportError::Connection(format!("TLS: {} is not PEM", t.ca_file.display()))
+    })?;
+    let identity = match &t.identity {
+        Some((cert, key)) => Some(OwnedIdentity::PKCS8 {
+            pem: read(cert)?,
+            key: read(key)?,
+        }),
+        None => None,
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain: Some(ca),
+    })
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
