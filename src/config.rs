@@ -235,19 +235,17 @@ impl Default for HttpConfig {
 }
 
 fn http_config(raw: &RawHttp, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<HttpConfig, String> {
-    let tls = match pair(
+    let tls = pair(
         "http.tls_cert_file",
         raw.tls_cert_file.as_deref(),
         "http.tls_key_file",
         raw.tls_key_file.as_deref(),
         resolve,
-    )? {
-        Some((cert_file, key_file)) => Some(HttpTls {
-            cert_file,
-            key_file,
-        }),
-        None => None,
-    };
+    )?
+    .map(|(cert_file, key_file)| HttpTls {
+        cert_file,
+        key_file,
+    });
     let trusted_proxies = raw
         .trusted_proxies
         .iter()
