@@ -415,7 +415,10 @@ async fn dead_letters(command: DeadCommand) -> anyhow::Result<i32> {
         DeadCommand::List { config } => {
             let config = Config::load(&config)?;
             let list = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                Ok(eessi_switch::store::open(&config.store_url)?.dead_letters(1000)?)
+                Ok(
+                    eessi_switch::store::open_with(&config.store_url, &config.store_options)?
+                        .dead_letters(1000)?,
+                )
             })
             .await??;
             let mut out = String::new();
@@ -440,8 +443,13 @@ async fn dead_letters(command: DeadCommand) -> anyhow::Result<i32> {
                 .amqp_url
                 .clone()
                 .context("re-injecting needs [amqp] url in the configuration")?;
-            let transport: Arc<dyn Transport> =
-                Arc::new(eessi_switch::transport::amqp::AmqpTransport::connect(&url).await?);
+            let transport: Arc<dyn Transport> = Arc::new(
+                eessi_switch::transport::amqp::AmqpTransport::connect_with(
+                    &url,
+                    config.amqp_tls.as_ref(),
+                )
+                .await?,
+            );
             let sw = Arc::new(
                 tokio::task::spawn_blocking(move || Switch::build(&config, transport)).await??,
             );
@@ -472,7 +480,7 @@ fn case(command: CaseCommand) -> anyhow::Result<i32> {
             json,
         } => {
             let config = Config::load(&config)?;
-            let store = eessi_switch::store::open(&config.store_url)?;
+            let store = eessi_switch::store::open_with(&config.store_url, &config.store_options)?;
             let id = CaseId::parse(&case_id)?;
             match store.case_detail(&id)? {
                 Some(d) => {
@@ -496,7 +504,7 @@ fn case(command: CaseCommand) -> anyhow::Result<i32> {
         }
         CaseCommand::List { config } => {
             let config = Config::load(&config)?;
-            let store = eessi_switch::store::open(&config.store_url)?;
+            let store = eessi_switch::store::open_with(&config.store_url, &config.store_options)?;
             for (c, parts) in store.cases(&eessi_switch::store::CaseFilter {
                 limit: 1000,
                 ..Default::default()
@@ -525,8 +533,10 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         .amqp_url
         .clone()
         .context("serve needs [amqp] url in the configuration")?;
-    let transport: Arc<dyn Transport> =
-        Arc::new(eessi_switch::transport::amqp::AmqpTransport::connect(&url).await?);
+    let transport: Arc<dyn Transport> = Arc::new(
+        eessi_switch::transport::amqp::AmqpTransport::connect_with(&url, config.amqp_tls.as_ref())
+            .await?,
+    );
     let sw = Arc::new(Switch::build(&config, transport)?);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut http = None;
@@ -534,7 +544,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        tracing::info!(%listen, "HTTP API listening");
+        tracing::info!(%listen, tls = config.http.tls.is_some(), "HTTP API listening");
         let auth = match &config.auth {
             Some(a) => Some(eessi_switch::api::auth::Auth::new(
                 &a.public_key,
@@ -553,11 +563,18 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
             config.http.clone(),
             config.body_bytes_max,
         ));
+        let tls = match &config.http.tls {
+            Some(t) => {
+                Some(eessi_switch::api::server::tls_acceptor(t).map_err(|e| anyhow::anyhow!(e))?)
+            }
+            None => None,
+        };
         let app = eessi_switch::api::router(sw.clone(), auth, edge.clone());
         http = Some(tokio::spawn(eessi_switch::api::server::serve(
             listener,
             app,
             edge,
+            tls,
             shutdown_rx.clone(),
         )));
     }

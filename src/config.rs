@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::ids::{Country, SedVersion};
+pub use crate::store::StoreOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -118,6 +119,14 @@ fn default_versions() -> Vec<String> {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: String,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default = "default_pool_size")]
+    pool_size: u32,
+}
+
+fn default_pool_size() -> u32 {
+    16
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +135,28 @@ struct RawAmqp {
     url: String,
     #[serde(default = "default_prefetch")]
     prefetch: u16,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    cert_file: Option<PathBuf>,
+    #[serde(default)]
+    key_file: Option<PathBuf>,
+}
+
+/// TLS to the broker (`amqps://`): the CA that signed the broker's certificate and
+/// the client certificate and key the switch presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpTls {
+    pub ca_file: PathBuf,
+    /// Certificate (PEM, chain after the leaf allowed) and PKCS#8 key (PEM).
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The API over TLS: a certificate chain and its private key, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 fn default_prefetch() -> u16 {
@@ -150,6 +181,10 @@ struct RawHttp {
     idle_timeout_ms: u64,
     #[serde(default)]
     adapter_grants: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    tls_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    tls_key_file: Option<PathBuf>,
 }
 
 fn default_concurrency_max() -> usize {
@@ -168,8 +203,11 @@ fn default_idle_timeout() -> u64 {
 /// The HTTP edge (`[http]` beyond `listen`): cookies, proxies, bounds, adapter grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
-    /// Mark the sign-in cookie `Secure` (set it when the API is served over TLS).
+    /// Mark the sign-in cookie `Secure` (always so when `tls` is set).
     pub cookie_secure: bool,
+    /// Serve the API over TLS with this certificate and key (absent: plain HTTP,
+    /// for a TLS-terminating proxy in front or for development).
+    pub tls: Option<HttpTls>,
     /// Socket peers whose `X-Forwarded-For` is believed (reverse proxies).
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Requests handled at once; beyond it, 503 with `Retry-After`.
@@ -188,6 +226,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             cookie_secure: false,
+            tls: None,
             trusted_proxies: Vec::new(),
             concurrency_max: default_concurrency_max(),
             connections_max: default_connections_max(),
@@ -198,7 +237,18 @@ impl Default for HttpConfig {
     }
 }
 
-fn http_config(raw: &RawHttp) -> Result<HttpConfig, String> {
+fn http_config(raw: &RawHttp, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<HttpConfig, String> {
+    let tls = pair(
+        "http.tls_cert_file",
+        raw.tls_cert_file.as_deref(),
+        "http.tls_key_file",
+        raw.tls_key_file.as_deref(),
+        resolve,
+    )?
+    .map(|(cert_file, key_file)| HttpTls {
+        cert_file,
+        key_file,
+    });
     let trusted_proxies = raw
         .trusted_proxies
         .iter()
@@ -225,13 +275,123 @@ fn http_config(raw: &RawHttp) -> Result<HttpConfig, String> {
         adapter_grants.insert(adapter.clone(), ids);
     }
     Ok(HttpConfig {
-        cookie_secure: raw.cookie_secure,
+        // A cookie sent over TLS must never be sent back over plain HTTP.
+        cookie_secure: raw.cookie_secure || tls.is_some(),
+        tls,
         trusted_proxies,
         concurrency_max: raw.concurrency_max,
         connections_max: raw.connections_max,
         header_read_timeout_ms: raw.header_read_timeout_ms,
         idle_timeout_ms: raw.idle_timeout_ms,
         adapter_grants,
+    })
+}
+
+/// A file named by `key`, resolved against the configuration's folder; it must exist.
+fn existing(key: &str, p: &Path, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<PathBuf, String> {
+    let path = resolve(p);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(format!("{key}: {} is not a file", path.display())),
+        Err(e) => Err(format!("{key}: {}: {e}", path.display())),
+    }
+}
+
+/// A private key named by `key`: it must exist and be readable by its owner only
+/// (a key others can read is a key others may have copied).
+fn private_key(key: &str, p: &Path, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = existing(key, p, resolve)?;
+    let mode = std::fs::metadata(&path)
+        .map_err(|e| format!("{key}: {}: {e}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{key}: {} is readable by group or others (mode {mode:o}); chmod 600 it",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// A certificate and its private key: both or neither.
+fn pair(
+    cert_key: &str,
+    cert: Option<&Path>,
+    key_key: &str,
+    key: Option<&Path>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Option<(PathBuf, PathBuf)>, String> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some((
+            existing(cert_key, c, resolve)?,
+            private_key(key_key, k, resolve)?,
+        ))),
+        (Some(_), None) => Err(format!("{cert_key} is set but {key_key} is not: give both")),
+        (None, Some(_)) => Err(format!("{key_key} is set but {cert_key} is not: give both")),
+    }
+}
+
+fn amqp_tls(raw: &RawAmqp, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Option<AmqpTls>, String> {
+    let identity = pair(
+        "amqp.cert_file",
+        raw.cert_file.as_deref(),
+        "amqp.key_file",
+        raw.key_file.as_deref(),
+        resolve,
+    )?;
+    let tls_url = raw
+        .url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("amqps://"));
+    match (&raw.ca_file, tls_url) {
+        (Some(ca), true) => Ok(Some(AmqpTls {
+            ca_file: existing("amqp.ca_file", ca, resolve)?,
+            identity,
+        })),
+        (None, true) => Err(
+            "amqp.url is amqps:// but amqp.ca_file is not set: name the CA that signed the broker's certificate"
+                .into(),
+        ),
+        (_, false) if raw.ca_file.is_some() || identity.is_some() => Err(
+            "amqp.ca_file, cert_file and key_file are for TLS: amqp.url must be amqps://".into(),
+        ),
+        (_, false) => Ok(None),
+    }
+}
+
+fn store_options(
+    raw: &RawStore,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<StoreOptions, String> {
+    if raw.pool_size == 0 {
+        return Err("store.pool_size must be positive".into());
+    }
+    let postgres = raw.url.starts_with("postgres://") || raw.url.starts_with("postgresql://");
+    let ca_file = match &raw.ca_file {
+        None => None,
+        Some(_) if !postgres => {
+            return Err("store.ca_file is for PostgreSQL: store.url must be postgres://".into());
+        }
+        Some(ca) => {
+            let config: ::postgres::Config = raw
+                .url
+                .parse()
+                .map_err(|e| format!("store.url is not a PostgreSQL URL: {e}"))?;
+            if config.get_ssl_mode() == ::postgres::config::SslMode::Disable {
+                return Err(
+                    "store.ca_file is set but store.url says sslmode=disable: drop one".into(),
+                );
+            }
+            Some(existing("store.ca_file", ca, resolve)?)
+        }
+    };
+    Ok(StoreOptions {
+        ca_file,
+        pool_size: raw.pool_size,
     })
 }
 
@@ -465,7 +625,11 @@ pub struct Config {
     pub keys_dir: PathBuf,
     pub sed_versions: Vec<SedVersion>,
     pub store_url: String,
+    /// The PostgreSQL pool size and TLS (`[store] pool_size`, `ca_file`).
+    pub store_options: StoreOptions,
     pub amqp_url: Option<String>,
+    /// TLS to the broker, for an `amqps://` URL.
+    pub amqp_tls: Option<AmqpTls>,
     pub amqp_prefetch: u16,
     pub http_listen: Option<String>,
     pub http: HttpConfig,
@@ -550,8 +714,13 @@ impl Config {
         let park_ms = raw.park_ms.max(1);
         let retention = retention(&raw.retention, park_ms).map_err(invalid)?;
         let http = match &raw.http {
-            Some(h) => http_config(h).map_err(invalid)?,
+            Some(h) => http_config(h, &resolve).map_err(invalid)?,
             None => HttpConfig::default(),
+        };
+        let store_options = store_options(&raw.store, &resolve).map_err(invalid)?;
+        let amqp_tls = match &raw.amqp {
+            Some(a) => amqp_tls(a, &resolve).map_err(invalid)?,
+            None => None,
         };
         // Paths inside a sqlite URL are relative to the config file too.
         let store_url = match raw.store.url.strip_prefix("sqlite://") {
@@ -567,7 +736,9 @@ impl Config {
             keys_dir: resolve(&raw.keys_dir),
             sed_versions,
             store_url,
+            store_options,
             amqp_url: raw.amqp.as_ref().map(|a| a.url.clone()),
+            amqp_tls,
             amqp_prefetch: raw
                 .amqp
                 .as_ref()
@@ -686,5 +857,131 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn tls_settings_are_read_and_half_or_mismatched_ones_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
+        for k in ["client", "server"] {
+            let key = tls.join(format!("{k}.key.pem"));
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let path = tls.join("switch.toml");
+        let head = "country = \"BE\"\nregistry = \"r.toml\"\nkeys_dir = \"pki\"\n";
+        let good = format!(
+            "{head}[store]\nurl = \"postgres://postgres@localhost/db\"\nca_file = \"ca.crt.pem\"\npool_size = 4\n\
+             [amqp]\nurl = \"amqps://guest:guest@localhost:5671/v\"\nca_file = \"ca.crt.pem\"\ncert_file = \"client.crt.pem\"\nkey_file = \"client.key.pem\"\n\
+             [http]\nlisten = \"127.0.0.1:1\"\ntls_cert_file = \"server.crt.pem\"\ntls_key_file = \"server.key.pem\"\n"
+        );
+        let c = Config::parse(&good, &path).unwrap();
+        assert_eq!(c.store_options.ca_file, Some(tls.join("ca.crt.pem")));
+        assert_eq!(c.store_options.pool_size, 4);
+        let a = c.amqp_tls.unwrap();
+        assert_eq!(a.ca_file, tls.join("ca.crt.pem"));
+        assert_eq!(
+            a.identity,
+            Some((tls.join("client.crt.pem"), tls.join("client.key.pem")))
+        );
+        let h = c.http.tls.unwrap();
+        assert_eq!(h.key_file, tls.join("server.key.pem"));
+        assert!(c.http.cookie_secure, "TLS makes the cookie Secure");
+
+        let plain = Config::parse(
+            &format!("{head}[store]\nurl = \"sqlite://x.db\"\n[amqp]\nurl = \"amqp://h\"\n"),
+            &path,
+        )
+        .unwrap();
+        assert_eq!(plain.store_options, StoreOptions::default());
+        assert_eq!(plain.store_options.pool_size, 16);
+        assert!(plain.amqp_tls.is_none() && plain.http.tls.is_none());
+
+        // (store table, amqp table, http additions) -> the error must say...
+        let store = "url = \"postgres://postgres@localhost/db\"\nca_file = \"ca.crt.pem\"\n";
+        let amqp = "url = \"amqps://g:g@localhost:5671/v\"\nca_file = \"ca.crt.pem\"\n";
+        let http = "tls_cert_file = \"server.crt.pem\"\ntls_key_file = \"server.key.pem\"\n";
+        let text = |s: &str, a: &str, h: &str| {
+            format!("{head}[store]\n{s}[amqp]\n{a}[http]\nlisten = \"127.0.0.1:1\"\n{h}")
+        };
+        assert!(Config::parse(&text(store, amqp, http), &path).is_ok());
+        for (s, a, h, says) in [
+            (
+                store,
+                amqp,
+                "tls_key_file = \"server.key.pem\"\n",
+                "give both",
+            ),
+            (
+                store,
+                amqp,
+                "tls_cert_file = \"server.crt.pem\"\n",
+                "give both",
+            ),
+            (
+                store,
+                "url = \"amqps://h\"\nca_file = \"ca.crt.pem\"\ncert_file = \"client.crt.pem\"\n",
+                http,
+                "give both",
+            ),
+            (
+                store,
+                "url = \"amqps://h\"\nca_file = \"nowhere.pem\"\n",
+                http,
+                "nowhere.pem",
+            ),
+            (
+                store,
+                "url = \"amqps://h\"\n",
+                http,
+                "amqp.ca_file is not set",
+            ),
+            (
+                store,
+                "url = \"amqp://h\"\nca_file = \"ca.crt.pem\"\n",
+                http,
+                "must be amqps://",
+            ),
+            (
+                "url = \"sqlite://x.db\"\nca_file = \"ca.crt.pem\"\n",
+                amqp,
+                http,
+                "for PostgreSQL",
+            ),
+            (
+                "url = \"postgres://p@localhost/db?sslmode=disable\"\nca_file = \"ca.crt.pem\"\n",
+                amqp,
+                http,
+                "sslmode=disable",
+            ),
+            (
+                "url = \"postgres://p@localhost/db\"\nca_file = \"gone.pem\"\n",
+                amqp,
+                http,
+                "gone.pem",
+            ),
+            (
+                "url = \"sqlite://x.db\"\npool_size = 0\n",
+                amqp,
+                http,
+                "pool_size",
+            ),
+        ] {
+            let err = Config::parse(&text(s, a, h), &path)
+                .expect_err(says)
+                .to_string();
+            assert!(err.contains(says), "{says}: {err}");
+        }
+
+        // A key others can read is refused.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("server.key.pem");
+        std::fs::copy(tls.join("server.key.pem"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = good.replace(
+            "tls_key_file = \"server.key.pem\"",
+            &format!("tls_key_file = \"{}\"", key.display()),
+        );
+        let err = Config::parse(&text, &path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
     }
 }

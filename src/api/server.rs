@@ -4,6 +4,11 @@
 //! connection otherwise), and a connection with no request in hand and no byte
 //! moving for `idle_timeout_ms` closed. `axum::serve` offers none of these, so the
 //! accept loop is ours and each connection is hyper's `http1` server.
+//!
+//! With `[http] tls_cert_file`/`tls_key_file` every connection is TLS (rustls, on
+//! the `ring` provider; TLS 1.2 and 1.3, ALPN `http/1.1`): the handshake must end
+//! within `header_read_timeout_ms`, and a client that speaks plain HTTP to the port
+//! gets the connection closed. The connection cap's 503 is then sent over TLS too.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -20,16 +25,54 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::edge::{HttpEdge, overloaded};
 
 /// Serve `app` on `listener` until `shutdown` turns true; then stop accepting,
 /// let every connection finish the request in hand, and return when all are closed.
+/// The TLS side of `[http]`: the certificate chain and key, read and checked now
+/// so that a bad file stops the start, not the first client.
+pub fn tls_acceptor(tls: &crate::config::HttpTls) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("http.tls_cert_file {}: {e}", tls.cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "http.tls_cert_file {}: no certificate",
+            tls.cert_file.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        .map_err(|e| format!("http.tls_key_file {}: {e}", tls.key_file.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            format!(
+                "http.tls_cert_file/tls_key_file {} and {}: {e}",
+                tls.cert_file.display(),
+                tls.key_file.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serve `app` on `listener` (over TLS with `tls`) until `shutdown` turns true;
+/// then stop accepting, let every connection finish the request in hand, and
+/// return when all are closed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     edge: Arc<HttpEdge>,
+    tls: Option<TlsAcceptor>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -49,13 +92,49 @@ pub async fn serve(
             edge.metrics
                 .connections_refused
                 .fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(refuse(stream));
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    None => refuse(stream).await,
+                    Some(tls) => {
+                        let hello = tokio::time::timeout(REFUSE_TIME, tls.accept(stream)).await;
+                        if let Ok(Ok(stream)) = hello {
+                            refuse(stream).await;
+                        }
+                    }
+                }
+            });
             continue;
         };
         let _ = stream.set_nodelay(true);
         let (app, edge, shutdown) = (app.clone(), edge.clone(), shutdown.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(stream, peer, app, &edge, shutdown).await;
+            let activity = Arc::new(Activity {
+                start: Instant::now(),
+                last_ms: AtomicU64::new(0),
+                busy: AtomicUsize::new(0),
+            });
+            let tracked = Tracked {
+                inner: stream,
+                activity: activity.clone(),
+            };
+            match tls {
+                None => connection(tracked, activity, peer, app, &edge, shutdown).await,
+                Some(tls) => {
+                    // The handshake is bounded like a request's headers.
+                    let within = Duration::from_millis(edge.config.header_read_timeout_ms);
+                    match tokio::time::timeout(within, tls.accept(tracked)).await {
+                        Ok(Ok(stream)) => {
+                            connection(stream, activity, peer, app, &edge, shutdown).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -64,8 +143,11 @@ pub async fn serve(
     let _ = edge.connections.acquire_many(all).await;
 }
 
+/// How long a refused connection may take (TLS handshake, then the answer).
+const REFUSE_TIME: Duration = Duration::from_secs(1);
+
 /// One connection too many: a 503 problem, then close.
-async fn refuse(mut stream: TcpStream) {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let r = overloaded();
     let body = axum::body::to_bytes(r.into_response().into_body(), 4096)
         .await
@@ -75,7 +157,7 @@ async fn refuse(mut stream: TcpStream) {
         super::edge::RETRY_AFTER_S,
         body.len()
     );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    let _ = tokio::time::timeout(REFUSE_TIME, async {
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(&body).await?;
         stream.shutdown().await?;
@@ -163,22 +245,18 @@ impl AsyncWrite for Tracked {
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+/// One connection: `stream` is the tracked socket, or TLS over it.
+async fn connection<S>(
+    stream: S,
+    activity: Arc<Activity>,
     peer: SocketAddr,
     app: Router,
     edge: &HttpEdge,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let activity = Arc::new(Activity {
-        start: Instant::now(),
-        last_ms: AtomicU64::new(0),
-        busy: AtomicUsize::new(0),
-    });
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        activity: activity.clone(),
-    });
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
     let in_hand = activity.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));

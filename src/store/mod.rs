@@ -415,11 +415,37 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// How to reach a PostgreSQL store beyond its URL (`[store]`); SQLite ignores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Connect over TLS, trusting only this CA (PEM) and checking that the server's
+    /// certificate names the URL's host: libpq's `sslmode=verify-full`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Connections per instance at most; further callers wait for one.
+    pub pool_size: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            ca_file: None,
+            pool_size: 16,
+        }
+    }
+}
+
 /// Open the store named by a URL: `postgres://...` / `postgresql://...` (the
 /// PostgreSQL store, schema migrated), `sqlite://<path>` or a plain path.
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    open_with(url, &StoreOptions::default())
+}
+
+/// `open`, with the PostgreSQL pool size and TLS of `options`.
+pub fn open_with(url: &str, options: &StoreOptions) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(std::sync::Arc::new(postgres::PostgresStore::open(url)?));
+        return Ok(std::sync::Arc::new(postgres::PostgresStore::open_with(
+            url, options,
+        )?));
     }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     Ok(std::sync::Arc::new(sqlite::SqliteStore::open(

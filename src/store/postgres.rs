@@ -20,6 +20,13 @@
 //! `r2d2_postgres` adapter is not used: our own `Manager` also discards a
 //! connection whose transaction did not end cleanly, so no connection goes back to
 //! the pool in the middle of a transaction.
+//!
+//! TLS (`[store] ca_file`): `postgres-openssl`, the `postgres` authors' connector
+//! on the OpenSSL the project links already (lapin and the signing code use it).
+//! Only the configured CA is trusted and the server's certificate must name the
+//! URL's host, as libpq's `sslmode=verify-full`; a server without TLS is refused.
+//! The pool's size is `[store] pool_size` (the inbound lanes, the relay and the
+//! API's blocking reads together rarely need more than the default 16).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -30,9 +37,6 @@ use ::postgres::{Client, NoTls, Row, Statement};
 use super::*;
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
 
-/// At most this many connections per instance: the inbound lanes, the relay and the
-/// API's blocking reads together rarely need more; further callers wait for one.
-const POOL_SIZE_MAX: u32 = 16;
 /// How long a caller waits for a pooled connection (or a first connection) before
 /// the store reports itself unavailable (a transient error for the switch).
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -297,6 +301,8 @@ impl Conn {
 /// The pool's connection manager: `r2d2_postgres`'s, plus the transaction check.
 struct Manager {
     config: ::postgres::Config,
+    /// Some: every connection is TLS, verified against the configured CA.
+    tls: Option<postgres_openssl::MakeTlsConnector>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -305,7 +311,10 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<Conn> {
         Ok(Conn {
-            client: self.config.connect(NoTls).map_err(db)?,
+            client: match &self.tls {
+                Some(tls) => self.config.connect(tls.clone()).map_err(db)?,
+                None => self.config.connect(NoTls).map_err(db)?,
+            },
             statements: HashMap::new(),
             in_tx: false,
             failed: false,
@@ -346,14 +355,38 @@ impl Drop for PostgresStore {
 impl PostgresStore {
     /// Connect to `postgres://...` or `postgresql://...` and migrate the schema.
     pub fn open(url: &str) -> Result<PostgresStore> {
+        PostgresStore::open_with(url, &StoreOptions::default())
+    }
+
+    /// `open`, with the pool size and TLS of `options`.
+    pub fn open_with(url: &str, options: &StoreOptions) -> Result<PostgresStore> {
         let config: ::postgres::Config = url
             .parse()
             .map_err(|e| other(format!("invalid PostgreSQL URL: {}", describe(&e))))?;
-        PostgresStore::connect(config)
+        PostgresStore::connect_with(config, options)
     }
 
     /// Connect with a parsed configuration and migrate the schema.
-    pub fn connect(mut config: ::postgres::Config) -> Result<PostgresStore> {
+    pub fn connect(config: ::postgres::Config) -> Result<PostgresStore> {
+        PostgresStore::connect_with(config, &StoreOptions::default())
+    }
+
+    /// `connect`, with the pool size and TLS of `options`.
+    pub fn connect_with(
+        mut config: ::postgres::Config,
+        options: &StoreOptions,
+    ) -> Result<PostgresStore> {
+        let tls = match &options.ca_file {
+            Some(ca) => {
+                if config.get_ssl_mode() == ::postgres::config::SslMode::Disable {
+                    return Err(other("a CA file is set but the URL says sslmode=disable"));
+                }
+                // TLS or nothing: no fall back to a plain connection.
+                config.ssl_mode(::postgres::config::SslMode::Require);
+                Some(tls_connector(ca)?)
+            }
+            None => None,
+        };
         if config.get_application_name().is_none() {
             // Names our sessions in pg_stat_activity for operators.
             config.application_name("eessi-switch");
@@ -362,13 +395,13 @@ impl PostgresStore {
             config.connect_timeout(CHECKOUT_TIMEOUT);
         }
         let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE_MAX)
+            .max_size(options.pool_size.max(1))
             // Open lazily: one connection proves the server is there, the rest come
             // when load needs them.
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .error_handler(Box::new(LogError))
-            .build(Manager { config })
+            .build(Manager { config, tls })
             .map_err(|e| other(format!("cannot connect to PostgreSQL: {e}")))?;
         let store = PostgresStore { pool: Some(pool) };
         // The sync client may not block a thread that drives a runtime; see the
@@ -459,6 +492,35 @@ impl PostgresStore {
             }
         }
     }
+}
+
+/// A TLS connector that trusts the CA in `ca_file` alone and checks the host name
+/// (OpenSSL's defaults for a client: peer verification and the name check are on).
+fn tls_connector(ca_file: &std::path::Path) -> Result<postgres_openssl::MakeTlsConnector> {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    use openssl::x509::X509;
+    use openssl::x509::store::X509StoreBuilder;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        other(format!("PostgreSQL TLS: {what} {}: {e}", ca_file.display()))
+    };
+    let pem = std::fs::read(ca_file).map_err(|e| fail("cannot read", &e))?;
+    let certs = X509::stack_from_pem(&pem).map_err(|e| fail("no PEM certificate in", &e))?;
+    if certs.is_empty() {
+        return Err(other(format!(
+            "PostgreSQL TLS: no certificate in {}",
+            ca_file.display()
+        )));
+    }
+    let ssl = |e: openssl::error::ErrorStack| other(format!("PostgreSQL TLS: {e}"));
+    let mut store = X509StoreBuilder::new().map_err(ssl)?;
+    for c in certs {
+        store.add_cert(c).map_err(ssl)?;
+    }
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(ssl)?;
+    // Replaces the system's trust store: the configured CA only.
+    builder.set_cert_store(store.build());
+    builder.set_verify(SslVerifyMode::PEER);
+    Ok(postgres_openssl::MakeTlsConnector::new(builder.build()))
 }
 
 /// r2d2 reports failed background connection attempts here; they go to the log.

@@ -200,7 +200,7 @@ impl Switch {
                 .ok_or_else(|| StartError::Other(format!("{} has no certificate", inst.id)))?;
             signers.insert(inst.id.clone(), Signer::from_files(&key, cert)?);
         }
-        let store = crate::store::open(&config.store_url)?;
+        let store = crate::store::open_with(&config.store_url, &config.store_options)?;
         let adapters = crate::adapt::Adapters::load(&config.adapters)?;
         Ok(Switch {
             country,

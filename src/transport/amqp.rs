@@ -19,6 +19,7 @@ use lapin::options::{
     BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
@@ -85,8 +86,29 @@ fn durable() -> QueueDeclareOptions {
 
 impl AmqpTransport {
     pub async fn connect(url: &str) -> Result<AmqpTransport, TransportError> {
+        AmqpTransport::connect_with(url, None).await
+    }
+
+    /// Connect; an `amqps://` URL with `tls`: the broker's certificate must chain to
+    /// `tls.ca_file` and name the URL's host, and the client certificate is
+    /// presented when configured (the broker may require one).
+    pub async fn connect_with(
+        url: &str,
+        tls: Option<&crate::config::AmqpTls>,
+    ) -> Result<AmqpTransport, TransportError> {
         let props = ConnectionProperties::default().enable_auto_recover();
-        let connection = Connection::connect(url, props).await.map_err(conn_err)?;
+        let config = match tls {
+            Some(t) => {
+                let config = tls_config(t)?;
+                check_tls(url, &config).await?;
+                config
+            }
+            None => OwnedTLSConfig::default(),
+        };
+        let runtime = lapin::runtime::default_runtime().map_err(conn_err)?;
+        let connection = Connection::connect_with_config(url, props, config, runtime)
+            .await
+            .map_err(conn_err)?;
         let mut publishers = Vec::with_capacity(PUBLISH_CHANNELS);
         for _ in 0..PUBLISH_CHANNELS {
             let ch = connection.create_channel().await.map_err(conn_err)?;
@@ -192,6 +214,108 @@ impl AmqpTransport {
 }
 
 /// Never log a password.
+/// lapin's TLS settings (OpenSSL underneath) from the configured files.
+fn tls_config(t: &crate::config::AmqpTls) -> Result<OwnedTLSConfig, TransportError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| TransportError::Connection(format!("TLS: {}: {e}", p.display())))
+    };
+    let ca = String::from_utf8(read(&t.ca_file)?).map_err(|_| {
+        TransportError::Connection(format!("TLS: {} is not PEM", t.ca_file.display()))
+    })?;
+    let identity = match &t.identity {
+        Some((cert, key)) => Some(OwnedIdentity::PKCS8 {
+            pem: read(cert)?,
+            key: read(key)?,
+        }),
+        None => None,
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain: Some(ca),
+    })
+}
+
+/// One TLS handshake with the broker before lapin connects, with the same
+/// settings (OpenSSL, as lapin's `tcp-stream` sets it up). With auto-recovery lapin
+/// retries a failed first connection for ever and says so only at trace level, so
+/// a broker certificate the configured CA did not sign (or that names another host)
+/// would hold the start in silence: it is an error here, at once. A broker that
+/// cannot be reached is left to lapin's retries, as without TLS.
+async fn check_tls(url: &str, config: &OwnedTLSConfig) -> Result<(), TransportError> {
+    use openssl::ssl::{HandshakeError, SslConnector, SslMethod};
+    use openssl::x509::X509;
+    let uri: lapin::uri::AMQPUri = url
+        .parse()
+        .map_err(|e| TransportError::Connection(format!("invalid AMQP URL: {e}")))?;
+    let (host, port) = (uri.authority.host, uri.authority.port);
+    let config = config.clone();
+    let fail = |e: &dyn std::fmt::Display| TransportError::Connection(format!("TLS: {e}"));
+    let connector = {
+        let ssl = |e: openssl::error::ErrorStack| fail(&e);
+        let mut b = SslConnector::builder(SslMethod::tls()).map_err(ssl)?;
+        if let Some(OwnedIdentity::PKCS8 { pem, key }) = &config.identity {
+            let key = openssl::pkey::PKey::private_key_from_pem(key).map_err(ssl)?;
+            let mut chain = X509::stack_from_pem(pem).map_err(ssl)?.into_iter();
+            let cert = chain
+                .next()
+                .ok_or_else(|| fail(&"no certificate in the client certificate file"))?;
+            b.set_certificate(&cert).map_err(ssl)?;
+            b.set_private_key(&key).map_err(ssl)?;
+            for c in chain {
+                b.add_extra_chain_cert(c).map_err(ssl)?;
+            }
+            b.check_private_key().map_err(|e| {
+                fail(&format!(
+                    "the client key does not match its certificate: {e}"
+                ))
+            })?;
+        }
+        for c in X509::stack_from_pem(config.cert_chain.as_deref().unwrap_or("").as_bytes())
+            .map_err(ssl)?
+        {
+            b.cert_store_mut().add_cert(c).map_err(ssl)?;
+        }
+        b.build()
+    };
+    tokio::task::spawn_blocking(move || {
+        let addrs: Vec<std::net::SocketAddr> =
+            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)) {
+                Ok(a) => a.collect(),
+                Err(_) => return Ok(()), // lapin will say, and retry
+            };
+        let Some(tcp) = addrs.iter().find_map(|a| {
+            std::net::TcpStream::connect_timeout(a, std::time::Duration::from_secs(10)).ok()
+        }) else {
+            return Ok(());
+        };
+        let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+        let _ = tcp.set_write_timeout(Some(std::time::Duration::from_secs(10)));
+        match connector.connect(&host, tcp) {
+            Ok(mut stream) => {
+                let _ = stream.shutdown();
+                Ok(())
+            }
+            Err(HandshakeError::Failure(m)) => {
+                let verify = m.ssl().verify_result();
+                let why = if verify == openssl::x509::X509VerifyResult::OK {
+                    m.error().to_string()
+                } else {
+                    format!("certificate verify failed: {}", verify.error_string())
+                };
+                Err(TransportError::Connection(format!(
+                    "TLS handshake with the broker {host}:{port}: {why}"
+                )))
+            }
+            Err(e) => Err(TransportError::Connection(format!(
+                "TLS handshake with the broker {host}:{port}: {e}"
+            ))),
+        }
+    })
+    .await
+    .map_err(|e| TransportError::Connection(format!("TLS check: {e}")))?
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),

@@ -26,7 +26,7 @@ pub fn fix_key_modes() {
     use std::os::unix::fs::PermissionsExt;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        for dir in ["fixtures/pki", "fixtures/auth"] {
+        for dir in ["fixtures/pki", "fixtures/auth", "fixtures/tls"] {
             for e in std::fs::read_dir(PathBuf::from(ROOT).join(dir)).unwrap() {
                 let p = e.unwrap().path();
                 if p.to_string_lossy().ends_with(".key.pem") {
