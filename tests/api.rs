@@ -618,7 +618,9 @@ fn http_bounds_refuse_with_problems_and_show_in_metrics() {
     assert_eq!(metric(&metrics, "eessi_http_connections_max"), 2);
     assert_eq!(metric(&metrics, "eessi_http_requests_in_flight"), 1);
     assert_eq!(metric(&metrics, "eessi_http_connections_open"), 2);
-    assert_eq!(metric(&metrics, "eessi_http_overload_refused_total"), 1);
+    // At least the one above; the loop that waits for released connections may
+    // meet the held request's slot still taken and be refused too.
+    assert!(metric(&metrics, "eessi_http_overload_refused_total") >= 1);
     assert!(metric(&metrics, "eessi_http_connections_refused_total") >= 1);
     assert_eq!(metric(&metrics, "eessi_http_body_bytes_max"), 8192);
     assert_eq!(

@@ -867,8 +867,13 @@ async fn local_close(
         let Some(case) = tx.case_get(&d.case.case_id)? else {
             return Ok(());
         };
+        if case.state == crate::buc::definition::CLOSED {
+            // Closed meanwhile (the check above read it before this transaction).
+            return Ok(());
+        }
         tx.case_set_state(
             &case.case_id,
+            &case.state,
             crate::buc::definition::CLOSED,
             "closed",
             Some(&case.state),

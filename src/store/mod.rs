@@ -294,10 +294,13 @@ pub trait Tx {
     fn inbox_refuse_parked(&mut self, entry: &InboxEntry) -> Result<bool>;
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
     fn case_insert(&mut self, case: &CaseRecord) -> Result<()>;
-    /// Move the case; `previous_state` is recorded when given (on closure).
+    /// Move the case from `from_state` (compare-and-set): `Conflict` if it is no
+    /// longer there, `Corrupt` if the case does not exist. `previous_state` is
+    /// recorded when given (on closure).
     fn case_set_state(
         &mut self,
         case_id: &CaseId,
+        from_state: &str,
         state: &str,
         status: &str,
         previous_state: Option<&str>,
@@ -308,7 +311,14 @@ pub trait Tx {
     fn conversations(&mut self, case_id: &CaseId) -> Result<Vec<Conversation>>;
     /// Insert or replace one counterparty's conversation.
     fn conversation_put(&mut self, case_id: &CaseId, c: &Conversation) -> Result<()>;
-    fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()>;
+    /// Move a document to `status` from one of `from` (compare-and-set): `Conflict`
+    /// if it is in another status, `Corrupt` if it does not exist.
+    fn document_set_status(
+        &mut self,
+        document_id: &DocumentId,
+        from: &[&str],
+        status: &str,
+    ) -> Result<()>;
     fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>>;
     fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>>;
     fn document_insert(&mut self, doc: &DocumentRecord) -> Result<()>;
@@ -404,6 +414,17 @@ pub trait Store: Send + Sync {
     /// and history entries before `p.history_before`. Call again while a table
     /// returns `limit`.
     fn prune(&self, p: &Prune) -> Result<Pruned>;
+}
+
+/// A compare-and-set that found its row elsewhere (`Conflict`: a concurrent change;
+/// retrying the transaction re-reads it) or nowhere (`Corrupt`).
+pub(crate) fn moved_on(what: &str, id: &str, expected: &str, now: Option<String>) -> StoreError {
+    match now {
+        Some(now) => StoreError::Conflict(format!(
+            "{what} {id} is {now}, no longer {expected}: it moved on meanwhile"
+        )),
+        None => StoreError::Corrupt(format!("{what} {id} vanished during its transition")),
+    }
 }
 
 /// The local clock in milliseconds since the epoch.

@@ -902,25 +902,33 @@ impl Tx for PostgresTx {
     fn case_set_state(
         &mut self,
         case_id: &CaseId,
+        from_state: &str,
         state: &str,
         status: &str,
         previous_state: Option<&str>,
     ) -> Result<()> {
         let n = self.conn.execute(
             "UPDATE cases SET state = $2, status = $3, updated_at = $4, \
-             previous_state = COALESCE($5, previous_state) WHERE case_id = $1",
+             previous_state = COALESCE($5, previous_state) WHERE case_id = $1 AND state = $6",
             &[
                 &case_id.as_str(),
                 &state,
                 &status,
                 &now_rfc3339(),
                 &previous_state,
+                &from_state,
             ],
         )?;
         if n != 1 {
-            return Err(corrupt(format!(
-                "case {case_id} vanished during its transition"
-            )));
+            let now = self
+                .conn
+                .query_opt(
+                    "SELECT state FROM cases WHERE case_id = $1",
+                    &[&case_id.as_str()],
+                )?
+                .map(|r| get::<String>(&r, 0))
+                .transpose()?;
+            return Err(moved_on("case", case_id.as_str(), from_state, now));
         }
         Ok(())
     }
@@ -946,11 +954,32 @@ impl Tx for PostgresTx {
         Ok(())
     }
 
-    fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE documents SET status = $2 WHERE document_id = $1",
-            &[&document_id.as_str(), &status],
+    fn document_set_status(
+        &mut self,
+        document_id: &DocumentId,
+        from: &[&str],
+        status: &str,
+    ) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE documents SET status = $2 WHERE document_id = $1 AND status = ANY($3)",
+            &[&document_id.as_str(), &status, &from],
         )?;
+        if n != 1 {
+            let now = self
+                .conn
+                .query_opt(
+                    "SELECT status FROM documents WHERE document_id = $1",
+                    &[&document_id.as_str()],
+                )?
+                .map(|r| get::<String>(&r, 0))
+                .transpose()?;
+            return Err(moved_on(
+                "document",
+                document_id.as_str(),
+                &from.join("|"),
+                now,
+            ));
+        }
         Ok(())
     }
 

@@ -506,6 +506,7 @@ impl Tx for SqliteTx<'_> {
     fn case_set_state(
         &mut self,
         case_id: &CaseId,
+        from_state: &str,
         state: &str,
         status: &str,
         previous_state: Option<&str>,
@@ -513,17 +514,22 @@ impl Tx for SqliteTx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4, previous_state = COALESCE(?5, previous_state) WHERE case_id = ?1",
+                "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4, previous_state = COALESCE(?5, previous_state) WHERE case_id = ?1 AND state = ?6",
             )
             .map_err(db)?
-            .execute(params![case_id.as_str(), state, status, now_rfc3339(), previous_state])
-            .map_err(db)?;
-        if n != 1 {
-            return Err(corrupt(format!(
-                "case {case_id} vanished during its transition"
-            )));
+            .execute(params![case_id.as_str(), state, status, now_rfc3339(), previous_state, from_state])
+            .map_err(sq)?;
+        if n == 1 {
+            return Ok(());
         }
-        Ok(())
+        let now: Option<String> = self
+            .conn
+            .prepare_cached("SELECT state FROM cases WHERE case_id = ?1")
+            .map_err(db)?
+            .query_row(params![case_id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Err(moved_on("case", case_id.as_str(), from_state, now))
     }
 
     fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>> {
@@ -554,13 +560,38 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn document_set_status(&mut self, document_id: &DocumentId, status: &str) -> Result<()> {
-        self.conn
-            .prepare_cached("UPDATE documents SET status = ?2 WHERE document_id = ?1")
+    fn document_set_status(
+        &mut self,
+        document_id: &DocumentId,
+        from: &[&str],
+        status: &str,
+    ) -> Result<()> {
+        let now: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM documents WHERE document_id = ?1")
             .map_err(db)?
-            .execute(params![document_id.as_str(), status])
+            .query_row(params![document_id.as_str()], |r| r.get(0))
+            .optional()
             .map_err(db)?;
-        Ok(())
+        // One writer at a time: the read above and this write are one step.
+        match &now {
+            Some(s) if from.contains(&s.as_str()) => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE documents SET status = ?2 WHERE document_id = ?1 AND status = ?3",
+                    )
+                    .map_err(db)?
+                    .execute(params![document_id.as_str(), status, s])
+                    .map_err(sq)?;
+                Ok(())
+            }
+            _ => Err(moved_on(
+                "document",
+                document_id.as_str(),
+                &from.join("|"),
+                now,
+            )),
+        }
     }
 
     fn conversations(&mut self, case_id: &CaseId) -> Result<Vec<Conversation>> {

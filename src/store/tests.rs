@@ -344,8 +344,20 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
     let mut tx = store.begin().unwrap();
     assert_eq!(tx.case_get(&id).unwrap().as_ref(), Some(&c));
     // Closure records the state to return to.
-    tx.case_set_state(&id, "closed", "closed", Some("awaiting_reply"))
-        .unwrap();
+    // Compare-and-set: from a state the case is not in, nothing moves.
+    let err = tx
+        .case_set_state(&id, "agreed", "closed", "closed", Some("agreed"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(tx.case_get(&id).unwrap().as_ref(), Some(&c));
+    tx.case_set_state(
+        &id,
+        "awaiting_reply",
+        "closed",
+        "closed",
+        Some("awaiting_reply"),
+    )
+    .unwrap();
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
@@ -361,7 +373,7 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
     assert_ne!(closed.updated_at, c.updated_at, "updated_at moves");
     assert_eq!(closed.created_at, c.created_at);
     // Without a previous state, the recorded one stays.
-    tx.case_set_state(&id, "awaiting_reply", "open", None)
+    tx.case_set_state(&id, "closed", "awaiting_reply", "open", None)
         .unwrap();
     let reopened = tx.case_get(&id).unwrap().expect("case");
     assert_eq!(
@@ -377,7 +389,7 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
     // Moving a case that does not exist is an inconsistency, not a silent no-op.
     let mut tx = store.begin().unwrap();
     let err = tx
-        .case_set_state(&CaseId::random(), "x", "open", None)
+        .case_set_state(&CaseId::random(), "awaiting_reply", "x", "open", None)
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     drop(tx);
@@ -454,7 +466,13 @@ fn documents_insert_get_and_update(store: &dyn Store) {
     assert_eq!(tx.document_get(&d2).unwrap().as_ref(), Some(&second));
     assert_eq!(tx.documents(&id).unwrap(), vec![first.clone(), second]);
     tx.document_set_version(&d1, 3).unwrap();
-    tx.document_set_status(&d1, "cancelled").unwrap();
+    tx.document_set_status(&d1, &["sent", "received"], "cancelled")
+        .unwrap();
+    // Compare-and-set: a cancelled document is not cancelled again.
+    let err = tx
+        .document_set_status(&d1, &["sent", "received"], "cancelled")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
@@ -796,8 +814,14 @@ fn cases_filter_by_institution_status_and_limit(store: &dyn Store) {
     tx.commit().unwrap();
     // Closing `c` moves its updated_at to now: it becomes the most recent.
     let mut tx = store.begin().unwrap();
-    tx.case_set_state(&c, "closed", "closed", Some("awaiting_reply"))
-        .unwrap();
+    tx.case_set_state(
+        &c,
+        "awaiting_reply",
+        "closed",
+        "closed",
+        Some("awaiting_reply"),
+    )
+    .unwrap();
     tx.commit().unwrap();
 
     let ids = |f: CaseFilter| -> Vec<CaseId> {
@@ -1137,7 +1161,13 @@ fn postgres_case_get_waits_for_a_concurrent_transition() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     first
-        .case_set_state(&id, "closed", "closed", Some("awaiting_reply"))
+        .case_set_state(
+            &id,
+            "awaiting_reply",
+            "closed",
+            "closed",
+            Some("awaiting_reply"),
+        )
         .unwrap();
     first.commit().unwrap();
     let seen = second.join().expect("second transaction");

@@ -1231,7 +1231,7 @@ fn apply(
         &super::record::Transition {
             header: h,
             decision: &decision,
-            case_exists: case.is_some(),
+            case: case.as_ref(),
             direction: super::record::Direction::In,
             message_id,
             content_sha256: c.content_sha256.clone(),

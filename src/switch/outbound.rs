@@ -488,7 +488,7 @@ fn in_tx(
         &super::record::Transition {
             header: &header,
             decision: &decision,
-            case_exists: case.is_some(),
+            case: case.as_ref(),
             direction: super::record::Direction::Out,
             message_id: &message_id,
             content_sha256,

@@ -30,7 +30,8 @@ impl Direction {
 pub struct Transition<'a> {
     pub header: &'a Header,
     pub decision: &'a Decision,
-    pub case_exists: bool,
+    /// The case as this transaction read it (None: a new case).
+    pub case: Option<&'a crate::store::CaseRecord>,
     pub direction: Direction,
     pub message_id: &'a str,
     pub content_sha256: String,
@@ -50,13 +51,15 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
     } else {
         "open"
     };
-    if t.case_exists {
+    if t.case.is_some() {
         let previous = if d.closes {
             d.from_state.as_deref()
         } else {
             None
         };
-        tx.case_set_state(&h.case_id, &d.to_state, status, previous)?;
+        // Compare-and-set from the state this transaction read and `step` decided on.
+        let from = t.case.map(|c| c.state.as_str()).unwrap_or_default();
+        tx.case_set_state(&h.case_id, from, &d.to_state, status, previous)?;
     } else {
         tx.case_insert(&CaseRecord {
             case_id: h.case_id.clone(),
@@ -218,7 +221,7 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
         }
         (Some(Effect::Invalidate), _) => match &h.related {
             Some(doc) => {
-                tx.document_set_status(doc, "cancelled")?;
+                tx.document_set_status(doc, &["sent", "received"], "cancelled")?;
                 Some(format!("document {doc} is invalidated"))
             }
             None => None,
