@@ -2,7 +2,8 @@
 //! command enables it; a production build has none of this). A delivery whose
 //! message id is registered makes its handler panic, so that tests can prove a
 //! panic is one message's problem and follow a poison message to the dead-letter
-//! queue. Ids come from `register` (unit tests) or, for a `serve` process, from the
+//! queue. A national submission into a registered case id panics in the group
+//! committer likewise. Ids come from `register` (unit tests) or, for a `serve` process, from the
 //! environment variable `EESSI_FAULT_PANIC_ON` (comma-separated message ids).
 
 use std::collections::HashSet;

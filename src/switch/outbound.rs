@@ -265,7 +265,14 @@ fn group_commit(sw: &Switch, s: Submission, prepared: Prepared) -> Result<Submit
             Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(lost_job()),
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
-        if let Ok(_leader) = sw.committer.try_lock() {
+        // A leader that panicked poisoned the lock; its batch was rolled back and its
+        // waiters told, so the lock is taken over, never left unusable.
+        let leader = match sw.committer.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(_leader) = leader {
             let jobs =
                 std::mem::take(&mut *sw.submissions.lock().unwrap_or_else(|p| p.into_inner()));
             if !jobs.is_empty() {
@@ -337,6 +344,10 @@ fn in_tx(
     s: &Submission,
     prepared: &Prepared,
 ) -> Result<Submitted, SubmitError> {
+    #[cfg(feature = "fault-hooks")]
+    if let Some(c) = &s.case_id {
+        crate::faults::maybe_panic(c.as_str());
+    }
     let def = sw
         .catalogue
         .get(&s.buc)

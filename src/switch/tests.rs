@@ -606,3 +606,34 @@ mod store_failures {
 
     both_backends!(a_store_failure_in_a_batch_fails_that_delivery_only);
 }
+
+/// A group-commit leader that panics takes down its own batch only: the lock it
+/// held is taken over, and the next submission commits.
+#[cfg(feature = "fault-hooks")]
+#[test]
+fn a_panicking_submission_leaves_the_group_commit_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = Arc::new(switch("BE", dir.path(), None));
+    let doomed = CaseId::random();
+    crate::faults::register(doomed.as_str());
+    let body = std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap();
+    let submission = |case_id: Option<CaseId>| Submission {
+        from: InstitutionId::parse("BE:ONSS").unwrap(),
+        to: InstitutionId::parse("NL:SVB").unwrap(),
+        buc: BucType::parse("LA_BUC_04").unwrap(),
+        sed: SedType::parse("A009").unwrap(),
+        version: None,
+        case_id,
+        document_id: None,
+        related: None,
+        body: body.clone(),
+    };
+    let be2 = be.clone();
+    let s = submission(Some(doomed.clone()));
+    let r = std::thread::spawn(move || submit(&be2, s)).join();
+    assert!(r.is_err(), "the leader's thread panicked");
+    assert!(be.store.case_detail(&doomed).unwrap().is_none());
+    // The committer lock was poisoned by that panic; the next submission still commits.
+    let ok = submit(&be, submission(None)).expect("a later submission");
+    assert!(be.store.case_detail(&ok.case_id).unwrap().is_some());
+}
