@@ -443,6 +443,7 @@ struct RawLimits {
     relay_claim_bytes: u64,
     parked_per_case_max: u32,
     parked_per_access_point_max: u32,
+    parked_bytes_per_access_point_max: u64,
     submissions_queued_max: u32,
 }
 
@@ -455,6 +456,7 @@ impl Default for RawLimits {
             relay_claim_bytes: b.relay_claim_bytes,
             parked_per_case_max: b.parked_per_case_max,
             parked_per_access_point_max: b.parked_per_access_point_max,
+            parked_bytes_per_access_point_max: b.parked_bytes_per_access_point_max,
             submissions_queued_max: b.submissions_queued_max,
         }
     }
@@ -473,6 +475,8 @@ pub struct Bounds {
     pub parked_per_case_max: u32,
     /// Parked messages from one foreign access point (country), likewise.
     pub parked_per_access_point_max: u32,
+    /// Body bytes parked from one foreign access point, likewise.
+    pub parked_bytes_per_access_point_max: u64,
     /// National submissions waiting for the group commit; beyond it 503.
     pub submissions_queued_max: u32,
 }
@@ -484,6 +488,7 @@ impl Default for Bounds {
             relay_claim_bytes: 64 * 1024 * 1024,
             parked_per_case_max: 64,
             parked_per_access_point_max: 10_000,
+            parked_bytes_per_access_point_max: 1024 * 1024 * 1024,
             submissions_queued_max: 1_024,
         }
     }
@@ -498,6 +503,10 @@ impl Bounds {
             (
                 "parked_per_access_point_max",
                 u64::from(self.parked_per_access_point_max),
+            ),
+            (
+                "parked_bytes_per_access_point_max",
+                self.parked_bytes_per_access_point_max,
             ),
             (
                 "submissions_queued_max",
@@ -695,6 +704,7 @@ impl Config {
             relay_claim_bytes: l.relay_claim_bytes,
             parked_per_case_max: l.parked_per_case_max,
             parked_per_access_point_max: l.parked_per_access_point_max,
+            parked_bytes_per_access_point_max: l.parked_bytes_per_access_point_max,
             submissions_queued_max: l.submissions_queued_max,
         };
         if b.relay_claim_rows == 0
@@ -702,6 +712,7 @@ impl Config {
             || b.parked_per_case_max == 0
             || b.parked_per_access_point_max == 0
             || b.submissions_queued_max == 0
+            || b.parked_bytes_per_access_point_max == 0
             || r.delivery_attempts_max == 0
         {
             return Err(invalid(

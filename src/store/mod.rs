@@ -234,6 +234,14 @@ pub struct ParkedMessage {
     pub body: Vec<u8>,
 }
 
+/// What is parked, for the parking caps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParkedCounts {
+    pub per_case: u64,
+    pub per_access_point: u64,
+    pub per_access_point_bytes: u64,
+}
+
 /// A message the broker dead-lettered, copied from the dead-letter queue so that
 /// operators can list and re-inject it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -347,8 +355,9 @@ pub trait Tx {
     /// Parked messages of a case whose predecessor has committed (as this
     /// transaction sees it), oldest first.
     fn parked_ready_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
-    /// How many messages are parked for this case, and from this access point.
-    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<(u64, u64)>;
+    /// How many messages are parked for this case, and from this access point (and
+    /// their body bytes).
+    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<ParkedCounts>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

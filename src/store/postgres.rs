@@ -780,15 +780,20 @@ impl Tx for PostgresTx {
             .collect()
     }
 
-    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<(u64, u64)> {
+    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<ParkedCounts> {
         let rows = self.conn.query(
-            "SELECT (SELECT COUNT(*) FROM parked WHERE case_id = $1), (SELECT COUNT(*) FROM parked WHERE sender_country = $2)",
+            "SELECT (SELECT COUNT(*) FROM parked WHERE case_id = $1), COUNT(*), \
+             COALESCE(SUM(octet_length(body)), 0)::bigint FROM parked WHERE sender_country = $2",
             &[&case_id.as_str(), &sender_country],
         )?;
         let r = rows
             .first()
             .ok_or_else(|| corrupt("COUNT returned no row"))?;
-        Ok((get::<i64>(r, 0)? as u64, get::<i64>(r, 1)? as u64))
+        Ok(ParkedCounts {
+            per_case: get::<i64>(r, 0)? as u64,
+            per_access_point: get::<i64>(r, 1)? as u64,
+            per_access_point_bytes: get::<i64>(r, 2)? as u64,
+        })
     }
 
     fn parked_delete(&mut self, message_id: &str) -> Result<()> {

@@ -818,13 +818,17 @@ impl Tx for SqliteTx<'_> {
         rows.map(|r| to_parked(r.map_err(db)?)).collect()
     }
 
-    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<(u64, u64)> {
+    fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<ParkedCounts> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT (SELECT COUNT(*) FROM parked WHERE case_id = ?1), (SELECT COUNT(*) FROM parked WHERE sender_country = ?2)")
+            .prepare_cached("SELECT (SELECT COUNT(*) FROM parked WHERE case_id = ?1), COUNT(*), COALESCE(SUM(length(body)), 0) FROM parked WHERE sender_country = ?2")
             .map_err(db)?;
         st.query_row(params![case_id.as_str(), sender_country], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            Ok(ParkedCounts {
+                per_case: r.get::<_, i64>(0)? as u64,
+                per_access_point: r.get::<_, i64>(1)? as u64,
+                per_access_point_bytes: r.get::<_, i64>(2)? as u64,
+            })
         })
         .map_err(db)
     }

@@ -787,7 +787,7 @@ fn commit_sed(
         Err(r) => Outcome::Refused(r),
         Ok(c) => match apply(sw, &mut *tx, message_id, m, &c) {
             Ok(applied) => Outcome::Applied(c, applied),
-            Err(Refused::Park(wait)) => match parking_cap(sw, &mut *tx, &c)? {
+            Err(Refused::Park(wait)) => match parking_cap(sw, &mut *tx, &c, m.body.len())? {
                 None => Outcome::Parked(c, wait),
                 Some(r) => Outcome::Refused(r),
             },
@@ -886,17 +886,19 @@ fn parking_cap(
     sw: &Switch,
     tx: &mut dyn Tx,
     c: &CheckedSed,
+    body_bytes: usize,
 ) -> Result<Option<Refusal>, StoreError> {
     let country = c.header.sender.country().to_string();
-    let (per_case, per_peer) = tx.parked_counts(&c.header.case_id, &country)?;
+    let n = tx.parked_counts(&c.header.case_id, &country)?;
     let b = &sw.bounds;
-    if per_case < u64::from(b.parked_per_case_max)
-        && per_peer < u64::from(b.parked_per_access_point_max)
+    if n.per_case < u64::from(b.parked_per_case_max)
+        && n.per_access_point < u64::from(b.parked_per_access_point_max)
+        && n.per_access_point_bytes + body_bytes as u64 <= b.parked_bytes_per_access_point_max
     {
         return Ok(None);
     }
     Metrics::inc(&sw.metrics.parked_refused_cap);
-    tracing::warn!(case_id = %c.header.case_id, access_point = %country, per_case, per_peer, "parking cap reached: refusing with UNKNOWN_CASE");
+    tracing::warn!(case_id = %c.header.case_id, access_point = %country, per_case = n.per_case, per_access_point = n.per_access_point, bytes = n.per_access_point_bytes, "parking cap reached: refusing with UNKNOWN_CASE");
     Ok(Some(refuse(
         ErrorCode::UnknownCase,
         "the case or the document it refers to is not known, and no more messages can wait for it",

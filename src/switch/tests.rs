@@ -525,6 +525,22 @@ fn parking_is_capped_per_case_and_per_access_point() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+    // The bytes parked from one access point are bounded too.
+    let mut be = be;
+    be.bounds.parked_per_case_max = 100;
+    be.bounds.parked_per_access_point_max = 100;
+    be.bounds.parked_bytes_per_access_point_max = 1;
+    let m = orphan(&CaseId::random());
+    assert_eq!(handle(&be, &m), Disposition::Ack);
+    let code = be
+        .store
+        .messages(None, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.headers.get("eessi-ref-to-message-id") == m.message_id.as_ref())
+        .and_then(|a| a.headers.get("eessi-error-code").cloned());
+    assert_eq!(code.as_deref(), Some("UNKNOWN_CASE"));
+    assert_eq!(be.store.parked_count().unwrap(), 3);
 }
 
 /// Make the database itself refuse to store any version of `document`: a store
