@@ -334,6 +334,12 @@ async fn authorize(gate: Gate, mut req: Request, next: axum::middleware::Next) -
     next.run(req).await
 }
 
+/// A listing's page size: 100 unless asked, never more than 999 (one read is bounded
+/// whatever the query string says).
+fn list_limit(asked: Option<u32>) -> u32 {
+    asked.unwrap_or(100).clamp(1, 999)
+}
+
 /// Read the whole body, refusing more than the configured limit before reading it all.
 async fn read_body(sw: &Switch, body: Body) -> Result<Bytes, Problem> {
     axum::body::to_bytes(body, sw.limits.body_bytes_max)
@@ -626,7 +632,7 @@ async fn list_cases(
     let filter = CaseFilter {
         institution,
         status: q.status,
-        limit: q.limit.unwrap_or(100),
+        limit: list_limit(q.limit),
     };
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || store.cases(&filter)).await {
@@ -788,7 +794,7 @@ async fn list_dead_letters(
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> Response {
     let store = sw.store.clone();
-    match tokio::task::spawn_blocking(move || store.dead_letters(q.limit.unwrap_or(100))).await {
+    match tokio::task::spawn_blocking(move || store.dead_letters(list_limit(q.limit))).await {
         Ok(Ok(list)) => {
             let out: Vec<serde_json::Value> = list
                 .iter()
@@ -830,7 +836,7 @@ async fn reinject_dead_letter(
 async fn list_audit(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<LimitQuery>) -> Response {
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
-        store.audit_list(q.institution.as_deref(), q.limit.unwrap_or(100))
+        store.audit_list(q.institution.as_deref(), list_limit(q.limit))
     })
     .await
     {
@@ -964,7 +970,7 @@ async fn list_messages(
             None => return auth::forbidden("the token names no institution"),
         }
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 999);
+    let limit = list_limit(q.limit);
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
         // One more than asked tells whether another page follows.
@@ -1133,6 +1139,13 @@ async fn metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listing_reads_a_bounded_page() {
+        assert_eq!(list_limit(None), 100);
+        assert_eq!(list_limit(Some(0)), 1);
+        assert_eq!(list_limit(Some(u32::MAX)), 999);
+    }
 
     #[test]
     fn the_openapi_document_describes_every_route() {
