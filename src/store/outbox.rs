@@ -139,6 +139,22 @@ impl Change {
     }
 }
 
+/// How many of the due rows (their body sizes, in due order) one claim takes: as
+/// many as fit in `bytes_max`, and at least one however large, so that nothing is
+/// stuck. Both backends claim by this rule.
+pub fn rows_within(sizes: impl IntoIterator<Item = i64>, bytes_max: u64) -> usize {
+    let mut bytes = 0u64;
+    let mut n = 0;
+    for len in sizes {
+        bytes += len.max(0) as u64;
+        if n > 0 && bytes > bytes_max {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// The due rows a relay took, and the store's clock when it took them.
 #[derive(Debug, Clone, Default)]
 pub struct Claim {
@@ -171,6 +187,14 @@ mod tests {
         }
         assert_eq!(allowed_from(kind::SED, Rejected).last(), Some(&Delivered));
         assert!(allowed_from(kind::NATIONAL, Delivered).is_empty());
+    }
+
+    #[test]
+    fn a_claim_takes_what_fits_and_never_nothing() {
+        assert_eq!(rows_within([4, 4, 4], 8), 2);
+        assert_eq!(rows_within([100, 1], 8), 1, "one row however large");
+        assert_eq!(rows_within([4, 4], u64::MAX), 2);
+        assert_eq!(rows_within([], 8), 0);
     }
 
     #[test]

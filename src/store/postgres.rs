@@ -1278,21 +1278,21 @@ impl Store for PostgresStore {
                 ),
                 &[&at, &i64::from(limit)],
             )?;
-            let mut now_ms = None;
-            let mut ids = Vec::new();
-            let mut was = HashMap::new();
-            let mut bytes = 0u64;
-            for r in &due {
-                let (id, len, due_ms): (i64, i64, i64) = (get(r, 0)?, get(r, 1)?, get(r, 2)?);
-                now_ms = Some(get::<i64>(r, 3)?);
-                bytes += len.max(0) as u64;
-                // At least one row, however large, so that nothing is stuck.
-                if !ids.is_empty() && bytes > bytes_max {
-                    break;
-                }
-                ids.push(id);
-                was.insert(id, due_ms);
-            }
+            let due = due
+                .iter()
+                .map(|r| {
+                    Ok((
+                        get::<i64>(r, 0)?,
+                        get::<i64>(r, 1)?,
+                        get::<i64>(r, 2)?,
+                        get::<i64>(r, 3)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let now_ms = due.first().map(|d| d.3);
+            let take = super::outbox::rows_within(due.iter().map(|d| d.1), bytes_max);
+            let ids: Vec<i64> = due[..take].iter().map(|d| d.0).collect();
+            let was: HashMap<i64, i64> = due[..take].iter().map(|d| (d.0, d.2)).collect();
             let Some(now_ms) = now_ms else {
                 return Ok(Claim {
                     now_ms: match at {

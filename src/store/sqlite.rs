@@ -928,18 +928,11 @@ impl Store for SqliteStore {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
                     })
                     .map_err(db)?;
-                let mut ids = Vec::new();
-                let mut bytes = 0u64;
-                for r in rows {
-                    let (id, len) = r.map_err(db)?;
-                    bytes += len.max(0) as u64;
-                    // At least one row, however large, so that nothing is stuck.
-                    if !ids.is_empty() && bytes > bytes_max {
-                        break;
-                    }
-                    ids.push(id);
-                }
-                ids
+                let due = rows
+                    .collect::<rusqlite::Result<Vec<(i64, i64)>>>()
+                    .map_err(db)?;
+                let take = super::outbox::rows_within(due.iter().map(|d| d.1), bytes_max);
+                due[..take].iter().map(|d| d.0).collect::<Vec<i64>>()
             };
             let mut read = conn
                 .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE id = ?1"))

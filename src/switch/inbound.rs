@@ -251,10 +251,7 @@ fn prepare(sw: &Switch, m: &WireMessage) -> Prepared {
 
 /// Prepare a delivery, turning a panic into its `Retry`.
 fn prepare_guarded(sw: &Switch, m: &WireMessage) -> Result<Prepared, Disposition> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(sw, m))).map_err(|_| {
-        tracing::error!("handling a delivery panicked; it is retried, then dead-lettered");
-        Disposition::Retry("the handler panicked".into())
-    })
+    guarded(|| prepare(sw, m))
 }
 
 /// Handle one delivery in its own transaction (blocking: XML and store work). The
@@ -291,10 +288,10 @@ fn handle_prepared(sw: &Switch, m: &WireMessage, p: &Prepared) -> Disposition {
     d
 }
 
-/// Run one delivery's store work, turning a panic into that delivery's `Retry`.
-/// The transaction it used is rolled back by the caller (dropped), and no lock stays
+/// Run one delivery's work, turning a panic into that delivery's `Retry`. A
+/// transaction it used is rolled back by the caller (dropped), and no lock stays
 /// poisoned (the store recovers its connections' locks), so the store goes on.
-fn guarded(f: impl FnOnce() -> Disposition) -> Result<Disposition, Disposition> {
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Disposition> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
         tracing::error!("handling a delivery panicked; it is retried, then dead-lettered");
         Disposition::Retry("the handler panicked".into())

@@ -21,6 +21,15 @@ fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// NL:SVB's signer (test PKI), as a foreign peer signs.
+fn nl_svb() -> crate::signing::Signer {
+    crate::signing::Signer::from_files(
+        &root().join("fixtures/pki/NL_SVB.key.pem"),
+        &root().join("fixtures/pki/NL_SVB.crt.pem"),
+    )
+    .unwrap()
+}
+
 /// A switch for `country` on SQLite under `dir`, or on the scratch PostgreSQL
 /// database when one is given.
 fn switch(country: &str, dir: &std::path::Path, pg: Option<&Scratch>) -> Switch {
@@ -339,11 +348,7 @@ fn two_instances_racing_on_one_message_id_send_one_answer() {
     let dir = tempfile::tempdir().unwrap();
     let be1 = Arc::new(switch("BE", dir.path(), Some(&pg)));
     let be2 = Arc::new(switch("BE", dir.path(), Some(&pg)));
-    let svb = crate::signing::Signer::from_files(
-        &root().join("fixtures/pki/NL_SVB.key.pem"),
-        &root().join("fixtures/pki/NL_SVB.crt.pem"),
-    )
-    .unwrap();
+    let svb = nl_svb();
     let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
     let mut raced = Vec::new();
     for _ in 0..8 {
@@ -427,11 +432,7 @@ mod panics {
     fn a_panic_is_one_deliverys_problem(pg: Option<&Scratch>) {
         let dir = tempfile::tempdir().unwrap();
         let be = switch("BE", dir.path(), pg);
-        let svb = crate::signing::Signer::from_files(
-            &root().join("fixtures/pki/NL_SVB.key.pem"),
-            &root().join("fixtures/pki/NL_SVB.crt.pem"),
-        )
-        .unwrap();
+        let svb = nl_svb();
         let batch: Vec<(CaseId, WireMessage)> = (0..3).map(|_| nl_start(&svb)).collect();
         crate::faults::register(batch[1].1.message_id.as_deref().unwrap());
         let ms: Vec<Arc<WireMessage>> = batch.iter().map(|(_, m)| Arc::new(m.clone())).collect();
@@ -471,11 +472,7 @@ fn parking_is_capped_per_case_and_per_access_point() {
     let mut be = switch("BE", dir.path(), None);
     be.bounds.parked_per_case_max = 2;
     be.bounds.parked_per_access_point_max = 3;
-    let svb = crate::signing::Signer::from_files(
-        &root().join("fixtures/pki/NL_SVB.key.pem"),
-        &root().join("fixtures/pki/NL_SVB.crt.pem"),
-    )
-    .unwrap();
+    let svb = nl_svb();
     let a004 = std::fs::read(root().join("fixtures/sed/4.2/A004.xml")).unwrap();
     let orphan = |case: &CaseId| {
         let c = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A004", case, &a004)
@@ -576,11 +573,7 @@ fn refuse_versions_of(be_dir: &std::path::Path, pg: Option<&Scratch>, document: 
 fn a_store_failure_in_a_batch_fails_that_delivery_only(pg: Option<&Scratch>) {
     let dir = tempfile::tempdir().unwrap();
     let be = switch("BE", dir.path(), pg);
-    let svb = crate::signing::Signer::from_files(
-        &root().join("fixtures/pki/NL_SVB.key.pem"),
-        &root().join("fixtures/pki/NL_SVB.crt.pem"),
-    )
-    .unwrap();
+    let svb = nl_svb();
     let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
     let starts: Vec<Craft> = (0..3)
         .map(|_| {
