@@ -1118,11 +1118,7 @@ async fn metrics(
     for (name, value) in sw.limits() {
         text.push_str(&format!("eessi_limit{{name=\"{name}\"}} {value}\n"));
     }
-    let queued = sw
-        .submissions
-        .lock()
-        .map(|q| q.len())
-        .unwrap_or_else(|p| p.into_inner().len());
+    let queued = crate::switch::outbound::queued(&sw);
     text.push_str(&format!(
         "# TYPE eessi_submissions_queued gauge\neessi_submissions_queued {queued}\n"
     ));

@@ -10,7 +10,7 @@ use crate::buc::definition::{BucDef, CLOSED, Effect, Target};
 use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
 
 /// What `step` needs to know about one document already in the case.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocView {
     pub id: DocumentId,
     pub sed: SedType,
@@ -20,8 +20,10 @@ pub struct DocView {
     pub cancelled: bool,
 }
 
-/// What `step` needs to know about the case.
-#[derive(Debug, Clone)]
+/// What `step` needs to know about the case. Two views are equal when `step`
+/// would decide the same from both (the switch keeps participants and documents
+/// sorted by id, so the order rows were read in does not matter).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseView {
     pub state: String,
     /// The state before the case was closed, for a reopening (X004).

@@ -36,6 +36,27 @@ pub struct Header {
     pub related: Option<DocumentId>,
 }
 
+impl Header {
+    /// The AMQP headers a sender puts on the `sed` message carrying this envelope
+    /// (the contract: each must equal the signed envelope's value).
+    pub fn wire_headers(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            ("eessi-from", self.sender.to_string()),
+            ("eessi-to", self.receiver.to_string()),
+            ("eessi-case-id", self.case_id.to_string()),
+            ("eessi-buc", self.buc.to_string()),
+            ("eessi-sed", self.sed.to_string()),
+            ("eessi-sed-version", self.version.to_string()),
+            ("eessi-document-id", self.document_id.to_string()),
+            ("eessi-document-version", self.document_version.to_string()),
+            ("eessi-case-action", self.action.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed envelope: {0}")]
 pub struct EnvelopeError(pub String);

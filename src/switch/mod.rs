@@ -9,6 +9,7 @@
 //!   SEDs without receipt on the bounded schedule, and mark them failed after;
 //! - `retention`: prune settled bodies, old inbox rows and history in the background.
 
+pub mod apply;
 pub mod deadletter;
 pub mod inbound;
 pub mod outbound;
@@ -76,6 +77,8 @@ pub struct Metrics {
     pub parked_refused_cap: AtomicU64,
     /// National submissions refused because the submission queue was full.
     pub submissions_refused: AtomicU64,
+    /// Submissions planned and signed again because their case moved before commit.
+    pub submissions_replanned: AtomicU64,
     /// Outbox bodies emptied, inbox rows and history entries deleted by retention.
     pub retention_outbox_bodies_pruned: AtomicU64,
     pub retention_inbox_rows_pruned: AtomicU64,
@@ -106,6 +109,7 @@ impl Metrics {
             ("signals_stale", g(&self.signals_stale)),
             ("parked_refused_cap", g(&self.parked_refused_cap)),
             ("submissions_refused", g(&self.submissions_refused)),
+            ("submissions_replanned", g(&self.submissions_replanned)),
             (
                 "retention_outbox_bodies_pruned",
                 g(&self.retention_outbox_bodies_pruned),
@@ -152,9 +156,8 @@ pub struct Switch {
     /// Set once the queues are declared and the inbox is being consumed: until then
     /// `/health` answers STARTING (503), so nobody takes the process for ready.
     pub started: std::sync::atomic::AtomicBool,
-    /// National submissions waiting for the next group commit, and who commits.
-    pub(crate) submissions: std::sync::Mutex<Vec<outbound::Job>>,
-    pub(crate) committer: std::sync::Mutex<()>,
+    /// The one committer of national submissions (group commit), started on first use.
+    pub(crate) committer: std::sync::OnceLock<Result<outbound::Committer, String>>,
     pub metrics: Metrics,
     /// Watches the long-running tasks; DOWN when one ends or keeps failing.
     pub supervisor: supervise::Supervisor,
@@ -225,8 +228,7 @@ impl Switch {
             cert_warning_s: i64::from(config.cert_warning_days) * 86_400,
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             started: std::sync::atomic::AtomicBool::new(false),
-            submissions: std::sync::Mutex::new(Vec::new()),
-            committer: std::sync::Mutex::new(()),
+            committer: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
             supervisor: supervise::Supervisor::new(std::time::Duration::from_millis(
                 config.failing_max_ms,
@@ -339,6 +341,8 @@ impl Switch {
             ("inbound_lanes", inbound::LANES as u64),
             ("inbound_lane_queue", inbound::LANE_QUEUE as u64),
             ("inbound_batch_max", inbound::BATCH_MAX as u64),
+            ("submit_batch_max", outbound::COMMIT_BATCH_MAX as u64),
+            ("submit_plan_attempts", outbound::PLAN_ATTEMPTS as u64),
             (
                 "failing_max_ms",
                 self.supervisor.failing_max().as_millis() as u64,

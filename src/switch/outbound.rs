@@ -1,16 +1,27 @@
-//! Outbound: a Belgian institution sends a SED. The body is parsed strictly and
-//! validated against its schema, the case is stepped through its BUC, the envelope
-//! is rendered and signed with the institution's key, and the case change, the
-//! document and the outbox message commit together. Nothing is published here: the
-//! relay publishes what was committed.
-
-use std::collections::BTreeMap;
+//! Outbound: a Belgian institution sends a SED.
+//!
+//! 1. *Plan*, on the caller's blocking thread and outside any transaction: the body
+//!    is parsed strictly, validated against its schema and canonicalised; the case
+//!    is read from a snapshot; `step` decides the action, document version and
+//!    roles; the envelope is rendered and signed with the institution's key.
+//! 2. *Commit*, in the one committer (`Committer`): the planned SED goes through
+//!    the shared apply path (`switch::apply`) with `Expect::Planned`, so it applies
+//!    only if the case is still exactly as planned; the case change, the document
+//!    and the outbox message commit together, in a transaction shared with the
+//!    other submissions waiting (group commit: one fsync for all).
+//! 3. If the case moved between the two, the submission is planned and signed again
+//!    (at most `PLAN_ATTEMPTS` times). No XML and no RSA work ever runs inside the
+//!    transaction. Nothing is published here: the relay publishes what committed.
 
 use serde::Serialize;
 
-use super::inbound::case_view;
+use std::sync::{Arc, Weak};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::apply::{self, Expect, Refused, SedToApply, view_of};
 use super::{Metrics, Switch, sha256_hex};
-use crate::buc::{SedEvent, StepError, step};
+use crate::buc::{CaseView, StepError, step};
 use crate::ids::{
     BucType, CaseAction, CaseId, DocumentId, InstitutionId, MessageId, Role, SedType, SedVersion,
 };
@@ -160,8 +171,54 @@ pub fn prepare_body(
     Ok((canonical, hash, subject))
 }
 
-/// Accept a SED from a national institution (blocking).
-pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
+/// How many times a submission is planned and signed again when its case moved
+/// between planning and commit, before it is answered as a conflict.
+pub(crate) const PLAN_ATTEMPTS: usize = 4;
+/// At most this many submissions share one group-commit transaction.
+pub(crate) const COMMIT_BATCH_MAX: usize = 64;
+
+/// The body of a submission, parsed, validated and canonicalised for one version.
+#[derive(Clone)]
+struct Body {
+    version: SedVersion,
+    canonical: Vec<u8>,
+    content_sha256: String,
+    subject: Option<String>,
+}
+
+/// Accept a SED from a national institution (blocking: call it from a blocking
+/// thread; it waits for the committer without spinning).
+pub fn submit(sw: &Arc<Switch>, s: Submission) -> Result<Submitted, SubmitError> {
+    check_submission(sw, &s)?;
+    // Parse, validate and canonicalise once, with the version the case most likely
+    // uses (done again in the rare case it is pinned to another).
+    let guess = s.version.clone().unwrap_or_else(|| sw.versions[0].clone());
+    let mut body = match prepare_body(sw, &s.body, &s.buc, &s.sed, &guess) {
+        Ok((canonical, content_sha256, subject)) => Some(Body {
+            version: guess,
+            canonical,
+            content_sha256,
+            subject,
+        }),
+        // With an explicit version (or one version only) the body is simply invalid.
+        Err(e) if s.version.is_some() || sw.versions.len() == 1 => return Err(e),
+        // The case may be pinned to another version: decided by the plan.
+        Err(_) => None,
+    };
+    for _ in 0..PLAN_ATTEMPTS {
+        let planned = plan(sw, &s, &mut body)?;
+        match commit(sw, planned)? {
+            Committed::Done(done) => return Ok(done),
+            Committed::Moved => Metrics::inc(&sw.metrics.submissions_replanned),
+        }
+    }
+    Err(SubmitError::Store(StoreError::Conflict(
+        "the case kept changing while this submission was prepared; try again".into(),
+    )))
+}
+
+/// What the caller may submit at all, before any parsing: every problem reported.
+fn check_submission(sw: &Switch, s: &Submission) -> Result<(), SubmitError> {
     let mut issues = Vec::new();
     if !sw.is_served(&s.from) {
         issues.push(Issue::body(
@@ -192,8 +249,7 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
             None,
         ));
     }
-    let def = sw.catalogue.get(&s.buc);
-    if def.is_none() {
+    if sw.catalogue.get(&s.buc).is_none() {
         issues.push(Issue::body(
             "buc",
             format!("unknown BUC type {}", s.buc),
@@ -216,181 +272,89 @@ pub fn submit(sw: &Switch, s: Submission) -> Result<Submitted, SubmitError> {
             None,
         ));
     }
-    if !issues.is_empty() {
-        return Err(SubmitError::Invalid(issues));
-    }
-    let def = def.ok_or_else(|| invalid("buc", "unknown BUC"))?;
-    // Parse, validate and canonicalise outside the write lock, with the version the
-    // case most likely uses (re-done inside in the rare case it is pinned to another).
-    let guess = s.version.clone().unwrap_or_else(|| sw.versions[0].clone());
-    let prepared = match prepare_body(sw, &s.body, &s.buc, &s.sed, &guess) {
-        Ok(p) => Some((guess, p)),
-        // With an explicit version (or one version only) the body is simply invalid.
-        Err(e) if s.version.is_some() || sw.versions.len() == 1 => return Err(e),
-        // The case may be pinned to another version: decided inside.
-        Err(_) => None,
-    };
-    let _ = def;
-    group_commit(sw, s, prepared)
-}
-
-/// A body parsed and validated for one version: (version, (canonical SED, its hash, subject)).
-type Prepared = Option<(SedVersion, (Vec<u8>, String, Option<String>))>;
-
-pub(crate) struct Job {
-    s: Submission,
-    prepared: Prepared,
-    reply: std::sync::mpsc::Sender<Result<Submitted, SubmitError>>,
-}
-
-/// Group commit: concurrent submissions share one transaction (one fsync). The
-/// first caller to find the committer free takes every queued job, runs each in
-/// the shared transaction and commits once; the others wait for their answer.
-/// A business refusal concerns its own job only (it writes nothing); a store error
-/// rolls the batch back and every job in it gets the error (nothing was applied).
-fn group_commit(sw: &Switch, s: Submission, prepared: Prepared) -> Result<Submitted, SubmitError> {
-    let (reply, answer) = std::sync::mpsc::channel();
-    {
-        // A panic elsewhere never leaves this queue unusable (a Vec push/take).
-        let mut q = sw.submissions.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= sw.bounds.submissions_queued_max as usize {
-            Metrics::inc(&sw.metrics.submissions_refused);
-            return Err(SubmitError::Overloaded);
-        }
-        q.push(Job { s, prepared, reply });
-    }
-    loop {
-        match answer.try_recv() {
-            Ok(r) => return r,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(lost_job()),
-            Err(std::sync::mpsc::TryRecvError::Empty) => {}
-        }
-        // A leader that panicked poisoned the lock; its batch was rolled back and its
-        // waiters told, so the lock is taken over, never left unusable.
-        let leader = match sw.committer.try_lock() {
-            Ok(g) => Some(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        if let Some(_leader) = leader {
-            let jobs =
-                std::mem::take(&mut *sw.submissions.lock().unwrap_or_else(|p| p.into_inner()));
-            if !jobs.is_empty() {
-                run_batch(sw, jobs);
-            }
-            continue;
-        }
-        match answer.recv_timeout(std::time::Duration::from_millis(2)) {
-            Ok(r) => return r,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(lost_job()),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(SubmitError::Invalid(issues))
     }
 }
 
-/// The committer dropped this job without an answer: it panicked while running the
-/// batch, whose transaction was rolled back by unwinding. Nothing was applied.
-fn lost_job() -> SubmitError {
-    SubmitError::Store(StoreError::Db(
-        "the batch this submission was in failed; nothing was applied".into(),
-    ))
+/// A submission decided and signed outside the transaction, waiting to commit.
+pub(crate) struct Planned {
+    header: Header,
+    /// The case as the decision saw it (None: a new case); the commit checks it.
+    view: Option<CaseView>,
+    message_id: String,
+    content_sha256: String,
+    subject: Option<String>,
+    envelope: Vec<u8>,
+    /// A case id the client chose, for the fault hooks.
+    #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
+    client_case_id: Option<CaseId>,
 }
 
-fn same_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Db(m) => StoreError::Db(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-    }
-}
-
-fn run_batch(sw: &Switch, jobs: Vec<Job>) {
-    let fail_all = |jobs: Vec<Job>, e: &StoreError| {
-        for j in jobs {
-            let _ = j.reply.send(Err(SubmitError::Store(same_error(e))));
-        }
-    };
-    let mut tx = match sw.store.begin() {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(jobs, &e),
-    };
-    let mut results = Vec::with_capacity(jobs.len());
-    for j in &jobs {
-        match in_tx(sw, &mut *tx, &j.s, &j.prepared) {
-            Err(SubmitError::Store(e)) => {
-                drop(tx);
-                return fail_all(jobs, &e);
-            }
-            r => results.push(r),
-        }
-    }
-    if let Err(e) = tx.commit() {
-        return fail_all(jobs, &e);
-    }
-    for (j, r) in jobs.into_iter().zip(results) {
-        if r.is_ok() {
-            Metrics::inc(&sw.metrics.outbound_submitted);
-        }
-        let _ = j.reply.send(r);
-    }
-    sw.relay_wake.notify_one();
-}
-
-/// One submission inside the batch's transaction.
-fn in_tx(
-    sw: &Switch,
-    tx: &mut dyn crate::store::Tx,
-    s: &Submission,
-    prepared: &Prepared,
-) -> Result<Submitted, SubmitError> {
-    #[cfg(feature = "fault-hooks")]
-    if let Some(c) = &s.case_id {
-        crate::faults::maybe_panic(c.as_str());
-    }
+/// Decide and sign a submission from a snapshot of its case (no transaction).
+fn plan(sw: &Switch, s: &Submission, body: &mut Option<Body>) -> Result<Planned, SubmitError> {
     let def = sw
         .catalogue
         .get(&s.buc)
         .ok_or_else(|| invalid("buc", "unknown BUC"))?;
-
     // The case owner chooses the case id: a starter with a case id this switch has
     // never seen starts that case (so a client can retry a Start idempotently).
     let starts_with_own_id = s.document_id.is_none() && def.starters().any(|t| t.sed == s.sed);
-    let case = match &s.case_id {
-        Some(id) => match tx.case_get(id)? {
-            Some(c) => Some(c),
+    let snapshot = match &s.case_id {
+        Some(id) => match sw.store.case_detail(id)? {
+            Some(d) => Some(d),
             None if starts_with_own_id => None,
             None => return Err(SubmitError::CaseNotFound(id.clone())),
         },
         None => None,
     };
-    if let Some(c) = &case
-        && c.buc != s.buc
+    if let Some(d) = &snapshot
+        && d.case.buc != s.buc
     {
         return Err(invalid(
             "buc",
-            format!("case {} is a {} case", c.case_id, c.buc),
+            format!("case {} is a {} case", d.case.case_id, d.case.buc),
         ));
     }
-    let version = match (&case, &s.version) {
-        (Some(c), Some(v)) if &c.sed_version != v => {
+    let version = match (&snapshot, &s.version) {
+        (Some(d), Some(v)) if &d.case.sed_version != v => {
             return Err(invalid(
                 "sedVersion",
-                format!("the case uses data-model version {}", c.sed_version),
+                format!("the case uses data-model version {}", d.case.sed_version),
             ));
         }
-        (Some(c), _) => c.sed_version.clone(),
+        (Some(d), _) => d.case.sed_version.clone(),
         (None, Some(v)) => v.clone(),
         (None, None) => sw.versions[0].clone(),
     };
-    let (canonical_sed, content_sha256, subject_text) = match prepared {
-        Some((v, p)) if *v == version => p.clone(),
-        _ => prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?,
+    let body = match body {
+        Some(b) if b.version == version => b.clone(),
+        _ => {
+            let (canonical, content_sha256, subject) =
+                prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?;
+            let b = Body {
+                version: version.clone(),
+                canonical,
+                content_sha256,
+                subject,
+            };
+            *body = Some(b.clone());
+            b
+        }
     };
-    let view = match &case {
-        Some(c) => Some(case_view(tx, c, &s.from, &s.to)?),
-        None => None,
-    };
+    let view = snapshot.as_ref().map(|d| {
+        let documents: Vec<_> = d.documents.iter().map(|(doc, _)| doc.clone()).collect();
+        view_of(
+            &d.case,
+            &d.participants,
+            &d.conversations,
+            &documents,
+            &s.from,
+            &s.to,
+        )
+    });
     let (action, document_id, document_version) = match (&view, &s.document_id) {
         (None, Some(_)) => return Err(invalid("documentId", "an update needs an existing case")),
         (None, None) => (CaseAction::Start, DocumentId::random(), 1),
@@ -435,27 +399,6 @@ fn in_tx(
             ));
         }
     }
-    let event = SedEvent {
-        action,
-        sed: s.sed.clone(),
-        document_id: document_id.clone(),
-        version: document_version,
-        sender: s.from.clone(),
-        sender_role: from_role,
-        receiver: s.to.clone(),
-        receiver_role: to_role,
-        related: s.related.clone(),
-    };
-    let decision = step(def, view.as_ref(), &event).map_err(|e| match e {
-        StepError::ProtocolViolation(why) => SubmitError::ProtocolViolation(why),
-        StepError::UnknownCase => {
-            SubmitError::CaseNotFound(s.case_id.clone().unwrap_or_else(CaseId::random))
-        }
-        StepError::UnknownDocument(d) => SubmitError::DocumentNotFound(d),
-        StepError::VersionGap { expected, got } => SubmitError::ProtocolViolation(format!(
-            "version {expected} must come before version {got}"
-        )),
-    })?;
     let case_id = s.case_id.clone().unwrap_or_else(CaseId::random);
     let header = Header {
         sender: s.from.clone(),
@@ -463,79 +406,250 @@ fn in_tx(
         receiver: s.to.clone(),
         receiver_role: to_role,
         version: version.clone(),
-        document_id: document_id.clone(),
+        document_id,
         sed: s.sed.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        case_id: case_id.clone(),
+        case_id,
         buc: s.buc.clone(),
         action,
         document_version,
         related: s.related.clone(),
     };
-    let sed_text = String::from_utf8(canonical_sed).map_err(|_| invalid("body", "not UTF-8"))?;
-    let unsigned = envelope::render_unsigned(&header, &sed_text);
-    let signer = sw
-        .signers
-        .get(&s.from)
-        .ok_or_else(|| invalid("from", "no signing key"))?;
-    let signed =
-        dsig::sign(unsigned.as_bytes(), signer).map_err(|e| invalid("body", e.to_string()))?;
-    let message_id = MessageId::random().to_string();
-    let subject = match (&subject_text, decision.effect) {
-        (Some(text), _) => Some(
+    // The BUC's decision on the snapshot: a refusal is answered now, before any
+    // signing; the commit runs `step` again on the case as it then is.
+    let decision = step(def, view.as_ref(), &apply::event_of(&header))
+        .map_err(|e| step_refusal_of(&header, e))?;
+    match (&body.subject, decision.effect) {
+        (Some(text), _) => {
             InstitutionId::parse(text)
-                .map_err(|e| invalid("body", format!("the SED names no valid institution: {e}")))?,
-        ),
+                .map_err(|e| invalid("body", format!("the SED names no valid institution: {e}")))?;
+        }
         (None, Some(e)) if e.needs_subject() => {
             return Err(invalid(
                 "body",
                 "the SED does not name the institution its effect needs",
             ));
         }
-        _ => None,
-    };
-    super::record::record(
-        tx,
-        &super::record::Transition {
-            header: &header,
-            decision: &decision,
-            case: case.as_ref(),
-            direction: super::record::Direction::Out,
-            message_id: &message_id,
-            content_sha256,
-            envelope: signed.clone(),
-            subject,
-        },
-    )?;
-    let mut headers = BTreeMap::new();
-    for (k, v) in [
-        ("eessi-from", s.from.to_string()),
-        ("eessi-to", s.to.to_string()),
-        ("eessi-case-id", case_id.to_string()),
-        ("eessi-buc", s.buc.to_string()),
-        ("eessi-sed", s.sed.to_string()),
-        ("eessi-sed-version", version.to_string()),
-        ("eessi-document-id", document_id.to_string()),
-        ("eessi-document-version", document_version.to_string()),
-        ("eessi-case-action", action.to_string()),
-    ] {
-        headers.insert(k.to_owned(), v);
+        _ => {}
     }
+    let sed_text = String::from_utf8(body.canonical).map_err(|_| invalid("body", "not UTF-8"))?;
+    let unsigned = envelope::render_unsigned(&header, &sed_text);
+    let signer = sw
+        .signers
+        .get(&s.from)
+        .ok_or_else(|| invalid("from", "no signing key"))?;
+    let envelope = dsig::sign(unsigned.as_bytes(), signer)
+        .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?;
+    Ok(Planned {
+        header,
+        view,
+        message_id: MessageId::random().to_string(),
+        content_sha256: body.content_sha256,
+        subject: body.subject,
+        envelope,
+        client_case_id: s.case_id.clone(),
+    })
+}
+
+/// How a planned submission's commit ended.
+pub(crate) enum Committed {
+    Done(Submitted),
+    /// The case is no longer as planned: plan and sign again.
+    Moved,
+}
+
+type Reply = Result<Committed, SubmitError>;
+
+pub(crate) struct Job {
+    planned: Planned,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The one committer of national submissions: a thread fed by a bounded channel
+/// (`limits.submissions_queued_max`; a full channel is `Overloaded`), answering each
+/// job on its own one-shot channel. It takes every job waiting (up to
+/// `COMMIT_BATCH_MAX`), applies them in one transaction and commits once.
+pub(crate) struct Committer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    fn start(sw: Weak<Switch>, bound: usize) -> std::io::Result<Committer> {
+        let (jobs, mut rx) = mpsc::channel::<Job>(bound.max(1));
+        std::thread::Builder::new()
+            .name("eessi-committer".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < COMMIT_BATCH_MAX {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(sw) = sw.upgrade() else { return };
+                    // A panic is this batch's failure only: its transaction rolls back
+                    // while unwinding, its waiters' reply channels drop (they answer
+                    // "nothing was applied"), and the committer goes on.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_batch(&sw, batch)
+                    }))
+                    .is_err()
+                    {
+                        tracing::error!(
+                            "a group commit panicked; its submissions were not applied"
+                        );
+                    }
+                }
+                // The channel closes only when the switch is dropped.
+                if let Some(sw) = sw.upgrade()
+                    && !sw.shutting_down.load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    sw.supervisor
+                        .down("the submission committer ended".to_owned());
+                }
+            })?;
+        Ok(Committer { jobs })
+    }
+}
+
+/// The switch's committer, started on first use.
+fn committer(sw: &Arc<Switch>) -> Result<&Committer, SubmitError> {
+    sw.committer
+        .get_or_init(|| {
+            Committer::start(
+                Arc::downgrade(sw),
+                sw.bounds.submissions_queued_max as usize,
+            )
+            .map_err(|e| format!("cannot start the submission committer: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| SubmitError::Store(StoreError::Db(e.clone())))
+}
+
+/// Submissions waiting for the committer now (for `/metrics`).
+pub fn queued(sw: &Switch) -> usize {
+    match sw.committer.get() {
+        Some(Ok(c)) => c.jobs.max_capacity() - c.jobs.capacity(),
+        _ => 0,
+    }
+}
+
+/// Hand a planned submission to the committer and wait for its commit.
+fn commit(sw: &Arc<Switch>, planned: Planned) -> Result<Committed, SubmitError> {
+    let (reply, answer) = oneshot::channel();
+    match committer(sw)?.jobs.try_send(Job { planned, reply }) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            Metrics::inc(&sw.metrics.submissions_refused);
+            return Err(SubmitError::Overloaded);
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => return Err(lost_job()),
+    }
+    answer.blocking_recv().unwrap_or_else(|_| Err(lost_job()))
+}
+
+/// The committer dropped this job without an answer: it panicked while running the
+/// batch, whose transaction was rolled back by unwinding. Nothing was applied.
+fn lost_job() -> SubmitError {
+    SubmitError::Store(StoreError::Db(
+        "the batch this submission was in failed; nothing was applied".into(),
+    ))
+}
+
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Db(m) => StoreError::Db(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+    }
+}
+
+/// One group commit. A refusal concerns its own job only (it wrote nothing); a
+/// store error rolls the batch back and every job in it gets the error.
+fn run_batch(sw: &Switch, jobs: Vec<Job>) {
+    let fail_all = |jobs: Vec<Job>, e: &StoreError| {
+        for j in jobs {
+            let _ = j.reply.send(Err(SubmitError::Store(same_error(e))));
+        }
+    };
+    let mut tx = match sw.store.begin() {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(jobs, &e),
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        match in_tx(sw, &mut *tx, &j.planned) {
+            Err(SubmitError::Store(e)) => {
+                drop(tx);
+                return fail_all(jobs, &e);
+            }
+            r => results.push(r),
+        }
+    }
+    if let Err(e) = tx.commit() {
+        return fail_all(jobs, &e);
+    }
+    for (j, r) in jobs.into_iter().zip(results) {
+        if matches!(r, Ok(Committed::Done(_))) {
+            Metrics::inc(&sw.metrics.outbound_submitted);
+        }
+        let _ = j.reply.send(r);
+    }
+    sw.relay_wake.notify_one();
+}
+
+/// One planned submission inside the batch's transaction: store work only.
+fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
+    #[cfg(feature = "fault-hooks")]
+    if let Some(c) = &p.client_case_id {
+        crate::faults::maybe_panic(c.as_str());
+    }
+    let h = &p.header;
     let mut out = OutboxMessage::new(
         kind::SED,
         AP_EXCHANGE,
-        s.to.country().as_str(),
-        message_id.clone(),
-        headers,
-        signed,
+        h.receiver.country().as_str(),
+        p.message_id.clone(),
+        h.wire_headers(),
+        p.envelope.clone(),
     );
-    out.case_id = Some(case_id.clone());
-    out.document_id = Some(document_id.clone());
-    tx.outbox_enqueue(&out)?;
-    Ok(Submitted {
-        case_id,
-        document_id,
-        document_version,
-        message_id,
-    })
+    out.case_id = Some(h.case_id.clone());
+    out.document_id = Some(h.document_id.clone());
+    let sed = SedToApply {
+        header: h,
+        message_id: &p.message_id,
+        content_sha256: &p.content_sha256,
+        envelope: &p.envelope,
+        subject: p.subject.as_deref(),
+        direction: apply::Direction::Out,
+    };
+    match apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out) {
+        Ok(_) => Ok(Committed::Done(Submitted {
+            case_id: h.case_id.clone(),
+            document_id: h.document_id.clone(),
+            document_version: h.document_version,
+            message_id: p.message_id.clone(),
+        })),
+        // Another submission got there first (the same case in this batch, or
+        // another instance): plan again from the case as it now is.
+        Err(Refused::Moved | Refused::AlreadyApplied | Refused::Conflict(_)) => {
+            Ok(Committed::Moved)
+        }
+        Err(Refused::Protocol(why)) => Err(SubmitError::ProtocolViolation(why)),
+        Err(Refused::Step(e)) => Err(step_refusal_of(h, e)),
+        Err(Refused::Store(e)) => Err(SubmitError::Store(e)),
+    }
+}
+
+fn step_refusal_of(h: &Header, e: StepError) -> SubmitError {
+    match e {
+        StepError::ProtocolViolation(why) => SubmitError::ProtocolViolation(why),
+        StepError::UnknownCase => SubmitError::CaseNotFound(h.case_id.clone()),
+        StepError::UnknownDocument(d) => SubmitError::DocumentNotFound(d),
+        StepError::VersionGap { expected, got } => SubmitError::ProtocolViolation(format!(
+            "version {expected} must come before version {got}"
+        )),
+    }
 }

@@ -67,20 +67,7 @@ impl Craft {
 
 /// The headers a sender puts on a `sed` message for this envelope header.
 pub fn sed_headers(h: &Header) -> BTreeMap<String, String> {
-    [
-        ("eessi-from", h.sender.to_string()),
-        ("eessi-to", h.receiver.to_string()),
-        ("eessi-case-id", h.case_id.to_string()),
-        ("eessi-buc", h.buc.to_string()),
-        ("eessi-sed", h.sed.to_string()),
-        ("eessi-sed-version", h.version.to_string()),
-        ("eessi-document-id", h.document_id.to_string()),
-        ("eessi-document-version", h.document_version.to_string()),
-        ("eessi-case-action", h.action.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    h.wire_headers()
 }
 
 /// Render, sign with `signer` and wrap as an AMQP message to the receiver's country.

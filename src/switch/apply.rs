@@ -1,0 +1,248 @@
+//! The one apply path of a SED, inbound and outbound alike, inside the caller's
+//! transaction: check 9 (this document version already applied?), the case's BUC
+//! and data-model version, the view of the counterparty's conversation, `step`,
+//! the subject rules of participant effects, `record`, and the outbox message the
+//! SED makes us send (a national delivery for an inbound SED, the SED itself to
+//! the foreign access point for an outbound one).
+//!
+//! Only store work and pure decisions happen here: no XML is parsed and nothing
+//! is signed or verified (both happened before the transaction opened). Each side
+//! maps a `Refused` to its own answer: an inbound refusal becomes a signed error
+//! abroad (or parks the SED), an outbound one an HTTP problem.
+
+use crate::buc::{CaseView, DocView, SedEvent, StepError, step};
+use crate::ids::InstitutionId;
+use crate::sed::envelope::Header;
+use crate::store::{CaseRecord, OutboxMessage, StoreError, Tx};
+
+pub use super::record::Direction;
+
+/// A SED ready to enter its case: checked, canonicalised and signed already.
+pub struct SedToApply<'a> {
+    pub header: &'a Header,
+    pub message_id: &'a str,
+    /// SHA-256 (hex) of the SED element's exclusive C14N.
+    pub content_sha256: &'a str,
+    /// The signed envelope, as sent or received.
+    pub envelope: &'a [u8],
+    /// The text at the definition's `subject` path, when the SED has one.
+    pub subject: Option<&'a str>,
+    pub direction: Direction,
+}
+
+/// What the case must look like for the SED to apply as planned.
+pub enum Expect<'a> {
+    /// Whatever the store holds: `step` decides from it (inbound).
+    Current,
+    /// Exactly this view (None: no such case yet), because the signed envelope's
+    /// action, version and roles were decided from it outside the transaction
+    /// (outbound). Any difference is `Refused::Moved`: plan and sign again.
+    Planned(Option<&'a CaseView>),
+}
+
+/// Why a SED does not apply. Nothing was written.
+#[derive(Debug)]
+pub enum Refused {
+    /// Check 9: this version of this document was applied already, with the same
+    /// content and sender: a second message id for the same SED, no second effect.
+    AlreadyApplied,
+    /// Check 9's other half: the same document version with other content, or a
+    /// document id of another case.
+    Conflict(String),
+    /// The BUC does not allow it (including a SED that names no valid subject).
+    Protocol(String),
+    /// The case, or the document this SED answers or updates, is not known (yet).
+    Step(StepError),
+    /// The case is not as the caller planned it (`Expect::Planned`).
+    Moved,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Store(e)
+    }
+}
+
+/// Read what `step` needs of a case, for a SED between `a` and `b`.
+pub fn case_view(
+    tx: &mut dyn Tx,
+    case: &CaseRecord,
+    a: &InstitutionId,
+    b: &InstitutionId,
+) -> Result<CaseView, StoreError> {
+    let participants = tx.participants(&case.case_id)?;
+    let conversations = tx.conversations(&case.case_id)?;
+    let documents = tx.documents(&case.case_id)?;
+    Ok(view_of(
+        case,
+        &participants,
+        &conversations,
+        &documents,
+        a,
+        b,
+    ))
+}
+
+/// What `step` needs of a case, from rows read in a transaction or a snapshot: the
+/// state is that of the counterparty's conversation (multilateral cases have one per
+/// counterparty), or the case's own when that counterparty has none yet or the case
+/// is closed.
+pub fn view_of(
+    case: &CaseRecord,
+    participants: &[crate::store::Participant],
+    conversations: &[crate::store::Conversation],
+    documents: &[crate::store::DocumentRecord],
+    a: &InstitutionId,
+    b: &InstitutionId,
+) -> CaseView {
+    let mut participants: Vec<(InstitutionId, crate::ids::Role)> = participants
+        .iter()
+        .map(|p| (p.institution.clone(), p.role))
+        .collect();
+    // Sorted, so that a view read in a transaction and one read from a snapshot
+    // compare equal whatever order the rows came in (`Expect::Planned`).
+    participants.sort_by(|x, y| (x.0.as_str(), x.1.as_str()).cmp(&(y.0.as_str(), y.1.as_str())));
+    let owner_is_a = participants
+        .iter()
+        .any(|(i, r)| i == a && *r == crate::ids::Role::CaseOwner);
+    let counterparty = if owner_is_a { b } else { a };
+    let conversation = conversations
+        .iter()
+        .find(|c| &c.counterparty == counterparty);
+    let (state, previous_state) = match conversation {
+        Some(c) if case.state != crate::buc::definition::CLOSED => (
+            c.state.clone(),
+            c.previous_state
+                .clone()
+                .or_else(|| case.previous_state.clone()),
+        ),
+        _ => (case.state.clone(), case.previous_state.clone()),
+    };
+    let mut documents: Vec<DocView> = documents
+        .iter()
+        .map(|d| DocView {
+            cancelled: d.status == "cancelled",
+            id: d.document_id.clone(),
+            sed: d.sed.clone(),
+            sender: d.sender.clone(),
+            receiver: d.receiver.clone(),
+            latest_version: d.latest_version,
+        })
+        .collect();
+    documents.sort_by(|x, y| x.id.as_str().cmp(y.id.as_str()));
+    CaseView {
+        state,
+        previous_state,
+        participants,
+        documents,
+    }
+}
+
+/// The event `step` judges, from the envelope's header.
+pub fn event_of(h: &Header) -> SedEvent {
+    SedEvent {
+        action: h.action,
+        sed: h.sed.clone(),
+        document_id: h.document_id.clone(),
+        version: h.document_version,
+        sender: h.sender.clone(),
+        sender_role: h.sender_role,
+        receiver: h.receiver.clone(),
+        receiver_role: h.receiver_role,
+        related: h.related.clone(),
+    }
+}
+
+/// Apply `sed` to its case in `tx` and enqueue `out` with it. The caller commits.
+pub fn apply(
+    sw: &super::Switch,
+    tx: &mut dyn Tx,
+    sed: &SedToApply,
+    expect: Expect,
+    out: &OutboxMessage,
+) -> Result<crate::buc::Decision, Refused> {
+    let h = sed.header;
+    // 9. The same document version again: same content, no second effect; other
+    // content, CONFLICT.
+    if let Some(v) = tx.version_get(&h.document_id, h.document_version)? {
+        let same_sender = tx
+            .document_get(&h.document_id)?
+            .is_some_and(|d| d.sender == h.sender);
+        if same_sender && v.content_sha256 == sed.content_sha256 {
+            return Err(Refused::AlreadyApplied);
+        }
+        return Err(Refused::Conflict(format!(
+            "document {} version {} was already received with other content",
+            h.document_id, h.document_version
+        )));
+    }
+    if let Some(d) = tx.document_get(&h.document_id)?
+        && d.case_id != h.case_id
+    {
+        return Err(Refused::Conflict(format!(
+            "document {} belongs to another case",
+            h.document_id
+        )));
+    }
+    // 10. The BUC's state machine, on the case as this transaction holds it.
+    let def = sw
+        .catalogue
+        .get(&h.buc)
+        .ok_or_else(|| Refused::Protocol(format!("unknown BUC type {}", h.buc)))?;
+    let case = tx.case_get(&h.case_id)?;
+    if let Some(case) = &case {
+        if case.buc != h.buc {
+            return Err(Refused::Protocol(format!(
+                "the case is a {} case, not {}",
+                case.buc, h.buc
+            )));
+        }
+        if case.sed_version != h.version {
+            return Err(Refused::Protocol(format!(
+                "the case uses data-model version {}",
+                case.sed_version
+            )));
+        }
+    }
+    let view = match &case {
+        Some(c) => Some(case_view(tx, c, &h.sender, &h.receiver)?),
+        None => None,
+    };
+    if let Expect::Planned(planned) = expect
+        && planned != view.as_ref()
+    {
+        return Err(Refused::Moved);
+    }
+    let decision = step(def, view.as_ref(), &event_of(h)).map_err(Refused::Step)?;
+    let subject =
+        match sed.subject {
+            Some(text) => Some(InstitutionId::parse(text).map_err(|e| {
+                Refused::Protocol(format!("the SED names no valid institution: {e}"))
+            })?),
+            None if decision
+                .effect
+                .is_some_and(crate::buc::Effect::needs_subject) =>
+            {
+                return Err(Refused::Protocol(
+                    "the SED does not name the institution its effect needs".into(),
+                ));
+            }
+            None => None,
+        };
+    super::record::record(
+        tx,
+        &super::record::Transition {
+            header: h,
+            decision: &decision,
+            case: case.as_ref(),
+            direction: sed.direction,
+            message_id: sed.message_id,
+            content_sha256: sed.content_sha256.to_owned(),
+            envelope: sed.envelope.to_vec(),
+            subject,
+        },
+    )?;
+    tx.outbox_enqueue(out)?;
+    Ok(decision)
+}
