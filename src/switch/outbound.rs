@@ -179,7 +179,7 @@ pub(crate) const COMMIT_BATCH_MAX: usize = 64;
 
 /// The body of a submission, parsed, validated and canonicalised for one version.
 #[derive(Clone)]
-struct Body {
+pub(crate) struct Body {
     version: SedVersion,
     canonical: Vec<u8>,
     content_sha256: String,
@@ -294,7 +294,11 @@ pub(crate) struct Planned {
 }
 
 /// Decide and sign a submission from a snapshot of its case (no transaction).
-fn plan(sw: &Switch, s: &Submission, body: &mut Option<Body>) -> Result<Planned, SubmitError> {
+pub(crate) fn plan(
+    sw: &Switch,
+    s: &Submission,
+    body: &mut Option<Body>,
+) -> Result<Planned, SubmitError> {
     let def = sw
         .catalogue
         .get(&s.buc)
@@ -536,7 +540,7 @@ pub fn queued(sw: &Switch) -> usize {
 }
 
 /// Hand a planned submission to the committer and wait for its commit.
-fn commit(sw: &Arc<Switch>, planned: Planned) -> Result<Committed, SubmitError> {
+pub(crate) fn commit(sw: &Arc<Switch>, planned: Planned) -> Result<Committed, SubmitError> {
     let (reply, answer) = oneshot::channel();
     match committer(sw)?.jobs.try_send(Job { planned, reply }) {
         Ok(()) => {}

@@ -346,8 +346,8 @@ both_backends!(
 fn two_instances_racing_on_one_message_id_send_one_answer() {
     let pg = Scratch::create();
     let dir = tempfile::tempdir().unwrap();
-    let be1 = Arc::new(switch("BE", dir.path(), Some(&pg)));
-    let be2 = Arc::new(switch("BE", dir.path(), Some(&pg)));
+    let be1 = switch("BE", dir.path(), Some(&pg));
+    let be2 = switch("BE", dir.path(), Some(&pg));
     let svb = nl_svb();
     let a003 = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
     let mut raced = Vec::new();
@@ -648,4 +648,61 @@ fn a_panicking_submission_leaves_the_group_commit_working() {
     // The committer survived that panic; the next submission commits.
     let ok = submit(&be, submission(None)).expect("a later submission");
     assert!(be.store.case_detail(&ok.case_id).unwrap().is_some());
+}
+
+/// A submission is decided and signed outside the transaction; if its case moves
+/// before it commits (here: another version of the same document commits first),
+/// the committer refuses the stale plan and the submission is planned and signed
+/// again, so the versions stay in order and nothing is lost.
+mod replan {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    fn a_submission_whose_case_moved_is_planned_again(pg: Option<&Scratch>) {
+        use crate::switch::outbound::{Committed, commit, plan};
+        let dir = tempfile::tempdir().unwrap();
+        let be = switch("BE", dir.path(), pg);
+        let first = a009(&be);
+        let row = sed_row(&be, &first);
+        let (case_id, document_id) = (row.case_id.unwrap(), row.document_id.unwrap());
+        let update = Submission {
+            from: InstitutionId::parse("BE:ONSS").unwrap(),
+            to: InstitutionId::parse("NL:SVB").unwrap(),
+            buc: BucType::parse("LA_BUC_04").unwrap(),
+            sed: SedType::parse("A009").unwrap(),
+            version: None,
+            case_id: Some(case_id.clone()),
+            document_id: Some(document_id.clone()),
+            related: None,
+            body: std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap(),
+        };
+        // Two plans from the same snapshot: both would be version 2.
+        let stale = plan(&be, &update, &mut None).unwrap();
+        let fresh = plan(&be, &update, &mut None).unwrap();
+        let Committed::Done(v2) = commit(&be, fresh).unwrap() else {
+            panic!("the first plan commits");
+        };
+        assert_eq!(v2.document_version, 2);
+        assert!(
+            matches!(commit(&be, stale), Ok(Committed::Moved)),
+            "a plan made before the case moved does not commit"
+        );
+        // Through `submit`, the next plan starts from the case as it now is.
+        let replanned = be.metrics.submissions_replanned.load(Relaxed);
+        let v3 = submit(&be, update).unwrap();
+        assert_eq!(v3.document_version, 3);
+        assert_eq!(be.metrics.submissions_replanned.load(Relaxed), replanned);
+        let detail = be.store.case_detail(&case_id).unwrap().unwrap();
+        let (_, versions) = detail
+            .documents
+            .iter()
+            .find(|(d, _)| d.document_id == document_id)
+            .unwrap();
+        assert_eq!(
+            versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+    }
+
+    both_backends!(a_submission_whose_case_moved_is_planned_again);
 }
