@@ -1810,3 +1810,120 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
         .expect("the column");
     assert_eq!(pruned_at, Some(retention::rfc3339(NOW)));
 }
+
+// ----- upgrade fixtures (run once, with the code of main 1b15284) -----
+
+/// Fill `store` with a little of everything: two cases with documents, versions,
+/// history, conversations, inbox, outbox rows in several statuses, a parked message,
+/// a dead letter and an audit entry.
+fn fill_upgrade_fixture(store: &dyn Store) {
+    let c1 = CaseId::parse("11111111111141118111111111111111").unwrap();
+    let c2 = CaseId::parse("22222222222242228222222222222222").unwrap();
+    let d1 = DocumentId::parse("aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa").unwrap();
+    let d2 = DocumentId::parse("bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb").unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.case_insert(&case(&c1, "2025-01-02T00:00:00.000Z")).unwrap();
+    tx.participant_add(&c1, &participant("BE:ONSS", Role::CaseOwner)).unwrap();
+    tx.participant_add(&c1, &participant("NL:SVB", Role::Counterparty)).unwrap();
+    tx.conversation_put(
+        &c1,
+        &Conversation { counterparty: inst("NL:SVB"), state: "awaiting_reply".into(), previous_state: None },
+    )
+    .unwrap();
+    tx.document_insert(&document(&d1, &c1, "2025-01-02T00:00:00.000Z")).unwrap();
+    tx.version_insert(&version(&d1, 1)).unwrap();
+    tx.version_insert(&version(&d1, 2)).unwrap();
+    tx.document_set_version(&d1, 2).unwrap();
+    tx.history_append(&c1, &history("sed-sent", "A003")).unwrap();
+    tx.history_append(&c1, &history("delivered", "A003")).unwrap();
+    let mut m = message(kind::SED, "fixture-sed-1");
+    m.case_id = Some(c1.clone());
+    m.document_id = Some(d1.clone());
+    tx.outbox_enqueue(&m).unwrap();
+    let mut m = message(kind::NATIONAL, "fixture-national-1");
+    m.case_id = Some(c1.clone());
+    tx.outbox_enqueue(&m).unwrap();
+    tx.case_insert(&case(&c2, "2025-01-03T00:00:00.000Z")).unwrap();
+    tx.participant_add(&c2, &participant("NL:SVB", Role::CaseOwner)).unwrap();
+    let mut doc = document(&d2, &c2, "2025-01-03T00:00:00.000Z");
+    doc.direction = "in".into();
+    doc.status = "received".into();
+    tx.document_insert(&doc).unwrap();
+    tx.version_insert(&version(&d2, 1)).unwrap();
+    tx.history_append(&c2, &history("sed-received", "A003")).unwrap();
+    tx.case_set_state(&c2, "awaiting_reply", "closed", "closed", Some("awaiting_reply")).unwrap();
+    let mut headers = BTreeMap::new();
+    headers.insert("eessi-case".to_owned(), c2.to_string());
+    tx.inbox_put(&InboxEntry {
+        message_id: "fixture-in-1".into(),
+        body_sha256: "0".repeat(64),
+        received_at: "2025-01-03T00:00:00.000Z".into(),
+        case_id: Some(c2.clone()),
+        answer_kind: "receipt".into(),
+        answer_message_id: "fixture-answer-1".into(),
+        answer_routing_key: "NL".into(),
+        answer_headers: headers,
+        answer_timestamp: 1_735_862_400,
+        answer_body: vec![1, 2, 3],
+        error_code: None,
+    })
+    .unwrap();
+    let mut r = message(kind::RECEIPT, "fixture-answer-1");
+    r.case_id = Some(c2.clone());
+    tx.outbox_enqueue(&r).unwrap();
+    let c3 = CaseId::parse("33333333333343338333333333333333").unwrap();
+    let mut p = parked("fixture-parked-1", &c3, 1_735_862_400_000);
+    p.sender_country = "NL".into();
+    tx.parked_put(&p).unwrap();
+    tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    let sed = tx.outbox_by_message_id("fixture-sed-1", kind::SED).unwrap().unwrap();
+    assert!(tx.outbox_transition(sed.id, kind::SED, &Change::to(OutboxStatus::Sent).attempt()).unwrap());
+    tx.commit().unwrap();
+    store
+        .dead_letter_put(&DeadLetter {
+            id: 0,
+            message_id: Some("fixture-dead-1".into()),
+            queue: "eessi.inbox".into(),
+            properties: "{}".into(),
+            body: vec![9, 9],
+            dead_at: "2025-01-04T00:00:00.000Z".into(),
+            reinjected_at: None,
+        })
+        .unwrap();
+    store
+        .audit_append(&AuditEntry {
+            at: "2025-01-04T00:00:00.000Z".into(),
+            subject: "operator".into(),
+            institution: Some("BE:ONSS".into()),
+            action: "read-case".into(),
+            target: c1.to_string(),
+            remote: None,
+        })
+        .unwrap();
+}
+
+#[test]
+#[ignore = "writes fixtures/upgrade/: run once with the code of main 1b15284"]
+fn make_upgrade_fixtures() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/upgrade");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("sqlite-main-1b15284.db");
+    let _ = std::fs::remove_file(&db);
+    {
+        let store = SqliteStore::open(&db).unwrap();
+        fill_upgrade_fixture(&store);
+    }
+    rusqlite::Connection::open(&db).unwrap().execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE; VACUUM;").unwrap();
+    let scratch = Scratch::create();
+    {
+        let store = PostgresStore::connect(scratch.config()).unwrap();
+        fill_upgrade_fixture(&store);
+    }
+    let out = std::process::Command::new("pg_dump")
+        .args(["--no-owner", "--no-privileges", "-h", "127.0.0.1", "-U", "postgres", "-d", &scratch.name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.join("postgres-main-1b15284.sql"), out.stdout).unwrap();
+}
