@@ -608,7 +608,7 @@ fn to_case(r: &Row) -> Result<CaseRecord> {
         buc: BucType::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
         sed_version: SedVersion::parse(&get::<String>(r, 2)?).map_err(corrupt)?,
         state: get(r, 3)?,
-        status: get(r, 4)?,
+        status: stored(&get::<String>(r, 4)?)?,
         created_at: get(r, 5)?,
         updated_at: get(r, 6)?,
         previous_state: get(r, 7)?,
@@ -622,8 +622,8 @@ fn to_doc(r: &Row) -> Result<DocumentRecord> {
         sed: SedType::parse(&get::<String>(r, 2)?).map_err(corrupt)?,
         sender: InstitutionId::parse(&get::<String>(r, 3)?).map_err(corrupt)?,
         receiver: InstitutionId::parse(&get::<String>(r, 4)?).map_err(corrupt)?,
-        direction: get(r, 5)?,
-        status: get(r, 6)?,
+        direction: stored(&get::<String>(r, 5)?)?,
+        status: stored(&get::<String>(r, 6)?)?,
         latest_version: get_u32(r, 7)?,
         related: parse_opt(get(r, 8)?, DocumentId::parse)?,
         created_at: get(r, 9)?,
@@ -634,13 +634,13 @@ fn to_out(r: &Row) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         id: get(r, 0)?,
         message_id: get(r, 1)?,
-        kind: get(r, 2)?,
+        kind: stored(&get::<String>(r, 2)?)?,
         exchange: get(r, 3)?,
         routing_key: get(r, 4)?,
         headers: serde_json::from_str(&get::<String>(r, 5)?).map_err(corrupt)?,
         timestamp: get(r, 6)?,
         body: get(r, 7)?,
-        status: get(r, 8)?,
+        status: stored(&get::<String>(r, 8)?)?,
         attempts: get_u32(r, 9)?,
         next_attempt_ms: get(r, 10)?,
         first_attempt_ms: get(r, 11)?,
@@ -658,7 +658,7 @@ fn to_inbox(r: &Row) -> Result<InboxEntry> {
         body_sha256: get(r, 1)?,
         received_at: get(r, 2)?,
         case_id: parse_opt(get(r, 3)?, CaseId::parse)?,
-        answer_kind: get(r, 4)?,
+        answer_kind: stored(&get::<String>(r, 4)?)?,
         answer_message_id: get(r, 5)?,
         answer_routing_key: get(r, 6)?,
         answer_headers: serde_json::from_str(&get::<String>(r, 7)?).map_err(corrupt)?,
@@ -832,7 +832,7 @@ impl Tx for PostgresTx {
                 &e.body_sha256,
                 &e.received_at,
                 &e.case_id.as_ref().map(|c| c.as_str()),
-                &e.answer_kind,
+                &e.answer_kind.as_str(),
                 &e.answer_message_id,
                 &e.answer_routing_key,
                 &headers,
@@ -852,7 +852,7 @@ impl Tx for PostgresTx {
              WHERE message_id = $1 AND answer_kind = 'receipt'",
             &[
                 &e.message_id,
-                &e.answer_kind,
+                &e.answer_kind.as_str(),
                 &e.answer_message_id,
                 &e.answer_routing_key,
                 &headers,
@@ -895,7 +895,7 @@ impl Tx for PostgresTx {
                 &c.buc.as_str(),
                 &c.sed_version.as_str(),
                 &c.state,
-                &c.status,
+                &c.status.as_str(),
                 &c.created_at,
                 &c.updated_at,
                 &c.previous_state,
@@ -909,7 +909,7 @@ impl Tx for PostgresTx {
         case_id: &CaseId,
         from_state: &str,
         state: &str,
-        status: &str,
+        status: CaseStatus,
         previous_state: Option<&str>,
     ) -> Result<()> {
         let n = self.conn.execute(
@@ -918,7 +918,7 @@ impl Tx for PostgresTx {
             &[
                 &case_id.as_str(),
                 &state,
-                &status,
+                &status.as_str(),
                 &now_rfc3339(),
                 &previous_state,
                 &from_state,
@@ -962,12 +962,13 @@ impl Tx for PostgresTx {
     fn document_set_status(
         &mut self,
         document_id: &DocumentId,
-        from: &[&str],
-        status: &str,
+        from: &[DocumentStatus],
+        status: DocumentStatus,
     ) -> Result<()> {
+        let from: Vec<&str> = from.iter().map(|f| f.as_str()).collect();
         let n = self.conn.execute(
             "UPDATE documents SET status = $2 WHERE document_id = $1 AND status = ANY($3)",
-            &[&document_id.as_str(), &status, &from],
+            &[&document_id.as_str(), &status.as_str(), &from],
         )?;
         if n != 1 {
             let now = self
@@ -1020,8 +1021,8 @@ impl Tx for PostgresTx {
                 &d.sed.as_str(),
                 &d.sender.as_str(),
                 &d.receiver.as_str(),
-                &d.direction,
-                &d.status,
+                &d.direction.as_str(),
+                &d.status.as_str(),
                 &i64::from(d.latest_version),
                 &d.related.as_ref().map(|r| r.as_str()),
                 &d.created_at,
@@ -1104,13 +1105,13 @@ impl Tx for PostgresTx {
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
             &[
                 &m.message_id,
-                &m.kind,
+                &m.kind.as_str(),
                 &m.exchange,
                 &m.routing_key,
                 &headers,
                 &m.timestamp,
                 &m.body,
-                &m.status,
+                &m.status.as_str(),
                 &i64::from(m.attempts),
                 &m.next_attempt_ms,
                 &m.first_attempt_ms,
@@ -1130,7 +1131,7 @@ impl Tx for PostgresTx {
     fn outbox_by_message_id(
         &mut self,
         message_id: &str,
-        kind: &str,
+        kind: OutboxKind,
     ) -> Result<Option<OutboxMessage>> {
         // FOR UPDATE for the same reason as `case_get`: the caller settles this
         // message from what it reads here.
@@ -1142,14 +1143,14 @@ impl Tx for PostgresTx {
                     " FROM outbox WHERE message_id = $1 AND kind = $2 \
                      ORDER BY id DESC LIMIT 1 FOR UPDATE"
                 ),
-                &[&message_id, &kind],
+                &[&message_id, &kind.as_str()],
             )?
             .as_ref()
             .map(to_out)
             .transpose()
     }
 
-    fn outbox_transition(&mut self, id: i64, kind: &str, c: &Change) -> Result<bool> {
+    fn outbox_transition(&mut self, id: i64, kind: OutboxKind, c: &Change) -> Result<bool> {
         let from: Vec<&str> = allowed_from(kind, c.to)
             .iter()
             .map(|s| s.as_str())
@@ -1176,7 +1177,7 @@ impl Tx for PostgresTx {
             ),
             &[
                 &id,
-                &kind,
+                &kind.as_str(),
                 &c.to.as_str(),
                 &i64::from(c.attempt),
                 &c.due_in_ms,
@@ -1546,7 +1547,7 @@ impl Store for PostgresStore {
                          WHERE p.case_id = c.case_id AND p.institution = $2)) \
                          ORDER BY c.updated_at DESC, c.case_id LIMIT $3"
                     ),
-                    &[&f.status, &institution, &limit],
+                    &[&f.status.map(CaseStatus::as_str), &institution, &limit],
                 )?
                 .iter()
                 .map(to_case)
@@ -1574,7 +1575,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+    fn messages(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxMessage>> {
         let limit = i64::from(limit.clamp(1, 1000));
         self.conn()?
             .query(
@@ -1583,7 +1584,7 @@ impl Store for PostgresStore {
                     out_cols!(),
                     " FROM outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
                 ),
-                &[&status, &limit],
+                &[&status.map(OutboxStatus::as_str), &limit],
             )?
             .iter()
             .map(to_out)
@@ -1592,7 +1593,7 @@ impl Store for PostgresStore {
 
     fn messages_page(
         &self,
-        status: Option<&str>,
+        status: Option<OutboxStatus>,
         institution: Option<&InstitutionId>,
         before_id: Option<i64>,
         limit: u32,
@@ -1609,14 +1610,19 @@ impl Store for PostgresStore {
                     " OR (headers::jsonb ->> 'eessi-to') = $2)",
                     " AND ($3::BIGINT IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
                 ),
-                &[&status, &institution, &before_id, &limit],
+                &[
+                    &status.map(OutboxStatus::as_str),
+                    &institution,
+                    &before_id,
+                    &limit,
+                ],
             )?
             .iter()
             .map(to_out)
             .collect()
     }
 
-    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+    fn outbox_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
         self.conn()?
             .query(
                 "SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status",
@@ -1626,7 +1632,13 @@ impl Store for PostgresStore {
             .map(|r| {
                 let n: i64 = get(r, 2)?;
                 let n = u64::try_from(n).map_err(corrupt)?;
-                Ok(((get(r, 0)?, get(r, 1)?), n))
+                Ok((
+                    (
+                        stored(&get::<String>(r, 0)?)?,
+                        stored(&get::<String>(r, 1)?)?,
+                    ),
+                    n,
+                ))
             })
             .collect()
     }

@@ -29,8 +29,8 @@ use crate::sed::validate::{self, ValidateError};
 use crate::sed::xml::{self, C14nScope, XmlError};
 use crate::signing::dsig;
 use crate::store::{
-    CaseRecord, Change, HistoryEntry, InboxEntry, LastError, OutboxMessage, OutboxStatus,
-    StoreError, Tx, kind, now_rfc3339,
+    AnswerKind, CaseRecord, Change, DocumentStatus, HistoryEntry, InboxEntry, LastError,
+    OutboxKind, OutboxMessage, OutboxStatus, StoreError, Tx, now_rfc3339,
 };
 use crate::transport::{AP_EXCHANGE, Delivery, NATIONAL_EXCHANGE, WireMessage};
 
@@ -601,7 +601,7 @@ fn find_node(
 
 /// The answer to a SED, before it is stored.
 struct Answer {
-    kind: &'static str,
+    kind: AnswerKind,
     message_id: String,
     routing_key: String,
     headers: BTreeMap<String, String>,
@@ -641,7 +641,7 @@ fn error_answer(
     let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
         .map_err(|e| StoreError::Db(format!("cannot sign an error: {e}")))?;
     Ok(Answer {
-        kind: kind::ERROR,
+        kind: AnswerKind::Error,
         message_id: MessageId::random().to_string(),
         routing_key: from.country().to_string(),
         headers: answer_headers(
@@ -676,7 +676,7 @@ fn receipt_answer(
     let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
         .map_err(|e| StoreError::Db(format!("cannot sign a receipt: {e}")))?;
     Ok(Answer {
-        kind: kind::RECEIPT,
+        kind: AnswerKind::Receipt,
         message_id: MessageId::random().to_string(),
         routing_key: from.country().to_string(),
         headers: answer_headers(sw, from, Some(h.case_id.as_str()), message_id, None),
@@ -688,7 +688,7 @@ fn receipt_answer(
 
 fn enqueue_answer(tx: &mut dyn Tx, a: &Answer, case_id: Option<&CaseId>) -> Result<(), StoreError> {
     let mut out = OutboxMessage::new(
-        a.kind,
+        a.kind.into(),
         AP_EXCHANGE,
         &a.routing_key,
         a.message_id.clone(),
@@ -712,7 +712,7 @@ fn inbox_entry(
         body_sha256: body_sha.to_owned(),
         received_at: now_rfc3339(),
         case_id: case_id.cloned(),
-        answer_kind: a.kind.to_owned(),
+        answer_kind: a.kind,
         answer_message_id: a.message_id.clone(),
         answer_routing_key: a.routing_key.clone(),
         answer_headers: a.headers.clone(),
@@ -750,11 +750,7 @@ fn commit_sed(
         Metrics::inc(&sw.metrics.inbound_duplicates);
         if prev.body_sha256 == body_sha {
             let a = Answer {
-                kind: if prev.answer_kind == kind::RECEIPT {
-                    kind::RECEIPT
-                } else {
-                    kind::ERROR
-                },
+                kind: prev.answer_kind,
                 message_id: prev.answer_message_id,
                 routing_key: prev.answer_routing_key,
                 headers: prev.answer_headers,
@@ -1099,7 +1095,7 @@ pub fn case_view(
         .documents(&case.case_id)?
         .into_iter()
         .map(|d| DocView {
-            cancelled: d.status == "cancelled",
+            cancelled: d.status == DocumentStatus::Cancelled,
             id: d.document_id,
             sed: d.sed,
             sender: d.sender,
@@ -1242,7 +1238,7 @@ fn apply(
     let mut headers: BTreeMap<String, String> = m.headers.clone();
     headers.insert("eessi-message-id".into(), message_id.to_owned());
     let mut out = OutboxMessage::new(
-        kind::NATIONAL,
+        OutboxKind::National,
         NATIONAL_EXCHANGE,
         h.receiver.as_str(),
         MessageId::random().to_string(),
@@ -1289,7 +1285,7 @@ fn settle_signal(
     s: &Signal,
     tx: &mut dyn Tx,
 ) -> Result<(), StoreError> {
-    let Some(out) = tx.outbox_by_message_id(s.ref_to(), kind::SED)? else {
+    let Some(out) = tx.outbox_by_message_id(s.ref_to(), OutboxKind::Sed)? else {
         tracing::warn!(
             ref_to = s.ref_to(),
             "a receipt or error for a message we never sent"
@@ -1339,7 +1335,7 @@ fn settle_signal(
     };
     // Compare-and-set: a duplicate receipt, an error after a rejection, or a
     // receipt after the schedule gave up changes nothing (and notifies nobody).
-    if !tx.outbox_transition(out.id, kind::SED, &change)? {
+    if !tx.outbox_transition(out.id, OutboxKind::Sed, &change)? {
         Metrics::inc(&sw.metrics.signals_stale);
         tracing::debug!(ref_to = s.ref_to(), status = %out.status, to = %change.to, "a signal for a SED whose status has moved past it");
         return Ok(());

@@ -18,7 +18,7 @@ use crate::sed::envelope::{self, Header};
 use crate::sed::validate::{self, ValidateError};
 use crate::sed::xml::{self, C14nScope};
 use crate::signing::dsig;
-use crate::store::{OutboxMessage, StoreError, kind};
+use crate::store::{OutboxKind, OutboxMessage, StoreError};
 use crate::transport::AP_EXCHANGE;
 
 /// A SED a national institution wants to send.
@@ -522,7 +522,7 @@ fn in_tx(
         headers.insert(k.to_owned(), v);
     }
     let mut out = OutboxMessage::new(
-        kind::SED,
+        OutboxKind::Sed,
         AP_EXCHANGE,
         s.to.country().as_str(),
         message_id.clone(),
