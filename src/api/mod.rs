@@ -871,7 +871,7 @@ async fn local_close(
     let sw2 = sw.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
         let mut tx = sw2.store.begin()?;
-        let Some(case) = tx.case_get(&d.case.case_id)? else {
+        let Some(case) = tx.case_lock(&d.case.case_id)? else {
             return Ok(());
         };
         if case.state == crate::buc::definition::CLOSED {

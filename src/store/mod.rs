@@ -370,6 +370,13 @@ pub struct CaseFilter {
 }
 
 /// One transaction. Dropping it without `commit` rolls back.
+///
+/// Locks are explicit: only `case_lock` and `outbox_lock_by_message_id` hold what
+/// they read against concurrent writers until the transaction ends (PostgreSQL:
+/// `SELECT … FOR UPDATE`; SQLite: a plain read, since its write transaction,
+/// `BEGIN IMMEDIATE`, already excludes every other writer). Every other read,
+/// `case_get` and `outbox_by_message_id` included, takes no lock. A transaction that
+/// reads a case or an outbound SED to decide how to change it uses the locking one.
 pub trait Tx {
     fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>>;
     /// Record the answer to a message id received for the first time. An insert,
@@ -381,7 +388,12 @@ pub trait Tx {
     /// (`UNKNOWN_CASE`, or a refusal when it is applied): only when the stored answer
     /// is still a receipt (compare-and-set). Returns whether it changed.
     fn inbox_refuse_parked(&mut self, entry: &InboxEntry) -> Result<bool>;
+    /// The case as this transaction sees it, without a lock.
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
+    /// The case, held against concurrent writers until this transaction ends: a
+    /// second transaction locking it waits, then reads the committed state, so two
+    /// transitions of one case never both decide from the same state.
+    fn case_lock(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
     fn case_insert(&mut self, case: &CaseRecord) -> Result<()>;
     /// Move the case from `from_state` (compare-and-set): `Conflict` if it is no
     /// longer there, `Corrupt` if the case does not exist. `previous_state` is
@@ -420,7 +432,15 @@ pub trait Tx {
     fn version_insert(&mut self, v: &DocumentVersion) -> Result<()>;
     fn history_append(&mut self, case_id: &CaseId, e: &HistoryEntry) -> Result<()>;
     fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64>;
+    /// The newest outbox row with this message id and kind, without a lock.
     fn outbox_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>>;
+    /// `outbox_by_message_id`, the row held against concurrent writers until this
+    /// transaction ends: for settling an outbound SED from what was read.
+    fn outbox_lock_by_message_id(
         &mut self,
         message_id: &str,
         kind: OutboxKind,

@@ -865,6 +865,17 @@ impl Tx for PostgresTx {
     }
 
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        self.conn
+            .query_opt(
+                concat!("SELECT ", case_cols!(), " FROM cases WHERE case_id = $1"),
+                &[&case_id.as_str()],
+            )?
+            .as_ref()
+            .map(to_case)
+            .transpose()
+    }
+
+    fn case_lock(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
         // FOR UPDATE: a transaction reads a case to decide its next state, then writes
         // it. SQLite runs one writer at a time; here the row lock gives the same
         // guarantee per case: a second transaction on the case waits for the first
@@ -1133,7 +1144,26 @@ impl Tx for PostgresTx {
         message_id: &str,
         kind: OutboxKind,
     ) -> Result<Option<OutboxMessage>> {
-        // FOR UPDATE for the same reason as `case_get`: the caller settles this
+        self.conn
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    out_cols!(),
+                    " FROM outbox WHERE message_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"
+                ),
+                &[&message_id, &kind.as_str()],
+            )?
+            .as_ref()
+            .map(to_out)
+            .transpose()
+    }
+
+    fn outbox_lock_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>> {
+        // FOR UPDATE for the same reason as `case_lock`: the caller settles this
         // message from what it reads here.
         self.conn
             .query_opt(
@@ -1448,7 +1478,7 @@ impl Store for PostgresStore {
     fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let mut conn = self.conn()?;
         // READ COMMITTED (stated, in case the server's default differs) plus the row
-        // locks taken by `case_get` and `outbox_by_message_id`.
+        // locks taken by `case_lock` and `outbox_lock_by_message_id`.
         conn.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
         Ok(Box::new(PostgresTx { conn }))
     }

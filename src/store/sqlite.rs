@@ -483,6 +483,11 @@ impl Tx for SqliteTx<'_> {
             .transpose()
     }
 
+    fn case_lock(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        // `BEGIN IMMEDIATE` already excludes every other writer.
+        self.case_get(case_id)
+    }
+
     fn case_insert(&mut self, c: &CaseRecord) -> Result<()> {
         self.conn
             .prepare_cached(&format!(
@@ -738,6 +743,15 @@ impl Tx for SqliteTx<'_> {
             .map_err(db)?
             .map(to_out)
             .transpose()
+    }
+
+    fn outbox_lock_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>> {
+        // `BEGIN IMMEDIATE` already excludes every other writer.
+        self.outbox_by_message_id(message_id, kind)
     }
 
     fn outbox_transition(&mut self, id: i64, kind: OutboxKind, c: &Change) -> Result<bool> {

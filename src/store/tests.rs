@@ -1216,23 +1216,27 @@ fn postgres_refuses_an_edited_migration() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
 }
 
-/// `case_get` inside a transaction locks the case: a second transaction reading
+/// `case_lock` inside a transaction locks the case: a second transaction locking
 /// it waits for the first to commit and then sees the committed state, as with
-/// SQLite's single writer.
+/// SQLite's single writer. A plain `case_get` does not wait.
 #[test]
-fn postgres_case_get_waits_for_a_concurrent_transition() {
+fn postgres_case_lock_waits_for_a_concurrent_transition() {
     let scratch = Scratch::create();
     let store = std::sync::Arc::new(PostgresStore::connect(scratch.config()).expect("open"));
     let id = committed_case(&*store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
 
     let mut first = store.begin().unwrap();
-    assert!(first.case_get(&id).unwrap().is_some());
+    assert!(first.case_lock(&id).unwrap().is_some());
+    {
+        let mut reader = store.begin().unwrap();
+        assert!(reader.case_get(&id).unwrap().is_some(), "no wait");
+    }
     let second = {
         let store = store.clone();
         let id = id.clone();
         std::thread::spawn(move || {
             let mut tx = store.begin().unwrap();
-            let seen = tx.case_get(&id).unwrap().expect("case").state;
+            let seen = tx.case_lock(&id).unwrap().expect("case").state;
             tx.commit().unwrap();
             seen
         })

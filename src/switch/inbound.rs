@@ -1015,7 +1015,7 @@ pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
     // body is read and nothing is verified again until it can apply.
     for case_id in sw.store.parked_ready_cases(1024)? {
         let mut tx = sw.store.begin()?;
-        if tx.case_get(&case_id)?.is_some() {
+        if tx.case_lock(&case_id)?.is_some() {
             retry_parked(sw, &mut *tx, &case_id)?;
         }
         tx.commit()?;
@@ -1154,7 +1154,7 @@ fn apply(
             format!("unknown BUC type {}", h.buc),
         )
     })?;
-    let case = tx.case_get(&h.case_id)?;
+    let case = tx.case_lock(&h.case_id)?;
     if let Some(case) = &case {
         if case.buc != h.buc {
             return Err(refuse(
@@ -1285,7 +1285,7 @@ fn settle_signal(
     s: &Signal,
     tx: &mut dyn Tx,
 ) -> Result<(), StoreError> {
-    let Some(out) = tx.outbox_by_message_id(s.ref_to(), OutboxKind::Sed)? else {
+    let Some(out) = tx.outbox_lock_by_message_id(s.ref_to(), OutboxKind::Sed)? else {
         tracing::warn!(
             ref_to = s.ref_to(),
             "a receipt or error for a message we never sent"

@@ -357,7 +357,7 @@ fn in_tx(
     // never seen starts that case (so a client can retry a Start idempotently).
     let starts_with_own_id = s.document_id.is_none() && def.starters().any(|t| t.sed == s.sed);
     let case = match &s.case_id {
-        Some(id) => match tx.case_get(id)? {
+        Some(id) => match tx.case_lock(id)? {
             Some(c) => Some(c),
             None if starts_with_own_id => None,
             None => return Err(SubmitError::CaseNotFound(id.clone())),
