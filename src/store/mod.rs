@@ -7,6 +7,7 @@
 //! history entries and the messages it makes us send (receipt or error, national
 //! delivery) commit in one `Tx`; nothing is acked or published before that commit.
 
+pub mod migrate;
 pub mod outbox;
 pub mod postgres;
 pub mod retention;

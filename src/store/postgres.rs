@@ -1,8 +1,8 @@
 //! The PostgreSQL store, for several switch instances sharing one database (issue
 //! 4). It keeps the SQLite store's tables, columns and semantics: one database
 //! transaction per `Store::begin`, rolled back when the `Tx` is dropped without
-//! `commit`. The schema is brought up to date at start-up by an ordered list of
-//! migrations (see `MIGRATIONS`).
+//! `commit`. The schema is brought up to date at start-up by the recorded
+//! migration list (`migrate.rs`).
 //!
 //! Blocking, on purpose: the `postgres` crate is the synchronous face of
 //! `tokio-postgres` and drives every call on a small runtime of its own. Calling it
@@ -40,133 +40,9 @@ use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedV
 /// How long a caller waits for a pooled connection (or a first connection) before
 /// the store reports itself unavailable (a transient error for the switch).
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The `pg_advisory_xact_lock` key that serialises migrations across instances
+/// The `pg_advisory_lock` key that serialises migrations across instances
 /// starting at once ("EESSISCH" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x4545_5353_4953_4348;
-
-/// One schema change. Applied migrations are recorded in `schema_migrations`; a
-/// new column or index is a new entry at the end, never an edit of an applied one.
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
-}
-
-/// Every migration, in order. Versions are consecutive from 1.
-///
-/// Version 1 is the SQLite schema with PostgreSQL types (`BYTEA` for blobs, `BIGINT`
-/// for SQLite's 64-bit integers, identity columns for `AUTOINCREMENT`). PostgreSQL
-/// has no `rowid`, so `participants` and `documents` get a `seq` identity column
-/// that keeps SQLite's insertion order. `outbox_message` exists because the
-/// `outbox_sed_message` partial index cannot serve a prepared statement's generic
-/// plan, where `kind` is a parameter.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial schema",
-        sql: r#"
-CREATE TABLE cases (
-  case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
-  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
-CREATE INDEX cases_updated ON cases(updated_at);
-CREATE TABLE participants (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
-  seq BIGINT GENERATED ALWAYS AS IDENTITY,
-  PRIMARY KEY (case_id, institution));
-CREATE INDEX participants_institution ON participants(institution);
-CREATE TABLE documents (
-  document_id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(case_id), sed TEXT NOT NULL,
-  sender TEXT NOT NULL, receiver TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL,
-  latest_version BIGINT NOT NULL, related TEXT, created_at TEXT NOT NULL,
-  seq BIGINT GENERATED ALWAYS AS IDENTITY);
-CREATE INDEX documents_case ON documents(case_id);
-CREATE TABLE document_versions (
-  document_id TEXT NOT NULL REFERENCES documents(document_id), version BIGINT NOT NULL,
-  message_id TEXT NOT NULL, content_sha256 TEXT NOT NULL, envelope BYTEA NOT NULL, created_at TEXT NOT NULL,
-  PRIMARY KEY (document_id, version));
-CREATE TABLE history (
-  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, case_id TEXT NOT NULL, at TEXT NOT NULL,
-  event TEXT NOT NULL, detail TEXT NOT NULL, from_state TEXT, to_state TEXT, message_id TEXT,
-  document_id TEXT);
-CREATE INDEX history_case ON history(case_id, seq);
-CREATE TABLE inbox (
-  message_id TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, received_at TEXT NOT NULL, case_id TEXT,
-  answer_kind TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_routing_key TEXT NOT NULL,
-  answer_headers TEXT NOT NULL, answer_timestamp BIGINT NOT NULL, answer_body BYTEA NOT NULL,
-  error_code TEXT);
-CREATE TABLE outbox (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id TEXT NOT NULL, kind TEXT NOT NULL,
-  exchange TEXT NOT NULL, routing_key TEXT NOT NULL, headers TEXT NOT NULL, timestamp BIGINT NOT NULL,
-  body BYTEA NOT NULL, status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_ms BIGINT NOT NULL,
-  first_attempt_ms BIGINT, last_error TEXT, case_id TEXT, document_id TEXT, created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL);
-CREATE INDEX outbox_due ON outbox(status, next_attempt_ms);
-CREATE INDEX outbox_case ON outbox(case_id);
-CREATE INDEX outbox_message ON outbox(message_id);
-CREATE UNIQUE INDEX outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
-"#,
-    },
-    Migration {
-        version: 2,
-        name: "parking, dead letters, audit",
-        sql: r#"
-CREATE TABLE parked (
-  message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms BIGINT NOT NULL,
-  expires_at_ms BIGINT NOT NULL, properties TEXT NOT NULL, body BYTEA NOT NULL,
-  seq BIGINT GENERATED ALWAYS AS IDENTITY);
-CREATE INDEX parked_case ON parked(case_id, parked_at_ms, seq);
-CREATE INDEX parked_expiry ON parked(expires_at_ms);
-CREATE TABLE dead_letters (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id TEXT, queue TEXT NOT NULL,
-  properties TEXT NOT NULL, body BYTEA NOT NULL, dead_at TEXT NOT NULL, reinjected_at TEXT);
-CREATE TABLE audit (
-  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT NOT NULL, subject TEXT NOT NULL,
-  institution TEXT, action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT);
-CREATE INDEX audit_institution ON audit(institution, seq);
--- The audit log is append-only: the database itself refuses updates and deletes.
-CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
-  $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
-CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
-  FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-"#,
-    },
-    Migration {
-        version: 3,
-        name: "conversations",
-        sql: r#"
-CREATE TABLE conversations (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), counterparty TEXT NOT NULL, state TEXT NOT NULL,
-  previous_state TEXT, seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (case_id, counterparty));
-"#,
-    },
-    Migration {
-        version: 4,
-        name: "parking: sender and predecessor, for caps and readiness",
-        sql: r#"
-ALTER TABLE parked ADD COLUMN sender_country TEXT NOT NULL DEFAULT '';
-ALTER TABLE parked ADD COLUMN waits_document TEXT;
-ALTER TABLE parked ADD COLUMN waits_version BIGINT;
-CREATE INDEX parked_sender ON parked(sender_country);
-"#,
-    },
-    Migration {
-        version: 5,
-        name: "retention",
-        // Times are RFC 3339 text in one format: compared byte-wise (COLLATE "C"),
-        // whatever the database's collation, they sort as time.
-        sql: r#"
-ALTER TABLE outbox ADD COLUMN body_pruned_at TEXT;
-CREATE INDEX outbox_unpruned ON outbox (updated_at COLLATE "C") WHERE body_pruned_at IS NULL;
-CREATE INDEX inbox_received ON inbox (received_at COLLATE "C");
-CREATE INDEX history_at ON history (at COLLATE "C");
-"#,
-    },
-];
-
-/// The newest schema version this build knows.
-pub fn schema_version() -> i32 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
 
 /// A `postgres::Error` as a store error. Its `Display` alone says only "db error"
 /// for server errors and hides the cause of the others, so both are spelled out.
@@ -422,57 +298,30 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
     }
 
-    /// Apply the missing migrations in one transaction. The advisory lock makes a
-    /// second instance starting at the same moment wait, then find nothing to do;
-    /// it is released by the commit or rollback.
+    /// Apply the missing migrations (`migrate.rs`) on a connection of their own,
+    /// under a session advisory lock: a second instance starting at the same moment
+    /// waits, then finds nothing to do. Should anything fail, the connection is
+    /// discarded, and its session's lock with it.
     fn migrate(&self) -> Result<()> {
         let mut conn = self.conn()?;
-        conn.begin("BEGIN")?;
-        conn.query("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+        // Until the lock is released cleanly, the pool must not reuse this session.
+        conn.in_tx = true;
+        conn.client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .map_err(db)?;
         // "relation already exists, skipping" on every start is noise, not news.
-        conn.batch("SET LOCAL client_min_messages = warning")?;
-        conn.batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-               version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-               applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )?;
-        let mut applied = BTreeMap::new();
-        for row in conn.query("SELECT version, name FROM schema_migrations", &[])? {
-            let version: i32 = row.try_get(0).map_err(corrupt)?;
-            let name: String = row.try_get(1).map_err(corrupt)?;
-            applied.insert(version, name);
-        }
-        for m in MIGRATIONS {
-            match applied.get(&m.version) {
-                Some(name) if name == m.name => continue,
-                Some(name) => {
-                    return Err(corrupt(format!(
-                        "schema migration {} is recorded as {name:?} but this build calls it {:?}",
-                        m.version, m.name
-                    )));
-                }
-                None => {
-                    conn.batch(m.sql)?;
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        &[&m.version, &m.name],
-                    )?;
-                    tracing::info!(version = m.version, name = m.name, "schema migrated");
-                }
-            }
-        }
-        if let Some((newest, _)) = applied.last_key_value()
-            && *newest > schema_version()
-        {
-            // Migrations only add, so an older build still works on a newer schema,
-            // as during a rolling upgrade; say so rather than refuse to start.
-            tracing::warn!(
-                database = *newest,
-                build = schema_version(),
-                "the database schema is newer than this build"
-            );
-        }
-        conn.commit()
+        conn.client
+            .batch_execute("SET client_min_messages = warning")
+            .map_err(db)?;
+        super::migrate::postgres(&mut conn.client)?;
+        conn.client
+            .batch_execute("RESET client_min_messages")
+            .map_err(db)?;
+        conn.client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+            .map_err(db)?;
+        conn.in_tx = false;
+        Ok(())
     }
 
     /// Run `read` in one read-only snapshot, so that a case and its parts are seen

@@ -12,90 +12,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::*;
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS cases (
-  case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
-  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
-CREATE TABLE IF NOT EXISTS participants (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
-  PRIMARY KEY (case_id, institution));
-CREATE TABLE IF NOT EXISTS documents (
-  document_id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(case_id), sed TEXT NOT NULL,
-  sender TEXT NOT NULL, receiver TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL,
-  latest_version INTEGER NOT NULL, related TEXT, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS documents_case ON documents(case_id);
-CREATE TABLE IF NOT EXISTS document_versions (
-  document_id TEXT NOT NULL REFERENCES documents(document_id), version INTEGER NOT NULL,
-  message_id TEXT NOT NULL, content_sha256 TEXT NOT NULL, envelope BLOB NOT NULL, created_at TEXT NOT NULL,
-  PRIMARY KEY (document_id, version));
-CREATE TABLE IF NOT EXISTS history (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL,
-  detail TEXT NOT NULL, from_state TEXT, to_state TEXT, message_id TEXT, document_id TEXT);
-CREATE INDEX IF NOT EXISTS history_case ON history(case_id, seq);
-CREATE TABLE IF NOT EXISTS inbox (
-  message_id TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, received_at TEXT NOT NULL, case_id TEXT,
-  answer_kind TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_routing_key TEXT NOT NULL,
-  answer_headers TEXT NOT NULL, answer_timestamp INTEGER NOT NULL, answer_body BLOB NOT NULL, error_code TEXT);
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, kind TEXT NOT NULL, exchange TEXT NOT NULL,
-  routing_key TEXT NOT NULL, headers TEXT NOT NULL, timestamp INTEGER NOT NULL, body BLOB NOT NULL,
-  status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, first_attempt_ms INTEGER,
-  last_error TEXT, case_id TEXT, document_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);
-CREATE INDEX IF NOT EXISTS outbox_case ON outbox(case_id);
-CREATE UNIQUE INDEX IF NOT EXISTS outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
-CREATE TABLE IF NOT EXISTS conversations (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), counterparty TEXT NOT NULL, state TEXT NOT NULL,
-  previous_state TEXT, PRIMARY KEY (case_id, counterparty));
-CREATE TABLE IF NOT EXISTS parked (
-  message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
-  expires_at_ms INTEGER NOT NULL, properties TEXT NOT NULL, body BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS parked_case ON parked(case_id, parked_at_ms);
-CREATE INDEX IF NOT EXISTS parked_expiry ON parked(expires_at_ms);
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT, queue TEXT NOT NULL, properties TEXT NOT NULL,
-  body BLOB NOT NULL, dead_at TEXT NOT NULL, reinjected_at TEXT);
-CREATE TABLE IF NOT EXISTS audit (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, subject TEXT NOT NULL, institution TEXT,
-  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT);
-CREATE INDEX IF NOT EXISTS audit_institution ON audit(institution, seq);
--- The audit log is append-only: updates and deletes are refused by the database itself.
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#;
-
-/// Added after the first schema: applied at open when missing (SQLite has no
-/// `ADD COLUMN IF NOT EXISTS`), then the indexes that need them.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("outbox", "body_pruned_at", "TEXT"),
-    ("parked", "sender_country", "TEXT NOT NULL DEFAULT ''"),
-    ("parked", "waits_document", "TEXT"),
-    ("parked", "waits_version", "INTEGER"),
-];
-const SCHEMA_AFTER_COLUMNS: &str = r#"
-CREATE INDEX IF NOT EXISTS outbox_unpruned ON outbox(updated_at) WHERE body_pruned_at IS NULL;
-CREATE INDEX IF NOT EXISTS inbox_received ON inbox(received_at);
-CREATE INDEX IF NOT EXISTS history_at ON history(at);
-CREATE INDEX IF NOT EXISTS parked_sender ON parked(sender_country);
-"#;
-
-fn add_columns(c: &Connection) -> Result<()> {
-    for (table, column, decl) in ADDED_COLUMNS {
-        let present: bool = c
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
-                params![table, column],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if !present {
-            c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
-                .map_err(db)?;
-        }
-    }
-    c.execute_batch(SCHEMA_AFTER_COLUMNS).map_err(db)
-}
-
 fn db(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -152,9 +68,8 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(db)?;
         }
-        let writer = connect(path)?;
-        writer.execute_batch(SCHEMA).map_err(db)?;
-        add_columns(&writer)?;
+        let mut writer = connect(path)?;
+        super::migrate::sqlite(&mut writer)?;
         let reader = connect(path)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),

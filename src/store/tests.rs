@@ -24,7 +24,7 @@ fn with_sqlite(check: fn(&dyn Store)) {
 /// when the test ends, also when it fails.
 pub(crate) struct Scratch {
     admin: ::postgres::Config,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl Scratch {
@@ -1186,18 +1186,18 @@ fn postgres_migrations_apply_once_under_concurrent_start() {
         .expect("connect");
     let versions: Vec<i32> = client
         .query(
-            "SELECT version FROM schema_migrations ORDER BY version",
+            "SELECT version FROM refinery_schema_history ORDER BY version",
             &[],
         )
         .expect("schema_migrations")
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let want: Vec<i32> = (1..=super::postgres::schema_version()).collect();
+    let want: Vec<i32> = (1..=super::migrate::schema_version()).collect();
     assert_eq!(versions, want);
 }
 
-/// A migration recorded under another name means the list was edited after it
+/// A migration recorded with another checksum means the list was edited after it
 /// was applied: refuse to start rather than guess.
 #[test]
 fn postgres_refuses_an_edited_migration() {
@@ -1208,7 +1208,7 @@ fn postgres_refuses_an_edited_migration() {
         .connect(::postgres::NoTls)
         .expect("connect");
     client
-        .batch_execute("UPDATE schema_migrations SET name = 'something else' WHERE version = 1")
+        .batch_execute("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 1")
         .expect("edit");
     let err = PostgresStore::connect(scratch.config())
         .err()
@@ -1921,8 +1921,9 @@ fn prune_is_bounded_by_its_limit(store: &dyn Store) {
     );
 }
 
-/// A database written before retention has no `body_pruned_at`: opening it adds the
-/// column (once; opening again changes nothing) and pruning works on it.
+/// A database written before retention and before recorded migrations has no
+/// `body_pruned_at` and no history: opening it baselines it at version 4 and runs 5
+/// (once; opening again changes nothing), and pruning works on it.
 #[test]
 fn sqlite_adds_the_retention_column_to_an_older_database() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -1931,7 +1932,9 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
     {
         let c = rusqlite::Connection::open(&path).expect("raw connection");
         c.execute_batch(
-            "DROP INDEX outbox_unpruned; ALTER TABLE outbox DROP COLUMN body_pruned_at;",
+            "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
+             DROP INDEX inbox_received; DROP INDEX history_at; \
+             ALTER TABLE outbox DROP COLUMN body_pruned_at;",
         )
         .expect("back to the older schema");
     }
@@ -1948,4 +1951,161 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
         .query_row("SELECT body_pruned_at FROM outbox", [], |r| r.get(0))
         .expect("the column");
     assert_eq!(pruned_at, Some(retention::rfc3339(NOW)));
+}
+
+// ----- upgrading a database written by main 1b15284 (before recorded migrations) -----
+
+const FIXTURE_CASE: &str = "11111111111141118111111111111111";
+
+/// What the upgrade fixtures hold (`fixtures/upgrade/README.md`) reads back through
+/// the new store, a new write works, and the migration history is complete.
+fn check_upgraded(store: &dyn Store, history: Vec<i32>) {
+    assert_eq!(
+        history,
+        (1..=super::migrate::schema_version()).collect::<Vec<_>>()
+    );
+    let c1 = CaseId::parse(FIXTURE_CASE).unwrap();
+    let d = store.case_detail(&c1).unwrap().expect("the fixture's case");
+    assert_eq!(d.case.status, CaseStatus::Open);
+    assert_eq!(d.participants.len(), 2);
+    assert_eq!(d.conversations.len(), 1);
+    assert_eq!(d.documents.len(), 1);
+    assert_eq!(d.documents[0].0.direction, Direction::Out);
+    assert_eq!(d.documents[0].1.len(), 2, "both versions");
+    assert_eq!(d.history.len(), 2);
+    assert_eq!(d.messages.len(), 2);
+    let c2 = CaseId::parse("22222222222242228222222222222222").unwrap();
+    let d2 = store.case_detail(&c2).unwrap().expect("the closed case");
+    assert_eq!(d2.case.status, CaseStatus::Closed);
+    assert_eq!(d2.documents[0].0.status, DocumentStatus::Received);
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(counts.get(&(OutboxKind::Sed, OutboxStatus::Sent)), Some(&1));
+    assert_eq!(
+        counts.get(&(OutboxKind::National, OutboxStatus::Queued)),
+        Some(&1)
+    );
+    assert_eq!(
+        counts.get(&(OutboxKind::Receipt, OutboxStatus::Queued)),
+        Some(&1)
+    );
+    let mut tx = store.begin().unwrap();
+    let answer = tx
+        .inbox_get("fixture-in-1")
+        .unwrap()
+        .expect("the inbox row");
+    assert_eq!(answer.answer_kind, AnswerKind::Receipt);
+    assert_eq!(answer.answer_body, vec![1, 2, 3]);
+    let sed = tx
+        .outbox_lock_by_message_id("fixture-sed-1", OutboxKind::Sed)
+        .unwrap()
+        .expect("the SED");
+    assert!(
+        tx.outbox_transition(
+            sed.id,
+            OutboxKind::Sed,
+            &Change::to(OutboxStatus::Delivered)
+        )
+        .unwrap()
+    );
+    tx.commit().unwrap();
+    assert_eq!(store.parked_count().unwrap(), 1);
+    assert_eq!(store.dead_letters(10).unwrap().len(), 1);
+    assert_eq!(store.audit_list(None, 10).unwrap().len(), 1);
+    // New writes work, identities continue after the old rows.
+    let id = committed_case(store, "2025-02-01T00:00:00.000Z", "BE:ONSS");
+    let new_row = enqueue(store, &message(OutboxKind::Sed, "after-upgrade"));
+    assert!(new_row > sed.id);
+    assert!(store.case_detail(&id).unwrap().is_some());
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/upgrade")
+        .join(name)
+}
+
+#[test]
+fn sqlite_upgrades_a_database_of_main_1b15284() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("store.db");
+    std::fs::copy(fixture("sqlite-main-1b15284.db"), &path).expect("copy the fixture");
+    let history = |path: &std::path::Path| -> Vec<i32> {
+        let c = rusqlite::Connection::open(path).expect("raw connection");
+        let mut st = c
+            .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
+            .expect("the history");
+        st.query_map([], |r| r.get(0))
+            .expect("versions")
+            .collect::<rusqlite::Result<Vec<i32>>>()
+            .expect("versions")
+    };
+    {
+        let store = SqliteStore::open(&path).expect("upgrade");
+        check_upgraded(&store, history(&path));
+    }
+    // Opening again runs nothing more.
+    drop(SqliteStore::open(&path).expect("open again"));
+    assert_eq!(
+        history(&path),
+        (1..=super::migrate::schema_version()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn postgres_upgrades_a_database_of_main_1b15284() {
+    let scratch = Scratch::create();
+    let config = scratch.config();
+    let host = match config.get_hosts().first() {
+        Some(::postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-U",
+            &user,
+        ])
+        .args(["-d", &scratch.name, "-f"])
+        .arg(fixture("postgres-main-1b15284.sql"))
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = |config: &::postgres::Config| -> Vec<i32> {
+        let mut c = config.connect(::postgres::NoTls).expect("connect");
+        c.query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .expect("the history")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    {
+        let store = PostgresStore::connect(scratch.config()).expect("upgrade");
+        check_upgraded(&store, history(&config));
+    }
+    drop(PostgresStore::connect(scratch.config()).expect("open again"));
+    assert_eq!(
+        history(&config),
+        (1..=super::migrate::schema_version()).collect::<Vec<_>>()
+    );
 }
