@@ -53,19 +53,28 @@ fn runner(list: fn() -> refinery::Runner) -> refinery::Runner {
 
 /// Bring an SQLite database up to date. Its writer runs this before any other use.
 pub(crate) fn sqlite(c: &mut rusqlite::Connection) -> Result<()> {
-    if let Some(version) = sqlite_baseline(c)? {
+    let baseline = sqlite_baseline(c)?;
+    run(sqlite_list::migrations::runner, baseline, c)
+}
+
+/// Record `baseline` (the version a database without a history is at) as applied
+/// without running it, then apply what is missing.
+fn run<C: refinery::Migrate>(
+    list: fn() -> refinery::Runner,
+    baseline: Option<i32>,
+    c: &mut C,
+) -> Result<()> {
+    if let Some(version) = baseline {
         tracing::info!(
             version,
-            "baselining an SQLite store written before recorded migrations"
+            "baselining a store written before recorded migrations"
         );
-        runner(sqlite_list::migrations::runner)
+        runner(list)
             .set_target(Target::FakeVersion(version))
             .run(c)
             .map_err(refused)?;
     }
-    runner(sqlite_list::migrations::runner)
-        .run(c)
-        .map_err(refused)?;
+    runner(list).run(c).map_err(refused)?;
     Ok(())
 }
 
@@ -105,20 +114,8 @@ fn sqlite_baseline(c: &rusqlite::Connection) -> Result<Option<i32>> {
 /// hold the migration advisory lock (`postgres.rs`) so that instances starting
 /// together run this one after the other.
 pub(crate) fn postgres(c: &mut ::postgres::Client) -> Result<()> {
-    if let Some(version) = postgres_baseline(c)? {
-        tracing::info!(
-            version,
-            "baselining a PostgreSQL store written before refinery"
-        );
-        runner(postgres_list::migrations::runner)
-            .set_target(Target::FakeVersion(version))
-            .run(c)
-            .map_err(refused)?;
-    }
-    runner(postgres_list::migrations::runner)
-        .run(c)
-        .map_err(refused)?;
-    Ok(())
+    let baseline = postgres_baseline(c)?;
+    run(postgres_list::migrations::runner, baseline, c)
 }
 
 /// The version recorded in the pre-refinery `schema_migrations` (consecutive from

@@ -574,6 +574,34 @@ impl Drop for PostgresTx {
     }
 }
 
+/// The newest outbox row of one message id and kind.
+macro_rules! outbox_by_message_id {
+    () => {
+        concat!(
+            "SELECT ",
+            out_cols!(),
+            " FROM outbox WHERE message_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"
+        )
+    };
+}
+const OUTBOX_BY_MESSAGE_ID: &str = outbox_by_message_id!();
+
+impl PostgresTx {
+    /// `sql` is `outbox_by_message_id!()`, with or without a lock.
+    fn outbox_row(
+        &mut self,
+        sql: &'static str,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>> {
+        self.conn
+            .query_opt(sql, &[&message_id, &kind.as_str()])?
+            .as_ref()
+            .map(to_out)
+            .transpose()
+    }
+}
+
 impl Tx for PostgresTx {
     fn conversations(&mut self, case_id: &CaseId) -> Result<Vec<Conversation>> {
         conversations_of(&mut self.conn, case_id)
@@ -993,18 +1021,7 @@ impl Tx for PostgresTx {
         message_id: &str,
         kind: OutboxKind,
     ) -> Result<Option<OutboxMessage>> {
-        self.conn
-            .query_opt(
-                concat!(
-                    "SELECT ",
-                    out_cols!(),
-                    " FROM outbox WHERE message_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"
-                ),
-                &[&message_id, &kind.as_str()],
-            )?
-            .as_ref()
-            .map(to_out)
-            .transpose()
+        self.outbox_row(OUTBOX_BY_MESSAGE_ID, message_id, kind)
     }
 
     fn outbox_lock_by_message_id(
@@ -1014,19 +1031,11 @@ impl Tx for PostgresTx {
     ) -> Result<Option<OutboxMessage>> {
         // FOR UPDATE for the same reason as `case_lock`: the caller settles this
         // message from what it reads here.
-        self.conn
-            .query_opt(
-                concat!(
-                    "SELECT ",
-                    out_cols!(),
-                    " FROM outbox WHERE message_id = $1 AND kind = $2 \
-                     ORDER BY id DESC LIMIT 1 FOR UPDATE"
-                ),
-                &[&message_id, &kind.as_str()],
-            )?
-            .as_ref()
-            .map(to_out)
-            .transpose()
+        self.outbox_row(
+            concat!(outbox_by_message_id!(), " FOR UPDATE"),
+            message_id,
+            kind,
+        )
     }
 
     fn outbox_transition(&mut self, id: i64, kind: OutboxKind, c: &Change) -> Result<bool> {
