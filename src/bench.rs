@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::ids::{CaseId, SedType};
 use crate::sed::{envelope, validate, xml};
 use crate::signing::{dsig, registry};
-use crate::store::status;
+use crate::store::{OutboxKind, OutboxStatus};
 use crate::switch::Switch;
 use crate::switch::outbound::{Submission, submit};
 use crate::switch::peer::{Craft, craft_with};
@@ -164,11 +164,11 @@ pub async fn run(amqp: Option<String>, seds: usize) -> Result<(), String> {
     loop {
         let counts = be.store.outbox_counts().map_err(|e| e.to_string())?;
         let delivered = counts
-            .get(&("sed".to_owned(), status::DELIVERED.to_owned()))
+            .get(&(OutboxKind::Sed, OutboxStatus::Delivered))
             .copied()
             .unwrap_or(0) as usize;
         let failed = counts
-            .get(&("sed".to_owned(), status::FAILED.to_owned()))
+            .get(&(OutboxKind::Sed, OutboxStatus::Failed))
             .copied()
             .unwrap_or(0) as usize;
         if delivered + failed >= seds {
@@ -274,7 +274,7 @@ fn stage_rates(
             i += 1;
             let mut tx = store.begin().map_err(|e| e.to_string())?;
             let mut m = crate::store::OutboxMessage::new(
-                "sed",
+                OutboxKind::Sed,
                 "eessi.ap",
                 "NL",
                 format!("bench-{i}"),

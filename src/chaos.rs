@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 
 use crate::ids::CaseId;
+use crate::store::{OutboxKind, OutboxStatus};
 
 /// How big a run is.
 #[derive(Debug, Clone)]
@@ -395,7 +396,8 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
             let c = s.outbox_counts().map_err(|e| e.to_string())?;
             Ok(c.iter()
                 .filter(|((k, st), _)| {
-                    (k == "sed" && st != "delivered") || st == "queued" || st == "retrying"
+                    (*k == OutboxKind::Sed && *st != OutboxStatus::Delivered)
+                        || matches!(st, OutboxStatus::Queued | OutboxStatus::Retrying)
                 })
                 .map(|(_, n)| n)
                 .sum())
@@ -446,7 +448,7 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
             .map(|d| {
                 d.messages
                     .iter()
-                    .filter(|m| m.kind == "sed" && m.status == "delivered")
+                    .filter(|m| m.kind == OutboxKind::Sed && m.status == OutboxStatus::Delivered)
                     .count() as u64
             })
             .unwrap_or(0);
@@ -455,7 +457,7 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
             .map(|d| {
                 d.messages
                     .iter()
-                    .filter(|m| m.kind == "receipt")
+                    .filter(|m| m.kind == OutboxKind::Receipt)
                     .map(|m| m.message_id.clone())
                     .collect::<std::collections::BTreeSet<_>>()
                     .len() as u64
@@ -485,7 +487,9 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
             s.outbox_counts()
                 .map(|c| {
                     c.iter()
-                        .filter(|((_, st), _)| st == "queued" || st == "retrying")
+                        .filter(|((_, st), _)| {
+                            matches!(st, OutboxStatus::Queued | OutboxStatus::Retrying)
+                        })
                         .map(|(_, n)| *n)
                         .sum::<u64>()
                 })

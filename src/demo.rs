@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::{Config, RetryPolicy};
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType};
-use crate::store::status;
+use crate::store::{OutboxKind, OutboxStatus};
 use crate::switch::Switch;
 use crate::switch::outbound::{Submission, Submitted, submit};
 use crate::transport::Transport;
@@ -103,10 +103,15 @@ async fn settled(p: &Party, message_id: &str) -> Result<String, String> {
         let ms = p.sw.store.messages(None, 1000).map_err(|e| e.to_string())?;
         if let Some(m) = ms
             .iter()
-            .find(|m| m.message_id == message_id && m.kind == "sed")
-            && [status::DELIVERED, status::REJECTED, status::FAILED].contains(&m.status.as_str())
+            .find(|m| m.message_id == message_id && m.kind == OutboxKind::Sed)
+            && [
+                OutboxStatus::Delivered,
+                OutboxStatus::Rejected,
+                OutboxStatus::Failed,
+            ]
+            .contains(&m.status)
         {
-            return Ok(m.status.clone());
+            return Ok(m.status.to_string());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

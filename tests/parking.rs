@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use eessi_switch::ids::{CaseAction, CaseId, DocumentId, Role};
+use eessi_switch::store::OutboxKind;
 use eessi_switch::switch::Switch;
 use eessi_switch::switch::inbound::{handle, sweep_parked};
 use eessi_switch::switch::peer::{Craft, craft_with};
@@ -64,7 +65,7 @@ fn an_overtaking_reply_waits_for_its_predecessor_then_both_apply_in_order() {
     assert_eq!(be.store.parked_count().unwrap(), 1);
     // It was acknowledged with a receipt.
     let answers = be.store.messages(None, 100).unwrap();
-    assert!(answers.iter().any(|m| m.kind == "receipt"
+    assert!(answers.iter().any(|m| m.kind == OutboxKind::Receipt
         && m.headers.get("eessi-ref-to-message-id") == Some(&update.message_id)));
     assert_eq!(
         handle(&be, &wire(&start)),
@@ -111,7 +112,7 @@ fn a_parked_message_gets_unknown_case_after_the_parking_time() {
         .messages(None, 100)
         .unwrap()
         .into_iter()
-        .filter(|x| x.kind == "error")
+        .filter(|x| x.kind == OutboxKind::Error)
         .collect();
     assert_eq!(errors.len(), 1);
     assert_eq!(
@@ -135,7 +136,7 @@ fn a_parked_message_gets_unknown_case_after_the_parking_time() {
         .messages(None, 100)
         .unwrap()
         .into_iter()
-        .filter(|x| x.kind == "error")
+        .filter(|x| x.kind == OutboxKind::Error)
         .collect();
     assert_eq!(again.len(), 2);
     assert_eq!(again[0].body, again[1].body);
@@ -234,7 +235,7 @@ fn an_update_that_overtakes_the_previous_version_waits_for_it() {
         .messages(None, 100)
         .unwrap()
         .into_iter()
-        .filter(|m| m.kind == "error")
+        .filter(|m| m.kind == OutboxKind::Error)
         .count();
     assert_eq!(errors, 1);
 }

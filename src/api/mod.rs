@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
-use crate::store::CaseFilter;
+use crate::store::{CaseFilter, CaseStatus, DocumentStatus, OutboxStatus};
 use crate::switch::Switch;
 use crate::switch::outbound::{Issue, Submission, SubmitError, submit};
 use auth::{Access, Auth, Caller};
@@ -598,7 +598,8 @@ fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
 #[derive(Debug, Deserialize)]
 struct CaseQuery {
     institution: Option<String>,
-    status: Option<String>,
+    /// An unknown status is refused (400) by `ApiQuery`.
+    status: Option<CaseStatus>,
     limit: Option<u32>,
 }
 
@@ -750,7 +751,7 @@ pub fn deadlines_of(
                 sed: doc.sed.clone(),
                 at,
                 related: doc.related.clone(),
-                cancelled: doc.status == "cancelled",
+                cancelled: doc.status == DocumentStatus::Cancelled,
             })
         })
         .collect();
@@ -870,7 +871,7 @@ async fn local_close(
     let sw2 = sw.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
         let mut tx = sw2.store.begin()?;
-        let Some(case) = tx.case_get(&d.case.case_id)? else {
+        let Some(case) = tx.case_lock(&d.case.case_id)? else {
             return Ok(());
         };
         if case.state == crate::buc::definition::CLOSED {
@@ -881,7 +882,7 @@ async fn local_close(
             &case.case_id,
             &case.state,
             crate::buc::definition::CLOSED,
-            "closed",
+            CaseStatus::Closed,
             Some(&case.state),
         )?;
         tx.history_append(
@@ -949,7 +950,8 @@ async fn get_envelope(
 
 #[derive(Debug, Deserialize)]
 struct MessageQuery {
-    status: Option<String>,
+    /// An unknown status is refused (400) by `ApiQuery`.
+    status: Option<OutboxStatus>,
     limit: Option<u32>,
     /// The previous page's `nextCursor`.
     cursor: Option<i64>,
@@ -974,12 +976,7 @@ async fn list_messages(
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
         // One more than asked tells whether another page follows.
-        store.messages_page(
-            q.status.as_deref(),
-            institution.as_ref(),
-            q.cursor,
-            limit + 1,
-        )
+        store.messages_page(q.status, institution.as_ref(), q.cursor, limit + 1)
     })
     .await
     {
@@ -1053,12 +1050,12 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
         Ok(Ok(c)) => {
             let pending: u64 = c
                 .iter()
-                .filter(|((_, s), _)| s == "queued" || s == "retrying")
+                .filter(|((_, s), _)| matches!(s, OutboxStatus::Queued | OutboxStatus::Retrying))
                 .map(|(_, n)| n)
                 .sum();
             let failed: u64 = c
                 .iter()
-                .filter(|((_, s), _)| s == "failed")
+                .filter(|((_, s), _)| *s == OutboxStatus::Failed)
                 .map(|(_, n)| n)
                 .sum();
             let status = if sw.transport.state() == crate::transport::BrokerState::Connected {

@@ -147,7 +147,7 @@ pub async fn signout(Extension(edge): Extension<Arc<HttpEdge>>, headers: HeaderM
 #[derive(Debug, Deserialize)]
 pub struct IndexQuery {
     institution: Option<String>,
-    status: Option<String>,
+    status: Option<crate::store::CaseStatus>,
 }
 
 pub async fn index(
@@ -165,7 +165,7 @@ pub async fn index(
     };
     let filter = CaseFilter {
         institution,
-        status: q.status.clone(),
+        status: q.status,
         limit: 200,
     };
     let store = sw.store.clone();
@@ -183,7 +183,7 @@ pub async fn index(
             "<tr><td><a href=\"/cases/{id}\"><code>{id}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(c.buc.as_str()),
             escape(&c.state),
-            escape(&c.status),
+            escape(c.status.as_str()),
             who.join(", "),
             escape(&c.updated_at),
             id = escape(c.case_id.as_str()),
@@ -210,7 +210,7 @@ pub async fn case(
         "<p>{} · state <b>{}</b> · {} · data model {}</p><h2>Participants</h2><ul>",
         escape(d.case.buc.as_str()),
         escape(&d.case.state),
-        escape(&d.case.status),
+        escape(d.case.status.as_str()),
         escape(d.case.sed_version.as_str())
     );
     for p in &d.participants {
@@ -240,8 +240,8 @@ pub async fn case(
             escape(doc.sed.as_str()),
             escape(doc.sender.as_str()),
             escape(doc.receiver.as_str()),
-            escape(&doc.direction),
-            escape(&doc.status),
+            escape(doc.direction.as_str()),
+            escape(doc.status.as_str()),
             links.join(" ")
         ));
     }
@@ -250,11 +250,11 @@ pub async fn case(
         body.push_str(&format!(
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{st}\">{st}</td><td>{}</td><td>{}</td></tr>",
             escape(&m.message_id),
-            escape(&m.kind),
+            escape(m.kind.as_str()),
             escape(&m.routing_key),
             m.attempts,
             escape(m.last_error.as_deref().unwrap_or("")),
-            st = escape(&m.status),
+            st = escape(m.status.as_str()),
         ));
     }
     body.push_str("</table><h2>History</h2><table id=\"history\"><tr><th>at</th><th>event</th><th>state</th><th>detail</th></tr>");

@@ -7,6 +7,7 @@
 //! history entries and the messages it makes us send (receipt or error, national
 //! delivery) commit in one `Tx`; nothing is acked or published before that commit.
 
+pub mod migrate;
 pub mod outbox;
 pub mod postgres;
 pub mod retention;
@@ -16,7 +17,7 @@ pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
 pub use outbox::{Change, Claim, LastError, OutboxStatus, allowed_from};
@@ -46,6 +47,104 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A name that is not one of a stored enum's (`OutboxKind`, `CaseStatus`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {name:?}")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub name: String,
+}
+
+/// A closed set of names stored as text: `as_str` is the stored and serialized
+/// name (exactly today's strings, so data and the HTTP API are unchanged),
+/// `FromStr` its inverse. Hand-written rather than `strum`: one small macro for
+/// six enums is less than a new dependency.
+macro_rules! stored_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $text)] $variant),+
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> std::result::Result<Self, UnknownName> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownName { what: $what, name: s.to_owned() }),
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use stored_enum;
+
+/// A stored name read back: one this build does not know is `Corrupt`, not a panic.
+pub(crate) fn stored<T: std::str::FromStr<Err = UnknownName>>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|e: UnknownName| StoreError::Corrupt(e.to_string()))
+}
+
+stored_enum!(
+    /// Kinds of outbox messages.
+    OutboxKind, "outbox kind" {
+        /// A SED to a foreign access point; tracked until a receipt or error.
+        Sed = "sed",
+        Receipt = "receipt",
+        Error = "error",
+        /// A received SED delivered to a Belgian institution's national queue.
+        National = "national",
+        /// A failure notice to a Belgian institution's national queue.
+        Notice = "notice",
+    }
+);
+
+stored_enum!(
+    /// Whether we sent a document or received it.
+    Direction, "direction" {
+        Out = "out",
+        In = "in",
+    }
+);
+
+stored_enum!(
+    /// A document's status.
+    DocumentStatus, "document status" {
+        Sent = "sent",
+        Received = "received",
+        Cancelled = "cancelled",
+    }
+);
+
+stored_enum!(
+    /// A case's status.
+    CaseStatus, "case status" {
+        Open = "open",
+        Closed = "closed",
+    }
+);
+
+stored_enum!(
+    /// What an inbound message was answered with.
+    AnswerKind, "answer kind" {
+        Receipt = "receipt",
+        Error = "error",
+    }
+);
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CaseRecord {
     pub case_id: CaseId,
@@ -53,8 +152,7 @@ pub struct CaseRecord {
     /// The data-model version the case started with; later SEDs must use it.
     pub sed_version: SedVersion,
     pub state: String,
-    /// `open` or `closed`.
-    pub status: String,
+    pub status: CaseStatus,
     pub created_at: String,
     pub updated_at: String,
     /// The state before the case was closed, so that a reopening (X004) can return to it.
@@ -74,10 +172,8 @@ pub struct DocumentRecord {
     pub sed: SedType,
     pub sender: InstitutionId,
     pub receiver: InstitutionId,
-    /// `out` (we sent it) or `in` (we received it).
-    pub direction: String,
-    /// `sent`, `received` or `cancelled`.
-    pub status: String,
+    pub direction: Direction,
+    pub status: DocumentStatus,
     pub latest_version: u32,
     pub related: Option<DocumentId>,
     pub created_at: String,
@@ -115,8 +211,7 @@ pub struct InboxEntry {
     pub body_sha256: String,
     pub received_at: String,
     pub case_id: Option<CaseId>,
-    /// `receipt` or `error`.
-    pub answer_kind: String,
+    pub answer_kind: AnswerKind,
     pub answer_message_id: String,
     pub answer_routing_key: String,
     pub answer_headers: BTreeMap<String, String>,
@@ -125,33 +220,20 @@ pub struct InboxEntry {
     pub error_code: Option<String>,
 }
 
-/// Kinds of outbox messages.
-pub mod kind {
-    /// A SED to a foreign access point; tracked until a receipt or error.
-    pub const SED: &str = "sed";
-    pub const RECEIPT: &str = "receipt";
-    pub const ERROR: &str = "error";
-    /// A received SED delivered to a Belgian institution's national queue.
-    pub const NATIONAL: &str = "national";
-    /// A failure notice to a Belgian institution's national queue.
-    pub const NOTICE: &str = "notice";
-}
-
-/// Outbound message statuses (the contract's, for `sed`; `queued`/`sent` for the rest).
-pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const SENT: &str = "sent";
-    pub const DELIVERED: &str = "delivered";
-    pub const REJECTED: &str = "rejected";
-    pub const RETRYING: &str = "retrying";
-    pub const FAILED: &str = "failed";
+impl From<AnswerKind> for OutboxKind {
+    fn from(k: AnswerKind) -> OutboxKind {
+        match k {
+            AnswerKind::Receipt => OutboxKind::Receipt,
+            AnswerKind::Error => OutboxKind::Error,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OutboxMessage {
     pub id: i64,
     pub message_id: String,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub exchange: String,
     pub routing_key: String,
     pub headers: BTreeMap<String, String>,
@@ -159,7 +241,7 @@ pub struct OutboxMessage {
     pub timestamp: i64,
     #[serde(skip)]
     pub body: Vec<u8>,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub first_attempt_ms: Option<i64>,
@@ -173,7 +255,7 @@ pub struct OutboxMessage {
 impl OutboxMessage {
     /// A new message to publish as soon as possible.
     pub fn new(
-        kind: &str,
+        kind: OutboxKind,
         exchange: &str,
         routing_key: &str,
         message_id: String,
@@ -184,13 +266,13 @@ impl OutboxMessage {
         OutboxMessage {
             id: 0,
             message_id,
-            kind: kind.to_owned(),
+            kind,
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
             headers,
             timestamp: now.timestamp(),
             body,
-            status: status::QUEUED.to_owned(),
+            status: OutboxStatus::Queued,
             attempts: 0,
             next_attempt_ms: now.timestamp_millis(),
             first_attempt_ms: None,
@@ -284,11 +366,18 @@ pub struct CaseDetail {
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
     pub institution: Option<InstitutionId>,
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     pub limit: u32,
 }
 
 /// One transaction. Dropping it without `commit` rolls back.
+///
+/// Locks are explicit: only `case_lock` and `outbox_lock_by_message_id` hold what
+/// they read against concurrent writers until the transaction ends (PostgreSQL:
+/// `SELECT … FOR UPDATE`; SQLite: a plain read, since its write transaction,
+/// `BEGIN IMMEDIATE`, already excludes every other writer). Every other read,
+/// `case_get` and `outbox_by_message_id` included, takes no lock. A transaction that
+/// reads a case or an outbound SED to decide how to change it uses the locking one.
 pub trait Tx {
     fn inbox_get(&mut self, message_id: &str) -> Result<Option<InboxEntry>>;
     /// Record the answer to a message id received for the first time. An insert,
@@ -300,7 +389,12 @@ pub trait Tx {
     /// (`UNKNOWN_CASE`, or a refusal when it is applied): only when the stored answer
     /// is still a receipt (compare-and-set). Returns whether it changed.
     fn inbox_refuse_parked(&mut self, entry: &InboxEntry) -> Result<bool>;
+    /// The case as this transaction sees it, without a lock.
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
+    /// The case, held against concurrent writers until this transaction ends: a
+    /// second transaction locking it waits, then reads the committed state, so two
+    /// transitions of one case never both decide from the same state.
+    fn case_lock(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
     fn case_insert(&mut self, case: &CaseRecord) -> Result<()>;
     /// Move the case from `from_state` (compare-and-set): `Conflict` if it is no
     /// longer there, `Corrupt` if the case does not exist. `previous_state` is
@@ -310,7 +404,7 @@ pub trait Tx {
         case_id: &CaseId,
         from_state: &str,
         state: &str,
-        status: &str,
+        status: CaseStatus,
         previous_state: Option<&str>,
     ) -> Result<()>;
     fn participants(&mut self, case_id: &CaseId) -> Result<Vec<Participant>>;
@@ -324,8 +418,8 @@ pub trait Tx {
     fn document_set_status(
         &mut self,
         document_id: &DocumentId,
-        from: &[&str],
-        status: &str,
+        from: &[DocumentStatus],
+        status: DocumentStatus,
     ) -> Result<()>;
     fn documents(&mut self, case_id: &CaseId) -> Result<Vec<DocumentRecord>>;
     fn document_get(&mut self, document_id: &DocumentId) -> Result<Option<DocumentRecord>>;
@@ -339,15 +433,23 @@ pub trait Tx {
     fn version_insert(&mut self, v: &DocumentVersion) -> Result<()>;
     fn history_append(&mut self, case_id: &CaseId, e: &HistoryEntry) -> Result<()>;
     fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64>;
+    /// The newest outbox row with this message id and kind, without a lock.
     fn outbox_by_message_id(
         &mut self,
         message_id: &str,
-        kind: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>>;
+    /// `outbox_by_message_id`, the row held against concurrent writers until this
+    /// transaction ends: for settling an outbound SED from what was read.
+    fn outbox_lock_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: OutboxKind,
     ) -> Result<Option<OutboxMessage>>;
     /// Move an outbox row to `change.to`, only from a status `allowed_from` allows
     /// (compare-and-set). Returns whether the row moved; `false` means it had moved
     /// on meanwhile (or never could), and nothing was changed.
-    fn outbox_transition(&mut self, id: i64, kind: &str, change: &Change) -> Result<bool>;
+    fn outbox_transition(&mut self, id: i64, kind: OutboxKind, change: &Change) -> Result<bool>;
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()>;
     /// Parked messages of a case, oldest first.
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
@@ -371,20 +473,20 @@ pub trait Store: Send + Sync {
     fn document_envelope(&self, document_id: &DocumentId, version: u32) -> Result<Option<Vec<u8>>>;
     fn cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>>;
     /// Messages with `status` (or all when None), newest first.
-    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
+    fn messages(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxMessage>>;
     /// One page of messages, newest first: with `status` (all when None), sent or
     /// received by `institution` (its `eessi-from` or `eessi-to` header; all when
     /// None), with an id below `before_id` (the previous page's last; from the
     /// newest when None). The filter runs before the limit.
     fn messages_page(
         &self,
-        status: Option<&str>,
+        status: Option<OutboxStatus>,
         institution: Option<&InstitutionId>,
         before_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>>;
     /// Counts of outbox messages per (kind, status), for health and tests.
-    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>>;
+    fn outbox_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>>;
     /// Take the due messages for this relay: they are returned and their next
     /// attempt is pushed `lease_ms` ahead in the same transaction, so another
     /// instance's relay skips them; if this one dies, the lease expires and they

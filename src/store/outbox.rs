@@ -4,59 +4,27 @@
 //! so a change the table does not allow, or one that lost a race (a receipt that
 //! committed while the relay was publishing), changes nothing and says so.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::kind;
+use super::{OutboxKind, UnknownName};
 
-/// An outbox row's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboxStatus {
-    /// Committed, not yet published.
-    Queued,
-    /// Confirmed by the broker (for a SED: waiting for its receipt).
-    Sent,
-    /// A SED with a valid receipt.
-    Delivered,
-    /// A SED answered with an error.
-    Rejected,
-    /// Not confirmed, or (a SED) no receipt within the retry interval: it goes out again.
-    Retrying,
-    /// The retransmission schedule is exhausted.
-    Failed,
-}
-
-impl OutboxStatus {
-    pub const ALL: [OutboxStatus; 6] = [
-        OutboxStatus::Queued,
-        OutboxStatus::Sent,
-        OutboxStatus::Delivered,
-        OutboxStatus::Rejected,
-        OutboxStatus::Retrying,
-        OutboxStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Queued => super::status::QUEUED,
-            OutboxStatus::Sent => super::status::SENT,
-            OutboxStatus::Delivered => super::status::DELIVERED,
-            OutboxStatus::Rejected => super::status::REJECTED,
-            OutboxStatus::Retrying => super::status::RETRYING,
-            OutboxStatus::Failed => super::status::FAILED,
-        }
+super::stored_enum!(
+    /// An outbox row's status.
+    OutboxStatus, "outbox status" {
+        /// Committed, not yet published.
+        Queued = "queued",
+        /// Confirmed by the broker (for a SED: waiting for its receipt).
+        Sent = "sent",
+        /// A SED with a valid receipt.
+        Delivered = "delivered",
+        /// A SED answered with an error.
+        Rejected = "rejected",
+        /// Not confirmed, or (a SED) no receipt within the retry interval: it goes out again.
+        Retrying = "retrying",
+        /// The retransmission schedule is exhausted.
+        Failed = "failed",
     }
-
-    pub fn parse(s: &str) -> Option<OutboxStatus> {
-        OutboxStatus::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for OutboxStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 use OutboxStatus::*;
 
@@ -76,8 +44,8 @@ use OutboxStatus::*;
 ///
 /// `rejected` and `failed` are final. Receipts, errors, national deliveries and
 /// notices have no receipt of their own: `queued` → `sent` | `retrying` → `failed`.
-pub fn allowed_from(kind: &str, to: OutboxStatus) -> &'static [OutboxStatus] {
-    if kind == kind::SED {
+pub fn allowed_from(kind: OutboxKind, to: OutboxStatus) -> &'static [OutboxStatus] {
+    if kind == OutboxKind::Sed {
         match to {
             Queued => &[],
             Sent => &[Queued, Retrying],
@@ -168,14 +136,8 @@ mod tests {
 
     #[test]
     fn final_statuses_have_no_way_out_and_queued_is_only_inserted() {
-        for k in [
-            kind::SED,
-            kind::RECEIPT,
-            kind::ERROR,
-            kind::NATIONAL,
-            kind::NOTICE,
-        ] {
-            for to in OutboxStatus::ALL {
+        for &k in OutboxKind::ALL {
+            for &to in OutboxStatus::ALL {
                 let from = allowed_from(k, to);
                 assert!(!from.contains(&Failed), "{k}: failed is final");
                 assert!(!from.contains(&Rejected), "{k}: rejected is final");
@@ -185,8 +147,11 @@ mod tests {
             }
             assert!(allowed_from(k, Queued).is_empty());
         }
-        assert_eq!(allowed_from(kind::SED, Rejected).last(), Some(&Delivered));
-        assert!(allowed_from(kind::NATIONAL, Delivered).is_empty());
+        assert_eq!(
+            allowed_from(OutboxKind::Sed, Rejected).last(),
+            Some(&Delivered)
+        );
+        assert!(allowed_from(OutboxKind::National, Delivered).is_empty());
     }
 
     #[test]
@@ -199,9 +164,16 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for s in OutboxStatus::ALL {
-            assert_eq!(OutboxStatus::parse(s.as_str()), Some(s));
+        for &s in OutboxStatus::ALL {
+            assert_eq!(s.as_str().parse::<OutboxStatus>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
-        assert_eq!(OutboxStatus::parse("lost"), None);
+        assert!("lost".parse::<OutboxStatus>().is_err());
+        assert_eq!(
+            super::super::stored::<OutboxStatus>("lost")
+                .unwrap_err()
+                .to_string(),
+            "stored data is inconsistent: unknown outbox status \"lost\""
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The PostgreSQL store, for several switch instances sharing one database (issue
 //! 4). It keeps the SQLite store's tables, columns and semantics: one database
 //! transaction per `Store::begin`, rolled back when the `Tx` is dropped without
-//! `commit`. The schema is brought up to date at start-up by an ordered list of
-//! migrations (see `MIGRATIONS`).
+//! `commit`. The schema is brought up to date at start-up by the recorded
+//! migration list (`migrate.rs`).
 //!
 //! Blocking, on purpose: the `postgres` crate is the synchronous face of
 //! `tokio-postgres` and drives every call on a small runtime of its own. Calling it
@@ -40,133 +40,9 @@ use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedV
 /// How long a caller waits for a pooled connection (or a first connection) before
 /// the store reports itself unavailable (a transient error for the switch).
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The `pg_advisory_xact_lock` key that serialises migrations across instances
+/// The `pg_advisory_lock` key that serialises migrations across instances
 /// starting at once ("EESSISCH" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x4545_5353_4953_4348;
-
-/// One schema change. Applied migrations are recorded in `schema_migrations`; a
-/// new column or index is a new entry at the end, never an edit of an applied one.
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
-}
-
-/// Every migration, in order. Versions are consecutive from 1.
-///
-/// Version 1 is the SQLite schema with PostgreSQL types (`BYTEA` for blobs, `BIGINT`
-/// for SQLite's 64-bit integers, identity columns for `AUTOINCREMENT`). PostgreSQL
-/// has no `rowid`, so `participants` and `documents` get a `seq` identity column
-/// that keeps SQLite's insertion order. `outbox_message` exists because the
-/// `outbox_sed_message` partial index cannot serve a prepared statement's generic
-/// plan, where `kind` is a parameter.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial schema",
-        sql: r#"
-CREATE TABLE cases (
-  case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
-  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
-CREATE INDEX cases_updated ON cases(updated_at);
-CREATE TABLE participants (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
-  seq BIGINT GENERATED ALWAYS AS IDENTITY,
-  PRIMARY KEY (case_id, institution));
-CREATE INDEX participants_institution ON participants(institution);
-CREATE TABLE documents (
-  document_id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(case_id), sed TEXT NOT NULL,
-  sender TEXT NOT NULL, receiver TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL,
-  latest_version BIGINT NOT NULL, related TEXT, created_at TEXT NOT NULL,
-  seq BIGINT GENERATED ALWAYS AS IDENTITY);
-CREATE INDEX documents_case ON documents(case_id);
-CREATE TABLE document_versions (
-  document_id TEXT NOT NULL REFERENCES documents(document_id), version BIGINT NOT NULL,
-  message_id TEXT NOT NULL, content_sha256 TEXT NOT NULL, envelope BYTEA NOT NULL, created_at TEXT NOT NULL,
-  PRIMARY KEY (document_id, version));
-CREATE TABLE history (
-  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, case_id TEXT NOT NULL, at TEXT NOT NULL,
-  event TEXT NOT NULL, detail TEXT NOT NULL, from_state TEXT, to_state TEXT, message_id TEXT,
-  document_id TEXT);
-CREATE INDEX history_case ON history(case_id, seq);
-CREATE TABLE inbox (
-  message_id TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, received_at TEXT NOT NULL, case_id TEXT,
-  answer_kind TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_routing_key TEXT NOT NULL,
-  answer_headers TEXT NOT NULL, answer_timestamp BIGINT NOT NULL, answer_body BYTEA NOT NULL,
-  error_code TEXT);
-CREATE TABLE outbox (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id TEXT NOT NULL, kind TEXT NOT NULL,
-  exchange TEXT NOT NULL, routing_key TEXT NOT NULL, headers TEXT NOT NULL, timestamp BIGINT NOT NULL,
-  body BYTEA NOT NULL, status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_ms BIGINT NOT NULL,
-  first_attempt_ms BIGINT, last_error TEXT, case_id TEXT, document_id TEXT, created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL);
-CREATE INDEX outbox_due ON outbox(status, next_attempt_ms);
-CREATE INDEX outbox_case ON outbox(case_id);
-CREATE INDEX outbox_message ON outbox(message_id);
-CREATE UNIQUE INDEX outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
-"#,
-    },
-    Migration {
-        version: 2,
-        name: "parking, dead letters, audit",
-        sql: r#"
-CREATE TABLE parked (
-  message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms BIGINT NOT NULL,
-  expires_at_ms BIGINT NOT NULL, properties TEXT NOT NULL, body BYTEA NOT NULL,
-  seq BIGINT GENERATED ALWAYS AS IDENTITY);
-CREATE INDEX parked_case ON parked(case_id, parked_at_ms, seq);
-CREATE INDEX parked_expiry ON parked(expires_at_ms);
-CREATE TABLE dead_letters (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id TEXT, queue TEXT NOT NULL,
-  properties TEXT NOT NULL, body BYTEA NOT NULL, dead_at TEXT NOT NULL, reinjected_at TEXT);
-CREATE TABLE audit (
-  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT NOT NULL, subject TEXT NOT NULL,
-  institution TEXT, action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT);
-CREATE INDEX audit_institution ON audit(institution, seq);
--- The audit log is append-only: the database itself refuses updates and deletes.
-CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
-  $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
-CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
-  FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-"#,
-    },
-    Migration {
-        version: 3,
-        name: "conversations",
-        sql: r#"
-CREATE TABLE conversations (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), counterparty TEXT NOT NULL, state TEXT NOT NULL,
-  previous_state TEXT, seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (case_id, counterparty));
-"#,
-    },
-    Migration {
-        version: 4,
-        name: "parking: sender and predecessor, for caps and readiness",
-        sql: r#"
-ALTER TABLE parked ADD COLUMN sender_country TEXT NOT NULL DEFAULT '';
-ALTER TABLE parked ADD COLUMN waits_document TEXT;
-ALTER TABLE parked ADD COLUMN waits_version BIGINT;
-CREATE INDEX parked_sender ON parked(sender_country);
-"#,
-    },
-    Migration {
-        version: 5,
-        name: "retention",
-        // Times are RFC 3339 text in one format: compared byte-wise (COLLATE "C"),
-        // whatever the database's collation, they sort as time.
-        sql: r#"
-ALTER TABLE outbox ADD COLUMN body_pruned_at TEXT;
-CREATE INDEX outbox_unpruned ON outbox (updated_at COLLATE "C") WHERE body_pruned_at IS NULL;
-CREATE INDEX inbox_received ON inbox (received_at COLLATE "C");
-CREATE INDEX history_at ON history (at COLLATE "C");
-"#,
-    },
-];
-
-/// The newest schema version this build knows.
-pub fn schema_version() -> i32 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
 
 /// A `postgres::Error` as a store error. Its `Display` alone says only "db error"
 /// for server errors and hides the cause of the others, so both are spelled out.
@@ -422,57 +298,30 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
     }
 
-    /// Apply the missing migrations in one transaction. The advisory lock makes a
-    /// second instance starting at the same moment wait, then find nothing to do;
-    /// it is released by the commit or rollback.
+    /// Apply the missing migrations (`migrate.rs`) on a connection of their own,
+    /// under a session advisory lock: a second instance starting at the same moment
+    /// waits, then finds nothing to do. Should anything fail, the connection is
+    /// discarded, and its session's lock with it.
     fn migrate(&self) -> Result<()> {
         let mut conn = self.conn()?;
-        conn.begin("BEGIN")?;
-        conn.query("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+        // Until the lock is released cleanly, the pool must not reuse this session.
+        conn.in_tx = true;
+        conn.client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .map_err(db)?;
         // "relation already exists, skipping" on every start is noise, not news.
-        conn.batch("SET LOCAL client_min_messages = warning")?;
-        conn.batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-               version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-               applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )?;
-        let mut applied = BTreeMap::new();
-        for row in conn.query("SELECT version, name FROM schema_migrations", &[])? {
-            let version: i32 = row.try_get(0).map_err(corrupt)?;
-            let name: String = row.try_get(1).map_err(corrupt)?;
-            applied.insert(version, name);
-        }
-        for m in MIGRATIONS {
-            match applied.get(&m.version) {
-                Some(name) if name == m.name => continue,
-                Some(name) => {
-                    return Err(corrupt(format!(
-                        "schema migration {} is recorded as {name:?} but this build calls it {:?}",
-                        m.version, m.name
-                    )));
-                }
-                None => {
-                    conn.batch(m.sql)?;
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        &[&m.version, &m.name],
-                    )?;
-                    tracing::info!(version = m.version, name = m.name, "schema migrated");
-                }
-            }
-        }
-        if let Some((newest, _)) = applied.last_key_value()
-            && *newest > schema_version()
-        {
-            // Migrations only add, so an older build still works on a newer schema,
-            // as during a rolling upgrade; say so rather than refuse to start.
-            tracing::warn!(
-                database = *newest,
-                build = schema_version(),
-                "the database schema is newer than this build"
-            );
-        }
-        conn.commit()
+        conn.client
+            .batch_execute("SET client_min_messages = warning")
+            .map_err(db)?;
+        super::migrate::postgres(&mut conn.client)?;
+        conn.client
+            .batch_execute("RESET client_min_messages")
+            .map_err(db)?;
+        conn.client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+            .map_err(db)?;
+        conn.in_tx = false;
+        Ok(())
     }
 
     /// Run `read` in one read-only snapshot, so that a case and its parts are seen
@@ -608,7 +457,7 @@ fn to_case(r: &Row) -> Result<CaseRecord> {
         buc: BucType::parse(&get::<String>(r, 1)?).map_err(corrupt)?,
         sed_version: SedVersion::parse(&get::<String>(r, 2)?).map_err(corrupt)?,
         state: get(r, 3)?,
-        status: get(r, 4)?,
+        status: stored(&get::<String>(r, 4)?)?,
         created_at: get(r, 5)?,
         updated_at: get(r, 6)?,
         previous_state: get(r, 7)?,
@@ -622,8 +471,8 @@ fn to_doc(r: &Row) -> Result<DocumentRecord> {
         sed: SedType::parse(&get::<String>(r, 2)?).map_err(corrupt)?,
         sender: InstitutionId::parse(&get::<String>(r, 3)?).map_err(corrupt)?,
         receiver: InstitutionId::parse(&get::<String>(r, 4)?).map_err(corrupt)?,
-        direction: get(r, 5)?,
-        status: get(r, 6)?,
+        direction: stored(&get::<String>(r, 5)?)?,
+        status: stored(&get::<String>(r, 6)?)?,
         latest_version: get_u32(r, 7)?,
         related: parse_opt(get(r, 8)?, DocumentId::parse)?,
         created_at: get(r, 9)?,
@@ -634,13 +483,13 @@ fn to_out(r: &Row) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         id: get(r, 0)?,
         message_id: get(r, 1)?,
-        kind: get(r, 2)?,
+        kind: stored(&get::<String>(r, 2)?)?,
         exchange: get(r, 3)?,
         routing_key: get(r, 4)?,
         headers: serde_json::from_str(&get::<String>(r, 5)?).map_err(corrupt)?,
         timestamp: get(r, 6)?,
         body: get(r, 7)?,
-        status: get(r, 8)?,
+        status: stored(&get::<String>(r, 8)?)?,
         attempts: get_u32(r, 9)?,
         next_attempt_ms: get(r, 10)?,
         first_attempt_ms: get(r, 11)?,
@@ -658,7 +507,7 @@ fn to_inbox(r: &Row) -> Result<InboxEntry> {
         body_sha256: get(r, 1)?,
         received_at: get(r, 2)?,
         case_id: parse_opt(get(r, 3)?, CaseId::parse)?,
-        answer_kind: get(r, 4)?,
+        answer_kind: stored(&get::<String>(r, 4)?)?,
         answer_message_id: get(r, 5)?,
         answer_routing_key: get(r, 6)?,
         answer_headers: serde_json::from_str(&get::<String>(r, 7)?).map_err(corrupt)?,
@@ -722,6 +571,34 @@ impl Drop for PostgresTx {
         if self.conn.in_tx {
             self.conn.rollback();
         }
+    }
+}
+
+/// The newest outbox row of one message id and kind.
+macro_rules! outbox_by_message_id {
+    () => {
+        concat!(
+            "SELECT ",
+            out_cols!(),
+            " FROM outbox WHERE message_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"
+        )
+    };
+}
+const OUTBOX_BY_MESSAGE_ID: &str = outbox_by_message_id!();
+
+impl PostgresTx {
+    /// `sql` is `outbox_by_message_id!()`, with or without a lock.
+    fn outbox_row(
+        &mut self,
+        sql: &'static str,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>> {
+        self.conn
+            .query_opt(sql, &[&message_id, &kind.as_str()])?
+            .as_ref()
+            .map(to_out)
+            .transpose()
     }
 }
 
@@ -832,7 +709,7 @@ impl Tx for PostgresTx {
                 &e.body_sha256,
                 &e.received_at,
                 &e.case_id.as_ref().map(|c| c.as_str()),
-                &e.answer_kind,
+                &e.answer_kind.as_str(),
                 &e.answer_message_id,
                 &e.answer_routing_key,
                 &headers,
@@ -852,7 +729,7 @@ impl Tx for PostgresTx {
              WHERE message_id = $1 AND answer_kind = 'receipt'",
             &[
                 &e.message_id,
-                &e.answer_kind,
+                &e.answer_kind.as_str(),
                 &e.answer_message_id,
                 &e.answer_routing_key,
                 &headers,
@@ -865,6 +742,17 @@ impl Tx for PostgresTx {
     }
 
     fn case_get(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        self.conn
+            .query_opt(
+                concat!("SELECT ", case_cols!(), " FROM cases WHERE case_id = $1"),
+                &[&case_id.as_str()],
+            )?
+            .as_ref()
+            .map(to_case)
+            .transpose()
+    }
+
+    fn case_lock(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
         // FOR UPDATE: a transaction reads a case to decide its next state, then writes
         // it. SQLite runs one writer at a time; here the row lock gives the same
         // guarantee per case: a second transaction on the case waits for the first
@@ -895,7 +783,7 @@ impl Tx for PostgresTx {
                 &c.buc.as_str(),
                 &c.sed_version.as_str(),
                 &c.state,
-                &c.status,
+                &c.status.as_str(),
                 &c.created_at,
                 &c.updated_at,
                 &c.previous_state,
@@ -909,7 +797,7 @@ impl Tx for PostgresTx {
         case_id: &CaseId,
         from_state: &str,
         state: &str,
-        status: &str,
+        status: CaseStatus,
         previous_state: Option<&str>,
     ) -> Result<()> {
         let n = self.conn.execute(
@@ -918,7 +806,7 @@ impl Tx for PostgresTx {
             &[
                 &case_id.as_str(),
                 &state,
-                &status,
+                &status.as_str(),
                 &now_rfc3339(),
                 &previous_state,
                 &from_state,
@@ -962,12 +850,13 @@ impl Tx for PostgresTx {
     fn document_set_status(
         &mut self,
         document_id: &DocumentId,
-        from: &[&str],
-        status: &str,
+        from: &[DocumentStatus],
+        status: DocumentStatus,
     ) -> Result<()> {
+        let from: Vec<&str> = from.iter().map(|f| f.as_str()).collect();
         let n = self.conn.execute(
             "UPDATE documents SET status = $2 WHERE document_id = $1 AND status = ANY($3)",
-            &[&document_id.as_str(), &status, &from],
+            &[&document_id.as_str(), &status.as_str(), &from],
         )?;
         if n != 1 {
             let now = self
@@ -1020,8 +909,8 @@ impl Tx for PostgresTx {
                 &d.sed.as_str(),
                 &d.sender.as_str(),
                 &d.receiver.as_str(),
-                &d.direction,
-                &d.status,
+                &d.direction.as_str(),
+                &d.status.as_str(),
                 &i64::from(d.latest_version),
                 &d.related.as_ref().map(|r| r.as_str()),
                 &d.created_at,
@@ -1104,13 +993,13 @@ impl Tx for PostgresTx {
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
             &[
                 &m.message_id,
-                &m.kind,
+                &m.kind.as_str(),
                 &m.exchange,
                 &m.routing_key,
                 &headers,
                 &m.timestamp,
                 &m.body,
-                &m.status,
+                &m.status.as_str(),
                 &i64::from(m.attempts),
                 &m.next_attempt_ms,
                 &m.first_attempt_ms,
@@ -1130,26 +1019,26 @@ impl Tx for PostgresTx {
     fn outbox_by_message_id(
         &mut self,
         message_id: &str,
-        kind: &str,
+        kind: OutboxKind,
     ) -> Result<Option<OutboxMessage>> {
-        // FOR UPDATE for the same reason as `case_get`: the caller settles this
-        // message from what it reads here.
-        self.conn
-            .query_opt(
-                concat!(
-                    "SELECT ",
-                    out_cols!(),
-                    " FROM outbox WHERE message_id = $1 AND kind = $2 \
-                     ORDER BY id DESC LIMIT 1 FOR UPDATE"
-                ),
-                &[&message_id, &kind],
-            )?
-            .as_ref()
-            .map(to_out)
-            .transpose()
+        self.outbox_row(OUTBOX_BY_MESSAGE_ID, message_id, kind)
     }
 
-    fn outbox_transition(&mut self, id: i64, kind: &str, c: &Change) -> Result<bool> {
+    fn outbox_lock_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>> {
+        // FOR UPDATE for the same reason as `case_lock`: the caller settles this
+        // message from what it reads here.
+        self.outbox_row(
+            concat!(outbox_by_message_id!(), " FOR UPDATE"),
+            message_id,
+            kind,
+        )
+    }
+
+    fn outbox_transition(&mut self, id: i64, kind: OutboxKind, c: &Change) -> Result<bool> {
         let from: Vec<&str> = allowed_from(kind, c.to)
             .iter()
             .map(|s| s.as_str())
@@ -1176,7 +1065,7 @@ impl Tx for PostgresTx {
             ),
             &[
                 &id,
-                &kind,
+                &kind.as_str(),
                 &c.to.as_str(),
                 &i64::from(c.attempt),
                 &c.due_in_ms,
@@ -1447,7 +1336,7 @@ impl Store for PostgresStore {
     fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let mut conn = self.conn()?;
         // READ COMMITTED (stated, in case the server's default differs) plus the row
-        // locks taken by `case_get` and `outbox_by_message_id`.
+        // locks taken by `case_lock` and `outbox_lock_by_message_id`.
         conn.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
         Ok(Box::new(PostgresTx { conn }))
     }
@@ -1546,7 +1435,7 @@ impl Store for PostgresStore {
                          WHERE p.case_id = c.case_id AND p.institution = $2)) \
                          ORDER BY c.updated_at DESC, c.case_id LIMIT $3"
                     ),
-                    &[&f.status, &institution, &limit],
+                    &[&f.status.map(CaseStatus::as_str), &institution, &limit],
                 )?
                 .iter()
                 .map(to_case)
@@ -1574,7 +1463,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+    fn messages(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxMessage>> {
         let limit = i64::from(limit.clamp(1, 1000));
         self.conn()?
             .query(
@@ -1583,7 +1472,7 @@ impl Store for PostgresStore {
                     out_cols!(),
                     " FROM outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
                 ),
-                &[&status, &limit],
+                &[&status.map(OutboxStatus::as_str), &limit],
             )?
             .iter()
             .map(to_out)
@@ -1592,7 +1481,7 @@ impl Store for PostgresStore {
 
     fn messages_page(
         &self,
-        status: Option<&str>,
+        status: Option<OutboxStatus>,
         institution: Option<&InstitutionId>,
         before_id: Option<i64>,
         limit: u32,
@@ -1609,14 +1498,19 @@ impl Store for PostgresStore {
                     " OR (headers::jsonb ->> 'eessi-to') = $2)",
                     " AND ($3::BIGINT IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
                 ),
-                &[&status, &institution, &before_id, &limit],
+                &[
+                    &status.map(OutboxStatus::as_str),
+                    &institution,
+                    &before_id,
+                    &limit,
+                ],
             )?
             .iter()
             .map(to_out)
             .collect()
     }
 
-    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+    fn outbox_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
         self.conn()?
             .query(
                 "SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status",
@@ -1626,7 +1520,13 @@ impl Store for PostgresStore {
             .map(|r| {
                 let n: i64 = get(r, 2)?;
                 let n = u64::try_from(n).map_err(corrupt)?;
-                Ok(((get(r, 0)?, get(r, 1)?), n))
+                Ok((
+                    (
+                        stored(&get::<String>(r, 0)?)?,
+                        stored(&get::<String>(r, 1)?)?,
+                    ),
+                    n,
+                ))
             })
             .collect()
     }

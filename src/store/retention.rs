@@ -11,7 +11,7 @@
 //!   gets `UNKNOWN_CASE`), and a receipt for it is checked against the digest of its
 //!   body, so its body is kept through the duplicate window, not just `body_days`.
 
-use super::kind;
+use super::OutboxKind;
 use super::outbox::{OutboxStatus, allowed_from};
 
 /// One prune call. Times are the caller's clock (milliseconds since the epoch) so
@@ -56,36 +56,30 @@ impl Pruned {
     }
 }
 
-/// The outbox kinds the switch writes. Rows of another kind are never pruned.
-pub const KINDS: [&str; 5] = [
-    kind::SED,
-    kind::RECEIPT,
-    kind::ERROR,
-    kind::NATIONAL,
-    kind::NOTICE,
-];
-
 /// Where a row of `kind` in `from` may go.
-fn ways_out(kind: &str, from: OutboxStatus) -> Vec<OutboxStatus> {
+fn ways_out(kind: OutboxKind, from: OutboxStatus) -> Vec<OutboxStatus> {
     OutboxStatus::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|to| allowed_from(kind, *to).contains(&from))
         .collect()
 }
 
 /// Final statuses of `kind`: reached by some change, left by none.
-pub fn final_statuses(kind: &str) -> Vec<OutboxStatus> {
+pub fn final_statuses(kind: OutboxKind) -> Vec<OutboxStatus> {
     OutboxStatus::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|s| !allowed_from(kind, *s).is_empty() && ways_out(kind, *s).is_empty())
         .collect()
 }
 
 /// Late-settling statuses of `kind`: every way out leads to a final status.
-pub fn late_statuses(kind: &str) -> Vec<OutboxStatus> {
+pub fn late_statuses(kind: OutboxKind) -> Vec<OutboxStatus> {
     let finals = final_statuses(kind);
     OutboxStatus::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|s| {
             let out = ways_out(kind, *s);
             !allowed_from(kind, *s).is_empty()
@@ -105,10 +99,10 @@ pub fn late_pairs() -> Vec<String> {
     pairs(late_statuses)
 }
 
-fn pairs(statuses: fn(&str) -> Vec<OutboxStatus>) -> Vec<String> {
-    KINDS
+fn pairs(statuses: fn(OutboxKind) -> Vec<OutboxStatus>) -> Vec<String> {
+    OutboxKind::ALL
         .iter()
-        .flat_map(|k| statuses(k).into_iter().map(move |s| format!("{k}/{s}")))
+        .flat_map(|&k| statuses(k).into_iter().map(move |s| format!("{k}/{s}")))
         .collect()
 }
 
@@ -127,9 +121,14 @@ mod tests {
 
     #[test]
     fn settled_statuses_come_from_the_status_table() {
-        assert_eq!(final_statuses(kind::SED), vec![Rejected, Failed]);
-        assert_eq!(late_statuses(kind::SED), vec![Delivered]);
-        for k in [kind::RECEIPT, kind::ERROR, kind::NATIONAL, kind::NOTICE] {
+        assert_eq!(final_statuses(OutboxKind::Sed), vec![Rejected, Failed]);
+        assert_eq!(late_statuses(OutboxKind::Sed), vec![Delivered]);
+        for k in [
+            OutboxKind::Receipt,
+            OutboxKind::Error,
+            OutboxKind::National,
+            OutboxKind::Notice,
+        ] {
             assert_eq!(final_statuses(k), vec![Sent, Failed], "{k}");
             assert!(late_statuses(k).is_empty(), "{k}");
         }

@@ -12,90 +12,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::*;
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS cases (
-  case_id TEXT PRIMARY KEY, buc TEXT NOT NULL, sed_version TEXT NOT NULL, state TEXT NOT NULL,
-  status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, previous_state TEXT);
-CREATE TABLE IF NOT EXISTS participants (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), institution TEXT NOT NULL, role TEXT NOT NULL,
-  PRIMARY KEY (case_id, institution));
-CREATE TABLE IF NOT EXISTS documents (
-  document_id TEXT PRIMARY KEY, case_id TEXT NOT NULL REFERENCES cases(case_id), sed TEXT NOT NULL,
-  sender TEXT NOT NULL, receiver TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL,
-  latest_version INTEGER NOT NULL, related TEXT, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS documents_case ON documents(case_id);
-CREATE TABLE IF NOT EXISTS document_versions (
-  document_id TEXT NOT NULL REFERENCES documents(document_id), version INTEGER NOT NULL,
-  message_id TEXT NOT NULL, content_sha256 TEXT NOT NULL, envelope BLOB NOT NULL, created_at TEXT NOT NULL,
-  PRIMARY KEY (document_id, version));
-CREATE TABLE IF NOT EXISTS history (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL,
-  detail TEXT NOT NULL, from_state TEXT, to_state TEXT, message_id TEXT, document_id TEXT);
-CREATE INDEX IF NOT EXISTS history_case ON history(case_id, seq);
-CREATE TABLE IF NOT EXISTS inbox (
-  message_id TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, received_at TEXT NOT NULL, case_id TEXT,
-  answer_kind TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_routing_key TEXT NOT NULL,
-  answer_headers TEXT NOT NULL, answer_timestamp INTEGER NOT NULL, answer_body BLOB NOT NULL, error_code TEXT);
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, kind TEXT NOT NULL, exchange TEXT NOT NULL,
-  routing_key TEXT NOT NULL, headers TEXT NOT NULL, timestamp INTEGER NOT NULL, body BLOB NOT NULL,
-  status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, first_attempt_ms INTEGER,
-  last_error TEXT, case_id TEXT, document_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);
-CREATE INDEX IF NOT EXISTS outbox_case ON outbox(case_id);
-CREATE UNIQUE INDEX IF NOT EXISTS outbox_sed_message ON outbox(message_id) WHERE kind = 'sed';
-CREATE TABLE IF NOT EXISTS conversations (
-  case_id TEXT NOT NULL REFERENCES cases(case_id), counterparty TEXT NOT NULL, state TEXT NOT NULL,
-  previous_state TEXT, PRIMARY KEY (case_id, counterparty));
-CREATE TABLE IF NOT EXISTS parked (
-  message_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
-  expires_at_ms INTEGER NOT NULL, properties TEXT NOT NULL, body BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS parked_case ON parked(case_id, parked_at_ms);
-CREATE INDEX IF NOT EXISTS parked_expiry ON parked(expires_at_ms);
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT, queue TEXT NOT NULL, properties TEXT NOT NULL,
-  body BLOB NOT NULL, dead_at TEXT NOT NULL, reinjected_at TEXT);
-CREATE TABLE IF NOT EXISTS audit (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, subject TEXT NOT NULL, institution TEXT,
-  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT);
-CREATE INDEX IF NOT EXISTS audit_institution ON audit(institution, seq);
--- The audit log is append-only: updates and deletes are refused by the database itself.
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#;
-
-/// Added after the first schema: applied at open when missing (SQLite has no
-/// `ADD COLUMN IF NOT EXISTS`), then the indexes that need them.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("outbox", "body_pruned_at", "TEXT"),
-    ("parked", "sender_country", "TEXT NOT NULL DEFAULT ''"),
-    ("parked", "waits_document", "TEXT"),
-    ("parked", "waits_version", "INTEGER"),
-];
-const SCHEMA_AFTER_COLUMNS: &str = r#"
-CREATE INDEX IF NOT EXISTS outbox_unpruned ON outbox(updated_at) WHERE body_pruned_at IS NULL;
-CREATE INDEX IF NOT EXISTS inbox_received ON inbox(received_at);
-CREATE INDEX IF NOT EXISTS history_at ON history(at);
-CREATE INDEX IF NOT EXISTS parked_sender ON parked(sender_country);
-"#;
-
-fn add_columns(c: &Connection) -> Result<()> {
-    for (table, column, decl) in ADDED_COLUMNS {
-        let present: bool = c
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
-                params![table, column],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if !present {
-            c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
-                .map_err(db)?;
-        }
-    }
-    c.execute_batch(SCHEMA_AFTER_COLUMNS).map_err(db)
-}
-
 fn db(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -152,9 +68,8 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(db)?;
         }
-        let writer = connect(path)?;
-        writer.execute_batch(SCHEMA).map_err(db)?;
-        add_columns(&writer)?;
+        let mut writer = connect(path)?;
+        super::migrate::sqlite(&mut writer)?;
         let reader = connect(path)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
@@ -211,7 +126,7 @@ fn to_case(t: CaseRow) -> Result<CaseRecord> {
         buc: BucType::parse(&t.1).map_err(corrupt)?,
         sed_version: SedVersion::parse(&t.2).map_err(corrupt)?,
         state: t.3,
-        status: t.4,
+        status: stored(&t.4)?,
         created_at: t.5,
         updated_at: t.6,
         previous_state: t.7,
@@ -260,8 +175,8 @@ fn to_doc(t: DocRow) -> Result<DocumentRecord> {
         sed: SedType::parse(&t.2).map_err(corrupt)?,
         sender: InstitutionId::parse(&t.3).map_err(corrupt)?,
         receiver: InstitutionId::parse(&t.4).map_err(corrupt)?,
-        direction: t.5,
-        status: t.6,
+        direction: stored(&t.5)?,
+        status: stored(&t.6)?,
         latest_version: t.7,
         related: t
             .8
@@ -318,13 +233,13 @@ fn to_out(t: OutRow) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         id: t.0,
         message_id: t.1,
-        kind: t.2,
+        kind: stored(&t.2)?,
         exchange: t.3,
         routing_key: t.4,
         headers: serde_json::from_str(&t.5).map_err(corrupt)?,
         timestamp: t.6,
         body: t.7,
-        status: t.8,
+        status: stored(&t.8)?,
         attempts: t.9,
         next_attempt_ms: t.10,
         first_attempt_ms: t.11,
@@ -433,7 +348,7 @@ impl Tx for SqliteTx<'_> {
                     .map(|c| CaseId::parse(&c))
                     .transpose()
                     .map_err(corrupt)?,
-                answer_kind: t.4,
+                answer_kind: stored(&t.4)?,
                 answer_message_id: t.5,
                 answer_routing_key: t.6,
                 answer_headers: serde_json::from_str(&t.7).map_err(corrupt)?,
@@ -452,7 +367,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("INSERT INTO inbox (message_id, body_sha256, received_at, case_id, answer_kind, answer_message_id, answer_routing_key, answer_headers, answer_timestamp, answer_body, error_code) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)")
             .map_err(db)?
             .execute(params![
-                e.message_id, e.body_sha256, e.received_at, e.case_id.as_ref().map(|c| c.as_str()), e.answer_kind,
+                e.message_id, e.body_sha256, e.received_at, e.case_id.as_ref().map(|c| c.as_str()), e.answer_kind.as_str(),
                 e.answer_message_id, e.answer_routing_key, headers, e.answer_timestamp, e.answer_body, e.error_code
             ])
             .map_err(sq)?;
@@ -465,7 +380,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("UPDATE inbox SET answer_kind = ?2, answer_message_id = ?3, answer_routing_key = ?4, answer_headers = ?5, answer_timestamp = ?6, answer_body = ?7, error_code = ?8 WHERE message_id = ?1 AND answer_kind = 'receipt'")
             .map_err(db)?
             .execute(params![
-                e.message_id, e.answer_kind, e.answer_message_id, e.answer_routing_key, headers, e.answer_timestamp, e.answer_body, e.error_code
+                e.message_id, e.answer_kind.as_str(), e.answer_message_id, e.answer_routing_key, headers, e.answer_timestamp, e.answer_body, e.error_code
             ])
             .map_err(sq)?;
         Ok(n == 1)
@@ -483,6 +398,11 @@ impl Tx for SqliteTx<'_> {
             .transpose()
     }
 
+    fn case_lock(&mut self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        // `BEGIN IMMEDIATE` already excludes every other writer.
+        self.case_get(case_id)
+    }
+
     fn case_insert(&mut self, c: &CaseRecord) -> Result<()> {
         self.conn
             .prepare_cached(&format!(
@@ -494,7 +414,7 @@ impl Tx for SqliteTx<'_> {
                 c.buc.as_str(),
                 c.sed_version.as_str(),
                 c.state,
-                c.status,
+                c.status.as_str(),
                 c.created_at,
                 c.updated_at,
                 c.previous_state
@@ -508,7 +428,7 @@ impl Tx for SqliteTx<'_> {
         case_id: &CaseId,
         from_state: &str,
         state: &str,
-        status: &str,
+        status: CaseStatus,
         previous_state: Option<&str>,
     ) -> Result<()> {
         let n = self
@@ -517,7 +437,7 @@ impl Tx for SqliteTx<'_> {
                 "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4, previous_state = COALESCE(?5, previous_state) WHERE case_id = ?1 AND state = ?6",
             )
             .map_err(db)?
-            .execute(params![case_id.as_str(), state, status, now_rfc3339(), previous_state, from_state])
+            .execute(params![case_id.as_str(), state, status.as_str(), now_rfc3339(), previous_state, from_state])
             .map_err(sq)?;
         if n == 1 {
             return Ok(());
@@ -563,8 +483,8 @@ impl Tx for SqliteTx<'_> {
     fn document_set_status(
         &mut self,
         document_id: &DocumentId,
-        from: &[&str],
-        status: &str,
+        from: &[DocumentStatus],
+        status: DocumentStatus,
     ) -> Result<()> {
         let now: Option<String> = self
             .conn
@@ -575,20 +495,24 @@ impl Tx for SqliteTx<'_> {
             .map_err(db)?;
         // One writer at a time: the read above and this write are one step.
         match &now {
-            Some(s) if from.contains(&s.as_str()) => {
+            Some(s) if from.iter().any(|f| f.as_str() == s) => {
                 self.conn
                     .prepare_cached(
                         "UPDATE documents SET status = ?2 WHERE document_id = ?1 AND status = ?3",
                     )
                     .map_err(db)?
-                    .execute(params![document_id.as_str(), status, s])
+                    .execute(params![document_id.as_str(), status.as_str(), s])
                     .map_err(sq)?;
                 Ok(())
             }
             _ => Err(moved_on(
                 "document",
                 document_id.as_str(),
-                &from.join("|"),
+                &from
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join("|"),
                 now,
             )),
         }
@@ -637,8 +561,8 @@ impl Tx for SqliteTx<'_> {
                 d.sed.as_str(),
                 d.sender.as_str(),
                 d.receiver.as_str(),
-                d.direction,
-                d.status,
+                d.direction.as_str(),
+                d.status.as_str(),
                 d.latest_version,
                 d.related.as_ref().map(|r| r.as_str()),
                 d.created_at
@@ -712,7 +636,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("INSERT INTO outbox (message_id, kind, exchange, routing_key, headers, timestamp, body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)")
             .map_err(db)?
             .execute(params![
-                m.message_id, m.kind, m.exchange, m.routing_key, headers, m.timestamp, m.body, m.status, m.attempts, m.next_attempt_ms,
+                m.message_id, m.kind.as_str(), m.exchange, m.routing_key, headers, m.timestamp, m.body, m.status.as_str(), m.attempts, m.next_attempt_ms,
                 m.first_attempt_ms, m.last_error, m.case_id.as_ref().map(|c| c.as_str()), m.document_id.as_ref().map(|d| d.as_str()),
                 m.created_at, m.updated_at
             ])
@@ -723,20 +647,29 @@ impl Tx for SqliteTx<'_> {
     fn outbox_by_message_id(
         &mut self,
         message_id: &str,
-        kind: &str,
+        kind: OutboxKind,
     ) -> Result<Option<OutboxMessage>> {
         let mut st = self
             .conn
             .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE message_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1"))
             .map_err(db)?;
-        st.query_row(params![message_id, kind], out_row)
+        st.query_row(params![message_id, kind.as_str()], out_row)
             .optional()
             .map_err(db)?
             .map(to_out)
             .transpose()
     }
 
-    fn outbox_transition(&mut self, id: i64, kind: &str, c: &Change) -> Result<bool> {
+    fn outbox_lock_by_message_id(
+        &mut self,
+        message_id: &str,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxMessage>> {
+        // `BEGIN IMMEDIATE` already excludes every other writer.
+        self.outbox_by_message_id(message_id, kind)
+    }
+
+    fn outbox_transition(&mut self, id: i64, kind: OutboxKind, c: &Change) -> Result<bool> {
         let from = allowed_from(kind, c.to);
         if from.is_empty() {
             return Ok(false);
@@ -765,7 +698,7 @@ impl Tx for SqliteTx<'_> {
             .map_err(db)?
             .execute(params![
                 id,
-                kind,
+                kind.as_str(),
                 c.to.as_str(),
                 i64::from(c.attempt),
                 now,
@@ -945,8 +878,8 @@ impl Store for SqliteStore {
             for id in ids {
                 let mut m = to_out(read.query_row(params![id], out_row).map_err(db)?)?;
                 lease.execute(params![id, now_ms + lease_ms]).map_err(sq)?;
-                if m.status == status::SENT {
-                    m.status = status::RETRYING.into();
+                if m.status == OutboxStatus::Sent {
+                    m.status = OutboxStatus::Retrying;
                 }
                 messages.push(m);
             }
@@ -1171,7 +1104,11 @@ impl Store for SqliteStore {
             .map_err(db)?;
         let rows = st
             .query_map(
-                params![f.status, f.institution.as_ref().map(|i| i.as_str()), limit],
+                params![
+                    f.status.map(CaseStatus::as_str),
+                    f.institution.as_ref().map(|i| i.as_str()),
+                    limit
+                ],
                 case_from,
             )
             .map_err(db)?
@@ -1186,20 +1123,23 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    fn messages(&self, status: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+    fn messages(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxMessage>> {
         let conn = self.read()?;
         let mut st = conn
             .prepare_cached(&format!("SELECT {OUT_COLS} FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"))
             .map_err(db)?;
         let rows = st
-            .query_map(params![status, limit.clamp(1, 1000)], out_row)
+            .query_map(
+                params![status.map(OutboxStatus::as_str), limit.clamp(1, 1000)],
+                out_row,
+            )
             .map_err(db)?;
         rows.map(|r| to_out(r.map_err(db)?)).collect()
     }
 
     fn messages_page(
         &self,
-        status: Option<&str>,
+        status: Option<OutboxStatus>,
         institution: Option<&InstitutionId>,
         before_id: Option<i64>,
         limit: u32,
@@ -1215,7 +1155,7 @@ impl Store for SqliteStore {
         let rows = st
             .query_map(
                 params![
-                    status,
+                    status.map(OutboxStatus::as_str),
                     institution.map(|i| i.as_str()),
                     before_id,
                     limit.clamp(1, 1000)
@@ -1226,7 +1166,7 @@ impl Store for SqliteStore {
         rows.map(|r| to_out(r.map_err(db)?)).collect()
     }
 
-    fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+    fn outbox_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
         let conn = self.read()?;
         let mut st = conn
             .prepare_cached("SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status")
@@ -1239,7 +1179,11 @@ impl Store for SqliteStore {
                 ))
             })
             .map_err(db)?;
-        rows.map(|r| r.map_err(db)).collect()
+        rows.map(|r| {
+            let ((k, s), n) = r.map_err(db)?;
+            Ok(((stored(&k)?, stored(&s)?), n))
+        })
+        .collect()
     }
 
     fn prune(&self, p: &Prune) -> Result<Pruned> {

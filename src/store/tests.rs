@@ -24,7 +24,7 @@ fn with_sqlite(check: fn(&dyn Store)) {
 /// when the test ends, also when it fails.
 pub(crate) struct Scratch {
     admin: ::postgres::Config,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl Scratch {
@@ -127,7 +127,7 @@ fn case(id: &CaseId, updated_at: &str) -> CaseRecord {
         buc: BucType::parse("LA_BUC_02").expect("BUC"),
         sed_version: SedVersion::parse("4.2").expect("version"),
         state: "awaiting_reply".into(),
-        status: "open".into(),
+        status: CaseStatus::Open,
         created_at: "2025-01-01T00:00:00.000Z".into(),
         updated_at: updated_at.into(),
         previous_state: None,
@@ -148,8 +148,8 @@ fn document(id: &DocumentId, case_id: &CaseId, created_at: &str) -> DocumentReco
         sed: SedType::parse("A003").expect("SED"),
         sender: inst("BE:ONSS"),
         receiver: inst("NL:SVB"),
-        direction: "out".into(),
-        status: "sent".into(),
+        direction: Direction::Out,
+        status: DocumentStatus::Sent,
         latest_version: 1,
         related: None,
         created_at: created_at.into(),
@@ -180,7 +180,7 @@ fn history(event: &str, detail: &str) -> HistoryEntry {
     }
 }
 
-fn message(kind: &str, message_id: &str) -> OutboxMessage {
+fn message(kind: OutboxKind, message_id: &str) -> OutboxMessage {
     let mut headers = BTreeMap::new();
     headers.insert("eessi-sed".to_owned(), "A003".to_owned());
     headers.insert("note".to_owned(), "accentué ✓".to_owned());
@@ -224,7 +224,7 @@ fn a_transaction_commits_all_or_nothing(store: &dyn Store) {
             .unwrap();
         tx.history_append(&id, &history("sed-sent", "A003"))
             .unwrap();
-        tx.outbox_enqueue(&message(kind::SED, "m1")).unwrap();
+        tx.outbox_enqueue(&message(OutboxKind::Sed, "m1")).unwrap();
         // Dropped without commit.
     }
     assert!(store.case_detail(&id).unwrap().is_none());
@@ -238,7 +238,7 @@ fn a_transaction_commits_all_or_nothing(store: &dyn Store) {
         .unwrap();
     tx.history_append(&id, &history("sed-sent", "A003"))
         .unwrap();
-    let mut m = message(kind::SED, "m1");
+    let mut m = message(OutboxKind::Sed, "m1");
     m.case_id = Some(id.clone());
     tx.outbox_enqueue(&m).unwrap();
     // Inside the transaction its own writes are visible.
@@ -264,7 +264,7 @@ fn inbox_put_is_insert_only_and_a_parked_receipt_is_refused_once(store: &dyn Sto
         body_sha256: "ab".repeat(32),
         received_at: "2025-01-01T00:00:00.000Z".into(),
         case_id: Some(case_id.clone()),
-        answer_kind: kind::RECEIPT.into(),
+        answer_kind: AnswerKind::Receipt,
         answer_message_id: "ans-1".into(),
         answer_routing_key: "NL".into(),
         answer_headers: headers.clone(),
@@ -299,7 +299,7 @@ fn inbox_put_is_insert_only_and_a_parked_receipt_is_refused_once(store: &dyn Sto
         body_sha256: "cd".repeat(32),
         received_at: "2025-02-02T00:00:00.000Z".into(),
         case_id: None,
-        answer_kind: kind::ERROR.into(),
+        answer_kind: AnswerKind::Error,
         answer_message_id: "ans-2".into(),
         answer_routing_key: "DE".into(),
         answer_headers: headers.clone(),
@@ -346,7 +346,7 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
     // Closure records the state to return to.
     // Compare-and-set: from a state the case is not in, nothing moves.
     let err = tx
-        .case_set_state(&id, "agreed", "closed", "closed", Some("agreed"))
+        .case_set_state(&id, "agreed", "closed", CaseStatus::Closed, Some("agreed"))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     assert_eq!(tx.case_get(&id).unwrap().as_ref(), Some(&c));
@@ -354,7 +354,7 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
         &id,
         "awaiting_reply",
         "closed",
-        "closed",
+        CaseStatus::Closed,
         Some("awaiting_reply"),
     )
     .unwrap();
@@ -373,7 +373,7 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
     assert_ne!(closed.updated_at, c.updated_at, "updated_at moves");
     assert_eq!(closed.created_at, c.created_at);
     // Without a previous state, the recorded one stays.
-    tx.case_set_state(&id, "closed", "awaiting_reply", "open", None)
+    tx.case_set_state(&id, "closed", "awaiting_reply", CaseStatus::Open, None)
         .unwrap();
     let reopened = tx.case_get(&id).unwrap().expect("case");
     assert_eq!(
@@ -389,7 +389,13 @@ fn case_insert_get_and_set_state(store: &dyn Store) {
     // Moving a case that does not exist is an inconsistency, not a silent no-op.
     let mut tx = store.begin().unwrap();
     let err = tx
-        .case_set_state(&CaseId::random(), "awaiting_reply", "x", "open", None)
+        .case_set_state(
+            &CaseId::random(),
+            "awaiting_reply",
+            "x",
+            CaseStatus::Open,
+            None,
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     drop(tx);
@@ -453,8 +459,8 @@ fn documents_insert_get_and_update(store: &dyn Store) {
     // Inserted out of creation order: listing follows created_at.
     let mut second = document(&d2, &id, "2025-01-02T00:00:00.000Z");
     second.related = Some(d1.clone());
-    second.direction = "in".into();
-    second.status = "received".into();
+    second.direction = Direction::In;
+    second.status = DocumentStatus::Received;
     tx.document_insert(&second).unwrap();
     let first = document(&d1, &id, "2025-01-01T00:00:00.000Z");
     tx.document_insert(&first).unwrap();
@@ -466,11 +472,19 @@ fn documents_insert_get_and_update(store: &dyn Store) {
     assert_eq!(tx.document_get(&d2).unwrap().as_ref(), Some(&second));
     assert_eq!(tx.documents(&id).unwrap(), vec![first.clone(), second]);
     tx.document_set_version(&d1, 3).unwrap();
-    tx.document_set_status(&d1, &["sent", "received"], "cancelled")
-        .unwrap();
+    tx.document_set_status(
+        &d1,
+        &[DocumentStatus::Sent, DocumentStatus::Received],
+        DocumentStatus::Cancelled,
+    )
+    .unwrap();
     // Compare-and-set: a cancelled document is not cancelled again.
     let err = tx
-        .document_set_status(&d1, &["sent", "received"], "cancelled")
+        .document_set_status(
+            &d1,
+            &[DocumentStatus::Sent, DocumentStatus::Received],
+            DocumentStatus::Cancelled,
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     tx.commit().unwrap();
@@ -481,7 +495,7 @@ fn documents_insert_get_and_update(store: &dyn Store) {
         got,
         DocumentRecord {
             latest_version: 3,
-            status: "cancelled".into(),
+            status: DocumentStatus::Cancelled,
             ..first
         }
     );
@@ -560,19 +574,19 @@ fn history_keeps_append_order(store: &dyn Store) {
 
 fn outbox_enqueue_find_and_update(store: &dyn Store) {
     let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
-    let mut sed = message(kind::SED, "sed-1");
+    let mut sed = message(OutboxKind::Sed, "sed-1");
     sed.case_id = Some(case_id.clone());
     sed.document_id = Some(DocumentId::random());
     let sed_id = enqueue(store, &sed);
     // Non-SED kinds may repeat a message id (a duplicate's answer is re-enqueued):
     // the lookup returns the newest.
-    let r1 = enqueue(store, &message(kind::RECEIPT, "sed-1"));
-    let r2 = enqueue(store, &message(kind::RECEIPT, "sed-1"));
+    let r1 = enqueue(store, &message(OutboxKind::Receipt, "sed-1"));
+    let r2 = enqueue(store, &message(OutboxKind::Receipt, "sed-1"));
     assert!(sed_id < r1 && r1 < r2, "ids grow: {sed_id} {r1} {r2}");
 
     let mut tx = store.begin().unwrap();
     let got = tx
-        .outbox_by_message_id("sed-1", kind::SED)
+        .outbox_by_message_id("sed-1", OutboxKind::Sed)
         .unwrap()
         .expect("the SED");
     assert_eq!(
@@ -583,18 +597,18 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
         }
     );
     assert_eq!(
-        tx.outbox_by_message_id("sed-1", kind::RECEIPT)
+        tx.outbox_by_message_id("sed-1", OutboxKind::Receipt)
             .unwrap()
             .map(|m| m.id),
         Some(r2)
     );
     assert!(
-        tx.outbox_by_message_id("sed-1", kind::ERROR)
+        tx.outbox_by_message_id("sed-1", OutboxKind::Error)
             .unwrap()
             .is_none()
     );
     assert!(
-        tx.outbox_by_message_id("nope", kind::SED)
+        tx.outbox_by_message_id("nope", OutboxKind::Sed)
             .unwrap()
             .is_none()
     );
@@ -605,17 +619,23 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
         .attempt()
         .due_in(60_000)
         .error("nack");
-    assert!(tx.outbox_transition(sed_id, kind::SED, &retry).unwrap());
+    assert!(
+        tx.outbox_transition(sed_id, OutboxKind::Sed, &retry)
+            .unwrap()
+    );
     // The kind is part of the compare-and-set.
-    assert!(!tx.outbox_transition(sed_id, kind::RECEIPT, &retry).unwrap());
+    assert!(
+        !tx.outbox_transition(sed_id, OutboxKind::Receipt, &retry)
+            .unwrap()
+    );
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
     let after = tx
-        .outbox_by_message_id("sed-1", kind::SED)
+        .outbox_by_message_id("sed-1", OutboxKind::Sed)
         .unwrap()
         .expect("the SED");
-    assert_eq!(after.status, status::RETRYING);
+    assert_eq!(after.status, OutboxStatus::Retrying);
     assert_eq!(after.attempts, 1);
     assert_eq!(after.last_error.as_deref(), Some("nack"));
     let first_ms = after.first_attempt_ms.expect("first attempt recorded");
@@ -631,11 +651,20 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
 
     // retrying -> sent: a second attempt; the first attempt's time stays.
     let sent = Change::to(OutboxStatus::Sent).attempt().due_in(30_000);
-    assert!(tx.outbox_transition(sed_id, kind::SED, &sent).unwrap());
+    assert!(
+        tx.outbox_transition(sed_id, OutboxKind::Sed, &sent)
+            .unwrap()
+    );
     // sent -> sent is not a transition (a stale publish outcome changes nothing).
-    assert!(!tx.outbox_transition(sed_id, kind::SED, &sent).unwrap());
+    assert!(
+        !tx.outbox_transition(sed_id, OutboxKind::Sed, &sent)
+            .unwrap()
+    );
     let delivered = Change::to(OutboxStatus::Delivered);
-    assert!(tx.outbox_transition(sed_id, kind::SED, &delivered).unwrap());
+    assert!(
+        tx.outbox_transition(sed_id, OutboxKind::Sed, &delivered)
+            .unwrap()
+    );
     // Once delivered: a late publish outcome, a second receipt, the schedule giving
     // up: nothing changes. Only an error (a parked SED refused later) moves it.
     for stale in [
@@ -645,26 +674,34 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
         Change::to(OutboxStatus::Failed).error("gave up"),
     ] {
         assert!(
-            !tx.outbox_transition(sed_id, kind::SED, &stale).unwrap(),
+            !tx.outbox_transition(sed_id, OutboxKind::Sed, &stale)
+                .unwrap(),
             "{stale:?}"
         );
     }
     let rejected = Change::to(OutboxStatus::Rejected).error("UNKNOWN_CASE: never arrived");
-    assert!(tx.outbox_transition(sed_id, kind::SED, &rejected).unwrap());
     assert!(
-        !tx.outbox_transition(sed_id, kind::SED, &rejected).unwrap(),
+        tx.outbox_transition(sed_id, OutboxKind::Sed, &rejected)
+            .unwrap()
+    );
+    assert!(
+        !tx.outbox_transition(sed_id, OutboxKind::Sed, &rejected)
+            .unwrap(),
         "rejected is final"
     );
     // A receipt never becomes delivered.
-    assert!(!tx.outbox_transition(r1, kind::RECEIPT, &delivered).unwrap());
+    assert!(
+        !tx.outbox_transition(r1, OutboxKind::Receipt, &delivered)
+            .unwrap()
+    );
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
     let end = tx
-        .outbox_by_message_id("sed-1", kind::SED)
+        .outbox_by_message_id("sed-1", OutboxKind::Sed)
         .unwrap()
         .expect("the SED");
-    assert_eq!(end.status, status::REJECTED);
+    assert_eq!(end.status, OutboxStatus::Rejected);
     assert_eq!(end.attempts, 2);
     assert_eq!(end.first_attempt_ms, Some(first_ms));
     assert_eq!(
@@ -672,53 +709,119 @@ fn outbox_enqueue_find_and_update(store: &dyn Store) {
         Some("UNKNOWN_CASE: never arrived")
     );
     let receipt = tx
-        .outbox_by_message_id("sed-1", kind::RECEIPT)
+        .outbox_by_message_id("sed-1", OutboxKind::Receipt)
         .unwrap()
         .expect("the receipt");
-    assert_eq!((receipt.id, receipt.status.as_str()), (r2, status::QUEUED));
+    assert_eq!((receipt.id, receipt.status), (r2, OutboxStatus::Queued));
 }
 
 fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
     let now_ms = 1_000_000;
     let mut want = Vec::new();
-    let mut add = |kind: &str, id: &str, st: &str, next_ms: i64, due: bool| {
+    let mut add = |kind: OutboxKind, id: &str, st: OutboxStatus, next_ms: i64, due: bool| {
         let mut m = message(kind, id);
-        m.status = st.into();
+        m.status = st;
         m.next_attempt_ms = next_ms;
         let row = enqueue(store, &m);
         if due {
             want.push((next_ms, row));
         }
     };
-    add(kind::SED, "queued-now", status::QUEUED, now_ms, true);
-    add(kind::RECEIPT, "queued-past", status::QUEUED, 10, true);
     add(
-        kind::NATIONAL,
+        OutboxKind::Sed,
+        "queued-now",
+        OutboxStatus::Queued,
+        now_ms,
+        true,
+    );
+    add(
+        OutboxKind::Receipt,
+        "queued-past",
+        OutboxStatus::Queued,
+        10,
+        true,
+    );
+    add(
+        OutboxKind::National,
         "queued-future",
-        status::QUEUED,
+        OutboxStatus::Queued,
         now_ms + 1,
         false,
     );
-    add(kind::SED, "retrying-past", status::RETRYING, 500, true);
     add(
-        kind::SED,
+        OutboxKind::Sed,
+        "retrying-past",
+        OutboxStatus::Retrying,
+        500,
+        true,
+    );
+    add(
+        OutboxKind::Sed,
         "retrying-future",
-        status::RETRYING,
+        OutboxStatus::Retrying,
         now_ms + 5,
         false,
     );
     // A sent SED waits for its receipt; once overdue it is retransmitted.
-    add(kind::SED, "sent-overdue", status::SENT, 20, true);
-    add(kind::SED, "sent-waiting", status::SENT, now_ms + 1, false);
+    add(
+        OutboxKind::Sed,
+        "sent-overdue",
+        OutboxStatus::Sent,
+        20,
+        true,
+    );
+    add(
+        OutboxKind::Sed,
+        "sent-waiting",
+        OutboxStatus::Sent,
+        now_ms + 1,
+        false,
+    );
     // A sent receipt, delivery or notice is done: never due.
-    add(kind::RECEIPT, "sent-receipt", status::SENT, 5, false);
-    add(kind::ERROR, "sent-error", status::SENT, 5, false);
-    add(kind::NATIONAL, "sent-national", status::SENT, 5, false);
-    add(kind::NOTICE, "sent-notice", status::SENT, 5, false);
+    add(
+        OutboxKind::Receipt,
+        "sent-receipt",
+        OutboxStatus::Sent,
+        5,
+        false,
+    );
+    add(
+        OutboxKind::Error,
+        "sent-error",
+        OutboxStatus::Sent,
+        5,
+        false,
+    );
+    add(
+        OutboxKind::National,
+        "sent-national",
+        OutboxStatus::Sent,
+        5,
+        false,
+    );
+    add(
+        OutboxKind::Notice,
+        "sent-notice",
+        OutboxStatus::Sent,
+        5,
+        false,
+    );
     // Settled SEDs are never due.
-    add(kind::SED, "delivered", status::DELIVERED, 5, false);
-    add(kind::SED, "rejected", status::REJECTED, 5, false);
-    add(kind::SED, "failed", status::FAILED, 5, false);
+    add(
+        OutboxKind::Sed,
+        "delivered",
+        OutboxStatus::Delivered,
+        5,
+        false,
+    );
+    add(
+        OutboxKind::Sed,
+        "rejected",
+        OutboxStatus::Rejected,
+        5,
+        false,
+    );
+    add(OutboxKind::Sed, "failed", OutboxStatus::Failed, 5, false);
     want.sort();
     let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
 
@@ -752,18 +855,18 @@ fn outbox_due_selects_queued_retrying_and_overdue_seds(store: &dyn Store) {
 }
 
 fn sed_message_id_is_unique(store: &dyn Store) {
-    enqueue(store, &message(kind::SED, "m1"));
+    enqueue(store, &message(OutboxKind::Sed, "m1"));
     let mut tx = store.begin().unwrap();
     assert!(
-        tx.outbox_enqueue(&message(kind::SED, "m1")).is_err(),
+        tx.outbox_enqueue(&message(OutboxKind::Sed, "m1")).is_err(),
         "a second SED with the same message id"
     );
     drop(tx);
     // Other kinds may share it (answers and deliveries re-enqueued for duplicates).
-    enqueue(store, &message(kind::RECEIPT, "m1"));
-    enqueue(store, &message(kind::RECEIPT, "m1"));
-    enqueue(store, &message(kind::NATIONAL, "m1"));
-    enqueue(store, &message(kind::SED, "m2"));
+    enqueue(store, &message(OutboxKind::Receipt, "m1"));
+    enqueue(store, &message(OutboxKind::Receipt, "m1"));
+    enqueue(store, &message(OutboxKind::National, "m1"));
+    enqueue(store, &message(OutboxKind::Sed, "m2"));
     let counts = store.outbox_counts().unwrap();
     assert_eq!(counts.values().sum::<u64>(), 5);
 }
@@ -818,7 +921,7 @@ fn cases_filter_by_institution_status_and_limit(store: &dyn Store) {
         &c,
         "awaiting_reply",
         "closed",
-        "closed",
+        CaseStatus::Closed,
         Some("awaiting_reply"),
     )
     .unwrap();
@@ -860,14 +963,14 @@ fn cases_filter_by_institution_status_and_limit(store: &dyn Store) {
     );
     assert_eq!(
         ids(CaseFilter {
-            status: Some("open".into()),
+            status: Some(CaseStatus::Open),
             ..Default::default()
         }),
         vec![b.clone(), a.clone()]
     );
     assert_eq!(
         ids(CaseFilter {
-            status: Some("closed".into()),
+            status: Some(CaseStatus::Closed),
             institution: Some(inst("BE:ONSS")),
             limit: 0,
         }),
@@ -915,16 +1018,16 @@ fn case_detail_collects_documents_history_and_messages(store: &dyn Store) {
         .unwrap();
     tx.history_append(&other, &history("sed-sent", "elsewhere"))
         .unwrap();
-    let mut m1 = message(kind::SED, "m-1");
+    let mut m1 = message(OutboxKind::Sed, "m-1");
     m1.case_id = Some(id.clone());
-    let mut m2 = message(kind::RECEIPT, "m-2");
+    let mut m2 = message(OutboxKind::Receipt, "m-2");
     m2.case_id = Some(id.clone());
-    let mut m3 = message(kind::SED, "m-3");
+    let mut m3 = message(OutboxKind::Sed, "m-3");
     m3.case_id = Some(other.clone());
     let i1 = tx.outbox_enqueue(&m1).unwrap();
     let i2 = tx.outbox_enqueue(&m2).unwrap();
     tx.outbox_enqueue(&m3).unwrap();
-    tx.outbox_enqueue(&message(kind::NOTICE, "no-case"))
+    tx.outbox_enqueue(&message(OutboxKind::Notice, "no-case"))
         .unwrap();
     tx.commit().unwrap();
 
@@ -991,17 +1094,17 @@ fn case_detail_collects_documents_history_and_messages(store: &dyn Store) {
 fn messages_filter_by_status_newest_first(store: &dyn Store) {
     let mut ids = Vec::new();
     for (i, st) in [
-        status::QUEUED,
-        status::SENT,
-        status::QUEUED,
-        status::FAILED,
-        status::QUEUED,
+        OutboxStatus::Queued,
+        OutboxStatus::Sent,
+        OutboxStatus::Queued,
+        OutboxStatus::Failed,
+        OutboxStatus::Queued,
     ]
     .into_iter()
     .enumerate()
     {
-        let mut m = message(kind::SED, &format!("m{i}"));
-        m.status = st.into();
+        let mut m = message(OutboxKind::Sed, &format!("m{i}"));
+        m.status = st;
         ids.push(enqueue(store, &m));
     }
     let all: Vec<i64> = store
@@ -1012,14 +1115,14 @@ fn messages_filter_by_status_newest_first(store: &dyn Store) {
         .collect();
     assert_eq!(all, ids.iter().rev().copied().collect::<Vec<_>>());
     let queued: Vec<i64> = store
-        .messages(Some(status::QUEUED), 100)
+        .messages(Some(OutboxStatus::Queued), 100)
         .unwrap()
         .into_iter()
         .map(|m| m.id)
         .collect();
     assert_eq!(queued, vec![ids[4], ids[2], ids[0]]);
     let newest_two: Vec<i64> = store
-        .messages(Some(status::QUEUED), 2)
+        .messages(Some(OutboxStatus::Queued), 2)
         .unwrap()
         .into_iter()
         .map(|m| m.id)
@@ -1029,7 +1132,7 @@ fn messages_filter_by_status_newest_first(store: &dyn Store) {
     assert_eq!(store.messages(None, 0).unwrap().len(), 1);
     assert!(
         store
-            .messages(Some(status::DELIVERED), 10)
+            .messages(Some(OutboxStatus::Delivered), 10)
             .unwrap()
             .is_empty()
     );
@@ -1038,24 +1141,23 @@ fn messages_filter_by_status_newest_first(store: &dyn Store) {
 fn outbox_counts_per_kind_and_status(store: &dyn Store) {
     assert!(store.outbox_counts().unwrap().is_empty());
     for (k, id, st) in [
-        (kind::SED, "s1", status::QUEUED),
-        (kind::SED, "s2", status::QUEUED),
-        (kind::SED, "s3", status::DELIVERED),
-        (kind::RECEIPT, "r1", status::SENT),
-        (kind::NATIONAL, "n1", status::QUEUED),
+        (OutboxKind::Sed, "s1", OutboxStatus::Queued),
+        (OutboxKind::Sed, "s2", OutboxStatus::Queued),
+        (OutboxKind::Sed, "s3", OutboxStatus::Delivered),
+        (OutboxKind::Receipt, "r1", OutboxStatus::Sent),
+        (OutboxKind::National, "n1", OutboxStatus::Queued),
     ] {
         let mut m = message(k, id);
-        m.status = st.into();
+        m.status = st;
         enqueue(store, &m);
     }
-    let want: BTreeMap<(String, String), u64> = [
-        ((kind::SED, status::QUEUED), 2),
-        ((kind::SED, status::DELIVERED), 1),
-        ((kind::RECEIPT, status::SENT), 1),
-        ((kind::NATIONAL, status::QUEUED), 1),
+    let want: BTreeMap<(OutboxKind, OutboxStatus), u64> = [
+        ((OutboxKind::Sed, OutboxStatus::Queued), 2),
+        ((OutboxKind::Sed, OutboxStatus::Delivered), 1),
+        ((OutboxKind::Receipt, OutboxStatus::Sent), 1),
+        ((OutboxKind::National, OutboxStatus::Queued), 1),
     ]
     .into_iter()
-    .map(|((k, s), n)| ((k.to_owned(), s.to_owned()), n))
     .collect();
     assert_eq!(store.outbox_counts().unwrap(), want);
 }
@@ -1084,18 +1186,18 @@ fn postgres_migrations_apply_once_under_concurrent_start() {
         .expect("connect");
     let versions: Vec<i32> = client
         .query(
-            "SELECT version FROM schema_migrations ORDER BY version",
+            "SELECT version FROM refinery_schema_history ORDER BY version",
             &[],
         )
         .expect("schema_migrations")
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let want: Vec<i32> = (1..=super::postgres::schema_version()).collect();
+    let want: Vec<i32> = (1..=super::migrate::schema_version()).collect();
     assert_eq!(versions, want);
 }
 
-/// A migration recorded under another name means the list was edited after it
+/// A migration recorded with another checksum means the list was edited after it
 /// was applied: refuse to start rather than guess.
 #[test]
 fn postgres_refuses_an_edited_migration() {
@@ -1106,7 +1208,7 @@ fn postgres_refuses_an_edited_migration() {
         .connect(::postgres::NoTls)
         .expect("connect");
     client
-        .batch_execute("UPDATE schema_migrations SET name = 'something else' WHERE version = 1")
+        .batch_execute("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 1")
         .expect("edit");
     let err = PostgresStore::connect(scratch.config())
         .err()
@@ -1114,23 +1216,27 @@ fn postgres_refuses_an_edited_migration() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
 }
 
-/// `case_get` inside a transaction locks the case: a second transaction reading
+/// `case_lock` inside a transaction locks the case: a second transaction locking
 /// it waits for the first to commit and then sees the committed state, as with
-/// SQLite's single writer.
+/// SQLite's single writer. A plain `case_get` does not wait.
 #[test]
-fn postgres_case_get_waits_for_a_concurrent_transition() {
+fn postgres_case_lock_waits_for_a_concurrent_transition() {
     let scratch = Scratch::create();
     let store = std::sync::Arc::new(PostgresStore::connect(scratch.config()).expect("open"));
     let id = committed_case(&*store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
 
     let mut first = store.begin().unwrap();
-    assert!(first.case_get(&id).unwrap().is_some());
+    assert!(first.case_lock(&id).unwrap().is_some());
+    {
+        let mut reader = store.begin().unwrap();
+        assert!(reader.case_get(&id).unwrap().is_some(), "no wait");
+    }
     let second = {
         let store = store.clone();
         let id = id.clone();
         std::thread::spawn(move || {
             let mut tx = store.begin().unwrap();
-            let seen = tx.case_get(&id).unwrap().expect("case").state;
+            let seen = tx.case_lock(&id).unwrap().expect("case").state;
             tx.commit().unwrap();
             seen
         })
@@ -1165,7 +1271,7 @@ fn postgres_case_get_waits_for_a_concurrent_transition() {
             &id,
             "awaiting_reply",
             "closed",
-            "closed",
+            CaseStatus::Closed,
             Some("awaiting_reply"),
         )
         .unwrap();
@@ -1204,7 +1310,7 @@ fn postgres_store_opens_and_closes_inside_async_code() {
 
 fn due_message(id: &str, next_ms: i64) -> OutboxMessage {
     let mut m = OutboxMessage::new(
-        kind::SED,
+        OutboxKind::Sed,
         "eessi.ap",
         "NL",
         id.into(),
@@ -1272,7 +1378,7 @@ fn a_claim_is_bounded_in_body_bytes_beyond_its_first_row(store: &dyn Store) {
 fn a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying(store: &dyn Store) {
     let local = crate::store::now_ms();
     let mut sent = due_message("sent-overdue", 0);
-    sent.status = status::SENT.into();
+    sent.status = OutboxStatus::Sent;
     let mut tx = store.begin().unwrap();
     let sent_id = tx.outbox_enqueue(&sent).unwrap();
     tx.outbox_enqueue(&due_message("in-an-hour", local + 3_600_000))
@@ -1280,18 +1386,14 @@ fn a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying(store: &dyn 
     tx.commit().unwrap();
     let claim = store.outbox_claim(None, 10, u64::MAX, 60_000).unwrap();
     assert!((claim.now_ms - local).abs() < 5_000, "the store's clock");
-    let ids: Vec<(i64, &str)> = claim
-        .messages
-        .iter()
-        .map(|m| (m.id, m.status.as_str()))
-        .collect();
-    assert_eq!(ids, [(sent_id, status::RETRYING)]);
+    let ids: Vec<(i64, OutboxStatus)> = claim.messages.iter().map(|m| (m.id, m.status)).collect();
+    assert_eq!(ids, [(sent_id, OutboxStatus::Retrying)]);
     let mut tx = store.begin().unwrap();
     let row = tx
-        .outbox_by_message_id("sent-overdue", kind::SED)
+        .outbox_by_message_id("sent-overdue", OutboxKind::Sed)
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, status::RETRYING);
+    assert_eq!(row.status, OutboxStatus::Retrying);
     assert_eq!(row.next_attempt_ms, claim.now_ms + 60_000, "leased");
     drop(tx);
     // An empty claim still tells the time.
@@ -1484,7 +1586,7 @@ fn messages_page_filters_by_institution_before_the_limit(store: &dyn Store) {
     // Eight messages of ONEM's, then two of ONSS's, then one answer of the access point.
     let mut onss = Vec::new();
     for i in 0..11 {
-        let mut m = message(kind::SED, &format!("p{i}"));
+        let mut m = message(OutboxKind::Sed, &format!("p{i}"));
         let (from, to) = match i {
             0..8 => ("BE:ONEM", "NL:SVB"),
             8 => ("BE:ONSS", "NL:SVB"),
@@ -1494,7 +1596,7 @@ fn messages_page_filters_by_institution_before_the_limit(store: &dyn Store) {
         m.headers.insert("eessi-from".into(), from.into());
         m.headers.insert("eessi-to".into(), to.into());
         if i == 9 {
-            m.status = status::FAILED.into();
+            m.status = OutboxStatus::Failed;
         }
         let id = enqueue(store, &m);
         if (8..10).contains(&i) {
@@ -1524,7 +1626,7 @@ fn messages_page_filters_by_institution_before_the_limit(store: &dyn Store) {
     // Status and institution together; no institution: every message.
     assert_eq!(
         ids(store
-            .messages_page(Some(status::FAILED), Some(&be_onss), None, 10)
+            .messages_page(Some(OutboxStatus::Failed), Some(&be_onss), None, 10)
             .unwrap()),
         vec![onss[1]]
     );
@@ -1559,9 +1661,9 @@ fn prune_at(limit: u32) -> Prune {
 }
 
 /// An outbox row of `kind` in `status`, last changed `age_days` before `NOW`.
-fn settled(kind: &str, id: &str, status: &str, age_days: i64) -> OutboxMessage {
+fn settled(kind: OutboxKind, id: &str, status: OutboxStatus, age_days: i64) -> OutboxMessage {
     let mut m = message(kind, id);
-    m.status = status.into();
+    m.status = status;
     m.updated_at = retention::rfc3339(NOW - age_days * DAY);
     m
 }
@@ -1572,7 +1674,7 @@ fn inbox_row(message_id: &str, age_days: i64) -> InboxEntry {
         body_sha256: "ab".repeat(32),
         received_at: retention::rfc3339(NOW - age_days * DAY),
         case_id: None,
-        answer_kind: kind::RECEIPT.into(),
+        answer_kind: AnswerKind::Receipt,
         answer_message_id: format!("ans-{message_id}"),
         answer_routing_key: "NL".into(),
         answer_headers: BTreeMap::new(),
@@ -1586,51 +1688,79 @@ fn prune_empties_only_settled_bodies_past_their_period(store: &dyn Store) {
     let rows = [
         // (row, pruned?)
         (
-            settled(kind::SED, "rejected-old", status::REJECTED, 20),
-            true,
-        ),
-        (settled(kind::SED, "failed-old", status::FAILED, 20), true),
-        (
-            settled(kind::NATIONAL, "national-old", status::SENT, 20),
+            settled(OutboxKind::Sed, "rejected-old", OutboxStatus::Rejected, 20),
             true,
         ),
         (
-            settled(kind::RECEIPT, "receipt-old", status::FAILED, 20),
+            settled(OutboxKind::Sed, "failed-old", OutboxStatus::Failed, 20),
+            true,
+        ),
+        (
+            settled(OutboxKind::National, "national-old", OutboxStatus::Sent, 20),
+            true,
+        ),
+        (
+            settled(OutboxKind::Receipt, "receipt-old", OutboxStatus::Failed, 20),
             true,
         ),
         // A delivered SED past the duplicate window too.
         (
-            settled(kind::SED, "delivered-older", status::DELIVERED, 40),
+            settled(
+                OutboxKind::Sed,
+                "delivered-older",
+                OutboxStatus::Delivered,
+                40,
+            ),
             true,
         ),
         // Fresh: settled within body_days.
         (
-            settled(kind::SED, "rejected-fresh", status::REJECTED, 5),
+            settled(OutboxKind::Sed, "rejected-fresh", OutboxStatus::Rejected, 5),
             false,
         ),
         (
-            settled(kind::NATIONAL, "national-fresh", status::SENT, 5),
+            settled(
+                OutboxKind::National,
+                "national-fresh",
+                OutboxStatus::Sent,
+                5,
+            ),
             false,
         ),
         // Not settled, however old.
-        (settled(kind::SED, "sent-old", status::SENT, 40), false),
-        (settled(kind::SED, "queued-old", status::QUEUED, 40), false),
         (
-            settled(kind::SED, "retrying-old", status::RETRYING, 40),
+            settled(OutboxKind::Sed, "sent-old", OutboxStatus::Sent, 40),
             false,
         ),
         (
-            settled(kind::NATIONAL, "national-retrying", status::RETRYING, 40),
+            settled(OutboxKind::Sed, "queued-old", OutboxStatus::Queued, 40),
+            false,
+        ),
+        (
+            settled(OutboxKind::Sed, "retrying-old", OutboxStatus::Retrying, 40),
+            false,
+        ),
+        (
+            settled(
+                OutboxKind::National,
+                "national-retrying",
+                OutboxStatus::Retrying,
+                40,
+            ),
             false,
         ),
         // Delivered inside the duplicate window: a receipt is still checked
         // against its body's digest, and an error may still reject it.
         (
-            settled(kind::SED, "delivered-old", status::DELIVERED, 20),
+            settled(
+                OutboxKind::Sed,
+                "delivered-old",
+                OutboxStatus::Delivered,
+                20,
+            ),
             false,
         ),
         // A kind the switch does not write is left alone.
-        (settled("other", "other-old", status::SENT, 40), false),
     ];
     for (m, _) in &rows {
         enqueue(store, m);
@@ -1668,8 +1798,12 @@ fn prune_empties_only_settled_bodies_past_their_period(store: &dyn Store) {
     let delivered = after["delivered-older"].id;
     let mut tx = store.begin().unwrap();
     assert!(
-        tx.outbox_transition(delivered, kind::SED, &Change::to(OutboxStatus::Rejected))
-            .unwrap()
+        tx.outbox_transition(
+            delivered,
+            OutboxKind::Sed,
+            &Change::to(OutboxStatus::Rejected)
+        )
+        .unwrap()
     );
     tx.commit().unwrap();
 }
@@ -1748,8 +1882,13 @@ fn prune_is_bounded_by_its_limit(store: &dyn Store) {
     let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
     let mut tx = store.begin().unwrap();
     for i in 0..5 {
-        tx.outbox_enqueue(&settled(kind::SED, &format!("s{i}"), status::FAILED, 20))
-            .unwrap();
+        tx.outbox_enqueue(&settled(
+            OutboxKind::Sed,
+            &format!("s{i}"),
+            OutboxStatus::Failed,
+            20,
+        ))
+        .unwrap();
         tx.inbox_put(&inbox_row(&format!("in-{i}"), 40)).unwrap();
         let mut h = history("sed-received", "old");
         h.at = retention::rfc3339(NOW - 500 * DAY);
@@ -1782,8 +1921,9 @@ fn prune_is_bounded_by_its_limit(store: &dyn Store) {
     );
 }
 
-/// A database written before retention has no `body_pruned_at`: opening it adds the
-/// column (once; opening again changes nothing) and pruning works on it.
+/// A database written before retention and before recorded migrations has no
+/// `body_pruned_at` and no history: opening it baselines it at version 4 and runs 5
+/// (once; opening again changes nothing), and pruning works on it.
 #[test]
 fn sqlite_adds_the_retention_column_to_an_older_database() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -1792,14 +1932,16 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
     {
         let c = rusqlite::Connection::open(&path).expect("raw connection");
         c.execute_batch(
-            "DROP INDEX outbox_unpruned; ALTER TABLE outbox DROP COLUMN body_pruned_at;",
+            "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
+             DROP INDEX inbox_received; DROP INDEX history_at; \
+             ALTER TABLE outbox DROP COLUMN body_pruned_at;",
         )
         .expect("back to the older schema");
     }
     let store = SqliteStore::open(&path).expect("upgrade");
     enqueue(
         &store,
-        &settled(kind::SED, "rejected-old", status::REJECTED, 20),
+        &settled(OutboxKind::Sed, "rejected-old", OutboxStatus::Rejected, 20),
     );
     drop(store);
     let store = SqliteStore::open(&path).expect("open again");
@@ -1809,4 +1951,161 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
         .query_row("SELECT body_pruned_at FROM outbox", [], |r| r.get(0))
         .expect("the column");
     assert_eq!(pruned_at, Some(retention::rfc3339(NOW)));
+}
+
+// ----- upgrading a database written by main 1b15284 (before recorded migrations) -----
+
+const FIXTURE_CASE: &str = "11111111111141118111111111111111";
+
+/// What the upgrade fixtures hold (`fixtures/upgrade/README.md`) reads back through
+/// the new store, a new write works, and the migration history is complete.
+fn check_upgraded(store: &dyn Store, history: Vec<i32>) {
+    assert_eq!(
+        history,
+        (1..=super::migrate::schema_version()).collect::<Vec<_>>()
+    );
+    let c1 = CaseId::parse(FIXTURE_CASE).unwrap();
+    let d = store.case_detail(&c1).unwrap().expect("the fixture's case");
+    assert_eq!(d.case.status, CaseStatus::Open);
+    assert_eq!(d.participants.len(), 2);
+    assert_eq!(d.conversations.len(), 1);
+    assert_eq!(d.documents.len(), 1);
+    assert_eq!(d.documents[0].0.direction, Direction::Out);
+    assert_eq!(d.documents[0].1.len(), 2, "both versions");
+    assert_eq!(d.history.len(), 2);
+    assert_eq!(d.messages.len(), 2);
+    let c2 = CaseId::parse("22222222222242228222222222222222").unwrap();
+    let d2 = store.case_detail(&c2).unwrap().expect("the closed case");
+    assert_eq!(d2.case.status, CaseStatus::Closed);
+    assert_eq!(d2.documents[0].0.status, DocumentStatus::Received);
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(counts.get(&(OutboxKind::Sed, OutboxStatus::Sent)), Some(&1));
+    assert_eq!(
+        counts.get(&(OutboxKind::National, OutboxStatus::Queued)),
+        Some(&1)
+    );
+    assert_eq!(
+        counts.get(&(OutboxKind::Receipt, OutboxStatus::Queued)),
+        Some(&1)
+    );
+    let mut tx = store.begin().unwrap();
+    let answer = tx
+        .inbox_get("fixture-in-1")
+        .unwrap()
+        .expect("the inbox row");
+    assert_eq!(answer.answer_kind, AnswerKind::Receipt);
+    assert_eq!(answer.answer_body, vec![1, 2, 3]);
+    let sed = tx
+        .outbox_lock_by_message_id("fixture-sed-1", OutboxKind::Sed)
+        .unwrap()
+        .expect("the SED");
+    assert!(
+        tx.outbox_transition(
+            sed.id,
+            OutboxKind::Sed,
+            &Change::to(OutboxStatus::Delivered)
+        )
+        .unwrap()
+    );
+    tx.commit().unwrap();
+    assert_eq!(store.parked_count().unwrap(), 1);
+    assert_eq!(store.dead_letters(10).unwrap().len(), 1);
+    assert_eq!(store.audit_list(None, 10).unwrap().len(), 1);
+    // New writes work, identities continue after the old rows.
+    let id = committed_case(store, "2025-02-01T00:00:00.000Z", "BE:ONSS");
+    let new_row = enqueue(store, &message(OutboxKind::Sed, "after-upgrade"));
+    assert!(new_row > sed.id);
+    assert!(store.case_detail(&id).unwrap().is_some());
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/upgrade")
+        .join(name)
+}
+
+#[test]
+fn sqlite_upgrades_a_database_of_main_1b15284() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("store.db");
+    std::fs::copy(fixture("sqlite-main-1b15284.db"), &path).expect("copy the fixture");
+    let history = |path: &std::path::Path| -> Vec<i32> {
+        let c = rusqlite::Connection::open(path).expect("raw connection");
+        let mut st = c
+            .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
+            .expect("the history");
+        st.query_map([], |r| r.get(0))
+            .expect("versions")
+            .collect::<rusqlite::Result<Vec<i32>>>()
+            .expect("versions")
+    };
+    {
+        let store = SqliteStore::open(&path).expect("upgrade");
+        check_upgraded(&store, history(&path));
+    }
+    // Opening again runs nothing more.
+    drop(SqliteStore::open(&path).expect("open again"));
+    assert_eq!(
+        history(&path),
+        (1..=super::migrate::schema_version()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn postgres_upgrades_a_database_of_main_1b15284() {
+    let scratch = Scratch::create();
+    let config = scratch.config();
+    let host = match config.get_hosts().first() {
+        Some(::postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-U",
+            &user,
+        ])
+        .args(["-d", &scratch.name, "-f"])
+        .arg(fixture("postgres-main-1b15284.sql"))
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = |config: &::postgres::Config| -> Vec<i32> {
+        let mut c = config.connect(::postgres::NoTls).expect("connect");
+        c.query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .expect("the history")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    {
+        let store = PostgresStore::connect(scratch.config()).expect("upgrade");
+        check_upgraded(&store, history(&config));
+    }
+    drop(PostgresStore::connect(scratch.config()).expect("open again"));
+    assert_eq!(
+        history(&config),
+        (1..=super::migrate::schema_version()).collect::<Vec<_>>()
+    );
 }

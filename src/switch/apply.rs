@@ -122,7 +122,7 @@ pub fn view_of(
     let mut documents: Vec<DocView> = documents
         .iter()
         .map(|d| DocView {
-            cancelled: d.status == "cancelled",
+            cancelled: d.status == crate::store::DocumentStatus::Cancelled,
             id: d.document_id.clone(),
             sed: d.sed.clone(),
             sender: d.sender.clone(),
@@ -190,7 +190,7 @@ pub fn apply(
         .catalogue
         .get(&h.buc)
         .ok_or_else(|| Refused::Protocol(format!("unknown BUC type {}", h.buc)))?;
-    let case = tx.case_get(&h.case_id)?;
+    let case = tx.case_lock(&h.case_id)?;
     if let Some(case) = &case {
         if case.buc != h.buc {
             return Err(Refused::Protocol(format!(

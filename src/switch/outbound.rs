@@ -29,7 +29,7 @@ use crate::sed::envelope::{self, Header};
 use crate::sed::validate::{self, ValidateError};
 use crate::sed::xml::{self, C14nScope};
 use crate::signing::dsig;
-use crate::store::{OutboxMessage, StoreError, kind};
+use crate::store::{OutboxKind, OutboxMessage, StoreError};
 use crate::transport::AP_EXCHANGE;
 
 /// A SED a national institution wants to send.
@@ -612,7 +612,7 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
     }
     let h = &p.header;
     let mut out = OutboxMessage::new(
-        kind::SED,
+        OutboxKind::Sed,
         AP_EXCHANGE,
         h.receiver.country().as_str(),
         p.message_id.clone(),

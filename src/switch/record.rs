@@ -7,25 +7,12 @@ use crate::buc::{Decision, Effect};
 use crate::ids::InstitutionId;
 use crate::sed::envelope::Header;
 use crate::store::{
-    CaseRecord, Conversation, DocumentRecord, DocumentVersion, HistoryEntry, Participant,
-    StoreError, Tx, now_rfc3339,
+    CaseRecord, CaseStatus, Conversation, DocumentRecord, DocumentStatus, DocumentVersion,
+    HistoryEntry, Participant, StoreError, Tx, now_rfc3339,
 };
 
-/// Which way the SED went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-}
+/// Which way the SED went (the store's own type).
+pub use crate::store::Direction;
 
 pub struct Transition<'a> {
     pub header: &'a Header,
@@ -47,9 +34,9 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
     let d = t.decision;
     let now = now_rfc3339();
     let status = if d.to_state == crate::buc::definition::CLOSED {
-        "closed"
+        CaseStatus::Closed
     } else {
-        "open"
+        CaseStatus::Open
     };
     if t.case.is_some() {
         let previous = if d.closes {
@@ -66,7 +53,7 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
             buc: h.buc.clone(),
             sed_version: h.version.clone(),
             state: d.to_state.clone(),
-            status: status.into(),
+            status,
             created_at: now.clone(),
             updated_at: now.clone(),
             previous_state: None,
@@ -150,13 +137,12 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
             sed: h.sed.clone(),
             sender: h.sender.clone(),
             receiver: h.receiver.clone(),
-            direction: t.direction.as_str().into(),
+            direction: t.direction,
             status: if t.direction == Direction::In {
-                "received"
+                DocumentStatus::Received
             } else {
-                "sent"
-            }
-            .into(),
+                DocumentStatus::Sent
+            },
             latest_version: h.document_version,
             related: h.related.clone(),
             created_at: now.clone(),
@@ -221,7 +207,11 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
         }
         (Some(Effect::Invalidate), _) => match &h.related {
             Some(doc) => {
-                tx.document_set_status(doc, &["sent", "received"], "cancelled")?;
+                tx.document_set_status(
+                    doc,
+                    &[DocumentStatus::Sent, DocumentStatus::Received],
+                    DocumentStatus::Cancelled,
+                )?;
                 Some(format!("document {doc} is invalidated"))
             }
             None => None,

@@ -16,7 +16,8 @@ use super::{Metrics, Switch};
 use crate::ids::MessageId;
 use crate::sed::xml::escape;
 use crate::store::{
-    Change, HistoryEntry, LastError, OutboxMessage, OutboxStatus, StoreError, Tx, kind, now_rfc3339,
+    Change, HistoryEntry, LastError, OutboxKind, OutboxMessage, OutboxStatus, StoreError, Tx,
+    now_rfc3339,
 };
 use crate::transport::{NATIONAL_EXCHANGE, OutMessage, PublishOutcome};
 
@@ -122,9 +123,9 @@ async fn publish_all(
             exchange: std::mem::take(&mut m.exchange),
             routing_key: std::mem::take(&mut m.routing_key),
             message_id: std::mem::take(&mut m.message_id),
-            kind: match m.kind.as_str() {
-                kind::NATIONAL => "sed".to_owned(),
-                k => k.to_owned(),
+            kind: match m.kind {
+                OutboxKind::National => "sed".to_owned(),
+                k => k.as_str().to_owned(),
             },
             timestamp: m.timestamp,
             headers: std::mem::take(&mut m.headers),
@@ -150,7 +151,7 @@ async fn publish_all(
 /// The schedule is over: `attempts_max` attempts or `window_ms` since the first,
 /// for SEDs; `delivery_attempts_max` / `delivery_window_ms` for the rest.
 pub(crate) fn exhausted(sw: &Switch, m: &OutboxMessage, now_ms: i64) -> bool {
-    let (attempts_max, window_ms) = if m.kind == kind::SED {
+    let (attempts_max, window_ms) = if m.kind == OutboxKind::Sed {
         (sw.retry.attempts_max, sw.retry.window_ms)
     } else {
         (sw.retry.delivery_attempts_max, sw.retry.delivery_window_ms)
@@ -178,7 +179,7 @@ pub(crate) fn record(
 ) -> Result<(), StoreError> {
     let mut tx = sw.store.begin()?;
     for (m, outcome) in due.iter().zip(outcomes) {
-        let is_sed = m.kind == kind::SED;
+        let is_sed = m.kind == OutboxKind::Sed;
         let change = match &outcome {
             Outcome::GiveUp => {
                 let what = if is_sed {
@@ -212,7 +213,7 @@ pub(crate) fn record(
             }
             Outcome::TransportError(why) => retry_later(sw, m, why.clone()),
         };
-        if !tx.outbox_transition(m.id, &m.kind, &change)? {
+        if !tx.outbox_transition(m.id, m.kind, &change)? {
             // The row moved on while it was being published (a receipt or error
             // committed meanwhile, or another instance recorded it): theirs stands.
             Metrics::inc(&sw.metrics.relay_stale_outcomes);
@@ -264,7 +265,7 @@ pub(crate) fn record(
 }
 
 fn retry_later(sw: &Switch, m: &OutboxMessage, why: String) -> Change {
-    let delay = if m.kind == kind::SED {
+    let delay = if m.kind == OutboxKind::Sed {
         sw.retry.interval_ms as i64
     } else {
         backoff_ms(sw, m.attempts + 1)
@@ -304,7 +305,7 @@ pub fn enqueue_notice(
     headers.insert("eessi-ref-to-message-id".into(), sed.message_id.clone());
     headers.insert("eessi-status".into(), status.as_str().to_owned());
     let mut n = OutboxMessage::new(
-        kind::NOTICE,
+        OutboxKind::Notice,
         NATIONAL_EXCHANGE,
         from,
         MessageId::random().to_string(),

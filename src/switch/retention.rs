@@ -109,7 +109,10 @@ mod tests {
 
     use super::*;
     use crate::ids::{BucType, CaseId, SedVersion};
-    use crate::store::{CaseRecord, HistoryEntry, InboxEntry, OutboxMessage, kind, status};
+    use crate::store::{
+        AnswerKind, CaseRecord, CaseStatus, HistoryEntry, InboxEntry, OutboxKind, OutboxMessage,
+        OutboxStatus,
+    };
     use crate::transport::memory::MemoryBroker;
 
     /// 2025-06-01T00:00:00Z.
@@ -119,7 +122,7 @@ mod tests {
         rfc3339(NOW - days * DAY_MS)
     }
 
-    fn row(k: &str, id: &str, st: &str, age_days: i64) -> OutboxMessage {
+    fn row(k: OutboxKind, id: &str, st: OutboxStatus, age_days: i64) -> OutboxMessage {
         let mut m = OutboxMessage::new(
             k,
             "eessi.national",
@@ -128,7 +131,7 @@ mod tests {
             BTreeMap::new(),
             b"<sed/>".to_vec(),
         );
-        m.status = st.into();
+        m.status = st;
         m.updated_at = ago(age_days);
         m
     }
@@ -139,7 +142,7 @@ mod tests {
             body_sha256: "00".repeat(32),
             received_at: ago(age_days),
             case_id: None,
-            answer_kind: kind::RECEIPT.into(),
+            answer_kind: AnswerKind::Receipt,
             answer_message_id: format!("ans-{id}"),
             answer_routing_key: "NL".into(),
             answer_headers: BTreeMap::new(),
@@ -166,7 +169,7 @@ mod tests {
             buc: BucType::parse("LA_BUC_04").unwrap(),
             sed_version: SedVersion::parse("4.2").unwrap(),
             state: "start".into(),
-            status: "open".into(),
+            status: CaseStatus::Open,
             created_at: ago(500),
             updated_at: ago(500),
             previous_state: None,
@@ -174,15 +177,25 @@ mod tests {
         .unwrap();
         for i in 0..5 {
             // Settled 40 days ago: past body_days (30).
-            tx.outbox_enqueue(&row(kind::NATIONAL, &format!("old-{i}"), status::SENT, 40))
-                .unwrap();
+            tx.outbox_enqueue(&row(
+                OutboxKind::National,
+                &format!("old-{i}"),
+                OutboxStatus::Sent,
+                40,
+            ))
+            .unwrap();
             // Past the duplicate window (30 days).
             tx.inbox_put(&inbox(&format!("in-old-{i}"), 40)).unwrap();
         }
-        tx.outbox_enqueue(&row(kind::NATIONAL, "fresh", status::SENT, 1))
+        tx.outbox_enqueue(&row(OutboxKind::National, "fresh", OutboxStatus::Sent, 1))
             .unwrap();
-        tx.outbox_enqueue(&row(kind::NATIONAL, "unsettled", status::RETRYING, 40))
-            .unwrap();
+        tx.outbox_enqueue(&row(
+            OutboxKind::National,
+            "unsettled",
+            OutboxStatus::Retrying,
+            40,
+        ))
+        .unwrap();
         tx.inbox_put(&inbox("in-recent", 1)).unwrap();
         for (detail, age) in [("old", 401), ("recent", 1)] {
             tx.history_append(

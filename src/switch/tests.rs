@@ -12,7 +12,7 @@ use super::relay::{Outcome, record};
 use crate::ids::{BucType, CaseAction, CaseId, InstitutionId, MessageId, SedType};
 use crate::store::postgres::PostgresStore;
 use crate::store::tests::Scratch;
-use crate::store::{OutboxMessage, kind, status};
+use crate::store::{OutboxKind, OutboxMessage, OutboxStatus};
 use crate::switch::peer::{Craft, craft_with};
 use crate::transport::memory::MemoryBroker;
 use crate::transport::{OutMessage, PublishOutcome, WireMessage};
@@ -48,9 +48,9 @@ fn wire_of(m: &OutboxMessage) -> WireMessage {
         exchange: m.exchange.clone(),
         routing_key: m.routing_key.clone(),
         message_id: m.message_id.clone(),
-        kind: match m.kind.as_str() {
-            kind::NATIONAL => "sed".into(),
-            k => k.into(),
+        kind: match m.kind {
+            OutboxKind::National => "sed".into(),
+            k => k.as_str().into(),
         },
         timestamp: m.timestamp,
         headers: m.headers.clone(),
@@ -100,11 +100,11 @@ fn sed_row(sw: &Switch, message_id: &str) -> OutboxMessage {
         .messages(None, 1000)
         .unwrap()
         .into_iter()
-        .find(|m| m.kind == kind::SED && m.message_id == message_id)
+        .find(|m| m.kind == OutboxKind::Sed && m.message_id == message_id)
         .expect("the SED's outbox row")
 }
 
-fn rows_of(sw: &Switch, k: &str) -> Vec<OutboxMessage> {
+fn rows_of(sw: &Switch, k: OutboxKind) -> Vec<OutboxMessage> {
     sw.store
         .messages(None, 1000)
         .unwrap()
@@ -123,7 +123,7 @@ fn nl_answers(nl: &Switch, sed: &WireMessage) -> WireMessage {
         .unwrap()
         .into_iter()
         .find(|m| {
-            (m.kind == kind::RECEIPT || m.kind == kind::ERROR)
+            (m.kind == OutboxKind::Receipt || m.kind == OutboxKind::Error)
                 && m.headers.get("eessi-ref-to-message-id") == sed.message_id.as_ref()
         })
         .expect("NL's answer");
@@ -160,7 +160,7 @@ fn a_receipt_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
     let receipt = nl_answers(&nl, &wire_of(&sed));
     assert_eq!(receipt.kind.as_deref(), Some("receipt"));
     assert_eq!(handle(&be, &receipt), Disposition::Ack);
-    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+    assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Delivered);
 
     record(
         &be,
@@ -169,7 +169,7 @@ fn a_receipt_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
     )
     .unwrap();
     let after = sed_row(&be, &mid);
-    assert_eq!(after.status, status::DELIVERED, "the receipt stands");
+    assert_eq!(after.status, OutboxStatus::Delivered, "the receipt stands");
     assert_eq!(
         be.metrics
             .relay_stale_outcomes
@@ -184,13 +184,13 @@ fn a_receipt_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
             .unwrap()
             .messages
             .iter()
-            .all(|m| m.kind != kind::SED)
+            .all(|m| m.kind != OutboxKind::Sed)
     );
     // The schedule giving up on the claimed row (attempts_max = 1) changes nothing.
     record(&be, &claim.messages, vec![Outcome::GiveUp]).unwrap();
-    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+    assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Delivered);
     assert!(
-        rows_of(&be, kind::NOTICE).is_empty(),
+        rows_of(&be, OutboxKind::Notice).is_empty(),
         "no false failure notice"
     );
     let events = history_events(&be, sed.case_id.as_ref().unwrap());
@@ -214,8 +214,8 @@ fn an_error_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
     let error = nl_answers(&nl, &tampered);
     assert_eq!(error.kind.as_deref(), Some("error"));
     assert_eq!(handle(&be, &error), Disposition::Ack);
-    assert_eq!(sed_row(&be, &mid).status, status::REJECTED);
-    assert_eq!(rows_of(&be, kind::NOTICE).len(), 1);
+    assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Rejected);
+    assert_eq!(rows_of(&be, OutboxKind::Notice).len(), 1);
 
     for outcome in [
         Outcome::Published(PublishOutcome::Confirmed),
@@ -223,15 +223,15 @@ fn an_error_that_overtakes_the_relay_stands(pg: Option<&Scratch>) {
         Outcome::GiveUp,
     ] {
         record(&be, &claim.messages, vec![outcome]).unwrap();
-        assert_eq!(sed_row(&be, &mid).status, status::REJECTED);
+        assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Rejected);
     }
     // A redelivered error settles nothing twice.
     assert_eq!(handle(&be, &error), Disposition::Ack);
-    let notices = rows_of(&be, kind::NOTICE);
+    let notices = rows_of(&be, OutboxKind::Notice);
     assert_eq!(notices.len(), 1, "one rejection notice");
     assert_eq!(
         notices[0].headers.get("eessi-status").map(String::as_str),
-        Some(status::REJECTED)
+        Some(OutboxStatus::Rejected.as_str())
     );
 }
 
@@ -249,14 +249,14 @@ fn without_an_answer_the_schedule_fails_the_sed_once(pg: Option<&Scratch>) {
     )
     .unwrap();
     let sent = sed_row(&be, &mid);
-    assert_eq!((sent.status.as_str(), sent.attempts), (status::SENT, 1));
+    assert_eq!((sent.status, sent.attempts), (OutboxStatus::Sent, 1));
     let overdue = sent.next_attempt_ms + 1;
     let again = be
         .store
         .outbox_claim(Some(overdue), 10, u64::MAX, 60_000)
         .unwrap();
     assert_eq!(again.messages.len(), 1);
-    assert_eq!(again.messages[0].status, status::RETRYING);
+    assert_eq!(again.messages[0].status, OutboxStatus::Retrying);
     assert!(super::relay::exhausted(
         &be,
         &again.messages[0],
@@ -264,8 +264,8 @@ fn without_an_answer_the_schedule_fails_the_sed_once(pg: Option<&Scratch>) {
     ));
     record(&be, &again.messages, vec![Outcome::GiveUp]).unwrap();
     record(&be, &again.messages, vec![Outcome::GiveUp]).unwrap();
-    assert_eq!(sed_row(&be, &mid).status, status::FAILED);
-    let notices = rows_of(&be, kind::NOTICE);
+    assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Failed);
+    let notices = rows_of(&be, OutboxKind::Notice);
     assert_eq!(
         notices.len(),
         1,
@@ -273,7 +273,7 @@ fn without_an_answer_the_schedule_fails_the_sed_once(pg: Option<&Scratch>) {
     );
     assert_eq!(
         notices[0].headers.get("eessi-status").map(String::as_str),
-        Some(status::FAILED)
+        Some(OutboxStatus::Failed.as_str())
     );
     assert_eq!(
         be.metrics
@@ -311,7 +311,7 @@ fn a_delivered_sed_pruned_after_the_window_still_settles_right(pg: Option<&Scrat
         .clone();
     let receipt = nl_answers(&nl, &wire_of(&sed));
     assert_eq!(handle(&be, &receipt), Disposition::Ack);
-    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+    assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Delivered);
 
     // Past body_days but inside the duplicate window: the body stays.
     let day = 86_400_000;
@@ -327,10 +327,10 @@ fn a_delivered_sed_pruned_after_the_window_still_settles_right(pg: Option<&Scrat
     assert!(p.outbox_bodies >= 1, "{p:?}");
     let row = sed_row(&be, &mid);
     assert!(row.body.is_empty());
-    assert_eq!(row.status, status::DELIVERED);
+    assert_eq!(row.status, OutboxStatus::Delivered);
     assert_eq!(handle(&be, &receipt), Disposition::Ack);
     assert_eq!(be.metrics.signals_stale.load(Relaxed), stale + 2);
-    assert_eq!(sed_row(&be, &mid).status, status::DELIVERED);
+    assert_eq!(sed_row(&be, &mid).status, OutboxStatus::Delivered);
 }
 
 both_backends!(
@@ -384,11 +384,12 @@ fn two_instances_racing_on_one_message_id_send_one_answer() {
         let answers: Vec<&OutboxMessage> = messages
             .iter()
             .filter(|m| {
-                m.kind != kind::NATIONAL && m.headers.get("eessi-ref-to-message-id") == Some(&mid)
+                m.kind != OutboxKind::National
+                    && m.headers.get("eessi-ref-to-message-id") == Some(&mid)
             })
             .collect();
         assert_eq!(answers.len(), 2, "each instance sends the answer once");
-        assert!(answers.iter().all(|a| a.kind == kind::RECEIPT));
+        assert!(answers.iter().all(|a| a.kind == OutboxKind::Receipt));
         assert_eq!(
             (&answers[0].message_id, &answers[0].body),
             (&answers[1].message_id, &answers[1].body),
@@ -399,7 +400,9 @@ fn two_instances_racing_on_one_message_id_send_one_answer() {
         assert_eq!(d.documents[0].1.len(), 2);
         let deliveries = messages
             .iter()
-            .filter(|m| m.kind == kind::NATIONAL && m.headers.get("eessi-message-id") == Some(&mid))
+            .filter(|m| {
+                m.kind == OutboxKind::National && m.headers.get("eessi-message-id") == Some(&mid)
+            })
             .count();
         assert_eq!(deliveries, 1, "one national delivery");
     }
@@ -492,7 +495,7 @@ fn parking_is_capped_per_case_and_per_access_point() {
                 a.headers
                     .get("eessi-error-code")
                     .cloned()
-                    .unwrap_or_else(|| a.kind.clone())
+                    .unwrap_or_else(|| a.kind.to_string())
             })
             .unwrap()
     };

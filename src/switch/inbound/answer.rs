@@ -12,13 +12,13 @@ use super::check::{CheckedSed, Refusal};
 use crate::ids::{CaseId, InstitutionId, MessageId};
 use crate::sed::signal::{self, ErrorCode};
 use crate::signing::dsig;
-use crate::store::{InboxEntry, OutboxMessage, StoreError, Tx, kind, now_rfc3339};
+use crate::store::{AnswerKind, InboxEntry, OutboxMessage, StoreError, Tx, now_rfc3339};
 use crate::transport::{AP_EXCHANGE, WireMessage};
 
 /// A signed answer, before it is stored.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
-    pub kind: &'static str,
+    pub kind: AnswerKind,
     pub message_id: String,
     pub routing_key: String,
     pub headers: BTreeMap<String, String>,
@@ -153,7 +153,7 @@ pub(crate) fn error_answer(
     let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
         .map_err(|e| format!("cannot sign an error: {e}"))?;
     Ok(Answer {
-        kind: kind::ERROR,
+        kind: AnswerKind::Error,
         message_id: MessageId::random().to_string(),
         routing_key: from.country().to_string(),
         headers: answer_headers(
@@ -190,7 +190,7 @@ fn receipt_answer(
     let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
         .map_err(|e| format!("cannot sign a receipt: {e}"))?;
     Ok(Answer {
-        kind: kind::RECEIPT,
+        kind: AnswerKind::Receipt,
         message_id: MessageId::random().to_string(),
         routing_key: from.country().to_string(),
         headers: answer_headers(sw, from, Some(h.case_id.as_str()), message_id, None),
@@ -207,7 +207,7 @@ pub(crate) fn enqueue_answer(
     case_id: Option<&CaseId>,
 ) -> Result<(), StoreError> {
     let mut out = OutboxMessage::new(
-        a.kind,
+        a.kind.into(),
         AP_EXCHANGE,
         &a.routing_key,
         a.message_id.clone(),
@@ -231,7 +231,7 @@ pub(crate) fn inbox_entry(
         body_sha256: body_sha.to_owned(),
         received_at: now_rfc3339(),
         case_id: case_id.cloned(),
-        answer_kind: a.kind.to_owned(),
+        answer_kind: a.kind,
         answer_message_id: a.message_id.clone(),
         answer_routing_key: a.routing_key.clone(),
         answer_headers: a.headers.clone(),

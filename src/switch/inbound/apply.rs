@@ -16,7 +16,8 @@ use crate::buc::StepError;
 use crate::ids::{CaseId, MessageId};
 use crate::sed::signal::{ErrorCode, Signal};
 use crate::store::{
-    Change, HistoryEntry, LastError, OutboxMessage, OutboxStatus, StoreError, Tx, kind, now_rfc3339,
+    Change, HistoryEntry, LastError, OutboxKind, OutboxMessage, OutboxStatus, StoreError, Tx,
+    now_rfc3339,
 };
 use crate::transport::{NATIONAL_EXCHANGE, WireMessage};
 
@@ -209,7 +210,7 @@ pub(crate) fn apply_sed(
     let mut headers: BTreeMap<String, String> = m.headers.clone();
     headers.insert("eessi-message-id".into(), message_id.to_owned());
     let mut out = OutboxMessage::new(
-        kind::NATIONAL,
+        OutboxKind::National,
         NATIONAL_EXCHANGE,
         h.receiver.as_str(),
         MessageId::random().to_string(),
@@ -279,11 +280,7 @@ fn commit_sed(
     if let Some(prev) = tx.inbox_get(message_id)? {
         if prev.body_sha256 == p.body_sha {
             let a = super::answer::Answer {
-                kind: if prev.answer_kind == kind::RECEIPT {
-                    kind::RECEIPT
-                } else {
-                    kind::ERROR
-                },
+                kind: prev.answer_kind,
                 message_id: prev.answer_message_id,
                 routing_key: prev.answer_routing_key,
                 headers: prev.answer_headers,
@@ -403,7 +400,7 @@ fn settle_signal(
     s: &Signal,
     tx: &mut dyn Tx,
 ) -> Result<(), StoreError> {
-    let Some(out) = tx.outbox_by_message_id(s.ref_to(), kind::SED)? else {
+    let Some(out) = tx.outbox_lock_by_message_id(s.ref_to(), OutboxKind::Sed)? else {
         tracing::warn!(
             ref_to = s.ref_to(),
             "a receipt or error for a message we never sent"
@@ -453,7 +450,7 @@ fn settle_signal(
     };
     // Compare-and-set: a duplicate receipt, an error after a rejection, or a
     // receipt after the schedule gave up changes nothing (and notifies nobody).
-    if !tx.outbox_transition(out.id, kind::SED, &change)? {
+    if !tx.outbox_transition(out.id, OutboxKind::Sed, &change)? {
         Metrics::inc(&sw.metrics.signals_stale);
         tracing::debug!(ref_to = s.ref_to(), status = %out.status, to = %change.to, "a signal for a SED whose status has moved past it");
         return Ok(());
