@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod postgres;
 pub mod retention;
+pub mod sql;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
 pub use outbox::{Change, Claim, LastError, OutboxStatus, allowed_from};
 pub use retention::{Prune, Pruned};
+pub use sql::in_transaction;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
