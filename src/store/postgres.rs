@@ -1,8 +1,9 @@
 //! The PostgreSQL store, for several switch instances sharing one database (issue
-//! 4). It keeps the SQLite store's tables, columns and semantics: one database
-//! transaction per `Store::begin`, rolled back when the `Tx` is dropped without
-//! `commit`. The schema is brought up to date at start-up by the recorded
-//! migration list (`migrate.rs`).
+//! 4): the connections only. The statements are `sql.rs`'s, shared with SQLite and
+//! rendered for PostgreSQL (`sql::render`): one database transaction per
+//! `Store::begin`, rolled back when the `Tx` is dropped without `commit`. The
+//! schema is brought up to date at start-up by the recorded migration list
+//! (`migrate.rs`).
 //!
 //! Blocking, on purpose: the `postgres` crate is the synchronous face of
 //! `tokio-postgres` and drives every call on a small runtime of its own. Calling it

@@ -87,6 +87,7 @@ macro_rules! suite {
 
 suite!(
     a_transaction_commits_all_or_nothing,
+    in_transaction_holds_from_begin_to_commit_or_drop,
     inbox_put_is_insert_only_and_a_parked_receipt_is_refused_once,
     case_insert_get_and_set_state,
     participants_add_is_idempotent_and_remove_works,
@@ -253,6 +254,27 @@ fn a_transaction_commits_all_or_nothing(store: &dyn Store) {
     let mut tx = store.begin().unwrap();
     assert!(tx.case_get(&id).unwrap().is_some());
     tx.commit().unwrap();
+}
+
+/// `store::in_transaction` is true on this thread exactly while one of its write
+/// transactions is open: from `begin` to `commit` or drop (a claim's too).
+fn in_transaction_holds_from_begin_to_commit_or_drop(store: &dyn Store) {
+    assert!(!in_transaction());
+    let tx = store.begin().unwrap();
+    assert!(in_transaction());
+    assert!(
+        !std::thread::scope(|s| s.spawn(in_transaction).join().unwrap()),
+        "another thread holds none"
+    );
+    tx.commit().unwrap();
+    assert!(!in_transaction(), "after commit");
+    let mut tx = store.begin().unwrap();
+    tx.case_insert(&case(&CaseId::random(), "2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    drop(tx);
+    assert!(!in_transaction(), "after a rollback");
+    store.outbox_claim(None, 10, 1 << 20, 1_000).unwrap();
+    assert!(!in_transaction(), "after a claim");
 }
 
 fn inbox_put_is_insert_only_and_a_parked_receipt_is_refused_once(store: &dyn Store) {
@@ -1166,6 +1188,42 @@ fn outbox_counts_per_kind_and_status(store: &dyn Store) {
 
 /// Several instances starting at once on an empty database: the advisory lock lets
 /// one migrate while the others wait, then find nothing to do.
+/// Both backends end with the same indexes (migration V6 gave SQLite the three
+/// PostgreSQL had alone); primary keys and unique constraints aside.
+#[test]
+fn both_backends_have_the_same_indexes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).expect("open SQLite"));
+    let c = rusqlite::Connection::open(&path).expect("raw connection");
+    let mut st = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        .expect("the indexes");
+    let sqlite: std::collections::BTreeSet<String> = st
+        .query_map([], |r| r.get(0))
+        .expect("names")
+        .collect::<rusqlite::Result<_>>()
+        .expect("names");
+    let scratch = Scratch::create();
+    drop(PostgresStore::connect(scratch.config()).expect("open PostgreSQL"));
+    let mut client = scratch
+        .config()
+        .connect(::postgres::NoTls)
+        .expect("connect");
+    let postgres: std::collections::BTreeSet<String> = client
+        .query(
+            "SELECT indexname::TEXT FROM pg_indexes WHERE schemaname = 'public' \
+             AND indexname NOT LIKE '%\\_pkey'",
+            &[],
+        )
+        .expect("the indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(sqlite.contains("cases_updated"), "{sqlite:?}");
+    assert_eq!(sqlite, postgres);
+}
+
 #[test]
 fn postgres_migrations_apply_once_under_concurrent_start() {
     let scratch = Scratch::create();
