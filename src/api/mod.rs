@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
 use crate::store::{CaseFilter, CaseStatus, DocumentStatus, OutboxStatus};
 use crate::switch::Switch;
-use crate::switch::outbound::{Issue, Submission, SubmitError, submit};
+use crate::switch::outbound::{Issue, Submission, SubmitError, submit_audited};
 use auth::{Access, Auth, Caller};
 use dto::*;
 use edge::{ApiQuery, BodyKind, HttpEdge};
@@ -369,27 +369,6 @@ fn parse_field<T>(
     }
 }
 
-/// 202 for an accepted submission, audited (the SED is committed: an audit
-/// failure is logged rather than turned into an error the caller would retry).
-async fn submitted(
-    sw: &Arc<Switch>,
-    caller: &Caller,
-    done: crate::switch::outbound::Submitted,
-) -> Response {
-    if audit(
-        sw,
-        caller,
-        "submit",
-        format!("{} document {}", done.case_id, done.document_id),
-    )
-    .await
-    .is_err()
-    {
-        tracing::error!(case_id = %done.case_id, "could not audit a submission");
-    }
-    (StatusCode::ACCEPTED, axum::Json(done)).into_response()
-}
-
 /// A refused submission as a problem; configuration faults are counted (the
 /// problem does not carry their detail, the log does).
 fn submit_failed(edge: &HttpEdge, e: SubmitError) -> Response {
@@ -406,9 +385,10 @@ fn submit_failed(edge: &HttpEdge, e: SubmitError) -> Response {
 }
 
 async fn run_submit(sw: Arc<Switch>, edge: &HttpEdge, caller: &Caller, s: Submission) -> Response {
-    let sw2 = sw.clone();
-    match tokio::task::spawn_blocking(move || submit(&sw2, s)).await {
-        Ok(Ok(done)) => submitted(&sw, caller, done).await,
+    // Audited in the submission's own transaction: both commit, or neither.
+    let entry = audit_entry(caller, "submit", String::new());
+    match tokio::task::spawn_blocking(move || submit_audited(&sw, s, Some(entry))).await {
+        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
         Ok(Err(e)) => submit_failed(edge, e),
         Err(_) => Problem::internal().into_response(),
     }
@@ -533,7 +513,9 @@ async fn post_national(
                 t.from
             )));
         }
-        submit(
+        // Audited in the submission's own transaction: both commit, or neither.
+        let entry = audit_entry(&caller, "submit", String::new());
+        submit_audited(
             &sw2,
             Submission {
                 from: t.from,
@@ -546,11 +528,12 @@ async fn post_national(
                 related: None,
                 body: t.sed_xml.into_bytes(),
             },
+            Some(entry),
         )
     })
     .await;
     match result {
-        Ok(Ok(done)) => submitted(&sw, &caller, done).await,
+        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
         Ok(Err(e)) => submit_failed(&edge, e),
         Err(_) => Problem::internal().into_response(),
     }
@@ -760,20 +743,24 @@ pub fn deadlines_of(
 
 /// Record an audited action. Reads are refused (503) when they cannot be audited:
 /// an unaudited read of personal data is worse than no read.
-pub async fn audit(
-    sw: &Arc<Switch>,
-    caller: &Caller,
-    action: &str,
-    target: String,
-) -> Result<(), Box<Response>> {
-    let entry = crate::store::AuditEntry {
+fn audit_entry(caller: &Caller, action: &str, target: String) -> crate::store::AuditEntry {
+    crate::store::AuditEntry {
         at: crate::store::now_rfc3339(),
         subject: caller.subject.clone(),
         institution: caller.institution.as_ref().map(|i| i.to_string()),
         action: action.to_owned(),
         target,
         remote: caller.remote.clone(),
-    };
+    }
+}
+
+pub async fn audit(
+    sw: &Arc<Switch>,
+    caller: &Caller,
+    action: &str,
+    target: String,
+) -> Result<(), Box<Response>> {
+    let entry = audit_entry(caller, action, target);
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || store.audit_append(&entry)).await {
         Ok(Ok(())) => Ok(()),

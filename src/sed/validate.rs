@@ -101,6 +101,7 @@ fn violations(errs: Vec<libxml::error::StructuredError>) -> Vec<Violation> {
 
 /// Validate a whole document (a standalone SED body or a national message).
 pub fn validate_document(schema: &Path, doc: &Document) -> Result<(), ValidateError> {
+    crate::store::debug_assert_outside_transaction("validating a SED");
     with_schema(schema, |ctx| ctx.validate_document(doc))?
         .map_err(|e| ValidateError::Invalid(violations(e)))
 }
@@ -108,6 +109,7 @@ pub fn validate_document(schema: &Path, doc: &Document) -> Result<(), ValidateEr
 /// Validate one element in place (the SED inside an envelope), keeping the
 /// envelope's line numbers in the violations.
 pub fn validate_element(schema: &Path, element: &libxml::tree::Node) -> Result<(), ValidateError> {
+    crate::store::debug_assert_outside_transaction("validating a SED");
     with_schema(schema, |ctx| ctx.validate_node(element))?
         .map_err(|e| ValidateError::Invalid(violations(e)))
 }

@@ -172,6 +172,7 @@ fn strict_options() -> ParserOptions<'static> {
 
 /// Precheck, then parse strictly with libxml2. The document never has a DTD.
 pub fn parse(bytes: &[u8], limits: &XmlLimits) -> Result<Document, XmlError> {
+    crate::store::debug_assert_outside_transaction("parsing XML");
     precheck(bytes, limits)?;
     let parser = Parser::default();
     match parser.parse_string_with_diagnostics(bytes, strict_options()) {
@@ -300,6 +301,7 @@ unsafe extern "C" fn close_noop(_ctx: *mut c_void) -> c_int {
 
 /// Exclusive C14N 1.0 without comments of `scope` in `doc`.
 pub fn c14n(doc: &Document, scope: C14nScope) -> Result<Vec<u8>, XmlError> {
+    crate::store::debug_assert_outside_transaction("canonicalising XML");
     let (node, include) = match scope {
         C14nScope::Document => (std::ptr::null_mut(), false),
         C14nScope::DocumentWithout(n) => (n.node_ptr(), false),

@@ -162,6 +162,7 @@ fn signed_info_children(digest_b64: &str) -> String {
 /// input bytes are kept as they are; only the Signature element is inserted
 /// before the root's end tag, so the signed bytes are what the digest covers.
 pub fn sign(unsigned: &[u8], signer: &Signer) -> Result<Vec<u8>, SignError> {
+    crate::store::debug_assert_outside_transaction("signing");
     let limits = XmlLimits::default();
     let doc = xml::parse(unsigned, &limits).map_err(|e| SignError::Document(e.to_string()))?;
     let root = doc
@@ -236,6 +237,7 @@ fn count_signatures(node: RoNode) -> usize {
 /// for its signer (`trusted`; two during a rotation). The profile is enforced
 /// before any cryptography.
 pub fn verify(doc: &Document, trusted: &[TrustedCert]) -> Result<(), VerifyError> {
+    crate::store::debug_assert_outside_transaction("verifying a signature");
     let root = doc.get_root_readonly().ok_or(VerifyError::Unsigned)?;
     let n = count_signatures(root);
     if n == 0 {

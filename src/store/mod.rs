@@ -25,6 +25,18 @@ pub use outbox::{Change, Claim, LastError, OutboxStatus, allowed_from};
 pub use retention::{Prune, Pruned};
 pub use sql::in_transaction;
 
+/// The invariant "no XML and no RSA inside a transaction", checked where XML is
+/// parsed, canonicalised or validated and where signatures are made or verified:
+/// a debug build (every test) panics if the calling thread holds an open write
+/// transaction, because on SQLite that work would hold the one writer lock.
+#[inline]
+pub fn debug_assert_outside_transaction(what: &str) {
+    debug_assert!(
+        !in_transaction(),
+        "{what} inside a store transaction: do it before `begin()`"
+    );
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -462,6 +474,11 @@ pub trait Tx {
     /// How many messages are parked for this case, and from this access point (and
     /// their body bytes).
     fn parked_counts(&mut self, case_id: &CaseId, sender_country: &str) -> Result<ParkedCounts>;
+    /// Whether anything is parked for this case (cheap: no body, no sum).
+    fn parked_exists(&mut self, case_id: &CaseId) -> Result<bool>;
+    /// Append to the audit log in this transaction, so that an audited action and
+    /// its entry commit together (a national submission).
+    fn audit_append(&mut self, e: &AuditEntry) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -585,4 +602,17 @@ pub fn open_with(url: &str, options: &StoreOptions) -> Result<std::sync::Arc<dyn
     Ok(std::sync::Arc::new(sqlite::SqliteStore::open(
         std::path::Path::new(path),
     )?))
+}
+
+#[cfg(test)]
+mod guard_tests {
+    /// The guard that keeps XML and RSA out of transactions does fire (debug builds).
+    #[test]
+    #[should_panic(expected = "inside a store transaction")]
+    fn parsing_xml_inside_a_transaction_panics_in_debug_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::open(dir.path().join("s.db").to_str().unwrap()).unwrap();
+        let _tx = store.begin().unwrap();
+        let _ = crate::sed::xml::parse(b"<a/>", &crate::sed::xml::XmlLimits::default());
+    }
 }

@@ -1097,9 +1097,32 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         })
     }
 
+    fn parked_exists(&mut self, case_id: &CaseId) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_opt(
+                "SELECT 1 FROM parked WHERE case_id = ?1 LIMIT 1",
+                params![case_id.as_str()],
+            )?
+            .is_some())
+    }
+
+    fn audit_append(&mut self, e: &AuditEntry) -> Result<()> {
+        insert_audit(&mut *self.conn, e)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.finish()
     }
+}
+
+/// The one statement that writes the audit log (append-only: no update or delete).
+fn insert_audit(conn: &mut dyn Conn, e: &AuditEntry) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit (at, subject, institution, action, target, remote) VALUES (?1,?2,?3,?4,?5,?6)",
+        params![&e.at, &e.subject, &e.institution, &e.action, &e.target, &e.remote],
+    )?;
+    Ok(())
 }
 
 // ----- the store -----
@@ -1446,11 +1469,7 @@ impl<B: Backend> Store for B {
     }
 
     fn audit_append(&self, e: &AuditEntry) -> Result<()> {
-        self.writer()?.execute(
-            "INSERT INTO audit (at, subject, institution, action, target, remote) VALUES (?1,?2,?3,?4,?5,?6)",
-            params![&e.at, &e.subject, &e.institution, &e.action, &e.target, &e.remote],
-        )?;
-        Ok(())
+        insert_audit(&mut *self.writer()?, e)
     }
 
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {

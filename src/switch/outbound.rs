@@ -189,6 +189,16 @@ pub(crate) struct Body {
 /// Accept a SED from a national institution (blocking: call it from a blocking
 /// thread; it waits for the committer without spinning).
 pub fn submit(sw: &Arc<Switch>, s: Submission) -> Result<Submitted, SubmitError> {
+    submit_audited(sw, s, None)
+}
+
+/// `submit`, with the audit entry of whoever asked for it: it commits in the same
+/// transaction as the submission (both or neither, and no fsync of its own).
+pub fn submit_audited(
+    sw: &Arc<Switch>,
+    s: Submission,
+    audit: Option<crate::store::AuditEntry>,
+) -> Result<Submitted, SubmitError> {
     check_submission(sw, &s)?;
     // Parse, validate and canonicalise once, with the version the case most likely
     // uses (done again in the rare case it is pinned to another).
@@ -206,7 +216,8 @@ pub fn submit(sw: &Arc<Switch>, s: Submission) -> Result<Submitted, SubmitError>
         Err(_) => None,
     };
     for _ in 0..PLAN_ATTEMPTS {
-        let planned = plan(sw, &s, &mut body)?;
+        let mut planned = plan(sw, &s, &mut body)?;
+        planned.audit = audit.clone();
         match commit(sw, planned)? {
             Committed::Done(done) => return Ok(done),
             Committed::Moved => Metrics::inc(&sw.metrics.submissions_replanned),
@@ -288,6 +299,9 @@ pub(crate) struct Planned {
     content_sha256: String,
     subject: Option<String>,
     envelope: Vec<u8>,
+    /// Who asked for it, audited in the same transaction (the target gets the
+    /// case and document ids there).
+    audit: Option<crate::store::AuditEntry>,
     /// A case id the client chose, for the fault hooks.
     #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
     client_case_id: Option<CaseId>,
@@ -451,6 +465,7 @@ pub(crate) fn plan(
         content_sha256: body.content_sha256,
         subject: body.subject,
         envelope,
+        audit: None,
         client_case_id: s.case_id.clone(),
     })
 }
@@ -630,12 +645,20 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
         direction: apply::Direction::Out,
     };
     match apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out) {
-        Ok(_) => Ok(Committed::Done(Submitted {
-            case_id: h.case_id.clone(),
-            document_id: h.document_id.clone(),
-            document_version: h.document_version,
-            message_id: p.message_id.clone(),
-        })),
+        Ok(_) => {
+            if let Some(a) = &p.audit {
+                tx.audit_append(&crate::store::AuditEntry {
+                    target: format!("{} document {}", h.case_id, h.document_id),
+                    ..a.clone()
+                })?;
+            }
+            Ok(Committed::Done(Submitted {
+                case_id: h.case_id.clone(),
+                document_id: h.document_id.clone(),
+                document_version: h.document_version,
+                message_id: p.message_id.clone(),
+            }))
+        }
         // Another submission got there first (the same case in this batch, or
         // another instance): plan again from the case as it now is.
         Err(Refused::Moved | Refused::AlreadyApplied | Refused::Conflict(_)) => {

@@ -338,11 +338,7 @@ fn commit_sed(
             tracing::info!(message_id, case_id = %case_id, sed = %c.header.sed, "SED accepted");
             // Parked successors are applied after this commit, each in its own
             // transaction, checked again outside it (`park::unpark`).
-            let waiting = applied
-                && tx
-                    .parked_counts(case_id, c.header.sender.country().as_str())?
-                    .per_case
-                    > 0;
+            let waiting = applied && tx.parked_exists(case_id)?;
             Ok(waiting.then(|| case_id.clone()))
         }
         Outcome::Refused(r) => {
