@@ -12,7 +12,6 @@
 pub mod deadletter;
 pub mod inbound;
 pub mod outbound;
-pub mod peer;
 pub mod record;
 pub mod relay;
 pub mod retention;
