@@ -237,6 +237,8 @@ async fn closed_phase(
     let start = Instant::now();
     let end = next.load(Ordering::Relaxed) + count;
     closed_loop(addrs, clients, national.clone(), next.clone(), end).await?;
+    // Each client's last draw went past the end: the sequence resumes there.
+    next.store(end, Ordering::Relaxed);
     wait_counter(watch, counter, before + count, Duration::from_secs(600)).await?;
     Ok(start.elapsed())
 }

@@ -13,7 +13,9 @@ pub struct NodeSpec<'a> {
     pub amqp_url: &'a str,
 }
 
-/// A running `serve`, SIGKILLed on drop.
+/// A running `serve`, SIGKILLed on drop. Its retransmission interval (10 min) is
+/// longer than any run, so a SED left unanswered (the outbound phase) is
+/// published once and the foreign queue's depth counts the submissions.
 pub struct Node {
     pub name: String,
     pub base: String,
@@ -26,7 +28,7 @@ pub struct Node {
 fn config_text(spec: &NodeSpec, root: &Path, port: u16) -> String {
     format!(
         "country = \"{country}\"\nregistry = \"{root}/fixtures/registry.toml\"\nbuc_definitions = \"{root}/buc-definitions\"\nsed_schemas = \"{root}/sed-schemas\"\nadapters = \"{root}/adapters\"\nkeys_dir = \"{root}/fixtures/pki\"\nshutdown_grace_ms = 2000\n\
-[store]\nurl = \"{store}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"] }}\n[retry]\ninterval_ms = 30000\nattempts_max = 10\nwindow_ms = 900000\n",
+[store]\nurl = \"{store}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"] }}\n[retry]\ninterval_ms = 600000\nattempts_max = 5\nwindow_ms = 3600000\n",
         country = spec.country,
         root = root.display(),
         store = spec.store_url,
