@@ -177,8 +177,7 @@ fn openssl_ceiling(cores: usize, seconds: u64) -> Result<f64, String> {
     )?;
     // "rsa 2048 bits 0.000208s 0.000006s   4807.7 166666.7": sign/s is the third number.
     out.lines()
-        .filter(|l| l.starts_with("rsa") && l.contains("2048 bits"))
-        .next_back()
+        .rfind(|l| l.starts_with("rsa") && l.contains("2048 bits"))
         .and_then(|l| l.split("bits").nth(1))
         .and_then(|rest| rest.split_whitespace().nth(2))
         .and_then(|v| v.parse().ok())

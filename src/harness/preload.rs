@@ -78,8 +78,8 @@ fn copy_sql(
     for c in columns {
         let id = |e: &str| format!("CASE WHEN t.{c} IS NULL THEN NULL ELSE {e} END");
         let expr = match (table, c.as_str()) {
-            // Generated keys.
-            ("history", "seq") | ("outbox", "id") => continue,
+            // Generated keys (identity columns on PostgreSQL).
+            (_, "seq") | ("outbox", "id") => continue,
             (_, "case_id") => id(&case),
             (_, "document_id") => id(&doc),
             (_, "message_id") => id(&msg),
@@ -172,8 +172,13 @@ pub async fn preload(
     Ok(start.elapsed())
 }
 
+/// The template's own SED settled like its copies: `serve` must not publish it.
+fn settle_template(case: &str) -> String {
+    format!("UPDATE outbox SET status = 'delivered' WHERE case_id = '{case}';")
+}
+
 fn progress(done: u64, n: u64, start: Instant) {
-    if done % (BATCH * 4) == 0 || done == n {
+    if done.is_multiple_of(BATCH * 4) || done == n {
         println!(
             "  preloaded {done} of {n} cases ({:.0} s)",
             start.elapsed().as_secs_f64()
@@ -219,12 +224,22 @@ fn copy_sqlite(path: &str, case: &str, doc: &str, n: u64) -> Result<(), String> 
         progress(hi, n, start);
         lo = hi + 1;
     }
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")
-        .map_err(e)
+    conn.execute_batch(&format!(
+        "{} PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;",
+        settle_template(case)
+    ))
+    .map_err(e)
 }
 
 fn copy_postgres(url: &str, case: &str, doc: &str, n: u64) -> Result<(), String> {
-    let e = |e: postgres::Error| format!("preloading PostgreSQL: {e}");
+    let e = |e: postgres::Error| match e.as_db_error() {
+        Some(d) => format!(
+            "preloading PostgreSQL: {}: {}",
+            d.code().code(),
+            d.message()
+        ),
+        None => format!("preloading PostgreSQL: {e}"),
+    };
     let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(e)?;
     let mut columns = Vec::new();
     for (table, _) in TABLES {
@@ -262,5 +277,7 @@ fn copy_postgres(url: &str, case: &str, doc: &str, n: u64) -> Result<(), String>
         progress(hi, n, start);
         lo = hi + 1;
     }
-    client.batch_execute("ANALYZE").map_err(e)
+    client
+        .batch_execute(&format!("{} ANALYZE;", settle_template(case)))
+        .map_err(e)
 }
