@@ -538,11 +538,21 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
     println!("NL inbox depth {depth}, SEDs accepted {expected}");
     report.set("foreign_queue_depth", depth);
     report.set("submitted", expected);
-    if depth != expected {
+    // Fewer is a lost confirmed publish. More is allowed by the contract: a relay
+    // whose claim's lease ran out under load publishes again with the same
+    // message id (at least once); reported, not hidden.
+    if depth < expected {
         return Err(format!(
             "NL's inbox holds {depth} messages, {expected} SEDs were accepted"
         ));
     }
+    if depth > expected {
+        println!(
+            "note: {} publish(es) repeated with the same message id (at least once)",
+            depth - expected
+        );
+    }
+    report.set("foreign_queue_repeats", depth - expected);
     drop(be);
 
     // The whole path: BE and NL, settled at BE by NL's receipt.
