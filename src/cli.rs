@@ -33,12 +33,6 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run a scripted exchange between BE, NL and DE access points.
-    Demo {
-        /// Go over RabbitMQ at this URL; without it, over an in-process transport.
-        #[arg(long)]
-        amqp: Option<String>,
-    },
     /// BUC definitions: check, list.
     Buc {
         #[command(subcommand)]
@@ -73,18 +67,6 @@ pub enum Command {
         schemas: PathBuf,
         file: PathBuf,
     },
-    /// The fault test: two BE instances on PostgreSQL and NL exchange SEDs while
-    /// processes are killed, RabbitMQ restarts and database connections drop.
-    Chaos {
-        #[arg(long, default_value_t = 5000)]
-        seds: usize,
-        #[arg(long, default_value_t = 5)]
-        kills: usize,
-        #[arg(long, default_value_t = 10)]
-        per_case: usize,
-        #[arg(long, default_value_t = 16)]
-        workers: usize,
-    },
     /// Dead-lettered messages: list them, re-inject one (operators).
     DeadLetters {
         #[command(subcommand)]
@@ -107,15 +89,6 @@ pub enum Command {
         ttl_s: u64,
         #[arg(long, default_value = "dev")]
         subject: String,
-    },
-    /// Measure the whole path and each stage (see docs/ARCHITECTURE.md).
-    Bench {
-        /// RabbitMQ URL; without it the in-process transport is used.
-        #[arg(long)]
-        amqp: Option<String>,
-        /// Number of SEDs to push through.
-        #[arg(long, default_value_t = 2000)]
-        seds: usize,
     },
 }
 
@@ -193,12 +166,6 @@ pub enum CaseCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve { config } => serve(config).await.map(|_| 0),
-        Command::Demo { amqp } => {
-            eessi_switch::demo::run(amqp)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            Ok(0)
-        }
         Command::Buc { command } => buc(command),
         // The store API is blocking (the PostgreSQL client runs its own runtime).
         Command::Case { command } => tokio::task::spawn_blocking(move || case(command)).await?,
@@ -256,22 +223,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::DeadLetters { command } => dead_letters(command).await,
-        Command::Chaos {
-            seds,
-            kills,
-            per_case,
-            workers,
-        } => {
-            let ok = eessi_switch::chaos::run(eessi_switch::chaos::ChaosOptions {
-                seds,
-                kills,
-                per_case,
-                workers,
-            })
-            .await
-            .map_err(anyhow::Error::msg)?;
-            Ok(if ok { 0 } else { 1 })
-        }
         Command::Token {
             key,
             institution,
@@ -300,12 +251,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "{}",
                 eessi_switch::api::auth::issue(&pem, &claims).map_err(anyhow::Error::msg)?
             );
-            Ok(0)
-        }
-        Command::Bench { amqp, seds } => {
-            eessi_switch::bench::run(amqp, seds)
-                .await
-                .map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

@@ -11,14 +11,13 @@ pub mod transport;
 pub const APP_ID: &str = concat!("eessi-switch/", env!("CARGO_PKG_VERSION"));
 pub mod adapt;
 pub mod api;
-pub mod bench;
-pub mod chaos;
 pub mod config;
-pub mod demo;
 #[cfg(feature = "fault-hooks")]
 pub mod faults;
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(any(test, feature = "harness"))]
+pub mod harness;
 pub mod logging;
 pub mod report;
 pub mod switch;

@@ -15,10 +15,10 @@ use common::*;
 use eessi_switch::buc::{
     BucDef, CaseView, Catalogue, DocView, Party, SedEvent, Target, Transition, step,
 };
+use eessi_switch::harness::peer::{Craft, craft_sed};
 use eessi_switch::ids::{CaseAction, CaseId, DocumentId, InstitutionId, Role, SedType};
 use eessi_switch::switch::Switch;
 use eessi_switch::switch::outbound::{Submission, submit};
-use eessi_switch::switch::peer::{Craft, craft_sed};
 
 fn catalogue() -> Catalogue {
     Catalogue::load_unchecked(&root().join("buc-definitions"))
@@ -168,7 +168,8 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut switches = Vec::new();
     for c in ["BE", "NL"] {
-        let mut config = eessi_switch::demo::demo_config(&root(), c, dir.path(), None).unwrap();
+        let mut config =
+            eessi_switch::harness::demo::demo_config(&root(), c, dir.path(), None).unwrap();
         config.registry = registry.clone();
         let sw = Arc::new(Switch::build(&config, Arc::new(broker.clone())).unwrap());
         sw.declare().await.unwrap();

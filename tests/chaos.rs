@@ -1,4 +1,4 @@
-//! The fault test in a size that fits CI: `eessi-switch chaos` with two BE
+//! The fault test in a size that fits CI: `eessi-harness chaos` with two BE
 //! instances on PostgreSQL and NL, five SIGKILLs, one RabbitMQ restart and one drop
 //! of the PostgreSQL connections; nothing may be lost or applied twice. (Its own
 //! test binary: it restarts the broker, and cargo runs test binaries one by one.)
@@ -10,10 +10,10 @@ use common::*;
 #[test]
 fn chaos_loses_nothing_and_doubles_nothing() {
     fix_key_modes();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eessi-switch"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eessi-harness"))
         .args(["chaos", "--seds", "300", "--kills", "5", "--per-case", "5"])
         .output()
-        .expect("run eessi-switch chaos");
+        .expect("run eessi-harness chaos");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stdout.lines().last().unwrap_or_default();

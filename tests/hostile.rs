@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
+use eessi_switch::harness::peer::{Craft, craft_with};
 use eessi_switch::ids::CaseId;
 use eessi_switch::signing::Signer;
-use eessi_switch::switch::peer::{Craft, craft_with};
 use eessi_switch::transport::{Delivery, Transport, WireMessage};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
+use eessi_switch::harness::peer::{Craft, craft_with};
 use eessi_switch::ids::CaseId;
 use eessi_switch::sed::xml::{XmlLimits, parse};
 use eessi_switch::signing::registry::load_certificate;
-use eessi_switch::switch::peer::{Craft, craft_with};
 
 fn cert(name: &str) -> String {
     format!("{ROOT}/fixtures/pki/{name}.crt.pem")

@@ -8,11 +8,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use eessi_switch::harness::peer::{Craft, craft_with};
 use eessi_switch::ids::{CaseAction, CaseId, DocumentId, Role};
 use eessi_switch::store::OutboxKind;
 use eessi_switch::switch::Switch;
 use eessi_switch::switch::inbound::{handle, sweep_parked};
-use eessi_switch::switch::peer::{Craft, craft_with};
 use eessi_switch::transport::{OutMessage, Transport, WireMessage};
 
 fn wire(m: &OutMessage) -> WireMessage {
@@ -20,7 +20,7 @@ fn wire(m: &OutMessage) -> WireMessage {
 }
 
 fn switch(dir: &std::path::Path) -> Switch {
-    let config = eessi_switch::demo::demo_config(&root(), "BE", dir, None).unwrap();
+    let config = eessi_switch::harness::demo::demo_config(&root(), "BE", dir, None).unwrap();
     Switch::build(
         &config,
         Arc::new(eessi_switch::transport::memory::MemoryBroker::new()),

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use eessi_switch::harness::peer::{Craft, craft_with};
 use eessi_switch::ids::CaseId;
-use eessi_switch::switch::peer::{Craft, craft_with};
 use eessi_switch::transport::{PublishOutcome, Transport};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use eessi_switch::harness::peer::{Craft, craft_with};
 use eessi_switch::ids::CaseId;
-use eessi_switch::switch::peer::{Craft, craft_with};
 use eessi_switch::transport::Transport;
 
 fn tls(name: &str) -> String {

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
+use eessi_switch::harness::peer::{Craft, craft_with};
 use eessi_switch::ids::{CaseAction, CaseId, DocumentId, Role};
-use eessi_switch::switch::peer::{Craft, craft_with};
 use eessi_switch::transport::Transport;
 
 fn id(v: &serde_json::Value, key: &str) -> String {

@@ -1152,7 +1152,7 @@ mod tests {
     async fn metrics_show_the_limits_and_the_retention_periods() {
         let dir = tempfile::tempdir().unwrap();
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let mut config = crate::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
+        let mut config = crate::harness::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
         config.retention.body_days = 7;
         let sw = Arc::new(
             Switch::build(

@@ -13,7 +13,6 @@ pub mod apply;
 pub mod deadletter;
 pub mod inbound;
 pub mod outbound;
-pub mod peer;
 pub mod record;
 pub mod relay;
 pub mod retention;

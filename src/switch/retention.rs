@@ -156,7 +156,7 @@ mod tests {
     async fn one_pass_catches_up_in_bounded_batches_and_counts_what_it_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let mut config = crate::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
+        let mut config = crate::harness::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
         // Small batches: the pass needs several calls to catch up.
         config.retention.batch_rows = 2;
         let sw = Arc::new(Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap());

@@ -9,11 +9,11 @@ use super::Switch;
 use super::inbound::{Disposition, handle};
 use super::outbound::{Submission, submit};
 use super::relay::{Outcome, record};
+use crate::harness::peer::{Craft, craft_with};
 use crate::ids::{BucType, CaseAction, CaseId, InstitutionId, MessageId, SedType};
 use crate::store::postgres::PostgresStore;
 use crate::store::tests::Scratch;
 use crate::store::{OutboxKind, OutboxMessage, OutboxStatus};
-use crate::switch::peer::{Craft, craft_with};
 use crate::transport::memory::MemoryBroker;
 use crate::transport::{OutMessage, PublishOutcome, WireMessage};
 
@@ -33,7 +33,7 @@ fn nl_svb() -> crate::signing::Signer {
 /// A switch for `country` on SQLite under `dir`, or on the scratch PostgreSQL
 /// database when one is given.
 fn switch(country: &str, dir: &std::path::Path, pg: Option<&Scratch>) -> Arc<Switch> {
-    let mut config = crate::demo::demo_config(&root(), country, dir, None).unwrap();
+    let mut config = crate::harness::demo::demo_config(&root(), country, dir, None).unwrap();
     config.retry.attempts_max = 1;
     let mut sw = Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap();
     if let Some(pg) = pg {

@@ -1,6 +1,6 @@
 //! An in-process broker with the routing semantics the switch relies on: direct
 //! exchanges, bindings, `mandatory` returns for unroutable messages, dead-letter
-//! on reject. For unit tests and `eessi-switch demo` without `--amqp`; never the
+//! on reject. For unit tests and `eessi-harness demo` without `--amqp`; never the
 //! only proof of a behaviour (integration tests use RabbitMQ).
 
 use std::collections::HashMap;

@@ -89,7 +89,7 @@ pub fn craft_with(signer: &Signer, c: &Craft) -> Result<OutMessage, String> {
 }
 
 /// Craft with the key the switch `sw` holds for the sender.
-pub fn craft_sed(sw: &super::Switch, c: &Craft) -> Result<OutMessage, String> {
+pub fn craft_sed(sw: &crate::switch::Switch, c: &Craft) -> Result<OutMessage, String> {
     let signer = sw
         .signers
         .get(&c.header.sender)

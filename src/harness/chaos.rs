@@ -1,4 +1,4 @@
-//! `eessi-switch chaos`: the fault test. Two BE instances share one PostgreSQL
+//! `eessi-harness chaos`: the fault test. Two BE instances share one PostgreSQL
 //! database and one quorum inbox (competing consumers); NL is a foreign access point
 //! on SQLite. A driver pushes SEDs both ways through the real HTTP APIs (every case
 //! a Start then updates, sequential within a case, parallel across cases) while a
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
+use super::{free_port, run_tool};
 use crate::ids::CaseId;
 use crate::store::{OutboxKind, OutboxStatus};
 
@@ -46,7 +47,7 @@ impl Node {
             .append(true)
             .open(&self.log)
             .map_err(|e| e.to_string())?;
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let exe = super::switch_exe()?;
         let child = Command::new(exe)
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -69,28 +70,6 @@ impl Node {
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| e.to_string())?
-        .local_addr()
-        .map_err(|e| e.to_string())?
-        .port())
-}
-
-fn run_tool(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn agent() -> ureq::Agent {
@@ -169,7 +148,7 @@ pub async fn run(opts: ChaosOptions) -> Result<bool, String> {
 
 fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
     let started = Instant::now();
-    let root = crate::demo::project_root();
+    let root = crate::harness::demo::project_root();
     let dir = tempfile::Builder::new()
         .prefix("eessi-chaos-")
         .tempdir()

@@ -1,4 +1,4 @@
-//! `eessi-switch demo`: a scripted cross-border exchange between the Belgian
+//! `eessi-harness demo`: a scripted cross-border exchange between the Belgian
 //! switch and foreign access points (NL, DE), each a full switch with its own
 //! store, over RabbitMQ (`--amqp`) or an in-process transport. It prints each
 //! case's timeline as both sides see it.
@@ -176,7 +176,7 @@ pub async fn run(amqp: Option<String>) -> Result<(), String> {
         parties.push(Party { sw });
     }
     println!(
-        "eessi-switch demo: access points BE, NL and DE over the {}",
+        "eessi-harness demo: access points BE, NL and DE over the {}",
         parties[0].sw.transport.describe()
     );
     println!("stores in {}", dir.path().display());
@@ -363,9 +363,9 @@ pub async fn run(amqp: Option<String>) -> Result<(), String> {
 
     // 5. A refusal over the wire: DE:TK's switch is bypassed and an A004 is sent
     // straight onto the broker in the H_BUC_01 case; BE answers PROTOCOL_VIOLATION.
-    let rogue = crate::switch::peer::craft_sed(
+    let rogue = crate::harness::peer::craft_sed(
         &de.sw,
-        &crate::switch::peer::Craft::new(
+        &crate::harness::peer::Craft::new(
             "DE:TK",
             "BE:INAMI",
             "H_BUC_01",
