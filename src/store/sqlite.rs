@@ -72,6 +72,9 @@ fn cell(v: ValueRef<'_>) -> Result<Cell> {
     })
 }
 
+/// Each connection's page cache, in KiB (two connections: the writer and the reader).
+pub const PAGE_CACHE_KIB: i64 = 32 * 1024;
+
 /// One SQLite connection with its statements rendered for SQLite (rusqlite's
 /// statement cache then keeps them prepared).
 pub struct SqliteConn {
@@ -85,6 +88,9 @@ impl SqliteConn {
         c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         c.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        // The page cache of each connection, bounded (KiB): SQLite's default (2 MiB)
+        // made the relay read just-committed bodies back through the kernel.
+        c.pragma_update(None, "cache_size", -PAGE_CACHE_KIB).map_err(db)?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;
         c.set_prepared_statement_cache_capacity(128);

@@ -337,6 +337,10 @@ impl Switch {
             ),
             ("delivery_window_ms", self.retry.delivery_window_ms),
             ("park_ms", self.park_ms.max(0) as u64),
+            (
+                "sqlite_page_cache_kib_per_connection",
+                crate::store::sqlite::PAGE_CACHE_KIB as u64,
+            ),
             ("inbound_lanes", inbound::LANES as u64),
             ("inbound_lane_queue", inbound::LANE_QUEUE as u64),
             ("inbound_batch_max", inbound::BATCH_MAX as u64),
