@@ -90,7 +90,8 @@ impl SqliteConn {
         c.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         // The page cache of each connection, bounded (KiB): SQLite's default (2 MiB)
         // made the relay read just-committed bodies back through the kernel.
-        c.pragma_update(None, "cache_size", -PAGE_CACHE_KIB).map_err(db)?;
+        c.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
+            .map_err(db)?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;
         c.set_prepared_statement_cache_capacity(128);
