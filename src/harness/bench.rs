@@ -632,22 +632,21 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
             .next_back()
             .and_then(|l| serde_json::from_str(l).ok())
             .ok_or("the Python script printed no JSON last line")?;
-        let best = last["outbound_per_s_best"]
-            .as_f64()
+        let best = figure(&last["outbound_per_s_best"])
             .ok_or("the Python script's JSON has no outbound_per_s_best")?;
         report.rate(
             "python_outbound_per_s",
             "Python outbound (outbound_per_s_best: a process per core, aio-pika)",
             best,
         );
-        if let Some(b) = last["outbound_per_s_blocking"].as_f64() {
+        if let Some(b) = figure(&last["outbound_per_s_blocking"]) {
             report.rate(
                 "python_outbound_blocking_per_s",
                 "Python outbound, blocking pika",
                 b,
             );
         }
-        if let Some(c) = last["openssl_rsa2048_sign_per_s_all_cores"].as_f64() {
+        if let Some(c) = figure(&last["openssl_rsa2048_sign_per_s_all_cores"]) {
             report.set("python_run_ceiling_sign_per_s", c);
         }
         println!(
@@ -755,4 +754,15 @@ fn stage_rates(
         })?,
     ));
     Ok(out)
+}
+
+/// A figure of the Python script's JSON: a number, or a list of one per run (their mean).
+fn figure(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Array(runs) if !runs.is_empty() => {
+            let xs: Option<Vec<f64>> = runs.iter().map(serde_json::Value::as_f64).collect();
+            xs.map(|xs| xs.iter().sum::<f64>() / xs.len() as f64)
+        }
+        other => other.as_f64(),
+    }
 }
