@@ -174,7 +174,11 @@ pub async fn preload(
 
 /// The template's own SED settled like its copies: `serve` must not publish it.
 fn settle_template(case: &str) -> String {
-    format!("UPDATE outbox SET status = 'delivered' WHERE case_id = '{case}';")
+    // From the statuses a relay publishes from (it never ran on this store).
+    format!(
+        "UPDATE outbox SET status = 'delivered' WHERE case_id = '{case}' \
+         AND status IN ('queued', 'retrying', 'sent');"
+    )
 }
 
 fn progress(done: u64, n: u64, start: Instant) {

@@ -37,7 +37,7 @@ pub fn debug_assert_outside_transaction(what: &str) {
     );
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(String),
@@ -467,7 +467,10 @@ pub trait Tx {
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()>;
     /// Parked messages of a case, oldest first.
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;
-    fn parked_delete(&mut self, message_id: &str) -> Result<()>;
+    /// Take a message out of the parking; returns whether it was there (false:
+    /// another transaction or instance took it first; PostgreSQL's row lock makes
+    /// the second wait for the first and then find nothing).
+    fn parked_delete(&mut self, message_id: &str) -> Result<bool>;
     /// Parked messages of a case whose predecessor has committed (as this
     /// transaction sees it), oldest first.
     fn parked_ready_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;

@@ -1063,12 +1063,11 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         )
     }
 
-    fn parked_delete(&mut self, message_id: &str) -> Result<()> {
-        self.conn.execute(
+    fn parked_delete(&mut self, message_id: &str) -> Result<bool> {
+        Ok(self.conn.execute(
             "DELETE FROM parked WHERE message_id = ?1",
             params![message_id],
-        )?;
-        Ok(())
+        )? == 1)
     }
 
     fn parked_ready_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>> {

@@ -1556,7 +1556,8 @@ fn parked_messages_by_case_and_expiry(store: &dyn Store) {
         .map(|p| p.message_id)
         .collect();
     assert_eq!(of_a, ["p1", "p2"], "oldest first");
-    tx.parked_delete("p1").unwrap();
+    assert!(tx.parked_delete("p1").unwrap());
+    assert!(!tx.parked_delete("p1").unwrap(), "taken once only");
     tx.commit().unwrap();
     let expired: Vec<String> = store
         .parked_expired(1_500, 10)

@@ -178,7 +178,6 @@ pub(crate) const PLAN_ATTEMPTS: usize = 4;
 pub(crate) const COMMIT_BATCH_MAX: usize = 64;
 
 /// The body of a submission, parsed, validated and canonicalised for one version.
-#[derive(Clone)]
 pub(crate) struct Body {
     version: SedVersion,
     canonical: Vec<u8>,
@@ -347,19 +346,18 @@ pub(crate) fn plan(
         (None, Some(v)) => v.clone(),
         (None, None) => sw.versions[0].clone(),
     };
-    let body = match body {
-        Some(b) if b.version == version => b.clone(),
+    // Prepared again only if the case is pinned to another version than guessed.
+    let body: &Body = match body {
+        Some(b) if b.version == version => b,
         _ => {
             let (canonical, content_sha256, subject) =
                 prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?;
-            let b = Body {
+            body.insert(Body {
                 version: version.clone(),
                 canonical,
                 content_sha256,
                 subject,
-            };
-            *body = Some(b.clone());
-            b
+            })
         }
     };
     let view = snapshot.as_ref().map(|d| {
@@ -450,8 +448,9 @@ pub(crate) fn plan(
         }
         _ => {}
     }
-    let sed_text = String::from_utf8(body.canonical).map_err(|_| invalid("body", "not UTF-8"))?;
-    let unsigned = envelope::render_unsigned(&header, &sed_text);
+    let sed_text =
+        std::str::from_utf8(&body.canonical).map_err(|_| invalid("body", "not UTF-8"))?;
+    let unsigned = envelope::render_unsigned(&header, sed_text);
     let signer = sw
         .signers
         .get(&s.from)
@@ -462,8 +461,8 @@ pub(crate) fn plan(
         header,
         view,
         message_id: MessageId::random().to_string(),
-        content_sha256: body.content_sha256,
-        subject: body.subject,
+        content_sha256: body.content_sha256.clone(),
+        subject: body.subject.clone(),
         envelope,
         audit: None,
         client_case_id: s.case_id.clone(),
@@ -576,21 +575,12 @@ fn lost_job() -> SubmitError {
     ))
 }
 
-fn same_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Db(m) => StoreError::Db(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-    }
-}
-
 /// One group commit. A refusal concerns its own job only (it wrote nothing); a
 /// store error rolls the batch back and every job in it gets the error.
 fn run_batch(sw: &Switch, jobs: Vec<Job>) {
     let fail_all = |jobs: Vec<Job>, e: &StoreError| {
         for j in jobs {
-            let _ = j.reply.send(Err(SubmitError::Store(same_error(e))));
+            let _ = j.reply.send(Err(SubmitError::Store(e.clone())));
         }
     };
     let mut tx = match sw.store.begin() {

@@ -146,8 +146,9 @@ fn unpark_one(sw: &Switch, case_id: &CaseId, mut p: ParkedMessage) -> Result<boo
     }
     for _ in 0..SIGN_ROUNDS {
         let mut tx = sw.store.begin()?;
-        // Another instance, or another pass, may have taken it meanwhile.
-        if !still_parked(&mut *tx, &p)? {
+        // Taken out first: if another instance, or another pass, took it meanwhile,
+        // there is nothing to do (a re-park puts it back in this transaction).
+        if !tx.parked_delete(&p.message_id)? {
             return Ok(false);
         }
         match unpark_in_tx(sw, &mut *tx, case_id, &p, &wm, &checked, answers.as_ref()) {
@@ -170,13 +171,6 @@ fn unpark_one(sw: &Switch, case_id: &CaseId, mut p: ParkedMessage) -> Result<boo
     ))
 }
 
-fn still_parked(tx: &mut dyn Tx, p: &ParkedMessage) -> Result<bool, StoreError> {
-    Ok(tx
-        .parked_for_case(&p.case_id)?
-        .iter()
-        .any(|q| q.message_id == p.message_id))
-}
-
 fn unpark_in_tx(
     sw: &Switch,
     tx: &mut dyn Tx,
@@ -190,7 +184,6 @@ fn unpark_in_tx(
         Err(r) => r.clone(),
         Ok(c) => match apply_sed(sw, tx, &p.message_id, wm, c) {
             Ok(_) => {
-                tx.parked_delete(&p.message_id)?;
                 tx.history_append(
                     case_id,
                     &HistoryEntry {
@@ -206,9 +199,8 @@ fn unpark_in_tx(
                 return Ok(true);
             }
             Err(Inapplicable::Park(wait)) => {
-                // It now waits for something else: record what, so that it is not
-                // tried again before that commits.
-                tx.parked_delete(&p.message_id)?;
+                // It now waits for something else: parked again with what, so that
+                // it is not tried again before that commits.
                 tx.parked_put(&ParkedMessage {
                     waits_document: wait.document,
                     waits_version: wait.version,
@@ -221,7 +213,6 @@ fn unpark_in_tx(
             Err(Inapplicable::Refusal(r)) => r,
         },
     };
-    tx.parked_delete(&p.message_id)?;
     refuse_parked(tx, &p.message_id, wm, &refusal, answers)?;
     Ok(true)
 }
@@ -292,8 +283,8 @@ pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
         ErrorCode::UnknownCase,
         "the case or the document it refers to never arrived",
     );
-    for p in &expired {
-        let mut p = p.clone();
+    let n = expired.len();
+    for mut p in expired {
         let wm = wire_message(&mut p)?;
         // Signed before the transaction; a message naming no sender gets no answer.
         let answers = match wm
@@ -311,10 +302,9 @@ pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
         };
         let mut tx = sw.store.begin()?;
         // Another instance, or the predecessor, may have taken it meanwhile.
-        if !still_parked(&mut *tx, &p)? {
+        if !tx.parked_delete(&p.message_id)? {
             continue;
         }
-        tx.parked_delete(&p.message_id)?;
         match refuse_parked(&mut *tx, &p.message_id, &wm, &never, answers.as_ref()) {
             Ok(()) => tx.commit()?,
             Err(TxError::Store(e)) => return Err(e),
@@ -323,5 +313,5 @@ pub fn sweep_parked(sw: &Switch, now_ms: i64) -> Result<usize, StoreError> {
             }
         }
     }
-    Ok(expired.len())
+    Ok(n)
 }
