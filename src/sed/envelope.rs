@@ -10,7 +10,7 @@ use crate::ids::{
     BucType, CaseAction, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion,
     parse_document_version,
 };
-use crate::sed::xml::{elements, escape, is, ns};
+use crate::sed::xml::{DECLARATION_LINE, elements, escape_text, is, ns};
 use crate::signing::dsig::DS;
 
 pub const SBDH: &str = "http://eessi.dgempl.ec.europa.eu/namespaces/sbdh";
@@ -65,7 +65,10 @@ fn bad(m: impl Into<String>) -> EnvelopeError {
     EnvelopeError(m.into())
 }
 
-/// Render an unsigned envelope holding `sed_xml` (one element, no XML declaration).
+/// Render an unsigned envelope holding `sed_xml` (one element, no XML declaration):
+/// the declaration line, then the envelope. When `sed_xml` is in exclusive canonical
+/// form (as `outbound::prepare_body` leaves it), so is the whole envelope after the
+/// declaration line, and it can be signed without parsing (`dsig::sign_rendered`).
 pub fn render_unsigned(h: &Header, sed_xml: &str) -> String {
     let related = h
         .related
@@ -73,8 +76,7 @@ pub fn render_unsigned(h: &Header, sed_xml: &str) -> String {
         .map(|r| format!("\n      <sbdh:Scope><sbdh:Type>RelatedDocument</sbdh:Type><sbdh:InstanceIdentifier>{r}</sbdh:InstanceIdentifier></sbdh:Scope>"))
         .unwrap_or_default();
     format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<sbdh:StandardBusinessDocument xmlns:sbdh="{SBDH}">
+        r#"{DECLARATION_LINE}<sbdh:StandardBusinessDocument xmlns:sbdh="{SBDH}">
   <sbdh:StandardBusinessDocumentHeader>
     <sbdh:HeaderVersion>1.0</sbdh:HeaderVersion>
     <sbdh:Sender>
@@ -108,7 +110,7 @@ pub fn render_unsigned(h: &Header, sed_xml: &str) -> String {
         version = h.version,
         document_id = h.document_id,
         sed = h.sed,
-        created = escape(&h.created),
+        created = escape_text(&h.created),
         case_id = h.case_id,
         buc = h.buc,
         action = h.action,

@@ -5,7 +5,7 @@
 use libxml::tree::Document;
 
 use crate::ids::{DocumentId, MessageId, parse_document_version};
-use crate::sed::xml::{elements, escape, is, ns};
+use crate::sed::xml::{DECLARATION_LINE, elements, escape_text, is, ns};
 use crate::signing::dsig::DS;
 
 pub const SIGNAL: &str = "urn:eessi:ap:signal:1";
@@ -86,6 +86,7 @@ impl Signal {
     }
 }
 
+/// The declaration line, then the receipt in canonical form (`dsig::sign_rendered`).
 pub fn render_receipt(
     ref_to: &MessageId,
     document_id: &DocumentId,
@@ -94,22 +95,23 @@ pub fn render_receipt(
     received_at: &str,
 ) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sig:Receipt xmlns:sig=\"{SIGNAL}\"><sig:RefToMessageId>{}</sig:RefToMessageId>\
+        "{DECLARATION_LINE}<sig:Receipt xmlns:sig=\"{SIGNAL}\"><sig:RefToMessageId>{}</sig:RefToMessageId>\
 <sig:DocumentId>{document_id}</sig:DocumentId><sig:DocumentVersion>{version}</sig:DocumentVersion>\
 <sig:Digest>{}</sig:Digest><sig:ReceivedAt>{}</sig:ReceivedAt></sig:Receipt>\n",
-        escape(ref_to.as_str()),
-        escape(digest_b64),
-        escape(received_at)
+        escape_text(ref_to.as_str()),
+        escape_text(digest_b64),
+        escape_text(received_at)
     )
 }
 
+/// The declaration line, then the error in canonical form (`dsig::sign_rendered`).
 /// `detail` must be free of personal data: callers pass fixed English texts.
 pub fn render_error(ref_to: &str, code: ErrorCode, detail: &str) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sig:Error xmlns:sig=\"{SIGNAL}\"><sig:RefToMessageId>{}</sig:RefToMessageId>\
+        "{DECLARATION_LINE}<sig:Error xmlns:sig=\"{SIGNAL}\"><sig:RefToMessageId>{}</sig:RefToMessageId>\
 <sig:Code>{code}</sig:Code><sig:Detail>{}</sig:Detail></sig:Error>\n",
-        escape(ref_to),
-        escape(detail)
+        escape_text(ref_to),
+        escape_text(detail)
     )
 }
 

@@ -375,9 +375,59 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     quick_xml::escape::escape(s)
 }
 
+/// The XML declaration line of every document this program renders for signing.
+pub const DECLARATION_LINE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+/// Escape character data as canonical XML writes it (C14N 1.0, section 2.3: `&`,
+/// `<`, `>` and carriage return; quotes stay as they are). It is also well-formed
+/// XML, so a document rendered with it is already in canonical form and can be
+/// signed without parsing it again (`dsig::sign_rendered`). A character XML 1.0
+/// does not allow at all (a control character a hostile peer put in a message id)
+/// becomes U+FFFD, so the rendered document stays well-formed.
+pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
+    let not_allowed = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if !s
+        .chars()
+        .any(|c| matches!(c, '&' | '<' | '>' | '\r') || not_allowed(c))
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#xD;"),
+            c if not_allowed(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_text_is_canonical_and_well_formed() {
+        let raw = "a&b<c>d\re\"f'g\th\ni\u{1}j\u{FFFF}";
+        let escaped = escape_text(raw);
+        assert_eq!(
+            escaped,
+            "a&amp;b&lt;c&gt;d&#xD;e\"f'g\th\ni\u{FFFD}j\u{FFFD}"
+        );
+        let doc = format!("<r>{escaped}</r>");
+        let parsed = parse(doc.as_bytes(), &XmlLimits::default()).unwrap();
+        assert_eq!(c14n(&parsed, C14nScope::Document).unwrap(), doc.as_bytes());
+        assert!(matches!(
+            escape_text("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn precheck_refuses_doctype_depth_size_and_bad_utf8() {

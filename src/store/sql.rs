@@ -356,20 +356,32 @@ macro_rules! doc_cols {
         "document_id, case_id, sed, sender, receiver, direction, status, latest_version, related, created_at"
     };
 }
-/// Every outbox column but the body; `out_cols!()` adds it, listings put an empty one.
+/// Every column of an outbox row `o`; the body is in `outbox_bodies` (V7).
+/// `out_cols!()` takes it from `outbox_bodies b` (`from_outbox_with_body!()`; an
+/// emptied body has no row there), listings put an empty one.
 macro_rules! out_cols_head {
     () => {
-        "id, message_id, kind, exchange, routing_key, headers, timestamp, "
+        "o.id, o.message_id, o.kind, o.exchange, o.routing_key, o.headers, o.timestamp, "
     };
 }
 macro_rules! out_cols_tail {
     () => {
-        ", status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, document_id, created_at, updated_at"
+        ", o.status, o.attempts, o.next_attempt_ms, o.first_attempt_ms, o.last_error, o.case_id, \
+         o.document_id, o.created_at, o.updated_at"
     };
 }
 macro_rules! out_cols {
     () => {
-        concat!(out_cols_head!(), "body", out_cols_tail!())
+        concat!(
+            out_cols_head!(),
+            "COALESCE(b.body, {empty_blob})",
+            out_cols_tail!()
+        )
+    };
+}
+macro_rules! from_outbox_with_body {
+    () => {
+        " FROM outbox o LEFT JOIN outbox_bodies b ON b.id = o.id"
     };
 }
 macro_rules! out_cols_no_body {
@@ -408,7 +420,8 @@ macro_rules! outbox_by_message_id {
         concat!(
             "SELECT ",
             out_cols!(),
-            " FROM outbox WHERE message_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1"
+            from_outbox_with_body!(),
+            " WHERE o.message_id = ?1 AND o.kind = ?2 ORDER BY o.id DESC LIMIT 1"
         )
     };
 }
@@ -949,10 +962,11 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
 
     fn outbox_enqueue(&mut self, m: &OutboxMessage) -> Result<i64> {
         let headers = serde_json::to_string(&m.headers).map_err(corrupt)?;
-        self.conn
+        let id = self
+            .conn
             .query_one(
                 "INSERT INTO outbox (message_id, kind, exchange, routing_key, headers, timestamp, \
-                 body, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, \
+                 body_bytes, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, \
                  document_id, created_at, updated_at) \
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) RETURNING id",
                 params![
@@ -962,7 +976,7 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
                     &m.routing_key,
                     &headers,
                     m.timestamp,
-                    &m.body,
+                    m.body.len() as i64,
                     m.status.as_str(),
                     m.attempts,
                     m.next_attempt_ms,
@@ -974,7 +988,12 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
                     &m.updated_at,
                 ],
             )?
-            .i64(0)
+            .i64(0)?;
+        self.conn.execute(
+            "INSERT INTO outbox_bodies (id, body) VALUES (?1, ?2)",
+            params![id, &m.body],
+        )?;
+        Ok(id)
     }
 
     fn outbox_by_message_id(
@@ -993,7 +1012,7 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         // Locked for the same reason as `case_lock`: the caller settles this message
         // from what it reads here.
         self.outbox_row(
-            concat!(outbox_by_message_id!(), "{lock: FOR UPDATE}"),
+            concat!(outbox_by_message_id!(), "{lock: FOR UPDATE OF o}"),
             message_id,
             kind,
         )
@@ -1205,7 +1224,7 @@ impl<B: Backend> Store for B {
                     concat!(
                         "SELECT ",
                         out_cols_no_body!(),
-                        " FROM outbox WHERE case_id = ?1 ORDER BY id"
+                        " FROM outbox o WHERE o.case_id = ?1 ORDER BY o.id"
                     ),
                     params![case_id.as_str()],
                 )?,
@@ -1290,10 +1309,11 @@ impl<B: Backend> Store for B {
             concat!(
                 "SELECT ",
                 out_cols!(),
-                " FROM outbox WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1)",
-                " AND (CAST(?2 AS TEXT) IS NULL OR ({json:headers} ->> 'eessi-from') = ?2",
-                " OR ({json:headers} ->> 'eessi-to') = ?2)",
-                " AND (CAST(?3 AS BIGINT) IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+                from_outbox_with_body!(),
+                " WHERE (CAST(?1 AS TEXT) IS NULL OR o.status = ?1)",
+                " AND (CAST(?2 AS TEXT) IS NULL OR ({json:o.headers} ->> 'eessi-from') = ?2",
+                " OR ({json:o.headers} ->> 'eessi-to') = ?2)",
+                " AND (CAST(?3 AS BIGINT) IS NULL OR o.id < ?3) ORDER BY o.id DESC LIMIT ?4"
             ),
             params![
                 status.map(OutboxStatus::as_str),
@@ -1334,7 +1354,7 @@ impl<B: Backend> Store for B {
             .query(
                 concat!(
                     "WITH now AS (SELECT COALESCE(CAST(?1 AS BIGINT), {now_ms}) AS ms) \
-                     SELECT o.id, length(o.body), o.next_attempt_ms, now.ms FROM outbox o, now \
+                     SELECT o.id, o.body_bytes, o.next_attempt_ms, now.ms FROM outbox o, now \
                      WHERE o.status IN ",
                     claimable!(),
                     " AND o.next_attempt_ms <= now.ms AND (o.status <> 'sent' OR o.kind = 'sed') \
@@ -1360,16 +1380,31 @@ impl<B: Backend> Store for B {
         let ids: Vec<i64> = due[..take].iter().map(|d| d.0).collect();
         let was: HashMap<i64, i64> = due[..take].iter().map(|d| (d.0, d.2)).collect();
         // A `sent` SED that is due has no receipt within its interval: `retrying`.
+        let leased = tx
+            .conn
+            .query(
+                concat!(
+                    "UPDATE outbox SET next_attempt_ms = ?2, \
+                     status = CASE WHEN status = 'sent' THEN 'retrying' ELSE status END \
+                     WHERE id {in_int:?1} AND status IN ",
+                    claimable!(),
+                    " RETURNING id"
+                ),
+                params![&json_list(&ids)?, now_ms + lease_ms],
+            )?
+            .into_iter()
+            .map(|mut r| r.i64(0))
+            .collect::<Result<Vec<i64>>>()?;
+        // The rows as leased, with their bodies (a row of its own since V7, so the
+        // lease above did not rewrite them).
         let rows = tx.conn.query(
             concat!(
-                "UPDATE outbox SET next_attempt_ms = ?2, \
-                 status = CASE WHEN status = 'sent' THEN 'retrying' ELSE status END \
-                 WHERE id {in_int:?1} AND status IN ",
-                claimable!(),
-                " RETURNING ",
-                out_cols!()
+                "SELECT ",
+                out_cols!(),
+                from_outbox_with_body!(),
+                " WHERE o.id {in_int:?1}"
             ),
-            params![&json_list(&ids)?, now_ms + lease_ms],
+            params![&json_list(&leased)?],
         )?;
         let mut messages = rows
             .into_iter()
@@ -1503,22 +1538,38 @@ impl<B: Backend> Store for B {
         // Each statement commits on its own: one short write each. Rows another
         // transaction holds (PostgreSQL; a receipt settling a delivered SED right now)
         // are skipped: they are pruned by a later run.
+        // The outbox row says it was pruned and its body goes, together.
+        let outbox_bodies = {
+            let mut tx = SqlTx::begin(self)?;
+            let pruned = tx
+                .conn
+                .query(
+                    "UPDATE outbox SET body_bytes = 0, body_pruned_at = ?1 WHERE id IN (\
+                     SELECT id FROM outbox WHERE body_pruned_at IS NULL AND updated_at{bytewise} < ?2 \
+                     AND ((kind || '/' || status) {in_text:?3} \
+                     OR ((kind || '/' || status) {in_text:?4} AND updated_at{bytewise} < ?5)) \
+                     ORDER BY updated_at{bytewise} LIMIT ?6{lock: FOR UPDATE SKIP LOCKED}) \
+                     RETURNING id",
+                    params![
+                        &rfc3339(p.now_ms),
+                        &rfc3339(p.body_before_ms),
+                        &json_list(&final_pairs())?,
+                        &json_list(&late_pairs())?,
+                        &rfc3339(p.inbox_before_ms),
+                        limit,
+                    ],
+                )?
+                .into_iter()
+                .map(|mut r| r.i64(0))
+                .collect::<Result<Vec<i64>>>()?;
+            tx.conn.execute(
+                "DELETE FROM outbox_bodies WHERE id {in_int:?1}",
+                params![&json_list(&pruned)?],
+            )?;
+            tx.finish()?;
+            pruned.len() as u64
+        };
         let mut conn = self.writer()?;
-        let outbox_bodies = conn.execute(
-            "UPDATE outbox SET body = {empty_blob}, body_pruned_at = ?1 WHERE id IN (\
-             SELECT id FROM outbox WHERE body_pruned_at IS NULL AND updated_at{bytewise} < ?2 \
-             AND ((kind || '/' || status) {in_text:?3} \
-             OR ((kind || '/' || status) {in_text:?4} AND updated_at{bytewise} < ?5)) \
-             ORDER BY updated_at{bytewise} LIMIT ?6{lock: FOR UPDATE SKIP LOCKED})",
-            params![
-                &rfc3339(p.now_ms),
-                &rfc3339(p.body_before_ms),
-                &json_list(&final_pairs())?,
-                &json_list(&late_pairs())?,
-                &rfc3339(p.inbox_before_ms),
-                limit,
-            ],
-        )?;
         // A message still parked keeps the answer it will replace (inbox_refuse_parked).
         let inbox_rows = conn.execute(
             "DELETE FROM inbox WHERE message_id IN (SELECT i.message_id FROM inbox i \

@@ -1993,7 +1993,9 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
         c.execute_batch(
             "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
-             ALTER TABLE outbox DROP COLUMN body_pruned_at;",
+             ALTER TABLE outbox DROP COLUMN body_pruned_at; \
+             DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
+             ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
         )
         .expect("back to the older schema");
     }
@@ -2058,6 +2060,8 @@ fn check_upgraded(store: &dyn Store, history: Vec<i32>) {
         .outbox_lock_by_message_id("fixture-sed-1", OutboxKind::Sed)
         .unwrap()
         .expect("the SED");
+    // Its body moved to `outbox_bodies` (V7), byte for byte.
+    assert_eq!(sed.body, vec![0x00, 0xc3, 0x28, 0x78]);
     assert!(
         tx.outbox_transition(
             sed.id,

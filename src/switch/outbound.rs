@@ -455,7 +455,7 @@ pub(crate) fn plan(
         .signers
         .get(&s.from)
         .ok_or_else(|| invalid("from", "no signing key"))?;
-    let envelope = dsig::sign(unsigned.as_bytes(), signer)
+    let envelope = dsig::sign_rendered(unsigned.as_bytes(), signer)
         .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?;
     Ok(Planned {
         header,

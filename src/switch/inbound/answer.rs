@@ -150,7 +150,7 @@ pub(crate) fn error_answer(
     r: &Refusal,
 ) -> Result<Answer, String> {
     let unsigned = signal::render_error(message_id, r.code, &r.detail);
-    let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
+    let body = dsig::sign_rendered(unsigned.as_bytes(), &sw.ap_signer)
         .map_err(|e| format!("cannot sign an error: {e}"))?;
     Ok(Answer {
         kind: AnswerKind::Error,
@@ -187,7 +187,7 @@ fn receipt_answer(
         &sha256_b64(&m.body),
         &received_at,
     );
-    let body = dsig::sign(unsigned.as_bytes(), &sw.ap_signer)
+    let body = dsig::sign_rendered(unsigned.as_bytes(), &sw.ap_signer)
         .map_err(|e| format!("cannot sign a receipt: {e}"))?;
     Ok(Answer {
         kind: AnswerKind::Receipt,
