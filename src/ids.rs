@@ -68,6 +68,18 @@ macro_rules! string_id {
     };
 }
 
+/// The ids this switch makes (case, document, message) are UUIDv7: a millisecond
+/// timestamp, then 74 random bits. Time-ordered keys land on the rightmost pages of
+/// every B-tree they index, so a group commit of many SEDs writes a few shared pages
+/// instead of a random leaf page per index per SED (issue 9 measured 150 KB written
+/// per outbound SED with random v4 keys on SQLite). They reveal their creation time,
+/// which the envelope states anyway; they are identifiers, never capabilities. The
+/// random bits come from a thread-local generator seeded by the OS (uuid's
+/// `fast-rng`), not a system call per id.
+fn fresh_uuid() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
 string_id!(
     /// International case id: 32 lower-case hex digits chosen by the case owner.
     CaseId
@@ -80,8 +92,9 @@ impl CaseId {
             Err(id_error("case id", s, "32 lower-case hex digits"))
         }
     }
+    /// A new id, time-ordered (`fresh_uuid`).
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        Self(fresh_uuid().simple().to_string())
     }
 }
 
@@ -97,8 +110,9 @@ impl DocumentId {
             Err(id_error("document id", s, "32 lower-case hex digits"))
         }
     }
+    /// A new id, time-ordered (`fresh_uuid`).
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        Self(fresh_uuid().simple().to_string())
     }
 }
 
@@ -116,8 +130,9 @@ impl MessageId {
             Err(id_error("message id", s, "a UUID"))
         }
     }
+    /// A new id, time-ordered (`fresh_uuid`).
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        Self(fresh_uuid().to_string())
     }
 }
 

@@ -11,6 +11,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    // Before anything parses XML: libxml2 allocates from mimalloc too.
+    if !eessi_switch::sed::xml::libxml2_uses_mimalloc() {
+        eprintln!("warning: libxml2 keeps the system allocator");
+    }
     eessi_switch::logging::init();
     let cli = cli::Cli::parse();
     let code = match cli::run(cli).await {

@@ -127,6 +127,11 @@ async fn run(cli: Cli) -> Result<i32, String> {
 
 #[tokio::main]
 async fn main() {
+    // As `eessi-switch` does: libxml2 allocates from mimalloc (the stage benchmarks
+    // measure what `serve` runs).
+    if !eessi_switch::sed::xml::libxml2_uses_mimalloc() {
+        eprintln!("warning: libxml2 keeps the system allocator");
+    }
     eessi_switch::logging::init();
     let code = match run(Cli::parse()).await {
         Ok(code) => code,

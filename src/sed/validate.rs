@@ -66,6 +66,7 @@ fn with_schema<T>(
             if !path.is_file() {
                 return Err(ValidateError::NoSchema(path.to_owned()));
             }
+            crate::sed::xml::LIBXML2_IN_USE.store(true, std::sync::atomic::Ordering::Relaxed);
             let mut parser = SchemaParserContext::from_file(&path.to_string_lossy());
             let ctx = SchemaValidationContext::from_parser(&mut parser).map_err(|errs| {
                 ValidateError::BadSchema {

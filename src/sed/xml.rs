@@ -173,6 +173,7 @@ fn strict_options() -> ParserOptions<'static> {
 /// Precheck, then parse strictly with libxml2. The document never has a DTD.
 pub fn parse(bytes: &[u8], limits: &XmlLimits) -> Result<Document, XmlError> {
     crate::store::debug_assert_outside_transaction("parsing XML");
+    LIBXML2_IN_USE.store(true, std::sync::atomic::Ordering::Relaxed);
     precheck(bytes, limits)?;
     let parser = Parser::default();
     match parser.parse_string_with_diagnostics(bytes, strict_options()) {
@@ -297,6 +298,51 @@ unsafe extern "C" fn write_bytes(
 
 unsafe extern "C" fn close_noop(_ctx: *mut c_void) -> c_int {
     0
+}
+
+/// Set by the first use of libxml2 (a parse, a schema): from then on its allocator
+/// may no longer change.
+pub(crate) static LIBXML2_IN_USE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Route libxml2's allocations to mimalloc, the binaries' global allocator. Under
+/// load glibc's malloc, free and consolidation cost about a tenth of the switch's
+/// CPU (docs/performance.md), most of it for libxml2's parse trees and schema
+/// validation. Each binary calls this first thing in `main`; it does nothing (and
+/// says so) once libxml2 has allocated anything, because memory from one
+/// allocator freed by the other would corrupt the heap. libxml2 and the `libxml`
+/// crate free what libxml2 allocated through `xmlFree`, which this sets too.
+pub fn libxml2_uses_mimalloc() -> bool {
+    use std::sync::atomic::Ordering;
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DONE.get_or_init(|| {
+        if LIBXML2_IN_USE.load(Ordering::Relaxed) {
+            return false;
+        }
+        unsafe extern "C" fn strdup(s: *const std::ffi::c_char) -> *mut std::ffi::c_char {
+            // SAFETY: libxml2 passes a NUL-terminated string; the copy has its NUL.
+            unsafe {
+                let bytes = std::ffi::CStr::from_ptr(s).to_bytes_with_nul();
+                let p = libmimalloc_sys::mi_malloc(bytes.len()) as *mut u8;
+                if !p.is_null() {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+                }
+                p as *mut std::ffi::c_char
+            }
+        }
+        // SAFETY: called before libxml2 allocated anything (checked above; the
+        // binaries call it before any other work), with functions of matching
+        // signatures that allocate and free from one heap.
+        let rc = unsafe {
+            bindings::xmlMemSetup(
+                Some(libmimalloc_sys::mi_free),
+                Some(libmimalloc_sys::mi_malloc),
+                Some(libmimalloc_sys::mi_realloc),
+                Some(strdup),
+            )
+        };
+        rc == 0
+    })
 }
 
 /// Exclusive C14N 1.0 without comments of `scope` in `doc`.

@@ -75,6 +75,12 @@ fn cell(v: ValueRef<'_>) -> Result<Cell> {
 /// Each connection's page cache, in KiB (two connections: the writer and the reader).
 pub const PAGE_CACHE_KIB: i64 = 32 * 1024;
 
+/// The write-ahead log is copied into the database once it holds this many 4 KiB
+/// pages (SQLite's default is 1,000). A page changed by many commits in between (the
+/// rightmost leaf of every time-ordered index) is copied once per checkpoint, so a
+/// longer interval writes less; the log stays within about this size (`journal_size_limit`).
+pub const WAL_CHECKPOINT_PAGES: i64 = 8 * 1024;
+
 /// One SQLite connection with its statements rendered for SQLite (rusqlite's
 /// statement cache then keeps them prepared).
 pub struct SqliteConn {
@@ -91,6 +97,10 @@ impl SqliteConn {
         // The page cache of each connection, bounded (KiB): SQLite's default (2 MiB)
         // made the relay read just-committed bodies back through the kernel.
         c.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
+            .map_err(db)?;
+        c.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
+            .map_err(db)?;
+        c.pragma_update(None, "journal_size_limit", WAL_CHECKPOINT_PAGES * 4096)
             .map_err(db)?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;

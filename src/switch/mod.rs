@@ -78,6 +78,11 @@ pub struct Metrics {
     pub submissions_refused: AtomicU64,
     /// Submissions planned and signed again because their case moved before commit.
     pub submissions_replanned: AtomicU64,
+    /// Group commits of national submissions (`outbound_submitted` over this is
+    /// the mean batch).
+    pub submission_commits: AtomicU64,
+    /// Outbox relay rounds that published something.
+    pub relay_rounds: AtomicU64,
     /// Outbox bodies emptied, inbox rows and history entries deleted by retention.
     pub retention_outbox_bodies_pruned: AtomicU64,
     pub retention_inbox_rows_pruned: AtomicU64,
@@ -109,6 +114,8 @@ impl Metrics {
             ("parked_refused_cap", g(&self.parked_refused_cap)),
             ("submissions_refused", g(&self.submissions_refused)),
             ("submissions_replanned", g(&self.submissions_replanned)),
+            ("submission_commits", g(&self.submission_commits)),
+            ("relay_rounds", g(&self.relay_rounds)),
             (
                 "retention_outbox_bodies_pruned",
                 g(&self.retention_outbox_bodies_pruned),
@@ -340,6 +347,10 @@ impl Switch {
             (
                 "sqlite_page_cache_kib_per_connection",
                 crate::store::sqlite::PAGE_CACHE_KIB as u64,
+            ),
+            (
+                "sqlite_wal_checkpoint_pages",
+                crate::store::sqlite::WAL_CHECKPOINT_PAGES as u64,
             ),
             ("inbound_lanes", inbound::LANES as u64),
             ("inbound_lane_queue", inbound::LANE_QUEUE as u64),

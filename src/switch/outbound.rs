@@ -600,6 +600,7 @@ fn run_batch(sw: &Switch, jobs: Vec<Job>) {
     if let Err(e) = tx.commit() {
         return fail_all(jobs, &e);
     }
+    Metrics::inc(&sw.metrics.submission_commits);
     for (j, r) in jobs.into_iter().zip(results) {
         if matches!(r, Ok(Committed::Done(_))) {
             Metrics::inc(&sw.metrics.outbound_submitted);

@@ -100,6 +100,7 @@ pub async fn round(sw: &Arc<Switch>) -> Result<usize, StoreError> {
     if n == 0 {
         return Ok(0);
     }
+    Metrics::inc(&sw.metrics.relay_rounds);
     let (due, outcomes) = publish_all(sw, claim.messages, claim.now_ms).await;
     let sw2 = sw.clone();
     tokio::task::spawn_blocking(move || record(&sw2, &due, outcomes))
