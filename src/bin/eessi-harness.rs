@@ -61,6 +61,10 @@ enum Command {
         /// Skip the single-thread stage measurements.
         #[arg(long)]
         no_stages: bool,
+        /// Share of hostile messages (bad signatures, oversize, malformed) in a
+        /// second whole-path run; 0 skips it.
+        #[arg(long, default_value_t = 0.1)]
+        hostile_share: f64,
     },
     /// The fault test: two BE instances on PostgreSQL and NL exchange SEDs while
     /// processes are killed, RabbitMQ restarts and database connections drop.
@@ -92,6 +96,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             python,
             ceiling_seconds,
             no_stages,
+            hostile_share,
         } => bench::run(bench::BenchOptions {
             clients,
             seds,
@@ -104,6 +109,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             python,
             ceiling_seconds,
             stages: !no_stages,
+            hostile_share,
         })
         .await
         .map(|()| 0),

@@ -97,6 +97,8 @@ pub struct BenchOptions {
     pub ceiling_seconds: u64,
     /// Measure each stage alone too.
     pub stages: bool,
+    /// Share of hostile messages in a second whole-path run (0: no such run).
+    pub hostile_share: f64,
 }
 
 /// A fresh PostgreSQL database, dropped (forcing connections out) on drop.
@@ -285,6 +287,9 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
             exe.display()
         );
     }
+    if !(0.0..1.0).contains(&opts.hostile_share) {
+        return Err("--hostile-share must be at least 0 and below 1".into());
+    }
     if opts.instances > 1 && opts.postgres.is_none() {
         return Err("--instances 2 needs --postgres (instances share one database)".into());
     }
@@ -405,6 +410,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
             country: "BE",
             store_url: &be_store,
             amqp_url: &amqp,
+            body_bytes_max: None,
         };
         be.push(Node::start(&spec, &root, dir.path()).await?);
     }
@@ -573,6 +579,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
             country,
             store_url: &store,
             amqp_url: &amqp2,
+            body_bytes_max: Some(HOSTILE_BODY_MAX),
         };
         pair.push(Node::start(&spec, &root, &whole_dir).await?);
     }
@@ -608,6 +615,26 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
     report.set("whole_path_ratio", round3(whole / ceiling));
     let applied = pair[0].counter("inbound_applied").await?;
     report.set("whole_path_applied_at_nl", applied);
+    if opts.hostile_share > 0.0 {
+        let run = WholeRun {
+            addr: &addr,
+            pair: &pair,
+            clients,
+            national: &national,
+            next: &next,
+            seds: opts.whole_seds,
+        };
+        hostile_phase(
+            &root,
+            &amqp2,
+            &run,
+            whole,
+            opts.hostile_share,
+            cores,
+            &mut report,
+        )
+        .await?;
+    }
     drop(pair);
 
     if let Some(n) = opts.python {
@@ -661,6 +688,115 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
     println!("{}", serde_json::Value::Object(report.json));
     Ok(())
 }
+/// The receiver's size limit in the whole-path runs: far above any valid SED, and
+/// low enough that the hostile `TOO_LARGE` messages do not swamp the broker.
+const HOSTILE_BODY_MAX: usize = 256 * 1024;
+/// Hostile messages sent alone to measure what one costs the machine.
+const HOSTILE_CALIBRATION: usize = 300;
+
+/// The whole-path set-up, for running it again.
+struct WholeRun<'a> {
+    addr: &'a [String],
+    /// NL, then BE.
+    pair: &'a [Node],
+    clients: usize,
+    national: &'a Arc<National>,
+    next: &'a Arc<AtomicU64>,
+    seds: u64,
+}
+
+/// The whole path again with hostile messages (`share` of all traffic) put on NL's
+/// inbox by DE: the valid rate with them against `clean` (the rate without), and
+/// what share of the machine's CPU the hostile messages took (each measured alone
+/// first). Every hostile message must come back as the contract's error.
+async fn hostile_phase(
+    root: &std::path::Path,
+    amqp: &str,
+    run: &WholeRun<'_>,
+    clean: f64,
+    share: f64,
+    cores: usize,
+    report: &mut Report,
+) -> Result<(), String> {
+    use super::hostile::{self, Hostile};
+    hostile::declare_sender(amqp).await?;
+    let per_valid = share / (1.0 - share).max(1e-9);
+    let count = (run.seds as f64 * per_valid).ceil() as usize;
+    let (root2, n) = (root.to_owned(), HOSTILE_CALIBRATION + count);
+    let all = tokio::task::spawn_blocking(move || Hostile::craft(&root2, n, HOSTILE_BODY_MAX))
+        .await
+        .map_err(|e| e.to_string())??;
+    let expected = all.expected();
+    let mut messages: Vec<_> = all.messages.into_iter().map(|(m, _)| m).collect();
+    let measured = messages.split_off(HOSTILE_CALIBRATION);
+
+    // Alone: the machine's CPU per hostile message, until each is answered.
+    let busy = hostile::machine_busy()?;
+    hostile::publish(amqp, messages, 0.0).await?;
+    let calibration: std::collections::HashMap<_, _> = expected
+        .iter()
+        .filter(|(id, _)| !measured.iter().any(|m| &m.message_id == *id))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let answers = hostile::collect(amqp, calibration, Duration::from_secs(120)).await?;
+    let cpu_each = (hostile::machine_busy()? - busy).as_secs_f64() / HOSTILE_CALIBRATION as f64;
+    if answers.right != HOSTILE_CALIBRATION {
+        return Err(format!("hostile messages sent alone: {answers:?}"));
+    }
+
+    // With the valid traffic, paced at `share` of it.
+    let pace = clean * per_valid;
+    let expected_measured: std::collections::HashMap<_, _> = measured
+        .iter()
+        .map(|m| (m.message_id.clone(), expected[&m.message_id]))
+        .collect();
+    let amqp2 = amqp.to_owned();
+    let publisher = tokio::spawn(async move { hostile::publish(&amqp2, measured, pace).await });
+    let took = closed_phase(
+        run.addr,
+        &run.pair[1..],
+        "signals_received",
+        run.clients,
+        run.national,
+        run.next,
+        run.seds,
+    )
+    .await?;
+    let sent = publisher.await.map_err(|e| e.to_string())??;
+    let valid = rate(run.seds as usize, took);
+    let answers = hostile::collect(amqp, expected_measured, Duration::from_secs(120)).await?;
+    let hostile_per_s = sent as f64 / took.as_secs_f64().max(1e-9);
+    let cpu_share = hostile_per_s * cpu_each / cores as f64;
+    report.rate(
+        "whole_path_hostile_per_s",
+        "WHOLE PATH with hostile messages on NL's inbox",
+        valid,
+    );
+    report.set("hostile_share", share);
+    report.set("hostile_sent", sent as u64);
+    report.set("hostile_answered", answers.right as u64);
+    report.set("hostile_wrong_answers", answers.wrong as u64);
+    report.set("hostile_unanswered", answers.missing as u64);
+    report.set("hostile_machine_cpu_ms_each", round3(cpu_each * 1000.0));
+    report.set("hostile_cpu_share", round3(cpu_share));
+    report.set("hostile_valid_drop", round3(1.0 - valid / clean.max(1e-9)));
+    println!(
+        "hostile: {sent} sent at {hostile_per_s:.0}/s, {} answered with the contract's error, {} wrong, {} unanswered; \
+         each cost the machine {:.3} ms of CPU alone, {:.1} % of its CPU at that rate; \
+         valid throughput {valid:.0}/s against {clean:.0}/s without ({:+.1} %)",
+        answers.right,
+        answers.wrong,
+        answers.missing,
+        cpu_each * 1000.0,
+        cpu_share * 100.0,
+        (valid / clean.max(1e-9) - 1.0) * 100.0,
+    );
+    if answers.right != sent || answers.wrong > 0 {
+        return Err("not every hostile message got its contract answer".into());
+    }
+    Ok(())
+}
+
 /// Each stage alone, single-threaded.
 fn stage_rates(
     root: &std::path::Path,

@@ -8,6 +8,7 @@ pub mod bench;
 #[cfg(feature = "harness")]
 pub mod chaos;
 pub mod demo;
+pub mod hostile;
 #[cfg(feature = "harness")]
 pub mod load;
 #[cfg(feature = "harness")]

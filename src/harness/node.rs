@@ -11,6 +11,8 @@ pub struct NodeSpec<'a> {
     pub country: &'a str,
     pub store_url: &'a str,
     pub amqp_url: &'a str,
+    /// `[limits] body_bytes_max` when not the default (10 MiB).
+    pub body_bytes_max: Option<usize>,
 }
 
 /// A running `serve`, SIGKILLed on drop. Its retransmission interval (10 min) is
@@ -28,7 +30,11 @@ pub struct Node {
 fn config_text(spec: &NodeSpec, root: &Path, port: u16) -> String {
     format!(
         "country = \"{country}\"\nregistry = \"{root}/fixtures/registry.toml\"\nbuc_definitions = \"{root}/buc-definitions\"\nsed_schemas = \"{root}/sed-schemas\"\nadapters = \"{root}/adapters\"\nkeys_dir = \"{root}/fixtures/pki\"\nshutdown_grace_ms = 2000\n\
-[store]\nurl = \"{store}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"] }}\n[retry]\ninterval_ms = 600000\nattempts_max = 5\nwindow_ms = 3600000\n",
+[store]\nurl = \"{store}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"] }}\n[retry]\ninterval_ms = 600000\nattempts_max = 5\nwindow_ms = 3600000\n{limits}",
+        limits = spec
+            .body_bytes_max
+            .map(|b| format!("[limits]\nbody_bytes_max = {b}\n"))
+            .unwrap_or_default(),
         country = spec.country,
         root = root.display(),
         store = spec.store_url,
