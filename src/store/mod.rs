@@ -264,6 +264,10 @@ pub struct OutboxMessage {
     pub document_id: Option<DocumentId>,
     pub created_at: String,
     pub updated_at: String,
+    /// Some: `body` is the envelope of version `body_version` of `document_id`,
+    /// recorded in the same transaction, and the store keeps it there only (once,
+    /// not twice: `outbox_bodies` gets no copy).
+    pub body_version: Option<u32>,
 }
 
 impl OutboxMessage {
@@ -295,6 +299,7 @@ impl OutboxMessage {
             document_id: None,
             created_at: now_rfc3339(),
             updated_at: now_rfc3339(),
+            body_version: None,
         }
     }
 }

@@ -367,21 +367,24 @@ macro_rules! out_cols_head {
 macro_rules! out_cols_tail {
     () => {
         ", o.status, o.attempts, o.next_attempt_ms, o.first_attempt_ms, o.last_error, o.case_id, \
-         o.document_id, o.created_at, o.updated_at"
+         o.document_id, o.created_at, o.updated_at, o.body_version"
     };
 }
 macro_rules! out_cols {
     () => {
         concat!(
             out_cols_head!(),
-            "COALESCE(b.body, {empty_blob})",
+            "COALESCE(b.body, v.envelope, {empty_blob})",
             out_cols_tail!()
         )
     };
 }
 macro_rules! from_outbox_with_body {
     () => {
-        " FROM outbox o LEFT JOIN outbox_bodies b ON b.id = o.id"
+        " FROM outbox o LEFT JOIN outbox_bodies b ON b.id = o.id \
+         LEFT JOIN document_versions v ON o.body_version IS NOT NULL \
+         AND o.body_pruned_at IS NULL AND v.document_id = o.document_id \
+         AND v.version = o.body_version"
     };
 }
 macro_rules! out_cols_no_body {
@@ -479,6 +482,7 @@ fn to_out(mut r: Row) -> Result<OutboxMessage> {
         document_id: r.parse_opt(14, DocumentId::parse)?,
         created_at: r.text(15)?,
         updated_at: r.text(16)?,
+        body_version: r.opt_u32(17)?,
     })
 }
 
@@ -967,8 +971,8 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
             .query_one(
                 "INSERT INTO outbox (message_id, kind, exchange, routing_key, headers, timestamp, \
                  body_bytes, status, attempts, next_attempt_ms, first_attempt_ms, last_error, case_id, \
-                 document_id, created_at, updated_at) \
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) RETURNING id",
+                 document_id, created_at, updated_at, body_version) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17) RETURNING id",
                 params![
                     &m.message_id,
                     m.kind.as_str(),
@@ -986,13 +990,17 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
                     m.document_id.as_ref().map(|d| d.as_str()),
                     &m.created_at,
                     &m.updated_at,
+                    m.body_version,
                 ],
             )?
             .i64(0)?;
-        self.conn.execute(
-            "INSERT INTO outbox_bodies (id, body) VALUES (?1, ?2)",
-            params![id, &m.body],
-        )?;
+        // A body that is a document version's envelope is read from there.
+        if m.body_version.is_none() || m.document_id.is_none() {
+            self.conn.execute(
+                "INSERT INTO outbox_bodies (id, body) VALUES (?1, ?2)",
+                params![id, &m.body],
+            )?;
+        }
         Ok(id)
     }
 

@@ -93,6 +93,7 @@ suite!(
     participants_add_is_idempotent_and_remove_works,
     documents_insert_get_and_update,
     versions_insert_and_get,
+    an_outbox_body_kept_in_its_document_version_reads_back_and_prunes,
     history_keeps_append_order,
     outbox_enqueue_find_and_update,
     outbox_due_selects_queued_retrying_and_overdue_seds,
@@ -548,6 +549,46 @@ fn versions_insert_and_get(store: &dyn Store) {
     assert!(tx.version_get(&DocumentId::random(), 1).unwrap().is_none());
     // One document version is stored once.
     assert!(tx.version_insert(&version(&d, 1)).is_err());
+}
+
+/// A SED's outbox row whose body is its document version's envelope (stored once):
+/// read back, claimed and pruned as if it were its own.
+fn an_outbox_body_kept_in_its_document_version_reads_back_and_prunes(store: &dyn Store) {
+    let id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let d = DocumentId::random();
+    let v2 = version(&d, 2);
+    let mut m = settled(OutboxKind::Sed, "in-version", OutboxStatus::Delivered, 40);
+    m.case_id = Some(id.clone());
+    m.document_id = Some(d.clone());
+    m.body = v2.envelope.clone();
+    m.body_version = Some(2);
+    let mut tx = store.begin().unwrap();
+    tx.document_insert(&document(&d, &id, "2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    tx.version_insert(&version(&d, 1)).unwrap();
+    tx.version_insert(&v2).unwrap();
+    m.id = tx.outbox_enqueue(&m).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    let got = tx
+        .outbox_by_message_id("in-version", OutboxKind::Sed)
+        .unwrap()
+        .expect("the row");
+    assert_eq!(got, m);
+    drop(tx);
+    // Listed with it too, and emptied by retention like an own body.
+    let listed = store.messages(None, 10).unwrap();
+    assert_eq!(listed[0].body, v2.envelope);
+    assert_eq!(store.prune(&prune_at(10)).unwrap().outbox_bodies, 1);
+    let mut tx = store.begin().unwrap();
+    let pruned = tx
+        .outbox_by_message_id("in-version", OutboxKind::Sed)
+        .unwrap()
+        .expect("the row");
+    assert!(pruned.body.is_empty());
+    // The case file keeps the envelope.
+    assert_eq!(tx.version_get(&d, 2).unwrap(), Some(v2));
 }
 
 fn history_keeps_append_order(store: &dyn Store) {
@@ -1994,6 +2035,7 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
             "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
              ALTER TABLE outbox DROP COLUMN body_pruned_at; \
+             ALTER TABLE outbox DROP COLUMN body_version; \
              DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
              ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
         )

@@ -243,6 +243,14 @@ pub fn apply(
             subject,
         },
     )?;
+    // A body stored as the document version's must be exactly that version's.
+    debug_assert!(
+        out.body_version.is_none()
+            || (out.body_version == Some(h.document_version)
+                && out.document_id.as_ref() == Some(&h.document_id)
+                && out.body == sed.envelope),
+        "an outbox body said to be the document version's is not"
+    );
     tx.outbox_enqueue(out)?;
     Ok(decision)
 }

@@ -627,6 +627,7 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
     );
     out.case_id = Some(h.case_id.clone());
     out.document_id = Some(h.document_id.clone());
+    out.body_version = Some(h.document_version);
     let sed = SedToApply {
         header: h,
         message_id: &p.message_id,

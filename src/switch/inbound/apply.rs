@@ -219,6 +219,8 @@ pub(crate) fn apply_sed(
     );
     out.case_id = Some(h.case_id.clone());
     out.document_id = Some(h.document_id.clone());
+    // The delivery is the received envelope as it is: the document version's.
+    out.body_version = Some(h.document_version);
     let sed = SedToApply {
         header: h,
         message_id,
