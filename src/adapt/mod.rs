@@ -55,6 +55,8 @@
 
 mod definition;
 mod map;
+mod model;
+mod reverse;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +78,10 @@ pub enum AdaptError {
     /// Well-formed but not valid against the adapter's national XSD.
     #[error("national message breaks its schema: {}", join(.0))]
     NationalInvalid(Vec<Violation>),
+    /// The reverse direction built a national message its own XSD refuses
+    /// (a SED value the national type is narrower for).
+    #[error("the national message built from the SED breaks its schema: {}", join(.0))]
+    NationalOutputInvalid(Vec<Violation>),
     /// Valid, but the mapping could not produce every value it needs.
     #[error("national message cannot be mapped: {}", join(.0))]
     Mapping(Vec<MappingIssue>),
@@ -101,8 +107,9 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
 /// (`in`, `name`, `value`) so the API can hand it back as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MappingIssue {
-    /// The national XPath (prefixed by the `each` matches that led there) or,
-    /// for constants, the SED path concerned.
+    /// Forward: the national XPath (prefixed by the `each` matches that led
+    /// there) or, for constants, the SED path concerned. Reverse: the SED path
+    /// (`Employer[2]/Address/Town`).
     pub field: String,
     pub message: String,
     /// The offending national value, when there is one.
@@ -135,6 +142,16 @@ pub struct Translated {
     pub sed_xml: String,
 }
 
+/// What the envelope of a received SED says and its body does not: the
+/// reverse writes these into the national format's sender, receiver and case
+/// id fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub from: InstitutionId,
+    pub to: InstitutionId,
+    pub case_id: CaseId,
+}
+
 /// One loaded and checked adapter.
 #[derive(Debug, Clone)]
 pub struct Adapter {
@@ -158,19 +175,7 @@ impl Adapter {
         version: &SedVersion,
     ) -> Result<Translated, AdaptError> {
         let doc = crate::sed::xml::parse(national, limits)?;
-        match validate_document(&self.schema, &doc) {
-            Ok(()) => {}
-            Err(ValidateError::Invalid(violations)) => {
-                return Err(AdaptError::NationalInvalid(violations));
-            }
-            // The schema compiled at load; losing it since is a definition fault.
-            Err(e) => {
-                return Err(AdaptError::Definition {
-                    path: self.schema.clone(),
-                    problems: vec![e.to_string()],
-                });
-            }
-        }
+        self.validate_national(&doc, AdaptError::NationalInvalid)?;
         map::run(
             &self.plan,
             &doc,
@@ -181,6 +186,40 @@ impl Adapter {
             },
         )
         .map_err(AdaptError::Mapping)
+    }
+
+    /// The reverse: the received SED `sed` (the SED element's document, as
+    /// checked inbound) as this adapter's national message, validated against
+    /// the national XSD. Blocking, like `translate`.
+    pub fn to_national(
+        &self,
+        sed: &[u8],
+        header: &Header,
+        limits: &XmlLimits,
+    ) -> Result<String, AdaptError> {
+        let doc = crate::sed::xml::parse(sed, limits)?;
+        let national =
+            reverse::run(&self.plan, &doc, &self.sed, header).map_err(AdaptError::Mapping)?;
+        let built = crate::sed::xml::parse(national.as_bytes(), limits)?;
+        self.validate_national(&built, AdaptError::NationalOutputInvalid)?;
+        Ok(national)
+    }
+
+    /// Validate against the national XSD; `invalid` says which side broke it.
+    fn validate_national(
+        &self,
+        doc: &libxml::tree::Document,
+        invalid: fn(Vec<Violation>) -> AdaptError,
+    ) -> Result<(), AdaptError> {
+        match validate_document(&self.schema, doc) {
+            Ok(()) => Ok(()),
+            Err(ValidateError::Invalid(violations)) => Err(invalid(violations)),
+            // The schema compiled at load; losing it since is a definition fault.
+            Err(e) => Err(AdaptError::Definition {
+                path: self.schema.clone(),
+                problems: vec![e.to_string()],
+            }),
+        }
     }
 }
 
@@ -257,5 +296,11 @@ impl Adapters {
 
     pub fn get(&self, name: &str) -> Option<&Adapter> {
         self.by_name.get(name)
+    }
+
+    /// The adapters whose SED is `sed`: the candidates for delivering a
+    /// received SED of that type in a national format.
+    pub fn for_sed<'a>(&'a self, sed: &'a SedType) -> impl Iterator<Item = &'a Adapter> + 'a {
+        self.by_name.values().filter(move |a| a.sed == *sed)
     }
 }
