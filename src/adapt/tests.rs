@@ -570,3 +570,131 @@ fn adapters_can_be_shared_across_tasks() {
     shareable::<Translated>();
     shareable::<AdaptError>();
 }
+
+// ---- the reverse direction ----
+
+#[test]
+fn load_refuses_a_code_table_that_cannot_be_turned_round() {
+    let toml = TINY_TOML.replace("\"2\" = \"female\"", "\"2\" = \"female\"\n\"9\" = \"male\"");
+    let (_dir, loaded) = tiny_adapter(&toml);
+    match loaded {
+        Err(AdaptError::Definition { problems, .. }) => assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("\"gender\" is not invertible: 1, 9")
+                    && p.contains("[reverse_codes.gender]")),
+            "{problems:#?}"
+        ),
+        other => panic!("expected Definition, got {other:?}"),
+    }
+    // Declaring the reverse makes it loadable; a declared choice the table
+    // does not back is refused.
+    let declared = format!("{toml}\n[reverse_codes.gender]\nmale = \"1\"\nfemale = \"2\"\n");
+    let (_dir, loaded) = tiny_adapter(&declared);
+    loaded.unwrap_or_else(|e| panic!("{e}"));
+    let wrong = format!("{toml}\n[reverse_codes.gender]\nmale = \"2\"\n");
+    let (_dir, loaded) = tiny_adapter(&wrong);
+    match loaded {
+        Err(AdaptError::Definition { problems, .. }) => {
+            let has = |n: &str| problems.iter().any(|p| p.contains(n));
+            assert!(has("\"male\" -> \"2\""), "{problems:#?}");
+            assert!(has("\"female\" has no national value"), "{problems:#?}");
+        }
+        other => panic!("expected Definition, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_refuses_a_definition_whose_reverse_cannot_be_built_listing_every_reason() {
+    let toml = format!(
+        "{TINY_TOML}
+[[map]]
+to = \"Person/Joined\"
+from = \"concat(t:Name, t:Gender)\"
+
+[[map]]
+to = \"Person/Unknown\"
+from = \"t:Nowhere\"
+
+[[map]]
+to = \"Item\"
+each = \"t:Item\"
+required = false
+[[map.fields]]
+to = \"Inner/Code\"
+from = \"t:Code\"
+
+[[map]]
+to = \"Whole\"
+from = \"t:Item\"
+
+[[map]]
+to = \"Person/Gone\"
+from = \"t:Name\"
+one_way = \" \"
+"
+    );
+    let (_dir, loaded) = tiny_adapter(&toml);
+    match loaded {
+        Err(AdaptError::Definition { problems, .. }) => {
+            let has = |n: &str| {
+                assert!(
+                    problems.iter().any(|p| p.contains(n)),
+                    "no problem mentions {n:?}: {problems:#?}"
+                )
+            };
+            has("\"concat(t:Name, t:Gender)\" is not a simple path");
+            has("Nowhere is not declared there in the national schema");
+            has("both map to SED Item and no constant");
+            has("\"t:Item\" names a national element with children");
+            has("`one_way` needs the reason");
+            assert_eq!(problems.len(), 5, "{problems:#?}");
+        }
+        other => panic!("expected Definition, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_reverse_names_sed_paths_for_what_the_national_format_needs() {
+    let (_dir, loaded) = tiny_adapter(TINY_TOML);
+    let adapters = loaded.unwrap_or_else(|e| panic!("{e}"));
+    let tiny = adapters.get("tiny").expect("tiny");
+    let header = Header {
+        from: InstitutionId::parse("NL:SVB").expect("id"),
+        to: InstitutionId::parse("BE:ONSS").expect("id"),
+        case_id: CaseId::parse("0123456789abcdef0123456789abcdef").expect("case"),
+    };
+    let ns = "xmlns:sed=\"http://ec.europa.eu/eessi/ns/4_2\"";
+    // No name, a sex the table does not know, and the wrong SED.
+    let sed = format!("<sed:A009 {ns}><sed:Person><sed:Id><sed:Sex>other</sed:Sex></sed:Id></sed:Person></sed:A009>");
+    match tiny.to_national(sed.as_bytes(), &header, &XmlLimits::default()) {
+        Err(AdaptError::Mapping(issues)) => {
+            assert_eq!(issues.len(), 2, "{issues:?}");
+            assert!(issues.iter().any(|i| i.field == "Person/Id/Sex"
+                && i.value.as_deref() == Some("other")), "{issues:?}");
+            assert!(issues.iter().any(|i| i.field == "Person/Id/Name"
+                && i.message.contains("Name")), "{issues:?}");
+        }
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+    let wrong = format!("<sed:A003 {ns}/>");
+    assert!(matches!(
+        tiny.to_national(wrong.as_bytes(), &header, &XmlLimits::default()),
+        Err(AdaptError::Mapping(i)) if i[0].message.contains("A009")
+    ));
+    let ok = format!(
+        "<sed:A009 {ns}><sed:Person><sed:Id><sed:Sex>female</sed:Sex><sed:Name>Ann</sed:Name></sed:Id></sed:Person>\
+         <sed:Item><sed:Inner><sed:Code>AB</sed:Code><sed:Fixed>x</sed:Fixed></sed:Inner></sed:Item>\
+         <sed:Item><sed:Inner><sed:Fixed>other</sed:Fixed><sed:Code>ZZ</sed:Code></sed:Inner></sed:Item></sed:A009>"
+    );
+    let national = tiny
+        .to_national(ok.as_bytes(), &header, &XmlLimits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // National order (From, To, Gender, Name, Item), codes turned round, and
+    // the second Item dropped: its constant contradicts the adapter's.
+    assert_eq!(
+        national,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Msg xmlns=\"urn:test:tiny\">\n  <From>NL:SVB</From>\n  \
+         <To>BE:ONSS</To>\n  <Gender>2</Gender>\n  <Name>Ann</Name>\n  <Item>\n    <Code>AB</Code>\n  </Item>\n</Msg>\n"
+    );
+}
