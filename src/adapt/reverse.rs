@@ -86,17 +86,28 @@ impl Element {
     }
 }
 
-/// The SED elements at `path` below `node`, every branch followed.
-fn select(node: RoNode, path: &[String]) -> Vec<RoNode> {
+/// The elements at `path` below `node`, every branch followed; generic over
+/// the node type so that the tests walk their mutable documents the same way.
+pub(super) fn descend<N>(
+    node: N,
+    path: &[String],
+    children: impl Fn(&N) -> Vec<N>,
+    name: impl Fn(&N) -> String,
+) -> Vec<N> {
     let mut frontier = vec![node];
-    for name in path {
+    for step in path {
         frontier = frontier
-            .into_iter()
-            .flat_map(|n| n.get_child_elements())
-            .filter(|c| c.get_name() == *name)
+            .iter()
+            .flat_map(&children)
+            .filter(|c| name(c) == *step)
             .collect();
     }
     frontier
+}
+
+/// The SED elements at `path` below `node`.
+fn select(node: RoNode, path: &[String]) -> Vec<RoNode> {
+    descend(node, path, |n| n.get_child_elements(), |n| n.get_name())
 }
 
 /// The trimmed text of the first element at `path`, if any and not blank.
