@@ -1,7 +1,24 @@
 //! National-message adapters: the declarative mapping engine that turns a
-//! Belgian institution's own XML message into the body of a SED. Each adapter is
-//! data, not code (`adapters/<name>/adapter.toml` beside its national XSD), so a
-//! new national format needs a definition file and a golden test, not a release.
+//! Belgian institution's own XML message into the body of a SED, and a received
+//! SED back into that message. Each adapter is data, not code
+//! (`adapters/<name>/adapter.toml` beside its national XSD, a README and golden
+//! files in both directions), so a new national format needs a definition
+//! file, a schema and golden files, not a release.
+//!
+//! # The API, both ways
+//!
+//! - `Adapter::translate(national, limits, version) -> Translated`: a national
+//!   submission as a SED body plus its routing facts (`from`, `to`, `case_id`).
+//! - `Adapter::to_national(sed, &Header { from, to, case_id }, limits) -> String`:
+//!   a received SED (the bytes of the SED element's document, after the inbound
+//!   checks) as the adapter's national message, valid against its national XSD.
+//!   The header is the received envelope's: it fills the national sender,
+//!   receiver and case id fields, which no SED body carries. Issues are located
+//!   at SED paths (`Child[2]/PersonIdentification/Sex`);
+//!   `NationalOutputInvalid` means the SED holds a value the national type is
+//!   narrower for. `Adapters::for_sed` lists the adapters of a SED type. The
+//!   inbound delivery path does not call it yet: which institution receives
+//!   which SED type in which format is configuration still to come (issue 10).
 //!
 //! # The definition format
 //!
@@ -23,9 +40,12 @@
 //! [codes.gender]                     # national value -> SED value
 //! "1" = "male"
 //!
+//! [reverse_codes.gender]             # only for a table that is not injective
+//! "male" = "1"
+//!
 //! [[map]]                            # entries run in order, SED schema order
 //! to = "InsuredPerson/PersonIdentification/Sex"
-//! from = "p:Worker/p:Gender"         # or `value = "constant"`
+//! from = "p:Worker/p:Gender"         # a plain national path, or `value = "constant"`
 //! codes = "gender"                   # optional
 //! required = true                    # default; a missing value is an issue
 //! transform = "date"                 # optional: "date" or "upper"
@@ -35,10 +55,35 @@
 //! to = "WorkPlaceInHostState"
 //! each = "p:HostWorkplaces/p:Workplace"
 //! required = true                    # default; no match at all is an issue
+//! # one_way = "why"                  # optional: no reverse for this entry
 //! [[map.fields]]                     # same shape, relative to each match
 //! to = "Name"
 //! from = "p:Name"
 //! ```
+//!
+//! # The reverse, derived from the same entries
+//!
+//! Every adapter works both ways, so load refuses a definition whose reverse
+//! cannot be built, listing every reason:
+//!
+//! - every `from`, `each` and envelope XPath is `.` or a plain path of child
+//!   elements in the national namespace (`p:Worker/p:Gender`), each step
+//!   declared there in the national schema (read as a content model:
+//!   `model.rs`), a leaf naming an element without children;
+//! - a code table must be injective, or declare its reverse
+//!   (`[reverse_codes.gender]`, SED value -> national value, each choice one
+//!   the forward table maps back);
+//! - the transforms have inverses (`date`, `upper`: the identity, see
+//!   `definition::Transform::inverse`);
+//! - two `each` groups on one SED path must differ in a constant field (the
+//!   reverse gives each SED element to the first group it does not
+//!   contradict), or one of them says `one_way = "<reason>"` and is skipped.
+//!
+//! In reverse a constant writes nothing; in an `each` group it filters (a BE
+//! PIN group skips the NL PIN), and a leaf's constant `attributes` select the
+//! SED elements it reads (`currency = "EUR"`). Of a repeated SED element a
+//! single-valued national field takes the first. The national message is
+//! written in its schema's element order, not in the entries' SED order.
 //!
 //! `to` paths are relative to the current SED element (the root, or the element
 //! of an `each` match). Consecutive entries sharing a path prefix share its open
@@ -49,9 +94,10 @@
 //!
 //! # Threads
 //!
-//! `Adapters` holds no libxml2 object and can be shared; `translate` builds its
-//! document, XPath context and (thread-cached) schema on the calling thread,
-//! which should be a blocking worker.
+//! `Adapters` holds no libxml2 object and can be shared; `translate` and
+//! `to_national` build their documents, XPath context and (thread-cached)
+//! schema on the calling thread, which should be a blocking worker outside any
+//! store transaction.
 
 mod definition;
 mod map;
