@@ -13,6 +13,7 @@ use libxml::tree::Document;
 use libxml::xpath::{Context, Expression};
 use serde::Deserialize;
 
+use super::model::{self, Model};
 use crate::ids::{BucType, SedType};
 use crate::sed::xml::XmlLimits;
 
@@ -31,6 +32,10 @@ struct RawAdapter {
     envelope: RawEnvelope,
     #[serde(default)]
     codes: BTreeMap<String, BTreeMap<String, String>>,
+    /// SED value -> national value, for a code table that maps several
+    /// national values to one SED value (the reverse must then choose).
+    #[serde(default)]
+    reverse_codes: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     map: Vec<RawEntry>,
 }
@@ -56,6 +61,9 @@ struct RawEntry {
     #[serde(default)]
     attributes: BTreeMap<String, String>,
     fields: Option<Vec<RawEntry>>,
+    /// Why this entry has no reverse (the SED cannot tell its values apart
+    /// from another entry's); the reverse skips it.
+    one_way: Option<String>,
 }
 
 // ---- checked plan ----
@@ -70,6 +78,8 @@ pub(super) enum Source {
 }
 
 /// The fixed set of value transforms; anything richer belongs in the XPath.
+/// Each has a defined inverse for the reverse direction (`inverse`); a new
+/// transform without one must be refused for a two-way adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Transform {
     /// ASCII upper case (country codes typed in lower case).
@@ -77,6 +87,18 @@ pub(super) enum Transform {
     /// Keep `YYYY-MM-DD` of an `xs:date` that may carry a time zone; the SED
     /// date type allows none.
     Date,
+}
+
+impl Transform {
+    /// The national value for a SED value. Both transforms normalise to a form
+    /// the national types also accept (`xs:date` without a zone; the national
+    /// country codes are upper case by their pattern), so their inverse is the
+    /// identity: what they dropped (a zone, lower case) carried no meaning.
+    pub fn inverse(self, sed_value: &str) -> String {
+        match self {
+            Transform::Upper | Transform::Date => sed_value.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,7 +110,12 @@ pub(super) struct Leaf {
     pub required: bool,
     pub transform: Option<Transform>,
     /// Constant attributes of the leaf element (`Identifier type="registration"`).
+    /// The reverse only reads SED elements that carry them.
     pub attributes: Vec<(String, String)>,
+    /// The national element names of `from` below the context node (empty
+    /// for `.`), where the reverse writes the value.
+    pub national: Vec<String>,
+    pub one_way: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +125,10 @@ pub(super) struct Each {
     pub each: String,
     pub required: bool,
     pub fields: Vec<Entry>,
+    /// The national element names of `each`: the reverse appends one element
+    /// (the last name) per SED element, under shared parents.
+    pub national: Vec<String>,
+    pub one_way: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +142,11 @@ pub(super) struct Envelope {
     pub from: String,
     pub to: String,
     pub case_id: Option<String>,
+    /// The same three as national element names, where the reverse writes the
+    /// header's sender, receiver and case id.
+    pub from_national: Vec<String>,
+    pub to_national: Vec<String>,
+    pub case_id_national: Option<Vec<String>>,
 }
 
 /// Everything `translate` needs besides the national schema.
@@ -119,7 +155,12 @@ pub(super) struct Plan {
     pub namespaces: Vec<(String, String)>,
     pub envelope: Envelope,
     pub codes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every code table turned round (SED value -> national value): the
+    /// inverse of an injective table, or its declared `[reverse_codes]`.
+    pub reverse_codes: BTreeMap<String, BTreeMap<String, String>>,
     pub entries: Vec<Entry>,
+    /// The national schema's content model: the order the reverse writes in.
+    pub model: Model,
 }
 
 /// A checked adapter definition, before it becomes a public `Adapter`.
@@ -139,8 +180,20 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
     let raw: RawAdapter =
         toml::from_str(&text).map_err(|e| vec![format!("not a valid adapter definition: {e}")])?;
     let base = file.parent().unwrap_or(Path::new("."));
-    let mut checker = Checker::new(&raw)?;
+    let schema = base.join(&raw.national_schema);
     let mut problems = Vec::new();
+    let compiled = compile_schema(&schema)
+        .map_err(|p| problems.push(p))
+        .is_ok();
+    // The content model is only worth reading from a schema that compiles.
+    let model = if compiled {
+        model::read(&schema)
+            .map_err(|mut ps| problems.append(&mut ps))
+            .ok()
+    } else {
+        None
+    };
+    let mut checker = Checker::new(&raw, model.clone())?;
 
     if raw.name != dir_name {
         problems.push(format!(
@@ -153,21 +206,30 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
     }
     let buc = BucType::parse(&raw.buc).map_err(|e| problems.push(format!("buc: {e}")));
     let sed = SedType::parse(&raw.sed).map_err(|e| problems.push(format!("sed: {e}")));
-    let schema = base.join(&raw.national_schema);
-    if let Err(p) = compile_schema(&schema) {
-        problems.push(p);
-    }
 
-    checker.xpath("envelope.from", &raw.envelope.from);
-    checker.xpath("envelope.to", &raw.envelope.to);
-    if let Some(x) = &raw.envelope.case_id {
-        checker.xpath("envelope.case_id", x);
-    }
+    let root = model.as_ref().map(|m| m.root.type_key.clone());
+    let envelope_path = |checker: &mut Checker, what: &str, xpath: &str| {
+        if !checker.xpath(what, xpath) {
+            return Vec::new();
+        }
+        checker
+            .national_path(what, xpath, root.as_deref())
+            .map(|(steps, _)| steps)
+            .unwrap_or_default()
+    };
+    let from_national = envelope_path(&mut checker, "envelope.from", &raw.envelope.from);
+    let to_national = envelope_path(&mut checker, "envelope.to", &raw.envelope.to);
+    let case_id_national = raw
+        .envelope
+        .case_id
+        .as_ref()
+        .map(|x| envelope_path(&mut checker, "envelope.case_id", x));
     for (table, entries) in &raw.codes {
         if entries.is_empty() {
             checker.problem(format!("code table {table:?} is empty"));
         }
     }
+    let reverse_codes = checker.reverse_codes(&raw.codes, &raw.reverse_codes);
     if raw.map.is_empty() {
         checker.problem("no [[map]] entries".to_owned());
     }
@@ -175,12 +237,13 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
         .map
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| checker.entry(e, &format!("map[{}]", i + 1)))
+        .filter_map(|(i, e)| checker.entry(e, &format!("map[{}]", i + 1), root.as_deref()))
         .collect();
+    checker.distinguishable(&entries, "map");
     problems.append(&mut checker.problems);
 
-    match (buc, sed) {
-        (Ok(buc), Ok(sed)) if problems.is_empty() => Ok(Checked {
+    match (buc, sed, model) {
+        (Ok(buc), Ok(sed), Some(model)) if problems.is_empty() => Ok(Checked {
             name: raw.name,
             title: raw.title,
             buc,
@@ -192,9 +255,14 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
                     from: raw.envelope.from,
                     to: raw.envelope.to,
                     case_id: raw.envelope.case_id,
+                    from_national,
+                    to_national,
+                    case_id_national,
                 },
                 codes: raw.codes,
+                reverse_codes,
                 entries,
+                model,
             },
         }),
         _ => Err(problems),
@@ -275,10 +343,15 @@ struct Checker {
     /// functions and prefixes that compilation alone accepts.
     trial: Document,
     context: Context,
+    /// The national schema's model (`None` when it could not be read; that
+    /// is a problem already, and national paths are then checked for shape only).
+    model: Option<Model>,
+    /// Prefixes bound to the national schema's target namespace.
+    national_prefixes: BTreeSet<String>,
 }
 
 impl Checker {
-    fn new(raw: &RawAdapter) -> Result<Checker, Vec<String>> {
+    fn new(raw: &RawAdapter, model: Option<Model>) -> Result<Checker, Vec<String>> {
         let internal = |what: &str| vec![format!("internal: cannot {what}")];
         let trial = crate::sed::xml::parse(b"<adapter-check/>", &XmlLimits::default())
             .map_err(|_| internal("build the XPath trial document"))?;
@@ -293,13 +366,151 @@ impl Checker {
                 problems.push(format!("namespace {prefix:?} cannot be registered"));
             }
         }
+        let national_prefixes = raw
+            .namespaces
+            .iter()
+            .filter(|(_, uri)| model.as_ref().is_none_or(|m| m.namespace == **uri))
+            .map(|(p, _)| p.clone())
+            .collect();
         Ok(Checker {
             problems,
             namespaces: raw.namespaces.keys().cloned().collect(),
             codes: raw.codes.keys().cloned().collect(),
             trial,
             context,
+            model,
+            national_prefixes,
         })
+    }
+
+    /// An XPath the reverse can write back: `.` or `p:A/p:B` (child steps in
+    /// the national namespace), each step a child the national schema
+    /// declares below `context` (a type key). Returns the local names and
+    /// the type of the last one.
+    fn national_path(
+        &mut self,
+        what: &str,
+        xpath: &str,
+        context: Option<&str>,
+    ) -> Option<(Vec<String>, Option<String>)> {
+        if xpath == "." {
+            return Some((Vec::new(), context.map(str::to_owned)));
+        }
+        let mut steps = Vec::new();
+        let mut type_key = context.map(str::to_owned);
+        for step in xpath.split('/') {
+            let local = match step.split_once(':') {
+                Some((prefix, local))
+                    if self.national_prefixes.contains(prefix) && is_name(local) =>
+                {
+                    local
+                }
+                _ => {
+                    self.problem(format!(
+                        "{what}: XPath {xpath:?} is not a simple path of national elements \
+                         (`.` or `p:A/p:B` in the national namespace): the reverse cannot write it back"
+                    ));
+                    return None;
+                }
+            };
+            if let (Some(model), Some(t)) = (&self.model, &type_key) {
+                match model.child(t, local) {
+                    Some(child) => type_key = Some(child.type_key.clone()),
+                    None => {
+                        self.problem(format!(
+                            "{what}: XPath {xpath:?}: {local} is not declared there in the national schema"
+                        ));
+                        return None;
+                    }
+                }
+            } else {
+                type_key = None;
+            }
+            steps.push(local.to_owned());
+        }
+        Some((steps, type_key))
+    }
+
+    /// Turn every code table round. An injective table inverts by itself; one
+    /// that maps several national values to one SED value must declare its
+    /// `[reverse_codes]`, whose every choice must map back to the SED value.
+    fn reverse_codes(
+        &mut self,
+        codes: &BTreeMap<String, BTreeMap<String, String>>,
+        declared: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> BTreeMap<String, BTreeMap<String, String>> {
+        for table in declared.keys().filter(|t| !codes.contains_key(*t)) {
+            self.problem(format!("reverse_codes.{table}: no code table {table:?}"));
+        }
+        let mut reversed = BTreeMap::new();
+        for (table, forward) in codes {
+            let mut inverse: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+            for (national, sed) in forward {
+                inverse.entry(sed.clone()).or_default().push(national);
+            }
+            let table_reverse: BTreeMap<String, String> = match declared.get(table) {
+                Some(chosen) => {
+                    for (sed, nationals) in &inverse {
+                        match chosen.get(sed) {
+                            None => self.problem(format!(
+                                "reverse_codes.{table}: SED value {sed:?} has no national value"
+                            )),
+                            Some(n) if !nationals.contains(&n.as_str()) => self.problem(format!(
+                                "reverse_codes.{table}: {sed:?} -> {n:?}, but code table {table:?} \
+                                 does not map {n:?} to {sed:?}"
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                    chosen.clone()
+                }
+                None => {
+                    for (sed, nationals) in inverse.iter().filter(|(_, n)| n.len() > 1) {
+                        self.problem(format!(
+                            "code table {table:?} is not invertible: {} all map to SED value {sed:?}; \
+                             declare [reverse_codes.{table}]",
+                            nationals.join(", ")
+                        ));
+                    }
+                    inverse
+                        .into_iter()
+                        .map(|(sed, mut n)| (sed, n.remove(0).to_owned()))
+                        .collect()
+                }
+            };
+            reversed.insert(table.clone(), table_reverse);
+        }
+        reversed
+    }
+
+    /// The reverse hands each SED element to the first `each` group on its
+    /// path whose constant fields it does not contradict. Two groups on one
+    /// SED path must therefore differ in a constant, or one be `one_way`.
+    fn distinguishable(&mut self, entries: &[Entry], what: &str) {
+        let groups: Vec<&Each> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Each(g) if !g.one_way => Some(g),
+                _ => None,
+            })
+            .collect();
+        for (i, a) in groups.iter().enumerate() {
+            for b in &groups[i + 1..] {
+                if a.path == b.path && !differ_in_a_constant(a, b) {
+                    self.problem(format!(
+                        "{what}: `each` {:?} and `each` {:?} both map to SED {} and no constant \
+                         field tells their elements apart: the reverse cannot choose (add one, \
+                         or mark one `one_way` with the reason)",
+                        a.each,
+                        b.each,
+                        a.path.join("/")
+                    ));
+                }
+            }
+        }
+        for g in groups {
+            self.distinguishable(&g.fields, &format!("{what} (each {:?})", g.each));
+        }
     }
 
     fn problem(&mut self, p: String) {
@@ -350,10 +561,18 @@ impl Checker {
         path
     }
 
-    fn entry(&mut self, raw: &RawEntry, what: &str) -> Option<Entry> {
+    fn entry(&mut self, raw: &RawEntry, what: &str, context: Option<&str>) -> Option<Entry> {
         let what = format!("{what} (to {:?})", raw.to);
         let path = self.path(&what, &raw.to);
         let required = raw.required.unwrap_or(true);
+        let one_way = match raw.one_way.as_deref().map(str::trim) {
+            None => false,
+            Some("") => {
+                self.problem(format!("{what}: `one_way` needs the reason"));
+                true
+            }
+            Some(_) => true,
+        };
         let sources = [&raw.from, &raw.value, &raw.each]
             .iter()
             .filter(|s| s.is_some())
@@ -371,6 +590,12 @@ impl Checker {
                 ));
             }
             let ok = self.xpath(&what, each);
+            let national = if ok {
+                self.national_path(&what, each, context)
+            } else {
+                None
+            };
+            let inner = national.as_ref().and_then(|(_, t)| t.clone());
             let fields = raw.fields.as_deref().unwrap_or_default();
             if fields.is_empty() {
                 self.problem(format!("{what}: `each` needs at least one [[map.fields]]"));
@@ -378,14 +603,18 @@ impl Checker {
             let fields: Vec<Entry> = fields
                 .iter()
                 .enumerate()
-                .filter_map(|(i, f)| self.entry(f, &format!("{what}.fields[{}]", i + 1)))
+                .filter_map(|(i, f)| {
+                    self.entry(f, &format!("{what}.fields[{}]", i + 1), inner.as_deref())
+                })
                 .collect();
-            return ok.then(|| {
+            return national.map(|(national, _)| {
                 Entry::Each(Each {
                     path,
                     each: each.clone(),
                     required,
                     fields,
+                    national,
+                    one_way,
                 })
             });
         }
@@ -393,8 +622,23 @@ impl Checker {
             self.problem(format!("{what}: [[map.fields]] only go with `each`"));
         }
         // Check every facet even when one fails, so that one load lists all.
+        let mut national = Vec::new();
         let source = match (&raw.from, &raw.value) {
-            (Some(x), _) => self.xpath(&what, x).then(|| Source::XPath(x.clone())),
+            (Some(x), _) if self.xpath(&what, x) => {
+                let leaf = self.national_path(&what, x, context);
+                if let Some((_, Some(t))) = &leaf
+                    && self.model.as_ref().is_some_and(|m| m.is_complex(t))
+                {
+                    self.problem(format!(
+                        "{what}: XPath {x:?} names a national element with children, not a value"
+                    ));
+                }
+                leaf.map(|(steps, _)| {
+                    national = steps;
+                    Source::XPath(x.clone())
+                })
+            }
+            (Some(_), _) => None,
             (None, Some(v)) if v.trim().is_empty() => {
                 self.problem(format!("{what}: `value` is empty"));
                 None
@@ -434,8 +678,32 @@ impl Checker {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            national,
+            one_way,
         }))
     }
+}
+
+/// Whether some constant field sits at the same SED path in both groups with
+/// different values (`Type = "residence"` against `Type = "stay"`).
+fn differ_in_a_constant(a: &Each, b: &Each) -> bool {
+    let constants = |g: &Each| -> Vec<(Vec<String>, String)> {
+        g.fields
+            .iter()
+            .filter_map(|f| match f {
+                Entry::Leaf(Leaf {
+                    path,
+                    source: Source::Value(v),
+                    ..
+                }) => Some((path.clone(), v.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let b_constants = constants(b);
+    constants(a)
+        .iter()
+        .any(|(p, v)| b_constants.iter().any(|(q, w)| p == q && v != w))
 }
 
 #[cfg(test)]

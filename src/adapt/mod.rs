@@ -1,7 +1,24 @@
 //! National-message adapters: the declarative mapping engine that turns a
-//! Belgian institution's own XML message into the body of a SED. Each adapter is
-//! data, not code (`adapters/<name>/adapter.toml` beside its national XSD), so a
-//! new national format needs a definition file and a golden test, not a release.
+//! Belgian institution's own XML message into the body of a SED, and a received
+//! SED back into that message. Each adapter is data, not code
+//! (`adapters/<name>/adapter.toml` beside its national XSD, a README and golden
+//! files in both directions), so a new national format needs a definition
+//! file, a schema and golden files, not a release.
+//!
+//! # The API, both ways
+//!
+//! - `Adapter::translate(national, limits, version) -> Translated`: a national
+//!   submission as a SED body plus its routing facts (`from`, `to`, `case_id`).
+//! - `Adapter::to_national(sed, &Header { from, to, case_id }, limits) -> String`:
+//!   a received SED (the bytes of the SED element's document, after the inbound
+//!   checks) as the adapter's national message, valid against its national XSD.
+//!   The header is the received envelope's: it fills the national sender,
+//!   receiver and case id fields, which no SED body carries. Issues are located
+//!   at SED paths (`Child[2]/PersonIdentification/Sex`);
+//!   `NationalOutputInvalid` means the SED holds a value the national type is
+//!   narrower for. `Adapters::for_sed` lists the adapters of a SED type. The
+//!   inbound delivery path does not call it yet: which institution receives
+//!   which SED type in which format is configuration still to come (issue 10).
 //!
 //! # The definition format
 //!
@@ -23,9 +40,12 @@
 //! [codes.gender]                     # national value -> SED value
 //! "1" = "male"
 //!
+//! [reverse_codes.gender]             # only for a table that is not injective
+//! "male" = "1"
+//!
 //! [[map]]                            # entries run in order, SED schema order
 //! to = "InsuredPerson/PersonIdentification/Sex"
-//! from = "p:Worker/p:Gender"         # or `value = "constant"`
+//! from = "p:Worker/p:Gender"         # a plain national path, or `value = "constant"`
 //! codes = "gender"                   # optional
 //! required = true                    # default; a missing value is an issue
 //! transform = "date"                 # optional: "date" or "upper"
@@ -35,10 +55,35 @@
 //! to = "WorkPlaceInHostState"
 //! each = "p:HostWorkplaces/p:Workplace"
 //! required = true                    # default; no match at all is an issue
+//! # one_way = "why"                  # optional: no reverse for this entry
 //! [[map.fields]]                     # same shape, relative to each match
 //! to = "Name"
 //! from = "p:Name"
 //! ```
+//!
+//! # The reverse, derived from the same entries
+//!
+//! Every adapter works both ways, so load refuses a definition whose reverse
+//! cannot be built, listing every reason:
+//!
+//! - every `from`, `each` and envelope XPath is `.` or a plain path of child
+//!   elements in the national namespace (`p:Worker/p:Gender`), each step
+//!   declared there in the national schema (read as a content model:
+//!   `model.rs`), a leaf naming an element without children;
+//! - a code table must be injective, or declare its reverse
+//!   (`[reverse_codes.gender]`, SED value -> national value, each choice one
+//!   the forward table maps back);
+//! - the transforms have inverses (`date`, `upper`: the identity, see
+//!   `definition::Transform::inverse`);
+//! - two `each` groups on one SED path must differ in a constant field (the
+//!   reverse gives each SED element to the first group it does not
+//!   contradict), or one of them says `one_way = "<reason>"` and is skipped.
+//!
+//! In reverse a constant writes nothing; in an `each` group it filters (a BE
+//! PIN group skips the NL PIN), and a leaf's constant `attributes` select the
+//! SED elements it reads (`currency = "EUR"`). Of a repeated SED element a
+//! single-valued national field takes the first. The national message is
+//! written in its schema's element order, not in the entries' SED order.
 //!
 //! `to` paths are relative to the current SED element (the root, or the element
 //! of an `each` match). Consecutive entries sharing a path prefix share its open
@@ -49,12 +94,15 @@
 //!
 //! # Threads
 //!
-//! `Adapters` holds no libxml2 object and can be shared; `translate` builds its
-//! document, XPath context and (thread-cached) schema on the calling thread,
-//! which should be a blocking worker.
+//! `Adapters` holds no libxml2 object and can be shared; `translate` and
+//! `to_national` build their documents, XPath context and (thread-cached)
+//! schema on the calling thread, which should be a blocking worker outside any
+//! store transaction.
 
 mod definition;
 mod map;
+mod model;
+mod reverse;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +124,10 @@ pub enum AdaptError {
     /// Well-formed but not valid against the adapter's national XSD.
     #[error("national message breaks its schema: {}", join(.0))]
     NationalInvalid(Vec<Violation>),
+    /// The reverse direction built a national message its own XSD refuses
+    /// (a SED value the national type is narrower for).
+    #[error("the national message built from the SED breaks its schema: {}", join(.0))]
+    NationalOutputInvalid(Vec<Violation>),
     /// Valid, but the mapping could not produce every value it needs.
     #[error("national message cannot be mapped: {}", join(.0))]
     Mapping(Vec<MappingIssue>),
@@ -101,8 +153,9 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
 /// (`in`, `name`, `value`) so the API can hand it back as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MappingIssue {
-    /// The national XPath (prefixed by the `each` matches that led there) or,
-    /// for constants, the SED path concerned.
+    /// Forward: the national XPath (prefixed by the `each` matches that led
+    /// there) or, for constants, the SED path concerned. Reverse: the SED path
+    /// (`Employer[2]/Address/Town`).
     pub field: String,
     pub message: String,
     /// The offending national value, when there is one.
@@ -135,6 +188,16 @@ pub struct Translated {
     pub sed_xml: String,
 }
 
+/// What the envelope of a received SED says and its body does not: the
+/// reverse writes these into the national format's sender, receiver and case
+/// id fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub from: InstitutionId,
+    pub to: InstitutionId,
+    pub case_id: CaseId,
+}
+
 /// One loaded and checked adapter.
 #[derive(Debug, Clone)]
 pub struct Adapter {
@@ -158,19 +221,7 @@ impl Adapter {
         version: &SedVersion,
     ) -> Result<Translated, AdaptError> {
         let doc = crate::sed::xml::parse(national, limits)?;
-        match validate_document(&self.schema, &doc) {
-            Ok(()) => {}
-            Err(ValidateError::Invalid(violations)) => {
-                return Err(AdaptError::NationalInvalid(violations));
-            }
-            // The schema compiled at load; losing it since is a definition fault.
-            Err(e) => {
-                return Err(AdaptError::Definition {
-                    path: self.schema.clone(),
-                    problems: vec![e.to_string()],
-                });
-            }
-        }
+        self.validate_national(&doc, AdaptError::NationalInvalid)?;
         map::run(
             &self.plan,
             &doc,
@@ -181,6 +232,40 @@ impl Adapter {
             },
         )
         .map_err(AdaptError::Mapping)
+    }
+
+    /// The reverse: the received SED `sed` (the SED element's document, as
+    /// checked inbound) as this adapter's national message, validated against
+    /// the national XSD. Blocking, like `translate`.
+    pub fn to_national(
+        &self,
+        sed: &[u8],
+        header: &Header,
+        limits: &XmlLimits,
+    ) -> Result<String, AdaptError> {
+        let doc = crate::sed::xml::parse(sed, limits)?;
+        let national =
+            reverse::run(&self.plan, &doc, &self.sed, header).map_err(AdaptError::Mapping)?;
+        let built = crate::sed::xml::parse(national.as_bytes(), limits)?;
+        self.validate_national(&built, AdaptError::NationalOutputInvalid)?;
+        Ok(national)
+    }
+
+    /// Validate against the national XSD; `invalid` says which side broke it.
+    fn validate_national(
+        &self,
+        doc: &libxml::tree::Document,
+        invalid: fn(Vec<Violation>) -> AdaptError,
+    ) -> Result<(), AdaptError> {
+        match validate_document(&self.schema, doc) {
+            Ok(()) => Ok(()),
+            Err(ValidateError::Invalid(violations)) => Err(invalid(violations)),
+            // The schema compiled at load; losing it since is a definition fault.
+            Err(e) => Err(AdaptError::Definition {
+                path: self.schema.clone(),
+                problems: vec![e.to_string()],
+            }),
+        }
     }
 }
 
@@ -257,5 +342,11 @@ impl Adapters {
 
     pub fn get(&self, name: &str) -> Option<&Adapter> {
         self.by_name.get(name)
+    }
+
+    /// The adapters whose SED is `sed`: the candidates for delivering a
+    /// received SED of that type in a national format.
+    pub fn for_sed<'a>(&'a self, sed: &'a SedType) -> impl Iterator<Item = &'a Adapter> + 'a {
+        self.by_name.values().filter(move |a| a.sed == *sed)
     }
 }

@@ -571,7 +571,9 @@ fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
                 line: None,
             })
             .collect(),
-        definition @ AdaptError::Definition { .. } => {
+        // A submission never builds a national message: the output variant
+        // cannot happen here, and would be the adapter's fault if it did.
+        definition @ (AdaptError::Definition { .. } | AdaptError::NationalOutputInvalid(_)) => {
             return SubmitError::Configuration(definition.to_string());
         }
     };
