@@ -8,6 +8,7 @@ pub mod bench;
 #[cfg(feature = "harness")]
 pub mod chaos;
 pub mod demo;
+#[cfg(feature = "harness")]
 pub mod hostile;
 #[cfg(feature = "harness")]
 pub mod load;
