@@ -152,7 +152,6 @@ pub(super) struct Envelope {
 /// Everything `translate` needs besides the national schema.
 #[derive(Debug, Clone)]
 pub(super) struct Plan {
-    pub namespaces: Vec<(String, String)>,
     pub envelope: Envelope,
     pub codes: BTreeMap<String, BTreeMap<String, String>>,
     /// Every code table turned round (SED value -> national value): the
@@ -250,7 +249,6 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
             sed,
             schema,
             plan: Plan {
-                namespaces: raw.namespaces.into_iter().collect(),
                 envelope: Envelope {
                     from: raw.envelope.from,
                     to: raw.envelope.to,

@@ -88,15 +88,17 @@
 //! `to` paths are relative to the current SED element (the root, or the element
 //! of an `each` match). Consecutive entries sharing a path prefix share its open
 //! elements; an element is opened only when a leaf under it gets a value, so an
-//! optional group with no values produces nothing. A value is the string of the
-//! one node (or the string result) its XPath selects, trimmed; more than one node
-//! is an issue. Then the transform applies, then the code table.
+//! optional group with no values produces nothing. A value is the text of the
+//! one element its path selects, trimmed; more than one element is an issue. The
+//! paths are written as XPaths but, being plain child paths, are walked over the
+//! parsed document rather than evaluated by libxml2's XPath engine. Then the
+//! transform applies, then the code table.
 //!
 //! # Threads
 //!
 //! `Adapters` holds no libxml2 object and can be shared; `translate` and
-//! `to_national` build their documents, XPath context and (thread-cached)
-//! schema on the calling thread, which should be a blocking worker outside any
+//! `to_national` build their documents and (thread-cached) schema on the
+//! calling thread, which should be a blocking worker outside any
 //! store transaction.
 
 mod definition;
