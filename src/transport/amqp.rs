@@ -462,7 +462,10 @@ impl Transport for AmqpTransport {
                             acker: Box::new(LapinAcker(d.acker.clone())),
                         };
                         if tx.send(delivery).await.is_err() {
-                            break; // the switch is shutting down; unacked deliveries return to the queue
+                            // Whoever consumed stopped reading (the switch is shutting
+                            // down): not a fault; unacked deliveries return to the queue.
+                            tracing::debug!(queue = %queue, "consumer no longer read; stopping it");
+                            return;
                         }
                     }
                     Err(e) => {
