@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::ids::{Country, SedVersion};
+use crate::ids::{Country, InstitutionId, SedType, SedVersion};
 pub use crate::store::StoreOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,12 @@ struct RawConfig {
     /// failing without a success for this long puts the access point DOWN.
     #[serde(default = "default_failing_max")]
     failing_max_ms: u64,
+    /// Per Belgian institution, per SED type: the adapter whose national format it
+    /// receives that SED in (`"BE:ONEM" = { U002 = "onem-periods" }`); the rest
+    /// arrives as the signed envelope.
+    #[serde(default)]
+    national_formats:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 fn default_failing_max() -> u64 {
@@ -656,6 +662,10 @@ pub struct Config {
     pub park_ms: i64,
     /// Certificates expiring within this many days show in health and metrics.
     pub cert_warning_days: u32,
+    /// `[national_formats]`: institution -> SED type -> adapter name (checked
+    /// against the adapters and the served institutions at start-up).
+    pub national_formats:
+        std::collections::BTreeMap<InstitutionId, std::collections::BTreeMap<SedType, String>>,
 }
 
 impl Config {
@@ -738,6 +748,29 @@ impl Config {
             Some(p) => format!("sqlite://{}", resolve(Path::new(p)).display()),
             None => raw.store.url.clone(),
         };
+        let mut national_formats = std::collections::BTreeMap::new();
+        let mut format_problems = Vec::new();
+        for (institution, by_sed) in &raw.national_formats {
+            let Ok(id) = InstitutionId::parse(institution) else {
+                format_problems.push(format!(
+                    "national_formats: {institution:?} is not an institution id"
+                ));
+                continue;
+            };
+            let mut chosen = std::collections::BTreeMap::new();
+            for (sed, adapter) in by_sed {
+                match SedType::parse(sed) {
+                    Ok(t) => {
+                        chosen.insert(t, adapter.clone());
+                    }
+                    Err(e) => format_problems.push(format!("national_formats.{institution}: {e}")),
+                }
+            }
+            national_formats.insert(id, chosen);
+        }
+        if !format_problems.is_empty() {
+            return Err(invalid(format_problems.join("; ")));
+        }
         Ok(Config {
             country,
             registry: resolve(&raw.registry),
@@ -766,6 +799,7 @@ impl Config {
             failing_max_ms: raw.failing_max_ms.max(1),
             park_ms,
             cert_warning_days: raw.cert_warning_days,
+            national_formats,
             auth: raw.auth.map(|a| AuthConfig {
                 issuer: a.issuer,
                 audience: a.audience,
@@ -779,6 +813,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn national_formats_are_read_per_institution_and_sed_type() {
+        let text = "country = \"BE\"\nregistry = \"r.toml\"\nkeys_dir = \"pki\"\n[store]\nurl = \"sqlite://be.db\"\n";
+        let c = Config::parse(
+            &format!("{text}[national_formats]\n\"BE:ONEM\" = {{ U002 = \"onem-periods\", U004 = \"onem-wages\" }}\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let onem = &c.national_formats[&InstitutionId::parse("BE:ONEM").unwrap()];
+        assert_eq!(onem[&SedType::parse("U004").unwrap()], "onem-wages");
+        assert_eq!(onem.len(), 2);
+        for bad in [
+            "[national_formats]\n\"onem\" = { U002 = \"onem-periods\" }\n",
+            "[national_formats]\n\"BE:ONEM\" = { \"u 2\" = \"onem-periods\" }\n",
+        ] {
+            let e = Config::parse(&format!("{text}{bad}"), Path::new("x.toml"))
+                .expect_err("refused");
+            assert!(e.to_string().contains("national_formats"), "{e}");
+        }
+    }
 
     #[test]
     fn paths_resolve_against_the_file_and_bad_values_are_refused() {

@@ -20,14 +20,14 @@ pub mod supervise;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::buc::Catalogue;
 use crate::config::{Config, RetryPolicy};
-use crate::ids::{Country, InstitutionId, SedVersion};
+use crate::ids::{Country, InstitutionId, SedType, SedVersion};
 use crate::sed::xml::XmlLimits;
 use crate::signing::{Registry, Signer};
 use crate::store::Store;
@@ -78,6 +78,9 @@ pub struct Metrics {
     pub submissions_refused: AtomicU64,
     /// Submissions planned and signed again because their case moved before commit.
     pub submissions_replanned: AtomicU64,
+    /// Received SEDs delivered as the envelope because they do not map to the
+    /// national format their institution chose.
+    pub national_unmappable: AtomicU64,
     /// Group commits of national submissions (`outbound_submitted` over this is
     /// the mean batch).
     pub submission_commits: AtomicU64,
@@ -115,6 +118,7 @@ impl Metrics {
             ("submissions_refused", g(&self.submissions_refused)),
             ("submissions_replanned", g(&self.submissions_replanned)),
             ("submission_commits", g(&self.submission_commits)),
+            ("national_unmappable", g(&self.national_unmappable)),
             ("relay_rounds", g(&self.relay_rounds)),
             (
                 "retention_outbox_bodies_pruned",
@@ -152,6 +156,9 @@ pub struct Switch {
     /// What the retention job prunes and when (configuration `[retention]`).
     pub retention: crate::config::Retention,
     pub adapters: crate::adapt::Adapters,
+    /// Per served institution, per SED type: the adapter whose national format it
+    /// receives that SED in (`[national_formats]`, checked at start-up).
+    pub national_formats: BTreeMap<InstitutionId, BTreeMap<SedType, String>>,
     pub relay_wake: tokio::sync::Notify,
     /// How long a `New`/`Update` waits for its predecessor before UNKNOWN_CASE.
     pub park_ms: i64,
@@ -211,6 +218,31 @@ impl Switch {
         }
         let store = crate::store::open_with(&config.store_url, &config.store_options)?;
         let adapters = crate::adapt::Adapters::load(&config.adapters)?;
+        // Every national format named must exist, be for that SED type, and be
+        // chosen by an institution this access point serves: all problems at once.
+        let mut problems = Vec::new();
+        for (who, by_sed) in &config.national_formats {
+            if registry.institution(who).is_none() || who.country() != country {
+                problems.push(format!(
+                    "national_formats: {who} is not an institution of access point {country}"
+                ));
+            }
+            for (sed, name) in by_sed {
+                match adapters.get(name) {
+                    None => {
+                        problems.push(format!("national_formats.{who}.{sed}: no adapter {name:?}"))
+                    }
+                    Some(a) if a.sed != *sed => problems.push(format!(
+                        "national_formats.{who}.{sed}: adapter {name} is for {}, not {sed}",
+                        a.sed
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StartError::Other(problems.join("; ")));
+        }
         Ok(Switch {
             country,
             catalogue,
@@ -229,6 +261,7 @@ impl Switch {
             bounds: config.bounds,
             retention: config.retention,
             adapters,
+            national_formats: config.national_formats.clone(),
             relay_wake: tokio::sync::Notify::new(),
             park_ms: config.park_ms,
             cert_warning_s: i64::from(config.cert_warning_days) * 86_400,

@@ -709,3 +709,93 @@ mod replan {
 
     both_backends!(a_submission_whose_case_moved_is_planned_again);
 }
+
+/// A Belgian institution that chose its national format for a SED type receives
+/// that SED in it, built from the SED and the envelope (the adapter's golden file,
+/// with this exchange's sender and receiver), and says so in `eessi-format`; a SED
+/// type it did not choose arrives as the signed envelope, stored once. A choice
+/// naming an adapter of another SED type, or an institution of another access
+/// point, stops the start with every problem listed.
+#[test]
+fn a_received_sed_reaches_its_institution_in_the_national_format_it_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::harness::demo::demo_config(&root(), "BE", dir.path(), None).unwrap();
+    let onss = InstitutionId::parse("BE:ONSS").unwrap();
+    let a003 = SedType::parse("A003").unwrap();
+    config.national_formats.insert(
+        onss.clone(),
+        [(a003.clone(), "inasti-decision".to_owned())].into(),
+    );
+    let be = Arc::new(Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap());
+    let golden = root().join("adapters/inasti-decision/golden");
+    let sed = std::fs::read(golden.join("received.sed.xml")).unwrap();
+    let case = CaseId::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let start = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", &case, &sed);
+    let delivered = wire(&craft_with(&nl_svb(), &start).unwrap());
+    assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+    let national = rows_of(&be, OutboxKind::National);
+    assert_eq!(national.len(), 1);
+    let d = &national[0];
+    assert_eq!(d.routing_key, "BE:ONSS");
+    assert_eq!(d.headers["eessi-format"], "inasti-decision");
+    assert_eq!(d.body_version, None);
+    let expected = std::fs::read_to_string(golden.join("received.national.xml"))
+        .unwrap()
+        .replace("<Sender>DE:DRV</Sender>", "<Sender>NL:SVB</Sender>")
+        .replace(
+            "<Receiver>BE:INASTI</Receiver>",
+            "<Receiver>BE:ONSS</Receiver>",
+        );
+    assert_eq!(String::from_utf8(d.body.clone()).unwrap(), expected);
+    assert_eq!(
+        be.metrics
+            .national_unmappable
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+
+    // Another SED type (no choice made): the envelope as it arrived.
+    let a009 = std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap();
+    let posting = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_04",
+        "A009",
+        &CaseId::random(),
+        &a009,
+    );
+    let delivered = wire(&craft_with(&nl_svb(), &posting).unwrap());
+    assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+    let envelope = rows_of(&be, OutboxKind::National)
+        .into_iter()
+        .find(|m| m.headers["eessi-sed"] == "A009")
+        .expect("the A009's delivery");
+    assert_eq!(envelope.headers["eessi-format"], "sed");
+    assert_eq!(envelope.body, delivered.body);
+    assert_eq!(envelope.body_version, Some(1));
+
+    // Choices that cannot hold: refused at start, all of them.
+    config.national_formats.insert(
+        onss,
+        [(
+            SedType::parse("A009").unwrap(),
+            "inasti-decision".to_owned(),
+        )]
+        .into(),
+    );
+    config.national_formats.insert(
+        InstitutionId::parse("NL:SVB").unwrap(),
+        [(a003, "nowhere".to_owned())].into(),
+    );
+    let err = Switch::build(&config, Arc::new(MemoryBroker::new()))
+        .err()
+        .expect("refused")
+        .to_string();
+    for part in [
+        "adapter inasti-decision is for A003, not A009",
+        "NL:SVB is not an institution of access point BE",
+        "no adapter \"nowhere\"",
+    ] {
+        assert!(err.contains(part), "{part:?} missing from {err:?}");
+    }
+}

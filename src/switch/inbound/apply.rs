@@ -10,7 +10,7 @@ use super::super::apply::{self as shared, Direction, Expect, Refused as NotAppli
 use super::super::{Metrics, Switch, sha256_b64};
 use super::Disposition;
 use super::answer::{TxError, enqueue_answer, store_answer};
-use super::check::{CheckedSed, Prepared, PreparedSed, Refusal, prepare, refuse};
+use super::check::{CheckedSed, Delivery, Prepared, PreparedSed, Refusal, prepare, refuse};
 use super::park::{self, Predecessor};
 use crate::buc::StepError;
 use crate::ids::{CaseId, MessageId};
@@ -209,18 +209,51 @@ pub(crate) fn apply_sed(
     // Delivered to the Belgian institution's national queue, in the same transaction.
     let mut headers: BTreeMap<String, String> = m.headers.clone();
     headers.insert("eessi-message-id".into(), message_id.to_owned());
+    // The body is the received envelope as it is (then it is the document
+    // version's, stored once), or the national format the institution chose.
+    let (body, body_version) = match &c.delivery {
+        Delivery::National { adapter, body } => {
+            headers.insert("eessi-format".into(), adapter.clone());
+            (body.clone(), None)
+        }
+        Delivery::Envelope => {
+            headers.insert("eessi-format".into(), "sed".into());
+            (m.body.clone(), Some(h.document_version))
+        }
+        Delivery::Unmappable { adapter, fields } => {
+            headers.insert("eessi-format".into(), "sed".into());
+            headers.insert(
+                "eessi-format-problem".into(),
+                // Bounded: a header, not a report (the switch's log says how many).
+                format!(
+                    "does not map to {adapter} at: {}{}",
+                    if fields.is_empty() {
+                        "?".to_owned()
+                    } else {
+                        fields
+                            .iter()
+                            .take(10)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                    if fields.len() > 10 { ", ..." } else { "" }
+                ),
+            );
+            (m.body.clone(), Some(h.document_version))
+        }
+    };
     let mut out = OutboxMessage::new(
         OutboxKind::National,
         NATIONAL_EXCHANGE,
         h.receiver.as_str(),
         MessageId::random().to_string(),
         headers,
-        m.body.clone(),
+        body,
     );
     out.case_id = Some(h.case_id.clone());
     out.document_id = Some(h.document_id.clone());
-    // The delivery is the received envelope as it is: the document version's.
-    out.body_version = Some(h.document_version);
+    out.body_version = body_version;
     let sed = SedToApply {
         header: h,
         message_id,

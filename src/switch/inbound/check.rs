@@ -41,6 +41,26 @@ pub struct CheckedSed {
     pub content_sha256: String,
     /// The institution id at the definition's `subject` path, for participant effects.
     pub subject: Option<String>,
+    /// What the receiving institution gets on its national queue.
+    pub delivery: Delivery,
+}
+
+/// How the receiving Belgian institution gets a SED (`[national_formats]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The signed envelope as it arrived.
+    Envelope,
+    /// Its national format, made by this adapter from the SED (and the envelope's
+    /// sender, receiver and case id).
+    National { adapter: String, body: Vec<u8> },
+    /// A national format was chosen, but this SED does not map to it (a code with
+    /// no national counterpart, a value the national type is narrower for): the
+    /// envelope is delivered instead, saying which adapter failed and at which SED
+    /// paths (never the values). The SED itself was valid: it is not refused abroad.
+    Unmappable {
+        adapter: String,
+        fields: Vec<String>,
+    },
 }
 
 /// A delivery after its checks.
@@ -303,11 +323,67 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     let subject = sw
         .subject_path(&env.buc, &env.sed)
         .and_then(|p| super::super::record::subject_at(sed_node, p));
+    let delivery = delivery(sw, &env, &content);
     Ok(CheckedSed {
         header: env,
         content_sha256: sha256_hex(&content),
         subject,
+        delivery,
     })
+}
+
+/// The national format the receiver chose for this SED type, made here, outside
+/// any transaction, from the SED element's canonical form.
+fn delivery(sw: &Switch, env: &Header, sed: &[u8]) -> Delivery {
+    let Some(name) = sw
+        .national_formats
+        .get(&env.receiver)
+        .and_then(|by_sed| by_sed.get(&env.sed))
+    else {
+        return Delivery::Envelope;
+    };
+    let Some(adapter) = sw.adapters.get(name) else {
+        // Checked at start-up; a missing adapter is a deployment fault.
+        return Delivery::Unmappable {
+            adapter: name.clone(),
+            fields: Vec::new(),
+        };
+    };
+    let header = crate::adapt::Header {
+        from: env.sender.clone(),
+        to: env.receiver.clone(),
+        case_id: env.case_id.clone(),
+    };
+    match adapter.to_national(sed, &header, &sw.limits) {
+        Ok(national) => Delivery::National {
+            adapter: name.clone(),
+            body: national.into_bytes(),
+        },
+        Err(e) => {
+            use crate::adapt::AdaptError;
+            // Paths and element names only: the issues' values and libxml2's
+            // messages may hold personal data.
+            let fields = match &e {
+                AdaptError::Mapping(issues) => issues.iter().map(|i| i.field.clone()).collect(),
+                AdaptError::NationalOutputInvalid(vs) => vs
+                    .iter()
+                    .map(|v| format!("national {}", v.element.as_deref().unwrap_or("?")))
+                    .collect(),
+                _ => vec!["the SED could not be read again".to_owned()],
+            };
+            tracing::warn!(
+                adapter = %name,
+                sed = %env.sed,
+                fields = fields.len(),
+                "a received SED does not map to its institution's national format; delivered as the envelope"
+            );
+            Metrics::inc(&sw.metrics.national_unmappable);
+            Delivery::Unmappable {
+                adapter: name.clone(),
+                fields,
+            }
+        }
+    }
 }
 
 /// The owned `Node` of a read-only node (schema validation needs one).
