@@ -829,8 +829,8 @@ mod tests {
             "[national_formats]\n\"onem\" = { U002 = \"onem-periods\" }\n",
             "[national_formats]\n\"BE:ONEM\" = { \"u 2\" = \"onem-periods\" }\n",
         ] {
-            let e = Config::parse(&format!("{text}{bad}"), Path::new("x.toml"))
-                .expect_err("refused");
+            let e =
+                Config::parse(&format!("{text}{bad}"), Path::new("x.toml")).expect_err("refused");
             assert!(e.to_string().contains("national_formats"), "{e}");
         }
     }
