@@ -1027,8 +1027,10 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
             .into_response();
     }
     let store = sw.store.clone();
-    let counts =
-        tokio::task::spawn_blocking(move || store.ping().and_then(|_| store.outbox_counts())).await;
+    let counts = tokio::task::spawn_blocking(move || {
+        store.ping().and_then(|_| store.outbox_unsettled_counts())
+    })
+    .await;
     let expiring: Vec<serde_json::Value> = sw
         .registry
         .expiring(chrono::Utc::now().timestamp(), sw.cert_warning_s)

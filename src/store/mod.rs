@@ -512,8 +512,14 @@ pub trait Store: Send + Sync {
         before_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>>;
-    /// Counts of outbox messages per (kind, status), for health and tests.
+    /// Counts of outbox messages per (kind, status), every row read: for tests and
+    /// tools, not for a probe.
     fn outbox_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>>;
+    /// The same for the rows that still need work or attention (`queued`,
+    /// `retrying`, `failed`) only, read through the `(status, next_attempt_ms)`
+    /// index: what `/health` reports, at a cost that does not grow with the settled
+    /// history.
+    fn outbox_unsettled_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>>;
     /// Take the due messages for this relay: they are returned and their next
     /// attempt is pushed `lease_ms` ahead in the same transaction, so another
     /// instance's relay skips them; if this one dies, the lease expires and they

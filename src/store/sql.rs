@@ -428,6 +428,10 @@ macro_rules! outbox_by_message_id {
         )
     };
 }
+/// Health's counts: literal statuses, so both planners read the status index
+/// (`store::tests::health_counts_read_the_status_index` checks SQLite's plan).
+pub(crate) const UNSETTLED_COUNTS: &str = "SELECT kind, status, COUNT(*) FROM outbox \
+     WHERE status IN ('queued', 'retrying', 'failed') GROUP BY kind, status";
 /// The statuses a relay claims from.
 macro_rules! claimable {
     () => {
@@ -1339,6 +1343,14 @@ impl<B: Backend> Store for B {
                 "SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status",
                 &[],
             )?
+            .into_iter()
+            .map(|mut r| Ok(((r.stored(0)?, r.stored(1)?), count(r, 2)?)))
+            .collect()
+    }
+
+    fn outbox_unsettled_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
+        self.reader()?
+            .query(UNSETTLED_COUNTS, &[])?
             .into_iter()
             .map(|mut r| Ok(((r.stored(0)?, r.stored(1)?), count(r, 2)?)))
             .collect()

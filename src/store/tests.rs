@@ -1223,6 +1223,42 @@ fn outbox_counts_per_kind_and_status(store: &dyn Store) {
     .into_iter()
     .collect();
     assert_eq!(store.outbox_counts().unwrap(), want);
+    // What health reads: the unsettled ones only.
+    let unsettled: BTreeMap<_, _> = want
+        .into_iter()
+        .filter(|((_, s), _)| {
+            matches!(
+                s,
+                OutboxStatus::Queued | OutboxStatus::Retrying | OutboxStatus::Failed
+            )
+        })
+        .collect();
+    assert_eq!(store.outbox_unsettled_counts().unwrap(), unsettled);
+}
+
+/// Health's counts read the status index, not the whole outbox: SQLite's plan for
+/// the query says so (a probe must not scan millions of settled rows).
+#[test]
+fn health_counts_read_the_status_index() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).expect("open SQLite"));
+    let c = rusqlite::Connection::open(&path).expect("raw connection");
+    let plan: Vec<String> = c
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::sql::UNSETTLED_COUNTS
+        ))
+        .expect("the plan")
+        .query_map([], |r| r.get::<_, String>(3))
+        .expect("rows")
+        .collect::<std::result::Result<_, _>>()
+        .expect("text");
+    assert!(
+        plan.iter().any(|p| p.contains("USING INDEX outbox_due")
+            || p.contains("USING COVERING INDEX outbox_due")),
+        "{plan:?}"
+    );
 }
 
 // ----- PostgreSQL only: migrations and locking -----
