@@ -665,3 +665,58 @@ fn slow_headers_and_idle_connections_are_closed() {
     let (_, metrics) = try_get(&format!("{}/metrics", be.base)).unwrap();
     assert!(metric(&metrics, "eessi_http_connections_idle_closed_total") >= 1);
 }
+
+/// `Idempotency-Key` over HTTP on a real `serve`: a retry with the same key and
+/// body gets the first answer (same ids, `Idempotent-Replayed: true`) and makes no
+/// second case, also when the retries race; the same key with another body is a 422
+/// problem; another caller's key is another key space; a malformed key is a 400.
+#[test]
+fn an_idempotency_key_makes_one_submission_however_often_it_is_sent() {
+    let (be, _dir, _vhost) = serve("idem", "", "");
+    let url = format!("{}/api/v1/national/onss-posting", be.base);
+    let body = std::fs::read(root().join("fixtures/national/onss-posting.xml")).unwrap();
+    let post = |key: &str, body: &[u8]| {
+        request(
+            "POST",
+            &url,
+            &[
+                ("content-type", "application/xml"),
+                ("idempotency-key", key),
+            ],
+            Some(body),
+        )
+    };
+    let first = post("\"order-1\"", &body);
+    assert_eq!(first.status, 202, "{first:?}");
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = post("\"order-1\"", &body);
+    assert_eq!(again.status, 202, "{again:?}");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the same ids");
+    // Racing retries of a new key: one submission, one answer for all.
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6).map(|_| s.spawn(|| post("order-2", &body))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|a| a.status == 202), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.body == answers[0].body),
+        "{answers:?}"
+    );
+    assert_ne!(answers[0].body, first.body);
+    // The same key with another request.
+    let other = String::from_utf8(body.clone()).unwrap().replacen(
+        "<Gender>",
+        "<!-- changed --><Gender>",
+        1,
+    );
+    assert!(other.as_bytes() != &body[..], "the request differs");
+    post("\"order-1\"", other.as_bytes()).assert_problem(422);
+    post("", &body).assert_problem(400);
+    post(&"k".repeat(300), &body).assert_problem(400);
+    // Two cases in all: one per key.
+    let cases: serde_json::Value =
+        serde_json::from_str(&request("GET", &format!("{}/api/v1/cases", be.base), &[], None).body)
+            .unwrap();
+    assert_eq!(cases.as_array().map(Vec::len), Some(2), "{cases}");
+}

@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
 use crate::store::{CaseFilter, CaseStatus, DocumentStatus, OutboxStatus};
 use crate::switch::Switch;
-use crate::switch::outbound::{Issue, Submission, SubmitError, submit_audited};
+use crate::switch::outbound::{
+    IdempotencyKey, Issue, Submission, SubmitError, Submitted, submit_keyed,
+};
 use auth::{Access, Auth, Caller};
 use dto::*;
 use edge::{ApiQuery, BodyKind, HttpEdge};
@@ -384,14 +386,81 @@ fn submit_failed(edge: &HttpEdge, e: SubmitError) -> Response {
     Problem::from(e).into_response()
 }
 
-async fn run_submit(sw: Arc<Switch>, edge: &HttpEdge, caller: &Caller, s: Submission) -> Response {
+async fn run_submit(
+    sw: Arc<Switch>,
+    edge: &HttpEdge,
+    caller: &Caller,
+    s: Submission,
+    key: Option<IdempotencyKey>,
+) -> Response {
     // Audited in the submission's own transaction: both commit, or neither.
     let entry = audit_entry(caller, "submit", String::new());
-    match tokio::task::spawn_blocking(move || submit_audited(&sw, s, Some(entry))).await {
-        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
-        Ok(Err(e)) => submit_failed(edge, e),
+    match tokio::task::spawn_blocking(move || submit_keyed(&sw, s, Some(entry), key)).await {
+        Ok(r) => submitted(edge, r),
         Err(_) => Problem::internal().into_response(),
     }
+}
+
+/// `202` with the ids (and `Idempotent-Replayed: true` for the answer of an earlier
+/// request with the same key), or the refusal as a problem.
+fn submitted(edge: &HttpEdge, r: Result<Submitted, SubmitError>) -> Response {
+    match r {
+        Ok(done) => {
+            let replayed = done.replayed;
+            let mut resp = (StatusCode::ACCEPTED, axum::Json(done)).into_response();
+            if replayed {
+                resp.headers_mut().insert(
+                    header::HeaderName::from_static("idempotent-replayed"),
+                    header::HeaderValue::from_static("true"),
+                );
+            }
+            resp
+        }
+        Err(e) => submit_failed(edge, e),
+    }
+}
+
+/// The request's `Idempotency-Key` (IETF httpapi draft: a structured-field string;
+/// a bare token is taken as well), scoped to the caller, with the digest of the
+/// request (method, path, body). Absent: None; unusable: a `400`.
+fn idempotency_key(
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    method: &axum::http::Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<IdempotencyKey>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = |detail: &str| {
+        Problem::bad_request(vec![Issue {
+            location: "header".into(),
+            name: "Idempotency-Key".into(),
+            value: None,
+            detail: detail.into(),
+            line: None,
+        }])
+    };
+    let text = value.to_str().map_err(|_| bad("not visible ASCII"))?.trim();
+    let key = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("must be 1 to 255 visible ASCII characters"));
+    }
+    let mut digest = openssl::sha::Sha256::new();
+    digest.update(method.as_str().as_bytes());
+    digest.update(b" ");
+    digest.update(path.as_bytes());
+    digest.update(b"\n");
+    digest.update(body);
+    Ok(Some(IdempotencyKey {
+        scope: caller.subject.clone(),
+        key: key.to_owned(),
+        request_sha256: hex::encode(digest.finish()),
+    }))
 }
 
 async fn post_document(
@@ -400,8 +469,19 @@ async fn post_document(
     Extension(edge): Extension<Arc<HttpEdge>>,
     req: Request,
 ) -> Response {
-    let bytes = match read_body(&sw, req.into_body()).await {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&sw, body).await {
         Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    let key = match idempotency_key(
+        &caller,
+        &parts.headers,
+        &parts.method,
+        parts.uri.path(),
+        &bytes,
+    ) {
+        Ok(k) => k,
         Err(p) => return p.into_response(),
     };
     let dto: SubmitDocument = match serde_json::from_slice(&bytes) {
@@ -459,6 +539,7 @@ async fn post_document(
             related,
             body: dto.body.into_bytes(),
         },
+        key,
     )
     .await
 }
@@ -484,8 +565,19 @@ async fn post_national(
     {
         return auth::forbidden(format!("{own} may not use the national adapter {adapter}"));
     }
-    let bytes = match read_body(&sw, req.into_body()).await {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&sw, body).await {
         Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    let key = match idempotency_key(
+        &caller,
+        &parts.headers,
+        &parts.method,
+        parts.uri.path(),
+        &bytes,
+    ) {
+        Ok(k) => k,
         Err(p) => return p.into_response(),
     };
     let sw2 = sw.clone();
@@ -515,7 +607,7 @@ async fn post_national(
         }
         // Audited in the submission's own transaction: both commit, or neither.
         let entry = audit_entry(&caller, "submit", String::new());
-        submit_audited(
+        submit_keyed(
             &sw2,
             Submission {
                 from: t.from,
@@ -529,12 +621,12 @@ async fn post_national(
                 body: t.sed_xml.into_bytes(),
             },
             Some(entry),
+            key,
         )
     })
     .await;
     match result {
-        Ok(Ok(done)) => (StatusCode::ACCEPTED, axum::Json(done)).into_response(),
-        Ok(Err(e)) => submit_failed(&edge, e),
+        Ok(r) => submitted(&edge, r),
         Err(_) => Problem::internal().into_response(),
     }
 }

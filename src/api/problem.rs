@@ -143,6 +143,12 @@ impl From<SubmitError> for Problem {
                 tracing::error!(error = %e, "configuration fault while accepting a submission");
                 Problem::configuration()
             }
+            SubmitError::KeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "urn:problem-type:eessi-switch:idempotencyKeyReused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used with another request; use a new key for a new request".to_owned(),
+            ),
             SubmitError::Overloaded => {
                 Problem::unavailable("too many submissions are waiting; try again shortly".into())
             }

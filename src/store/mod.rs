@@ -358,6 +358,22 @@ pub struct DeadLetter {
     pub reinjected_at: Option<String>,
 }
 
+/// What an `Idempotency-Key` names: the request it came with (its digest) and the
+/// submission that request made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Whose key: the caller's identity (a key is unique per client, not globally).
+    pub scope: String,
+    pub key: String,
+    /// SHA-256 (hex) of the request: method, path and body.
+    pub request_sha256: String,
+    pub case_id: CaseId,
+    pub document_id: DocumentId,
+    pub document_version: u32,
+    pub message_id: String,
+    pub created_at: String,
+}
+
 /// One audited action: who read or did what, when, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
@@ -487,6 +503,13 @@ pub trait Tx {
     /// Append to the audit log in this transaction, so that an audited action and
     /// its entry commit together (a national submission).
     fn audit_append(&mut self, e: &AuditEntry) -> Result<()>;
+    /// Claim an idempotency key for the submission this transaction makes: false
+    /// when the key is already taken (committed, or by a transaction that commits
+    /// first: PostgreSQL waits for it). `idempotency_get` then reads the winner.
+    fn idempotency_claim(&mut self, r: &IdempotencyRecord) -> Result<bool>;
+    fn idempotency_get_tx(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
+    /// Give a claim back (the submission it was for was refused).
+    fn idempotency_release(&mut self, scope: &str, key: &str) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -547,6 +570,8 @@ pub trait Store: Send + Sync {
     fn dead_letter_mark_reinjected(&self, id: i64) -> Result<()>;
     /// Append to the audit log (its own transaction; there is no update or delete).
     fn audit_append(&self, e: &AuditEntry) -> Result<()>;
+    /// The committed submission an idempotency key names, if any.
+    fn idempotency_get(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
     /// The newest audit entries, optionally of one institution.
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.

@@ -39,6 +39,8 @@ pub struct Pruned {
     pub outbox_bodies: u64,
     pub inbox_rows: u64,
     pub history_rows: u64,
+    /// Idempotency keys older than the duplicate window.
+    pub idempotency_rows: u64,
 }
 
 impl Pruned {
@@ -46,13 +48,17 @@ impl Pruned {
     /// would find (next to) nothing.
     pub fn caught_up(&self, limit: u32) -> bool {
         let l = u64::from(limit);
-        self.outbox_bodies < l && self.inbox_rows < l && self.history_rows < l
+        self.outbox_bodies < l
+            && self.inbox_rows < l
+            && self.history_rows < l
+            && self.idempotency_rows < l
     }
 
     pub fn add(&mut self, other: &Pruned) {
         self.outbox_bodies += other.outbox_bodies;
         self.inbox_rows += other.inbox_rows;
         self.history_rows += other.history_rows;
+        self.idempotency_rows += other.idempotency_rows;
     }
 }
 

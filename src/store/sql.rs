@@ -1141,9 +1141,67 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         insert_audit(&mut *self.conn, e)
     }
 
+    fn idempotency_claim(&mut self, r: &IdempotencyRecord) -> Result<bool> {
+        let inserted = self.conn.query(
+            "INSERT INTO idempotency (scope, idem_key, request_sha256, case_id, document_id, \
+             document_version, message_id, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8) \
+             ON CONFLICT (scope, idem_key) DO NOTHING RETURNING scope",
+            params![
+                &r.scope,
+                &r.key,
+                &r.request_sha256,
+                r.case_id.as_str(),
+                r.document_id.as_str(),
+                r.document_version,
+                &r.message_id,
+                &r.created_at,
+            ],
+        )?;
+        Ok(!inserted.is_empty())
+    }
+
+    fn idempotency_get_tx(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+        idempotency_row(&mut *self.conn, scope, key)
+    }
+
+    fn idempotency_release(&mut self, scope: &str, key: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM idempotency WHERE scope = ?1 AND idem_key = ?2",
+            params![scope, key],
+        )?;
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.finish()
     }
+}
+
+fn idempotency_row(
+    conn: &mut dyn Conn,
+    scope: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>> {
+    conn.query(
+        "SELECT scope, idem_key, request_sha256, case_id, document_id, document_version, \
+         message_id, created_at FROM idempotency WHERE scope = ?1 AND idem_key = ?2",
+        params![scope, key],
+    )?
+    .into_iter()
+    .next()
+    .map(|mut r| {
+        Ok(IdempotencyRecord {
+            scope: r.text(0)?,
+            key: r.text(1)?,
+            request_sha256: r.text(2)?,
+            case_id: r.parse(3, CaseId::parse)?,
+            document_id: r.parse(4, DocumentId::parse)?,
+            document_version: r.u32(5)?,
+            message_id: r.text(6)?,
+            created_at: r.text(7)?,
+        })
+    })
+    .transpose()
 }
 
 /// The one statement that writes the audit log (append-only: no update or delete).
@@ -1526,6 +1584,10 @@ impl<B: Backend> Store for B {
         insert_audit(&mut *self.writer()?, e)
     }
 
+    fn idempotency_get(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+        idempotency_row(&mut *self.reader()?, scope, key)
+    }
+
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
         self.reader()?
             .query(
@@ -1607,10 +1669,18 @@ impl<B: Backend> Store for B {
                 params![&p.history_before, limit],
             )?
         };
+        // A key answers retries for as long as a message answers duplicates.
+        let idempotency_rows = conn.execute(
+            "DELETE FROM idempotency WHERE (scope, idem_key) IN (SELECT scope, idem_key \
+             FROM idempotency WHERE created_at{bytewise} < ?1 ORDER BY created_at{bytewise} \
+             LIMIT ?2{lock: FOR UPDATE SKIP LOCKED})",
+            params![&rfc3339(p.inbox_before_ms), limit],
+        )?;
         Ok(Pruned {
             outbox_bodies,
             inbox_rows,
             history_rows,
+            idempotency_rows,
         })
     }
 }

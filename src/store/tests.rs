@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::*;
-use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, Role, SedType, SedVersion};
+use crate::ids::{
+    BucType, CaseId, DocumentId, InstitutionId, MessageId, Role, SedType, SedVersion,
+};
 
 const ADMIN_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -93,6 +95,7 @@ suite!(
     participants_add_is_idempotent_and_remove_works,
     documents_insert_get_and_update,
     versions_insert_and_get,
+    an_idempotency_key_is_claimed_once_released_and_pruned,
     an_outbox_body_kept_in_its_document_version_reads_back_and_prunes,
     history_keeps_append_order,
     outbox_enqueue_find_and_update,
@@ -589,6 +592,44 @@ fn an_outbox_body_kept_in_its_document_version_reads_back_and_prunes(store: &dyn
     assert!(pruned.body.is_empty());
     // The case file keeps the envelope.
     assert_eq!(tx.version_get(&d, 2).unwrap(), Some(v2));
+}
+
+fn an_idempotency_key_is_claimed_once_released_and_pruned(store: &dyn Store) {
+    let rec = |key: &str, age_days: i64| IdempotencyRecord {
+        scope: "client-a".into(),
+        key: key.into(),
+        request_sha256: "ab".repeat(32),
+        case_id: CaseId::random(),
+        document_id: DocumentId::random(),
+        document_version: 1,
+        message_id: MessageId::random().to_string(),
+        created_at: retention::rfc3339(NOW - age_days * DAY),
+    };
+    let first = rec("k1", 1);
+    let mut tx = store.begin().unwrap();
+    assert!(tx.idempotency_claim(&first).unwrap());
+    // Taken, in the same transaction too: the second claim reads the first.
+    assert!(!tx.idempotency_claim(&rec("k1", 1)).unwrap());
+    assert_eq!(
+        tx.idempotency_get_tx("client-a", "k1").unwrap(),
+        Some(first.clone())
+    );
+    tx.commit().unwrap();
+    assert_eq!(
+        store.idempotency_get("client-a", "k1").unwrap(),
+        Some(first.clone())
+    );
+    // Another caller's key space.
+    assert_eq!(store.idempotency_get("client-b", "k1").unwrap(), None);
+    let mut tx = store.begin().unwrap();
+    assert!(!tx.idempotency_claim(&rec("k1", 1)).unwrap());
+    tx.idempotency_release("client-a", "k1").unwrap();
+    assert!(tx.idempotency_claim(&rec("k2", 40)).unwrap());
+    tx.commit().unwrap();
+    assert_eq!(store.idempotency_get("client-a", "k1").unwrap(), None);
+    // Kept for the duplicate window (30 days here), then pruned.
+    assert_eq!(store.prune(&prune_at(10)).unwrap().idempotency_rows, 1);
+    assert_eq!(store.idempotency_get("client-a", "k2").unwrap(), None);
 }
 
 fn history_keeps_append_order(store: &dyn Store) {
@@ -1907,7 +1948,8 @@ fn prune_empties_only_settled_bodies_past_their_period(store: &dyn Store) {
         Pruned {
             outbox_bodies: 5,
             inbox_rows: 0,
-            history_rows: 0
+            history_rows: 0,
+            idempotency_rows: 0,
         }
     );
     let after: BTreeMap<String, OutboxMessage> = store
@@ -1969,7 +2011,8 @@ fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store
         Pruned {
             outbox_bodies: 0,
             inbox_rows: 1,
-            history_rows: 0
+            history_rows: 0,
+            idempotency_rows: 0,
         }
     );
     assert_eq!(
@@ -2000,7 +2043,8 @@ fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store
         Pruned {
             outbox_bodies: 0,
             inbox_rows: 0,
-            history_rows: 1
+            history_rows: 1,
+            idempotency_rows: 0,
         }
     );
     let history: Vec<String> = store
@@ -2045,6 +2089,7 @@ fn prune_is_bounded_by_its_limit(store: &dyn Store) {
         outbox_bodies: n,
         inbox_rows: n,
         history_rows: n,
+        idempotency_rows: 0,
     };
     assert_eq!(calls, [each(2), each(2), each(1)]);
     assert_eq!(total, each(5));
@@ -2071,7 +2116,7 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
             "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
              ALTER TABLE outbox DROP COLUMN body_pruned_at; \
-             ALTER TABLE outbox DROP COLUMN body_version; \
+             DROP TABLE idempotency; ALTER TABLE outbox DROP COLUMN body_version; \
              DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
              ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
         )

@@ -90,6 +90,7 @@ pub struct Metrics {
     pub retention_outbox_bodies_pruned: AtomicU64,
     pub retention_inbox_rows_pruned: AtomicU64,
     pub retention_history_rows_pruned: AtomicU64,
+    pub retention_idempotency_rows_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -131,6 +132,10 @@ impl Metrics {
             (
                 "retention_history_rows_pruned",
                 g(&self.retention_history_rows_pruned),
+            ),
+            (
+                "retention_idempotency_rows_pruned",
+                g(&self.retention_idempotency_rows_pruned),
             ),
         ]
     }

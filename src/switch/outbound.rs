@@ -57,6 +57,31 @@ pub struct Submitted {
     pub document_id: DocumentId,
     pub document_version: u32,
     pub message_id: String,
+    /// The answer of an earlier request with the same idempotency key, not a new
+    /// submission (`Idempotent-Replayed` on the HTTP answer).
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+impl Submitted {
+    fn replay_of(r: &crate::store::IdempotencyRecord) -> Submitted {
+        Submitted {
+            case_id: r.case_id.clone(),
+            document_id: r.document_id.clone(),
+            document_version: r.document_version,
+            message_id: r.message_id.clone(),
+            replayed: true,
+        }
+    }
+}
+
+/// An `Idempotency-Key` with a submission: whose key it is, the key, and the digest
+/// of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub scope: String,
+    pub key: String,
+    pub request_sha256: String,
 }
 
 /// One problem with the input, located (Belgif `issues[]`).
@@ -106,6 +131,9 @@ pub enum SubmitError {
     /// The submission queue is full (`limits.submissions_queued_max`): try again.
     #[error("too many submissions are waiting; try again shortly")]
     Overloaded,
+    /// The idempotency key was used before with another request.
+    #[error("the idempotency key was used with another request")]
+    KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -198,6 +226,25 @@ pub fn submit_audited(
     s: Submission,
     audit: Option<crate::store::AuditEntry>,
 ) -> Result<Submitted, SubmitError> {
+    submit_keyed(sw, s, audit, None)
+}
+
+/// `submit_audited` under an idempotency key: a request whose key names a committed
+/// submission with the same request digest gets that submission's answer (ids
+/// included), one with another digest `KeyReused`; otherwise the key commits with
+/// the submission, in its transaction (a retry after an answer lost to a crash finds
+/// it), and two requests racing with one key make one submission.
+pub fn submit_keyed(
+    sw: &Arc<Switch>,
+    s: Submission,
+    audit: Option<crate::store::AuditEntry>,
+    key: Option<IdempotencyKey>,
+) -> Result<Submitted, SubmitError> {
+    if let Some(k) = &key
+        && let Some(r) = sw.store.idempotency_get(&k.scope, &k.key)?
+    {
+        return replay(k, &r);
+    }
     check_submission(sw, &s)?;
     // Parse, validate and canonicalise once, with the version the case most likely
     // uses (done again in the rare case it is pinned to another).
@@ -217,6 +264,9 @@ pub fn submit_audited(
     for _ in 0..PLAN_ATTEMPTS {
         let mut planned = plan(sw, &s, &mut body)?;
         planned.audit = audit.clone();
+        if let Some(k) = &key {
+            planned = planned.with_key(k);
+        }
         match commit(sw, planned)? {
             Committed::Done(done) => return Ok(done),
             Committed::Moved => Metrics::inc(&sw.metrics.submissions_replanned),
@@ -225,6 +275,18 @@ pub fn submit_audited(
     Err(SubmitError::Store(StoreError::Conflict(
         "the case kept changing while this submission was prepared; try again".into(),
     )))
+}
+
+/// The answer to a request whose key names `r`.
+fn replay(
+    k: &IdempotencyKey,
+    r: &crate::store::IdempotencyRecord,
+) -> Result<Submitted, SubmitError> {
+    if r.request_sha256 == k.request_sha256 {
+        Ok(Submitted::replay_of(r))
+    } else {
+        Err(SubmitError::KeyReused)
+    }
 }
 
 /// What the caller may submit at all, before any parsing: every problem reported.
@@ -301,9 +363,28 @@ pub(crate) struct Planned {
     /// Who asked for it, audited in the same transaction (the target gets the
     /// case and document ids there).
     audit: Option<crate::store::AuditEntry>,
+    /// The idempotency key it commits with, naming this plan's ids.
+    idempotency: Option<crate::store::IdempotencyRecord>,
     /// A case id the client chose, for the fault hooks.
     #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
     client_case_id: Option<CaseId>,
+}
+
+impl Planned {
+    /// Commit under this idempotency key, which then names this plan's ids.
+    pub(crate) fn with_key(mut self, k: &IdempotencyKey) -> Planned {
+        self.idempotency = Some(crate::store::IdempotencyRecord {
+            scope: k.scope.clone(),
+            key: k.key.clone(),
+            request_sha256: k.request_sha256.clone(),
+            case_id: self.header.case_id.clone(),
+            document_id: self.header.document_id.clone(),
+            document_version: self.header.document_version,
+            message_id: self.message_id.clone(),
+            created_at: crate::store::now_rfc3339(),
+        });
+        self
+    }
 }
 
 /// Decide and sign a submission from a snapshot of its case (no transaction).
@@ -465,6 +546,7 @@ pub(crate) fn plan(
         subject: body.subject.clone(),
         envelope,
         audit: None,
+        idempotency: None,
         client_case_id: s.case_id.clone(),
     })
 }
@@ -602,7 +684,7 @@ fn run_batch(sw: &Switch, jobs: Vec<Job>) {
     }
     Metrics::inc(&sw.metrics.submission_commits);
     for (j, r) in jobs.into_iter().zip(results) {
-        if matches!(r, Ok(Committed::Done(_))) {
+        if matches!(&r, Ok(Committed::Done(d)) if !d.replayed) {
             Metrics::inc(&sw.metrics.outbound_submitted);
         }
         let _ = j.reply.send(r);
@@ -636,7 +718,30 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
         subject: p.subject.as_deref(),
         direction: apply::Direction::Out,
     };
-    match apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out) {
+    // The key first: a request with the same key that committed first (another
+    // instance's, which PostgreSQL waits for, or one earlier in this batch) wins,
+    // and this one gets its answer instead of making a second submission.
+    if let Some(r) = &p.idempotency
+        && !tx.idempotency_claim(r)?
+    {
+        let winner = tx
+            .idempotency_get_tx(&r.scope, &r.key)?
+            .ok_or_else(|| StoreError::Db("an idempotency key was taken and is gone".into()))?;
+        let key = IdempotencyKey {
+            scope: r.scope.clone(),
+            key: r.key.clone(),
+            request_sha256: r.request_sha256.clone(),
+        };
+        return replay(&key, &winner).map(Committed::Done);
+    }
+    let applied = apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out);
+    if applied.is_err()
+        && let Some(r) = &p.idempotency
+    {
+        // Refused (nothing else was written): the key is free again.
+        tx.idempotency_release(&r.scope, &r.key)?;
+    }
+    match applied {
         Ok(_) => {
             if let Some(a) = &p.audit {
                 tx.audit_append(&crate::store::AuditEntry {
@@ -649,6 +754,7 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
                 document_id: h.document_id.clone(),
                 document_version: h.document_version,
                 message_id: p.message_id.clone(),
+                replayed: false,
             }))
         }
         // Another submission got there first (the same case in this batch, or

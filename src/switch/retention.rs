@@ -69,6 +69,7 @@ pub async fn run_once(sw: &Arc<Switch>, now_ms: i64) -> Result<Pruned, StoreErro
                     outbox_bodies = p.outbox_bodies,
                     inbox_rows = p.inbox_rows,
                     history_rows = p.history_rows,
+                    idempotency_rows = p.idempotency_rows,
                     "retention pruned"
                 );
             }
@@ -95,6 +96,8 @@ pub fn pass(sw: &Switch, now_ms: i64) -> Result<Pruned, StoreError> {
             .fetch_add(got.inbox_rows, Ordering::Relaxed);
         m.retention_history_rows_pruned
             .fetch_add(got.history_rows, Ordering::Relaxed);
+        m.retention_idempotency_rows_pruned
+            .fetch_add(got.idempotency_rows, Ordering::Relaxed);
         total.add(&got);
         if got.caught_up(p.limit) {
             break;
@@ -220,7 +223,8 @@ mod tests {
             Pruned {
                 outbox_bodies: 5,
                 inbox_rows: 5,
-                history_rows: 1
+                history_rows: 1,
+                idempotency_rows: 0,
             }
         );
         let counted: BTreeMap<_, _> = sw.metrics.snapshot().into_iter().collect();

@@ -679,8 +679,14 @@ mod replan {
             related: None,
             body: std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap(),
         };
-        // Two plans from the same snapshot: both would be version 2.
-        let stale = plan(&be, &update, &mut None).unwrap();
+        // Two plans from the same snapshot: both would be version 2. The stale one
+        // carries an idempotency key: its refusal at commit gives the key back.
+        let key = crate::switch::outbound::IdempotencyKey {
+            scope: "tester".into(),
+            key: "update-1".into(),
+            request_sha256: "ab".repeat(32),
+        };
+        let stale = plan(&be, &update, &mut None).unwrap().with_key(&key);
         let fresh = plan(&be, &update, &mut None).unwrap();
         let Committed::Done(v2) = commit(&be, fresh).unwrap() else {
             panic!("the first plan commits");
@@ -690,11 +696,32 @@ mod replan {
             matches!(commit(&be, stale), Ok(Committed::Moved)),
             "a plan made before the case moved does not commit"
         );
-        // Through `submit`, the next plan starts from the case as it now is.
+        // Through `submit`, the next plan starts from the case as it now is; under
+        // the same key (free again), and a retry of it is answered, not applied.
+        use crate::switch::outbound::{SubmitError, submit_keyed};
         let replanned = be.metrics.submissions_replanned.load(Relaxed);
-        let v3 = submit(&be, update).unwrap();
+        let v3 = submit_keyed(&be, update.clone(), None, Some(key.clone())).unwrap();
         assert_eq!(v3.document_version, 3);
+        assert!(!v3.replayed);
         assert_eq!(be.metrics.submissions_replanned.load(Relaxed), replanned);
+        let retry = submit_keyed(&be, update.clone(), None, Some(key.clone())).unwrap();
+        assert!(retry.replayed);
+        assert_eq!(
+            (retry.case_id.clone(), retry.document_id.clone()),
+            (v3.case_id.clone(), v3.document_id.clone())
+        );
+        assert_eq!(
+            (retry.document_version, &retry.message_id),
+            (3, &v3.message_id)
+        );
+        let other = crate::switch::outbound::IdempotencyKey {
+            request_sha256: "cd".repeat(32),
+            ..key.clone()
+        };
+        assert!(matches!(
+            submit_keyed(&be, update, None, Some(other)),
+            Err(SubmitError::KeyReused)
+        ));
         let detail = be.store.case_detail(&case_id).unwrap().unwrap();
         let (_, versions) = detail
             .documents
