@@ -420,6 +420,24 @@ fn submitted(edge: &HttpEdge, r: Result<Submitted, SubmitError>) -> Response {
     }
 }
 
+/// A submitting request's body (bounded) and its idempotency key, if any.
+async fn keyed_body(
+    sw: &Switch,
+    caller: &Caller,
+    req: Request,
+) -> Result<(Bytes, Option<IdempotencyKey>), Problem> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(sw, body).await?;
+    let key = idempotency_key(
+        caller,
+        &parts.headers,
+        &parts.method,
+        parts.uri.path(),
+        &bytes,
+    )?;
+    Ok((bytes, key))
+}
+
 /// The request's `Idempotency-Key` (IETF httpapi draft: a structured-field string;
 /// a bare token is taken as well), scoped to the caller, with the digest of the
 /// request (method, path, body). Absent: None; unusable: a `400`.
@@ -469,19 +487,8 @@ async fn post_document(
     Extension(edge): Extension<Arc<HttpEdge>>,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = match read_body(&sw, body).await {
+    let (bytes, key) = match keyed_body(&sw, &caller, req).await {
         Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
-    let key = match idempotency_key(
-        &caller,
-        &parts.headers,
-        &parts.method,
-        parts.uri.path(),
-        &bytes,
-    ) {
-        Ok(k) => k,
         Err(p) => return p.into_response(),
     };
     let dto: SubmitDocument = match serde_json::from_slice(&bytes) {
@@ -565,19 +572,8 @@ async fn post_national(
     {
         return auth::forbidden(format!("{own} may not use the national adapter {adapter}"));
     }
-    let (parts, body) = req.into_parts();
-    let bytes = match read_body(&sw, body).await {
+    let (bytes, key) = match keyed_body(&sw, &caller, req).await {
         Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
-    let key = match idempotency_key(
-        &caller,
-        &parts.headers,
-        &parts.method,
-        parts.uri.path(),
-        &bytes,
-    ) {
-        Ok(k) => k,
         Err(p) => return p.into_response(),
     };
     let sw2 = sw.clone();
