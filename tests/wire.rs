@@ -203,6 +203,19 @@ async fn every_buc_in_both_directions_between_two_switches() {
         ],
     );
     assert!(ok, "{out}");
+
+    // BE's submissions went out through the relay's fresh lane (handed over by the
+    // committer, not claimed back from the store), and every one was delivered.
+    let metrics = request("GET", &format!("{}/metrics", be.base), &[], None).body;
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("eessi_{name}_total ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert!(counter("relay_fresh_rounds") > 0, "{metrics}");
+    assert!(counter("outbound_submitted") > 0, "{metrics}");
 }
 
 /// One hostile message: what the peer sends and the code it must get back.

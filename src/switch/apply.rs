@@ -154,6 +154,12 @@ pub fn event_of(h: &Header) -> SedEvent {
     }
 }
 
+/// What `apply` did: the BUC's decision, and the id of the outbox row it enqueued.
+pub struct Applied {
+    pub decision: crate::buc::Decision,
+    pub outbox_id: i64,
+}
+
 /// Apply `sed` to its case in `tx` and enqueue `out` with it. The caller commits.
 pub fn apply(
     sw: &super::Switch,
@@ -161,7 +167,7 @@ pub fn apply(
     sed: &SedToApply,
     expect: Expect,
     out: &OutboxMessage,
-) -> Result<crate::buc::Decision, Refused> {
+) -> Result<Applied, Refused> {
     let h = sed.header;
     // 9. The same document version again: same content, no second effect; other
     // content, CONFLICT.
@@ -251,6 +257,9 @@ pub fn apply(
                 && out.body == sed.envelope),
         "an outbox body said to be the document version's is not"
     );
-    tx.outbox_enqueue(out)?;
-    Ok(decision)
+    let outbox_id = tx.outbox_enqueue(out)?;
+    Ok(Applied {
+        decision,
+        outbox_id,
+    })
 }

@@ -84,8 +84,10 @@ pub struct Metrics {
     /// Group commits of national submissions (`outbound_submitted` over this is
     /// the mean batch).
     pub submission_commits: AtomicU64,
-    /// Outbox relay rounds that published something.
+    /// Outbox relay rounds that published something claimed from the store.
     pub relay_rounds: AtomicU64,
+    /// Relay rounds that published what the committer handed over.
+    pub relay_fresh_rounds: AtomicU64,
     /// Outbox bodies emptied, inbox rows and history entries deleted by retention.
     pub retention_outbox_bodies_pruned: AtomicU64,
     pub retention_inbox_rows_pruned: AtomicU64,
@@ -121,6 +123,7 @@ impl Metrics {
             ("submission_commits", g(&self.submission_commits)),
             ("national_unmappable", g(&self.national_unmappable)),
             ("relay_rounds", g(&self.relay_rounds)),
+            ("relay_fresh_rounds", g(&self.relay_fresh_rounds)),
             (
                 "retention_outbox_bodies_pruned",
                 g(&self.retention_outbox_bodies_pruned),
@@ -165,6 +168,9 @@ pub struct Switch {
     /// receives that SED in (`[national_formats]`, checked at start-up).
     pub national_formats: BTreeMap<InstitutionId, BTreeMap<SedType, String>>,
     pub relay_wake: tokio::sync::Notify,
+    /// The relay's fresh lane while it runs (`relay::fresh_lane`).
+    pub(crate) fresh_lane:
+        std::sync::Mutex<Option<tokio::sync::mpsc::Sender<crate::store::OutboxMessage>>>,
     /// How long a `New`/`Update` waits for its predecessor before UNKNOWN_CASE.
     pub park_ms: i64,
     /// Certificates expiring within this window show in health and metrics.
@@ -268,6 +274,7 @@ impl Switch {
             adapters,
             national_formats: config.national_formats.clone(),
             relay_wake: tokio::sync::Notify::new(),
+            fresh_lane: std::sync::Mutex::new(None),
             park_ms: config.park_ms,
             cert_warning_s: i64::from(config.cert_warning_days) * 86_400,
             shutting_down: std::sync::atomic::AtomicBool::new(false),

@@ -665,35 +665,59 @@ fn run_batch(sw: &Switch, jobs: Vec<Job>) {
             let _ = j.reply.send(Err(SubmitError::Store(e.clone())));
         }
     };
+    // The relay's fresh lane, when it runs: a SED with a place reserved there is
+    // inserted already leased and handed over after the commit, so the relay
+    // publishes it without claiming it back from the store. Without a place (the
+    // lane full, or no relay) it waits in the outbox as due, for the relay's claim.
+    let fresh = super::relay::fresh_lane(sw);
     let mut tx = match sw.store.begin() {
         Ok(tx) => tx,
         Err(e) => return fail_all(jobs, &e),
     };
     let mut results = Vec::with_capacity(jobs.len());
+    let mut handovers = Vec::with_capacity(jobs.len());
     for j in &jobs {
-        match in_tx(sw, &mut *tx, &j.planned) {
+        let place = fresh.as_ref().and_then(|f| f.try_reserve().ok());
+        match in_tx(sw, &mut *tx, &j.planned, place.is_some()) {
             Err(SubmitError::Store(e)) => {
                 drop(tx);
                 return fail_all(jobs, &e);
             }
-            r => results.push(r),
+            Ok((r, out)) => {
+                results.push(Ok(r));
+                handovers.push(place.zip(out));
+            }
+            Err(e) => {
+                results.push(Err(e));
+                handovers.push(None);
+            }
         }
     }
     if let Err(e) = tx.commit() {
         return fail_all(jobs, &e);
     }
     Metrics::inc(&sw.metrics.submission_commits);
-    for (j, r) in jobs.into_iter().zip(results) {
+    for ((j, r), handover) in jobs.into_iter().zip(results).zip(handovers) {
         if matches!(&r, Ok(Committed::Done(d)) if !d.replayed) {
             Metrics::inc(&sw.metrics.outbound_submitted);
+        }
+        if let Some((place, out)) = handover {
+            place.send(out);
         }
         let _ = j.reply.send(r);
     }
     sw.relay_wake.notify_one();
 }
 
-/// One planned submission inside the batch's transaction: store work only.
-fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
+/// One planned submission inside the batch's transaction: store work only. With
+/// `leased`, its outbox row is inserted under the relay's lease and returned (with
+/// its id) for the fresh lane.
+fn in_tx(
+    sw: &Switch,
+    tx: &mut dyn crate::store::Tx,
+    p: &Planned,
+    leased: bool,
+) -> Result<(Committed, Option<OutboxMessage>), SubmitError> {
     #[cfg(feature = "fault-hooks")]
     if let Some(c) = &p.client_case_id {
         crate::faults::maybe_panic(c.as_str());
@@ -710,6 +734,9 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
     out.case_id = Some(h.case_id.clone());
     out.document_id = Some(h.document_id.clone());
     out.body_version = Some(h.document_version);
+    if leased {
+        out.next_attempt_ms = crate::store::now_ms() + super::relay::CLAIM_LEASE_MS;
+    }
     let sed = SedToApply {
         header: h,
         message_id: &p.message_id,
@@ -732,7 +759,7 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
             key: r.key.clone(),
             request_sha256: r.request_sha256.clone(),
         };
-        return replay(&key, &winner).map(Committed::Done);
+        return replay(&key, &winner).map(|d| (Committed::Done(d), None));
     }
     let applied = apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out);
     if applied.is_err()
@@ -742,25 +769,29 @@ fn in_tx(sw: &Switch, tx: &mut dyn crate::store::Tx, p: &Planned) -> Reply {
         tx.idempotency_release(&r.scope, &r.key)?;
     }
     match applied {
-        Ok(_) => {
+        Ok(a) => {
             if let Some(a) = &p.audit {
                 tx.audit_append(&crate::store::AuditEntry {
                     target: format!("{} document {}", h.case_id, h.document_id),
                     ..a.clone()
                 })?;
             }
-            Ok(Committed::Done(Submitted {
-                case_id: h.case_id.clone(),
-                document_id: h.document_id.clone(),
-                document_version: h.document_version,
-                message_id: p.message_id.clone(),
-                replayed: false,
-            }))
+            out.id = a.outbox_id;
+            Ok((
+                Committed::Done(Submitted {
+                    case_id: h.case_id.clone(),
+                    document_id: h.document_id.clone(),
+                    document_version: h.document_version,
+                    message_id: p.message_id.clone(),
+                    replayed: false,
+                }),
+                leased.then_some(out),
+            ))
         }
         // Another submission got there first (the same case in this batch, or
         // another instance): plan again from the case as it now is.
         Err(Refused::Moved | Refused::AlreadyApplied | Refused::Conflict(_)) => {
-            Ok(Committed::Moved)
+            Ok((Committed::Moved, None))
         }
         Err(Refused::Protocol(why)) => Err(SubmitError::ProtocolViolation(why)),
         Err(Refused::Step(e)) => Err(step_refusal_of(h, e)),

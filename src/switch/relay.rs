@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::{Metrics, Switch};
 use crate::ids::MessageId;
@@ -23,16 +23,68 @@ use crate::transport::{NATIONAL_EXCHANGE, OutMessage, PublishOutcome};
 
 /// Longer than a round's publish and record take, so a claim is not taken twice
 /// while it is being worked on; after a crash the rows are due again after this.
-const CLAIM_LEASE_MS: i64 = 60_000;
+pub(crate) const CLAIM_LEASE_MS: i64 = 60_000;
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// Rounds at most run at shutdown to flush the outbox (each handles up to `BATCH`).
 const FLUSH_ROUNDS_MAX: usize = 20;
 
+/// The fresh lane's sender while the relay runs: the committer hands it SEDs it
+/// inserted already leased (`outbound::run_batch`), so they are published without
+/// being claimed back from the store.
+pub(crate) fn fresh_lane(sw: &Switch) -> Option<mpsc::Sender<OutboxMessage>> {
+    sw.fresh_lane.lock().ok().and_then(|g| g.clone())
+}
+
+/// Closes the fresh lane when the relay ends, however it ends.
+struct LaneOpen<'a>(&'a Switch);
+
+impl Drop for LaneOpen<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.0.fresh_lane.lock() {
+            *g = None;
+        }
+    }
+}
+
 pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
+    // Bounded like a claim (`limits.relay_claim_rows`).
+    let (lane, mut fresh) = mpsc::channel(sw.bounds.relay_claim_rows.max(1) as usize);
+    if let Ok(mut g) = sw.fresh_lane.lock() {
+        *g = Some(lane);
+    }
+    let _open = LaneOpen(&sw);
+    let mut waiting: Vec<OutboxMessage> = Vec::new();
     loop {
         if *shutdown.borrow() {
+            // What was handed over is published first; the rest of the outbox after.
+            fresh.close();
+            while let Ok(m) = fresh.try_recv() {
+                waiting.push(m);
+            }
+            if !waiting.is_empty()
+                && let Err(e) = publish_fresh(&sw, std::mem::take(&mut waiting)).await
+            {
+                tracing::warn!(error = %e, "could not publish the handed-over messages at shutdown; they stay committed");
+            }
             return flush(&sw).await;
+        }
+        while waiting.len() < sw.bounds.relay_claim_rows.max(1) as usize {
+            match fresh.try_recv() {
+                Ok(m) => waiting.push(m),
+                Err(_) => break,
+            }
+        }
+        if !waiting.is_empty() {
+            match publish_fresh(&sw, std::mem::take(&mut waiting)).await {
+                Ok(()) => sw.supervisor.ok("outbox relay"),
+                // Their lease runs out and a claim takes them again.
+                Err(e) => {
+                    sw.supervisor.failing("outbox relay", &e.to_string());
+                    tracing::warn!(error = %e, "recording handed-over messages failed; they are claimed again when their lease ends");
+                }
+            }
+            continue;
         }
         let r = round(&sw).await;
         match &r {
@@ -42,6 +94,7 @@ pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
         match r {
             Ok(0) => {
                 tokio::select! {
+                    m = fresh.recv() => waiting.extend(m),
                     _ = sw.relay_wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     _ = shutdown.changed() => {}
@@ -57,6 +110,17 @@ pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// Publish messages handed over by the committer (inserted under a lease, so no
+/// other relay takes them meanwhile) and record the outcomes as a round does.
+async fn publish_fresh(sw: &Arc<Switch>, messages: Vec<OutboxMessage>) -> Result<(), StoreError> {
+    Metrics::inc(&sw.metrics.relay_fresh_rounds);
+    let (due, outcomes) = publish_all(sw, messages, crate::store::now_ms()).await;
+    let sw2 = sw.clone();
+    tokio::task::spawn_blocking(move || record(&sw2, &due, outcomes))
+        .await
+        .map_err(|e| StoreError::Db(e.to_string()))?
 }
 
 /// Publish what is due now, a bounded number of rounds; what remains stays in the
