@@ -203,7 +203,14 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(format!("{} did not start; see {}", n.name, n.log.display()))
+        // The log's tail goes with the error: the directory is gone when the test ends.
+        let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        Err(format!(
+            "{} did not become healthy within 60 s; the end of its log:\n{}",
+            n.name,
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        ))
     };
     for n in &nodes {
         wait_up(n)?;
