@@ -246,8 +246,19 @@ impl Adapter {
         limits: &XmlLimits,
     ) -> Result<String, AdaptError> {
         let doc = crate::sed::xml::parse(sed, limits)?;
+        self.element_to_national(doc.get_root_readonly(), header, limits)
+    }
+
+    /// `to_national` of a SED element already parsed (and checked) by the caller,
+    /// such as the one inside a received envelope: it is not parsed again.
+    pub fn element_to_national(
+        &self,
+        sed: Option<libxml::readonly::RoNode>,
+        header: &Header,
+        limits: &XmlLimits,
+    ) -> Result<String, AdaptError> {
         let national =
-            reverse::run(&self.plan, &doc, &self.sed, header).map_err(AdaptError::Mapping)?;
+            reverse::run(&self.plan, sed, &self.sed, header).map_err(AdaptError::Mapping)?;
         let built = crate::sed::xml::parse(national.as_bytes(), limits)?;
         self.validate_national(&built, AdaptError::NationalOutputInvalid)?;
         Ok(national)

@@ -12,7 +12,6 @@
 use std::collections::HashSet;
 
 use libxml::readonly::RoNode;
-use libxml::tree::Document;
 
 use super::definition::{Each, Entry, Leaf, Plan, Source};
 use super::model::Model;
@@ -262,7 +261,7 @@ impl Run<'_> {
 /// element) received under `header`.
 pub(super) fn run(
     plan: &Plan,
-    sed: &Document,
+    sed: Option<RoNode>,
     sed_type: &SedType,
     header: &Header,
 ) -> Result<String, Vec<MappingIssue>> {
@@ -270,7 +269,7 @@ pub(super) fn run(
         plan,
         issues: Vec::new(),
     };
-    let root = match sed.get_root_readonly() {
+    let root = match sed {
         Some(r) if r.get_name() == sed_type.as_str() => r,
         other => {
             let found = other.map(|r| r.get_name());

@@ -1189,19 +1189,28 @@ fn idempotency_row(
     )?
     .into_iter()
     .next()
-    .map(|mut r| {
-        Ok(IdempotencyRecord {
-            scope: r.text(0)?,
-            key: r.text(1)?,
-            request_sha256: r.text(2)?,
-            case_id: r.parse(3, CaseId::parse)?,
-            document_id: r.parse(4, DocumentId::parse)?,
-            document_version: r.u32(5)?,
-            message_id: r.text(6)?,
-            created_at: r.text(7)?,
-        })
-    })
+    .map(to_idempotency)
     .transpose()
+}
+
+fn to_idempotency(mut r: Row) -> Result<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        scope: r.text(0)?,
+        key: r.text(1)?,
+        request_sha256: r.text(2)?,
+        case_id: r.parse(3, CaseId::parse)?,
+        document_id: r.parse(4, DocumentId::parse)?,
+        document_version: r.u32(5)?,
+        message_id: r.text(6)?,
+        created_at: r.text(7)?,
+    })
+}
+
+/// `(kind, status, count)` rows as a map.
+fn counts_per_kind_and_status(rows: Vec<Row>) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
+    rows.into_iter()
+        .map(|mut r| Ok(((r.stored(0)?, r.stored(1)?), count(r, 2)?)))
+        .collect()
 }
 
 /// The one statement that writes the audit log (append-only: no update or delete).
@@ -1396,22 +1405,14 @@ impl<B: Backend> Store for B {
     }
 
     fn outbox_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
-        self.reader()?
-            .query(
-                "SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status",
-                &[],
-            )?
-            .into_iter()
-            .map(|mut r| Ok(((r.stored(0)?, r.stored(1)?), count(r, 2)?)))
-            .collect()
+        counts_per_kind_and_status(self.reader()?.query(
+            "SELECT kind, status, COUNT(*) FROM outbox GROUP BY kind, status",
+            &[],
+        )?)
     }
 
     fn outbox_unsettled_counts(&self) -> Result<BTreeMap<(OutboxKind, OutboxStatus), u64>> {
-        self.reader()?
-            .query(UNSETTLED_COUNTS, &[])?
-            .into_iter()
-            .map(|mut r| Ok(((r.stored(0)?, r.stored(1)?), count(r, 2)?)))
-            .collect()
+        counts_per_kind_and_status(self.reader()?.query(UNSETTLED_COUNTS, &[])?)
     }
 
     fn outbox_claim(

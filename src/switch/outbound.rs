@@ -243,7 +243,7 @@ pub fn submit_keyed(
     if let Some(k) = &key
         && let Some(r) = sw.store.idempotency_get(&k.scope, &k.key)?
     {
-        return replay(k, &r);
+        return replay(&k.request_sha256, &r);
     }
     check_submission(sw, &s)?;
     // Parse, validate and canonicalise once, with the version the case most likely
@@ -277,12 +277,12 @@ pub fn submit_keyed(
     )))
 }
 
-/// The answer to a request whose key names `r`.
+/// The answer to a request (its digest `request_sha256`) whose key names `r`.
 fn replay(
-    k: &IdempotencyKey,
+    request_sha256: &str,
     r: &crate::store::IdempotencyRecord,
 ) -> Result<Submitted, SubmitError> {
-    if r.request_sha256 == k.request_sha256 {
+    if r.request_sha256 == request_sha256 {
         Ok(Submitted::replay_of(r))
     } else {
         Err(SubmitError::KeyReused)
@@ -754,12 +754,7 @@ fn in_tx(
         let winner = tx
             .idempotency_get_tx(&r.scope, &r.key)?
             .ok_or_else(|| StoreError::Db("an idempotency key was taken and is gone".into()))?;
-        let key = IdempotencyKey {
-            scope: r.scope.clone(),
-            key: r.key.clone(),
-            request_sha256: r.request_sha256.clone(),
-        };
-        return replay(&key, &winner).map(|d| (Committed::Done(d), None));
+        return replay(&r.request_sha256, &winner).map(|d| (Committed::Done(d), None));
     }
     let applied = apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out);
     if applied.is_err()

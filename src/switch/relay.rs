@@ -54,28 +54,34 @@ pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
         *g = Some(lane);
     }
     let _open = LaneOpen(&sw);
+    let max = sw.bounds.relay_claim_rows.max(1) as usize;
     let mut waiting: Vec<OutboxMessage> = Vec::new();
+    let take = |fresh: &mut mpsc::Receiver<OutboxMessage>, waiting: &mut Vec<OutboxMessage>| {
+        while waiting.len() < max {
+            match fresh.try_recv() {
+                Ok(m) => waiting.push(m),
+                Err(_) => break,
+            }
+        }
+    };
     loop {
+        let blocked = sw.transport.state() == crate::transport::BrokerState::Blocked;
         if *shutdown.borrow() {
             // What was handed over is published first; the rest of the outbox after.
+            // (Left unpublished, it is claimed when its lease ends.)
             fresh.close();
-            while let Ok(m) = fresh.try_recv() {
-                waiting.push(m);
-            }
+            take(&mut fresh, &mut waiting);
             if !waiting.is_empty()
+                && !blocked
                 && let Err(e) = publish_fresh(&sw, std::mem::take(&mut waiting)).await
             {
                 tracing::warn!(error = %e, "could not publish the handed-over messages at shutdown; they stay committed");
             }
             return flush(&sw).await;
         }
-        while waiting.len() < sw.bounds.relay_claim_rows.max(1) as usize {
-            match fresh.try_recv() {
-                Ok(m) => waiting.push(m),
-                Err(_) => break,
-            }
-        }
-        if !waiting.is_empty() {
+        take(&mut fresh, &mut waiting);
+        // While the broker blocks the connection they wait, as claims do (`round`).
+        if !waiting.is_empty() && !blocked {
             match publish_fresh(&sw, std::mem::take(&mut waiting)).await {
                 Ok(()) => sw.supervisor.ok("outbox relay"),
                 // Their lease runs out and a claim takes them again.
@@ -94,7 +100,7 @@ pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
         match r {
             Ok(0) => {
                 tokio::select! {
-                    m = fresh.recv() => waiting.extend(m),
+                    m = fresh.recv(), if waiting.len() < max => waiting.extend(m),
                     _ = sw.relay_wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     _ = shutdown.changed() => {}
@@ -116,7 +122,16 @@ pub async fn run(sw: Arc<Switch>, mut shutdown: watch::Receiver<bool>) {
 /// other relay takes them meanwhile) and record the outcomes as a round does.
 async fn publish_fresh(sw: &Arc<Switch>, messages: Vec<OutboxMessage>) -> Result<(), StoreError> {
     Metrics::inc(&sw.metrics.relay_fresh_rounds);
-    let (due, outcomes) = publish_all(sw, messages, crate::store::now_ms()).await;
+    publish_and_record(sw, messages, crate::store::now_ms()).await
+}
+
+/// Publish `messages` concurrently, then record every outcome in one transaction.
+async fn publish_and_record(
+    sw: &Arc<Switch>,
+    messages: Vec<OutboxMessage>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let (due, outcomes) = publish_all(sw, messages, now_ms).await;
     let sw2 = sw.clone();
     tokio::task::spawn_blocking(move || record(&sw2, &due, outcomes))
         .await
@@ -165,11 +180,7 @@ pub async fn round(sw: &Arc<Switch>) -> Result<usize, StoreError> {
         return Ok(0);
     }
     Metrics::inc(&sw.metrics.relay_rounds);
-    let (due, outcomes) = publish_all(sw, claim.messages, claim.now_ms).await;
-    let sw2 = sw.clone();
-    tokio::task::spawn_blocking(move || record(&sw2, &due, outcomes))
-        .await
-        .map_err(|e| StoreError::Db(e.to_string()))??;
+    publish_and_record(sw, claim.messages, claim.now_ms).await?;
     Ok(n)
 }
 

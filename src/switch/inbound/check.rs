@@ -323,7 +323,7 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     let subject = sw
         .subject_path(&env.buc, &env.sed)
         .and_then(|p| super::super::record::subject_at(sed_node, p));
-    let delivery = delivery(sw, &env, &content);
+    let delivery = delivery(sw, &env, sed_node);
     Ok(CheckedSed {
         header: env,
         content_sha256: sha256_hex(&content),
@@ -333,8 +333,8 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
 }
 
 /// The national format the receiver chose for this SED type, made here, outside
-/// any transaction, from the SED element's canonical form.
-fn delivery(sw: &Switch, env: &Header, sed: &[u8]) -> Delivery {
+/// any transaction, from the SED element as checked (not parsed again).
+fn delivery(sw: &Switch, env: &Header, sed: libxml::readonly::RoNode) -> Delivery {
     let Some(name) = sw
         .national_formats
         .get(&env.receiver)
@@ -354,7 +354,7 @@ fn delivery(sw: &Switch, env: &Header, sed: &[u8]) -> Delivery {
         to: env.receiver.clone(),
         case_id: env.case_id.clone(),
     };
-    match adapter.to_national(sed, &header, &sw.limits) {
+    match adapter.element_to_national(Some(sed), &header, &sw.limits) {
         Ok(national) => Delivery::National {
             adapter: name.clone(),
             body: national.into_bytes(),
