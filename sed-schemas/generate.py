@@ -172,7 +172,7 @@ SPEC = {
     "DA073C": S(F("RefundContest", [F("ContestedAmount", M), F("Reason", T2, ex="The benefit was due for the whole period.")])),
     "DA073R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The refund is maintained for the last month.")])),
     # ---- FB ----
-    "F001": S(F("Claim", [F("ReceivedDate", D), F("BenefitType", E(["child_benefit", "childcare_allowance", "other"])),
+    "F001": S(F("Employer", "EmployerType", "*"), F("Claim", [F("ReceivedDate", D), F("BenefitType", E(["child_benefit", "childcare_allowance", "other"])),
                           F("ClaimPeriod", P)]),
               persons=INSURED + [F("Child", PER, "+")]),
     "F002": S(F("CompetenceDecision", [F("PrimaryCompetentMemberState", C, ex="NL"),
@@ -420,13 +420,13 @@ OTHERS = {  # second persons: child, spouse, claimant
     "Claimant": ("Dubois", "Henri", "1957-12-01", "male", "57120115391", "Namur", "5000"),
 }
 SECTOR_INSTITUTIONS = {  # our side, their side
-    "LA": ("BE:ONSS", "NL:SVB"), "P": ("BE:SFP", "NL:SVB"), "FB": ("BE:FAMIFED", "NL:SVB"), "H": ("BE:INAMI", "NL:SVB"),
-    "S": ("BE:INAMI", "NL:UWV"), "AW": ("BE:INAMI", "NL:UWV"), "UB": ("BE:ONEM", "NL:UWV"), "R": ("BE:SFP", "DE:DRV"),
+    "LA": ("BE:ONSS", "NL:SVB"), "P": ("BE:SFP", "NL:SVB"), "FB": ("BE:OPGROEIEN", "NL:SVB"), "H": ("BE:INAMI", "NL:SVB"),
+    "S": ("BE:INAMI", "NL:UWV"), "AW": ("BE:FEDRIS", "NL:UWV"), "UB": ("BE:ONEM", "NL:UWV"), "R": ("BE:ONSS", "DE:DRV"),
     "M": ("BE:SFP", "NL:SVB"), "AD": ("BE:SFP", "NL:SVB"),
 }
 INSTITUTION_NAMES = {
     "BE:ONSS": "Office national de sécurité sociale", "BE:SFP": "Service fédéral des Pensions",
-    "BE:FAMIFED": "Agence fédérale pour les allocations familiales", "BE:INAMI": "Institut national d'assurance maladie-invalidité",
+    "BE:OPGROEIEN": "Opgroeien regie", "BE:FEDRIS": "Fedris", "BE:INAMI": "Institut national d'assurance maladie-invalidité",
     "BE:ONEM": "Office national de l'emploi", "NL:SVB": "Sociale Verzekeringsbank", "NL:UWV": "Uitvoeringsinstituut Werknemersverzekeringen",
     "DE:DRV": "Deutsche Rentenversicherung", "NL:GAK": "Gemeenschappelijk Administratiekantoor (former)",
 }

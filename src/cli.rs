@@ -67,6 +67,16 @@ pub enum Command {
         schemas: PathBuf,
         file: PathBuf,
     },
+    /// Inbound routing rules: check, show.
+    Routing {
+        #[command(subcommand)]
+        command: crate::cli_routing::RoutingCommand,
+    },
+    /// The triage queue: received SEDs no routing rule placed (operators).
+    Triage {
+        #[command(subcommand)]
+        command: crate::cli_routing::TriageCommand,
+    },
     /// Dead-lettered messages: list them, re-inject one (operators).
     DeadLetters {
         #[command(subcommand)]
@@ -223,6 +233,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::DeadLetters { command } => dead_letters(command).await,
+        Command::Routing { command } => crate::cli_routing::routing(command),
+        Command::Triage { command } => {
+            tokio::task::spawn_blocking(move || crate::cli_routing::triage(command)).await?
+        }
         Command::Token {
             key,
             institution,
@@ -409,7 +423,7 @@ async fn dead_letters(command: DeadCommand) -> anyhow::Result<i32> {
 }
 
 /// Print to stdout; a closed pipe (`| head`) ends the command quietly.
-fn print_out(text: &str) -> anyhow::Result<i32> {
+pub(crate) fn print_out(text: &str) -> anyhow::Result<i32> {
     use std::io::Write;
     match std::io::stdout().write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),

@@ -32,6 +32,10 @@ struct RawConfig {
     sed_schemas: PathBuf,
     #[serde(default = "default_adapters")]
     adapters: PathBuf,
+    /// The inbound routing rules (absent: every SED to the institution it is
+    /// addressed to).
+    #[serde(default)]
+    routing: Option<PathBuf>,
     keys_dir: PathBuf,
     #[serde(default = "default_versions")]
     sed_versions: Vec<String>,
@@ -451,6 +455,7 @@ struct RawLimits {
     parked_per_access_point_max: u32,
     parked_bytes_per_access_point_max: u64,
     submissions_queued_max: u32,
+    triage_waiting_alarm: u32,
 }
 
 impl Default for RawLimits {
@@ -464,6 +469,7 @@ impl Default for RawLimits {
             parked_per_access_point_max: b.parked_per_access_point_max,
             parked_bytes_per_access_point_max: b.parked_bytes_per_access_point_max,
             submissions_queued_max: b.submissions_queued_max,
+            triage_waiting_alarm: b.triage_waiting_alarm,
         }
     }
 }
@@ -485,6 +491,10 @@ pub struct Bounds {
     pub parked_bytes_per_access_point_max: u64,
     /// National submissions waiting for the group commit; beyond it 503.
     pub submissions_queued_max: u32,
+    /// Received SEDs waiting in triage beyond which `/health` says DEGRADED. Not a
+    /// cap: a SED no rule places is still accepted (refusing it abroad would be an
+    /// error it did not deserve), so the bound is an alarm for operators.
+    pub triage_waiting_alarm: u32,
 }
 
 impl Default for Bounds {
@@ -496,6 +506,7 @@ impl Default for Bounds {
             parked_per_access_point_max: 10_000,
             parked_bytes_per_access_point_max: 1024 * 1024 * 1024,
             submissions_queued_max: 1_024,
+            triage_waiting_alarm: 1_000,
         }
     }
 }
@@ -518,6 +529,7 @@ impl Bounds {
                 "submissions_queued_max",
                 u64::from(self.submissions_queued_max),
             ),
+            ("triage_waiting_alarm", u64::from(self.triage_waiting_alarm)),
         ]
     }
 }
@@ -637,6 +649,8 @@ pub struct Config {
     pub buc_definitions: PathBuf,
     pub sed_schemas: PathBuf,
     pub adapters: PathBuf,
+    /// The inbound routing rules (`src/route`), if any.
+    pub routing: Option<PathBuf>,
     pub keys_dir: PathBuf,
     pub sed_versions: Vec<SedVersion>,
     pub store_url: String,
@@ -716,6 +730,7 @@ impl Config {
             parked_per_access_point_max: l.parked_per_access_point_max,
             parked_bytes_per_access_point_max: l.parked_bytes_per_access_point_max,
             submissions_queued_max: l.submissions_queued_max,
+            triage_waiting_alarm: l.triage_waiting_alarm,
         };
         if b.relay_claim_rows == 0
             || b.relay_claim_bytes == 0
@@ -777,6 +792,7 @@ impl Config {
             buc_definitions: resolve(&raw.buc_definitions),
             sed_schemas: resolve(&raw.sed_schemas),
             adapters: resolve(&raw.adapters),
+            routing: raw.routing.as_deref().map(&resolve),
             keys_dir: resolve(&raw.keys_dir),
             sed_versions,
             store_url,

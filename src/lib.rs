@@ -20,4 +20,5 @@ pub mod fuzz;
 pub mod harness;
 pub mod logging;
 pub mod report;
+pub mod route;
 pub mod switch;

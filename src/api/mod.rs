@@ -9,6 +9,7 @@ pub mod edge;
 pub mod pages;
 pub mod problem;
 pub mod server;
+mod triage;
 
 use std::sync::Arc;
 
@@ -140,6 +141,28 @@ pub fn routes() -> Vec<Route> {
             true,
             post(reinject_dead_letter),
         ),
+        route(
+            "GET",
+            "/api/v1/triage",
+            Access::Scope(Operate),
+            true,
+            get(triage::list),
+        ),
+        route(
+            "GET",
+            "/api/v1/triage/{id}",
+            Access::Scope(Operate),
+            true,
+            get(triage::get),
+        ),
+        route(
+            "POST",
+            "/api/v1/triage/{id}/assign",
+            Access::Scope(Operate),
+            true,
+            post(triage::post_assign),
+        )
+        .takes(BodyKind::Json),
         route(
             "GET",
             "/api/v1/audit",
@@ -420,6 +443,17 @@ fn submitted(edge: &HttpEdge, r: Result<Submitted, SubmitError>) -> Response {
     }
 }
 
+/// A JSON request body, or the `400` that says why it is not one.
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Problem::bad_request(vec![Issue::body(
+            "body",
+            format!("not a valid request: {e}"),
+            None,
+        )])
+    })
+}
+
 /// A submitting request's body (bounded) and its idempotency key, if any.
 async fn keyed_body(
     sw: &Switch,
@@ -491,16 +525,9 @@ async fn post_document(
         Ok(b) => b,
         Err(p) => return p.into_response(),
     };
-    let dto: SubmitDocument = match serde_json::from_slice(&bytes) {
+    let dto: SubmitDocument = match json_body(&bytes) {
         Ok(d) => d,
-        Err(e) => {
-            return Problem::bad_request(vec![Issue::body(
-                "body",
-                format!("not a valid request: {e}"),
-                None,
-            )])
-            .into_response();
-        }
+        Err(p) => return p.into_response(),
     };
     let mut issues = Vec::new();
     let from = parse_field(&mut issues, "from", &dto.from, InstitutionId::parse);
@@ -1116,7 +1143,9 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
     }
     let store = sw.store.clone();
     let counts = tokio::task::spawn_blocking(move || {
-        store.ping().and_then(|_| store.outbox_unsettled_counts())
+        store
+            .ping()
+            .and_then(|_| Ok((store.outbox_unsettled_counts()?, store.triage_waiting()?)))
     })
     .await;
     let expiring: Vec<serde_json::Value> = sw
@@ -1126,7 +1155,7 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
         .map(|(who, until)| serde_json::json!({"owner": who, "notAfter": until}))
         .collect();
     match counts {
-        Ok(Ok(c)) => {
+        Ok(Ok((c, triage))) => {
             let pending: u64 = c
                 .iter()
                 .filter(|((_, s), _)| matches!(s, OutboxStatus::Queued | OutboxStatus::Retrying))
@@ -1137,7 +1166,10 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
                 .filter(|((_, s), _)| *s == OutboxStatus::Failed)
                 .map(|(_, n)| n)
                 .sum();
-            let status = if sw.transport.state() == crate::transport::BrokerState::Connected {
+            let triage_alarm = triage > u64::from(sw.bounds.triage_waiting_alarm);
+            let status = if sw.transport.state() == crate::transport::BrokerState::Connected
+                && !triage_alarm
+            {
                 "UP"
             } else {
                 "DEGRADED"
@@ -1149,6 +1181,7 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
                 "broker": sw.transport.state(),
                 "outboxPending": pending,
                 "outboxFailed": failed,
+                "triageWaiting": triage,
                 "certificatesExpiringSoon": expiring,
             }))
             .into_response()
@@ -1199,9 +1232,14 @@ async fn metrics(
         "# TYPE eessi_submissions_queued gauge\neessi_submissions_queued {queued}\n"
     ));
     let store = sw.store.clone();
-    if let Ok(Ok(parked)) = tokio::task::spawn_blocking(move || store.parked_count()).await {
+    if let Ok(Ok((parked, triage))) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.parked_count()?, store.triage_waiting()?))
+    })
+    .await
+    {
         text.push_str(&format!(
-            "# TYPE eessi_parked gauge\neessi_parked {parked}\n"
+            "# TYPE eessi_parked gauge\neessi_parked {parked}\n\
+             # TYPE eessi_triage_waiting gauge\neessi_triage_waiting {triage}\n"
         ));
     }
     edge.render_metrics(&mut text);

@@ -32,9 +32,15 @@ pub fn demo_config(
     amqp: Option<&str>,
 ) -> Result<Config, String> {
     let text = format!(
-        "country = \"{country}\"\nregistry = \"{root}/fixtures/registry.toml\"\nbuc_definitions = \"{root}/buc-definitions\"\nsed_schemas = \"{root}/sed-schemas\"\nadapters = \"{root}/adapters\"\nkeys_dir = \"{root}/fixtures/pki\"\n[store]\nurl = \"sqlite://{db}\"\n{amqp}",
+        "country = \"{country}\"\nregistry = \"{root}/fixtures/registry.toml\"\nbuc_definitions = \"{root}/buc-definitions\"\nsed_schemas = \"{root}/sed-schemas\"\nadapters = \"{root}/adapters\"\nkeys_dir = \"{root}/fixtures/pki\"\n{routing}[store]\nurl = \"sqlite://{db}\"\n{amqp}",
         root = root.display(),
         db = dir.join(format!("{}.db", country.to_lowercase())).display(),
+        // Belgium routes what it receives by the real rules.
+        routing = if country == "BE" {
+            format!("routing = \"{}/routing/belgium.toml\"\n", root.display())
+        } else {
+            String::new()
+        },
         amqp = amqp
             .map(|u| format!("[amqp]\nurl = \"{u}\"\n"))
             .unwrap_or_default(),

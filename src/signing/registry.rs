@@ -67,6 +67,9 @@ pub struct Institution {
     pub certificates: Vec<TrustedCert>,
     pub certificate_paths: Vec<PathBuf>,
     pub competences: Vec<Competence>,
+    /// A liaison body: foreign institutions may address it, and the routing rules
+    /// deliver what it receives to the competent institution behind it.
+    pub liaison: bool,
 }
 
 impl Institution {
@@ -112,6 +115,8 @@ struct RawInstitution {
     certificates: Vec<PathBuf>,
     #[serde(default)]
     competences: Vec<RawCompetence>,
+    #[serde(default)]
+    liaison: bool,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +215,7 @@ impl Registry {
                     certificates,
                     certificate_paths: paths,
                     competences,
+                    liaison: i.liaison,
                 },
             );
         }
@@ -258,9 +264,20 @@ mod tests {
         assert!(onss.handles(&BucType::parse("LA_BUC_02").unwrap(), Role::Counterparty));
         assert!(!onss.handles(&BucType::parse("P_BUC_01").unwrap(), Role::CaseOwner));
         let fam = reg
-            .institution(&InstitutionId::parse("BE:FAMIFED").unwrap())
+            .institution(&InstitutionId::parse("BE:OPGROEIEN").unwrap())
             .unwrap();
         assert!(!fam.handles(&BucType::parse("H_BUC_01").unwrap(), Role::CaseOwner));
+        assert!(fam.handles(&BucType::parse("H_BUC_01").unwrap(), Role::Counterparty));
+        // Family benefits are regional since 2019: no federal agency any more.
+        assert!(
+            reg.institution(&InstitutionId::parse("BE:FAMIFED").unwrap())
+                .is_none()
+        );
+        assert!(
+            reg.institution(&InstitutionId::parse("BE:INAMI").unwrap())
+                .unwrap()
+                .liaison
+        );
         assert!(
             reg.access_points
                 .contains_key(&Country::parse("NL").unwrap())

@@ -152,6 +152,40 @@ stored_enum!(
 );
 
 stored_enum!(
+    /// Where a received SED that no routing rule placed stands.
+    TriageStatus, "triage status" {
+        /// Accepted, waiting for an operator to name its institution.
+        Waiting = "waiting",
+        /// Assigned and enqueued to that institution's national queue.
+        Delivered = "delivered",
+    }
+);
+
+/// A received SED kept for an operator because no routing rule placed it (or a
+/// rule said so). Its body is the document version's envelope, stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageEntry {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub document_id: DocumentId,
+    pub document_version: u32,
+    pub buc: String,
+    pub sed: String,
+    pub sender: String,
+    /// The Belgian institution the envelope names.
+    pub addressed: String,
+    /// The foreign access point's message id of the SED.
+    pub message_id: String,
+    pub reason: String,
+    pub status: TriageStatus,
+    pub created_at: String,
+    pub assigned_to: Option<String>,
+    pub assigned_by: Option<String>,
+    pub settled_at: Option<String>,
+}
+
+stored_enum!(
     /// What an inbound message was answered with.
     AnswerKind, "answer kind" {
         Receipt = "receipt",
@@ -510,6 +544,13 @@ pub trait Tx {
     fn idempotency_get_tx(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
     /// Give a claim back (the submission it was for was refused).
     fn idempotency_release(&mut self, scope: &str, key: &str) -> Result<()>;
+    /// Keep a received SED for triage (`id`, `status`, `created_at` and the
+    /// assignment fields of `t` are ignored); returns its id. One entry per document
+    /// version: a second is a `Conflict`.
+    fn triage_put(&mut self, t: &TriageEntry) -> Result<i64>;
+    /// Mark a waiting entry delivered to `to` by `by` (compare-and-set from
+    /// `waiting`): false when it is not waiting (already assigned, or unknown).
+    fn triage_settle(&mut self, id: i64, to: &str, by: &str) -> Result<bool>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -572,6 +613,11 @@ pub trait Store: Send + Sync {
     fn audit_append(&self, e: &AuditEntry) -> Result<()>;
     /// The committed submission an idempotency key names, if any.
     fn idempotency_get(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
+    /// Triage entries with `status` (all when None), oldest first.
+    fn triage_list(&self, status: Option<TriageStatus>, limit: u32) -> Result<Vec<TriageEntry>>;
+    fn triage_get(&self, id: i64) -> Result<Option<TriageEntry>>;
+    /// How many entries wait for an operator (through the status index).
+    fn triage_waiting(&self) -> Result<u64>;
     /// The newest audit entries, optionally of one institution.
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.

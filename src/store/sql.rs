@@ -1172,9 +1172,69 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         Ok(())
     }
 
+    fn triage_put(&mut self, e: &TriageEntry) -> Result<i64> {
+        let rows = self.conn.query(
+            "INSERT INTO triage (case_id, document_id, document_version, buc, sed, sender, \
+             addressed, message_id, reason, status, created_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'waiting',?10) RETURNING id",
+            params![
+                e.case_id.as_str(),
+                e.document_id.as_str(),
+                e.document_version,
+                &e.buc,
+                &e.sed,
+                &e.sender,
+                &e.addressed,
+                &e.message_id,
+                &e.reason,
+                &now_rfc3339(),
+            ],
+        )?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no row".into()))?
+            .i64(0)
+    }
+
+    fn triage_settle(&mut self, id: i64, to: &str, by: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE triage SET status = 'delivered', assigned_to = ?2, assigned_by = ?3, \
+             settled_at = ?4 WHERE id = ?1 AND status = 'waiting'",
+            params![id, to, by, &now_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.finish()
     }
+}
+
+macro_rules! triage_cols {
+    () => {
+        "id, case_id, document_id, document_version, buc, sed, sender, addressed, \
+         message_id, reason, status, created_at, assigned_to, assigned_by, settled_at"
+    };
+}
+
+fn to_triage(mut r: Row) -> Result<TriageEntry> {
+    Ok(TriageEntry {
+        id: r.i64(0)?,
+        case_id: r.parse(1, CaseId::parse)?,
+        document_id: r.parse(2, DocumentId::parse)?,
+        document_version: r.u32(3)?,
+        buc: r.text(4)?,
+        sed: r.text(5)?,
+        sender: r.text(6)?,
+        addressed: r.text(7)?,
+        message_id: r.text(8)?,
+        reason: r.text(9)?,
+        status: r.stored(10)?,
+        created_at: r.text(11)?,
+        assigned_to: r.opt_text(12)?,
+        assigned_by: r.opt_text(13)?,
+        settled_at: r.opt_text(14)?,
+    })
 }
 
 fn idempotency_row(
@@ -1587,6 +1647,38 @@ impl<B: Backend> Store for B {
 
     fn idempotency_get(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
         idempotency_row(&mut *self.reader()?, scope, key)
+    }
+
+    fn triage_list(&self, status: Option<TriageStatus>, limit: u32) -> Result<Vec<TriageEntry>> {
+        let rows = self.reader()?.query(
+            concat!(
+                "SELECT ",
+                triage_cols!(),
+                " FROM triage WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) ORDER BY id LIMIT ?2"
+            ),
+            params![status.map(|s| s.as_str()), list_limit(limit)],
+        )?;
+        all(rows, to_triage)
+    }
+
+    fn triage_get(&self, id: i64) -> Result<Option<TriageEntry>> {
+        self.reader()?
+            .query_opt(
+                concat!("SELECT ", triage_cols!(), " FROM triage WHERE id = ?1"),
+                params![id],
+            )?
+            .map(to_triage)
+            .transpose()
+    }
+
+    fn triage_waiting(&self) -> Result<u64> {
+        let rows = self
+            .reader()?
+            .query("SELECT COUNT(*) FROM triage WHERE status = 'waiting'", &[])?;
+        match rows.into_iter().next() {
+            Some(r) => count(r, 0),
+            None => Ok(0),
+        }
     }
 
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {

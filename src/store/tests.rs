@@ -96,6 +96,7 @@ suite!(
     documents_insert_get_and_update,
     versions_insert_and_get,
     an_idempotency_key_is_claimed_once_released_and_pruned,
+    triage_entries_wait_and_are_assigned_once,
     an_outbox_body_kept_in_its_document_version_reads_back_and_prunes,
     history_keeps_append_order,
     outbox_enqueue_find_and_update,
@@ -630,6 +631,68 @@ fn an_idempotency_key_is_claimed_once_released_and_pruned(store: &dyn Store) {
     // Kept for the duplicate window (30 days here), then pruned.
     assert_eq!(store.prune(&prune_at(10)).unwrap().idempotency_rows, 1);
     assert_eq!(store.idempotency_get("client-a", "k2").unwrap(), None);
+}
+
+fn triage_entries_wait_and_are_assigned_once(store: &dyn Store) {
+    let entry = |sed: &str| TriageEntry {
+        id: 0,
+        case_id: CaseId::random(),
+        document_id: DocumentId::random(),
+        document_version: 1,
+        buc: "H_BUC_01".into(),
+        sed: sed.into(),
+        sender: "NL:SVB".into(),
+        addressed: "BE:CBSS".into(),
+        message_id: MessageId::random().to_string(),
+        reason: "rule sends it to triage".into(),
+        status: TriageStatus::Waiting,
+        created_at: String::new(),
+        assigned_to: None,
+        assigned_by: None,
+        settled_at: None,
+    };
+    let (a, b) = (entry("H001"), entry("H002"));
+    let mut tx = store.begin().unwrap();
+    let a_id = tx.triage_put(&a).unwrap();
+    let b_id = tx.triage_put(&b).unwrap();
+    tx.commit().unwrap();
+    assert!(b_id > a_id);
+    // One entry per document version.
+    let mut tx = store.begin().unwrap();
+    assert!(matches!(tx.triage_put(&a), Err(StoreError::Conflict(_))));
+    drop(tx);
+    assert_eq!(store.triage_waiting().unwrap(), 2);
+    let waiting = store.triage_list(Some(TriageStatus::Waiting), 10).unwrap();
+    assert_eq!(
+        waiting.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![a_id, b_id],
+        "oldest first"
+    );
+    assert_eq!(waiting[0].sed, "H001");
+    assert_eq!(waiting[0].status, TriageStatus::Waiting);
+    // Assigned once: the second operator's compare-and-set finds it settled.
+    let mut tx = store.begin().unwrap();
+    assert!(tx.triage_settle(a_id, "BE:ONSS", "operator-1").unwrap());
+    tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    assert!(!tx.triage_settle(a_id, "BE:SFP", "operator-2").unwrap());
+    assert!(!tx.triage_settle(9_999_999, "BE:SFP", "operator-2").unwrap());
+    tx.commit().unwrap();
+    let got = store.triage_get(a_id).unwrap().expect("the entry");
+    assert_eq!(got.status, TriageStatus::Delivered);
+    assert_eq!(got.assigned_to.as_deref(), Some("BE:ONSS"));
+    assert_eq!(got.assigned_by.as_deref(), Some("operator-1"));
+    assert!(got.settled_at.is_some());
+    assert_eq!(store.triage_waiting().unwrap(), 1);
+    assert_eq!(
+        store
+            .triage_list(Some(TriageStatus::Delivered), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.triage_list(None, 10).unwrap().len(), 2);
+    assert_eq!(store.triage_get(9_999_999).unwrap(), None);
 }
 
 fn history_keeps_append_order(store: &dyn Store) {
@@ -2116,7 +2179,7 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
             "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
              ALTER TABLE outbox DROP COLUMN body_pruned_at; \
-             DROP TABLE idempotency; ALTER TABLE outbox DROP COLUMN body_version; \
+             DROP TABLE idempotency; DROP TABLE triage; ALTER TABLE outbox DROP COLUMN body_version; \
              DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
              ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
         )

@@ -154,19 +154,21 @@ pub fn event_of(h: &Header) -> SedEvent {
     }
 }
 
-/// What `apply` did: the BUC's decision, and the id of the outbox row it enqueued.
+/// What `apply` did: the BUC's decision, and the ids of the outbox rows it
+/// enqueued (in the order of `outs`).
 pub struct Applied {
     pub decision: crate::buc::Decision,
-    pub outbox_id: i64,
+    pub outbox_ids: Vec<i64>,
 }
 
-/// Apply `sed` to its case in `tx` and enqueue `out` with it. The caller commits.
+/// Apply `sed` to its case in `tx` and enqueue `outs` with it (the SED to send,
+/// or its national deliveries: none when it waits in triage). The caller commits.
 pub fn apply(
     sw: &super::Switch,
     tx: &mut dyn Tx,
     sed: &SedToApply,
     expect: Expect,
-    out: &OutboxMessage,
+    outs: &[OutboxMessage],
 ) -> Result<Applied, Refused> {
     let h = sed.header;
     // 9. The same document version again: same content, no second effect; other
@@ -249,17 +251,20 @@ pub fn apply(
             subject,
         },
     )?;
-    // A body stored as the document version's must be exactly that version's.
-    debug_assert!(
-        out.body_version.is_none()
-            || (out.body_version == Some(h.document_version)
-                && out.document_id.as_ref() == Some(&h.document_id)
-                && out.body == sed.envelope),
-        "an outbox body said to be the document version's is not"
-    );
-    let outbox_id = tx.outbox_enqueue(out)?;
+    let mut outbox_ids = Vec::with_capacity(outs.len());
+    for out in outs {
+        // A body stored as the document version's must be exactly that version's.
+        debug_assert!(
+            out.body_version.is_none()
+                || (out.body_version == Some(h.document_version)
+                    && out.document_id.as_ref() == Some(&h.document_id)
+                    && out.body == sed.envelope),
+            "an outbox body said to be the document version's is not"
+        );
+        outbox_ids.push(tx.outbox_enqueue(out)?);
+    }
     Ok(Applied {
         decision,
-        outbox_id,
+        outbox_ids,
     })
 }

@@ -19,6 +19,7 @@ pub mod retention;
 pub mod supervise;
 #[cfg(test)]
 mod tests;
+pub mod triage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -81,6 +82,9 @@ pub struct Metrics {
     /// Received SEDs delivered as the envelope because they do not map to the
     /// national format their institution chose.
     pub national_unmappable: AtomicU64,
+    /// Received SEDs kept for triage, and triage entries an operator assigned.
+    pub triage_entered: AtomicU64,
+    pub triage_assigned: AtomicU64,
     /// Group commits of national submissions (`outbound_submitted` over this is
     /// the mean batch).
     pub submission_commits: AtomicU64,
@@ -122,6 +126,8 @@ impl Metrics {
             ("submissions_replanned", g(&self.submissions_replanned)),
             ("submission_commits", g(&self.submission_commits)),
             ("national_unmappable", g(&self.national_unmappable)),
+            ("triage_entered", g(&self.triage_entered)),
+            ("triage_assigned", g(&self.triage_assigned)),
             ("relay_rounds", g(&self.relay_rounds)),
             ("relay_fresh_rounds", g(&self.relay_fresh_rounds)),
             (
@@ -167,6 +173,9 @@ pub struct Switch {
     /// Per served institution, per SED type: the adapter whose national format it
     /// receives that SED in (`[national_formats]`, checked at start-up).
     pub national_formats: BTreeMap<InstitutionId, BTreeMap<SedType, String>>,
+    /// Which institution(s) receive each accepted SED (`routing`, checked at
+    /// start-up against the registry and the catalogue).
+    pub routing: crate::route::Routing,
     pub relay_wake: tokio::sync::Notify,
     /// The relay's fresh lane while it runs (`relay::fresh_lane`).
     pub(crate) fresh_lane:
@@ -251,6 +260,21 @@ impl Switch {
                 }
             }
         }
+        // The routing rules: every problem at once, like the definitions.
+        let routing = match &config.routing {
+            Some(path) => {
+                crate::route::Routing::load(path).map_err(|e| StartError::Other(e.to_string()))?
+            }
+            None => crate::route::Routing::addressed_only(),
+        };
+        if config.routing.is_some() {
+            problems.extend(
+                routing
+                    .check(&catalogue, &registry, &country)
+                    .into_iter()
+                    .map(|p| format!("routing: {p}")),
+            );
+        }
         if !problems.is_empty() {
             return Err(StartError::Other(problems.join("; ")));
         }
@@ -273,6 +297,7 @@ impl Switch {
             retention: config.retention,
             adapters,
             national_formats: config.national_formats.clone(),
+            routing,
             relay_wake: tokio::sync::Notify::new(),
             fresh_lane: std::sync::Mutex::new(None),
             park_ms: config.park_ms,

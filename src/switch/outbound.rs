@@ -756,7 +756,13 @@ fn in_tx(
             .ok_or_else(|| StoreError::Db("an idempotency key was taken and is gone".into()))?;
         return replay(&r.request_sha256, &winner).map(|d| (Committed::Done(d), None));
     }
-    let applied = apply::apply(sw, tx, &sed, Expect::Planned(p.view.as_ref()), &out);
+    let applied = apply::apply(
+        sw,
+        tx,
+        &sed,
+        Expect::Planned(p.view.as_ref()),
+        std::slice::from_ref(&out),
+    );
     if applied.is_err()
         && let Some(r) = &p.idempotency
     {
@@ -771,7 +777,8 @@ fn in_tx(
                     ..a.clone()
                 })?;
             }
-            out.id = a.outbox_id;
+            // One message in, one row out (`apply` enqueues each of `outs`).
+            out.id = a.outbox_ids.first().copied().unwrap_or_default();
             Ok((
                 Committed::Done(Submitted {
                     case_id: h.case_id.clone(),

@@ -748,31 +748,32 @@ fn a_received_sed_reaches_its_institution_in_the_national_format_it_chose() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::harness::demo::demo_config(&root(), "BE", dir.path(), None).unwrap();
     let onss = InstitutionId::parse("BE:ONSS").unwrap();
+    let inasti = InstitutionId::parse("BE:INASTI").unwrap();
     let a003 = SedType::parse("A003").unwrap();
     config.national_formats.insert(
-        onss.clone(),
+        inasti,
         [(a003.clone(), "inasti-decision".to_owned())].into(),
     );
     let be = Arc::new(Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap());
     let golden = root().join("adapters/inasti-decision/golden");
     let sed = std::fs::read(golden.join("received.sed.xml")).unwrap();
     let case = CaseId::parse("0123456789abcdef0123456789abcdef").unwrap();
-    let start = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", &case, &sed);
+    let start = Craft::new("NL:SVB", "BE:INASTI", "LA_BUC_02", "A003", &case, &sed);
     let delivered = wire(&craft_with(&nl_svb(), &start).unwrap());
     assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
     let national = rows_of(&be, OutboxKind::National);
     assert_eq!(national.len(), 1);
     let d = &national[0];
-    assert_eq!(d.routing_key, "BE:ONSS");
+    assert_eq!(d.routing_key, "BE:INASTI");
+    assert_eq!(
+        d.headers["eessi-routing"],
+        "rule: to the addressed institution"
+    );
     assert_eq!(d.headers["eessi-format"], "inasti-decision");
     assert_eq!(d.body_version, None);
     let expected = std::fs::read_to_string(golden.join("received.national.xml"))
         .unwrap()
-        .replace("<Sender>DE:DRV</Sender>", "<Sender>NL:SVB</Sender>")
-        .replace(
-            "<Receiver>BE:INASTI</Receiver>",
-            "<Receiver>BE:ONSS</Receiver>",
-        );
+        .replace("<Sender>DE:DRV</Sender>", "<Sender>NL:SVB</Sender>");
     assert_eq!(String::from_utf8(d.body.clone()).unwrap(), expected);
     assert_eq!(
         be.metrics
@@ -825,4 +826,113 @@ fn a_received_sed_reaches_its_institution_in_the_national_format_it_chose() {
     ] {
         assert!(err.contains(part), "{part:?} missing from {err:?}");
     }
+}
+
+/// Routing on the received path: a decision for a person employed in one State
+/// and self-employed in another (art. 13(3)) reaches ONSS and INASTI, each once
+/// with its own message id; a SED addressed to the CBSS is accepted, waits in
+/// triage with no delivery, and an operator's assignment delivers it once
+/// (a second assignment is refused), audited; a redelivery of that SED from
+/// abroad is answered as a duplicate and makes no second entry.
+#[test]
+fn received_seds_fan_out_and_unplaced_ones_wait_in_triage_until_assigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::harness::demo::demo_config(&root(), "BE", dir.path(), None).unwrap();
+    let be = Arc::new(Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap());
+
+    let a003 = std::fs::read_to_string(root().join("fixtures/sed/4.2/A003.xml"))
+        .unwrap()
+        .replace("<sed:RelevantArticle>13_1_a<", "<sed:RelevantArticle>13_3<");
+    let start = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A003",
+        &CaseId::random(),
+        a003.as_bytes(),
+    );
+    let delivered = wire(&craft_with(&nl_svb(), &start).unwrap());
+    assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+    let national = rows_of(&be, OutboxKind::National);
+    let mut to: Vec<&str> = national.iter().map(|m| m.routing_key.as_str()).collect();
+    to.sort();
+    assert_eq!(to, vec!["BE:INASTI", "BE:ONSS"]);
+    assert_ne!(national[0].message_id, national[1].message_id);
+    for m in &national {
+        assert_eq!(m.body, delivered.body, "the envelope as it arrived");
+        assert!(
+            m.headers["eessi-routing"].contains("13(3)"),
+            "{:?}",
+            m.headers
+        );
+    }
+
+    let h001 = std::fs::read(root().join("fixtures/sed/4.2/H001.xml")).unwrap();
+    let case = CaseId::random();
+    let ask = Craft::new("NL:SVB", "BE:CBSS", "H_BUC_01", "H001", &case, &h001);
+    let delivered = wire(&craft_with(&nl_svb(), &ask).unwrap());
+    assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+    // Accepted (a receipt goes back), applied to its case, delivered to nobody.
+    assert!(be.store.case_detail(&case).unwrap().is_some());
+    assert_eq!(rows_of(&be, OutboxKind::National).len(), 2);
+    let waiting = be
+        .store
+        .triage_list(Some(crate::store::TriageStatus::Waiting), 10)
+        .unwrap();
+    assert_eq!(waiting.len(), 1);
+    let entry = &waiting[0];
+    assert_eq!(
+        (entry.case_id.clone(), entry.sed.as_str()),
+        (case.clone(), "H001")
+    );
+    assert_eq!(entry.addressed, "BE:CBSS");
+    // The same SED again from abroad: a duplicate, no second entry.
+    assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+    assert_eq!(be.store.triage_list(None, 10).unwrap().len(), 1);
+
+    let actor = crate::store::AuditEntry {
+        at: crate::store::now_rfc3339(),
+        subject: "operator-1".into(),
+        institution: None,
+        action: String::new(),
+        target: String::new(),
+        remote: None,
+    };
+    // An institution that is not competent for H_BUC_01 cannot take it.
+    let fons = InstitutionId::parse("BE:FONS").unwrap();
+    assert!(matches!(
+        super::triage::assign(&be, entry.id, &fons, &actor),
+        Err(super::triage::AssignError::Refused(_))
+    ));
+    let onss = InstitutionId::parse("BE:ONSS").unwrap();
+    let id = super::triage::assign(&be, entry.id, &onss, &actor).expect("assigned");
+    let again = super::triage::assign(
+        &be,
+        entry.id,
+        &InstitutionId::parse("BE:SFP").unwrap(),
+        &actor,
+    );
+    assert!(
+        matches!(again, Err(super::triage::AssignError::NotWaiting { .. })),
+        "{again:?}"
+    );
+    let out: Vec<OutboxMessage> = rows_of(&be, OutboxKind::National)
+        .into_iter()
+        .filter(|m| m.message_id == id)
+        .collect();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].routing_key, "BE:ONSS");
+    assert_eq!(out[0].body, delivered.body);
+    assert_eq!(out[0].headers["eessi-sed"], "H001");
+    assert!(out[0].headers["eessi-routing"].starts_with("triage: assigned by operator-1"));
+    let settled = be.store.triage_get(entry.id).unwrap().unwrap();
+    assert_eq!(settled.status, crate::store::TriageStatus::Delivered);
+    assert_eq!(settled.assigned_to.as_deref(), Some("BE:ONSS"));
+    let audit = be.store.audit_list(None, 10).unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "triage-assign"
+            && a.target == format!("triage {} to BE:ONSS", entry.id)),
+        "{audit:?}"
+    );
+    assert_eq!(be.store.triage_waiting().unwrap(), 0);
 }

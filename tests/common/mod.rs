@@ -109,12 +109,18 @@ impl Default for Retry {
 
 pub fn write_config(dir: &Path, country: &str, amqp: &str, port: u16, retry: &Retry) -> PathBuf {
     let text = format!(
-        "country = \"{country}\"\nregistry = \"{ROOT}/fixtures/registry.toml\"\nbuc_definitions = \"{ROOT}/buc-definitions\"\nsed_schemas = \"{ROOT}/sed-schemas\"\nadapters = \"{ROOT}/adapters\"\nkeys_dir = \"{ROOT}/fixtures/pki\"\n\
+        "country = \"{country}\"\nregistry = \"{ROOT}/fixtures/registry.toml\"\nbuc_definitions = \"{ROOT}/buc-definitions\"\nsed_schemas = \"{ROOT}/sed-schemas\"\nadapters = \"{ROOT}/adapters\"\nkeys_dir = \"{ROOT}/fixtures/pki\"\n{routing}\
 [store]\nurl = \"sqlite://{db}\"\n[amqp]\nurl = \"{amqp}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nadapter_grants = {{ \"onss-posting\" = [\"BE:ONSS\"], \"inasti-decision\" = [\"BE:INASTI\"] }}\n[retry]\ninterval_ms = {}\nattempts_max = {}\nwindow_ms = {}\n",
         retry.interval_ms,
         retry.attempts_max,
         retry.window_ms,
         db = dir.join(format!("{}.db", country.to_lowercase())).display(),
+        // Belgium routes what it receives by the real rules.
+        routing = if country == "BE" {
+            format!("routing = \"{ROOT}/routing/belgium.toml\"\n")
+        } else {
+            String::new()
+        },
     );
     let path = dir.join(format!("{}.toml", country.to_lowercase()));
     std::fs::write(&path, text).unwrap();

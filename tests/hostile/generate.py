@@ -1062,7 +1062,7 @@ def buc_of(sed: str) -> str:
     return "LA_BUC_02"
 
 
-RECEIVER_BY_SECTOR = {"LA": "BE:ONSS", "H": "BE:ONSS", "AW": "BE:INAMI", "S": "BE:INAMI", "P": "BE:SFP", "FB": "BE:FAMIFED", "UB": "BE:ONEM"}
+RECEIVER_BY_SECTOR = {"LA": "BE:ONSS", "H": "BE:ONSS", "AW": "BE:FEDRIS", "S": "BE:INAMI", "P": "BE:SFP", "FB": "BE:OPGROEIEN", "UB": "BE:ONEM"}
 for p in sorted((FIX / "sed" / "4.2" / "invalid").glob("*.xml")):
     sed_type = p.stem.split("-")[0]
     buc = buc_of(sed_type)
@@ -1084,8 +1084,8 @@ recip("recipient-unknown-institution", "BE:NOBODY is not in the registry", to="B
 recip("recipient-foreign-institution", "NL:UWV is not served by access point BE", to="NL:UWV")
 recip("recipient-foreign-unknown", "XX:FOO: another country, unknown", to="XX:FOO")
 recip("recipient-without-competence", "BE:SFP does not handle LA_BUC_02", to="BE:SFP")
-recip("recipient-role-not-handled", "BE:FAMIFED handles H_BUC_* only as Counterparty; here it is addressed as CaseOwner",
-      to="BE:FAMIFED", buc="H_BUC_01", sed="H001", sender_role="Counterparty", receiver_role="CaseOwner")
+recip("recipient-role-not-handled", "BE:OPGROEIEN handles H_BUC_* only as Counterparty; here it is addressed as CaseOwner",
+      to="BE:OPGROEIEN", buc="H_BUC_01", sed="H001", sender_role="Counterparty", receiver_role="CaseOwner")
 recip("recipient-p-buc-to-onss", "P_BUC_01 to BE:ONSS, which handles LA and H BUCs", to="BE:ONSS", buc="P_BUC_01", sed="P2000")
 
 # ---- protocol (check 10) ----

@@ -10,7 +10,7 @@ use super::super::apply::{self as shared, Direction, Expect, Refused as NotAppli
 use super::super::{Metrics, Switch, sha256_b64};
 use super::Disposition;
 use super::answer::{TxError, enqueue_answer, store_answer};
-use super::check::{CheckedSed, Delivery, Prepared, PreparedSed, Refusal, prepare, refuse};
+use super::check::{CheckedSed, Delivery, Prepared, PreparedSed, Refusal, Routed, prepare, refuse};
 use super::park::{self, Predecessor};
 use crate::buc::StepError;
 use crate::ids::{CaseId, MessageId};
@@ -187,38 +187,32 @@ fn apply_prepared(
     }
 }
 
-/// Why an inbound SED does not apply, in the contract's terms.
-pub(crate) enum Inapplicable {
-    Refusal(Refusal),
-    /// The case or the related document is not known yet: park it until it is.
-    Park(Predecessor),
-    Store(StoreError),
-}
-
-/// Apply a checked SED through the shared path, with its national delivery.
-/// Returns whether anything was applied (false: the same document version was
-/// already applied under another message id).
-pub(crate) fn apply_sed(
-    sw: &Switch,
-    tx: &mut dyn Tx,
+/// The national queue message of a received SED for one institution: the body is
+/// the received envelope as it is (then it is the document version's, stored
+/// once), or the national format the institution chose.
+pub(crate) fn national_delivery(
+    wire_headers: &BTreeMap<String, String>,
+    envelope: &[u8],
     message_id: &str,
-    m: &WireMessage,
-    c: &CheckedSed,
-) -> Result<bool, Inapplicable> {
-    let h = &c.header;
-    // Delivered to the Belgian institution's national queue, in the same transaction.
-    let mut headers: BTreeMap<String, String> = m.headers.clone();
+    h: &crate::sed::envelope::Header,
+    who: &crate::ids::InstitutionId,
+    d: &Delivery,
+    routed: &Routed,
+) -> OutboxMessage {
+    let mut headers: BTreeMap<String, String> = wire_headers.clone();
     headers.insert("eessi-message-id".into(), message_id.to_owned());
-    // The body is the received envelope as it is (then it is the document
-    // version's, stored once), or the national format the institution chose.
-    let (body, body_version) = match &c.delivery {
+    match routed {
+        Routed::Rule(rule) => headers.insert("eessi-routing".into(), format!("rule: {rule}")),
+        Routed::Triage(by) => headers.insert("eessi-routing".into(), format!("triage: {by}")),
+    };
+    let (body, body_version) = match d {
         Delivery::National { adapter, body } => {
             headers.insert("eessi-format".into(), adapter.clone());
             (body.clone(), None)
         }
         Delivery::Envelope => {
             headers.insert("eessi-format".into(), "sed".into());
-            (m.body.clone(), Some(h.document_version))
+            (envelope.to_vec(), Some(h.document_version))
         }
         Delivery::Unmappable { adapter, fields } => {
             headers.insert("eessi-format".into(), "sed".into());
@@ -240,13 +234,13 @@ pub(crate) fn apply_sed(
                     if fields.len() > 10 { ", ..." } else { "" }
                 ),
             );
-            (m.body.clone(), Some(h.document_version))
+            (envelope.to_vec(), Some(h.document_version))
         }
     };
     let mut out = OutboxMessage::new(
         OutboxKind::National,
         NATIONAL_EXCHANGE,
-        h.receiver.as_str(),
+        who.as_str(),
         MessageId::random().to_string(),
         headers,
         body,
@@ -254,6 +248,35 @@ pub(crate) fn apply_sed(
     out.case_id = Some(h.case_id.clone());
     out.document_id = Some(h.document_id.clone());
     out.body_version = body_version;
+    out
+}
+
+/// Why an inbound SED does not apply, in the contract's terms.
+pub(crate) enum Inapplicable {
+    Refusal(Refusal),
+    /// The case or the related document is not known yet: park it until it is.
+    Park(Predecessor),
+    Store(StoreError),
+}
+
+/// Apply a checked SED through the shared path, with its national delivery.
+/// Returns whether anything was applied (false: the same document version was
+/// already applied under another message id).
+pub(crate) fn apply_sed(
+    sw: &Switch,
+    tx: &mut dyn Tx,
+    message_id: &str,
+    m: &WireMessage,
+    c: &CheckedSed,
+) -> Result<bool, Inapplicable> {
+    let h = &c.header;
+    // Delivered to the national queue of each institution the routing chose, in
+    // the same transaction, or kept for triage.
+    let outs: Vec<OutboxMessage> = c
+        .deliveries
+        .iter()
+        .map(|(who, d)| national_delivery(&m.headers, &m.body, message_id, h, who, d, &c.routed))
+        .collect();
     let sed = SedToApply {
         header: h,
         message_id,
@@ -263,8 +286,31 @@ pub(crate) fn apply_sed(
         direction: Direction::In,
     };
     let refusal = |code, why: String| Inapplicable::Refusal(refuse(code, why));
-    match shared::apply(sw, tx, &sed, Expect::Current, &out) {
-        Ok(_) => Ok(true),
+    match shared::apply(sw, tx, &sed, Expect::Current, &outs) {
+        Ok(_) => {
+            if let Routed::Triage(reason) = &c.routed {
+                tx.triage_put(&crate::store::TriageEntry {
+                    id: 0,
+                    case_id: h.case_id.clone(),
+                    document_id: h.document_id.clone(),
+                    document_version: h.document_version,
+                    buc: h.buc.to_string(),
+                    sed: h.sed.to_string(),
+                    sender: h.sender.to_string(),
+                    addressed: h.receiver.to_string(),
+                    message_id: message_id.to_owned(),
+                    reason: reason.clone(),
+                    status: crate::store::TriageStatus::Waiting,
+                    created_at: String::new(),
+                    assigned_to: None,
+                    assigned_by: None,
+                    settled_at: None,
+                })
+                .map_err(Inapplicable::Store)?;
+                Metrics::inc(&sw.metrics.triage_entered);
+            }
+            Ok(true)
+        }
         Err(NotApplied::AlreadyApplied) => Ok(false),
         Err(NotApplied::Conflict(why)) => Err(refusal(ErrorCode::Conflict, why)),
         Err(NotApplied::Protocol(why) | NotApplied::Step(StepError::ProtocolViolation(why))) => {

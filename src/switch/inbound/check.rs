@@ -41,8 +41,20 @@ pub struct CheckedSed {
     pub content_sha256: String,
     /// The institution id at the definition's `subject` path, for participant effects.
     pub subject: Option<String>,
-    /// What the receiving institution gets on its national queue.
-    pub delivery: Delivery,
+    /// Who gets it on their national queues (the routing rules' decision), each
+    /// in the form it chose; empty when it goes to triage.
+    pub deliveries: Vec<(InstitutionId, Delivery)>,
+    /// The rule that decided (deliveries) or why it waits in triage.
+    pub routed: Routed,
+}
+
+/// The routing decision of a checked SED, as the transaction needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// Delivered by this rule.
+    Rule(String),
+    /// Kept in the triage queue for an operator, for this reason.
+    Triage(String),
 }
 
 /// How the receiving Belgian institution gets a SED (`[national_formats]`).
@@ -323,21 +335,46 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     let subject = sw
         .subject_path(&env.buc, &env.sed)
         .and_then(|p| super::super::record::subject_at(sed_node, p));
-    let delivery = delivery(sw, &env, sed_node);
+    // Routing reads the content on the document parsed here, outside any
+    // transaction; each receiving institution's form is made here too.
+    let (deliveries, routed) =
+        match sw
+            .routing
+            .route(&env.buc, &env.sed, &env.receiver, &doc, sed_node)
+        {
+            crate::route::Route::Deliver { rule, to } => (
+                to.into_iter()
+                    .map(|who| {
+                        let d = delivery(sw, &env, &who, sed_node);
+                        (who, d)
+                    })
+                    .collect(),
+                Routed::Rule(rule),
+            ),
+            crate::route::Route::Triage { reason, .. } => (Vec::new(), Routed::Triage(reason)),
+        };
     Ok(CheckedSed {
         header: env,
         content_sha256: sha256_hex(&content),
         subject,
-        delivery,
+        deliveries,
+        routed,
     })
 }
 
-/// The national format the receiver chose for this SED type, made here, outside
-/// any transaction, from the SED element as checked (not parsed again).
-fn delivery(sw: &Switch, env: &Header, sed: libxml::readonly::RoNode) -> Delivery {
+/// The national format `who` chose for this SED type, made here, outside any
+/// transaction, from the SED element as checked (not parsed again). The national
+/// message names the envelope's receiver (the case's Belgian participant), also
+/// when the routing delivers it to another institution.
+pub(crate) fn delivery(
+    sw: &Switch,
+    env: &Header,
+    who: &InstitutionId,
+    sed: libxml::readonly::RoNode,
+) -> Delivery {
     let Some(name) = sw
         .national_formats
-        .get(&env.receiver)
+        .get(who)
         .and_then(|by_sed| by_sed.get(&env.sed))
     else {
         return Delivery::Envelope;

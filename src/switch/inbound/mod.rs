@@ -19,8 +19,8 @@
 //! is open.
 
 mod answer;
-mod apply;
-mod check;
+pub(crate) mod apply;
+pub(crate) mod check;
 mod consume;
 mod park;
 
