@@ -41,6 +41,9 @@ pub struct Pruned {
     pub history_rows: u64,
     /// Idempotency keys older than the duplicate window.
     pub idempotency_rows: u64,
+    /// Delivered triage entries settled before the history period (the audit log
+    /// keeps who assigned them).
+    pub triage_rows: u64,
 }
 
 impl Pruned {
@@ -52,6 +55,7 @@ impl Pruned {
             && self.inbox_rows < l
             && self.history_rows < l
             && self.idempotency_rows < l
+            && self.triage_rows < l
     }
 
     pub fn add(&mut self, other: &Pruned) {
@@ -59,6 +63,7 @@ impl Pruned {
         self.inbox_rows += other.inbox_rows;
         self.history_rows += other.history_rows;
         self.idempotency_rows += other.idempotency_rows;
+        self.triage_rows += other.triage_rows;
     }
 }
 

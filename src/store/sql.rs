@@ -1769,11 +1769,23 @@ impl<B: Backend> Store for B {
              LIMIT ?2{lock: FOR UPDATE SKIP LOCKED})",
             params![&rfc3339(p.inbox_before_ms), limit],
         )?;
+        // A delivered triage entry goes with the history of its period; a waiting
+        // one stays until it is assigned.
+        let triage_rows = if p.history_before.is_empty() {
+            0
+        } else {
+            conn.execute(
+                "DELETE FROM triage WHERE id IN (SELECT id FROM triage WHERE status = 'delivered' \
+                 AND settled_at{bytewise} < ?1 ORDER BY id LIMIT ?2{lock: FOR UPDATE SKIP LOCKED})",
+                params![&p.history_before, limit],
+            )?
+        };
         Ok(Pruned {
             outbox_bodies,
             inbox_rows,
             history_rows,
             idempotency_rows,
+            triage_rows,
         })
     }
 }

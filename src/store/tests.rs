@@ -693,6 +693,14 @@ fn triage_entries_wait_and_are_assigned_once(store: &dyn Store) {
     );
     assert_eq!(store.triage_list(None, 10).unwrap().len(), 2);
     assert_eq!(store.triage_get(9_999_999).unwrap(), None);
+    // Retention: a delivered entry goes with its period's history, a waiting one
+    // stays whatever its age.
+    let mut p = prune_at(10);
+    assert_eq!(store.prune(&p).unwrap().triage_rows, 0, "inside the period");
+    p.history_before = "9999-01-01T00:00:00.000Z".into();
+    assert_eq!(store.prune(&p).unwrap().triage_rows, 1);
+    assert_eq!(store.triage_get(a_id).unwrap(), None);
+    assert_eq!(store.triage_waiting().unwrap(), 1);
 }
 
 fn history_keeps_append_order(store: &dyn Store) {
@@ -2013,6 +2021,7 @@ fn prune_empties_only_settled_bodies_past_their_period(store: &dyn Store) {
             inbox_rows: 0,
             history_rows: 0,
             idempotency_rows: 0,
+            triage_rows: 0,
         }
     );
     let after: BTreeMap<String, OutboxMessage> = store
@@ -2076,6 +2085,7 @@ fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store
             inbox_rows: 1,
             history_rows: 0,
             idempotency_rows: 0,
+            triage_rows: 0,
         }
     );
     assert_eq!(
@@ -2108,6 +2118,7 @@ fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store
             inbox_rows: 0,
             history_rows: 1,
             idempotency_rows: 0,
+            triage_rows: 0,
         }
     );
     let history: Vec<String> = store
@@ -2153,6 +2164,7 @@ fn prune_is_bounded_by_its_limit(store: &dyn Store) {
         inbox_rows: n,
         history_rows: n,
         idempotency_rows: 0,
+        triage_rows: 0,
     };
     assert_eq!(calls, [each(2), each(2), each(1)]);
     assert_eq!(total, each(5));

@@ -97,6 +97,7 @@ pub struct Metrics {
     pub retention_inbox_rows_pruned: AtomicU64,
     pub retention_history_rows_pruned: AtomicU64,
     pub retention_idempotency_rows_pruned: AtomicU64,
+    pub retention_triage_rows_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -145,6 +146,10 @@ impl Metrics {
             (
                 "retention_idempotency_rows_pruned",
                 g(&self.retention_idempotency_rows_pruned),
+            ),
+            (
+                "retention_triage_rows_pruned",
+                g(&self.retention_triage_rows_pruned),
             ),
         ]
     }

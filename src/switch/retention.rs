@@ -70,6 +70,7 @@ pub async fn run_once(sw: &Arc<Switch>, now_ms: i64) -> Result<Pruned, StoreErro
                     inbox_rows = p.inbox_rows,
                     history_rows = p.history_rows,
                     idempotency_rows = p.idempotency_rows,
+                    triage_rows = p.triage_rows,
                     "retention pruned"
                 );
             }
@@ -98,6 +99,8 @@ pub fn pass(sw: &Switch, now_ms: i64) -> Result<Pruned, StoreError> {
             .fetch_add(got.history_rows, Ordering::Relaxed);
         m.retention_idempotency_rows_pruned
             .fetch_add(got.idempotency_rows, Ordering::Relaxed);
+        m.retention_triage_rows_pruned
+            .fetch_add(got.triage_rows, Ordering::Relaxed);
         total.add(&got);
         if got.caught_up(p.limit) {
             break;
@@ -225,6 +228,7 @@ mod tests {
                 inbox_rows: 5,
                 history_rows: 1,
                 idempotency_rows: 0,
+                triage_rows: 0,
             }
         );
         let counted: BTreeMap<_, _> = sw.metrics.snapshot().into_iter().collect();
