@@ -156,6 +156,24 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         ("POST", "/api/v1/dead-letters/{id}/reinject"),
         (vec![], "application/json", 404, Other::Forbidden),
     );
+    // No triage entry 1 exists: an operator gets 404 (and the list), the others 401/403.
+    expectations.insert(
+        ("GET", "/api/v1/triage"),
+        (vec![], "", 200, Other::Forbidden),
+    );
+    expectations.insert(
+        ("GET", "/api/v1/triage/{id}"),
+        (vec![], "", 404, Other::Forbidden),
+    );
+    expectations.insert(
+        ("POST", "/api/v1/triage/{id}/assign"),
+        (
+            br#"{"institution":"BE:ONSS"}"#.to_vec(),
+            "application/json",
+            404,
+            Other::Forbidden,
+        ),
+    );
     expectations.insert(
         ("GET", "/api/v1/audit"),
         (vec![], "", 200, Other::Forbidden),

@@ -171,6 +171,9 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
         let mut config =
             eessi_switch::harness::demo::demo_config(&root(), c, dir.path(), None).unwrap();
         config.registry = registry.clone();
+        // This registry has two institutions that handle everything: every SED
+        // goes to the one it is addressed to (routing has tests of its own).
+        config.routing = None;
         let sw = Arc::new(Switch::build(&config, Arc::new(broker.clone())).unwrap());
         sw.declare().await.unwrap();
         tokio::spawn(sw.clone().run(64, stop_rx.clone()));
