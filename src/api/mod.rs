@@ -572,6 +572,7 @@ async fn post_document(
             document_id,
             related,
             body: dto.body.into_bytes(),
+            reference: None,
         },
         key,
     )
@@ -630,19 +631,10 @@ async fn post_national(
         }
         // Audited in the submission's own transaction: both commit, or neither.
         let entry = audit_entry(&caller, "submit", String::new());
+        // Its reply, update and reference facts go the way a SED submission's do.
         submit_keyed(
             &sw2,
-            Submission {
-                from: t.from,
-                to: t.to,
-                buc: t.buc,
-                sed: t.sed,
-                version: None,
-                case_id: t.case_id,
-                document_id: None,
-                related: None,
-                body: t.sed_xml.into_bytes(),
-            },
+            Submission::national(&adapter, t, &bytes),
             Some(entry),
             key,
         )

@@ -88,6 +88,7 @@ fn a009(be: &Arc<Switch>) -> String {
             document_id: None,
             related: None,
             body,
+            reference: None,
         },
     )
     .unwrap()
@@ -641,6 +642,7 @@ fn a_panicking_submission_leaves_the_group_commit_working() {
         document_id: None,
         related: None,
         body: body.clone(),
+        reference: None,
     };
     let r = submit(&be, submission(Some(doomed.clone())));
     assert!(
@@ -678,6 +680,7 @@ mod replan {
             document_id: Some(document_id.clone()),
             related: None,
             body: std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap(),
+            reference: None,
         };
         // Two plans from the same snapshot: both would be version 2. The stale one
         // carries an idempotency key: its refusal at commit gives the key back.
