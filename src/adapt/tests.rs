@@ -770,7 +770,10 @@ fn a_national_message_names_what_it_answers_updates_and_its_reference() {
     // None of it is in the SED body: the envelope carries it.
     assert!(!t.sed_xml.contains(answered) && !t.sed_xml.contains("ONSS/2026/7"));
     let none = tiny_message(&adapters, "").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((none.reference, none.answers, none.updates), (None, None, None));
+    assert_eq!(
+        (none.reference, none.answers, none.updates),
+        (None, None, None)
+    );
 
     // Each bad value is an issue at its national path, with the value; the
     // received document's id is not the sender's to give.
@@ -841,11 +844,17 @@ fn a_received_sed_carries_its_document_id_what_it_answers_and_what_it_updates() 
         .received_to_national(doc.get_root_readonly(), &env, &XmlLimits::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(first.contains(&format!("<Doc>{d}</Doc>")), "{first}");
-    assert!(!first.contains("<Answers>") && !first.contains("<Updates>"), "{first}");
+    assert!(
+        !first.contains("<Answers>") && !first.contains("<Updates>"),
+        "{first}"
+    );
     let plain = tiny
         .to_national(sed.as_bytes(), &Header::of(&env), &XmlLimits::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(!plain.contains("<Doc>") && !plain.contains("<Ref>"), "{plain}");
+    assert!(
+        !plain.contains("<Doc>") && !plain.contains("<Ref>"),
+        "{plain}"
+    );
 }
 
 #[test]
@@ -898,7 +907,11 @@ fn shipped_formats_carry_references_replies_and_updates() {
         assert_eq!(e.answers.is_some(), replies.contains(&name), "{name}");
         let dir = Path::new("adapters").join(name).join("golden");
         let t = adapter
-            .translate(&read_golden(&dir.join("national.xml")), &XmlLimits::default(), &v42())
+            .translate(
+                &read_golden(&dir.join("national.xml")),
+                &XmlLimits::default(),
+                &v42(),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(t.reference.is_some(), "{name}");
         assert_eq!(t.updates, None, "{name}");
@@ -907,7 +920,10 @@ fn shipped_formats_carry_references_replies_and_updates() {
         }
         let back = std::fs::read_to_string(dir.join("received.national.xml")).expect("golden");
         assert!(
-            back.contains(&format!("<DocumentId>{}</DocumentId>", golden_document().id)),
+            back.contains(&format!(
+                "<DocumentId>{}</DocumentId>",
+                golden_document().id
+            )),
             "{name}"
         );
         assert!(!back.contains("<Reference>"), "{name}");
