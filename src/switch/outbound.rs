@@ -91,12 +91,17 @@ impl Submission {
 }
 
 /// The scope of national references in the idempotency table:
-/// `national-ref:<institution>:<adapter>`. Header keys are scoped by the caller's
-/// token subject, which never starts with it.
+/// `national-ref:<institution>:<adapter>`.
 pub const REFERENCE_SCOPE: &str = "national-ref:";
 /// The scope of the Starts made under a client's case id, keyed by the case id:
 /// the digest of the request that started the case (`start_sha256`).
 pub const CASE_START_SCOPE: &str = "case-start";
+
+/// Whether `scope` is one of the switch's own (references, Starts): header keys
+/// are scoped by the caller's token subject, which must not be one of them.
+pub fn reserved_scope(scope: &str) -> bool {
+    scope.starts_with(REFERENCE_SCOPE) || scope == CASE_START_SCOPE
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
