@@ -93,9 +93,15 @@ impl Submission {
 /// The scope of national references in the idempotency table:
 /// `national-ref:<institution>:<adapter>`.
 pub const REFERENCE_SCOPE: &str = "national-ref:";
-/// The scope of the Starts made under a client's case id, keyed by the case id:
-/// the digest of the request that started the case (`start_sha256`).
+/// The scope of the Starts made under a client's case id, keyed by the case id
+/// and the receiver (`start_key`; a multilateral owner starts one conversation per
+/// counterparty): the digest of the request that made it (`start_sha256`).
 pub const CASE_START_SCOPE: &str = "case-start";
+
+/// The key of a Start under the client's case id `case_id` to `to`.
+pub fn start_key(case_id: &CaseId, to: &InstitutionId) -> String {
+    format!("{case_id} {to}")
+}
 
 /// Whether `scope` is one of the switch's own (references, Starts): header keys
 /// are scoped by the caller's token subject, which must not be one of them.
@@ -332,7 +338,7 @@ pub fn submit_keyed(
             .is_some_and(|d| s.starts_own_case(d))
         && let Some(r) = sw
             .store
-            .idempotency_get(CASE_START_SCOPE, case_id.as_str())?
+            .idempotency_get(CASE_START_SCOPE, &start_key(case_id, &s.to))?
         && r.request_sha256 == start_sha256(&s, &b.content_sha256)
     {
         return Ok(Submitted::replay_of(&r));
@@ -357,8 +363,7 @@ pub fn submit_keyed(
 }
 
 /// The digest a Start under the client's case id is known by: who sent which SED
-/// of which BUC to whom, and the canonical body's digest. Another receiver is
-/// another request (a multilateral owner opens a conversation with the same SED).
+/// of which BUC to whom, and the canonical body's digest.
 fn start_sha256(s: &Submission, content_sha256: &str) -> String {
     sha256_hex(
         format!(
@@ -693,13 +698,13 @@ pub(crate) fn plan(
         own_case_taken,
         client_case_id: s.case_id.clone(),
     };
-    // A new case under the client's id records the request that started it, so
-    // that its retry is answered, not refused.
-    Ok(match (&s.case_id, &planned.view) {
-        (Some(case_id), None) => {
+    // A Start under the client's case id records the request that made it, so that
+    // its retry is answered, not refused.
+    Ok(match &s.case_id {
+        Some(case_id) if planned.header.action == CaseAction::Start => {
             let start = IdempotencyKey {
                 scope: CASE_START_SCOPE.to_owned(),
-                key: case_id.as_str().to_owned(),
+                key: start_key(case_id, &s.to),
                 request_sha256: start_sha256(s, &body.content_sha256),
             };
             planned.with_claim(Claim::CaseStart, &start)

@@ -956,7 +956,7 @@ mod retried {
     use super::*;
     use crate::store::CaseFilter;
     use crate::switch::outbound::{
-        CASE_START_SCOPE, IdempotencyKey, SubmitError, Submitted, submit_keyed,
+        CASE_START_SCOPE, IdempotencyKey, SubmitError, Submitted, start_key, submit_keyed,
     };
 
     /// One instance on SQLite; two on one PostgreSQL database.
@@ -1113,7 +1113,10 @@ mod retried {
         assert!(
             be[0]
                 .store
-                .idempotency_get(CASE_START_SCOPE, case_id.as_str())
+                .idempotency_get(
+                    CASE_START_SCOPE,
+                    &start_key(&case_id, &InstitutionId::parse("NL:SVB").unwrap())
+                )
                 .unwrap()
                 .is_some()
         );
@@ -1136,8 +1139,55 @@ mod retried {
         assert_eq!(detail.documents.len(), 1);
     }
 
+    /// A multilateral case owner starts one conversation per counterparty under the
+    /// same case id: each Start is its own request, retried on its own.
+    fn each_conversation_start_under_a_case_id_is_retried_on_its_own(pg: Option<&Scratch>) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let be = &instances(&dirs, pg)[0];
+        let case_id = CaseId::random();
+        let body = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
+        let start = |to: &str, body: &[u8]| Submission {
+            from: InstitutionId::parse("BE:ONSS").unwrap(),
+            to: InstitutionId::parse(to).unwrap(),
+            buc: BucType::parse("LA_BUC_02").unwrap(),
+            sed: SedType::parse("A003").unwrap(),
+            version: None,
+            case_id: Some(case_id.clone()),
+            document_id: None,
+            related: None,
+            body: body.to_vec(),
+            reference: None,
+        };
+        let nl = submit_keyed(be, start("NL:SVB", &body), None, None).unwrap();
+        let de = submit_keyed(be, start("DE:DRV", &body), None, None).unwrap();
+        assert!(!nl.replayed && !de.replayed);
+        assert_ne!(nl.document_id, de.document_id);
+        for (to, first) in [("NL:SVB", &nl), ("DE:DRV", &de)] {
+            let again = submit_keyed(be, start(to, &body), None, None).unwrap();
+            assert!(again.replayed, "{to}");
+            assert_eq!(
+                (&again.document_id, &again.message_id),
+                (&first.document_id, &first.message_id)
+            );
+        }
+        let other = String::from_utf8(body.clone()).unwrap().replacen(
+            "</sed:FamilyName>",
+            "x</sed:FamilyName>",
+            1,
+        );
+        assert_ne!(other.as_bytes(), &body[..]);
+        assert!(matches!(
+            submit_keyed(be, start("DE:DRV", other.as_bytes()), None, None),
+            Err(SubmitError::CaseExists(c, _)) if c == case_id
+        ));
+        let detail = be.store.case_detail(&case_id).unwrap().unwrap();
+        assert_eq!(detail.documents.len(), 2);
+        assert_eq!(cases(be), 1);
+    }
+
     both_backends!(
         eight_identical_national_submissions_with_one_reference_make_one_case,
         eight_concurrent_retries_of_a_start_under_one_case_id_make_one_case,
+        each_conversation_start_under_a_case_id_is_retried_on_its_own,
     );
 }
