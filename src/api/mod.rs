@@ -1271,7 +1271,7 @@ mod tests {
         let ok = key("BE:ONSS").unwrap().expect("a key");
         assert_eq!((ok.scope.as_str(), ok.key.as_str()), ("BE:ONSS", "k-1"));
         for reserved in ["national-ref:BE:ONSS:onss-posting", "case-start"] {
-            let refused = key(reserved).err().expect("refused");
+            let refused = key(reserved).expect_err("refused");
             assert_eq!(refused.status, 400);
         }
     }

@@ -485,8 +485,9 @@ pub(crate) struct Planned {
     /// of a client's case id), each naming this plan's ids; claimed in this
     /// order, the first taken one answers.
     claims: Vec<(Claim, crate::store::IdempotencyRecord)>,
-    /// A Start under the client's case id of a case that exists: a refusal by
-    /// the BUC means the case id is taken (`CaseExists`).
+    /// A Start under the client's case id of a case that exists, not from one of
+    /// its counterparties: a refusal by the BUC means the case id is taken
+    /// (`CaseExists`).
     own_case_taken: bool,
     /// A case id the client chose, for the fault hooks.
     #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
@@ -657,7 +658,13 @@ pub(crate) fn plan(
     };
     // The BUC's decision on the snapshot: a refusal is answered now, before any
     // signing; the commit runs `step` again on the case as it then is.
-    let own_case_taken = starts_with_own_id && view.is_some();
+    // A starter under the client's case id of a case that exists, from its owner or
+    // from an institution not in it: a refusal means the case id is taken. From a
+    // counterparty of the case it is a SED the case does not admit from it.
+    let own_case_taken = starts_with_own_id
+        && view
+            .as_ref()
+            .is_some_and(|v| v.role_of(&s.from) != Some(Role::Counterparty));
     let decision = step(def, view.as_ref(), &apply::event_of(&header)).map_err(|e| {
         taken_or(
             own_case_taken.then_some(&header.case_id),
@@ -714,8 +721,9 @@ pub(crate) fn plan(
 }
 
 /// A BUC refusal of a Start under the client's case id of a case that exists
-/// (and that this request did not start: its retry was answered before) says the
-/// case id is taken; any other refusal stays what it is.
+/// (and that this request did not start: its retry was answered before), sent by
+/// its owner or an institution not in it, says the case id is taken; any other
+/// refusal stays what it is.
 fn taken_or(taken: Option<&CaseId>, e: SubmitError) -> SubmitError {
     match (taken, e) {
         (Some(case_id), SubmitError::ProtocolViolation(why)) => {

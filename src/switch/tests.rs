@@ -1183,6 +1183,19 @@ mod retried {
         let detail = be.store.case_detail(&case_id).unwrap().unwrap();
         assert_eq!(detail.documents.len(), 2);
         assert_eq!(cases(be), 1);
+
+        // A counterparty sending the starter in a case it takes part in: a SED the
+        // case does not admit from it, not a taken case id.
+        let theirs = CaseId::random();
+        let received = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", &theirs, &body);
+        let received = wire(&craft_with(&nl_svb(), &received).unwrap());
+        assert_eq!(handle_until_settled(be, &received), Disposition::Ack);
+        let mut back = start("NL:SVB", &body);
+        back.case_id = Some(theirs);
+        assert!(matches!(
+            submit_keyed(be, back, None, None),
+            Err(SubmitError::ProtocolViolation(_))
+        ));
     }
 
     both_backends!(
