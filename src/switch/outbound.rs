@@ -123,7 +123,7 @@ pub struct Submitted {
 }
 
 impl Submitted {
-    pub(crate) fn replay_of(r: &crate::store::IdempotencyRecord) -> Submitted {
+    fn replay_of(r: &crate::store::IdempotencyRecord) -> Submitted {
         Submitted {
             case_id: r.case_id.clone(),
             document_id: r.document_id.clone(),
