@@ -213,6 +213,7 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
                 document_id: None,
                 related,
                 body: fixture(t.sed.as_str()),
+                reference: None,
             };
             let sw2 = sw.clone();
             let done = tokio::task::spawn_blocking(move || submit(&sw2, s))

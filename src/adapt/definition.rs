@@ -46,6 +46,15 @@ struct RawEnvelope {
     from: String,
     to: String,
     case_id: Option<String>,
+    /// The institution's own reference of the message (idempotent submission).
+    reference: Option<String>,
+    /// The id of the received document this message answers.
+    answers: Option<String>,
+    /// The id of a document the institution sent, of which this message is a
+    /// new version.
+    updates: Option<String>,
+    /// Where the reverse writes the received document's own id.
+    document_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,16 +146,27 @@ pub(super) enum Entry {
     Each(Each),
 }
 
+/// One envelope field: its XPath as written (what issues name) and the same
+/// path as national element names (where `map` reads it and the reverse
+/// writes it).
+#[derive(Debug, Clone)]
+pub(super) struct Field {
+    pub xpath: String,
+    pub national: Vec<String>,
+}
+
+/// The routing and reply facts a national message carries besides its SED
+/// body. `from` and `to` every adapter has; the others only the formats that
+/// declare them.
 #[derive(Debug, Clone)]
 pub(super) struct Envelope {
-    pub from: String,
-    pub to: String,
-    pub case_id: Option<String>,
-    /// The same three as national element names, where the reverse writes the
-    /// header's sender, receiver and case id.
-    pub from_national: Vec<String>,
-    pub to_national: Vec<String>,
-    pub case_id_national: Option<Vec<String>>,
+    pub from: Field,
+    pub to: Field,
+    pub case_id: Option<Field>,
+    pub reference: Option<Field>,
+    pub answers: Option<Field>,
+    pub updates: Option<Field>,
+    pub document_id: Option<Field>,
 }
 
 /// Everything `translate` needs besides the national schema.
@@ -207,22 +227,7 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
     let sed = SedType::parse(&raw.sed).map_err(|e| problems.push(format!("sed: {e}")));
 
     let root = model.as_ref().map(|m| m.root.type_key.clone());
-    let envelope_path = |checker: &mut Checker, what: &str, xpath: &str| {
-        if !checker.xpath(what, xpath) {
-            return Vec::new();
-        }
-        checker
-            .national_path(what, xpath, root.as_deref())
-            .map(|(steps, _)| steps)
-            .unwrap_or_default()
-    };
-    let from_national = envelope_path(&mut checker, "envelope.from", &raw.envelope.from);
-    let to_national = envelope_path(&mut checker, "envelope.to", &raw.envelope.to);
-    let case_id_national = raw
-        .envelope
-        .case_id
-        .as_ref()
-        .map(|x| envelope_path(&mut checker, "envelope.case_id", x));
+    let envelope = checker.envelope(&raw.envelope, root.as_deref());
     for (table, entries) in &raw.codes {
         if entries.is_empty() {
             checker.problem(format!("code table {table:?} is empty"));
@@ -241,22 +246,15 @@ pub(super) fn check_file(file: &Path, dir_name: &str) -> Result<Checked, Vec<Str
     checker.distinguishable(&entries, "map");
     problems.append(&mut checker.problems);
 
-    match (buc, sed, model) {
-        (Ok(buc), Ok(sed), Some(model)) if problems.is_empty() => Ok(Checked {
+    match (buc, sed, model, envelope) {
+        (Ok(buc), Ok(sed), Some(model), Some(envelope)) if problems.is_empty() => Ok(Checked {
             name: raw.name,
             title: raw.title,
             buc,
             sed,
             schema,
             plan: Plan {
-                envelope: Envelope {
-                    from: raw.envelope.from,
-                    to: raw.envelope.to,
-                    case_id: raw.envelope.case_id,
-                    from_national,
-                    to_national,
-                    case_id_national,
-                },
+                envelope,
                 codes: raw.codes,
                 reverse_codes,
                 entries,
@@ -509,6 +507,77 @@ impl Checker {
         for g in groups {
             self.distinguishable(&g.fields, &format!("{what} (each {:?})", g.each));
         }
+    }
+
+    /// Every envelope field: an XPath the reverse can write back (a plain path
+    /// declared in the national schema, like a `from`), naming an element with
+    /// a value, no two fields on one element. `None` when one is broken (the
+    /// problems say why).
+    fn envelope(&mut self, raw: &RawEnvelope, root: Option<&str>) -> Option<Envelope> {
+        let fields: [(&str, Option<&String>); 7] = [
+            ("from", Some(&raw.from)),
+            ("to", Some(&raw.to)),
+            ("case_id", raw.case_id.as_ref()),
+            ("reference", raw.reference.as_ref()),
+            ("answers", raw.answers.as_ref()),
+            ("updates", raw.updates.as_ref()),
+            ("document_id", raw.document_id.as_ref()),
+        ];
+        let mut checked: Vec<Option<Field>> = Vec::with_capacity(fields.len());
+        let mut broken = false;
+        let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+        for (name, xpath) in fields {
+            let Some(xpath) = xpath else {
+                checked.push(None);
+                continue;
+            };
+            let what = format!("envelope.{name}");
+            let path = if self.xpath(&what, xpath) {
+                self.national_path(&what, xpath, root)
+            } else {
+                None
+            };
+            let Some((national, type_key)) = path else {
+                broken = true;
+                checked.push(None);
+                continue;
+            };
+            if national.is_empty()
+                || type_key
+                    .as_deref()
+                    .is_some_and(|t| self.model.as_ref().is_some_and(|m| m.is_complex(t)))
+            {
+                self.problem(format!(
+                    "{what}: XPath {xpath:?} names no national element with a value"
+                ));
+                broken = true;
+            }
+            if let Some((other, _)) = seen.iter().find(|(_, p)| *p == national) {
+                self.problem(format!(
+                    "{what}: XPath {xpath:?} names the same national element as envelope.{other}"
+                ));
+                broken = true;
+            }
+            seen.push((name, national.clone()));
+            checked.push(Some(Field {
+                xpath: xpath.clone(),
+                national,
+            }));
+        }
+        if broken {
+            return None;
+        }
+        let mut checked = checked.into_iter();
+        let mut next = || checked.next().flatten();
+        Some(Envelope {
+            from: next()?,
+            to: next()?,
+            case_id: next(),
+            reference: next(),
+            answers: next(),
+            updates: next(),
+            document_id: next(),
+        })
     }
 
     fn problem(&mut self, p: String) {

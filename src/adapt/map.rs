@@ -7,9 +7,9 @@
 use libxml::readonly::RoNode;
 use libxml::tree::Document;
 
-use super::definition::{Each, Entry, Leaf, Plan, Source, Transform};
-use super::{MappingIssue, Translated};
-use crate::ids::{BucType, CaseId, InstitutionId, SedType, SedVersion};
+use super::definition::{Each, Entry, Field, Leaf, Plan, Source, Transform};
+use super::{MappingIssue, REFERENCE_LEN_MAX, Translated};
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
 use crate::sed::xml::escape;
 
 /// One SED element under construction.
@@ -142,6 +142,51 @@ impl Run<'_> {
         (!value.is_empty()).then(|| value.to_owned())
     }
 
+    /// The value of an envelope field, parsed: `None` when the adapter has no
+    /// such field, the message leaves it out, or it does not parse (then an
+    /// issue names it, with the value).
+    fn field<T>(
+        &mut self,
+        field: Option<&Field>,
+        root: RoNode,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let field = field?;
+        let value = self.string(&field.national, root, &field.xpath)?;
+        self.parsed(field, value, parse)
+    }
+
+    /// The sender's or receiver's institution id, which every message must have.
+    fn institution(&mut self, field: &Field, root: RoNode) -> Option<InstitutionId> {
+        let Some(value) = self.string(&field.national, root, &field.xpath) else {
+            self.issues.push(issue(
+                field.xpath.clone(),
+                "required institution id is missing".to_owned(),
+                None,
+            ));
+            return None;
+        };
+        self.parsed(field, value, |v| {
+            InstitutionId::parse(v).map_err(|e| e.to_string())
+        })
+    }
+
+    fn parsed<T>(
+        &mut self,
+        field: &Field,
+        value: String,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(&value) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.issues
+                    .push(issue(field.xpath.clone(), message, Some(value)));
+                None
+            }
+        }
+    }
+
     fn entries(&mut self, entries: &[Entry], node: RoNode, scope: &str, into: &mut Element) {
         for entry in entries {
             match entry {
@@ -246,6 +291,22 @@ impl Run<'_> {
     }
 }
 
+fn document_id(v: &str) -> Result<DocumentId, String> {
+    DocumentId::parse(v).map_err(|e| e.to_string())
+}
+
+/// The institution's own reference: what an `Idempotency-Key` may be (its
+/// national schema may be narrower), since it is kept and compared as one.
+fn reference(v: &str) -> Result<String, String> {
+    if v.len() <= REFERENCE_LEN_MAX && v.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(v.to_owned())
+    } else {
+        Err(format!(
+            "a reference is 1 to {REFERENCE_LEN_MAX} visible ASCII characters"
+        ))
+    }
+}
+
 /// `YYYY-MM-DD` of an `xs:date` lexical form, dropping a time zone.
 fn date_part(s: &str) -> Option<&str> {
     let (date, zone) = (s.get(..10)?, &s[10..]);
@@ -287,43 +348,37 @@ pub(super) fn run(
     };
 
     let envelope = &plan.envelope;
-    let from = run.string(&envelope.from_national, root, &envelope.from);
-    let to = run.string(&envelope.to_national, root, &envelope.to);
-    let case_id = envelope
-        .case_id
-        .as_ref()
-        .zip(envelope.case_id_national.as_ref())
-        .and_then(|(x, steps)| run.string(steps, root, x).map(|v| (x, v)));
-    let mut institution = |xpath: &str, value: Option<String>| match value {
-        None => {
-            run.issues.push(issue(
-                xpath.to_owned(),
-                "required institution id is missing".to_owned(),
-                None,
-            ));
-            None
-        }
-        Some(v) => InstitutionId::parse(&v)
-            .map_err(|e| {
-                run.issues
-                    .push(issue(xpath.to_owned(), e.to_string(), Some(v)))
-            })
-            .ok(),
-    };
-    let from = institution(&envelope.from, from);
-    let to = institution(&envelope.to, to);
-    let case_id = match case_id {
-        None => None,
-        Some((xpath, v)) => match CaseId::parse(&v) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                run.issues
-                    .push(issue(xpath.clone(), e.to_string(), Some(v)));
-                None
-            }
-        },
-    };
-
+    let from = run.institution(&envelope.from, root);
+    let to = run.institution(&envelope.to, root);
+    let case_id = run.field(envelope.case_id.as_ref(), root, |v| {
+        CaseId::parse(v).map_err(|e| e.to_string())
+    });
+    let reference = run.field(envelope.reference.as_ref(), root, reference);
+    let answers = run.field(envelope.answers.as_ref(), root, document_id);
+    let updates = run.field(envelope.updates.as_ref(), root, document_id);
+    // The received document's id is the switch's to write (reverse); a message
+    // sent with it would be ambiguous: it names neither what it answers nor
+    // what it updates.
+    if let Some(f) = &envelope.document_id
+        && run.string(&f.national, root, &f.xpath).is_some()
+    {
+        let mut names = Vec::new();
+        names.extend(envelope.answers.as_ref().map(|a| a.xpath.as_str()));
+        names.extend(envelope.updates.as_ref().map(|u| u.xpath.as_str()));
+        let hint = if names.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; name the document answered or updated in {}",
+                names.join(" or ")
+            )
+        };
+        run.issues.push(issue(
+            f.xpath.clone(),
+            format!("is written by the switch on received messages only{hint}"),
+            None,
+        ));
+    }
     let mut body = Element::container(target.sed.as_str());
     run.entries(&plan.entries, root, "", &mut body);
     if !run.issues.is_empty() {
@@ -349,6 +404,9 @@ pub(super) fn run(
         from,
         to,
         case_id,
+        reference,
+        answers,
+        updates,
         buc: target.buc.clone(),
         sed: target.sed.clone(),
         sed_xml,

@@ -8,17 +8,21 @@
 //! # The API, both ways
 //!
 //! - `Adapter::translate(national, limits, version) -> Translated`: a national
-//!   submission as a SED body plus its routing facts (`from`, `to`, `case_id`).
+//!   submission as a SED body plus its routing and reply facts (`from`, `to`,
+//!   `case_id`, and where the format has them `reference`, `answers`,
+//!   `updates`), which `switch::outbound::Submission::national` turns into a
+//!   submission.
 //! - `Adapter::to_national(sed, &Header { from, to, case_id }, limits) -> String`:
 //!   a received SED (the bytes of the SED element's document, after the inbound
 //!   checks) as the adapter's national message, valid against its national XSD.
 //!   The header is the received envelope's: it fills the national sender,
-//!   receiver and case id fields, which no SED body carries. Issues are located
+//!   receiver and case id fields, which no SED body carries;
+//!   `received_to_national` (and `to_national_of`) also fill the received
+//!   document's id, what it answers and whether it updates one
+//!   (`ReceivedDocument`). Issues are located
 //!   at SED paths (`Child[2]/PersonIdentification/Sex`);
 //!   `NationalOutputInvalid` means the SED holds a value the national type is
-//!   narrower for. `Adapters::for_sed` lists the adapters of a SED type. The
-//!   inbound delivery path does not call it yet: which institution receives
-//!   which SED type in which format is configuration still to come (issue 10).
+//!   narrower for. `Adapters::for_sed` lists the adapters of a SED type.
 //!
 //! # The definition format
 //!
@@ -36,6 +40,10 @@
 //! from = "p:Sender"
 //! to = "p:Receiver"
 //! case_id = "p:CaseId"               # optional; absent value = new case
+//! reference = "p:Reference"          # optional: the institution's own reference
+//! answers = "p:AnswersDocumentId"    # optional: the received document answered
+//! updates = "p:UpdatesDocumentId"    # optional: a sent document, new version
+//! document_id = "p:DocumentId"       # optional: written on received messages only
 //!
 //! [codes.gender]                     # national value -> SED value
 //! "1" = "male"
@@ -69,7 +77,8 @@
 //! - every `from`, `each` and envelope XPath is `.` or a plain path of child
 //!   elements in the national namespace (`p:Worker/p:Gender`), each step
 //!   declared there in the national schema (read as a content model:
-//!   `model.rs`), a leaf naming an element without children;
+//!   `model.rs`), a leaf naming an element without children; no two envelope
+//!   fields name one element;
 //! - a code table must be injective, or declare its reverse
 //!   (`[reverse_codes.gender]`, SED value -> national value, each choice one
 //!   the forward table maps back);
@@ -113,7 +122,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::ids::{BucType, CaseId, InstitutionId, SedType, SedVersion};
+use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
 use crate::sed::validate::{ValidateError, Violation, validate_document};
 use crate::sed::xml::{XmlError, XmlLimits};
 
@@ -176,6 +185,10 @@ impl std::fmt::Display for MappingIssue {
     }
 }
 
+/// The longest reference a national message may carry (`[envelope] reference`):
+/// the bound of an `Idempotency-Key`, since the switch keeps and compares it as one.
+pub const REFERENCE_LEN_MAX: usize = 255;
+
 /// A translated national message: the routing facts and the SED body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Translated {
@@ -183,6 +196,13 @@ pub struct Translated {
     pub to: InstitutionId,
     /// The international case the message belongs to; `None` opens a new one.
     pub case_id: Option<CaseId>,
+    /// The institution's own reference of this message: a retry with the same
+    /// reference and message gets the first answer, never a second SED.
+    pub reference: Option<String>,
+    /// The received document this message answers (the SED's related document).
+    pub answers: Option<DocumentId>,
+    /// A document the institution sent, of which this message is a new version.
+    pub updates: Option<DocumentId>,
     pub buc: BucType,
     pub sed: SedType,
     /// The SED element as XML text, no XML declaration, root
@@ -198,6 +218,38 @@ pub struct Header {
     pub from: InstitutionId,
     pub to: InstitutionId,
     pub case_id: CaseId,
+}
+
+impl Header {
+    /// The header of a received envelope.
+    pub fn of(env: &crate::sed::envelope::Header) -> Header {
+        Header {
+            from: env.sender.clone(),
+            to: env.receiver.clone(),
+            case_id: env.case_id.clone(),
+        }
+    }
+}
+
+/// What a received envelope says about the document itself. The reverse writes
+/// it into the fields the format declares: `document_id` (the id a reply names
+/// in `answers`), `answers` (the document the received one answers) and
+/// `updates` (the document id again, when the received one is a new version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedDocument {
+    pub id: DocumentId,
+    pub version: u32,
+    pub related: Option<DocumentId>,
+}
+
+impl ReceivedDocument {
+    pub fn of(env: &crate::sed::envelope::Header) -> ReceivedDocument {
+        ReceivedDocument {
+            id: env.document_id.clone(),
+            version: env.document_version,
+            related: env.related.clone(),
+        }
+    }
 }
 
 /// One loaded and checked adapter.
@@ -245,20 +297,60 @@ impl Adapter {
         header: &Header,
         limits: &XmlLimits,
     ) -> Result<String, AdaptError> {
+        self.to_national_of(sed, header, None, limits)
+    }
+
+    /// `to_national` with what the envelope says about the document, written
+    /// into the format's `document_id`, `answers` and `updates` fields.
+    pub fn to_national_of(
+        &self,
+        sed: &[u8],
+        header: &Header,
+        document: Option<&ReceivedDocument>,
+        limits: &XmlLimits,
+    ) -> Result<String, AdaptError> {
         let doc = crate::sed::xml::parse(sed, limits)?;
-        self.element_to_national(doc.get_root_readonly(), header, limits)
+        self.national_of(doc.get_root_readonly(), header, document, limits)
     }
 
     /// `to_national` of a SED element already parsed (and checked) by the caller,
-    /// such as the one inside a received envelope: it is not parsed again.
+    /// such as the one inside a received envelope: it is not parsed again. The
+    /// format's document fields stay empty: `received_to_national` fills them.
     pub fn element_to_national(
         &self,
         sed: Option<libxml::readonly::RoNode>,
         header: &Header,
         limits: &XmlLimits,
     ) -> Result<String, AdaptError> {
-        let national =
-            reverse::run(&self.plan, sed, &self.sed, header).map_err(AdaptError::Mapping)?;
+        self.national_of(sed, header, None, limits)
+    }
+
+    /// The national form of a received SED (its element already parsed and
+    /// checked) with everything its envelope says: sender, receiver, case id,
+    /// and the document's id, what it answers and whether it updates one.
+    pub fn received_to_national(
+        &self,
+        sed: Option<libxml::readonly::RoNode>,
+        env: &crate::sed::envelope::Header,
+        limits: &XmlLimits,
+    ) -> Result<String, AdaptError> {
+        self.national_of(
+            sed,
+            &Header::of(env),
+            Some(&ReceivedDocument::of(env)),
+            limits,
+        )
+    }
+
+    fn national_of(
+        &self,
+        sed: Option<libxml::readonly::RoNode>,
+        header: &Header,
+        document: Option<&ReceivedDocument>,
+        limits: &XmlLimits,
+    ) -> Result<String, AdaptError> {
+        let national = reverse::run(&self.plan, sed, &self.sed, header, document)
+            .map_err(AdaptError::Mapping)?;
         let built = crate::sed::xml::parse(national.as_bytes(), limits)?;
         self.validate_national(&built, AdaptError::NationalOutputInvalid)?;
         Ok(national)

@@ -6,16 +6,18 @@
 //! element on its path that its constant fields do not contradict, and an
 //! element taken by one group is not offered to the next group on the same
 //! path. Constants (`value = ...`) write nothing back. The envelope's sender,
-//! receiver and case id, which no SED body carries, come from the header.
+//! receiver and case id, which no SED body carries, come from the header, and
+//! so do the document's own id, the one it answers and whether it is a new
+//! version, when the caller passes them (`ReceivedDocument`).
 //! Children are written in the national schema's order (`model`).
 
 use std::collections::HashSet;
 
 use libxml::readonly::RoNode;
 
-use super::definition::{Each, Entry, Leaf, Plan, Source};
+use super::definition::{Each, Entry, Field, Leaf, Plan, Source};
 use super::model::Model;
-use super::{Header, MappingIssue};
+use super::{Header, MappingIssue, ReceivedDocument};
 use crate::ids::SedType;
 use crate::sed::xml::escape;
 
@@ -264,6 +266,7 @@ pub(super) fn run(
     sed: Option<RoNode>,
     sed_type: &SedType,
     header: &Header,
+    document: Option<&ReceivedDocument>,
 ) -> Result<String, Vec<MappingIssue>> {
     let mut run = Run {
         plan,
@@ -284,10 +287,27 @@ pub(super) fn run(
     let model = &plan.model;
     let mut national = Element::new(&model.root.name);
     let envelope = &plan.envelope;
-    national.path_mut(&envelope.from_national).text = Some(header.from.as_str().to_owned());
-    national.path_mut(&envelope.to_national).text = Some(header.to.as_str().to_owned());
-    if let Some(path) = &envelope.case_id_national {
-        national.path_mut(path).text = Some(header.case_id.as_str().to_owned());
+    let mut write = |field: Option<&Field>, value: Option<&str>| {
+        if let (Some(f), Some(v)) = (field, value) {
+            national.path_mut(&f.national).text = Some(v.to_owned());
+        }
+    };
+    write(Some(&envelope.from), Some(header.from.as_str()));
+    write(Some(&envelope.to), Some(header.to.as_str()));
+    write(envelope.case_id.as_ref(), Some(header.case_id.as_str()));
+    // A received message has no reference of the institution's: `reference`
+    // stays empty. The document's own id is what a reply will name in
+    // `answers`; a new version (2 or later) updates that same document.
+    if let Some(d) = document {
+        write(envelope.document_id.as_ref(), Some(d.id.as_str()));
+        write(
+            envelope.answers.as_ref(),
+            d.related.as_ref().map(|r| r.as_str()),
+        );
+        write(
+            envelope.updates.as_ref(),
+            (d.version > 1).then(|| d.id.as_str()),
+        );
     }
     run.entries(&plan.entries, root, "", &mut national);
     if !run.issues.is_empty() {

@@ -99,6 +99,16 @@ fn golden_header(forward: &Translated) -> Header {
     }
 }
 
+/// What the envelope of the golden received SED says about the document: the
+/// reverse writes its id (and, in a reply format, the document it answers).
+fn golden_document() -> ReceivedDocument {
+    ReceivedDocument {
+        id: DocumentId::parse("00112233445566778899aabbccddeeff").expect("document id"),
+        version: 1,
+        related: Some(DocumentId::parse("fedcba9876543210fedcba9876543210").expect("document id")),
+    }
+}
+
 fn read_golden(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -106,7 +116,8 @@ fn read_golden(path: &Path) -> Vec<u8> {
 /// Every shipped adapter, both ways: `golden/national.xml` translates to
 /// `golden/sed.xml` (a valid SED), and `golden/received.sed.xml` (a SED as a
 /// foreign institution sends it) comes back as `golden/received.national.xml`
-/// (valid against the national XSD, which `to_national` checks).
+/// (valid against the national XSD, which `to_national` checks), with the
+/// envelope's facts about the document.
 #[test]
 fn every_adapter_matches_its_golden_files_both_ways() {
     let adapters = shipped();
@@ -122,7 +133,12 @@ fn every_adapter_matches_its_golden_files_both_ways() {
 
         let received = read_golden(&dir.join("received.sed.xml"));
         let back = adapter
-            .to_national(&received, &golden_header(&forward), &XmlLimits::default())
+            .to_national_of(
+                &received,
+                &golden_header(&forward),
+                Some(&golden_document()),
+                &XmlLimits::default(),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         check_golden(&dir.join("received.national.xml"), &back);
     }
@@ -294,6 +310,10 @@ const TINY_XSD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
       <xs:sequence>
         <xs:element name="From" type="xs:string"/>
         <xs:element name="To" type="xs:string"/>
+        <xs:element name="Ref" type="xs:string" minOccurs="0"/>
+        <xs:element name="Doc" type="xs:string" minOccurs="0"/>
+        <xs:element name="Answers" type="xs:string" minOccurs="0"/>
+        <xs:element name="Updates" type="xs:string" minOccurs="0"/>
         <xs:element name="Gender" type="xs:string"/>
         <xs:element name="Name" type="xs:string" minOccurs="0"/>
         <xs:element name="Missing" type="xs:string" minOccurs="0"/>
@@ -707,6 +727,207 @@ fn the_reverse_names_sed_paths_for_what_the_national_format_needs() {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Msg xmlns=\"urn:test:tiny\">\n  <From>NL:SVB</From>\n  \
          <To>BE:ONSS</To>\n  <Gender>2</Gender>\n  <Name>Ann</Name>\n  <Item>\n    <Code>AB</Code>\n  </Item>\n</Msg>\n"
     );
+}
+
+// ---- replies, updates and references ----
+
+/// The tiny adapter with every optional envelope field.
+fn tiny_replying() -> (tempfile::TempDir, Adapters) {
+    let toml = TINY_TOML.replace(
+        "to = \"t:To\"\n",
+        "to = \"t:To\"\nreference = \"t:Ref\"\ndocument_id = \"t:Doc\"\nanswers = \"t:Answers\"\nupdates = \"t:Updates\"\n",
+    );
+    let (dir, loaded) = tiny_adapter(&toml);
+    (dir, loaded.unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn tiny_message(adapters: &Adapters, envelope: &str) -> Result<Translated, AdaptError> {
+    let xml = format!(
+        "<Msg xmlns=\"urn:test:tiny\"><From>BE:ONSS</From><To>NL:SVB</To>{envelope}\
+         <Gender>1</Gender><Name>A</Name></Msg>"
+    );
+    adapters
+        .get("tiny")
+        .expect("tiny")
+        .translate(xml.as_bytes(), &XmlLimits::default(), &v42())
+}
+
+#[test]
+fn a_national_message_names_what_it_answers_updates_and_its_reference() {
+    let (_dir, adapters) = tiny_replying();
+    let answered = "0123456789abcdef0123456789abcdef";
+    let updated = "fedcba9876543210fedcba9876543210";
+    let t = tiny_message(
+        &adapters,
+        &format!(
+            "<Ref>  ONSS/2026/7 </Ref><Answers>{answered}</Answers><Updates>{updated}</Updates>"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.reference.as_deref(), Some("ONSS/2026/7"));
+    assert_eq!(t.answers.as_ref().map(DocumentId::as_str), Some(answered));
+    assert_eq!(t.updates.as_ref().map(DocumentId::as_str), Some(updated));
+    // None of it is in the SED body: the envelope carries it.
+    assert!(!t.sed_xml.contains(answered) && !t.sed_xml.contains("ONSS/2026/7"));
+    let none = tiny_message(&adapters, "").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (none.reference, none.answers, none.updates),
+        (None, None, None)
+    );
+
+    // Each bad value is an issue at its national path, with the value; the
+    // received document's id is not the sender's to give.
+    let long = "r".repeat(REFERENCE_LEN_MAX + 1);
+    match tiny_message(
+        &adapters,
+        &format!(
+            "<Ref>{long}</Ref><Doc>{answered}</Doc><Answers>ABC</Answers><Updates>1</Updates>"
+        ),
+    ) {
+        Err(AdaptError::Mapping(issues)) => {
+            let at = |field: &str| {
+                issues
+                    .iter()
+                    .find(|i| i.field == field)
+                    .unwrap_or_else(|| panic!("no issue at {field}: {issues:?}"))
+            };
+            assert!(at("t:Ref").message.contains("255"), "{issues:?}");
+            assert_eq!(at("t:Answers").value.as_deref(), Some("ABC"));
+            assert_eq!(at("t:Updates").value.as_deref(), Some("1"));
+            let doc = at("t:Doc");
+            assert!(
+                doc.message.contains("received messages only")
+                    && doc.message.contains("t:Answers or t:Updates"),
+                "{doc:?}"
+            );
+            assert_eq!(issues.len(), 4, "{issues:?}");
+        }
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+    match tiny_message(&adapters, "<Ref>a b</Ref>") {
+        Err(AdaptError::Mapping(issues)) => {
+            assert_eq!(issues[0].field, "t:Ref", "{issues:?}");
+        }
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_received_sed_carries_its_document_id_what_it_answers_and_what_it_updates() {
+    let (_dir, adapters) = tiny_replying();
+    let tiny = adapters.get("tiny").expect("tiny");
+    let ns = "xmlns:sed=\"http://ec.europa.eu/eessi/ns/4_2\"";
+    let sed = format!(
+        "<sed:A009 {ns}><sed:Person><sed:Id><sed:Sex>male</sed:Sex><sed:Name>Ann</sed:Name></sed:Id></sed:Person></sed:A009>"
+    );
+    let doc = crate::sed::xml::parse(sed.as_bytes(), &XmlLimits::default()).expect("parse");
+    let mut env = crate::sed::envelope::tests::header();
+    env.document_version = 2;
+    env.related = Some(DocumentId::parse("00000000000000000000000000000001").expect("id"));
+    let national = tiny
+        .received_to_national(doc.get_root_readonly(), &env, &XmlLimits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = env.document_id.as_str();
+    assert_eq!(
+        national,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Msg xmlns=\"urn:test:tiny\">\n  <From>NL:SVB</From>\n  \
+             <To>BE:ONSS</To>\n  <Doc>{d}</Doc>\n  <Answers>00000000000000000000000000000001</Answers>\n  \
+             <Updates>{d}</Updates>\n  <Gender>1</Gender>\n  <Name>Ann</Name>\n</Msg>\n"
+        )
+    );
+    // A first version answering nothing: only its id; without the document's
+    // facts (`to_national`), none of them.
+    env.document_version = 1;
+    env.related = None;
+    let first = tiny
+        .received_to_national(doc.get_root_readonly(), &env, &XmlLimits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(first.contains(&format!("<Doc>{d}</Doc>")), "{first}");
+    assert!(
+        !first.contains("<Answers>") && !first.contains("<Updates>"),
+        "{first}"
+    );
+    let plain = tiny
+        .to_national(sed.as_bytes(), &Header::of(&env), &XmlLimits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !plain.contains("<Doc>") && !plain.contains("<Ref>"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn load_refuses_envelope_fields_the_national_schema_cannot_hold() {
+    let toml = TINY_TOML.replace(
+        "to = \"t:To\"\n",
+        "to = \"t:To\"\nreference = \"t:Nowhere\"\nanswers = \"t:Item\"\nupdates = \"t:To\"\ndocument_id = \"concat(t:Doc, 'x')\"\n",
+    );
+    let (_dir, loaded) = tiny_adapter(&toml);
+    match loaded {
+        Err(AdaptError::Definition { problems, .. }) => {
+            let has = |n: &str| {
+                assert!(
+                    problems.iter().any(|p| p.contains(n)),
+                    "no problem mentions {n:?}: {problems:#?}"
+                )
+            };
+            has("envelope.reference: XPath \"t:Nowhere\": Nowhere is not declared");
+            has("envelope.answers: XPath \"t:Item\" names no national element with a value");
+            has("envelope.updates: XPath \"t:To\" names the same national element as envelope.to");
+            has("envelope.document_id: XPath \"concat(t:Doc, 'x')\" is not a simple path");
+            assert_eq!(problems.len(), 4, "{problems:#?}");
+        }
+        other => panic!("expected Definition, got {other:?}"),
+    }
+}
+
+/// Every shipped format carries the institution's reference, takes updates and
+/// is told the received document's id; the reply formats name what they
+/// answer. Their golden messages use them.
+#[test]
+fn shipped_formats_carry_references_replies_and_updates() {
+    let adapters = shipped();
+    let replies = [
+        "inasti-approval",
+        "onem-periods",
+        "onem-wages",
+        "onss-disagreement",
+    ];
+    for name in adapters.names() {
+        let adapter = adapters.get(name).expect("listed");
+        let e = &adapter.plan.envelope;
+        assert!(
+            e.case_id.is_some()
+                && e.reference.is_some()
+                && e.updates.is_some()
+                && e.document_id.is_some(),
+            "{name}"
+        );
+        assert_eq!(e.answers.is_some(), replies.contains(&name), "{name}");
+        let dir = Path::new("adapters").join(name).join("golden");
+        let t = adapter
+            .translate(
+                &read_golden(&dir.join("national.xml")),
+                &XmlLimits::default(),
+                &v42(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(t.reference.is_some(), "{name}");
+        assert_eq!(t.updates, None, "{name}");
+        if replies.contains(&name) {
+            assert!(t.case_id.is_some() && t.answers.is_some(), "{name}");
+        }
+        let back = std::fs::read_to_string(dir.join("received.national.xml")).expect("golden");
+        assert!(
+            back.contains(&format!(
+                "<DocumentId>{}</DocumentId>",
+                golden_document().id
+            )),
+            "{name}"
+        );
+        assert!(!back.contains("<Reference>"), "{name}");
+    }
 }
 
 // ---- round trip: national -> SED -> national keeps every mapped field ----

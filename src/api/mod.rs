@@ -502,6 +502,11 @@ fn idempotency_key(
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad("must be 1 to 255 visible ASCII characters"));
     }
+    // The rows of national references and Starts share the table: a caller
+    // whose identity looks like their scope would share their key space.
+    if crate::switch::outbound::reserved_scope(&caller.subject) {
+        return Err(bad("this caller's identity cannot hold idempotency keys"));
+    }
     let mut digest = openssl::sha::Sha256::new();
     digest.update(method.as_str().as_bytes());
     digest.update(b" ");
@@ -572,6 +577,7 @@ async fn post_document(
             document_id,
             related,
             body: dto.body.into_bytes(),
+            reference: None,
         },
         key,
     )
@@ -630,19 +636,10 @@ async fn post_national(
         }
         // Audited in the submission's own transaction: both commit, or neither.
         let entry = audit_entry(&caller, "submit", String::new());
+        // Its reply, update and reference facts go the way a SED submission's do.
         submit_keyed(
             &sw2,
-            Submission {
-                from: t.from,
-                to: t.to,
-                buc: t.buc,
-                sed: t.sed,
-                version: None,
-                case_id: t.case_id,
-                document_id: None,
-                related: None,
-                body: t.sed_xml.into_bytes(),
-            },
+            Submission::national(&adapter, t, &bytes),
             Some(entry),
             key,
         )
@@ -1255,6 +1252,28 @@ mod tests {
         assert_eq!(list_limit(None), 100);
         assert_eq!(list_limit(Some(0)), 1);
         assert_eq!(list_limit(Some(u32::MAX)), 999);
+    }
+
+    /// Header keys are scoped by the caller: a caller whose identity is a scope of
+    /// the switch's own rows (national references, Starts) may not hold keys, so
+    /// no key can stand for a reference or a Start.
+    #[test]
+    fn a_header_key_never_shares_a_scope_with_references_or_starts() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("idempotency-key", "\"k-1\"".parse().unwrap());
+        let key = |subject: &str| {
+            let caller = Caller {
+                subject: subject.into(),
+                ..Caller::anonymous_dev()
+            };
+            idempotency_key(&caller, &headers, &axum::http::Method::POST, "/p", b"x")
+        };
+        let ok = key("BE:ONSS").unwrap().expect("a key");
+        assert_eq!((ok.scope.as_str(), ok.key.as_str()), ("BE:ONSS", "k-1"));
+        for reserved in ["national-ref:BE:ONSS:onss-posting", "case-start"] {
+            let refused = key(reserved).expect_err("refused");
+            assert_eq!(refused.status, 400);
+        }
     }
 
     #[test]

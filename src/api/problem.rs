@@ -149,6 +149,20 @@ impl From<SubmitError> for Problem {
                 "Idempotency-Key reused",
                 "this Idempotency-Key was used with another request; use a new key for a new request".to_owned(),
             ),
+            SubmitError::ReferenceReused => Problem::new(
+                StatusCode::CONFLICT,
+                "urn:problem-type:eessi-switch:referenceReused",
+                "Reference reused",
+                "this institution used this reference with another message through this adapter; a new message needs a new reference".to_owned(),
+            ),
+            SubmitError::CaseExists(c, why) => Problem::new(
+                StatusCode::CONFLICT,
+                "urn:problem-type:eessi-switch:caseExists",
+                "The case id is taken",
+                format!(
+                    "case {c} exists and this request did not start it (another sender, receiver, SED or body); starting it again is refused: {why}"
+                ),
+            ),
             SubmitError::Overloaded => {
                 Problem::unavailable("too many submissions are waiting; try again shortly".into())
             }

@@ -100,6 +100,7 @@ fn submission(
         document_id: None,
         related: related.cloned(),
         body: body(root, sed)?,
+        reference: None,
     })
 }
 
@@ -196,21 +197,7 @@ pub async fn run(amqp: Option<String>) -> Result<(), String> {
             let t = a
                 .translate(&national, &be.sw.limits, &be.sw.versions[0])
                 .map_err(|e| e.to_string())?;
-            send(
-                be,
-                Submission {
-                    from: t.from,
-                    to: t.to,
-                    buc: t.buc,
-                    sed: t.sed,
-                    version: None,
-                    case_id: t.case_id,
-                    document_id: None,
-                    related: None,
-                    body: t.sed_xml.into_bytes(),
-                },
-            )
-            .await?
+            send(be, Submission::national("onss-posting", t, &national)).await?
         }
         None => {
             send(

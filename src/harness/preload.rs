@@ -142,6 +142,7 @@ async fn template(
                 document_id: None,
                 related: None,
                 body: t.sed_xml.into_bytes(),
+                reference: None,
             },
         )
         .map_err(|e| e.to_string())

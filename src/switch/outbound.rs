@@ -48,6 +48,65 @@ pub struct Submission {
     pub related: Option<DocumentId>,
     /// The SED element as an XML document.
     pub body: Vec<u8>,
+    /// The institution's own reference of the national message this came in
+    /// (`Submission::national`): idempotent like an `Idempotency-Key`, in a scope
+    /// of its own, with its own refusal (`ReferenceReused`).
+    pub reference: Option<IdempotencyKey>,
+}
+
+impl Submission {
+    /// A translated national message as a submission, whichever route it came
+    /// by: its reply (`answers` → `related`) and update (`updates` →
+    /// `document_id`) facts as a SED submission names them, so the BUC rules
+    /// are the same; its reference, if any, scoped to the sending institution
+    /// and the adapter, with the digest of the national message (`national`,
+    /// the bytes as received).
+    pub fn national(adapter: &str, t: crate::adapt::Translated, national: &[u8]) -> Submission {
+        let reference = t.reference.map(|r| IdempotencyKey {
+            scope: format!("{REFERENCE_SCOPE}{}:{adapter}", t.from),
+            key: r,
+            request_sha256: sha256_hex(national),
+        });
+        Submission {
+            from: t.from,
+            to: t.to,
+            buc: t.buc,
+            sed: t.sed,
+            version: None,
+            case_id: t.case_id,
+            document_id: t.updates,
+            related: t.answers,
+            body: t.sed_xml.into_bytes(),
+            reference,
+        }
+    }
+
+    /// A starter SED under a case id the client chose: a Start whose retry is
+    /// recognised by its case id alone.
+    fn starts_own_case(&self, def: &crate::buc::BucDef) -> bool {
+        self.case_id.is_some()
+            && self.document_id.is_none()
+            && def.starters().any(|t| t.sed == self.sed)
+    }
+}
+
+/// The scope of national references in the idempotency table:
+/// `national-ref:<institution>:<adapter>`.
+pub const REFERENCE_SCOPE: &str = "national-ref:";
+/// The scope of the Starts made under a client's case id, keyed by the case id
+/// and the receiver (`start_key`; a multilateral owner starts one conversation per
+/// counterparty): the digest of the request that made it (`start_sha256`).
+pub const CASE_START_SCOPE: &str = "case-start";
+
+/// The key of a Start under the client's case id `case_id` to `to`.
+pub fn start_key(case_id: &CaseId, to: &InstitutionId) -> String {
+    format!("{case_id} {to}")
+}
+
+/// Whether `scope` is one of the switch's own (references, Starts): header keys
+/// are scoped by the caller's token subject, which must not be one of them.
+pub fn reserved_scope(scope: &str) -> bool {
+    scope.starts_with(REFERENCE_SCOPE) || scope == CASE_START_SCOPE
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -134,6 +193,13 @@ pub enum SubmitError {
     /// The idempotency key was used before with another request.
     #[error("the idempotency key was used with another request")]
     KeyReused,
+    /// The institution's reference was used before with another national message.
+    #[error("the reference was used with another message")]
+    ReferenceReused,
+    /// A Start under a case id that exists and that another request started:
+    /// the id is taken (not a retry of the Start). The BUC's reason follows.
+    #[error("case {0} already exists: {1}")]
+    CaseExists(CaseId, String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -240,10 +306,13 @@ pub fn submit_keyed(
     audit: Option<crate::store::AuditEntry>,
     key: Option<IdempotencyKey>,
 ) -> Result<Submitted, SubmitError> {
-    if let Some(k) = &key
-        && let Some(r) = sw.store.idempotency_get(&k.scope, &k.key)?
-    {
-        return replay(&k.request_sha256, &r);
+    // Either key names a committed submission: its answer (header key first).
+    for (k, kind) in [(&key, Claim::Key), (&s.reference, Claim::Reference)] {
+        if let Some(k) = k
+            && let Some(r) = sw.store.idempotency_get(&k.scope, &k.key)?
+        {
+            return kind.replay(&k.request_sha256, &r);
+        }
     }
     check_submission(sw, &s)?;
     // Parse, validate and canonicalise once, with the version the case most likely
@@ -261,11 +330,27 @@ pub fn submit_keyed(
         // The case may be pinned to another version: decided by the plan.
         Err(_) => None,
     };
+    // A retried Start: the case exists, started by this very request.
+    if let (Some(case_id), Some(b)) = (&s.case_id, &body)
+        && sw
+            .catalogue
+            .get(&s.buc)
+            .is_some_and(|d| s.starts_own_case(d))
+        && let Some(r) = sw
+            .store
+            .idempotency_get(CASE_START_SCOPE, &start_key(case_id, &s.to))?
+        && r.request_sha256 == start_sha256(&s, &b.content_sha256)
+    {
+        return Ok(Submitted::replay_of(&r));
+    }
     for _ in 0..PLAN_ATTEMPTS {
         let mut planned = plan(sw, &s, &mut body)?;
         planned.audit = audit.clone();
         if let Some(k) = &key {
             planned = planned.with_key(k);
+        }
+        if let Some(r) = &s.reference {
+            planned = planned.with_claim(Claim::Reference, r);
         }
         match commit(sw, planned)? {
             Committed::Done(done) => return Ok(done),
@@ -277,15 +362,48 @@ pub fn submit_keyed(
     )))
 }
 
-/// The answer to a request (its digest `request_sha256`) whose key names `r`.
-fn replay(
-    request_sha256: &str,
-    r: &crate::store::IdempotencyRecord,
-) -> Result<Submitted, SubmitError> {
-    if r.request_sha256 == request_sha256 {
-        Ok(Submitted::replay_of(r))
-    } else {
-        Err(SubmitError::KeyReused)
+/// The digest a Start under the client's case id is known by: who sent which SED
+/// of which BUC to whom, and the canonical body's digest.
+fn start_sha256(s: &Submission, content_sha256: &str) -> String {
+    sha256_hex(
+        format!(
+            "{}\n{}\n{}\n{}\n{content_sha256}",
+            s.from, s.to, s.buc, s.sed
+        )
+        .as_bytes(),
+    )
+}
+
+/// What an idempotency row a submission claims stands for, and so what a row
+/// taken by another request answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Claim {
+    /// The caller's `Idempotency-Key` (another request: 422).
+    Key,
+    /// The institution's own reference in its national message (another message: 409).
+    Reference,
+    /// The Start under a client's case id (another request: the case id is taken).
+    CaseStart,
+}
+
+impl Claim {
+    /// The answer to a request (its digest `request_sha256`) whose row `r` another
+    /// request committed: that request's answer when it was the same request.
+    fn replay(
+        self,
+        request_sha256: &str,
+        r: &crate::store::IdempotencyRecord,
+    ) -> Result<Submitted, SubmitError> {
+        if r.request_sha256 == request_sha256 {
+            return Ok(Submitted::replay_of(r));
+        }
+        Err(match self {
+            Claim::Key => SubmitError::KeyReused,
+            Claim::Reference => SubmitError::ReferenceReused,
+            Claim::CaseStart => {
+                SubmitError::CaseExists(r.case_id.clone(), "another request started it".into())
+            }
+        })
     }
 }
 
@@ -363,8 +481,14 @@ pub(crate) struct Planned {
     /// Who asked for it, audited in the same transaction (the target gets the
     /// case and document ids there).
     audit: Option<crate::store::AuditEntry>,
-    /// The idempotency key it commits with, naming this plan's ids.
-    idempotency: Option<crate::store::IdempotencyRecord>,
+    /// The idempotency rows it commits with (header key, reference, the Start
+    /// of a client's case id), each naming this plan's ids; claimed in this
+    /// order, the first taken one answers.
+    claims: Vec<(Claim, crate::store::IdempotencyRecord)>,
+    /// A Start under the client's case id of a case that exists, not from one of
+    /// its counterparties: a refusal by the BUC means the case id is taken
+    /// (`CaseExists`).
+    own_case_taken: bool,
     /// A case id the client chose, for the fault hooks.
     #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
     client_case_id: Option<CaseId>,
@@ -372,8 +496,13 @@ pub(crate) struct Planned {
 
 impl Planned {
     /// Commit under this idempotency key, which then names this plan's ids.
-    pub(crate) fn with_key(mut self, k: &IdempotencyKey) -> Planned {
-        self.idempotency = Some(crate::store::IdempotencyRecord {
+    pub(crate) fn with_key(self, k: &IdempotencyKey) -> Planned {
+        self.with_claim(Claim::Key, k)
+    }
+
+    /// Commit claiming this row, which then names this plan's ids.
+    pub(crate) fn with_claim(mut self, claim: Claim, k: &IdempotencyKey) -> Planned {
+        let record = crate::store::IdempotencyRecord {
             scope: k.scope.clone(),
             key: k.key.clone(),
             request_sha256: k.request_sha256.clone(),
@@ -382,8 +511,23 @@ impl Planned {
             document_version: self.header.document_version,
             message_id: self.message_id.clone(),
             created_at: crate::store::now_rfc3339(),
-        });
+        };
+        self.claims.push((claim, record));
+        // Header key, reference, then the Start: the first taken one answers.
+        self.claims.sort_by_key(|(c, _)| *c);
         self
+    }
+
+    /// The ids the fault hooks know a submission by: the client's case id and
+    /// its institution's reference.
+    #[cfg(feature = "fault-hooks")]
+    fn fault_ids(&self) -> impl Iterator<Item = &str> {
+        self.client_case_id.iter().map(CaseId::as_str).chain(
+            self.claims
+                .iter()
+                .filter(|(c, _)| *c == Claim::Reference)
+                .map(|(_, r)| r.key.as_str()),
+        )
     }
 }
 
@@ -399,7 +543,7 @@ pub(crate) fn plan(
         .ok_or_else(|| invalid("buc", "unknown BUC"))?;
     // The case owner chooses the case id: a starter with a case id this switch has
     // never seen starts that case (so a client can retry a Start idempotently).
-    let starts_with_own_id = s.document_id.is_none() && def.starters().any(|t| t.sed == s.sed);
+    let starts_with_own_id = s.starts_own_case(def);
     let snapshot = match &s.case_id {
         Some(id) => match sw.store.case_detail(id)? {
             Some(d) => Some(d),
@@ -514,8 +658,19 @@ pub(crate) fn plan(
     };
     // The BUC's decision on the snapshot: a refusal is answered now, before any
     // signing; the commit runs `step` again on the case as it then is.
-    let decision = step(def, view.as_ref(), &apply::event_of(&header))
-        .map_err(|e| step_refusal_of(&header, e))?;
+    // A starter under the client's case id of a case that exists, from its owner or
+    // from an institution not in it: a refusal means the case id is taken. From a
+    // counterparty of the case it is a SED the case does not admit from it.
+    let own_case_taken = starts_with_own_id
+        && view
+            .as_ref()
+            .is_some_and(|v| v.role_of(&s.from) != Some(Role::Counterparty));
+    let decision = step(def, view.as_ref(), &apply::event_of(&header)).map_err(|e| {
+        taken_or(
+            own_case_taken.then_some(&header.case_id),
+            step_refusal_of(&header, e),
+        )
+    })?;
     match (&body.subject, decision.effect) {
         (Some(text), _) => {
             InstitutionId::parse(text)
@@ -538,7 +693,7 @@ pub(crate) fn plan(
         .ok_or_else(|| invalid("from", "no signing key"))?;
     let envelope = dsig::sign_rendered(unsigned.as_bytes(), signer)
         .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?;
-    Ok(Planned {
+    let planned = Planned {
         header,
         view,
         message_id: MessageId::random().to_string(),
@@ -546,9 +701,36 @@ pub(crate) fn plan(
         subject: body.subject.clone(),
         envelope,
         audit: None,
-        idempotency: None,
+        claims: Vec::new(),
+        own_case_taken,
         client_case_id: s.case_id.clone(),
+    };
+    // A Start under the client's case id records the request that made it, so that
+    // its retry is answered, not refused.
+    Ok(match &s.case_id {
+        Some(case_id) if planned.header.action == CaseAction::Start => {
+            let start = IdempotencyKey {
+                scope: CASE_START_SCOPE.to_owned(),
+                key: start_key(case_id, &s.to),
+                request_sha256: start_sha256(s, &body.content_sha256),
+            };
+            planned.with_claim(Claim::CaseStart, &start)
+        }
+        _ => planned,
     })
+}
+
+/// A BUC refusal of a Start under the client's case id of a case that exists
+/// (and that this request did not start: its retry was answered before), sent by
+/// its owner or an institution not in it, says the case id is taken; any other
+/// refusal stays what it is.
+fn taken_or(taken: Option<&CaseId>, e: SubmitError) -> SubmitError {
+    match (taken, e) {
+        (Some(case_id), SubmitError::ProtocolViolation(why)) => {
+            SubmitError::CaseExists(case_id.clone(), why)
+        }
+        (_, other) => other,
+    }
 }
 
 /// How a planned submission's commit ended.
@@ -697,6 +879,12 @@ fn run_batch(sw: &Switch, jobs: Vec<Job>) {
         return fail_all(jobs, &e);
     }
     Metrics::inc(&sw.metrics.submission_commits);
+    #[cfg(feature = "fault-hooks")]
+    for (j, r) in jobs.iter().zip(&results) {
+        if matches!(r, Ok(Committed::Done(d)) if !d.replayed) {
+            crate::faults::maybe_abort_after_commit(j.planned.fault_ids());
+        }
+    }
     for ((j, r), handover) in jobs.into_iter().zip(results).zip(handovers) {
         if matches!(&r, Ok(Committed::Done(d)) if !d.replayed) {
             Metrics::inc(&sw.metrics.outbound_submitted);
@@ -745,16 +933,21 @@ fn in_tx(
         subject: p.subject.as_deref(),
         direction: apply::Direction::Out,
     };
-    // The key first: a request with the same key that committed first (another
-    // instance's, which PostgreSQL waits for, or one earlier in this batch) wins,
-    // and this one gets its answer instead of making a second submission.
-    if let Some(r) = &p.idempotency
-        && !tx.idempotency_claim(r)?
-    {
+    // The keys first: a request with the same key, reference or client's case id
+    // that committed first (another instance's, which PostgreSQL waits for, or
+    // one earlier in this batch) wins, and this one gets its answer instead of
+    // making a second submission; the rows this one claimed are given back.
+    for (i, (claim, r)) in p.claims.iter().enumerate() {
+        if tx.idempotency_claim(r)? {
+            continue;
+        }
         let winner = tx
             .idempotency_get_tx(&r.scope, &r.key)?
             .ok_or_else(|| StoreError::Db("an idempotency key was taken and is gone".into()))?;
-        return replay(&r.request_sha256, &winner).map(|d| (Committed::Done(d), None));
+        release(tx, &p.claims[..i])?;
+        return claim
+            .replay(&r.request_sha256, &winner)
+            .map(|d| (Committed::Done(d), None));
     }
     let applied = apply::apply(
         sw,
@@ -763,11 +956,9 @@ fn in_tx(
         Expect::Planned(p.view.as_ref()),
         std::slice::from_ref(&out),
     );
-    if applied.is_err()
-        && let Some(r) = &p.idempotency
-    {
-        // Refused (nothing else was written): the key is free again.
-        tx.idempotency_release(&r.scope, &r.key)?;
+    if applied.is_err() {
+        // Refused (nothing else was written): the keys are free again.
+        release(tx, &p.claims)?;
     }
     match applied {
         Ok(a) => {
@@ -795,10 +986,28 @@ fn in_tx(
         Err(Refused::Moved | Refused::AlreadyApplied | Refused::Conflict(_)) => {
             Ok((Committed::Moved, None))
         }
-        Err(Refused::Protocol(why)) => Err(SubmitError::ProtocolViolation(why)),
-        Err(Refused::Step(e)) => Err(step_refusal_of(h, e)),
+        Err(Refused::Protocol(why)) => Err(taken_or(
+            p.own_case_taken.then_some(&h.case_id),
+            SubmitError::ProtocolViolation(why),
+        )),
+        Err(Refused::Step(e)) => Err(taken_or(
+            p.own_case_taken.then_some(&h.case_id),
+            step_refusal_of(h, e),
+        )),
         Err(Refused::Store(e)) => Err(SubmitError::Store(e)),
     }
+}
+
+/// Give back idempotency rows this transaction claimed for a submission that
+/// made nothing.
+fn release(
+    tx: &mut dyn crate::store::Tx,
+    claims: &[(Claim, crate::store::IdempotencyRecord)],
+) -> Result<(), StoreError> {
+    for (_, r) in claims {
+        tx.idempotency_release(&r.scope, &r.key)?;
+    }
+    Ok(())
 }
 
 fn step_refusal_of(h: &Header, e: StepError) -> SubmitError {

