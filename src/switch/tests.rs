@@ -774,14 +774,14 @@ fn a_received_sed_reaches_its_institution_in_the_national_format_it_chose() {
     );
     assert_eq!(d.headers["eessi-format"], "inasti-decision");
     assert_eq!(d.body_version, None);
-    // The inbound delivery builds it with the envelope's sender, receiver and case
-    // id (`element_to_national`); the golden file also has the document's id, which
-    // `received_to_national` writes and the delivery does not pass yet.
+    // The inbound delivery builds it with everything the envelope says
+    // (`received_to_national`): sender, receiver, case id and this document's id,
+    // which a national reply names.
     let expected = std::fs::read_to_string(golden.join("received.national.xml"))
         .unwrap()
         .replace(
-            "  <DocumentId>00112233445566778899aabbccddeeff</DocumentId>\n",
-            "",
+            "<DocumentId>00112233445566778899aabbccddeeff</DocumentId>",
+            &format!("<DocumentId>{}</DocumentId>", start.header.document_id),
         )
         .replace("<Sender>DE:DRV</Sender>", "<Sender>NL:SVB</Sender>");
     assert_eq!(String::from_utf8(d.body.clone()).unwrap(), expected);

@@ -386,12 +386,9 @@ pub(crate) fn delivery(
             fields: Vec::new(),
         };
     };
-    let header = crate::adapt::Header {
-        from: env.sender.clone(),
-        to: env.receiver.clone(),
-        case_id: env.case_id.clone(),
-    };
-    match adapter.element_to_national(Some(sed), &header, &sw.limits) {
+    // With everything the envelope says: the parties, the case, the document's id
+    // (what a reply names), what it answers and whether it updates one.
+    match adapter.received_to_national(Some(sed), env, &sw.limits) {
         Ok(national) => Delivery::National {
             adapter: name.clone(),
             body: national.into_bytes(),
