@@ -806,7 +806,10 @@ fn value_strategy(
         "CountryType" => proptest::sample::select(vec!["BE", "NL", "DE", "FR", "LU", "PL", "IT"])
             .prop_map(str::to_owned)
             .boxed(),
-        "TextType" | "LongTextType" => "[A-Za-z][A-Za-z0-9 '&<-]{0,30}[A-Za-z0-9]".boxed(),
+        "TextType" | "LongTextType" | "Text2000Type" => {
+            "[A-Za-z][A-Za-z0-9 '&<-]{0,30}[A-Za-z0-9]".boxed()
+        }
+        "CountType" => (0u32..100).prop_map(|n| n.to_string()).boxed(),
         "InstitutionIdType" => "(AT|DE|FR|NL):[A-Z][A-Z0-9_]{0,7}".boxed(),
         "IbanType" => "BE[0-9]{14}".boxed(),
         "xs:boolean" => proptest::sample::select(vec!["true", "false"])
