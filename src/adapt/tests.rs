@@ -1065,7 +1065,11 @@ fn load_refuses_envelope_fields_the_national_schema_cannot_hold() {
 fn shipped_formats_carry_references_replies_and_updates() {
     let adapters = shipped();
     let replies = [
+        "fb-decision",
+        "h-reply",
         "inasti-approval",
+        "onem-family",
+        "onem-frontier-periods",
         "onem-periods",
         "onem-wages",
         "onss-disagreement",
