@@ -1204,3 +1204,16 @@ mod retried {
         each_conversation_start_under_a_case_id_is_retried_on_its_own,
     );
 }
+
+/// The shipped local configuration of BE starts: its routing rules, national
+/// formats and adapter grants hold against the registry, the adapters and the
+/// catalogue.
+#[test]
+fn the_shipped_belgian_configuration_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::config::Config::load(&root().join("fixtures/config/be.toml")).unwrap();
+    config.store_url = format!("sqlite://{}", dir.path().join("be.db").display());
+    let be = Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap();
+    assert!(be.routing.rules.len() > 10);
+    assert!(be.national_formats.len() >= 10);
+}
