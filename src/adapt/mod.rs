@@ -364,7 +364,9 @@ impl Adapter {
     ) -> Result<(), AdaptError> {
         match validate_document(&self.schema, doc) {
             Ok(()) => Ok(()),
-            Err(ValidateError::Invalid(violations)) => Err(invalid(violations)),
+            Err(ValidateError::Invalid(violations)) => Err(invalid(
+                violations.into_iter().map(|v| located(doc, v)).collect(),
+            )),
             // The schema compiled at load; losing it since is a definition fault.
             Err(e) => Err(AdaptError::Definition {
                 path: self.schema.clone(),
@@ -372,6 +374,58 @@ impl Adapter {
             }),
         }
     }
+}
+
+/// A violation named by the national path of its element (`/Posting/Person[2]/Ssin`,
+/// positions only where siblings share a name) instead of the element's bare
+/// name: libxml2 reports a line and a name, and the element is the one of that
+/// name that starts on that line. Left as it is when none does.
+fn located(doc: &libxml::tree::Document, mut v: Violation) -> Violation {
+    let (Some(line), Some(name)) = (v.line, v.element.clone()) else {
+        return v;
+    };
+    fn walk(node: libxml::readonly::RoNode, line: u32, name: &str, path: &str) -> Option<String> {
+        let children = crate::sed::xml::elements(node);
+        for (i, c) in children.iter().enumerate() {
+            let cname = c.get_name();
+            let same = children.iter().filter(|o| o.get_name() == cname).count();
+            let step = if same > 1 {
+                let pos = children[..i]
+                    .iter()
+                    .filter(|o| o.get_name() == cname)
+                    .count()
+                    + 1;
+                format!("{path}/{cname}[{pos}]")
+            } else {
+                format!("{path}/{cname}")
+            };
+            // SAFETY: `c` is an element node of a document alive for this call;
+            // xmlGetLineNo only reads it. The crate has no safe accessor for it.
+            let at = unsafe { libxml::bindings::xmlGetLineNo(c.node_ptr() as _) };
+            if cname == name && i64::from(at) == i64::from(line) {
+                return Some(step);
+            }
+            if let Some(found) = walk(*c, line, name, &step) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    let Some(root) = doc.get_root_readonly() else {
+        return v;
+    };
+    let root_path = format!("/{}", root.get_name());
+    // SAFETY: as above, for the root element.
+    let root_line = unsafe { libxml::bindings::xmlGetLineNo(root.node_ptr() as _) };
+    let path = if root.get_name() == name && i64::from(root_line) == i64::from(line) {
+        Some(root_path)
+    } else {
+        walk(root, line, &name, &root_path)
+    };
+    if let Some(p) = path {
+        v.element = Some(p);
+    }
+    v
 }
 
 /// Every adapter of a deployment, by name.

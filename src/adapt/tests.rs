@@ -1303,3 +1303,37 @@ fn every_adapter_round_trips_every_mapped_field() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A national message its schema refuses names each violation by its national
+/// path (positions where siblings share a name), not by the bare element name
+/// or a SED path.
+#[test]
+fn a_schema_violation_names_the_national_path() {
+    let adapters = shipped();
+    let posting = adapters.get("onss-posting").expect("shipped");
+    let bad = std::fs::read("fixtures/national/invalid/onss-posting-bad-date.xml").unwrap();
+    match posting.translate(&bad, &XmlLimits::default(), &v42()) {
+        Err(AdaptError::NationalInvalid(vs)) => {
+            assert!(
+                vs.iter()
+                    .any(|v| v.element.as_deref() == Some("/PostingNotification/Posting/StartDate")),
+                "{vs:?}"
+            );
+        }
+        other => panic!("expected NationalInvalid, got {other:?}"),
+    }
+    // Two workplaces, the second one broken: the position says which.
+    let good = std::fs::read_to_string("adapters/onss-posting/golden/national.xml").unwrap();
+    let start = good.find("<Workplace>").expect("a workplace");
+    let end = good.find("</Workplace>").expect("its end") + "</Workplace>".len();
+    let second = good[start..end].replace("<Country>NL</Country>", "<Country>nl</Country>");
+    let two = format!("{}\n    {}{}", &good[..end], second, &good[end..]);
+    match posting.translate(two.as_bytes(), &XmlLimits::default(), &v42()) {
+        Err(AdaptError::NationalInvalid(vs)) => assert!(
+            vs.iter().any(|v| v.element.as_deref()
+                == Some("/PostingNotification/HostWorkplaces/Workplace[2]/Country")),
+            "{vs:?}"
+        ),
+        other => panic!("expected NationalInvalid, got {other:?}"),
+    }
+}
