@@ -402,7 +402,7 @@ fn located(doc: &libxml::tree::Document, mut v: Violation) -> Violation {
             // SAFETY: `c` is an element node of a document alive for this call;
             // xmlGetLineNo only reads it. The crate has no safe accessor for it.
             let at = unsafe { libxml::bindings::xmlGetLineNo(c.node_ptr() as _) };
-            if cname == name && i64::from(at) == i64::from(line) {
+            if cname == name && at == line as std::os::raw::c_long {
                 return Some(step);
             }
             if let Some(found) = walk(*c, line, name, &step) {
@@ -417,7 +417,7 @@ fn located(doc: &libxml::tree::Document, mut v: Violation) -> Violation {
     let root_path = format!("/{}", root.get_name());
     // SAFETY: as above, for the root element.
     let root_line = unsafe { libxml::bindings::xmlGetLineNo(root.node_ptr() as _) };
-    let path = if root.get_name() == name && i64::from(root_line) == i64::from(line) {
+    let path = if root.get_name() == name && root_line == line as std::os::raw::c_long {
         Some(root_path)
     } else {
         walk(root, line, &name, &root_path)
