@@ -24,7 +24,7 @@ use super::edge::HttpEdge;
 use super::problem::Problem;
 use super::{check_key, national_gate, refusal, request_digest, submit_national};
 use crate::switch::Switch;
-use crate::switch::outbound::{IdempotencyKey, Issue};
+use crate::switch::outbound::{IdempotencyKey, Issue, SubmitError, Submitted};
 
 /// One non-blank line of the body, read.
 struct Line {
@@ -160,8 +160,12 @@ fn read_lines(body: &[u8], caller: &Caller) -> Vec<Line> {
 
 /// Submit one item as the single route would, and count its answer.
 async fn submit_item(work: Arc<Work>, line: Line) -> BatchItemResult {
+    let m = &work.edge.metrics;
     let outcome = match line.message {
-        Err(issue) => Err(Problem::bad_request(vec![issue])),
+        Err(issue) => {
+            m.batch_items_refused.fetch_add(1, Ordering::Relaxed);
+            Err(Problem::bad_request(vec![issue]))
+        }
         Ok(message) => {
             let key = line.key.as_ref().map(|k| IdempotencyKey {
                 scope: work.caller.subject.clone(),
@@ -169,46 +173,35 @@ async fn submit_item(work: Arc<Work>, line: Line) -> BatchItemResult {
                 request_sha256: request_digest("POST", &work.path, message.as_bytes()),
             });
             let w = work.clone();
-            match tokio::task::spawn_blocking(move || {
-                submit_national(
+            // Counted on the blocking thread as soon as it is known: an item whose
+            // client has gone meanwhile still commits, and still counts.
+            let done = tokio::task::spawn_blocking(move || {
+                let r = submit_national(
                     &w.sw,
                     &w.edge,
                     &w.caller,
                     &w.adapter,
                     message.as_bytes(),
                     key,
-                )
+                );
+                count(&w.edge, &r);
+                r
             })
-            .await
-            {
-                Ok(Ok(done)) => Ok(done),
-                Ok(Err(e)) => Err(refusal(&work.edge, e)),
-                Err(_) => Err(Problem::internal()),
+            .await;
+            match done {
+                Ok(r) => r.map_err(|e| refusal(&work.edge, e)),
+                Err(_) => {
+                    m.batch_items_refused.fetch_add(1, Ordering::Relaxed);
+                    Err(Problem::internal())
+                }
             }
         }
     };
-    let m = &work.edge.metrics;
-    let (status, counter, submitted, problem): (_, &AtomicU64, _, _) = match outcome {
-        Ok(done) if done.replayed => (
-            BatchItemStatus::Replayed,
-            &m.batch_items_replayed,
-            Some(done),
-            None,
-        ),
-        Ok(done) => (
-            BatchItemStatus::Accepted,
-            &m.batch_items_accepted,
-            Some(done),
-            None,
-        ),
-        Err(p) => (
-            BatchItemStatus::Refused,
-            &m.batch_items_refused,
-            None,
-            Some(p),
-        ),
+    let (status, submitted, problem) = match outcome {
+        Ok(done) if done.replayed => (BatchItemStatus::Replayed, Some(done), None),
+        Ok(done) => (BatchItemStatus::Accepted, Some(done), None),
+        Err(p) => (BatchItemStatus::Refused, None, Some(p)),
     };
-    counter.fetch_add(1, Ordering::Relaxed);
     BatchItemResult {
         index: line.index,
         line: line.line,
@@ -217,6 +210,17 @@ async fn submit_item(work: Arc<Work>, line: Line) -> BatchItemResult {
         submitted,
         problem,
     }
+}
+
+/// Count an item's outcome on `/metrics`.
+fn count(edge: &HttpEdge, r: &Result<Submitted, SubmitError>) {
+    let m = &edge.metrics;
+    let counter: &AtomicU64 = match r {
+        Ok(done) if done.replayed => &m.batch_items_replayed,
+        Ok(_) => &m.batch_items_accepted,
+        Err(_) => &m.batch_items_refused,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 #[cfg(test)]
