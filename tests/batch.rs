@@ -75,7 +75,8 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
     let port = free_port();
     let config = write_config(dir.path(), "BE", &vhost.url(), port, &Retry::default());
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text += "[limits]\nbatch_items_max = 8\nbatch_body_bytes_max = 262144\nbatch_concurrency = 4\n";
+    // A batch's body may exceed the single request's bound; each message may not.
+    text += "[limits]\nbody_bytes_max = 8192\nbatch_items_max = 8\nbatch_body_bytes_max = 262144\nbatch_concurrency = 4\n";
     std::fs::write(&config, text).unwrap();
     let be = Server::spawn(dir.path(), "BE", config, port);
 
@@ -184,6 +185,7 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
         ("eessi_batch_items_accepted_total", 3),
         ("eessi_batch_items_replayed_total", 5),
         ("eessi_batch_items_refused_total", 6),
+        ("eessi_limit{name=\"batch_body_bytes_max\"}", 262_144),
         ("eessi_limit{name=\"batch_items_max\"}", 8),
     ] {
         assert_eq!(metric(&be, name), value, "{name}");
@@ -198,6 +200,13 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
         .count();
     assert_eq!(submits, 4, "{audit}");
 
+    // A message over body_bytes_max is refused as the single route refuses it.
+    let big_item = answers(
+        &post_batch(&be, "onss-posting", &item(None, &"x".repeat(9000))),
+        1,
+    );
+    assert_eq!(big_item[0]["problem"]["status"], 413, "{}", big_item[0]);
+    assert!(body.len() > 8192, "the batch itself is over body_bytes_max");
     // Beyond the bounds, nothing is submitted: 413 before any item.
     let nine = vec![item(None, &national(9)); 9].join("\n");
     post_batch(&be, "onss-posting", &nine).assert_problem(413);

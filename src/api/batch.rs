@@ -166,6 +166,11 @@ async fn submit_item(work: Arc<Work>, line: Line) -> BatchItemResult {
             m.batch_items_refused.fetch_add(1, Ordering::Relaxed);
             Err(Problem::bad_request(vec![issue]))
         }
+        // What the single route answers a body over its bound.
+        Ok(message) if message.len() > work.sw.limits.body_bytes_max => {
+            m.batch_items_refused.fetch_add(1, Ordering::Relaxed);
+            Err(Problem::too_large(work.sw.limits.body_bytes_max))
+        }
         Ok(message) => {
             let key = line.key.as_ref().map(|k| IdempotencyKey {
                 scope: work.caller.subject.clone(),
