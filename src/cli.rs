@@ -1,5 +1,6 @@
 //! The command line: parse flags (clap), then call into the library. `anyhow`
-//! lives here, in `cli_batch.rs` (the `submit` command) and in `main.rs` only.
+//! lives in the binary only: here, in the commands' own modules (`cli_*.rs`) and
+//! in `main.rs`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
