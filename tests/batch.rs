@@ -106,10 +106,18 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
         item(None, &national(3)),
         item(Some("k-good"), &national(2)),
         item(Some("single-1"), &national(4)),
+        // The institution's own reference replays the way a key does.
+        item(
+            None,
+            &national(5).replace(
+                "<Receiver>NL:SVB</Receiver>",
+                "<Receiver>NL:SVB</Receiver>\n  <Reference>LIMOSA-BATCH-1</Reference>",
+            ),
+        ),
     ]
     .join("\n");
     let a = post_batch(&be, "onss-posting", &body);
-    let first = answers(&a, 7);
+    let first = answers(&a, 8);
     let status: Vec<&str> = first
         .iter()
         .map(|v| v["status"].as_str().unwrap())
@@ -121,14 +129,18 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
     assert_eq!(pair, ["accepted", "replayed"], "{}", a.body);
     assert_eq!(ids(&first[0]), ids(&first[5]));
     assert_eq!(
-        [status[1], status[2], status[3], status[4], status[6]],
-        ["refused", "refused", "replayed", "accepted", "refused"],
+        [
+            status[1], status[2], status[3], status[4], status[6], status[7]
+        ],
+        [
+            "refused", "refused", "replayed", "accepted", "refused", "accepted"
+        ],
         "{}",
         a.body
     );
     // Line numbers are the body's (a blank line is not an item).
     let lines: Vec<u64> = first.iter().map(|v| v["line"].as_u64().unwrap()).collect();
-    assert_eq!(lines, [1, 2, 3, 4, 6, 7, 8]);
+    assert_eq!(lines, [1, 2, 3, 4, 6, 7, 8, 9]);
     assert_eq!(first[0]["key"], "k-good");
     assert!(first[4]["key"].is_null());
     // The invalid message: the single route's located problem.
@@ -165,10 +177,10 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
         "urn:problem-type:eessi-switch:idempotencyKeyReused"
     );
 
-    // The same batch again: every keyed item is replayed with the same ids; the
-    // one without a key is a new submission.
-    let again = answers(&post_batch(&be, "onss-posting", &body), 7);
-    for i in [0, 3, 5] {
+    // The same batch again: every item with a key or a reference is replayed with
+    // the same ids; the one with neither is a new submission.
+    let again = answers(&post_batch(&be, "onss-posting", &body), 8);
+    for i in [0, 3, 5, 7] {
         assert_eq!(again[i]["status"], "replayed", "{}", again[i]);
         assert_eq!(ids(&again[i]), ids(&first[i]));
     }
@@ -178,12 +190,13 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
         assert_eq!(again[i]["status"], "refused");
     }
 
-    // Four cases: the single one, k-good, and the keyless item twice.
+    // Five cases: the single one, k-good, the referenced one, and the item with
+    // neither key nor reference twice.
     let cases = be.get_json("/api/v1/cases");
-    assert_eq!(cases.as_array().unwrap().len(), 4, "{cases}");
+    assert_eq!(cases.as_array().unwrap().len(), 5, "{cases}");
     for (name, value) in [
-        ("eessi_batch_items_accepted_total", 3),
-        ("eessi_batch_items_replayed_total", 5),
+        ("eessi_batch_items_accepted_total", 4),
+        ("eessi_batch_items_replayed_total", 6),
         ("eessi_batch_items_refused_total", 6),
         ("eessi_limit{name=\"batch_body_bytes_max\"}", 262_144),
         ("eessi_limit{name=\"batch_items_max\"}", 8),
@@ -198,7 +211,7 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
         .iter()
         .filter(|e| e["action"] == "submit")
         .count();
-    assert_eq!(submits, 4, "{audit}");
+    assert_eq!(submits, 5, "{audit}");
 
     // A message over body_bytes_max is refused as the single route refuses it.
     let big_item = answers(
@@ -212,7 +225,7 @@ fn a_batch_answers_every_item_in_order_good_invalid_malformed_and_replayed() {
     post_batch(&be, "onss-posting", &nine).assert_problem(413);
     let big = item(None, &"x".repeat(300_000));
     post_batch(&be, "onss-posting", &big).assert_problem(413);
-    assert_eq!(be.get_json("/api/v1/cases").as_array().unwrap().len(), 4);
+    assert_eq!(be.get_json("/api/v1/cases").as_array().unwrap().len(), 5);
     // The route's own media type, and the adapter must exist.
     request(
         "POST",
