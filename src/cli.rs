@@ -1,5 +1,6 @@
 //! The command line: parse flags (clap), then call into the library. `anyhow`
-//! lives here and in `main.rs` only.
+//! lives in the binary only: here, in the commands' own modules (`cli_*.rs`) and
+//! in `main.rs`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,6 +83,9 @@ pub enum Command {
         #[command(subcommand)]
         command: DeadCommand,
     },
+    /// Submit a batch of national messages through a switch's batch channel:
+    /// resumable (a rerun of the same file submits only what was not accepted).
+    Submit(crate::cli_batch::SubmitArgs),
     /// Issue a bearer token from an issuer key (DEVELOPMENT AND TESTS ONLY).
     Token {
         #[arg(long)]
@@ -237,6 +241,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Triage { command } => {
             tokio::task::spawn_blocking(move || crate::cli_routing::triage(command)).await?
         }
+        Command::Submit(args) => crate::cli_batch::run(args).await,
         Command::Token {
             key,
             institution,

@@ -456,6 +456,9 @@ struct RawLimits {
     parked_bytes_per_access_point_max: u64,
     submissions_queued_max: u32,
     triage_waiting_alarm: u32,
+    batch_items_max: u32,
+    batch_body_bytes_max: u64,
+    batch_concurrency: u32,
 }
 
 impl Default for RawLimits {
@@ -470,6 +473,9 @@ impl Default for RawLimits {
             parked_bytes_per_access_point_max: b.parked_bytes_per_access_point_max,
             submissions_queued_max: b.submissions_queued_max,
             triage_waiting_alarm: b.triage_waiting_alarm,
+            batch_items_max: b.batch_items_max,
+            batch_body_bytes_max: b.batch_body_bytes_max,
+            batch_concurrency: b.batch_concurrency,
         }
     }
 }
@@ -495,6 +501,15 @@ pub struct Bounds {
     /// cap: a SED no rule places is still accepted (refusing it abroad would be an
     /// error it did not deserve), so the bound is an alarm for operators.
     pub triage_waiting_alarm: u32,
+    /// Items one batch request may hold (`POST /api/v1/national/{adapter}/batch`);
+    /// beyond it the whole batch is refused (413) before any item is submitted.
+    pub batch_items_max: u32,
+    /// A batch request's body, in bytes (each item's message is bounded by
+    /// `body_bytes_max` as a single submission's is); beyond it 413.
+    pub batch_body_bytes_max: u64,
+    /// Items of one batch submitted at once: concurrency is what fills the group
+    /// commit, and this keeps one batch from taking every blocking thread.
+    pub batch_concurrency: u32,
 }
 
 impl Default for Bounds {
@@ -507,6 +522,9 @@ impl Default for Bounds {
             parked_bytes_per_access_point_max: 1024 * 1024 * 1024,
             submissions_queued_max: 1_024,
             triage_waiting_alarm: 1_000,
+            batch_items_max: 1_000,
+            batch_body_bytes_max: 32 * 1024 * 1024,
+            batch_concurrency: 16,
         }
     }
 }
@@ -530,6 +548,9 @@ impl Bounds {
                 u64::from(self.submissions_queued_max),
             ),
             ("triage_waiting_alarm", u64::from(self.triage_waiting_alarm)),
+            ("batch_items_max", u64::from(self.batch_items_max)),
+            ("batch_body_bytes_max", self.batch_body_bytes_max),
+            ("batch_concurrency", u64::from(self.batch_concurrency)),
         ]
     }
 }
@@ -731,6 +752,9 @@ impl Config {
             parked_bytes_per_access_point_max: l.parked_bytes_per_access_point_max,
             submissions_queued_max: l.submissions_queued_max,
             triage_waiting_alarm: l.triage_waiting_alarm,
+            batch_items_max: l.batch_items_max,
+            batch_body_bytes_max: l.batch_body_bytes_max,
+            batch_concurrency: l.batch_concurrency,
         };
         if b.relay_claim_rows == 0
             || b.relay_claim_bytes == 0
@@ -738,6 +762,9 @@ impl Config {
             || b.parked_per_access_point_max == 0
             || b.submissions_queued_max == 0
             || b.parked_bytes_per_access_point_max == 0
+            || b.batch_items_max == 0
+            || b.batch_body_bytes_max == 0
+            || b.batch_concurrency == 0
             || r.delivery_attempts_max == 0
         {
             return Err(invalid(

@@ -127,6 +127,20 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         ("POST", "/api/v1/national/{adapter}"),
         (national.clone(), "application/xml", 202, Other::Forbidden),
     );
+    // A batch of that message: 200 with its items' answers for ONSS; ONEM is not
+    // granted the adapter, so the batch is refused before any item is read.
+    let batch = serde_json::json!({"message": String::from_utf8(national.clone()).unwrap()})
+        .to_string()
+        + "\n";
+    expectations.insert(
+        ("POST", "/api/v1/national/{adapter}/batch"),
+        (
+            batch.into_bytes(),
+            "application/x-ndjson",
+            200,
+            Other::Forbidden,
+        ),
+    );
     expectations.insert(("GET", "/api/v1/cases"), (vec![], "", 200, Other::Filtered));
     expectations.insert(
         ("GET", "/api/v1/cases/{caseId}"),
@@ -645,6 +659,38 @@ fn an_institution_uses_only_the_national_adapters_granted_to_it() {
     let a = post("inasti-decision", "inasti-decision", &inasti);
     assert_eq!(a.status, 202, "{a:?}");
     post("onss-posting", "onss-posting", &inasti).assert_problem(403);
+    // The batch channel the same way: a batch through an adapter not granted is
+    // refused whole; through a granted one, each item's sender is checked (an
+    // item sent as another institution is refused as the single route refuses it).
+    let batch = |adapter: &str, fixture: &str, t: &str| {
+        let (h, v) = bearer(t);
+        let message =
+            std::fs::read_to_string(root().join(format!("fixtures/national/{fixture}.xml")))
+                .unwrap();
+        request(
+            "POST",
+            &format!("{}/api/v1/national/{adapter}/batch", be.base),
+            &[(h, &v), ("content-type", "application/x-ndjson")],
+            Some(
+                serde_json::json!({ "message": message })
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+    };
+    batch("onss-posting", "onss-posting", &onss).assert_problem(403);
+    let a = batch("onss-posting", "onss-posting", &inasti);
+    assert_eq!(a.status, 200, "{a:?}");
+    let item: serde_json::Value = serde_json::from_str(a.body.trim()).unwrap();
+    assert_eq!(item["status"], "refused", "{item}");
+    assert_eq!(item["problem"]["status"], 403, "{item}");
+    assert!(
+        item["problem"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("submitting as BE:ONSS"),
+        "{item}"
+    );
     // Nothing of ONSS's was stored.
     let cases = be.get_json_as("/api/v1/cases", &onss);
     assert_eq!(cases.as_array().unwrap().len(), 0, "{cases}");

@@ -205,6 +205,47 @@ fn a_switch_on_amqps_postgres_tls_and_https_answers_a_peer() {
     let case: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(case["state"], "awaiting_reply", "{case}");
 
+    // The batch command over HTTPS, trusting the test CA alone: the item is
+    // accepted; without the CA it refuses to start, with another CA the
+    // handshake fails and nothing is sent.
+    let batch = dir.path().join("batch.ndjson");
+    let national =
+        std::fs::read_to_string(root().join("fixtures/national/onss-posting.xml")).unwrap();
+    std::fs::write(
+        &batch,
+        serde_json::json!({ "message": national }).to_string(),
+    )
+    .unwrap();
+    let submit = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_eessi-switch"))
+            .args(["submit", "--adapter", "onss-posting", "--batch"])
+            .arg(&batch)
+            .args(["--url", &format!("https://localhost:{port}")])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = submit(&["--ca-file", &tls("ca.crt.pem")]);
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{answer}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(answer.contains("\"status\":\"accepted\""), "{answer}");
+    let out = submit(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-file"));
+    std::fs::remove_file(dir.path().join("batch.ndjson.progress")).unwrap();
+    let out = submit(&["--ca-file", &tls("other-ca.crt.pem")]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unanswered"));
+
     // Every connection of the switch to its database is TLS.
     let mut pg = postgres::Client::connect(
         "postgres://postgres@127.0.0.1:5432/postgres",

@@ -26,6 +26,48 @@ pub struct SubmitDocument {
     pub body: String,
 }
 
+/// One line of `POST /api/v1/national/{adapter}/batch` (`application/x-ndjson`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// The item's idempotency key (as the `Idempotency-Key` of a single request);
+    /// none: the item is submitted without one.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The national message, XML as a JSON string.
+    pub message: String,
+}
+
+/// What became of a batch item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchItemStatus {
+    /// Submitted now.
+    Accepted,
+    /// Its key named an earlier submission of the same message: those ids again.
+    Replayed,
+    /// Not submitted: `problem` says why, as the single route would.
+    Refused,
+}
+
+/// One line of a batch's answer, in the order of the items.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemResult {
+    /// The item's place in the batch, from 0 (blank lines are not items).
+    pub index: usize,
+    /// The item's line in the request body, from 1.
+    pub line: usize,
+    pub key: Option<String>,
+    pub status: BatchItemStatus,
+    /// The case, document and message ids (accepted or replayed).
+    #[serde(flatten)]
+    pub submitted: Option<crate::switch::outbound::Submitted>,
+    /// Why it was refused: the problem the single route would answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<super::problem::Problem>,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantDto {

@@ -45,6 +45,11 @@ pub struct EdgeMetrics {
     pub connections_idle_closed: AtomicU64,
     /// Submissions that met a configuration fault (500, detail in the log).
     pub configuration_faults: AtomicU64,
+    /// Items of batch requests, by their answer (`api::batch`): submitted now,
+    /// answered with an earlier submission's ids (same key and message), refused.
+    pub batch_items_accepted: AtomicU64,
+    pub batch_items_replayed: AtomicU64,
+    pub batch_items_refused: AtomicU64,
 }
 
 /// The edge's settings, counters and the two semaphores that bound it.
@@ -124,6 +129,21 @@ impl HttpEdge {
                 "configuration_faults_total",
                 "counter",
                 g(&m.configuration_faults),
+            ),
+            (
+                "batch_items_accepted_total",
+                "counter",
+                g(&m.batch_items_accepted),
+            ),
+            (
+                "batch_items_replayed_total",
+                "counter",
+                g(&m.batch_items_replayed),
+            ),
+            (
+                "batch_items_refused_total",
+                "counter",
+                g(&m.batch_items_refused),
             ),
         ] {
             text.push_str(&format!(
@@ -264,6 +284,8 @@ pub enum BodyKind {
     Xml,
     /// `application/x-www-form-urlencoded` (the sign-in form).
     Form,
+    /// `application/x-ndjson`: one JSON object per line (the batch channel).
+    Ndjson,
 }
 
 impl BodyKind {
@@ -273,6 +295,7 @@ impl BodyKind {
             BodyKind::Json => &["application/json"],
             BodyKind::Xml => &["application/xml", "text/xml"],
             BodyKind::Form => &["application/x-www-form-urlencoded"],
+            BodyKind::Ndjson => &["application/x-ndjson"],
         }
     }
 
@@ -407,6 +430,12 @@ mod tests {
         h.insert(header::CONTENT_TYPE, "text/xml".parse().unwrap());
         assert!(BodyKind::Xml.check(&h).is_ok());
         assert!(BodyKind::None.check(&h).is_ok());
+        assert!(BodyKind::Ndjson.check(&h).is_err());
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/x-ndjson".parse().unwrap(),
+        );
+        assert!(BodyKind::Ndjson.check(&h).is_ok());
     }
 
     #[test]

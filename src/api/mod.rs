@@ -4,6 +4,7 @@
 //! web pages (`pages`) and the OpenAPI document.
 
 pub mod auth;
+mod batch;
 pub mod dto;
 pub mod edge;
 pub mod pages;
@@ -92,6 +93,14 @@ pub fn routes() -> Vec<Route> {
             post(post_national),
         )
         .takes(BodyKind::Xml),
+        route(
+            "POST",
+            "/api/v1/national/{adapter}/batch",
+            Access::Scope(Submit),
+            true,
+            post(batch::post_national_batch),
+        )
+        .takes(BodyKind::Ndjson),
         route(
             "GET",
             "/api/v1/cases",
@@ -401,12 +410,17 @@ fn submit_failed(edge: &HttpEdge, e: SubmitError) -> Response {
         // 503 with Retry-After, like the HTTP concurrency cap.
         return edge::overloaded();
     }
+    refusal(edge, e).into_response()
+}
+
+/// The problem a refused submission is answered with (alone, or as a batch item's).
+fn refusal(edge: &HttpEdge, e: SubmitError) -> Problem {
     if matches!(e, SubmitError::Configuration(_)) {
         edge.metrics
             .configuration_faults
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    Problem::from(e).into_response()
+    Problem::from(e)
 }
 
 async fn run_submit(
@@ -499,25 +513,39 @@ fn idempotency_key(
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
+    check_key(caller, key).map_err(bad)?;
+    Ok(Some(IdempotencyKey {
+        scope: caller.subject.clone(),
+        key: key.to_owned(),
+        request_sha256: request_digest(method.as_str(), path, body),
+    }))
+}
+
+/// An idempotency key (header or batch item) is 1 to 255 visible ASCII characters,
+/// held under a caller identity that may hold keys.
+fn check_key(caller: &Caller, key: &str) -> Result<(), &'static str> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad("must be 1 to 255 visible ASCII characters"));
+        return Err("must be 1 to 255 visible ASCII characters");
     }
     // The rows of national references and Starts share the table: a caller
     // whose identity looks like their scope would share their key space.
     if crate::switch::outbound::reserved_scope(&caller.subject) {
-        return Err(bad("this caller's identity cannot hold idempotency keys"));
+        return Err("this caller's identity cannot hold idempotency keys");
     }
+    Ok(())
+}
+
+/// The digest that tells one request from another under one key: method, path and
+/// body. A batch item is digested as the single request it stands for, so the two
+/// routes replay each other's submissions.
+fn request_digest(method: &str, path: &str, body: &[u8]) -> String {
     let mut digest = openssl::sha::Sha256::new();
-    digest.update(method.as_str().as_bytes());
+    digest.update(method.as_bytes());
     digest.update(b" ");
     digest.update(path.as_bytes());
     digest.update(b"\n");
     digest.update(body);
-    Ok(Some(IdempotencyKey {
-        scope: caller.subject.clone(),
-        key: key.to_owned(),
-        request_sha256: hex::encode(digest.finish()),
-    }))
+    hex::encode(digest.finish())
 }
 
 async fn post_document(
@@ -591,19 +619,8 @@ async fn post_national(
     Path(adapter): Path<String>,
     req: Request,
 ) -> Response {
-    if sw.adapters.get(&adapter).is_none() {
-        return Problem::not_found(format!(
-            "no adapter named {adapter:?}; known: {}",
-            sw.adapters.names().join(", ")
-        ))
-        .into_response();
-    }
-    // Only the institutions the configuration grants the adapter may use it; the
-    // message is not even read for another (its sender is checked again below).
-    if let Some(own) = &caller.institution
-        && !edge.granted(&adapter, own)
-    {
-        return auth::forbidden(format!("{own} may not use the national adapter {adapter}"));
+    if let Err(r) = national_gate(&sw, &edge, &caller, &adapter) {
+        return *r;
     }
     let (bytes, key) = match keyed_body(&sw, &caller, req).await {
         Ok(b) => b,
@@ -611,44 +628,85 @@ async fn post_national(
     };
     let sw2 = sw.clone();
     let edge2 = edge.clone();
-    let caller2 = caller.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<_, SubmitError> {
-        let caller = caller2;
-        let a = sw2
-            .adapters
-            .get(&adapter)
-            .ok_or_else(|| SubmitError::Invalid(vec![]))?;
-        let t = a
-            .translate(&bytes, &sw2.limits, &sw2.versions[0])
-            .map_err(adapt_issues)?;
-        if !caller.acts_for(&t.from) {
-            return Err(SubmitError::Forbidden(format!(
-                "the token does not allow submitting as {}",
-                t.from
-            )));
-        }
-        // A sender this access point does not serve is bad input, refused by `submit`.
-        if sw2.is_served(&t.from) && !edge2.granted(&adapter, &t.from) {
-            return Err(SubmitError::Forbidden(format!(
-                "{} may not use the national adapter {adapter}",
-                t.from
-            )));
-        }
-        // Audited in the submission's own transaction: both commit, or neither.
-        let entry = audit_entry(&caller, "submit", String::new());
-        // Its reply, update and reference facts go the way a SED submission's do.
-        submit_keyed(
-            &sw2,
-            Submission::national(&adapter, t, &bytes),
-            Some(entry),
-            key,
-        )
+    let result = tokio::task::spawn_blocking(move || {
+        submit_national(&sw2, &edge2, &caller, &adapter, &bytes, key)
     })
     .await;
     match result {
         Ok(r) => submitted(&edge, r),
         Err(_) => Problem::internal().into_response(),
     }
+}
+
+/// What a national route checks before it reads the body: the adapter exists, and
+/// the caller's institution is granted it (the message is not even read for
+/// another; each message's sender is checked again by `submit_national`).
+fn national_gate(
+    sw: &Switch,
+    edge: &HttpEdge,
+    caller: &Caller,
+    adapter: &str,
+) -> Result<(), Box<Response>> {
+    if sw.adapters.get(adapter).is_none() {
+        return Err(Box::new(
+            Problem::not_found(format!(
+                "no adapter named {adapter:?}; known: {}",
+                sw.adapters.names().join(", ")
+            ))
+            .into_response(),
+        ));
+    }
+    if let Some(own) = &caller.institution
+        && !edge.granted(adapter, own)
+    {
+        return Err(Box::new(auth::forbidden(format!(
+            "{own} may not use the national adapter {adapter}"
+        ))));
+    }
+    Ok(())
+}
+
+/// One national message, as `POST /api/v1/national/{adapter}` takes it and as each
+/// batch item is taken: translated by the adapter, its sender checked against the
+/// caller and the adapter's grants, and submitted under `key` with the caller's
+/// audit entry. Blocking: XML work and the wait for the group commit.
+fn submit_national(
+    sw: &Arc<Switch>,
+    edge: &HttpEdge,
+    caller: &Caller,
+    adapter: &str,
+    message: &[u8],
+    key: Option<IdempotencyKey>,
+) -> Result<Submitted, SubmitError> {
+    let a = sw
+        .adapters
+        .get(adapter)
+        .ok_or_else(|| SubmitError::Invalid(vec![]))?;
+    let t = a
+        .translate(message, &sw.limits, &sw.versions[0])
+        .map_err(adapt_issues)?;
+    if !caller.acts_for(&t.from) {
+        return Err(SubmitError::Forbidden(format!(
+            "the token does not allow submitting as {}",
+            t.from
+        )));
+    }
+    // A sender this access point does not serve is bad input, refused by `submit`.
+    if sw.is_served(&t.from) && !edge.granted(adapter, &t.from) {
+        return Err(SubmitError::Forbidden(format!(
+            "{} may not use the national adapter {adapter}",
+            t.from
+        )));
+    }
+    // Audited in the submission's own transaction: both commit, or neither.
+    let entry = audit_entry(caller, "submit", String::new());
+    // Its reply, update and reference facts go the way a SED submission's do.
+    submit_keyed(
+        sw,
+        Submission::national(adapter, t, message),
+        Some(entry),
+        key,
+    )
 }
 
 /// Every adapter problem as a located issue; a broken adapter definition is a
@@ -1322,6 +1380,11 @@ mod tests {
             "eessi_limit{name=\"retention_duplicate_window_days\"} 30",
             "eessi_limit{name=\"retention_history_days\"} 400",
             "eessi_retention_outbox_bodies_pruned_total 0",
+            "eessi_limit{name=\"batch_items_max\"} 1000",
+            "eessi_limit{name=\"batch_concurrency\"} 16",
+            "eessi_limit{name=\"batch_body_bytes_max\"} 33554432",
+            "eessi_batch_items_accepted_total 0",
+            "eessi_batch_items_refused_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

@@ -65,6 +65,10 @@ enum Command {
         /// second whole-path run; 0 skips it.
         #[arg(long, default_value_t = 0.1)]
         hostile_share: f64,
+        /// Items per request in a run through the batch channel (as many items as
+        /// --seds, as `eessi-switch submit --batch` sends them); 0 skips it.
+        #[arg(long, default_value_t = 100)]
+        batch_chunk: u64,
     },
     /// The fault test: two BE instances on PostgreSQL and NL exchange SEDs while
     /// processes are killed, RabbitMQ restarts and database connections drop.
@@ -97,6 +101,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             ceiling_seconds,
             no_stages,
             hostile_share,
+            batch_chunk,
         } => bench::run(bench::BenchOptions {
             clients,
             seds,
@@ -110,6 +115,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             ceiling_seconds,
             stages: !no_stages,
             hostile_share,
+            batch_chunk,
         })
         .await
         .map(|()| 0),

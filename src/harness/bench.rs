@@ -7,6 +7,9 @@
 //! - outbound: ≥ 16 HTTP clients post ONSS national messages (each a new case) to
 //!   BE; translate → validate → sign → commit → confirmed publish to NL's inbox,
 //!   which nobody consumes: its depth at the end proves every publish;
+//! - the same number of submissions through the batch channel, as
+//!   `eessi-switch submit --batch` sends them (one client, a chunk per request),
+//!   against the single submissions' rate;
 //! - the submission latency at half that rate, open loop (HDR histogram);
 //! - the whole path with a second `serve` (NL): settled at BE by NL's receipt;
 //! - options: stored cases preloaded (`--cases`), PostgreSQL (`--postgres`),
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::load::{National, closed_loop, open_loop};
+use super::load::{National, batch_loop, closed_loop, open_loop};
 use super::node::{Node, NodeSpec};
 use super::preload::preload;
 use crate::harness::peer::{Craft, craft_with};
@@ -99,6 +102,8 @@ pub struct BenchOptions {
     pub stages: bool,
     /// Share of hostile messages in a second whole-path run (0: no such run).
     pub hostile_share: f64,
+    /// Items per request in the batch-channel run (0: no such run).
+    pub batch_chunk: u64,
 }
 
 /// A fresh PostgreSQL database, dropped (forcing connections out) on drop.
@@ -502,6 +507,42 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         "cpu_per_sed_over_rsa_sign",
         round3(cpu_ms / rsa_sign_cpu_ms),
     );
+
+    // The same number through the batch channel, as the batch command sends them.
+    if opts.batch_chunk > 0 {
+        let before = sum_counter(&be, "published").await?;
+        let first = next.fetch_add(opts.seds, Ordering::Relaxed);
+        let start = Instant::now();
+        batch_loop(
+            &addrs[0],
+            national.clone(),
+            first,
+            opts.seds,
+            opts.batch_chunk,
+        )
+        .await?;
+        wait_counter(
+            &be,
+            "published",
+            before + opts.seds,
+            Duration::from_secs(600),
+        )
+        .await?;
+        let batch = rate(opts.seds as usize, start.elapsed());
+        report.rate(
+            "batch_per_s",
+            &format!(
+                "BATCH national -> confirmed publish (1 client, {} items a request)",
+                opts.batch_chunk
+            ),
+            batch,
+        );
+        println!(
+            "batch items / single submissions: {:.2}",
+            batch / outbound.max(1e-9)
+        );
+        report.set("batch_over_single", round3(batch / outbound.max(1e-9)));
+    }
 
     // Latency at half the peak, open loop.
     let paced = outbound / 2.0;

@@ -165,6 +165,60 @@ pub async fn closed_loop(
     Ok(start.elapsed())
 }
 
+/// The batch channel as `eessi-switch submit --batch` uses it: `count` items from
+/// `first` on, in requests of `chunk` items (NDJSON, each item under its own key),
+/// one request at a time on one connection; an error unless every item was
+/// accepted.
+pub async fn batch_loop(
+    addr: &str,
+    national: Arc<National>,
+    first: u64,
+    count: u64,
+    chunk: u64,
+) -> Result<(), String> {
+    let mut client = Client::connect(addr).await?;
+    let path = format!("{NATIONAL_PATH}/batch");
+    let mut n = first;
+    while n < first + count {
+        let end = (n + chunk.max(1)).min(first + count);
+        let mut body = String::new();
+        for i in n..end {
+            let message = String::from_utf8_lossy(&national.numbered(i)).into_owned();
+            body.push_str(
+                &serde_json::json!({ "key": format!("bench-{i}"), "message": message }).to_string(),
+            );
+            body.push('\n');
+        }
+        let (status, answer) = client
+            .call(
+                hyper::Method::POST,
+                &path,
+                Some("application/x-ndjson"),
+                Bytes::from(body),
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&answer);
+        if status != 200 {
+            return Err(format!("a batch was answered {status}: {text}"));
+        }
+        let accepted = text
+            .lines()
+            .filter(|l| l.contains("\"status\":\"accepted\""))
+            .count() as u64;
+        if accepted != end - n {
+            return Err(format!(
+                "{accepted} of {} batch items accepted: {}",
+                end - n,
+                text.lines()
+                    .find(|l| !l.contains("\"accepted\""))
+                    .unwrap_or("")
+            ));
+        }
+        n = end;
+    }
+    Ok(())
+}
+
 /// Open loop: `count` submissions at `rate` per second over `connections`
 /// connections; each latency (µs) from its scheduled time into one bounded HDR
 /// histogram (1 µs to 10 min, 3 significant digits).
