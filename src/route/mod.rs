@@ -25,15 +25,20 @@ use crate::signing::registry::Registry;
 /// Where one accepted SED goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// To these institutions, each once (never empty), by the named rule.
+    /// To these institutions, each once (never empty), by the named rule; when
+    /// `follow_case`, to the institutions that received the case's earlier SEDs
+    /// instead, if there are any (the caller knows the store).
     Deliver {
         rule: String,
         to: Vec<InstitutionId>,
+        follow_case: bool,
     },
-    /// To the triage queue: no rule matched (`rule` None), or a rule says so.
+    /// To the triage queue: no rule matched (`rule` None), or a rule says so;
+    /// `follow_case` as for `Deliver`.
     Triage {
         rule: Option<String>,
         reason: String,
+        follow_case: bool,
     },
 }
 
@@ -88,6 +93,11 @@ pub struct Rule {
     pub when: Vec<Condition>,
     /// Empty: triage.
     pub deliver: Vec<Target>,
+    /// A SED of a case whose earlier SEDs were delivered goes where they went (a
+    /// liaison body's case stays with the institution that took it, a case an
+    /// operator assigned with the institution it was assigned to); `deliver` or
+    /// triage is for a case's first.
+    pub follow_case: bool,
     pub source: Option<String>,
 }
 
@@ -146,6 +156,8 @@ struct RawRule {
     deliver: Option<Vec<String>>,
     #[serde(default)]
     triage: bool,
+    #[serde(default)]
+    follow_case: bool,
     source: Option<String>,
 }
 
@@ -203,6 +215,7 @@ impl Routing {
                 addressed: None,
                 when: Vec::new(),
                 deliver: vec![Target::Addressed],
+                follow_case: false,
                 source: None,
             }],
             sets: BTreeMap::new(),
@@ -325,6 +338,7 @@ impl Routing {
                 addressed,
                 when,
                 deliver,
+                follow_case: r.follow_case,
                 source: r.source,
             });
         }
@@ -481,6 +495,7 @@ impl Routing {
                     return Route::Triage {
                         rule: Some(r.name.clone()),
                         reason: "the SED's content could not be examined".into(),
+                        follow_case: r.follow_case,
                     };
                 };
                 if !r.when.iter().all(|cond| self.holds(c, cond, sed)) {
@@ -491,6 +506,7 @@ impl Routing {
                 return Route::Triage {
                     rule: Some(r.name.clone()),
                     reason: format!("rule {:?} sends it to triage", r.name),
+                    follow_case: r.follow_case,
                 };
             }
             let mut to: Vec<InstitutionId> = Vec::new();
@@ -506,11 +522,13 @@ impl Routing {
             return Route::Deliver {
                 rule: r.name.clone(),
                 to,
+                follow_case: r.follow_case,
             };
         }
         Route::Triage {
             rule: None,
             reason: format!("no routing rule matches {buc} {sed_type} addressed to {addressed}"),
+            follow_case: false,
         }
     }
 
@@ -572,6 +590,9 @@ impl Routing {
             ));
             for c in &r.when {
                 out.push_str(&format!("     when {} {:?}\n", c.xpath, c.test));
+            }
+            if r.follow_case {
+                out.push_str("     a case's later SEDs: where its earlier ones went\n");
             }
             if r.deliver.is_empty() {
                 out.push_str("     -> triage\n");

@@ -548,6 +548,8 @@ pub trait Tx {
     /// assignment fields of `t` are ignored); returns its id. One entry per document
     /// version: a second is a `Conflict`.
     fn triage_put(&mut self, t: &TriageEntry) -> Result<i64>;
+    /// `Store::case_national_destinations`, in this transaction.
+    fn case_national_destinations(&mut self, case_id: &CaseId) -> Result<Vec<InstitutionId>>;
     /// Mark a waiting entry delivered to `to` by `by` (compare-and-set from
     /// `waiting`): false when it is not waiting (already assigned, or unknown).
     fn triage_settle(&mut self, id: i64, to: &str, by: &str) -> Result<bool>;
@@ -618,6 +620,9 @@ pub trait Store: Send + Sync {
     fn triage_get(&self, id: i64) -> Result<Option<TriageEntry>>;
     /// How many entries wait for an operator (through the status index).
     fn triage_waiting(&self) -> Result<u64>;
+    /// The institutions this case's received SEDs were delivered to (national
+    /// queue messages), in id order of their first delivery.
+    fn case_national_destinations(&self, case_id: &CaseId) -> Result<Vec<InstitutionId>>;
     /// The newest audit entries, optionally of one institution.
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.

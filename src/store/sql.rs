@@ -1196,6 +1196,10 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
             .i64(0)
     }
 
+    fn case_national_destinations(&mut self, case_id: &CaseId) -> Result<Vec<InstitutionId>> {
+        national_destinations(&mut *self.conn, case_id)
+    }
+
     fn triage_settle(&mut self, id: i64, to: &str, by: &str) -> Result<bool> {
         let n = self.conn.execute(
             "UPDATE triage SET status = 'delivered', assigned_to = ?2, assigned_by = ?3, \
@@ -1208,6 +1212,17 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.finish()
     }
+}
+
+fn national_destinations(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<InstitutionId>> {
+    conn.query(
+        "SELECT routing_key FROM outbox WHERE case_id = ?1 AND kind = 'national' \
+         GROUP BY routing_key ORDER BY MIN(id)",
+        params![case_id.as_str()],
+    )?
+    .into_iter()
+    .map(|mut r| r.parse(0, InstitutionId::parse))
+    .collect()
 }
 
 macro_rules! triage_cols {
@@ -1669,6 +1684,10 @@ impl<B: Backend> Store for B {
             )?
             .map(to_triage)
             .transpose()
+    }
+
+    fn case_national_destinations(&self, case_id: &CaseId) -> Result<Vec<InstitutionId>> {
+        national_destinations(&mut *self.reader()?, case_id)
     }
 
     fn triage_waiting(&self) -> Result<u64> {

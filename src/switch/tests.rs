@@ -1217,3 +1217,68 @@ fn the_shipped_belgian_configuration_starts() {
     assert!(be.routing.rules.len() > 10);
     assert!(be.national_formats.len() >= 10);
 }
+
+/// A liaison body's case stays with the institution that took it: a family-benefit
+/// claim addressed to Family Benefits Belgium for a child in Namur goes to the
+/// Walloon body, and a later SED of that case (F004, no child in it) follows it
+/// there, saying so; a claim no region rule places stays with FBB, and so does its
+/// case's later SED.
+#[test]
+fn a_later_sed_of_a_liaison_case_follows_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::harness::demo::demo_config(&root(), "BE", dir.path(), None).unwrap();
+    let be = Arc::new(Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap());
+    let f001 = std::fs::read_to_string(root().join("fixtures/sed/4.2/F001.xml")).unwrap();
+    let f004 = std::fs::read(root().join("fixtures/sed/4.2/F004.xml")).unwrap();
+    let deliveries_of = |case: &CaseId| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = rows_of(&be, OutboxKind::National)
+            .into_iter()
+            .filter(|m| m.case_id.as_ref() == Some(case))
+            .map(|m| (m.headers["eessi-sed"].clone(), m.routing_key.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    for (postcode, first_goes_to) in [("5000", "BE:FAMIWAL"), ("1050-and-9000", "BE:FBB")] {
+        let body = if postcode == "5000" {
+            f001.replace(
+                "<sed:PostalCode>9000</sed:PostalCode>",
+                "<sed:PostalCode>5000</sed:PostalCode>",
+            )
+        } else {
+            // A second child in Brussels: no single region.
+            let start = f001.find("<sed:Child>").unwrap();
+            let end = f001.find("</sed:Child>").unwrap() + "</sed:Child>".len();
+            let child = f001[start..end].replace(
+                "<sed:PostalCode>9000</sed:PostalCode>",
+                "<sed:PostalCode>1050</sed:PostalCode>",
+            );
+            format!("{}\n  {}{}", &f001[..end], child, &f001[end..])
+        };
+        let case = CaseId::random();
+        let first = Craft::new("NL:SVB", "BE:FBB", "FB_BUC_01", "F001", &case, body.as_bytes());
+        let delivered = wire(&craft_with(&nl_svb(), &first).unwrap());
+        assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+        let later = Craft::new("NL:SVB", "BE:FBB", "FB_BUC_01", "F004", &case, &f004)
+            .action(CaseAction::New);
+        let delivered = wire(&craft_with(&nl_svb(), &later).unwrap());
+        assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
+        assert_eq!(
+            deliveries_of(&case),
+            vec![
+                ("F001".to_owned(), first_goes_to.to_owned()),
+                ("F004".to_owned(), first_goes_to.to_owned()),
+            ],
+            "{postcode}"
+        );
+        let f004_row = rows_of(&be, OutboxKind::National)
+            .into_iter()
+            .find(|m| m.case_id.as_ref() == Some(&case) && m.headers["eessi-sed"] == "F004")
+            .unwrap();
+        assert!(
+            f004_row.headers["eessi-routing"].ends_with("(following the case)"),
+            "{:?}",
+            f004_row.headers
+        );
+    }
+}

@@ -270,6 +270,22 @@ pub(crate) fn apply_sed(
     c: &CheckedSed,
 ) -> Result<bool, Inapplicable> {
     let h = &c.header;
+    // A rule that follows the case decided on the case's earlier deliveries as
+    // read before this transaction: they must still be those (a store fault then
+    // is retried, never answered).
+    if let Some(read) = &c.followed {
+        let before = read
+            .clone()
+            .map_err(|e| Inapplicable::Store(StoreError::Db(e)))?;
+        let now = tx
+            .case_national_destinations(&h.case_id)
+            .map_err(Inapplicable::Store)?;
+        if now != before {
+            return Err(Inapplicable::Store(StoreError::Conflict(
+                "the case's deliveries changed since its routing was decided".into(),
+            )));
+        }
+    }
     // Delivered to the national queue of each institution the routing chose, in
     // the same transaction, or kept for triage.
     let outs: Vec<OutboxMessage> = c

@@ -46,6 +46,10 @@ pub struct CheckedSed {
     pub deliveries: Vec<(InstitutionId, Delivery)>,
     /// The rule that decided (deliveries) or why it waits in triage.
     pub routed: Routed,
+    /// For a rule that follows the case: the institutions the case's earlier
+    /// SEDs went to, as read before the transaction (or why that read failed),
+    /// for the transaction to confirm.
+    pub followed: Option<Result<Vec<InstitutionId>, String>>,
 }
 
 /// The routing decision of a checked SED, as the transaction needs it.
@@ -337,28 +341,62 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
         .and_then(|p| super::super::record::subject_at(sed_node, p));
     // Routing reads the content on the document parsed here, outside any
     // transaction; each receiving institution's form is made here too.
-    let (deliveries, routed) =
-        match sw
-            .routing
-            .route(&env.buc, &env.sed, &env.receiver, &doc, sed_node)
-        {
-            crate::route::Route::Deliver { rule, to } => (
-                to.into_iter()
-                    .map(|who| {
-                        let d = delivery(sw, &env, &who, sed_node);
-                        (who, d)
-                    })
-                    .collect(),
-                Routed::Rule(rule),
-            ),
-            crate::route::Route::Triage { reason, .. } => (Vec::new(), Routed::Triage(reason)),
-        };
+    let route = sw
+        .routing
+        .route(&env.buc, &env.sed, &env.receiver, &doc, sed_node);
+    let follow_case = match &route {
+        crate::route::Route::Deliver { follow_case, .. }
+        | crate::route::Route::Triage { follow_case, .. } => *follow_case,
+    };
+    // A later SED of a case goes where the case's earlier SEDs went (read outside
+    // any transaction: the earlier deliveries committed before this SED, which
+    // answers or follows them). The transaction reads them again and retries on a
+    // difference, or on this read's failure: a store fault is never an answer.
+    let followed = follow_case.then(|| {
+        sw.store
+            .case_national_destinations(&env.case_id)
+            .map_err(|e| e.to_string())
+    });
+    let route = match (&followed, route) {
+        (Some(Ok(earlier)), crate::route::Route::Deliver { rule, .. }) if !earlier.is_empty() => {
+            crate::route::Route::Deliver {
+                rule: format!("{rule} (following the case)"),
+                to: earlier.clone(),
+                follow_case,
+            }
+        }
+        (Some(Ok(earlier)), crate::route::Route::Triage { rule, .. }) if !earlier.is_empty() => {
+            crate::route::Route::Deliver {
+                rule: format!(
+                    "{} (following the case)",
+                    rule.unwrap_or_else(|| "no rule".into())
+                ),
+                to: earlier.clone(),
+                follow_case,
+            }
+        }
+        (_, route) => route,
+    };
+    // Each receiving institution's form is made here too.
+    let (deliveries, routed) = match route {
+        crate::route::Route::Deliver { rule, to, .. } => (
+            to.into_iter()
+                .map(|who| {
+                    let d = delivery(sw, &env, &who, sed_node);
+                    (who, d)
+                })
+                .collect(),
+            Routed::Rule(rule),
+        ),
+        crate::route::Route::Triage { reason, .. } => (Vec::new(), Routed::Triage(reason)),
+    };
     Ok(CheckedSed {
         header: env,
         content_sha256: sha256_hex(&content),
         subject,
         deliveries,
         routed,
+        followed,
     })
 }
 
