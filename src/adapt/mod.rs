@@ -356,6 +356,43 @@ impl Adapter {
         Ok(national)
     }
 
+    /// Where in the national message the SED element this adapter built came
+    /// from: the element of `sed_xml` (the SED `translate` made) named `element`
+    /// on `line`, traced back through the mapping entries to its national path
+    /// (`/PostingNotification/Worker/LastName`, without positions). None for an
+    /// element no entry writes (a constant, a structure).
+    pub fn national_path_of(&self, sed_xml: &str, line: u32, element: &str) -> Option<String> {
+        let doc = crate::sed::xml::parse(sed_xml.as_bytes(), &XmlLimits::default()).ok()?;
+        let sed_path: Vec<String> = path_at(&doc, line, element)?
+            .into_iter()
+            .skip(1)
+            .map(|(n, _)| n)
+            .collect();
+        fn find(entries: &[definition::Entry], sed: &[String]) -> Option<Vec<String>> {
+            for e in entries {
+                match e {
+                    definition::Entry::Leaf(l) if l.path == sed => {
+                        return Some(l.national.clone());
+                    }
+                    definition::Entry::Each(each) if sed.starts_with(&each.path) => {
+                        let rest = &sed[each.path.len()..];
+                        if let Some(inner) = find(&each.fields, rest) {
+                            return Some(each.national.iter().cloned().chain(inner).collect());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        let national = find(&self.plan.entries, &sed_path)?;
+        Some(format!(
+            "/{}/{}",
+            self.plan.model.root.name,
+            national.join("/")
+        ))
+    }
+
     /// Validate against the national XSD; `invalid` says which side broke it.
     fn validate_national(
         &self,
@@ -378,54 +415,67 @@ impl Adapter {
 
 /// A violation named by the national path of its element (`/Posting/Person[2]/Ssin`,
 /// positions only where siblings share a name) instead of the element's bare
-/// name: libxml2 reports a line and a name, and the element is the one of that
-/// name that starts on that line. Left as it is when none does.
+/// name. Left as it is when no element matches.
 fn located(doc: &libxml::tree::Document, mut v: Violation) -> Violation {
-    let (Some(line), Some(name)) = (v.line, v.element.clone()) else {
-        return v;
+    if let (Some(line), Some(name)) = (v.line, v.element.as_deref())
+        && let Some(steps) = path_at(doc, line, name)
+    {
+        v.element = Some(
+            steps
+                .iter()
+                .map(|(n, pos)| match pos {
+                    Some(p) => format!("/{n}[{p}]"),
+                    None => format!("/{n}"),
+                })
+                .collect(),
+        );
+    }
+    v
+}
+
+/// The element of `doc` named `name` that starts on `line` (libxml2 reports a
+/// violation by a line and an element name), as the names from the root down,
+/// each with its position among same-named siblings when there are several.
+fn path_at(
+    doc: &libxml::tree::Document,
+    line: u32,
+    name: &str,
+) -> Option<Vec<(String, Option<usize>)>> {
+    // SAFETY: `node` is an element node of `doc`, alive for this call;
+    // xmlGetLineNo only reads it. The crate has no safe accessor for it.
+    let line_of = |node: libxml::readonly::RoNode| unsafe {
+        libxml::bindings::xmlGetLineNo(node.node_ptr() as _)
     };
-    fn walk(node: libxml::readonly::RoNode, line: u32, name: &str, path: &str) -> Option<String> {
+    let at = |node: libxml::readonly::RoNode| {
+        node.get_name() == name && line_of(node) == line as std::os::raw::c_long
+    };
+    fn walk(
+        node: libxml::readonly::RoNode,
+        at: &dyn Fn(libxml::readonly::RoNode) -> bool,
+        path: &mut Vec<(String, Option<usize>)>,
+    ) -> bool {
         let children = crate::sed::xml::elements(node);
         for (i, c) in children.iter().enumerate() {
             let cname = c.get_name();
             let same = children.iter().filter(|o| o.get_name() == cname).count();
-            let step = if same > 1 {
-                let pos = children[..i]
+            let pos = (same > 1).then(|| {
+                children[..i]
                     .iter()
                     .filter(|o| o.get_name() == cname)
                     .count()
-                    + 1;
-                format!("{path}/{cname}[{pos}]")
-            } else {
-                format!("{path}/{cname}")
-            };
-            // SAFETY: `c` is an element node of a document alive for this call;
-            // xmlGetLineNo only reads it. The crate has no safe accessor for it.
-            let at = unsafe { libxml::bindings::xmlGetLineNo(c.node_ptr() as _) };
-            if cname == name && at == line as std::os::raw::c_long {
-                return Some(step);
+                    + 1
+            });
+            path.push((cname, pos));
+            if at(*c) || walk(*c, at, path) {
+                return true;
             }
-            if let Some(found) = walk(*c, line, name, &step) {
-                return Some(found);
-            }
+            path.pop();
         }
-        None
+        false
     }
-    let Some(root) = doc.get_root_readonly() else {
-        return v;
-    };
-    let root_path = format!("/{}", root.get_name());
-    // SAFETY: as above, for the root element.
-    let root_line = unsafe { libxml::bindings::xmlGetLineNo(root.node_ptr() as _) };
-    let path = if root.get_name() == name && root_line == line as std::os::raw::c_long {
-        Some(root_path)
-    } else {
-        walk(root, line, &name, &root_path)
-    };
-    if let Some(p) = path {
-        v.element = Some(p);
-    }
-    v
+    let root = doc.get_root_readonly()?;
+    let mut path = vec![(root.get_name(), None)];
+    (at(root) || walk(root, &at, &mut path)).then_some(path)
 }
 
 /// Every adapter of a deployment, by name.

@@ -469,7 +469,8 @@ fn invalid_fixtures_name_the_offending_element() {
     match result {
         Err(AdaptError::NationalInvalid(vs)) => assert!(
             vs.iter()
-                .any(|v| v.element.as_deref() == Some("StartDate") && v.line == Some(43)),
+                .any(|v| v.element.as_deref() == Some("/PostingNotification/Posting/StartDate")
+                    && v.line == Some(43)),
             "{vs:?}"
         ),
         other => panic!("expected NationalInvalid, got {other:?}"),
@@ -1336,4 +1337,31 @@ fn a_schema_violation_names_the_national_path() {
         ),
         other => panic!("expected NationalInvalid, got {other:?}"),
     }
+}
+
+/// An element of the SED an adapter built is traced back to the national field
+/// it came from (what a refusal of that SED names); a constant has none.
+#[test]
+fn a_sed_element_is_traced_back_to_its_national_field() {
+    let adapters = shipped();
+    let posting = adapters.get("onss-posting").expect("shipped");
+    let sed = std::fs::read_to_string("adapters/onss-posting/golden/sed.xml").unwrap();
+    let line_of = |needle: &str| {
+        sed.lines().position(|l| l.contains(needle)).expect("in the golden SED") as u32 + 1
+    };
+    assert_eq!(
+        posting.national_path_of(&sed, line_of("<sed:FamilyName>"), "FamilyName"),
+        Some("/PostingNotification/Worker/LastName".to_owned())
+    );
+    assert_eq!(
+        posting.national_path_of(&sed, line_of("<sed:PostalCode>2800"), "PostalCode"),
+        Some("/PostingNotification/Employer/Address/PostalCode".to_owned())
+    );
+    // `Type` is the constant "residence": no national field.
+    assert_eq!(
+        posting.national_path_of(&sed, line_of("<sed:Type>residence"), "Type"),
+        None
+    );
+    // A line where no element of that name starts.
+    assert_eq!(posting.national_path_of(&sed, 1, "FamilyName"), None);
 }

@@ -701,12 +701,39 @@ fn submit_national(
     // Audited in the submission's own transaction: both commit, or neither.
     let entry = audit_entry(caller, "submit", String::new());
     // Its reply, update and reference facts go the way a SED submission's do.
-    submit_keyed(
+    let sed_xml = t.sed_xml.clone();
+    match submit_keyed(
         sw,
         Submission::national(adapter, t, message),
         Some(entry),
         key,
-    )
+    ) {
+        // A SED the schema refuses, made from a valid national message: each
+        // violation named by the national field it came from, not a SED path.
+        Err(SubmitError::Invalid(issues)) => Err(SubmitError::Invalid(
+            issues
+                .into_iter()
+                .map(|i| national_issue(a, &sed_xml, i))
+                .collect(),
+        )),
+        other => other,
+    }
+}
+
+/// An issue of the SED built from a national message, told in the national
+/// message's terms: the national path of the field its element came from, when
+/// the mapping traces it; the SED element otherwise, said to be the SED's.
+fn national_issue(a: &crate::adapt::Adapter, sed_xml: &str, mut i: Issue) -> Issue {
+    let Some(line) = i.line else {
+        return i;
+    };
+    match a.national_path_of(sed_xml, line, &i.name) {
+        Some(path) => i.name = path,
+        None => i.name = format!("SED {}", i.name),
+    }
+    i.line = None;
+    i.detail = format!("the SED made from this message: {}", i.detail);
+    i
 }
 
 /// Every adapter problem as a located issue; a broken adapter definition is a
