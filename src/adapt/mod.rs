@@ -371,8 +371,10 @@ impl Adapter {
         fn find(entries: &[definition::Entry], sed: &[String]) -> Option<Vec<String>> {
             for e in entries {
                 match e {
+                    // A constant comes from no national field.
                     definition::Entry::Leaf(l) if l.path == sed => {
-                        return Some(l.national.clone());
+                        return matches!(l.source, definition::Source::XPath(_))
+                            .then(|| l.national.clone());
                     }
                     definition::Entry::Each(each) if sed.starts_with(&each.path) => {
                         let rest = &sed[each.path.len()..];

@@ -468,9 +468,9 @@ fn invalid_fixtures_name_the_offending_element() {
     );
     match result {
         Err(AdaptError::NationalInvalid(vs)) => assert!(
-            vs.iter()
-                .any(|v| v.element.as_deref() == Some("/PostingNotification/Posting/StartDate")
-                    && v.line == Some(43)),
+            vs.iter().any(|v| v.element.as_deref()
+                == Some("/PostingNotification/Posting/StartDate")
+                && v.line == Some(43)),
             "{vs:?}"
         ),
         other => panic!("expected NationalInvalid, got {other:?}"),
@@ -1347,7 +1347,10 @@ fn a_sed_element_is_traced_back_to_its_national_field() {
     let posting = adapters.get("onss-posting").expect("shipped");
     let sed = std::fs::read_to_string("adapters/onss-posting/golden/sed.xml").unwrap();
     let line_of = |needle: &str| {
-        sed.lines().position(|l| l.contains(needle)).expect("in the golden SED") as u32 + 1
+        sed.lines()
+            .position(|l| l.contains(needle))
+            .expect("in the golden SED") as u32
+            + 1
     };
     assert_eq!(
         posting.national_path_of(&sed, line_of("<sed:FamilyName>"), "FamilyName"),

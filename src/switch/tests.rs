@@ -1256,7 +1256,14 @@ fn a_later_sed_of_a_liaison_case_follows_the_case() {
             format!("{}\n  {}{}", &f001[..end], child, &f001[end..])
         };
         let case = CaseId::random();
-        let first = Craft::new("NL:SVB", "BE:FBB", "FB_BUC_01", "F001", &case, body.as_bytes());
+        let first = Craft::new(
+            "NL:SVB",
+            "BE:FBB",
+            "FB_BUC_01",
+            "F001",
+            &case,
+            body.as_bytes(),
+        );
         let delivered = wire(&craft_with(&nl_svb(), &first).unwrap());
         assert_eq!(handle_until_settled(&be, &delivered), Disposition::Ack);
         let later = Craft::new("NL:SVB", "BE:FBB", "FB_BUC_01", "F004", &case, &f004)
