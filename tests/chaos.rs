@@ -26,7 +26,7 @@ fn chaos_loses_nothing_and_doubles_nothing() {
     assert_eq!(report["delivered"], report["sent"], "{report}");
     assert_eq!(report["receipts"], report["sent"], "{report}");
     assert!(report["kills"].as_u64().unwrap() >= 5, "{report}");
-    // National deliveries (docs/national-delivery.md): every SED BE received from NL
+    // National deliveries (docs/national.md): every SED BE received from NL
     // reached BE:ONSS's queue; copies are allowed only as the same message id and bytes.
     assert!(
         report["national_expected"].as_u64().unwrap() > 0,

@@ -506,7 +506,7 @@ fn run_blocking(opts: ChaosOptions) -> Result<bool, String> {
     report.insert("cases", serde_json::json!(cases));
     report.insert("dead_letters", serde_json::json!(dead));
     report.insert("outbox_leftover", serde_json::json!(leftover));
-    // The national guarantee (docs/national-delivery.md): at least once, every copy
+    // The national guarantee (docs/national.md): at least once, every copy
     // of one delivery with the same AMQP message_id and bytes, one delivery per SED.
     report.insert("national_expected", serde_json::json!(national_expected));
     report.insert("national_delivered", serde_json::json!(national.distinct));
