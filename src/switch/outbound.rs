@@ -307,12 +307,8 @@ pub fn submit_keyed(
     key: Option<IdempotencyKey>,
 ) -> Result<Submitted, SubmitError> {
     // Either key names a committed submission: its answer (header key first).
-    for (k, kind) in [(&key, Claim::Key), (&s.reference, Claim::Reference)] {
-        if let Some(k) = k
-            && let Some(r) = sw.store.idempotency_get(&k.scope, &k.key)?
-        {
-            return kind.replay(&k.request_sha256, &r);
-        }
+    if let Some(answer) = keyed_answer(sw, &key, &s)? {
+        return answer;
     }
     check_submission(sw, &s)?;
     // Parse, validate and canonicalise once, with the version the case most likely
@@ -331,20 +327,25 @@ pub fn submit_keyed(
         Err(_) => None,
     };
     // A retried Start: the case exists, started by this very request.
-    if let (Some(case_id), Some(b)) = (&s.case_id, &body)
-        && sw
-            .catalogue
-            .get(&s.buc)
-            .is_some_and(|d| s.starts_own_case(d))
-        && let Some(r) = sw
-            .store
-            .idempotency_get(CASE_START_SCOPE, &start_key(case_id, &s.to))?
-        && r.request_sha256 == start_sha256(&s, &b.content_sha256)
-    {
-        return Ok(Submitted::replay_of(&r));
+    if let Some(done) = started_by(sw, &s, body.as_ref())? {
+        return Ok(done);
     }
     for _ in 0..PLAN_ATTEMPTS {
-        let mut planned = plan(sw, &s, &mut body)?;
+        let mut planned = match plan(sw, &s, &mut body) {
+            Ok(p) => p,
+            // The same request may have committed since the checks above (a
+            // concurrent retry, another instance): its case or document then
+            // refuses this plan, and its answer is this one's too.
+            Err(refusal) => {
+                if let Some(answer) = keyed_answer(sw, &key, &s)? {
+                    return answer;
+                }
+                if let Some(done) = started_by(sw, &s, body.as_ref())? {
+                    return Ok(done);
+                }
+                return Err(refusal);
+            }
+        };
         planned.audit = audit.clone();
         if let Some(k) = &key {
             planned = planned.with_key(k);
@@ -360,6 +361,47 @@ pub fn submit_keyed(
     Err(SubmitError::Store(StoreError::Conflict(
         "the case kept changing while this submission was prepared; try again".into(),
     )))
+}
+
+/// The answer a committed submission under the request's header key or national
+/// reference gives it (its ids again, or the key's refusal), if one did.
+fn keyed_answer(
+    sw: &Switch,
+    key: &Option<IdempotencyKey>,
+    s: &Submission,
+) -> Result<Option<Result<Submitted, SubmitError>>, SubmitError> {
+    for (k, kind) in [(key, Claim::Key), (&s.reference, Claim::Reference)] {
+        if let Some(k) = k
+            && let Some(r) = sw.store.idempotency_get(&k.scope, &k.key)?
+        {
+            return Ok(Some(kind.replay(&k.request_sha256, &r)));
+        }
+    }
+    Ok(None)
+}
+
+/// The answer of the Start under the client's case id that this very request
+/// (same parties, SED and canonical body) committed, if it did.
+fn started_by(
+    sw: &Switch,
+    s: &Submission,
+    body: Option<&Body>,
+) -> Result<Option<Submitted>, SubmitError> {
+    let (Some(case_id), Some(b)) = (&s.case_id, body) else {
+        return Ok(None);
+    };
+    if !sw
+        .catalogue
+        .get(&s.buc)
+        .is_some_and(|d| s.starts_own_case(d))
+    {
+        return Ok(None);
+    }
+    Ok(sw
+        .store
+        .idempotency_get(CASE_START_SCOPE, &start_key(case_id, &s.to))?
+        .filter(|r| r.request_sha256 == start_sha256(s, &b.content_sha256))
+        .map(|r| Submitted::replay_of(&r)))
 }
 
 /// The digest a Start under the client's case id is known by: who sent which SED
