@@ -1499,6 +1499,10 @@ impl<B: Backend> Store for B {
     ) -> Result<Claim> {
         // The time is the database's (unless a test gives one), so relays of
         // instances whose clocks differ agree on what is due and when a lease ends.
+        // A national queue gets one case's messages in case order: a delivery or
+        // notice waits while an earlier one of its case to the same institution is
+        // unsettled (queued or retrying), so it is published only after the broker
+        // confirmed that one (or it failed).
         // SKIP LOCKED (PostgreSQL): rows another instance is claiming right now are
         // left to it. First the due rows' ids and sizes (no bodies), locked; then the
         // prefix within `bytes_max` is leased and read; the rest is unlocked at commit.
@@ -1512,6 +1516,10 @@ impl<B: Backend> Store for B {
                      WHERE o.status IN ",
                     claimable!(),
                     " AND o.next_attempt_ms <= now.ms AND (o.status <> 'sent' OR o.kind = 'sed') \
+                     AND NOT (o.kind IN ('national', 'notice') AND EXISTS (SELECT 1 FROM outbox e \
+                     WHERE e.case_id = o.case_id AND e.routing_key = o.routing_key \
+                     AND e.kind IN ('national', 'notice') AND e.status IN ('queued', 'retrying') \
+                     AND e.id < o.id)) \
                      ORDER BY o.next_attempt_ms, o.id LIMIT ?2{lock: FOR UPDATE OF o SKIP LOCKED}"
                 ),
                 params![at, limit],

@@ -109,6 +109,7 @@ suite!(
     messages_page_filters_by_institution_before_the_limit,
     outbox_counts_per_kind_and_status,
     outbox_claim_leases_due_rows,
+    national_messages_of_a_case_are_claimed_in_case_order,
     a_claim_uses_the_store_clock_and_an_overdue_sent_sed_is_retrying,
     a_claim_is_bounded_in_body_bytes_beyond_its_first_row,
     parked_messages_by_case_and_expiry,
@@ -1596,6 +1597,55 @@ fn outbox_claim_leases_due_rows(store: &dyn Store) {
     assert_eq!(n(1_001), 0);
     assert_eq!(n(6_000), 2);
     assert_eq!(n(20_000), 3);
+}
+
+/// One case's messages to one national queue go out one after the other: the
+/// second waits until the first is settled (sent, or failed after its retries);
+/// another institution's, another case's and SEDs abroad do not wait.
+fn national_messages_of_a_case_are_claimed_in_case_order(store: &dyn Store) {
+    let case = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let other_case = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let national = |id: &str, kind: OutboxKind, to: &str, case: &CaseId| {
+        let mut m = due_message(id, 100);
+        m.kind = kind;
+        m.exchange = "eessi.national".into();
+        m.routing_key = to.into();
+        m.case_id = Some(case.clone());
+        m
+    };
+    let mut tx = store.begin().unwrap();
+    let first = tx
+        .outbox_enqueue(&national("n1", OutboxKind::National, "BE:ONSS", &case))
+        .unwrap();
+    tx.outbox_enqueue(&national("n2", OutboxKind::Notice, "BE:ONSS", &case))
+        .unwrap();
+    tx.outbox_enqueue(&national("n3", OutboxKind::National, "BE:ONSS", &case))
+        .unwrap();
+    tx.outbox_enqueue(&national("i1", OutboxKind::National, "BE:INASTI", &case))
+        .unwrap();
+    tx.outbox_enqueue(&national("o1", OutboxKind::National, "BE:ONSS", &other_case))
+        .unwrap();
+    tx.outbox_enqueue(&due_message("s1", 100)).unwrap();
+    tx.commit().unwrap();
+    let claim = |at: i64| -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .outbox_claim(Some(at), 10, u64::MAX, 1_000)
+            .unwrap()
+            .messages
+            .into_iter()
+            .map(|m| m.message_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(claim(1_000), ["i1", "n1", "o1", "s1"]);
+    // n1 is leased, not settled: its successors still wait when the lease ends.
+    assert_eq!(claim(2_500), ["i1", "n1", "o1", "s1"]);
+    let sent = Change::to(OutboxStatus::Sent).attempt();
+    let mut tx = store.begin().unwrap();
+    assert!(tx.outbox_transition(first, OutboxKind::National, &sent).unwrap());
+    tx.commit().unwrap();
+    assert_eq!(claim(4_000), ["i1", "n2", "o1", "s1"]);
 }
 
 fn a_claim_is_bounded_in_body_bytes_beyond_its_first_row(store: &dyn Store) {
