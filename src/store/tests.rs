@@ -1623,8 +1623,13 @@ fn national_messages_of_a_case_are_claimed_in_case_order(store: &dyn Store) {
         .unwrap();
     tx.outbox_enqueue(&national("i1", OutboxKind::National, "BE:INASTI", &case))
         .unwrap();
-    tx.outbox_enqueue(&national("o1", OutboxKind::National, "BE:ONSS", &other_case))
-        .unwrap();
+    tx.outbox_enqueue(&national(
+        "o1",
+        OutboxKind::National,
+        "BE:ONSS",
+        &other_case,
+    ))
+    .unwrap();
     tx.outbox_enqueue(&due_message("s1", 100)).unwrap();
     tx.commit().unwrap();
     let claim = |at: i64| -> Vec<String> {
@@ -1643,7 +1648,10 @@ fn national_messages_of_a_case_are_claimed_in_case_order(store: &dyn Store) {
     assert_eq!(claim(2_500), ["i1", "n1", "o1", "s1"]);
     let sent = Change::to(OutboxStatus::Sent).attempt();
     let mut tx = store.begin().unwrap();
-    assert!(tx.outbox_transition(first, OutboxKind::National, &sent).unwrap());
+    assert!(
+        tx.outbox_transition(first, OutboxKind::National, &sent)
+            .unwrap()
+    );
     tx.commit().unwrap();
     assert_eq!(claim(4_000), ["i1", "n2", "o1", "s1"]);
 }
