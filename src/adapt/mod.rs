@@ -313,18 +313,6 @@ impl Adapter {
         self.national_of(doc.get_root_readonly(), header, document, limits)
     }
 
-    /// `to_national` of a SED element already parsed (and checked) by the caller,
-    /// such as the one inside a received envelope: it is not parsed again. The
-    /// format's document fields stay empty: `received_to_national` fills them.
-    pub fn element_to_national(
-        &self,
-        sed: Option<libxml::readonly::RoNode>,
-        header: &Header,
-        limits: &XmlLimits,
-    ) -> Result<String, AdaptError> {
-        self.national_of(sed, header, None, limits)
-    }
-
     /// The national form of a received SED (its element already parsed and
     /// checked) with everything its envelope says: sender, receiver, case id,
     /// and the document's id, what it answers and whether it updates one.

@@ -104,6 +104,30 @@ fn submission(
     })
 }
 
+/// Wait until a received SED of `case` is delivered to a national queue here; the
+/// institution(s) it went to.
+async fn delivered_to(p: &Party, case: &CaseId) -> Result<String, String> {
+    for _ in 0..200 {
+        let to: Vec<String> =
+            p.sw.store
+                .messages(None, 1000)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|m| {
+                    m.kind == OutboxKind::National
+                        && m.case_id.as_ref() == Some(case)
+                        && m.status == crate::store::OutboxStatus::Sent
+                })
+                .map(|m| m.routing_key)
+                .collect();
+        if !to.is_empty() {
+            return Ok(to.join(", "));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("nothing of case {case} reached a national queue"))
+}
+
 /// Wait until the SED message reaches a final status at its sender.
 async fn settled(p: &Party, message_id: &str) -> Result<String, String> {
     for _ in 0..200 {
@@ -389,6 +413,67 @@ pub async fn run(amqp: Option<String>) -> Result<(), String> {
     }
     println!(
         "a second H002 sent straight onto the broker (message {rogue_id}) was refused by BE with PROTOCOL_VIOLATION"
+    );
+
+    // 6. Routing: NL:SVB asks Family Benefits Belgium, the liaison body, about a
+    // child living in Namur; BE's rules deliver it to the Walloon body. DE:TK asks
+    // the CBSS, which is no competent institution: the SED is accepted and waits in
+    // triage until an operator assigns it to ONSS.
+    let mut f001 = submission("NL:SVB", "BE:FBB", "FB_BUC_01", "F001", None, None, &root)?;
+    f001.body = String::from_utf8(f001.body)
+        .map_err(|e| e.to_string())?
+        .replace(
+            "<sed:PostalCode>9000</sed:PostalCode>",
+            "<sed:PostalCode>5000</sed:PostalCode>",
+        )
+        .into_bytes();
+    let f001 = send(nl, f001).await?;
+    println!(
+        "NL:SVB asked BE:FBB to determine the competent institution (F001, child in 5000 Namur): {}",
+        settled(nl, &f001.message_id).await?
+    );
+    let routed = delivered_to(be, &f001.case_id).await?;
+    println!("  BE's routing rules delivered it to {routed}");
+    let h001_cbss = send(
+        de,
+        submission("DE:TK", "BE:CBSS", "H_BUC_01", "H001", None, None, &root)?,
+    )
+    .await?;
+    println!(
+        "DE:TK asked BE:CBSS for information (H001): {}",
+        settled(de, &h001_cbss.message_id).await?
+    );
+    let entry = be
+        .sw
+        .store
+        .triage_list(Some(crate::store::TriageStatus::Waiting), 10)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|e| e.case_id == h001_cbss.case_id)
+        .ok_or("the H001 to the CBSS is not in triage")?;
+    println!(
+        "  it waits in triage (entry {}): {}",
+        entry.id, entry.reason
+    );
+    let operator = crate::store::AuditEntry {
+        at: crate::store::now_rfc3339(),
+        subject: "demo-operator".into(),
+        institution: None,
+        action: String::new(),
+        target: String::new(),
+        remote: None,
+    };
+    let sw = be.sw.clone();
+    let id = entry.id;
+    tokio::task::spawn_blocking(move || {
+        crate::switch::triage::assign(&sw, id, &inst("BE:ONSS"), &operator)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    println!(
+        "  an operator assigned it to BE:ONSS: delivered to {}",
+        delivered_to(be, &h001_cbss.case_id).await?
     );
 
     print_case(
