@@ -2,7 +2,7 @@
 //!
 //! The rules are data (`routing/belgium.toml`, named by `routing` in the
 //! configuration), checked at load and at start-up like the BUC definitions, and
-//! evaluated in order: the first rule whose selectors (BUC, SED type, addressed
+//! evaluated in order: the first rule whose selectors (BUC or sector, SED type, addressed
 //! institution) and content conditions all hold decides. A rule delivers to one
 //! institution or several (fan-out: each once), to the institution the SED was
 //! addressed to (`"addressed"`), or sends the SED to triage. A SED no rule matches
@@ -149,6 +149,8 @@ struct RawSet {
 struct RawRule {
     name: String,
     buc: Option<Vec<String>>,
+    /// Sectors (`FB`, `S`, ...): every BUC of the sector, as `FB_BUC_*` would.
+    sector: Option<Vec<String>>,
     sed: Option<Vec<String>>,
     addressed: Option<Vec<String>>,
     #[serde(default)]
@@ -331,9 +333,33 @@ impl Routing {
                     test: tests.remove(0),
                 });
             }
+            // A sector is the BUCs whose type starts with it (`FB` → `FB_BUC_*`).
+            let bucs = match (r.buc, r.sector) {
+                (Some(_), Some(_)) => {
+                    problems.push(format!("{at}: give `buc` or `sector`, not both"));
+                    None
+                }
+                (Some(b), None) => Some(b),
+                (None, Some(sectors)) => Some(
+                    sectors
+                        .iter()
+                        .filter_map(|s| {
+                            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase()) {
+                                Some(format!("{s}_BUC_*"))
+                            } else {
+                                problems.push(format!(
+                                    "{at}: {s:?} is not a sector (AW, FB, H, LA, M, P, R, S, UB)"
+                                ));
+                                None
+                            }
+                        })
+                        .collect(),
+                ),
+                (None, None) => None,
+            };
             rules.push(Rule {
                 name: r.name,
-                bucs: r.buc,
+                bucs,
                 seds,
                 addressed,
                 when,

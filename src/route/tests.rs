@@ -293,3 +293,25 @@ fn a_rule_needs_a_destination_or_triage_and_one_test_per_condition() {
     );
     assert!(e.contains("needs exactly one of"), "{e}");
 }
+
+/// A sector selects every BUC of the sector, as its prefix pattern does.
+#[test]
+fn a_sector_selects_the_bucs_of_the_sector() {
+    let r = Routing::parse(
+        "[[rule]]\nname = \"family benefits\"\nsector = [\"FB\"]\ndeliver = [\"BE:FBB\"]\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.rules[0].bucs, Some(vec!["FB_BUC_*".to_owned()]));
+    let got = route_fixture(&r, "FB_BUC_01", "F001", "BE:OPGROEIEN", |t| t);
+    assert_eq!(delivered(got), vec!["BE:FBB".to_owned()]);
+    let got = route_fixture(&r, "LA_BUC_02", "A003", "BE:ONSS", |t| t);
+    assert!(matches!(got, Route::Triage { rule: None, .. }), "{got:?}");
+    let e = Routing::parse(
+        "[[rule]]\nname = \"x\"\nsector = [\"fb\"]\nbuc = [\"FB_BUC_01\"]\ndeliver = [\"BE:FBB\"]\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("give `buc` or `sector`, not both"), "{e}");
+}
