@@ -55,13 +55,15 @@ pub enum TriageCommand {
 pub fn routing(command: RoutingCommand) -> anyhow::Result<i32> {
     let (RoutingCommand::Check { config } | RoutingCommand::Show { config }) = &command;
     let config = Config::load(config)?;
-    let routing = match &config.routing {
-        Some(p) => Routing::load(p)?,
-        None => Routing::addressed_only(),
-    };
+    let routing = Routing::of(config.routing.as_deref())?;
     match command {
         RoutingCommand::Show { .. } => {
             print!("{}", routing.show());
+            Ok(0)
+        }
+        // The same check as at start-up: only a rule file is checked.
+        RoutingCommand::Check { .. } if routing.path.is_none() => {
+            println!("no routing rules: every SED goes to the institution it is addressed to");
             Ok(0)
         }
         RoutingCommand::Check { .. } => {

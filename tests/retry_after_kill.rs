@@ -9,33 +9,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 
 const HOOK: &str = "EESSI_FAULT_ABORT_AFTER_COMMIT";
 
 /// A POST that may get no answer at all (the server dies on it).
 fn post_or_nothing(url: &str, content_type: &str, body: &[u8]) -> Option<Answer> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut r = agent
-        .post(url)
-        .header("content-type", content_type)
-        .send(body)
-        .ok()?;
-    Some(Answer {
-        status: r.status().as_u16(),
-        headers: r
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: r.body_mut().read_to_string().unwrap_or_default(),
-    })
+    try_request("POST", url, &[("content-type", content_type)], Some(body))
 }
 
 /// Start BE with the abort hook on `id`; send `body` to `path`, which kills it

@@ -42,6 +42,23 @@ pub enum Route {
     },
 }
 
+impl Route {
+    /// The decision of a rule that follows the case (`Rule::follow_case`).
+    pub fn follow_case(&self) -> bool {
+        match self {
+            Route::Deliver { follow_case, .. } | Route::Triage { follow_case, .. } => *follow_case,
+        }
+    }
+
+    /// The rule that decided, by name (`no rule` when none matched).
+    pub fn rule(&self) -> &str {
+        match self {
+            Route::Deliver { rule, .. } => rule,
+            Route::Triage { rule, .. } => rule.as_deref().unwrap_or("no rule"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RoutingError {
     #[error("cannot read {path}: {source}")]
@@ -222,6 +239,16 @@ impl Routing {
             }],
             sets: BTreeMap::new(),
             path: None,
+        }
+    }
+
+    /// The routing of a configuration: its rule file (`routing`), or without one
+    /// every SED to the institution it is addressed to. Only a rule file is
+    /// checked (`check`): the built-in routing has nothing to get wrong.
+    pub fn of(path: Option<&Path>) -> Result<Routing, RoutingError> {
+        match path {
+            Some(p) => Routing::load(p),
+            None => Ok(Routing::addressed_only()),
         }
     }
 

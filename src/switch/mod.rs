@@ -266,13 +266,9 @@ impl Switch {
             }
         }
         // The routing rules: every problem at once, like the definitions.
-        let routing = match &config.routing {
-            Some(path) => {
-                crate::route::Routing::load(path).map_err(|e| StartError::Other(e.to_string()))?
-            }
-            None => crate::route::Routing::addressed_only(),
-        };
-        if config.routing.is_some() {
+        let routing = crate::route::Routing::of(config.routing.as_deref())
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        if routing.path.is_some() {
             problems.extend(
                 routing
                     .check(&catalogue, &registry, &country)

@@ -1095,18 +1095,7 @@ mod retried {
         let be = instances(&dirs, pg);
         let case_id = CaseId::random();
         let body = std::fs::read(root().join("fixtures/sed/4.2/A009.xml")).unwrap();
-        let start = |body: &[u8]| Submission {
-            from: InstitutionId::parse("BE:ONSS").unwrap(),
-            to: InstitutionId::parse("NL:SVB").unwrap(),
-            buc: BucType::parse("LA_BUC_04").unwrap(),
-            sed: SedType::parse("A009").unwrap(),
-            version: None,
-            case_id: Some(case_id.clone()),
-            document_id: None,
-            related: None,
-            body: body.to_vec(),
-            reference: None,
-        };
+        let start = |body: &[u8]| onss_start(&case_id, "NL:SVB", "LA_BUC_04", "A009", body);
         let first = one_submission(race(&be, 8, |_| start(&body)));
         assert_eq!(first.case_id, case_id);
         assert_eq!(cases(&be[0]), 1);
@@ -1139,6 +1128,22 @@ mod retried {
         assert_eq!(detail.documents.len(), 1);
     }
 
+    /// A Start from BE:ONSS to `to` under the client's own `case_id`.
+    fn onss_start(case_id: &CaseId, to: &str, buc: &str, sed: &str, body: &[u8]) -> Submission {
+        Submission {
+            from: InstitutionId::parse("BE:ONSS").unwrap(),
+            to: InstitutionId::parse(to).unwrap(),
+            buc: BucType::parse(buc).unwrap(),
+            sed: SedType::parse(sed).unwrap(),
+            version: None,
+            case_id: Some(case_id.clone()),
+            document_id: None,
+            related: None,
+            body: body.to_vec(),
+            reference: None,
+        }
+    }
+
     /// A multilateral case owner starts one conversation per counterparty under the
     /// same case id: each Start is its own request, retried on its own.
     fn each_conversation_start_under_a_case_id_is_retried_on_its_own(pg: Option<&Scratch>) {
@@ -1146,18 +1151,7 @@ mod retried {
         let be = &instances(&dirs, pg)[0];
         let case_id = CaseId::random();
         let body = std::fs::read(root().join("fixtures/sed/4.2/A003.xml")).unwrap();
-        let start = |to: &str, body: &[u8]| Submission {
-            from: InstitutionId::parse("BE:ONSS").unwrap(),
-            to: InstitutionId::parse(to).unwrap(),
-            buc: BucType::parse("LA_BUC_02").unwrap(),
-            sed: SedType::parse("A003").unwrap(),
-            version: None,
-            case_id: Some(case_id.clone()),
-            document_id: None,
-            related: None,
-            body: body.to_vec(),
-            reference: None,
-        };
+        let start = |to: &str, body: &[u8]| onss_start(&case_id, to, "LA_BUC_02", "A003", body);
         let nl = submit_keyed(be, start("NL:SVB", &body), None, None).unwrap();
         let de = submit_keyed(be, start("DE:DRV", &body), None, None).unwrap();
         assert!(!nl.replayed && !de.replayed);

@@ -488,6 +488,16 @@ impl Answer {
 
 /// Any request, redirects not followed.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+    try_request(method, url, headers, body).expect("HTTP request")
+}
+
+/// `request`, or None when no answer came (the server died on it).
+pub fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Option<Answer> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -499,9 +509,9 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         b = b.header(*n, *v);
     }
     let mut r = agent
-        .run(b.body(body.unwrap_or_default().to_vec()).unwrap())
-        .expect("HTTP request");
-    Answer {
+        .run(b.body(body.unwrap_or_default().to_vec()).ok()?)
+        .ok()?;
+    Some(Answer {
         status: r.status().as_u16(),
         headers: r
             .headers()
@@ -509,7 +519,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
             .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect(),
         body: r.body_mut().read_to_string().unwrap_or_default(),
-    }
+    })
 }
 
 /// Write `request` on a raw connection and read one answer (status, lower-case

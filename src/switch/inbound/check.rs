@@ -344,38 +344,22 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     let route = sw
         .routing
         .route(&env.buc, &env.sed, &env.receiver, &doc, sed_node);
-    let follow_case = match &route {
-        crate::route::Route::Deliver { follow_case, .. }
-        | crate::route::Route::Triage { follow_case, .. } => *follow_case,
-    };
     // A later SED of a case goes where the case's earlier SEDs went (read outside
     // any transaction: the earlier deliveries committed before this SED, which
     // answers or follows them). The transaction reads them again and retries on a
     // difference, or on this read's failure: a store fault is never an answer.
-    let followed = follow_case.then(|| {
+    let followed = route.follow_case().then(|| {
         sw.store
             .case_national_destinations(&env.case_id)
             .map_err(|e| e.to_string())
     });
-    let route = match (&followed, route) {
-        (Some(Ok(earlier)), crate::route::Route::Deliver { rule, .. }) if !earlier.is_empty() => {
-            crate::route::Route::Deliver {
-                rule: format!("{rule} (following the case)"),
-                to: earlier.clone(),
-                follow_case,
-            }
-        }
-        (Some(Ok(earlier)), crate::route::Route::Triage { rule, .. }) if !earlier.is_empty() => {
-            crate::route::Route::Deliver {
-                rule: format!(
-                    "{} (following the case)",
-                    rule.unwrap_or_else(|| "no rule".into())
-                ),
-                to: earlier.clone(),
-                follow_case,
-            }
-        }
-        (_, route) => route,
+    let route = match &followed {
+        Some(Ok(earlier)) if !earlier.is_empty() => crate::route::Route::Deliver {
+            rule: format!("{} (following the case)", route.rule()),
+            to: earlier.clone(),
+            follow_case: true,
+        },
+        _ => route,
     };
     // Each receiving institution's form is made here too.
     let (deliveries, routed) = match route {
