@@ -228,6 +228,73 @@ fn total_cpu(nodes: &[Node]) -> Result<Duration, String> {
     nodes.iter().map(Node::cpu).sum()
 }
 
+/// The CPU each process on the path used during one phase: the switch processes,
+/// the local RabbitMQ node (when this user can see it) and this harness (the
+/// national clients). On a machine they share, the broker's and the clients' CPU
+/// bounds the switch's rate as much as its own.
+struct CpuShare {
+    pids: Vec<(String, u32, Duration)>,
+}
+
+impl CpuShare {
+    fn start(nodes: &[&Node]) -> Result<CpuShare, String> {
+        let mut pids: Vec<(String, u32)> = nodes
+            .iter()
+            .map(|n| (format!("switch {}", n.name), n.pid))
+            .collect();
+        if let Some(b) = super::node::broker_pid() {
+            pids.push(("broker".into(), b));
+        }
+        pids.push(("harness".into(), std::process::id()));
+        let pids = pids
+            .into_iter()
+            .map(|(name, pid)| Ok((name, pid, super::node::pid_cpu(pid)?)))
+            .collect::<Result<_, String>>()?;
+        Ok(CpuShare { pids })
+    }
+
+    /// Milliseconds of CPU per SED for each process since `start`, by name.
+    fn per_sed(&self, seds: u64) -> Result<Vec<(String, f64)>, String> {
+        self.pids
+            .iter()
+            .map(|(name, pid, before)| {
+                let used = super::node::pid_cpu(*pid)?.saturating_sub(*before);
+                Ok((
+                    name.clone(),
+                    used.as_secs_f64() * 1000.0 / seds.max(1) as f64,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Print each process's CPU per SED for `phase` and report it as
+/// `<phase>_cpu_ms_<process>`; the broker's figure is returned (0 when unseen).
+fn report_cpu_share(report: &mut Report, phase: &str, share: &[(String, f64)]) -> f64 {
+    let line: Vec<String> = share
+        .iter()
+        .map(|(name, ms)| format!("{name} {ms:.3} ms"))
+        .collect();
+    println!("{phase}: CPU per SED by process: {}", line.join(", "));
+    for (name, ms) in share {
+        let key = name.replace("switch ", "").replace('-', "_");
+        report.set(&format!("{phase}_cpu_ms_{key}"), round3(*ms));
+    }
+    share
+        .iter()
+        .find(|(n, _)| n == "broker")
+        .map_or(0.0, |(_, ms)| *ms)
+}
+
+/// The highest share of the ceiling a path could reach on this machine if the
+/// switch's only cost were its `signatures` RSA signatures per SED, with the other
+/// processes (broker, clients) costing what they were measured to: the machine's
+/// cores divided by that CPU per SED, against the ceiling.
+fn bound_ratio(cores: usize, ceiling: f64, signatures: f64, rsa_ms: f64, others_ms: f64) -> f64 {
+    let per_sed_ms = signatures * rsa_ms + others_ms;
+    cores as f64 * 1000.0 / per_sed_ms.max(1e-9) / ceiling.max(1e-9)
+}
+
 /// Submit `count` national messages with the closed-loop clients and wait until
 /// `counter` (summed over `watch`) grew by as many; the time of both.
 async fn closed_phase(
@@ -463,6 +530,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         );
     }
     let cpu_before = total_cpu(&be)?;
+    let share = CpuShare::start(&be.iter().collect::<Vec<_>>())?;
     let took = closed_phase(
         &addrs,
         &be,
@@ -474,6 +542,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
     )
     .await?;
     let cpu = total_cpu(&be)?.saturating_sub(cpu_before);
+    let outbound_share = share.per_sed(opts.seds)?;
     let outbound = rate(opts.seds as usize, took);
     report.rate(
         "outbound_per_s",
@@ -507,6 +576,17 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         "cpu_per_sed_over_rsa_sign",
         round3(cpu_ms / rsa_sign_cpu_ms),
     );
+    report_cpu_share(&mut report, "outbound", &outbound_share);
+    let others: f64 = outbound_share
+        .iter()
+        .filter(|(n, _)| !n.starts_with("switch "))
+        .map(|(_, ms)| ms)
+        .sum();
+    let bound = bound_ratio(cores, ceiling, 1.0, rsa_sign_cpu_ms, others);
+    println!(
+        "outbound bound: a switch costing one signature per SED, beside this broker and these clients ({others:.3} ms), would reach {bound:.3} of the ceiling"
+    );
+    report.set("outbound_bound_ratio", round3(bound));
 
     // The same number through the batch channel, as the batch command sends them.
     if opts.batch_chunk > 0 {
@@ -649,6 +729,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         opts.warmup.min(200),
     )
     .await?;
+    let share = CpuShare::start(&pair.iter().collect::<Vec<_>>())?;
     let took = closed_phase(
         &addr,
         be_whole,
@@ -659,6 +740,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         opts.whole_seds,
     )
     .await?;
+    let whole_share = share.per_sed(opts.whole_seds)?;
     let whole = rate(opts.whole_seds as usize, took);
     report.rate(
         "whole_path_per_s",
@@ -666,6 +748,14 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         whole,
     );
     report.set("whole_path_ratio", round3(whole / ceiling));
+    let broker = report_cpu_share(&mut report, "whole_path", &whole_share);
+    // Two signatures per SED (BE's SED, NL's receipt) and the broker's CPU: what
+    // no switch can avoid when the broker shares the machine.
+    let bound = bound_ratio(cores, ceiling, 2.0, rsa_sign_cpu_ms, broker);
+    println!(
+        "whole-path bound: two signatures per SED and nothing else in the switches, beside this broker ({broker:.3} ms per SED), would reach {bound:.3} of the ceiling"
+    );
+    report.set("whole_path_bound_ratio", round3(bound));
     let applied = pair[0].counter("inbound_applied").await?;
     report.set("whole_path_applied_at_nl", applied);
     if opts.hostile_share > 0.0 {
@@ -820,6 +910,26 @@ async fn hostile_phase(
     let answers = hostile::collect(amqp, expected_measured, Duration::from_secs(120)).await?;
     let hostile_per_s = sent as f64 / took.as_secs_f64().max(1e-9);
     let cpu_share = hostile_per_s * cpu_each / cores as f64;
+    // The clean run again after it: the stores and the national queues grew during
+    // the two runs, so the hostile run is compared with the mean of the clean run
+    // before and the one after it (A-B-A), not with the first alone.
+    let took_after = closed_phase(
+        run.addr,
+        &run.pair[1..],
+        "signals_received",
+        run.clients,
+        run.national,
+        run.next,
+        run.seds,
+    )
+    .await?;
+    let clean_after = rate(run.seds as usize, took_after);
+    report.rate(
+        "whole_path_clean_after_per_s",
+        "WHOLE PATH again without hostile messages",
+        clean_after,
+    );
+    let clean = (clean + clean_after) / 2.0;
     report.rate(
         "whole_path_hostile_per_s",
         "WHOLE PATH with hostile messages on NL's inbox",
@@ -836,7 +946,7 @@ async fn hostile_phase(
     println!(
         "hostile: {sent} sent at {hostile_per_s:.0}/s, {} answered with the contract's error, {} wrong, {} unanswered; \
          each cost the machine {:.3} ms of CPU alone, {:.1} % of its CPU at that rate; \
-         valid throughput {valid:.0}/s against {clean:.0}/s without ({:+.1} %)",
+         valid throughput {valid:.0}/s against {clean:.0}/s without (the mean of the clean runs before and after; {:+.1} %)",
         answers.right,
         answers.wrong,
         answers.missing,
