@@ -125,6 +125,70 @@ pub enum CloseScope {
     Local,
 }
 
+/// Where a reply goes ([RINA-TS §5.1]: `isML=false` without participant selection
+/// on a reply means "to the sender of the request only").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyTo {
+    /// Only to the sender of the SED it answers.
+    Sender,
+    /// To any participant of the case.
+    All,
+}
+
+/// The reference's document parameters for one SED type in one BUC
+/// ([RINA-TS §3.1.3.1, §5]), as a BUC file's `[documents.<SED>]` table sets them.
+/// Unset keys take `DocParams::default()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocParams {
+    /// `isStarter`: the SED may open the case ([RINA-TS §5.2]).
+    pub starter: bool,
+    /// `hasCancel`: its sender may invalidate it with X008 ([RINA-TS §5.5]).
+    pub cancel: bool,
+    /// `hasMultipleVersions`: its sender may send it again as a new version.
+    pub versions: bool,
+    /// `hasReject`: its receiver may reject it with X011.
+    pub reject: bool,
+    /// `hasClarify`: its receiver may ask for clarification with X012 (answered by X013).
+    pub clarify: bool,
+    /// `allowsAttachments` ([RINA-TS §5.4]).
+    pub attachments: bool,
+    /// `isBulk`: a master document carrying child documents ([RINA-TS §5.3]).
+    pub bulk: bool,
+    /// Where a reply of this type may go (only for SEDs that answer another).
+    pub reply_to: ReplyTo,
+}
+
+impl Default for DocParams {
+    /// UNCERTAIN: the reference's per-SED values are in RINA's BUC XML files, which
+    /// are not public. The defaults follow the "real definition" the reference quotes
+    /// ([RINA-TS §3.1.3.1.2]: a starter with hasClarify, hasMultipleVersions and
+    /// hasCancel, without hasReject), its attachments rule (§5.4: every SED allows
+    /// attachments except a listed few, which the BUC files set to false) and the
+    /// reply-to-sender schema of §5.1.4, the usual one for replies. A BUC file sets
+    /// what differs.
+    fn default() -> Self {
+        DocParams {
+            starter: false,
+            cancel: true,
+            versions: true,
+            reject: false,
+            clarify: true,
+            attachments: true,
+            bulk: false,
+            reply_to: ReplyTo::Sender,
+        }
+    }
+}
+
+/// The administrative SEDs (X001–X013, X050, X100): their rights are the engine's
+/// ([RINA-TS §6.2.2]), not document parameters; they are never cancelled, updated,
+/// rejected or clarified themselves.
+pub fn is_administrative(sed: &SedType) -> bool {
+    sed.as_str().starts_with('X')
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateDef {
@@ -168,8 +232,12 @@ pub struct BucDef {
     pub id: BucType,
     pub sector: String,
     pub title: String,
-    /// Bilateral BUCs refuse a second counterparty.
+    /// Bilateral BUCs refuse a second counterparty (`isML=false`, [RINA-TS §4.1]).
     pub bilateral: bool,
+    /// A counterparty may remove only itself with X006 (`removeMeOnly`, [RINA-TS §4.2]).
+    pub remove_me_only: bool,
+    /// Document parameters per business SED type of the BUC (defaults filled in).
+    pub documents: BTreeMap<SedType, DocParams>,
     pub initial: String,
     pub states: BTreeMap<String, StateDef>,
     pub transitions: Vec<Transition>,
@@ -182,6 +250,24 @@ impl BucDef {
     /// Every SED type this BUC can carry, its subprocesses included.
     pub fn sed_types(&self) -> BTreeSet<&SedType> {
         self.transitions.iter().map(|t| &t.sed).collect()
+    }
+    /// The document parameters of `sed` in this BUC (an administrative SED has
+    /// none: `None`).
+    pub fn params(&self, sed: &SedType) -> Option<DocParams> {
+        if is_administrative(sed) {
+            return None;
+        }
+        Some(self.documents.get(sed).copied().unwrap_or_default())
+    }
+    /// Every business SED type of the BUC with its parameters (defaults filled in).
+    pub fn business_params(&self) -> impl Iterator<Item = (&SedType, DocParams)> {
+        self.sed_types()
+            .into_iter()
+            .filter_map(|s| self.params(s).map(|p| (s, p)))
+    }
+    /// Whether some SED of this BUC answers `sed` (a request awaits a reply).
+    pub fn is_answered(&self, sed: &SedType) -> bool {
+        self.transitions.iter().any(|t| t.answers.contains(sed))
     }
     /// The SEDs that may open a case.
     pub fn starters(&self) -> impl Iterator<Item = &Transition> {
@@ -215,8 +301,10 @@ struct RawBuc {
     buc: String,
     sector: String,
     title: String,
+    /// `isML` ([RINA-TS §4.1]); no default: every BUC says which it is.
+    multilateral: bool,
     #[serde(default)]
-    bilateral: bool,
+    remove_me_only: bool,
     initial: String,
     #[serde(default)]
     subprocesses: Vec<String>,
@@ -225,6 +313,9 @@ struct RawBuc {
     transitions: Vec<RawTransition>,
     #[serde(default)]
     auto_close: Vec<AutoClose>,
+    /// Document parameters of the BUC's SED types, by type.
+    #[serde(default)]
+    documents: BTreeMap<String, DocParams>,
 }
 
 #[derive(Deserialize)]
@@ -373,13 +464,27 @@ impl Catalogue {
                     message: "defined twice".into(),
                 });
             }
+            let mut documents = BTreeMap::new();
+            for (name, params) in &raw.documents {
+                match SedType::parse(name) {
+                    Ok(t) => {
+                        documents.insert(t, *params);
+                    }
+                    Err(e) => problems.push(CheckProblem {
+                        subject: subject.clone(),
+                        message: format!("[documents.{name}]: {e}"),
+                    }),
+                }
+            }
             bucs.insert(
                 id.clone(),
                 BucDef {
                     id,
                     sector: raw.sector,
                     title: raw.title,
-                    bilateral: raw.bilateral,
+                    bilateral: !raw.multilateral,
+                    remove_me_only: raw.remove_me_only,
+                    documents,
                     initial: raw.initial,
                     states,
                     transitions,
@@ -474,6 +579,9 @@ impl Catalogue {
                     push(s, "an auto_close rule needs after_days >= 1".into());
                 }
             }
+            for m in parameter_problems(def) {
+                push(s, m);
+            }
             if def.starters().next().is_none() {
                 push(
                     s,
@@ -535,6 +643,77 @@ impl Catalogue {
         }
         problems
     }
+}
+
+/// Where a BUC's parameters disagree with its transitions or with each other
+/// ([RINA-TS §4, §5]).
+fn parameter_problems(def: &BucDef) -> Vec<String> {
+    let mut out = Vec::new();
+    let carried = def.sed_types();
+    // Starters: declared (`isStarter`) exactly where the case owner may open the case.
+    for t in def.starters() {
+        if !def.documents.get(&t.sed).is_some_and(|p| p.starter) {
+            out.push(format!(
+                "{} opens the case (the case owner sends it in {}) but is not declared `starter = true`",
+                t.sed, def.initial
+            ));
+        }
+    }
+    for (sed, p) in &def.documents {
+        if is_administrative(sed) {
+            out.push(format!(
+                "[documents.{sed}]: administrative SEDs take no document parameters"
+            ));
+        } else if !carried.contains(sed) {
+            out.push(format!("[documents.{sed}]: the BUC never carries {sed}"));
+        }
+        if p.starter && !def.starters().any(|t| &t.sed == sed) {
+            out.push(format!(
+                "{sed} is declared a starter but no transition lets the case owner send it in {}",
+                def.initial
+            ));
+        }
+    }
+    // A reply to a SED the BUC never carries can never be sent.
+    for t in &def.transitions {
+        for a in &t.answers {
+            if !carried.contains(a) {
+                out.push(format!("{} answers {a}, which {} never carries", t.sed, def.id));
+            }
+        }
+    }
+    if def.bilateral {
+        if def
+            .transitions
+            .iter()
+            .any(|t| t.effect == Some(Effect::AddParticipant))
+        {
+            out.push(
+                "bilateral (multilateral = false) but a transition adds a participant (X005): \
+                 a bilateral case has one counterparty at a time"
+                    .into(),
+            );
+        }
+        // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
+        // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
+        // anyway while the case has two participants.
+    }
+    // A parameter that promises an administrative SED the BUC does not carry.
+    let has = |x: &str| carried.iter().any(|s| s.as_str() == x);
+    for (sed, p) in def.business_params() {
+        for (on, x, what) in [
+            (p.cancel, "X008", "cancel"),
+            (p.reject, "X011", "reject"),
+            (p.clarify, "X012", "clarify"),
+        ] {
+            if on && !has(x) {
+                out.push(format!(
+                    "{sed} has `{what} = true` but the BUC does not carry {x}"
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn reachable_from<'a>(def: &'a BucDef, start: &'a [String]) -> BTreeSet<&'a str> {
@@ -669,6 +848,7 @@ mod tests {
 buc = "T_BUC_01"
 sector = "T"
 title = "test"
+multilateral = true
 initial = "start"
 subprocesses = ["AD_BUC_01"]
 [states.start]
@@ -686,6 +866,13 @@ sed = "A002"
 by = "Counterparty"
 answers = ["A001"]
 to = "done"
+[documents.A001]
+starter = true
+cancel = false
+clarify = false
+[documents.A002]
+cancel = false
+clarify = false
 "#;
 
     #[test]

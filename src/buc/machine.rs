@@ -6,7 +6,7 @@
 //! through here, so a SED the protocol forbids is refused the same way whether a
 //! Belgian institution or a foreign access point sends it.
 
-use crate::buc::definition::{BucDef, CLOSED, Effect, Target};
+use crate::buc::definition::{BucDef, CLOSED, Effect, ReplyTo, Target};
 use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
 
 /// What `step` needs to know about one document already in the case.
@@ -18,6 +18,8 @@ pub struct DocView {
     pub receiver: InstitutionId,
     pub latest_version: u32,
     pub cancelled: bool,
+    /// The document this one answers (its RelatedDocument), if any.
+    pub related: Option<DocumentId>,
 }
 
 /// What `step` needs to know about the case. Two views are equal when `step`
@@ -56,6 +58,9 @@ pub struct SedEvent {
     pub receiver: InstitutionId,
     pub receiver_role: Role,
     pub related: Option<DocumentId>,
+    /// The institution a participant SED (X005, X006, X007) names, read from the
+    /// SED at its definition's `subject` path before `step`.
+    pub subject: Option<InstitutionId>,
 }
 
 /// What the case becomes when the event is applied.
@@ -111,7 +116,7 @@ pub fn step(
         (CaseAction::Start, None) => start(def, event),
         (_, None) => Err(StepError::UnknownCase),
         (CaseAction::New, Some(case)) => new_document(def, case, event),
-        (CaseAction::Update, Some(case)) => update(case, event),
+        (CaseAction::Update, Some(case)) => update(def, case, event),
     }
 }
 
@@ -237,6 +242,19 @@ fn new_document(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decis
             .ok_or_else(|| violation(format!("{} cannot answer {}", event.sed, doc.sed)))?,
         None => by_role[0],
     };
+    admin_rights(def, case, event, related)?;
+    if let Some(doc) = related
+        && !chosen.answers.is_empty()
+        && def
+            .params(&event.sed)
+            .is_some_and(|p| p.reply_to == ReplyTo::Sender)
+        && event.receiver != doc.sender
+    {
+        return Err(violation(format!(
+            "{} answers {} and goes to its sender only ({}) [RINA-TS §5.1.4]",
+            event.sed, doc.sed, doc.sender
+        )));
+    }
     let to_state = match &chosen.to {
         Target::Previous => case
             .previous_state
@@ -255,13 +273,21 @@ fn new_document(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decis
     })
 }
 
-fn update(case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
+fn update(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
     if case.state == CLOSED {
         return Err(violation("the case is closed"));
     }
     let doc = case
         .document(&event.document_id)
         .ok_or_else(|| StepError::UnknownDocument(event.document_id.clone()))?;
+    // A new version only of a type with hasMultipleVersions; an administrative SED
+    // is never sent again as a new version [RINA-TS §5.5, §6.2.2.5].
+    if !def.params(&doc.sed).is_some_and(|p| p.versions) {
+        return Err(violation(format!(
+            "{} takes no new version in {} [RINA-TS §5.5]",
+            doc.sed, def.id
+        )));
+    }
     if doc.sed != event.sed {
         return Err(violation(format!(
             "Update changes the SED type of {} from {} to {}",
@@ -301,6 +327,196 @@ fn update(case: &CaseView, event: &SedEvent) -> Result<Decision, StepError> {
         effect: None,
         subject: None,
     })
+}
+
+/// The rights of the administrative SEDs, as the reference's common action handlers
+/// define them ([RINA-TS §6.2.2]); business SEDs pass. `related` is the document
+/// the SED names (already known to be in the case and not invalidated).
+fn admin_rights(
+    def: &BucDef,
+    case: &CaseView,
+    event: &SedEvent,
+    related: Option<&DocView>,
+) -> Result<(), StepError> {
+    let sed = event.sed.as_str();
+    let named = |what: &str| {
+        related.ok_or_else(|| {
+            violation(format!(
+                "{sed} must name the document it {what} (RelatedDocument)"
+            ))
+        })
+    };
+    let received_by_sender = |doc: &DocView, what: &str| {
+        if doc.receiver == event.sender {
+            Ok(())
+        } else {
+            Err(violation(format!(
+                "{sed} {what} only a document its sender received ({} was sent to {})",
+                doc.sed, doc.receiver
+            )))
+        }
+    };
+    let allowed = |doc: &DocView, flag: fn(&crate::buc::DocParams) -> bool, what: &str| {
+        if def.params(&doc.sed).is_some_and(|p| flag(&p)) {
+            Ok(())
+        } else {
+            Err(violation(format!(
+                "{} cannot be {what} in {} [RINA-TS §5.5]",
+                doc.sed, def.id
+            )))
+        }
+    };
+    let of_type = |doc: &DocView, want: &str| {
+        if doc.sed.as_str() == want {
+            Ok(())
+        } else {
+            Err(violation(format!("{sed} answers {want}, not {}", doc.sed)))
+        }
+    };
+    match sed {
+        // Reopening: X003 answers an X002 addressed to its sender, back to the requester.
+        "X003" => {
+            let x002 = named("answers")?;
+            of_type(x002, "X002")?;
+            received_by_sender(x002, "answers")?;
+            if event.receiver != x002.sender {
+                return Err(violation("X003 goes to the participant who asked to reopen"));
+            }
+        }
+        // The requester decides, once every other participant answered [RINA-TS §6.2.2.42].
+        "X004" => {
+            let requests: Vec<&DocumentId> = case
+                .documents
+                .iter()
+                .filter(|d| d.sed.as_str() == "X002" && d.sender == event.sender)
+                .map(|d| &d.id)
+                .collect();
+            if requests.is_empty() {
+                return Err(violation(
+                    "X004 comes from the participant who asked to reopen the case (X002)",
+                ));
+            }
+            for (who, _) in case.participants.iter().filter(|(i, _)| i != &event.sender) {
+                let answered = case.documents.iter().any(|d| {
+                    d.sed.as_str() == "X003"
+                        && &d.sender == who
+                        && d.receiver == event.sender
+                        && d.related.as_ref().is_some_and(|r| requests.contains(&r))
+                });
+                if !answered {
+                    return Err(violation(format!(
+                        "X004 before every participant answered the reopening request ({who} has not) [RINA-TS §6.2.2.42]"
+                    )));
+                }
+            }
+        }
+        // Add a participant: never in a bilateral BUC, never one already in the case.
+        "X005" => {
+            if def.bilateral {
+                return Err(violation(format!(
+                    "{} is bilateral: no participant can be added [RINA-TS §4.1]",
+                    def.id
+                )));
+            }
+            if let Some(who) = &event.subject
+                && case.role_of(who).is_some()
+            {
+                return Err(violation(format!("{who} already takes part in the case")));
+            }
+        }
+        // Remove a counterparty: the owner any, a counterparty itself where the BUC
+        // says removeMeOnly; never down to fewer than two [RINA-TS §4.2, §6.1.5.1].
+        "X006" => {
+            if case.participants.len() <= 2 {
+                return Err(violation(
+                    "X006 with only two participants in the case [RINA-TS §6.1.5.1]",
+                ));
+            }
+            if let Some(who) = &event.subject {
+                if case.role_of(who) != Some(Role::Counterparty) {
+                    return Err(violation(format!(
+                        "X006 removes a counterparty of the case; {who} is not one"
+                    )));
+                }
+                if event.sender_role == Role::Counterparty {
+                    if !def.remove_me_only {
+                        return Err(violation(format!(
+                            "in {} only the case owner removes participants [RINA-TS §4.2]",
+                            def.id
+                        )));
+                    }
+                    if who != &event.sender {
+                        return Err(violation(format!(
+                            "in {} a counterparty removes only itself [RINA-TS §4.2]",
+                            def.id
+                        )));
+                    }
+                }
+            }
+        }
+        // Forward: to an institution of the sender's country not yet in the case.
+        "X007" => {
+            if let Some(who) = &event.subject {
+                if case.role_of(who).is_some() {
+                    return Err(violation(format!("{who} already takes part in the case")));
+                }
+                if who.country() != event.sender.country() {
+                    return Err(violation(
+                        "X007 forwards the case only to an institution of the sender's country [RINA-TS §6.2.2.29]",
+                    ));
+                }
+            }
+        }
+        // Invalidate: only one's own document, of a type that can be cancelled.
+        "X008" => {
+            let doc = named("invalidates")?;
+            if doc.sender != event.sender {
+                return Err(violation(format!(
+                    "X008 invalidates only a document its sender sent ({} came from {})",
+                    doc.sed, doc.sender
+                )));
+            }
+            allowed(doc, |p| p.cancel, "invalidated")?;
+        }
+        // Reminder: of one's own request, which the BUC answers with another SED.
+        "X009" => {
+            let doc = named("chases")?;
+            if doc.sender != event.sender {
+                return Err(violation(format!(
+                    "X009 reminds of a document its sender sent ({} came from {})",
+                    doc.sed, doc.sender
+                )));
+            }
+            if !def.is_answered(&doc.sed) {
+                return Err(violation(format!(
+                    "{} awaits no answer in {}: there is nothing to remind of",
+                    doc.sed, def.id
+                )));
+            }
+        }
+        "X010" => {
+            let doc = named("answers")?;
+            of_type(doc, "X009")?;
+            received_by_sender(doc, "answers")?;
+        }
+        "X011" => {
+            let doc = named("rejects")?;
+            received_by_sender(doc, "rejects")?;
+            allowed(doc, |p| p.reject, "rejected")?;
+        }
+        "X012" => {
+            let doc = named("asks to clarify")?;
+            received_by_sender(doc, "asks to clarify")?;
+            allowed(doc, |p| p.clarify, "clarified")?;
+        }
+        "X013" => {
+            let doc = named("answers")?;
+            of_type(doc, "X012")?;
+            received_by_sender(doc, "answers")?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn check_roles(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<(), StepError> {
@@ -388,6 +604,8 @@ mod tests {
             sector: "LA".into(),
             title: "t".into(),
             bilateral: false,
+            remove_me_only: false,
+            documents: BTreeMap::new(),
             initial: "start".into(),
             states,
             transitions: vec![
@@ -444,6 +662,7 @@ mod tests {
                 Role::CaseOwner
             },
             related: related.map(|r| DocumentId::parse(&format!("{r:0>32}")).unwrap()),
+            subject: None,
         }
     }
 
@@ -466,6 +685,7 @@ mod tests {
                 receiver: e.receiver.clone(),
                 latest_version: 1,
                 cancelled: false,
+                related: e.related.clone(),
             });
         }
     }
@@ -513,8 +733,8 @@ mod tests {
         let d = step(&def, case.as_ref(), &e).unwrap();
         assert_eq!(d.to_state, "disagreed");
         apply(&mut case, &e, &d);
-        // Cross-reply: A012 answering the A004.
-        let e = ev(CaseAction::New, "A012", "3", false, Some("2"));
+        // A012 answering the A003 (to its sender, the case owner).
+        let e = ev(CaseAction::New, "A012", "3", false, Some("1"));
         let d = step(&def, case.as_ref(), &e).unwrap();
         assert_eq!(d.to_state, "agreed");
         apply(&mut case, &e, &d);

@@ -9,7 +9,7 @@ pub mod machine;
 pub mod render;
 
 pub use definition::{
-    AutoClose, BucDef, Catalogue, CheckProblem, CloseScope, DefinitionError, Effect, Party,
-    StateDef, Target, Transition,
+    AutoClose, BucDef, Catalogue, CheckProblem, CloseScope, DefinitionError, DocParams, Effect,
+    Party, ReplyTo, StateDef, Target, Transition, is_administrative,
 };
 pub use machine::{CaseView, Decision, DocView, SedEvent, StepError, step};

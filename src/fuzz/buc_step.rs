@@ -117,6 +117,7 @@ pub fn run(data: &[u8]) {
             receiver,
             receiver_role: role(e[2] & 2 == 2),
             related,
+            subject: None,
         };
         let Ok(d) = step(def, case.as_ref(), &event) else {
             continue;
@@ -169,6 +170,7 @@ pub fn run(data: &[u8]) {
                 receiver: event.receiver.clone(),
                 latest_version: event.version,
                 cancelled: false,
+                related: event.related.clone(),
             });
         } else if let Some(doc) = c.documents.iter_mut().find(|x| x.id == event.document_id) {
             doc.latest_version = event.version;

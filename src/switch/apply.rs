@@ -128,6 +128,7 @@ pub fn view_of(
             sender: d.sender.clone(),
             receiver: d.receiver.clone(),
             latest_version: d.latest_version,
+            related: d.related.clone(),
         })
         .collect();
     documents.sort_by(|x, y| x.id.as_str().cmp(y.id.as_str()));
@@ -139,8 +140,9 @@ pub fn view_of(
     }
 }
 
-/// The event `step` judges, from the envelope's header.
-pub fn event_of(h: &Header) -> SedEvent {
+/// The event `step` judges, from the envelope's header and the institution the SED
+/// names at its definition's `subject` path (participant SEDs).
+pub fn event_of(h: &Header, subject: Option<&InstitutionId>) -> SedEvent {
     SedEvent {
         action: h.action,
         sed: h.sed.clone(),
@@ -151,6 +153,7 @@ pub fn event_of(h: &Header) -> SedEvent {
         receiver: h.receiver.clone(),
         receiver_role: h.receiver_role,
         related: h.related.clone(),
+        subject: subject.cloned(),
     }
 }
 
@@ -222,22 +225,23 @@ pub fn apply(
     {
         return Err(Refused::Moved);
     }
-    let decision = step(def, view.as_ref(), &event_of(h)).map_err(Refused::Step)?;
-    let subject =
-        match sed.subject {
-            Some(text) => Some(InstitutionId::parse(text).map_err(|e| {
-                Refused::Protocol(format!("the SED names no valid institution: {e}"))
-            })?),
-            None if decision
-                .effect
-                .is_some_and(crate::buc::Effect::needs_subject) =>
-            {
-                return Err(Refused::Protocol(
-                    "the SED does not name the institution its effect needs".into(),
-                ));
-            }
-            None => None,
-        };
+    let subject = match sed.subject {
+        Some(text) => Some(InstitutionId::parse(text).map_err(|e| {
+            Refused::Protocol(format!("the SED names no valid institution: {e}"))
+        })?),
+        None => None,
+    };
+    let decision =
+        step(def, view.as_ref(), &event_of(h, subject.as_ref())).map_err(Refused::Step)?;
+    if subject.is_none()
+        && decision
+            .effect
+            .is_some_and(crate::buc::Effect::needs_subject)
+    {
+        return Err(Refused::Protocol(
+            "the SED does not name the institution its effect needs".into(),
+        ));
+    }
     super::record::record(
         tx,
         &super::record::Transition {

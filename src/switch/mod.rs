@@ -18,6 +18,8 @@ pub mod relay;
 pub mod retention;
 pub mod supervise;
 #[cfg(test)]
+mod rights_tests;
+#[cfg(test)]
 mod tests;
 pub mod triage;
 

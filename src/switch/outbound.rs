@@ -707,24 +707,28 @@ pub(crate) fn plan(
         && view
             .as_ref()
             .is_some_and(|v| v.role_of(&s.from) != Some(Role::Counterparty));
-    let decision = step(def, view.as_ref(), &apply::event_of(&header)).map_err(|e| {
+    let subject = body
+        .subject
+        .as_deref()
+        .map(InstitutionId::parse)
+        .transpose()
+        .map_err(|e| invalid("body", format!("the SED names no valid institution: {e}")))?;
+    let decision = step(
+        def,
+        view.as_ref(),
+        &apply::event_of(&header, subject.as_ref()),
+    )
+    .map_err(|e| {
         taken_or(
             own_case_taken.then_some(&header.case_id),
             step_refusal_of(&header, e),
         )
     })?;
-    match (&body.subject, decision.effect) {
-        (Some(text), _) => {
-            InstitutionId::parse(text)
-                .map_err(|e| invalid("body", format!("the SED names no valid institution: {e}")))?;
-        }
-        (None, Some(e)) if e.needs_subject() => {
-            return Err(invalid(
-                "body",
-                "the SED does not name the institution its effect needs",
-            ));
-        }
-        _ => {}
+    if subject.is_none() && decision.effect.is_some_and(|e| e.needs_subject()) {
+        return Err(invalid(
+            "body",
+            "the SED does not name the institution its effect needs",
+        ));
     }
     let sed_text =
         std::str::from_utf8(&body.canonical).map_err(|_| invalid("body", "not UTF-8"))?;

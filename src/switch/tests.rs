@@ -17,7 +17,7 @@ use crate::store::{OutboxKind, OutboxMessage, OutboxStatus};
 use crate::transport::memory::MemoryBroker;
 use crate::transport::{OutMessage, PublishOutcome, WireMessage};
 
-fn root() -> std::path::PathBuf {
+pub(super) fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -32,7 +32,7 @@ fn nl_svb() -> crate::signing::Signer {
 
 /// A switch for `country` on SQLite under `dir`, or on the scratch PostgreSQL
 /// database when one is given.
-fn switch(country: &str, dir: &std::path::Path, pg: Option<&Scratch>) -> Arc<Switch> {
+pub(super) fn switch(country: &str, dir: &std::path::Path, pg: Option<&Scratch>) -> Arc<Switch> {
     let mut config = crate::harness::demo::demo_config(&root(), country, dir, None).unwrap();
     config.retry.attempts_max = 1;
     let mut sw = Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap();
@@ -64,7 +64,7 @@ fn wire(m: &OutMessage) -> WireMessage {
 }
 
 /// `handle`, retried in place while it says Wait, as the lanes do.
-fn handle_until_settled(sw: &Switch, m: &WireMessage) -> Disposition {
+pub(super) fn handle_until_settled(sw: &Switch, m: &WireMessage) -> Disposition {
     for _ in 0..200 {
         match handle(sw, m) {
             Disposition::Wait(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
