@@ -678,7 +678,10 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
     for t in &def.transitions {
         for a in &t.answers {
             if !carried.contains(a) {
-                out.push(format!("{} answers {a}, which {} never carries", t.sed, def.id));
+                out.push(format!(
+                    "{} answers {a}, which {} never carries",
+                    t.sed, def.id
+                ));
             }
         }
     }
@@ -905,6 +908,62 @@ clarify = false
         assert!(all.contains("state orphan is unreachable"), "{all}");
         assert!(all.contains("state stuck has no way out"), "{all}");
         assert!(p.len() >= 4);
+    }
+
+    #[test]
+    fn a_definition_against_the_reference_rules_lists_every_problem() {
+        let d = fixture(GOOD);
+        // X005 in the catalogue and a subprocess that adds participants.
+        write(
+            d.path(),
+            "seds.toml",
+            "[A001]\ntitle = \"a\"\n[A002]\ntitle = \"b\"\n[A003]\ntitle = \"c\"\n[X001]\ntitle = \"close\"\n[X005]\ntitle = \"add\"\n",
+        );
+        write(
+            d.path(),
+            "subprocesses/AD_BUC_03.toml",
+            "subprocess = \"AD_BUC_03\"\ntitle = \"Add\"\n[[transitions]]\nfrom = [\"*\"]\nsed = \"X005\"\nby = \"CaseOwner\"\nto = \".\"\neffect = \"add_participant\"\nsubject = \"A/B\"\n",
+        );
+        for s in ["A003", "X005"] {
+            write(d.path(), &format!("schemas/4.2/{s}.xsd"), "<x/>");
+        }
+        let bad = GOOD
+            // bilateral, yet X005 may add a participant
+            .replace("multilateral = true", "multilateral = false")
+            .replace("[\"AD_BUC_01\"]", "[\"AD_BUC_01\", \"AD_BUC_03\"]")
+            // a reply to a SED this BUC never carries
+            .replace("answers = [\"A001\"]", "answers = [\"A001\", \"A003\"]")
+            // a declared starter that does not start, and a starter not declared
+            .replace(
+                "[documents.A002]\ncancel = false",
+                "[documents.A002]\nstarter = true\ncancel = false",
+            )
+            .replace("[documents.A001]\nstarter = true\n", "[documents.A001]\n")
+            // cancel promised without X008
+            .replace(
+                "[documents.A002]\nstarter = true\ncancel = false",
+                "[documents.A002]\nstarter = true",
+            );
+        write(d.path(), "T_BUC_01.toml", &bad);
+        let (cat, mut p) = Catalogue::load_unchecked(d.path()).unwrap();
+        p.extend(cat.check(
+            &d.path().join("schemas"),
+            &[SedVersion::parse("4.2").unwrap()],
+        ));
+        let all = p
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for want in [
+            "bilateral (multilateral = false) but a transition adds a participant",
+            "A002 answers A003, which T_BUC_01 never carries",
+            "A002 is declared a starter but no transition lets the case owner send it",
+            "A001 opens the case (the case owner sends it in start) but is not declared `starter = true`",
+            "A002 has `cancel = true` but the BUC does not carry X008",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
     }
 
     #[test]

@@ -380,7 +380,9 @@ fn admin_rights(
             of_type(x002, "X002")?;
             received_by_sender(x002, "answers")?;
             if event.receiver != x002.sender {
-                return Err(violation("X003 goes to the participant who asked to reopen"));
+                return Err(violation(
+                    "X003 goes to the participant who asked to reopen",
+                ));
             }
         }
         // The requester decides, once every other participant answered [RINA-TS §6.2.2.42].

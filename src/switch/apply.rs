@@ -225,12 +225,13 @@ pub fn apply(
     {
         return Err(Refused::Moved);
     }
-    let subject = match sed.subject {
-        Some(text) => Some(InstitutionId::parse(text).map_err(|e| {
-            Refused::Protocol(format!("the SED names no valid institution: {e}"))
-        })?),
-        None => None,
-    };
+    let subject =
+        match sed.subject {
+            Some(text) => Some(InstitutionId::parse(text).map_err(|e| {
+                Refused::Protocol(format!("the SED names no valid institution: {e}"))
+            })?),
+            None => None,
+        };
     let decision =
         step(def, view.as_ref(), &event_of(h, subject.as_ref())).map_err(Refused::Step)?;
     if subject.is_none()

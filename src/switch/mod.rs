@@ -16,9 +16,9 @@ pub mod outbound;
 pub mod record;
 pub mod relay;
 pub mod retention;
-pub mod supervise;
 #[cfg(test)]
 mod rights_tests;
+pub mod supervise;
 #[cfg(test)]
 mod tests;
 pub mod triage;

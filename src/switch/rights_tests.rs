@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::Switch;
 use super::inbound::Disposition;
-use super::outbound::{SubmitError, Submission, submit};
+use super::outbound::{Submission, SubmitError, submit};
 use super::tests::{handle_until_settled, root, switch};
 use crate::harness::peer::{Craft, craft_with};
 use crate::ids::{BucType, CaseAction, CaseId, DocumentId, InstitutionId, Role, SedType};
@@ -130,11 +130,7 @@ fn rules() -> Vec<Rule> {
             cite: "[RINA-TS §6.2.2.42]",
             buc: "LA_BUC_04",
             be: "BE:ONSS",
-            setup: vec![
-                a009(),
-                send(O, To::One(C), "X001"),
-                answer(C, O, "X002", 1),
-            ],
+            setup: vec![a009(), send(O, To::One(C), "X001"), answer(C, O, "X002", 1)],
             refused: send(C, To::One(O), "X004"),
             allowed: None,
         },
@@ -143,11 +139,7 @@ fn rules() -> Vec<Rule> {
             cite: "[RINA-TS §6.2.2.40-41]",
             buc: "LA_BUC_04",
             be: "BE:ONSS",
-            setup: vec![
-                a009(),
-                send(O, To::One(C), "X001"),
-                answer(C, O, "X002", 1),
-            ],
+            setup: vec![a009(), send(O, To::One(C), "X001"), answer(C, O, "X002", 1)],
             refused: answer(C, O, "X003", 2),
             allowed: Some(answer(O, C, "X003", 2)),
         },
@@ -297,8 +289,7 @@ fn role(w: Who) -> Role {
 
 /// The fixture body of `sed`, naming `subject` in its participant element.
 fn body(sed: &str, subject: Option<&InstitutionId>) -> Vec<u8> {
-    let text =
-        std::fs::read_to_string(root().join(format!("fixtures/sed/4.2/{sed}.xml"))).unwrap();
+    let text = std::fs::read_to_string(root().join(format!("fixtures/sed/4.2/{sed}.xml"))).unwrap();
     let Some(who) = subject else {
         return text.into_bytes();
     };
@@ -324,8 +315,10 @@ struct Run {
     _dir: tempfile::TempDir,
 }
 
-/// What happened to the last step at Belgium.
+/// What happened to the last step at Belgium (the texts are read through `Debug`
+/// in failure messages).
 #[derive(Debug)]
+#[expect(dead_code, reason = "the variants' texts are printed through Debug")]
 enum Outcome {
     /// Belgium sent it / received it with a receipt.
     Accepted,
@@ -460,8 +453,8 @@ impl Run {
         let doc_id = h.document_id.clone();
         let key = format!("fixtures/pki/{}.key.pem", from.as_str().replace(':', "_"));
         let cert = format!("fixtures/pki/{}.crt.pem", from.as_str().replace(':', "_"));
-        let signer = crate::signing::Signer::from_files(&root().join(key), &root().join(cert))
-            .unwrap();
+        let signer =
+            crate::signing::Signer::from_files(&root().join(key), &root().join(cert)).unwrap();
         let wire = craft_with(&signer, &craft).unwrap().delivered();
         if handle_until_settled(&self.be, &wire) != Disposition::Ack {
             return (Outcome::Other("not acknowledged".into()), None);
