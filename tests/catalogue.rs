@@ -326,6 +326,7 @@ fn apply(view: &mut Option<CaseView>, e: &SedEvent, d: &eessi_switch::buc::Decis
             receiver: e.receiver.clone(),
             latest_version: e.version,
             cancelled: false,
+            related: e.related.clone(),
         });
     } else if let Some(doc) = v.documents.iter_mut().find(|x| x.id == e.document_id) {
         doc.latest_version = e.version;
@@ -356,7 +357,8 @@ proptest::proptest! {
                 (CaseAction::Update, Some(d)) => (d.id.clone(), d.latest_version + 1),
                 _ => (DocumentId::random(), 1),
             };
-            let e = SedEvent { action, sed, document_id, version, sender, sender_role, receiver, receiver_role, related };
+            let subject = Some(institutions[(who + 1) % 4].clone());
+            let e = SedEvent { action, sed, document_id, version, sender, sender_role, receiver, receiver_role, related, subject };
             // A refused event is never applied: only accepted decisions reach `apply`.
             match step(def, view.as_ref(), &e) {
                 Ok(d) => {

@@ -685,22 +685,21 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
             }
         }
     }
-    if def.bilateral {
-        if def
+    if def.bilateral
+        && def
             .transitions
             .iter()
             .any(|t| t.effect == Some(Effect::AddParticipant))
-        {
-            out.push(
-                "bilateral (multilateral = false) but a transition adds a participant (X005): \
-                 a bilateral case has one counterparty at a time"
-                    .into(),
-            );
-        }
-        // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
-        // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
-        // anyway while the case has two participants.
+    {
+        out.push(
+            "bilateral (multilateral = false) but a transition adds a participant (X005): \
+             a bilateral case has one counterparty at a time"
+                .into(),
+        );
     }
+    // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
+    // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
+    // anyway while the case has two participants.
     // A parameter that promises an administrative SED the BUC does not carry.
     let has = |x: &str| carried.iter().any(|s| s.as_str() == x);
     for (sed, p) in def.business_params() {

@@ -368,10 +368,11 @@ impl Run {
                 self.participants.push(to);
             }
         }
-        if let (Some(who), "X005") = (s.subject, s.sed) {
-            if matches!(outcome, Outcome::Accepted) && !self.participants.contains(&who) {
-                self.participants.push(who);
-            }
+        if let (Some(who), "X005") = (s.subject, s.sed)
+            && matches!(outcome, Outcome::Accepted)
+            && !self.participants.contains(&who)
+        {
+            self.participants.push(who);
         }
         self.docs.push(doc);
         outcome
