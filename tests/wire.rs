@@ -57,13 +57,15 @@ async fn every_buc_in_both_directions_between_two_switches() {
     );
     be.wait_state(&case, "disagreed");
     nl.wait_message(&case, &id(&a004, "messageId"), "delivered");
+    // The approval answers the decision (A003), to its sender: a reply goes to the
+    // sender of what it answers [RINA-TS §5.1.4].
     nl.send(
         "NL:SVB",
         "BE:INASTI",
         "LA_BUC_02",
         "A012",
         Some(&case),
-        Some(&id(&a004, "documentId")),
+        Some(&id(&a003, "documentId")),
     );
     be.wait_state(&case, "agreed");
     let x001 = be.send(
@@ -850,13 +852,20 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         &be,
         serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X003", "caseId": case, "relatedDocumentId": id(&x002, "documentId"), "body": sed("X003")}),
     );
-    send_body(
-        &be,
-        serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X004", "caseId": case, "body": sed("X004")}),
+    // The requester decides, once every other participant answered [RINA-TS §6.2.2.42];
+    // the case owner may not (it did not ask).
+    let (status, p) = be.post_json(
+        "/api/v1/documents",
+        &serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X004", "caseId": case, "body": sed("X004")}),
     );
-    let reopened = nl.wait_state(&case, "answered");
+    assert_eq!(status, 409, "X004 from a participant that did not ask to reopen: {p}");
+    send_body(
+        &nl,
+        serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "X004", "caseId": case, "body": sed("X004")}),
+    );
+    let reopened = be.wait_state(&case, "answered");
     assert_eq!(reopened["status"], "open");
-    assert_eq!(be.wait_state(&case, "answered")["status"], "open");
+    assert_eq!(nl.wait_state(&case, "answered")["status"], "open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
