@@ -285,7 +285,7 @@ fn buc_check_passes_on_the_shipped_definitions_and_fails_on_a_broken_one() {
     .unwrap();
     std::fs::write(
         defs.join("T_BUC_01.toml"),
-        "buc = \"T_BUC_01\"\nsector = \"T\"\ntitle = \"t\"\ninitial = \"start\"\n[states.start]\n[states.dead_end]\n[states.orphan]\n[[transitions]]\nfrom = [\"start\"]\nsed = \"A003\"\nby = \"CaseOwner\"\nto = \"dead_end\"\n[[transitions]]\nfrom = [\"dead_end\"]\nsed = \"Q123\"\nby = \"Counterparty\"\nto = \"dead_end\"\n",
+        "buc = \"T_BUC_01\"\nsector = \"T\"\ntitle = \"t\"\nmultilateral = false\ninitial = \"start\"\n[states.start]\n[states.dead_end]\n[states.orphan]\n[[transitions]]\nfrom = [\"start\"]\nsed = \"A003\"\nby = \"CaseOwner\"\nto = \"dead_end\"\n[[transitions]]\nfrom = [\"dead_end\"]\nsed = \"Q123\"\nby = \"Counterparty\"\nto = \"dead_end\"\n",
     )
     .unwrap();
     let (ok, out) = tool(
@@ -305,6 +305,7 @@ fn buc_check_passes_on_the_shipped_definitions_and_fails_on_a_broken_one() {
         "SED without a schema",
         "orphan is unreachable",
         "dead_end has no way out",
+        "A003 opens the case (the case owner sends it in start) but is not declared `starter = true`",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

@@ -695,30 +695,6 @@ fn participants(c: &serde_json::Value) -> Vec<String> {
     p
 }
 
-/// Wait until `check` holds for the case at `s`.
-fn wait_for(
-    s: &Server,
-    case: &str,
-    what: &str,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        if let Some(c) = s.case(case)
-            && check(&c)
-        {
-            return c;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} never happened at {}: {:?}",
-            s.country,
-            s.case(case)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn multilateral_case_with_update_participants_invalidation_closure_and_reopening() {
     let vhost = Vhost::new("admin");
@@ -737,7 +713,7 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "H001", "caseId": case, "documentId": doc, "body": sed("H001").replace("2026-", "2027-")}),
     );
     assert_eq!(v2["documentVersion"], 2);
-    let at_nl = wait_for(&nl, &case, "version 2 arrives", |c| {
+    let at_nl = nl.wait_for(&case, "version 2 arrives", |c| {
         c["documents"][0]["versions"].as_array().unwrap().len() == 2
     });
     assert_eq!(at_nl["documents"][0]["latestVersion"], 2);
@@ -747,7 +723,7 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         &be,
         serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X005", "caseId": case, "body": sed("X005").replace("DE:DRV", "NL:UWV")}),
     );
-    wait_for(&nl, &case, "NL:UWV joins", |c| {
+    nl.wait_for(&case, "NL:UWV joins", |c| {
         participants(c).contains(&"NL:UWV".to_owned())
     });
     assert!(participants(&be.case(&case).unwrap()).contains(&"NL:UWV".to_owned()));
@@ -756,7 +732,7 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         serde_json::json!({"from": "BE:ONSS", "to": "NL:UWV", "buc": "H_BUC_01", "sed": "H001", "caseId": case, "body": sed("H001")}),
     );
     be.wait_message(&case, &id(&to_uwv, "messageId"), "delivered");
-    wait_for(&nl, &case, "the second conversation", |c| {
+    nl.wait_for(&case, "the second conversation", |c| {
         c["documents"]
             .as_array()
             .unwrap()
@@ -794,10 +770,10 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         &be,
         serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X006", "caseId": case, "body": sed("X006").replace("DE:DRV", "NL:UWV")}),
     );
-    wait_for(&nl, &case, "NL:UWV leaves", |c| {
+    nl.wait_for(&case, "NL:UWV leaves", |c| {
         !participants(c).contains(&"NL:UWV".to_owned())
     });
-    wait_for(&be, &case, "NL:UWV leaves", |c| {
+    be.wait_for(&case, "NL:UWV leaves", |c| {
         !participants(c).contains(&"NL:UWV".to_owned())
     });
 
@@ -815,7 +791,7 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         &nl,
         serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "X008", "caseId": case, "relatedDocumentId": h002_doc, "body": sed("X008")}),
     );
-    let at_be = wait_for(&be, &case, "the H002 is cancelled", |c| {
+    let at_be = be.wait_for(&case, "the H002 is cancelled", |c| {
         c["documents"]
             .as_array()
             .unwrap()
@@ -840,7 +816,7 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         &nl,
         serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "X002", "caseId": case, "body": sed("X002")}),
     );
-    wait_for(&be, &case, "X002 arrives", |c| {
+    be.wait_for(&case, "X002 arrives", |c| {
         c["documents"]
             .as_array()
             .unwrap()
@@ -852,13 +828,23 @@ async fn multilateral_case_with_update_participants_invalidation_closure_and_reo
         &be,
         serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X003", "caseId": case, "relatedDocumentId": id(&x002, "documentId"), "body": sed("X003")}),
     );
+    nl.wait_for(&case, "X003 arrives", |c| {
+        c["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["sed"] == "X003")
+    });
     // The requester decides, once every other participant answered [RINA-TS §6.2.2.42];
     // the case owner may not (it did not ask).
     let (status, p) = be.post_json(
         "/api/v1/documents",
         &serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "H_BUC_01", "sed": "X004", "caseId": case, "body": sed("X004")}),
     );
-    assert_eq!(status, 409, "X004 from a participant that did not ask to reopen: {p}");
+    assert_eq!(
+        status, 409,
+        "X004 from a participant that did not ask to reopen: {p}"
+    );
     send_body(
         &nl,
         serde_json::json!({"from": "NL:SVB", "to": "BE:ONSS", "buc": "H_BUC_01", "sed": "X004", "caseId": case, "body": sed("X004")}),
@@ -912,7 +898,7 @@ async fn sigterm_stops_within_its_bound_and_a_restart_loses_nothing() {
     // Once NL's access point exists, the outbox delivers them.
     let _nl = Server::start(dir.path(), "NL", &vhost, &Retry::default());
     for c in &cases {
-        wait_for(&be, c, "delivery after the restart", |case| {
+        be.wait_for(c, "delivery after the restart", |case| {
             case["messages"]
                 .as_array()
                 .unwrap()

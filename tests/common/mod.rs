@@ -225,6 +225,30 @@ impl Server {
         }
     }
 
+    /// Wait until `check` holds for the case.
+    pub fn wait_for(
+        &self,
+        case: &str,
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(c) = self.case(case)
+                && check(&c)
+            {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never happened at {}: {:?}",
+                self.country,
+                self.case(case)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until the outbound SED message reaches `status`.
     pub fn wait_message(&self, case_id: &str, message_id: &str, status: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
