@@ -8,7 +8,8 @@ How to run (Python 3.11 or later, no third-party module), from the repository ro
 
 Its output is committed, like hand-written files: the switch and the tests read the files, never
 this script. Edit the SPEC table below (or a title in buc-definitions/seds.toml), run the script,
-then validate:
+then validate (a new SED also goes at the end of ADDED_LATER, which keeps the other fixtures as
+they are):
 
     for f in fixtures/sed/4.2/*.xml; do t=$(basename $f .xml); \
       xmllint --noout --schema sed-schemas/4.2/$t.xsd $f || echo FAIL $t; done
@@ -96,6 +97,13 @@ def P3000(country, extra):
                                               F("AdditionalInformation", T4, "?")]))
 
 
+def NOTE(section, reference, *fields):
+    """The global note of a cost-reimbursement SED: the issuing liaison body's reference, the
+    fields of the note, the submission date. (The individual claims of a bulk master document
+    are not modelled: the switch carries a bulk SED as one SED.)"""
+    return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]))
+
+
 SPEC = {
     # ---- LA ----
     "A001": S(F("Employer", "EmployerType", "*"),
@@ -134,13 +142,43 @@ SPEC = {
     "DA007": S(F("AuthorisationReply", [F("Outcome", DEC), F("AuthorisedPeriod", P, "?"), F("Reason", T2, "?")])),
     "DA008": S(F("TreatmentInformation", [F("Treatment", NES, ex="Additional rehabilitation sessions"), F("TreatmentPeriod", P),
                                            F("Text", T2, ex="Ten further sessions are needed.")])),
+    # AW_BUC_05, claims for reimbursement of benefits in kind on actual costs ([CH-SED] in seds.toml)
+    "DA010": NOTE("ClaimForReimbursement", "CLA-2026-0001", F("TotalNumberOfIndividualClaims", N),
+                  F("TotalAmountOfBenefits", M), F("FinancialYear", NES, ex="2025"), F("BankAccount", BANK)),
+    "DA011": NOTE("ClaimAcknowledgement", "ACK-CLA-2026-0001", F("ClaimReference", NES, ex="CLA-2026-0001"),
+                  F("DateOfReceipt", D)),
+    "DA012": NOTE("CreditNote", "CRN-2026-0001", F("ClaimReference", NES, ex="CLA-2026-0001"),
+                  F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
+    "DA012C": NOTE("CreditNoteContestation", "COC-CRN-2026-0001", F("CreditNoteReference", NES, ex="CRN-2026-0001"),
+                   F("ContestedAmount", M), F("Reason", T2, ex="The credit note does not cover the second invoice.")),
+    "DA012R": NOTE("CreditNoteContestationReply", "RPY-COC-CRN-2026-0001",
+                   F("ContestationReference", NES, ex="COC-CRN-2026-0001"), F("Outcome", DEC), F("Reason", T2, "?")),
+    "DA014": NOTE("DownPaymentInformation", "IDP-2026-0001", F("ClaimReference", NES, ex="CLA-2026-0001"),
+                  F("TotalAmountOfBenefits", M), F("DownPaymentAmount", M), F("DownPaymentPercentage", PCT)),
+    "DA015": NOTE("DownPaymentReply", "RPY-IDP-2026-0001", F("DownPaymentReference", NES, ex="IDP-2026-0001"),
+                  F("Outcome", OUT)),
+    "DA016": NOTE("ClaimContestation", "COC-2026-0001", F("ClaimReference", NES, ex="CLA-2026-0001"),
+                  F("TotalNumberOfContestations", N), F("ContestedAmount", M),
+                  F("Reason", T2, ex="The person was not insured with us on the treatment dates.")),
+    "DA016A": NOTE("ContestationAcknowledgement", "ACK-COC-2026-0001",
+                   F("ContestationReference", NES, ex="COC-2026-0001"), F("DateOfReceipt", D)),
+    "DA017": NOTE("ContestationReply", "RPY-COC-2026-0001", F("ContestationReference", NES, ex="COC-2026-0001"),
+                  F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")),
+    "DA018": NOTE("PaymentInformation", "PAY-2026-0001", F("ClaimReference", NES, ex="CLA-2026-0001"),
+                  F("TotalNumberOfIndividualPayments", N), F("TotalPaymentAmount", M), F("PaymentDate", D)),
+    "DA019": NOTE("PaymentAcknowledgement", "ACK-PAY-2026-0001", F("PaymentReference", NES, ex="PAY-2026-0001"),
+                  F("TotalPaymentAmount", M), F("DateOfReceiptOfPayment", D)),
     "DA020": S(F("InterestClaim", [F("ClaimReference", NES, ex="REIMB-2025-0042"), F("Amount", M), F("DueDate", D),
                                     F("BankAccount", BANK)])),
     "DA021": S(F("InterestReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
     "DA022C": S(F("Contest", [F("ContestedAmount", M), F("Reason", T2, ex="The claim was paid within the time limit.")])),
     "DA022R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="Payment was received after the time limit.")])),
+    "DA022": NOTE("InterestCreditNote", "CRN-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
+                  F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
     "DA024": REQ("Interest calculation"),
     "DA025": REP(),
+    "DA026": NOTE("InterestPayment", "PAY-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
+                  F("TotalNumberOfIndividualPayments", N), F("TotalInterestAmount", M), F("TotalPaymentAmount", M)),
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
     "DA040": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                          F("Reason", T2, "?")])),
@@ -149,6 +187,13 @@ SPEC = {
                                     F("IncapacityPeriod", P, "?")])),
     "DA043": S(F("Appointment", [F("AppointedPerson", NES, ex="A. Example, inspector"), F("Function", NES, ex="Accident inspector"),
                                   F("Contact", NES, ex="inspection@example.invalid"), F("AccidentDate", D)])),
+    "DA044": S(F("DetailedReportRequest", [F("Event", EVENT), F("EventDate", D),
+                                            F("RequestedReport", T2, ex="A detailed report with the medical certificates of the treatment."),
+                                            F("ReplyBefore", D, "?")])),
+    "DA046": S(F("DecisionRequest", [F("Event", EVENT), F("EventDate", D),
+                                      F("Subject", E(["date_of_recovery_or_consolidation", "award_of_pension"])),
+                                      F("Question", T2, "?")])),
+    "DA047": S(F("DecisionReply", [F("Outcome", DEC), F("DateOfRecoveryOrConsolidation", D, "?"), F("Reason", T2, "?")])),
     "DA048": S(F("Contest", [F("Event", EVENT), F("EventDate", D), F("Reason", T2, ex="The accident happened outside working hours.")])),
     "DA049": INFO("Further evidence on the circumstances of the accident is attached."),
     "DA050": S(F("Forwarding", [F("DiseaseDescription", T2, ex="Occupational asthma"), F("DeclarationDate", D),
@@ -171,6 +216,9 @@ SPEC = {
     "DA073A": S(F("RefundAcceptance", [F("AcceptedAmount", M), F("PaymentDate", D, "?")])),
     "DA073C": S(F("RefundContest", [F("ContestedAmount", M), F("Reason", T2, ex="The benefit was due for the whole period.")])),
     "DA073R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The refund is maintained for the last month.")])),
+    "DA074": NOTE("RefundDecision", "IRO-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
+                  F("TotalAmountOfOverpayments", M),
+                  F("MethodOfRefund", E(["bank_transfer", "offset_against_claim"])), F("BankAccount", BANK, "?")),
     # ---- FB ----
     "F001": S(F("Employer", "EmployerType", "*"), F("Claim", [F("ReceivedDate", D), F("BenefitType", E(["child_benefit", "childcare_allowance", "other"])),
                           F("ClaimPeriod", P)]),
@@ -307,6 +355,19 @@ SPEC = {
     "S055": S(F("Claim", [F("IncapacitySince", D), F("ClaimDate", D), F("Employer", "EmployerType", "?")])),
     "S056": S(F("Claim", [F("ClaimDate", D), F("CareNeed", T2, ex="Needs help with daily activities since a stroke.")])),
     "S057": S(F("ClaimReply", [F("Outcome", DEC), F("Text", T2, "?")])),
+    # S_BUC_19, S_BUC_21, S_BUC_22, S_BUC_23 masters and S_BUC_01 ([CH-SED] in seds.toml)
+    "S028": NOTE("InterestCreditNote", "CRN-ILP-2026-0002", F("InterestClaimReference", NES, ex="ILP-2026-0002"),
+                 F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
+    "S032": NOTE("InterestPayment", "PAY-ILP-2026-0002", F("InterestClaimReference", NES, ex="ILP-2026-0002"),
+                 F("TotalNumberOfIndividualPayments", N), F("TotalInterestAmount", M), F("TotalPaymentAmount", M)),
+    "S054": NOTE("RefundDecision", "IRO-IO-2026-0002", F("OverpaymentReference", NES, ex="IO-2026-0002"),
+                 F("TotalAmountOfOverpayments", M),
+                 F("MethodOfRefund", E(["bank_transfer", "offset_against_claim"])), F("BankAccount", BANK, "?")),
+    "S071": REQ("Entitlement document: residence"),
+    "S085": NOTE("CreditNote", "CRN-2026-0002", F("ClaimReference", NES, ex="CLA-2026-0002"),
+                 F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
+    "S105": NOTE("FixedAmounts", "IMO-2026-0001-2", F("InventoryReference", NES, ex="IMO-2026-0001"),
+                 F("TotalNumberOfMonths", N), F("Remarks", T2, "?")),
     # ---- UB ----
     "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("Question", T2, "?")])),
     "U001CB": S(F("HistoryRequest", [F("RequestedPeriod", P), F("FrontierWorker", B, ex="true"), F("Question", T2, "?")])),
@@ -366,10 +427,10 @@ SPEC = {
 
 # The sickness SEDs whose titles are not in the sources: a generic request or reply body.
 for _s in ["S006", "S008", "S009", "S011", "S014", "S016", "S018", "S026", "S030", "S033", "S035", "S044", "S050", "S051",
-           "S067", "S072", "S080", "S082", "S087", "S089", "S091", "S100", "S102", "S107", "S110", "S112", "S114", "S116"]:
+           "S067", "S072", "S077", "S080", "S082", "S087", "S089", "S091", "S100", "S102", "S107", "S110", "S112", "S114", "S116"]:
     SPEC[_s] = REQ("Sickness benefits")
 for _s in ["S007", "S010", "S012", "S015", "S017", "S019", "S027", "S031", "S034", "S037", "S045", "S068", "S073", "S081",
-           "S083", "S084", "S088", "S090", "S092", "S101", "S103", "S104", "S108", "S111", "S113", "S115", "S117", "S130",
+           "S083", "S084", "S088", "S090", "S092", "S101", "S103", "S104", "S108", "S111", "S113", "S115", "S117", "S130", "S131",
            "S053A", "S053C", "S053R"]:
     SPEC[_s] = REP()
 
@@ -693,6 +754,21 @@ def negative(valid_text, sed, find, repl, why):
     return f"{head}\n<!-- GENERATED by sed-schemas/generate.py. Invalid on purpose: {why} -->\n{rest}"
 
 
+# The fixtures take their fictitious person and case number from their SED's place in this order:
+# the SEDs of the first generation sorted, then the ones added later in the order they came, so that
+# adding a SED does not rewrite every other fixture.
+ADDED_LATER = [
+    "DA010", "DA011", "DA012", "DA012C", "DA012R", "DA014", "DA015", "DA016", "DA016A", "DA017", "DA018",
+    "DA019", "DA022", "DA026", "DA044", "DA046", "DA047", "DA074", "S028", "S032", "S054", "S071", "S077",
+    "S085", "S105", "S131",
+]
+
+
+def numbered():
+    later = [s for s in ADDED_LATER if s in SPEC]
+    return [s for s in sorted(SPEC) if s not in ADDED_LATER] + later
+
+
 def outputs():
     seds = tomllib.loads(SEDS_TOML.read_text(encoding="utf-8"))
     missing = [s for s in seds if s not in SPEC and s not in HAND_WRITTEN]
@@ -700,7 +776,7 @@ def outputs():
     if missing or unused:
         raise SystemExit(f"seds.toml and SPEC disagree: no spec for {missing}; spec without a seds.toml entry {unused}")
     files = {}
-    for n, sed in enumerate(sorted(SPEC)):
+    for n, sed in enumerate(numbered()):
         info = seds[sed]
         files[SCHEMA_DIR / f"{sed}.xsd"] = xsd_for(sed, info["title"], SPEC[sed])
         files[FIXTURE_DIR / f"{sed}.xml"] = Fixture(sed, info.get("sector", "AD"), n).render(SPEC[sed])
