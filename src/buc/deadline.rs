@@ -88,10 +88,14 @@ pub fn deadlines(
     for rule in &def.auto_close {
         let latest = docs
             .iter()
-            .filter(|d| !d.cancelled && rule.since.contains(&d.sed))
-            .map(|d| d.at)
-            .max();
-        if let Some(at) = latest {
+            .filter(|d| {
+                !d.cancelled && (rule.since.contains(&d.sed) || rule.paused_by.contains(&d.sed))
+            })
+            .max_by_key(|d| d.at);
+        if let Some(d) = latest
+            && !rule.paused_by.contains(&d.sed)
+        {
+            let at = d.at;
             let due = at + Duration::days(i64::from(rule.after_days));
             out.push(Deadline::AutoClose {
                 scope: rule.scope,
@@ -169,6 +173,40 @@ mod tests {
             deadlines(def, "agreed", &docs, t0 + Duration::days(90))
                 .iter()
                 .any(Deadline::is_overdue)
+        );
+        // A disagreement (A004) stops the closure clock: a disputed determination goes
+        // on to the dialogue procedure; an agreement afterwards starts it again.
+        let a004 = DocTiming {
+            id: DocumentId::random(),
+            sed: SedType::parse("A004").unwrap(),
+            at: t0 + Duration::days(10),
+            related: Some(a003.id.clone()),
+            cancelled: false,
+        };
+        let disputed = vec![a003.clone(), a004.clone()];
+        assert!(
+            !deadlines(def, "disagreed", &disputed, t0 + Duration::days(900))
+                .iter()
+                .any(|d| matches!(d, Deadline::AutoClose { .. })),
+            "a disputed case has no closure deadline"
+        );
+        let settled = vec![
+            a003.clone(),
+            a004,
+            DocTiming {
+                id: DocumentId::random(),
+                sed: SedType::parse("A012").unwrap(),
+                at: t0 + Duration::days(40),
+                related: Some(a003.id.clone()),
+                cancelled: false,
+            },
+        ];
+        let after = deadlines(def, "agreed", &settled, t0 + Duration::days(100));
+        assert!(
+            after
+                .iter()
+                .any(|d| matches!(d, Deadline::AutoClose { overdue: true, .. })),
+            "{after:?}"
         );
         // A closed case has no deadline; an invalidated document awaits nothing.
         assert!(deadlines(def, CLOSED, &docs, t0 + Duration::days(900)).is_empty());

@@ -112,6 +112,10 @@ pub struct AutoClose {
     pub after_days: u32,
     /// The clock starts at the latest document of one of these types.
     pub since: Vec<SedType>,
+    /// The clock stops while the latest document of `since` and these types is one of
+    /// these (a disagreement that leads to further exchanges, not to an end).
+    #[serde(default)]
+    pub paused_by: Vec<SedType>,
     /// `global` (X001 to all) or `local` (only our side).
     pub scope: CloseScope,
     #[serde(default)]
@@ -569,7 +573,7 @@ impl Catalogue {
                 }
             }
             for rule in &def.auto_close {
-                for sed in &rule.since {
+                for sed in rule.since.iter().chain(&rule.paused_by) {
                     referenced.insert(sed);
                     if !self.seds.contains_key(sed) {
                         push(s, format!("unknown SED {sed} in an auto_close rule"));
