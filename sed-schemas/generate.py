@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the per-SED schemas and example SEDs of data-model version 4.2.
+"""Generate the per-SED schemas and example SEDs of data-model versions 4.2 and 4.3.
 
 How to run (Python 3.11 or later, no third-party module), from the repository root:
 
@@ -11,18 +11,29 @@ this script. Edit the SPEC table below (or a title in buc-definitions/seds.toml)
 then validate (a new SED also goes at the end of ADDED_LATER, which keeps the other fixtures as
 they are):
 
-    for f in fixtures/sed/4.2/*.xml; do t=$(basename $f .xml); \
-      xmllint --noout --schema sed-schemas/4.2/$t.xsd $f || echo FAIL $t; done
+    for v in 4.2 4.3; do for f in fixtures/sed/$v/*.xml; do t=$(basename $f .xml); \
+      xmllint --noout --schema sed-schemas/$v/$t.xsd $f || echo FAIL $v $t; done; done
 
-What it writes, for every SED type of buc-definitions/seds.toml except the hand-written ones:
-  sed-schemas/4.2/<SED>.xsd        one global element <SED>, built on the shared types of
+What it writes, for every data-model version V of VERSIONS and every SED type of
+buc-definitions/seds.toml except the hand-written ones:
+  sed-schemas/V/<SED>.xsd          one global element <SED>, built on the shared types of
                                    common.xsd (person block, institutions, periods, money ...);
-  fixtures/sed/4.2/<SED>.xml       a valid example body with fictitious data;
-  fixtures/sed/4.2/invalid/*.xml   negative examples of the shared types added for this catalogue
+  fixtures/sed/V/<SED>.xml         a valid example body with fictitious data;
+  fixtures/sed/V/invalid/*.xml     negative examples of the shared types added for this catalogue
                                    (NEGATIVES below), each invalid for exactly one reason.
 
-Never touched: common.xsd (shared types are added there by hand, by appending), and the hand-written
-schemas and fixtures of A003, A004, A009, A012, H001, H002 and X001 (HAND_WRITTEN).
+Never touched: the files of the base version 4.2 (BASE) written by hand: common.xsd (shared types are
+added there by hand, by appending), the schemas and fixtures of A003, A004, A009, A012, H001, H002 and
+X001 (HAND_WRITTEN) and the negative examples of HAND_WRITTEN_INVALID. For every other version they are
+DERIVED from the base version's files (`derive`): the same text with the namespace, the schema version
+and sedVer rewritten. Edit the 4.2 file and re-run.
+
+Versions: 4.2 is sedGVer 4 / sedVer 2, 4.3 is sedGVer 4 / sedVer 3 (NAV's model of S040 for CDM 4.3,
+package model/v43, sends sedGVer "4", sedVer "3" [CPI]; RINA 6.3 runs CDM 4.3 [CAT]; CDM 4.4 is sedVer
+"4" [M-SED], so the specific version is the minor one). UNCERTAIN: no public source this project found
+shows how the content of a SED differs between 4.2 and 4.3 (the EC's schema package is not public), so
+the 4.3 catalogue has the same content as 4.2's; only the namespace and sedVer differ. A difference
+found later goes into SPEC (or a 4.3 hand-written file) for that version alone.
 
 The element names are this project's own rendering of the SED content: the European Commission's
 SED schema package is not public, so these schemas are not the official ones. The content of each
@@ -30,19 +41,39 @@ SED is deliberately compact: the person block, one SED-specific section with a f
 (from the domain notes, section 3.4, or the SED's title) and the optional LocalCaseNumbers.
 """
 
+import re
 import sys
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VERSION = "4.2"
-SCHEMA_DIR = ROOT / "sed-schemas" / VERSION
-FIXTURE_DIR = ROOT / "fixtures" / "sed" / VERSION
-INVALID_DIR = FIXTURE_DIR / "invalid"
 SEDS_TOML = ROOT / "buc-definitions" / "seds.toml"
-NS = "http://ec.europa.eu/eessi/ns/4_2"
+# Data-model version -> sedVer (sedGVer is "4" for both); see the docstring for the sources.
+VERSIONS = {"4.2": "2", "4.3": "3"}
+SED_GVER = "4"
+# The version whose hand-written files the other versions' are derived from.
+BASE = "4.2"
 
 HAND_WRITTEN = {"A003", "A004", "A009", "A012", "H001", "H002", "X001"}
+HAND_WRITTEN_INVALID = ["A003-bad-country.xml", "A003-bad-date.xml", "A003-missing-familyname.xml",
+                        "A009-unknown-element.xml"]
+
+
+def ns(version):
+    """The SED namespace of a data-model version: http://ec.europa.eu/eessi/ns/4_2 for 4.2."""
+    return "http://ec.europa.eu/eessi/ns/" + version.replace(".", "_")
+
+
+def schema_dir(version):
+    return ROOT / "sed-schemas" / version
+
+
+def fixture_dir(version):
+    return ROOT / "fixtures" / "sed" / version
+
+
+def invalid_dir(version):
+    return fixture_dir(version) / "invalid"
 
 # ---------------------------------------------------------------------------------------------
 # The table. A field is F(name, type, occurs, example):
@@ -510,7 +541,7 @@ def xml_escape(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def xsd_for(sed, title, spec):
+def xsd_for(sed, title, spec, version):
     local = []  # extra type definitions
 
     def type_ref(prefix, name, typ):
@@ -538,18 +569,18 @@ def xsd_for(sed, title, spec):
     return f'''<?xml version="1.0" encoding="UTF-8"?>
 <!-- GENERATED by sed-schemas/generate.py from its SPEC table: edit the table and re-run, do not edit this file. -->
 <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
-           xmlns="{NS}"
-           targetNamespace="{NS}"
+           xmlns="{ns(version)}"
+           targetNamespace="{ns(version)}"
            elementFormDefault="qualified"
            attributeFormDefault="unqualified"
-           version="{VERSION}">
+           version="{version}">
 
   <xs:annotation>
     <xs:documentation xml:lang="en">
-      SED {sed}, data-model version 4.2 (sedGVer 4, sedVer 2): {xml_escape(title)}.
+      SED {sed}, data-model version {version} (sedGVer {SED_GVER}, sedVer {VERSIONS[version]}): {xml_escape(title)}.
       The element names are this project's own rendering of the SED content, written for
       the EESSI message switch: the European Commission's SED schema package is not public,
-      so this schema is not the official one. Shared types come from common.xsd.
+      so this schema is not the official one. Shared types come from common.xsd.{same_as_base(version)}
     </xs:documentation>
   </xs:annotation>
 
@@ -567,8 +598,8 @@ def xsd_for(sed, title, spec):
 
 
 class Fixture:
-    def __init__(self, sed, sector, n):
-        self.sed, self.sector, self.n = sed, sector, n
+    def __init__(self, sed, sector, n, version):
+        self.sed, self.sector, self.n, self.version = sed, sector, n, version
         self.ours, self.theirs = SECTOR_INSTITUTIONS[sector]
         self.lines = []
 
@@ -727,7 +758,8 @@ class Fixture:
     def render(self, spec):
         self.lines = ['<?xml version="1.0" encoding="UTF-8"?>',
                       f'<!-- GENERATED by sed-schemas/generate.py: fictitious data, no real person. -->',
-                      f'<sed:{self.sed} xmlns:sed="{NS}" sedGVer="4" sedVer="2">']
+                      f'<sed:{self.sed} xmlns:sed="{ns(self.version)}" sedGVer="{SED_GVER}" '
+                      f'sedVer="{VERSIONS[self.version]}">']
         for n, t, o, e in (spec["persons"] or INSURED) + spec["sections"]:
             self.value(1, n, t, e)
         self.open(1, "LocalCaseNumbers")
@@ -769,6 +801,40 @@ def numbered():
     return [s for s in sorted(SPEC) if s not in ADDED_LATER] + later
 
 
+def same_as_base(version):
+    """The schema documentation's note on a version whose content is copied from the base version's."""
+    if version == BASE:
+        return ""
+    return (f"\n      UNCERTAIN: the content is version {BASE}'s; no public source shows how {version} differs.")
+
+
+def derive(source, version):
+    """A hand-written file of the base version, as the file of `version`: the namespace, the schema's
+    version attribute and sedVer rewritten (each rule must apply where its text is), nothing else."""
+    text = source.read_text(encoding="utf-8")
+    base_ver, ver = VERSIONS[BASE], VERSIONS[version]
+    rules = [
+        (ns(BASE), ns(version)),
+        (f'version="{BASE}"', f'version="{version}"'),
+        (f"version {BASE} (sedGVer {SED_GVER}, sedVer {base_ver})", f"version {version} (sedGVer {SED_GVER}, sedVer {ver})"),
+        (f"{BASE} is sedGVer {SED_GVER}, sedVer {base_ver}.", f"{version} is sedGVer {SED_GVER}, sedVer {ver}."),
+        (f'name="sedVer" type="xs:string" use="required" fixed="{base_ver}"',
+         f'name="sedVer" type="xs:string" use="required" fixed="{ver}"'),
+        (f'sedVer="{base_ver}"', f'sedVer="{ver}"'),
+    ]
+    for old, new in rules:
+        text = text.replace(old, new)
+    rel = source.relative_to(ROOT)
+    left = re.search(r"(?<![\d.])" + re.escape(BASE) + r"(?![\d])|" + re.escape(BASE.replace(".", "_")), text)
+    if left or ns(version) not in text:
+        raise SystemExit(f"{rel}: cannot derive version {version}: "
+                         + (f"{left.group(0)!r} left at offset {left.start()}" if left else "no SED namespace"))
+    head, rest = text.split("\n", 1)
+    note = (f"<!-- DERIVED by sed-schemas/generate.py from {rel} (data-model version {version}: namespace, "
+            f"version and sedVer rewritten): edit that file and re-run, do not edit this file. -->")
+    return f"{head}\n{note}\n{rest}"
+
+
 def outputs():
     seds = tomllib.loads(SEDS_TOML.read_text(encoding="utf-8"))
     missing = [s for s in seds if s not in SPEC and s not in HAND_WRITTEN]
@@ -776,12 +842,23 @@ def outputs():
     if missing or unused:
         raise SystemExit(f"seds.toml and SPEC disagree: no spec for {missing}; spec without a seds.toml entry {unused}")
     files = {}
-    for n, sed in enumerate(numbered()):
-        info = seds[sed]
-        files[SCHEMA_DIR / f"{sed}.xsd"] = xsd_for(sed, info["title"], SPEC[sed])
-        files[FIXTURE_DIR / f"{sed}.xml"] = Fixture(sed, info.get("sector", "AD"), n).render(SPEC[sed])
-    for name, sed, find, repl, why in NEGATIVES:
-        files[INVALID_DIR / name] = negative(files[FIXTURE_DIR / f"{sed}.xml"], sed, find, repl, why)
+    for version in VERSIONS:
+        schemas, fixtures, invalid = schema_dir(version), fixture_dir(version), invalid_dir(version)
+        for n, sed in enumerate(numbered()):
+            info = seds[sed]
+            files[schemas / f"{sed}.xsd"] = xsd_for(sed, info["title"], SPEC[sed], version)
+            files[fixtures / f"{sed}.xml"] = Fixture(sed, info.get("sector", "AD"), n, version).render(SPEC[sed])
+        for name, sed, find, repl, why in NEGATIVES:
+            files[invalid / name] = negative(files[fixtures / f"{sed}.xml"], sed, find, repl, why)
+        if version != BASE:
+            hand = [schema_dir(BASE) / "common.xsd"]
+            hand += [schema_dir(BASE) / f"{s}.xsd" for s in sorted(HAND_WRITTEN)]
+            hand += [fixture_dir(BASE) / f"{s}.xml" for s in sorted(HAND_WRITTEN)]
+            hand += [invalid_dir(BASE) / name for name in HAND_WRITTEN_INVALID]
+            for source in hand:
+                target = (schema_dir(version) if source.suffix == ".xsd" else fixture_dir(version)) / \
+                    source.relative_to(schema_dir(BASE) if source.suffix == ".xsd" else fixture_dir(BASE))
+                files[target] = derive(source, version)
     return files
 
 

@@ -226,7 +226,7 @@ impl SedType {
 }
 
 string_id!(
-    /// Data-model version `4.2`; the SED namespace uses `4_2`.
+    /// Data-model version `4.2` or `4.3`; the SED namespace uses `4_2`.
     SedVersion
 );
 impl SedVersion {
@@ -246,6 +246,18 @@ impl SedVersion {
             Err(id_error("data-model version", s, "like 4.2"))
         }
     }
+    /// The data-model (CDM) versions that exist: 4.0 to 4.2 in NAV's case files,
+    /// 4.3 in RINA 6.3, 4.4 in NAV's code since ([FAG-BUC], [CAT], [M-SED]; domain notes
+    /// §3.2). A registry that says an access point accepts another is refused.
+    /// UNCERTAIN: no public list of CDM releases was found; a later one is added here
+    /// when it is published (the switch needs its schemas to speak it anyway).
+    pub const KNOWN: [&'static str; 5] = ["4.0", "4.1", "4.2", "4.3", "4.4"];
+
+    /// Whether this is one of the `KNOWN` versions.
+    pub fn is_known(&self) -> bool {
+        Self::KNOWN.contains(&self.0.as_str())
+    }
+
     /// `http://ec.europa.eu/eessi/ns/4_2` for `4.2`.
     pub fn namespace(&self) -> String {
         format!("http://ec.europa.eu/eessi/ns/{}", self.0.replace('.', "_"))
@@ -367,6 +379,11 @@ mod tests {
             "http://ec.europa.eu/eessi/ns/4_2"
         );
         assert!(SedVersion::parse("4").is_err());
+        let v43 = SedVersion::parse("4.3").unwrap();
+        assert_eq!(v43.namespace(), "http://ec.europa.eu/eessi/ns/4_3");
+        assert_eq!(v43.generation_and_version(), ("4", "3"));
+        assert!(v43.is_known());
+        assert!(!SedVersion::parse("4.21").unwrap().is_known());
         assert_eq!(parse_document_version("1"), Ok(1));
         assert!(parse_document_version("01").is_err());
         assert!(parse_document_version("0").is_err());

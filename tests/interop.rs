@@ -272,6 +272,10 @@ fn buc_check_passes_on_the_shipped_definitions_and_fails_on_a_broken_one() {
             &format!("{ROOT}/buc-definitions"),
             "--schemas",
             &format!("{ROOT}/sed-schemas"),
+            "--version",
+            "4.2",
+            "--version",
+            "4.3",
         ],
     );
     assert!(ok, "{out}");

@@ -682,9 +682,17 @@ fn submit_national(
         .adapters
         .get(adapter)
         .ok_or_else(|| SubmitError::Invalid(vec![]))?;
-    let t = a
+    let mut t = a
         .translate(message, &sw.limits, &sw.versions[0])
         .map_err(adapt_issues)?;
+    // Translated again into the case's version, or one the receiver accepts, when
+    // that is not the first version spoken (the version decides the namespace).
+    let version = crate::switch::outbound::national_version(sw, t.case_id.as_ref(), &t.to)?;
+    if version != sw.versions[0] {
+        t = a
+            .translate(message, &sw.limits, &version)
+            .map_err(adapt_issues)?;
+    }
     if !caller.acts_for(&t.from) {
         return Err(SubmitError::Forbidden(format!(
             "the token does not allow submitting as {}",

@@ -32,7 +32,7 @@ pub fn demo_config(
     amqp: Option<&str>,
 ) -> Result<Config, String> {
     let text = format!(
-        "country = \"{country}\"\nregistry = \"{root}/fixtures/registry.toml\"\nbuc_definitions = \"{root}/buc-definitions\"\nsed_schemas = \"{root}/sed-schemas\"\nadapters = \"{root}/adapters\"\nkeys_dir = \"{root}/fixtures/pki\"\n{routing}[store]\nurl = \"sqlite://{db}\"\n{amqp}",
+        "country = \"{country}\"\nregistry = \"{root}/fixtures/registry.toml\"\nbuc_definitions = \"{root}/buc-definitions\"\nsed_schemas = \"{root}/sed-schemas\"\nadapters = \"{root}/adapters\"\nkeys_dir = \"{root}/fixtures/pki\"\nsed_versions = [\"4.2\", \"4.3\"]\n{routing}[store]\nurl = \"sqlite://{db}\"\n{amqp}",
         root = root.display(),
         db = dir.join(format!("{}.db", country.to_lowercase())).display(),
         // Belgium routes what it receives by the real rules.

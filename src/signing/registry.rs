@@ -2,6 +2,8 @@
 //! BUCs and roles each handles, and the certificates that are trusted for each
 //! institution and each access point. It is the only trust store: a document's
 //! embedded certificate is compared with the one listed here, never trusted as is.
+//! It also says which data-model versions each access point accepts (`sed_versions`;
+//! absent: the versions this switch speaks, `Switch::versions_accepted_by`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
 use serde::Deserialize;
 
-use crate::ids::{BucType, Country, InstitutionId, Role};
+use crate::ids::{BucType, Country, InstitutionId, Role, SedVersion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -89,6 +91,10 @@ pub struct Registry {
     pub institutions: BTreeMap<InstitutionId, Institution>,
     pub access_points: BTreeMap<Country, Vec<TrustedCert>>,
     pub access_point_paths: BTreeMap<Country, Vec<PathBuf>>,
+    /// The data-model versions an access point accepts, for those whose entry lists
+    /// them (`sed_versions`); an access point not here accepts the versions this
+    /// switch speaks.
+    pub access_point_versions: BTreeMap<Country, Vec<SedVersion>>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +111,10 @@ struct RawRegistry {
 struct RawAccessPoint {
     country: Country,
     certificates: Vec<PathBuf>,
+    /// The data-model versions it accepts (`["4.2", "4.3"]`); absent: the versions
+    /// this switch speaks.
+    #[serde(default)]
+    sed_versions: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +134,34 @@ struct RawInstitution {
 struct RawCompetence {
     buc: String,
     roles: Vec<Role>,
+}
+
+/// An access point's `sed_versions`, checked: each a data-model version that exists
+/// (`SedVersion::KNOWN`), none twice, at least one.
+fn accepted_versions(country: &Country, listed: &[String]) -> Result<Vec<SedVersion>, String> {
+    if listed.is_empty() {
+        return Err(format!(
+            "access point {country}: sed_versions is empty (leave it out to mean the versions this switch speaks)"
+        ));
+    }
+    let mut versions: Vec<SedVersion> = Vec::with_capacity(listed.len());
+    for v in listed {
+        let version = SedVersion::parse(v)
+            .map_err(|e| format!("access point {country}: sed_versions: {e}"))?;
+        if !version.is_known() {
+            return Err(format!(
+                "access point {country}: sed_versions: unknown data-model version {v} (known: {})",
+                SedVersion::KNOWN.join(", ")
+            ));
+        }
+        if versions.contains(&version) {
+            return Err(format!(
+                "access point {country}: sed_versions lists {v} twice"
+            ));
+        }
+        versions.push(version);
+    }
+    Ok(versions)
 }
 
 /// Load one PEM certificate.
@@ -168,8 +206,19 @@ impl Registry {
             institutions: BTreeMap::new(),
             access_points: BTreeMap::new(),
             access_point_paths: BTreeMap::new(),
+            access_point_versions: BTreeMap::new(),
         };
         for ap in raw.access_point {
+            if let Some(listed) = &ap.sed_versions {
+                let versions = accepted_versions(&ap.country, listed).map_err(|message| {
+                    RegistryError::Invalid {
+                        path: path.to_owned(),
+                        message,
+                    }
+                })?;
+                reg.access_point_versions
+                    .insert(ap.country.clone(), versions);
+            }
             let paths: Vec<PathBuf> = ap.certificates.iter().map(|c| base.join(c)).collect();
             let certs = paths
                 .iter()
@@ -239,6 +288,12 @@ impl Registry {
             .collect()
     }
 
+    /// The data-model versions the access point of `country` accepts, when its
+    /// entry lists them (None: the versions this switch speaks).
+    pub fn accepted_versions(&self, country: &Country) -> Option<&[SedVersion]> {
+        self.access_point_versions.get(country).map(Vec::as_slice)
+    }
+
     pub fn institution(&self, id: &InstitutionId) -> Option<&Institution> {
         self.institutions.get(id)
     }
@@ -284,5 +339,53 @@ mod tests {
         );
         assert!(reg.institutions_of(&Country::parse("BE").unwrap()).count() >= 5);
         assert!(reg.institutions_of(&Country::parse("DE").unwrap()).count() >= 2);
+        let v = |s: &str| SedVersion::parse(s).unwrap();
+        assert_eq!(
+            reg.accepted_versions(&Country::parse("NL").unwrap()),
+            Some(&[v("4.2"), v("4.3")][..])
+        );
+        assert_eq!(
+            reg.accepted_versions(&Country::parse("DE").unwrap()),
+            Some(&[v("4.2")][..])
+        );
+        // Not listed: the versions the switch speaks.
+        assert_eq!(reg.accepted_versions(&Country::parse("BE").unwrap()), None);
+    }
+
+    /// A registry whose one access point NL lists `versions` (TOML), loaded.
+    fn with_versions(versions: &str) -> Result<Registry, RegistryError> {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pki/AP_NL.crt.pem");
+        let file = dir.path().join("registry.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[access_point]]\ncountry = \"NL\"\ncertificates = [{:?}]\nsed_versions = {versions}\n",
+                cert.display().to_string()
+            ),
+        )
+        .unwrap();
+        Registry::load(&file)
+    }
+
+    #[test]
+    fn an_access_point_s_versions_are_checked_at_load() {
+        let reg = with_versions("[\"4.3\"]").unwrap();
+        assert_eq!(
+            reg.accepted_versions(&Country::parse("NL").unwrap()),
+            Some(&[SedVersion::parse("4.3").unwrap()][..])
+        );
+        for (versions, expected) in [
+            (
+                "[\"4.9\"]",
+                "unknown data-model version 4.9 (known: 4.0, 4.1, 4.2, 4.3, 4.4)",
+            ),
+            ("[\"4_3\"]", "access point NL: sed_versions: "),
+            ("[\"4.2\", \"4.2\"]", "sed_versions lists 4.2 twice"),
+            ("[]", "sed_versions is empty"),
+        ] {
+            let e = with_versions(versions).unwrap_err().to_string();
+            assert!(e.contains(expected), "{versions}: {e}");
+        }
     }
 }

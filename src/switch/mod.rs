@@ -214,6 +214,13 @@ impl Switch {
         )?;
         let registry = Registry::load(&config.registry)?;
         let country = config.country.clone();
+        // A foreign access point that accepts none of the versions spoken here can
+        // be sent nothing: said at start, and refused per submission.
+        for (other, accepted) in &registry.access_point_versions {
+            if *other != country && !accepted.iter().any(|v| config.sed_versions.contains(v)) {
+                tracing::warn!(access_point = %other, "the registry says this access point accepts none of the data-model versions this switch speaks: nothing can be sent to it");
+            }
+        }
         let ap_cert = registry
             .access_point_paths
             .get(&country)
@@ -455,6 +462,37 @@ impl Switch {
 
     pub fn is_served(&self, institution: &InstitutionId) -> bool {
         institution.country() == self.country && self.registry.institution(institution).is_some()
+    }
+
+    /// The data-model versions this switch may send to the access point of
+    /// `country`: those it speaks that the registry says that access point accepts
+    /// (all it speaks when the registry lists none for it), in this switch's order
+    /// (`sed_versions`: the first is the one a new case prefers).
+    pub fn versions_accepted_by(&self, country: &Country) -> Vec<SedVersion> {
+        match self.registry.accepted_versions(country) {
+            Some(accepted) => self
+                .versions
+                .iter()
+                .filter(|v| accepted.contains(v))
+                .cloned()
+                .collect(),
+            None => self.versions.clone(),
+        }
+    }
+
+    /// What the access point of `country` accepts, as a problem names it: the
+    /// registry's list, or "the versions this access point speaks".
+    pub fn accepted_versions_text(&self, country: &Country) -> String {
+        let list = |vs: &[SedVersion]| {
+            vs.iter()
+                .map(SedVersion::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.registry.accepted_versions(country) {
+            Some(accepted) => list(accepted),
+            None => list(&self.versions),
+        }
     }
 }
 

@@ -39,7 +39,10 @@ pub struct Submission {
     pub to: InstitutionId,
     pub buc: BucType,
     pub sed: SedType,
-    /// Defaults to the case's version, or the newest supported one for a new case.
+    /// The data-model version. None: the case's version, or for a new case the
+    /// version whose namespace the body's root element is in (one this switch
+    /// speaks). A version the receiver's access point does not accept (registry)
+    /// is refused before anything is signed.
     pub version: Option<SedVersion>,
     /// None starts a new case.
     pub case_id: Option<CaseId>,
@@ -88,6 +91,29 @@ impl Submission {
             && self.document_id.is_none()
             && def.starters().any(|t| t.sed == self.sed)
     }
+}
+
+/// The data-model version a national message for `case_id` to `to` is translated
+/// into: the case's when it exists (a case keeps its version), else the first
+/// version this switch speaks that the receiver's access point accepts (else the
+/// first it speaks, which the plan then refuses with the reason). With one version
+/// spoken there is nothing to choose and nothing is read.
+pub fn national_version(
+    sw: &Switch,
+    case_id: Option<&CaseId>,
+    to: &InstitutionId,
+) -> Result<SedVersion, SubmitError> {
+    if sw.versions.len() > 1
+        && let Some(id) = case_id
+        && let Some(d) = sw.store.case_detail(id)?
+    {
+        return Ok(d.case.sed_version);
+    }
+    Ok(sw
+        .versions_accepted_by(&to.country())
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| sw.versions[0].clone()))
 }
 
 /// The scope of national references in the idempotency table:
@@ -208,14 +234,16 @@ fn invalid(name: &str, detail: impl Into<String>) -> SubmitError {
     SubmitError::Invalid(vec![Issue::body(name, detail, None)])
 }
 
-/// Parse, validate and canonicalise a SED body; every problem is reported.
-pub fn prepare_body(
+/// Parse, validate and canonicalise a SED body of `version` (None: the version
+/// this switch speaks whose namespace the root element is in); every problem is
+/// reported.
+pub(crate) fn prepare_body(
     sw: &Switch,
     body: &[u8],
     buc: &BucType,
     sed: &SedType,
-    version: &SedVersion,
-) -> Result<(Vec<u8>, String, Option<String>), SubmitError> {
+    version: Option<&SedVersion>,
+) -> Result<Body, SubmitError> {
     let doc = xml::parse(body, &sw.limits).map_err(|e| {
         let line = match &e {
             xml::XmlError::NotWellFormed { line, .. } => *line,
@@ -226,7 +254,30 @@ pub fn prepare_body(
     let root = doc
         .get_root_readonly()
         .ok_or_else(|| invalid("body", "no root element"))?;
-    if root.get_name() != sed.as_str() || xml::ns(root) != version.namespace() {
+    let found = xml::ns(root);
+    let version = match version {
+        Some(v) => v.clone(),
+        None => sw
+            .versions
+            .iter()
+            .find(|v| v.namespace() == found)
+            .cloned()
+            .ok_or_else(|| {
+                invalid(
+                    "body",
+                    format!(
+                        "the root element must be {sed} in the namespace of a data-model version this access point speaks ({}; found {} in {found:?})",
+                        sw.versions
+                            .iter()
+                            .map(|v| format!("{v}: {}", v.namespace()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        root.get_name(),
+                    ),
+                )
+            })?,
+    };
+    if root.get_name() != sed.as_str() || found != version.namespace() {
         return Err(invalid(
             "body",
             format!(
@@ -238,7 +289,7 @@ pub fn prepare_body(
             ),
         ));
     }
-    let schema = validate::sed_schema_path(&sw.schemas, version, sed);
+    let schema = validate::sed_schema_path(&sw.schemas, &version, sed);
     match validate::validate_document(&schema, &doc) {
         Ok(()) => {}
         Err(ValidateError::Invalid(vs)) => {
@@ -258,11 +309,16 @@ pub fn prepare_body(
     }
     let canonical =
         xml::c14n(&doc, C14nScope::Subtree(root)).map_err(|e| invalid("body", e.to_string()))?;
-    let hash = sha256_hex(&canonical);
+    let content_sha256 = sha256_hex(&canonical);
     let subject = sw
         .subject_path(buc, sed)
         .and_then(|p| super::record::subject_at(root, p));
-    Ok((canonical, hash, subject))
+    Ok(Body {
+        version,
+        canonical,
+        content_sha256,
+        subject,
+    })
 }
 
 /// How many times a submission is planned and signed again when its case moved
@@ -311,21 +367,16 @@ pub fn submit_keyed(
         return answer;
     }
     check_submission(sw, &s)?;
-    // Parse, validate and canonicalise once, with the version the case most likely
-    // uses (done again in the rare case it is pinned to another).
-    let guess = s.version.clone().unwrap_or_else(|| sw.versions[0].clone());
-    let mut body = match prepare_body(sw, &s.body, &s.buc, &s.sed, &guess) {
-        Ok((canonical, content_sha256, subject)) => Some(Body {
-            version: guess,
-            canonical,
-            content_sha256,
-            subject,
-        }),
-        // With an explicit version (or one version only) the body is simply invalid.
-        Err(e) if s.version.is_some() || sw.versions.len() == 1 => return Err(e),
-        // The case may be pinned to another version: decided by the plan.
-        Err(_) => None,
-    };
+    // Parse, validate and canonicalise once, as the version named or the one the
+    // body's namespace says; the plan holds it against the case's version and what
+    // the receiver's access point accepts.
+    let mut body = Some(prepare_body(
+        sw,
+        &s.body,
+        &s.buc,
+        &s.sed,
+        s.version.as_ref(),
+    )?);
     // A retried Start: the case exists, started by this very request.
     if let Some(done) = started_by(sw, &s, body.as_ref())? {
         return Ok(done);
@@ -602,31 +653,53 @@ pub(crate) fn plan(
             format!("case {} is a {} case", d.case.case_id, d.case.buc),
         ));
     }
-    let version = match (&snapshot, &s.version) {
+    // A case keeps the data-model version it started with. NAV rewrites an outgoing
+    // SED's sedGVer/sedVer to its case's [M-BUC SedVersjonSjekker]; this switch
+    // refuses it instead: the body was built and validated against the other
+    // version's schema, and a rewritten namespace would sign what nobody checked.
+    let pinned = match (&snapshot, &s.version) {
         (Some(d), Some(v)) if &d.case.sed_version != v => {
             return Err(invalid(
                 "sedVersion",
-                format!("the case uses data-model version {}", d.case.sed_version),
+                format!(
+                    "the case uses data-model version {}, not {v}",
+                    d.case.sed_version
+                ),
             ));
         }
-        (Some(d), _) => d.case.sed_version.clone(),
-        (None, Some(v)) => v.clone(),
-        (None, None) => sw.versions[0].clone(),
+        (Some(d), _) => Some(d.case.sed_version.clone()),
+        (None, v) => v.clone(),
     };
-    // Prepared again only if the case is pinned to another version than guessed.
     let body: &Body = match body {
-        Some(b) if b.version == version => b,
-        _ => {
-            let (canonical, content_sha256, subject) =
-                prepare_body(sw, &s.body, &s.buc, &s.sed, &version)?;
-            body.insert(Body {
-                version: version.clone(),
-                canonical,
-                content_sha256,
-                subject,
-            })
+        Some(b) if pinned.as_ref().is_none_or(|v| *v == b.version) => b,
+        Some(b) => {
+            return Err(invalid(
+                "sedVersion",
+                format!(
+                    "the case uses data-model version {}; this SED is of version {}",
+                    pinned.as_ref().map_or("?", |v| v.as_str()),
+                    b.version
+                ),
+            ));
         }
+        None => body.insert(prepare_body(sw, &s.body, &s.buc, &s.sed, pinned.as_ref())?),
     };
+    let version = body.version.clone();
+    // The receiver's access point must accept the version (registry): refused here,
+    // before anything is signed or sent, as bad input the caller can act on.
+    if !sw.versions_accepted_by(&s.to.country()).contains(&version) {
+        let why = if sw.versions.contains(&version) {
+            format!(
+                "the access point of {} does not accept data-model version {version} (it accepts {})",
+                s.to.country(),
+                sw.accepted_versions_text(&s.to.country())
+            )
+        } else {
+            // A case begun in a version this switch no longer speaks.
+            format!("this access point no longer speaks data-model version {version}")
+        };
+        return Err(invalid("sedVersion", why));
+    }
     let view = snapshot.as_ref().map(|d| {
         let documents: Vec<_> = d.documents.iter().map(|(doc, _)| doc.clone()).collect();
         view_of(

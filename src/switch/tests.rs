@@ -1210,6 +1210,8 @@ fn the_shipped_belgian_configuration_starts() {
     let be = Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap();
     assert!(be.routing.rules.len() > 10);
     assert!(be.national_formats.len() >= 10);
+    // It speaks both data-model versions (the catalogue's schemas exist for each).
+    assert_eq!(be.versions, vec![version("4.2"), version("4.3")]);
 }
 
 /// A liaison body's case stays with the institution that took it: a family-benefit
@@ -1282,4 +1284,333 @@ fn a_later_sed_of_a_liaison_case_follows_the_case() {
             f004_row.headers
         );
     }
+}
+
+/// The error code of the answer `sw` stored for the received message `m`, if an
+/// error.
+fn error_code_answering(sw: &Switch, m: &WireMessage) -> Option<String> {
+    sw.store
+        .messages(None, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.headers.get("eessi-ref-to-message-id") == m.message_id.as_ref())
+        .and_then(|a| a.headers.get("eessi-error-code").cloned())
+}
+
+fn version(v: &str) -> crate::ids::SedVersion {
+    crate::ids::SedVersion::parse(v).unwrap()
+}
+
+fn fixture_of(v: &str, sed: &str) -> Vec<u8> {
+    std::fs::read(root().join(format!("fixtures/sed/{v}/{sed}.xml"))).unwrap()
+}
+
+/// A SED submission of LA_BUC_02 from `from` to `to` (a Start unless `case` is given).
+fn la02(from: &str, to: &str, sed: &str, case: Option<&CaseId>, body: Vec<u8>) -> Submission {
+    Submission {
+        from: InstitutionId::parse(from).unwrap(),
+        to: InstitutionId::parse(to).unwrap(),
+        buc: BucType::parse("LA_BUC_02").unwrap(),
+        sed: SedType::parse(sed).unwrap(),
+        version: None,
+        case_id: case.cloned(),
+        document_id: None,
+        related: None,
+        body,
+        reference: None,
+    }
+}
+
+/// The `sedVersion` problem a refused submission names.
+fn version_problem(r: Result<super::outbound::Submitted, super::outbound::SubmitError>) -> String {
+    match r {
+        Err(super::outbound::SubmitError::Invalid(issues)) => {
+            assert_eq!(issues.len(), 1, "{issues:?}");
+            assert_eq!(issues[0].name, "sedVersion", "{issues:?}");
+            issues[0].detail.clone()
+        }
+        other => panic!("expected a sedVersion problem, got {other:?}"),
+    }
+}
+
+/// CDM 4.3 end to end, in process: BE starts an LA_BUC_02 case with a 4.3 A003 (the
+/// body's namespace says the version), NL's switch applies it as a 4.3 case and
+/// answers with a receipt; NL's 4.3 A012 reply is applied at BE. The case keeps
+/// its version: a 4.2 SED for it is refused on both sides, and a national message
+/// for it is translated into 4.3.
+#[test]
+fn a_4_3_case_runs_end_to_end_and_keeps_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (be, nl) = (
+        switch("BE", dir.path(), None),
+        switch("NL", dir.path(), None),
+    );
+    assert_eq!(be.versions, vec![version("4.2"), version("4.3")]);
+    let sent = submit(
+        &be,
+        la02("BE:ONSS", "NL:SVB", "A003", None, fixture_of("4.3", "A003")),
+    )
+    .unwrap();
+    let case = sent.case_id.clone();
+    let version_at = |sw: &Switch| {
+        sw.store
+            .case_detail(&case)
+            .unwrap()
+            .unwrap()
+            .case
+            .sed_version
+    };
+    assert_eq!(version_at(&be), version("4.3"));
+    let sed = wire_of(&sed_row(&be, &sent.message_id));
+    assert_eq!(sed.headers["eessi-sed-version"], "4.3");
+    let answer = nl_answers(&nl, &sed);
+    assert_eq!(
+        answer.kind.as_deref(),
+        Some("receipt"),
+        "{:?}",
+        answer.headers
+    );
+    assert_eq!(version_at(&nl), version("4.3"));
+
+    // NL replies in 4.3; BE applies it.
+    let mut reply = la02(
+        "NL:SVB",
+        "BE:ONSS",
+        "A012",
+        Some(&case),
+        fixture_of("4.3", "A012"),
+    );
+    reply.related = Some(sent.document_id.clone());
+    let replied = submit(&nl, reply.clone()).unwrap();
+    let reply_sed = wire_of(&sed_row(&nl, &replied.message_id));
+    assert_eq!(reply_sed.headers["eessi-sed-version"], "4.3");
+    assert_eq!(handle_until_settled(&be, &reply_sed), Disposition::Ack);
+    assert_eq!(error_code_answering(&be, &reply_sed), None);
+    assert_eq!(
+        be.store
+            .case_detail(&case)
+            .unwrap()
+            .unwrap()
+            .documents
+            .len(),
+        2
+    );
+    assert_eq!(version_at(&be), version("4.3"));
+
+    // A 4.2 SED for the 4.3 case: refused before signing, whether the body or
+    // the submission names the version.
+    let mut in_4_2 = reply.clone();
+    in_4_2.sed = SedType::parse("A004").unwrap();
+    in_4_2.body = fixture_of("4.2", "A004");
+    let why = version_problem(submit(&nl, in_4_2.clone()));
+    assert_eq!(
+        why,
+        "the case uses data-model version 4.3; this SED is of version 4.2"
+    );
+    in_4_2.version = Some(version("4.2"));
+    let why = version_problem(submit(&nl, in_4_2));
+    assert_eq!(why, "the case uses data-model version 4.3, not 4.2");
+
+    // A national message for the case is made in its version; a new case to NL
+    // in the first version spoken that NL accepts.
+    let svb = InstitutionId::parse("NL:SVB").unwrap();
+    let onss = InstitutionId::parse("BE:ONSS").unwrap();
+    assert_eq!(
+        super::outbound::national_version(&nl, Some(&case), &onss).unwrap(),
+        version("4.3")
+    );
+    assert_eq!(
+        super::outbound::national_version(&be, None, &svb).unwrap(),
+        version("4.2")
+    );
+}
+
+/// A 4.2 case refuses a 4.3 SED: from a Belgian institution (a 422-style problem,
+/// nothing signed or stored), and from abroad (the apply path's protocol
+/// violation, nothing applied).
+#[test]
+fn a_4_2_case_refuses_a_4_3_sed() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = switch("BE", dir.path(), None);
+    let sent = submit(
+        &be,
+        la02("BE:ONSS", "NL:SVB", "A003", None, fixture_of("4.2", "A003")),
+    )
+    .unwrap();
+    let case = sent.case_id.clone();
+    let rows = be.store.messages(None, 1000).unwrap().len();
+    let mut again = la02(
+        "BE:ONSS",
+        "NL:SVB",
+        "A003",
+        Some(&case),
+        fixture_of("4.3", "A003"),
+    );
+    let why = version_problem(submit(&be, again.clone()));
+    assert_eq!(
+        why,
+        "the case uses data-model version 4.2; this SED is of version 4.3"
+    );
+    again.version = Some(version("4.3"));
+    let why = version_problem(submit(&be, again));
+    assert_eq!(why, "the case uses data-model version 4.2, not 4.3");
+    assert_eq!(be.store.messages(None, 1000).unwrap().len(), rows);
+
+    // NL answers the 4.2 case with a 4.3 A012: PROTOCOL_VIOLATION, not applied.
+    let mut reply = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A012",
+        &case,
+        &fixture_of("4.3", "A012"),
+    )
+    .roles(crate::ids::Role::Counterparty, crate::ids::Role::CaseOwner)
+    .action(CaseAction::New)
+    .related(sent.document_id.clone());
+    reply.header.version = version("4.3");
+    let m = wire(&craft_with(&nl_svb(), &reply).unwrap());
+    assert_eq!(handle_until_settled(&be, &m), Disposition::Ack);
+    assert_eq!(
+        error_code_answering(&be, &m).as_deref(),
+        Some("PROTOCOL_VIOLATION")
+    );
+    let detail = be.store.case_detail(&case).unwrap().unwrap();
+    assert_eq!(detail.documents.len(), 1);
+    assert_eq!(detail.case.sed_version, version("4.2"));
+}
+
+/// A SED in a version the receiver's access point does not accept (the registry:
+/// DE takes 4.2 only) is refused before it is signed, naming the version and the
+/// accepted ones; nothing is stored. The same SED in 4.2 goes, and an access
+/// point the registry lists no versions for takes the ones this switch speaks.
+#[test]
+fn a_sed_in_a_version_the_receiver_does_not_accept_is_refused_before_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = switch("BE", dir.path(), None);
+    let why = version_problem(submit(
+        &be,
+        la02("BE:ONSS", "DE:DRV", "A003", None, fixture_of("4.3", "A003")),
+    ));
+    assert_eq!(
+        why,
+        "the access point of DE does not accept data-model version 4.3 (it accepts 4.2)"
+    );
+    assert!(be.store.messages(None, 1000).unwrap().is_empty());
+    assert!(
+        be.store
+            .cases(&crate::store::CaseFilter {
+                institution: None,
+                status: None,
+                limit: 10,
+            })
+            .unwrap()
+            .is_empty()
+    );
+    // Named explicitly: the same refusal.
+    let mut explicit = la02("BE:ONSS", "DE:DRV", "A003", None, fixture_of("4.3", "A003"));
+    explicit.version = Some(version("4.3"));
+    assert!(version_problem(submit(&be, explicit)).contains("does not accept"));
+    // In 4.2 it goes.
+    submit(
+        &be,
+        la02("BE:ONSS", "DE:DRV", "A003", None, fixture_of("4.2", "A003")),
+    )
+    .unwrap();
+    let drv = InstitutionId::parse("DE:DRV").unwrap();
+    assert_eq!(
+        super::outbound::national_version(&be, None, &drv).unwrap(),
+        version("4.2")
+    );
+    let de = switch("DE", dir.path(), None);
+    let be_country = crate::ids::Country::parse("BE").unwrap();
+    assert_eq!(de.registry.accepted_versions(&be_country), None);
+    assert_eq!(de.versions_accepted_by(&be_country), de.versions);
+}
+
+/// A received SED in a data-model version this switch does not speak is refused
+/// with the contract's UNSUPPORTED (check 6), nothing applied; a switch that speaks
+/// it takes the same message.
+#[test]
+fn a_received_sed_in_a_version_not_spoken_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::harness::demo::demo_config(&root(), "BE", dir.path(), None).unwrap();
+    config.sed_versions = vec![version("4.2")];
+    let only_4_2 = Switch::build(&config, Arc::new(MemoryBroker::new())).unwrap();
+    let case = CaseId::random();
+    let mut start = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A003",
+        &case,
+        &fixture_of("4.3", "A003"),
+    );
+    start.header.version = version("4.3");
+    let m = wire(&craft_with(&nl_svb(), &start).unwrap());
+    assert_eq!(handle_until_settled(&only_4_2, &m), Disposition::Ack);
+    assert_eq!(
+        error_code_answering(&only_4_2, &m).as_deref(),
+        Some("UNSUPPORTED")
+    );
+    assert!(only_4_2.store.case_detail(&case).unwrap().is_none());
+
+    let other = tempfile::tempdir().unwrap();
+    let both = switch("BE", other.path(), None);
+    assert_eq!(handle_until_settled(&both, &m), Disposition::Ack);
+    assert_eq!(error_code_answering(&both, &m), None);
+    assert_eq!(
+        both.store
+            .case_detail(&case)
+            .unwrap()
+            .unwrap()
+            .case
+            .sed_version,
+        version("4.3")
+    );
+}
+
+/// A national reply in a 4.3 case is made in 4.3: NL starts an LA_BUC_02 case
+/// with INASTI in 4.3, and INASTI's national approval, translated into the
+/// version `national_version` chooses (as `POST /api/v1/national/{adapter}`
+/// does), goes out as a 4.3 A012. Translated in 4.2 it is refused.
+#[test]
+fn a_national_reply_in_a_4_3_case_is_made_in_4_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = switch("BE", dir.path(), None);
+    let golden = root().join("adapters/inasti-approval/golden/national.xml");
+    let national = std::fs::read(golden).unwrap();
+    let case = CaseId::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let decision = crate::ids::DocumentId::parse("fedcba9876543210fedcba9876543210").unwrap();
+    let mut start = Craft::new(
+        "NL:SVB",
+        "BE:INASTI",
+        "LA_BUC_02",
+        "A003",
+        &case,
+        &fixture_of("4.3", "A003"),
+    )
+    .document(decision, 1);
+    start.header.version = version("4.3");
+    let m = wire(&craft_with(&nl_svb(), &start).unwrap());
+    assert_eq!(handle_until_settled(&be, &m), Disposition::Ack);
+    assert_eq!(error_code_answering(&be, &m), None);
+
+    let adapter = be.adapters.get("inasti-approval").unwrap();
+    let translated = |v: &crate::ids::SedVersion| {
+        let t = adapter.translate(&national, &be.limits, v).unwrap();
+        Submission::national("inasti-approval", t, &national)
+    };
+    let first = translated(&be.versions[0]);
+    let v = super::outbound::national_version(&be, first.case_id.as_ref(), &first.to).unwrap();
+    assert_eq!(v, version("4.3"));
+    let why = version_problem(submit(&be, first));
+    assert_eq!(
+        why,
+        "the case uses data-model version 4.3; this SED is of version 4.2"
+    );
+    let sent = submit(&be, translated(&v)).unwrap();
+    let sed = wire_of(&sed_row(&be, &sent.message_id));
+    assert_eq!(sed.headers["eessi-sed"], "A012");
+    assert_eq!(sed.headers["eessi-sed-version"], "4.3");
 }
