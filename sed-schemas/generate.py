@@ -377,7 +377,17 @@ SPEC = {
     "S001": S(F("LongTermCarePayment", [F("MonthlyAmount", M), F("From", D), F("Remarks", T2, "?")])),
     "S003": REP(),
     "S005": S(F("EntitlementChange", [F("Kind", E(["change", "end"])), F("ChangeDate", D), F("Text", T2, "?")])),
-    "S040": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Benefit", E(["sickness", "maternity", "paternity"]))])),
+    # S040: NAV's CPI model of S040 for CDM 4.3 [CPI] (S040Cpi.kt: Person, AddressPerson.residenceInThisCountrySince,
+    # Request{typeBenefitConcerned, natureBenefitConcerned, PeriodConcerned{FixedPeriod | OpenPeriod{typeOpenPeriod,
+    # startDate}}}, AdditionalInformation; value lists from neessi-api-openapi v4.3 s040/model.yaml) and [WSED]
+    # S040Sed. The fixed and the open period are both optional here (XSD 1.0 cannot say "one of").
+    "S040": S(F("ResidenceInThisCountrySince", D, "?", ex="2019-09-01"),
+              F("Request", [F("TypeOfBenefitConcerned", E(["sickness", "maternity", "paternity"])),
+                            F("NatureOfBenefitConcerned", E(["in_cash", "in_kind"])),
+                            F("PeriodConcerned", [F("FixedPeriod", FP, "?"),
+                                                  F("OpenPeriod", [F("TypeOpenPeriod", E(["open_ended", "end_date_unknown"])),
+                                                                   F("StartDate", D)], "?")])]),
+              F("AdditionalInformation", T4, "?", ex="Periods of sickness benefit paid since 2025 are requested.")),
     "S041": S(F("InsurancePeriods", IPS)),
     "S046": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                        F("Reason", T2, "?")])),
