@@ -471,12 +471,12 @@ SPEC = {
 # UNCERTAIN: the EC's forms of the person-based S-SEDs (S006-S019, S035-S037, S044-S045, S050, S067-S068,
 # S071-S073, S077, S130-S131) are published [CH-SED], but the copies this project could read stop after the
 # person block, and no NAV model covers them; the S_BUC_19/21/23 SEDs left here (S030, S082-S084, S100,
-# S102, S104, S107, S114-S116, S053A, S053C) had no form in those copies. Each keeps the generic body.
+# S102, S104, S107, S114, S116, S053A, S053C) had no form in those copies. Each keeps the generic body.
 for _s in ["S006", "S008", "S009", "S011", "S014", "S016", "S018", "S030", "S035", "S044", "S050",
            "S067", "S072", "S077", "S080", "S082", "S100", "S102", "S107", "S114", "S116"]:
     SPEC[_s] = REQ("Sickness benefits")
 for _s in ["S007", "S010", "S012", "S015", "S017", "S019", "S037", "S045", "S068", "S073",
-           "S083", "S084", "S104", "S115", "S130", "S131", "S053A", "S053C"]:
+           "S083", "S084", "S104", "S130", "S131", "S053A", "S053C"]:
     SPEC[_s] = REP()
 
 # ---------------------------------------------------------------------------------------------
@@ -668,6 +668,12 @@ SPEC.update({
                      ex="02_contestation_not_accepted"),
                    F("ReasonOfNonAcceptance", T2, "?", ex="The months contested are confirmed by the registration."),
                    SUBMITTED),
+    # S115 RPY_IDP_IMO: [CH-SED] S115-4-2-no.htm (CDM 4.2); Articles 63 to 67 of Regulation (EC) No 987/2009.
+    # UNCERTAIN: the reply code's values are not in the copy (read as accepted or not accepted, as S090's).
+    "S115": GLOBAL("GlobalNoteRPYIDPIMO", [IMO_REF, CLA_IMO_REF, ("GlobalIDPIMOReferenceDebtorLiaisonBody", "IDP-IMO-2026-0001"),
+                                           ("GlobalRPYIDPIMOReferenceCreditorLiaisonBody", "RPY-IDP-IMO-2026-0001")],
+                   F("TotalAmountOfClaim", M), F("DownPaymentAmount", M), F("DownPaymentPercentage", PCT, ex="90"),
+                   F("BankAccount", BANK), F("ReplyCode", E(["accepted", "not_accepted"])), SUBMITTED),
     # S117 ACK_PAY_IMO: [CH-SED] /de/d/16287 (CDM 4.0.16); Articles 63 to 67 of Regulation (EC) No 987/2009.
     "S117": GLOBAL("GlobalNoteACKPAYIMO", [IMO_REF, ("GlobalPAYIMOReferenceDebtorLiaisonBody", "PAY-IMO-2026-0001"),
                                            ("GlobalACKPAYIMOReferenceDebtorLiaisonBody", "ACK-PAY-IMO-2026-0001")],
