@@ -848,6 +848,22 @@ struct WholeRun<'a> {
     seds: u64,
 }
 
+impl WholeRun<'_> {
+    /// One closed-loop whole-path phase of `seds`, until BE has their receipts.
+    async fn phase(&self) -> Result<Duration, String> {
+        closed_phase(
+            self.addr,
+            &self.pair[1..],
+            "signals_received",
+            self.clients,
+            self.national,
+            self.next,
+            self.seds,
+        )
+        .await
+    }
+}
+
 /// The whole path again with hostile messages (`share` of all traffic) put on NL's
 /// inbox by DE: the valid rate with them against `clean` (the rate without), and
 /// what share of the machine's CPU the hostile messages took (each measured alone
@@ -895,16 +911,7 @@ async fn hostile_phase(
         .collect();
     let amqp2 = amqp.to_owned();
     let publisher = tokio::spawn(async move { hostile::publish(&amqp2, measured, pace).await });
-    let took = closed_phase(
-        run.addr,
-        &run.pair[1..],
-        "signals_received",
-        run.clients,
-        run.national,
-        run.next,
-        run.seds,
-    )
-    .await?;
+    let took = run.phase().await?;
     let sent = publisher.await.map_err(|e| e.to_string())??;
     let valid = rate(run.seds as usize, took);
     let answers = hostile::collect(amqp, expected_measured, Duration::from_secs(120)).await?;
@@ -913,16 +920,7 @@ async fn hostile_phase(
     // The clean run again after it: the stores and the national queues grew during
     // the two runs, so the hostile run is compared with the mean of the clean run
     // before and the one after it (A-B-A), not with the first alone.
-    let took_after = closed_phase(
-        run.addr,
-        &run.pair[1..],
-        "signals_received",
-        run.clients,
-        run.national,
-        run.next,
-        run.seds,
-    )
-    .await?;
+    let took_after = run.phase().await?;
     let clean_after = rate(run.seds as usize, took_after);
     report.rate(
         "whole_path_clean_after_per_s",
