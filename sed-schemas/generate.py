@@ -135,6 +135,11 @@ def NOTE(section, reference, *fields):
     return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]))
 
 
+# ---- Shared field lists of the non-sickness sectors' SEDs (A008's addresses; see SPEC) ----
+A008_ADDRESS = [F("Street", NES, ex="Rue de l'Exemple 27"), F("Town", NES, ex="Antwerpen"),
+                F("PostalCode", NES, "?", ex="2000"), F("Country", C, ex="BE")]
+
+
 SPEC = {
     # ---- LA ----
     "A001": S(F("Employer", "EmployerType", "*"),
@@ -142,15 +147,28 @@ SPEC = {
                                      F("CurrentMemberState", C, ex="NL"), F("RelevantArticle", ART, ex="16_1"),
                                      F("Reason", T2, ex="Temporary assignment of a specialist for a project longer than 24 months."),
                                      F("IsChangeRequest", B, "?")])),
-    "A002": S(F("Rejection", [F("Scope", E(["full", "partial"]), ex="partial"), F("AcceptedPeriod", P, "?"),
+    # A002: the answer to a request for exception: not granted, or granted for another period (that
+    # period), and the reasons [M-SED medlemskap/impl/VedtakA002.kt, SvarAnmodningUnntakBeslutning.kt]
+    "A002": S(F("Rejection", [F("Outcome", E(["not_granted", "granted_for_other_period"]), ex="granted_for_other_period"),
+                              F("OtherPeriod", P, "?"),
                               F("Reason", T2, ex="The exception is accepted for the first 12 months only.")])),
     "A005": REQ("Employment contract and place of work"),
     "A006": REP(),
     "A007": S(F("ProvisionalDecision", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                          F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART),
                                          F("Reason", T2, "?")])),
-    "A008": S(F("RelevantInformation", [F("Kind", E(["change_of_address", "change_of_employer", "end_of_activity", "other"])),
-                                         F("ChangeDate", D), F("Text", T2, ex="The person changed employer on the given date.")])),
+    # A008: its purpose (a change, or activity in two or more States); the change (the date it takes effect,
+    # the period, a new address, a new place of work, a new name); the activity in two or more States
+    # (the State of residence, the start of the activity) [M-SED MedlemskapA008.kt, nav/EndringA008.kt,
+    # nav/EndringA008Bruker.kt, nav/MedlemskapA008Bruker.kt, nav/ArbeidIFlereLand.kt, nav/Adresse.kt,
+    # controller/dto/A008Formaal.kt]; title [BSV] A008_en.htm (CDM 4.2)
+    "A008": S(F("RelevantInformation", [
+        F("Purpose", E(["notification_of_change", "activity_in_two_or_more_states"])),
+        F("Change", [F("EffectiveFrom", D), F("Period", P, "?"),
+                     F("NewAddress", A008_ADDRESS, "?"), F("NewPlaceOfWork", A008_ADDRESS, "?"),
+                     F("NewName", [F("FamilyName", NES, ex="Verhoeven-Peeters"), F("Forename", NES, ex="Lotte")], "?"),
+                     F("Text", T2, "?", ex="The person changed employer on the given date.")], "?"),
+        F("ActivityInTwoOrMoreStates", [F("MemberStateOfResidence", C, ex="BE"), F("ActivityStartDate", D, "?")], "?")])),
     "A010": S(F("Notification", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                   F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART, ex="11_3_a"),
                                   F("IsChangeDecision", B)])),
@@ -206,8 +224,18 @@ SPEC = {
     "DA022R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="Payment was received after the time limit.")])),
     "DA022": NOTE("InterestCreditNote", "CRN-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
                   F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
-    "DA024": REQ("Interest calculation"),
-    "DA025": REP(),
+    # DA024: the contestation of an interest claim (COC_ILP), answered by DA025 [SVAR]; modelled on the
+    # EC's form of the reply, DA025 [CH-SED] ("Reply to Contestation on Claim Interest on Late Payment"),
+    # and on DA016, the contestation of a claim. UNCERTAIN: no public form of DA024 itself was found.
+    "DA024": NOTE("InterestClaimContestation", "COC-ILP-2026-0001",
+                  F("InterestClaimReference", NES, ex="ILP-2026-0001"), F("ContestedAmount", M),
+                  F("Reason", T2, ex="The claim was paid within the time limit: no interest is due.")),
+    # DA025: reply to the contestation of an interest claim (RPY_COC_ILP): title [CH-SED] DA025_en.htm
+    # (CDM 4.2); fields as DA017, the reply to the contestation of a claim. UNCERTAIN: the fields follow
+    # the title and DA017, not the form's sections.
+    "DA025": NOTE("InterestContestationReply", "RPY-COC-ILP-2026-0001",
+                  F("ContestationReference", NES, ex="COC-ILP-2026-0001"), F("Outcome", DEC),
+                  F("AcceptedAmount", M, "?"), F("Reason", T2, "?")),
     "DA026": NOTE("InterestPayment", "PAY-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
                   F("TotalNumberOfIndividualPayments", N), F("TotalInterestAmount", M), F("TotalPaymentAmount", M)),
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
@@ -257,7 +285,21 @@ SPEC = {
     "F002": S(F("CompetenceDecision", [F("PrimaryCompetentMemberState", C, ex="NL"),
                                         F("SecondaryCompetentMemberState", C, "?", ex="BE"), F("Period", P),
                                         F("DifferentialSupplementDue", B), F("Reason", T2, "?")])),
-    "F003": S(F("PaymentDecision", [F("Outcome", DEC), F("Period", P), F("MonthlyAmount", M)])),
+    # F003: the claim (date received, type), the decision (its reasons, the periods, the children it covers,
+    # whether it covers all children, the competence, further information), the family's benefits
+    # (name, period, amount, frequency, recipient); persons: claimant, spouse, children [WSED F003Sed,
+    # VedtakF003, PersonTypeBrukerF003, Ytelse, VedtakBarn]
+    "F003": S(F("Claim", [F("ReceivedDate", D), F("BenefitType", E(["child_benefit", "childcare_allowance", "other"]))]),
+              F("PaymentDecision", [F("Outcome", DEC), F("Competence", E(["primary", "secondary"]), ex="secondary"),
+                                    F("AppliesToAllChildren", B, ex="true"), F("DecisionPeriod", P, "+"),
+                                    F("ChildCovered", [F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                       F("DateBirth", D, ex="2016-04-12")], "*"),
+                                    F("Reason", T2, ex="A differential supplement is due for the period."),
+                                    F("AdditionalInformation", T2, "?")]),
+              F("FamilyBenefit", [F("BenefitName", NES, ex="Kinderbijslag"), F("Period", P), F("Amount", M),
+                                  F("Frequency", E(["monthly", "yearly"])), F("RecipientName", NES, ex="Lotte Verhoeven"),
+                                  F("NumberOfPersons", N, "?")], "*"),
+              persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
     "F004": REQ("Further explanation of the competence decision"),
     "F005": REP(),
     "F016": S(F("TransferRequest", [F("Period", P), F("PayeeName", NES, ex="Lotte Verhoeven"), F("BankAccount", BANK)])),
@@ -268,8 +310,49 @@ SPEC = {
     "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P)])),
     "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Question", T2, ex="Please confirm the periods of employment.")])),
     "F023": S(F("InsurancePeriods", IPS)),
-    "F026": REQ("Family situation"),
-    "F027": REP(),
+    # F026: request for more information on adoption, income, an orphan's benefits, other information on
+    # the child, education and the educational institution, each with the items asked for and free text
+    # [WSED F026Sed, AnmodningOmMerInformasjon, EtterspurtInformasjon, the *EtterspurtInformasjonType
+    # lists, Utdanning, UtdanningInstitusjon]; title [JOARK]
+    "F026": S(F("RequestForMoreInformation", [
+        F("Adoption", [F("RequestedItem", E(["date_adoptive_parents_took_care", "date_adoption_registered",
+                                             "document_adoption_lawful"]), "+"),
+                       F("AdditionalInformation", T2, "?")], "?"),
+        F("Income", [F("RequestedItem", E(["source_of_income", "annual_income", "period"]), "+"),
+                     F("AdditionalInformation", T2, "?")], "?"),
+        F("OrphanBenefit", [F("RequestedItem", E(["identification_of_deceased", "identification_of_children",
+                                                  "identification_of_other_person", "residence_of_orphan",
+                                                  "relationship_orphan_deceased", "relationship_other_person_deceased",
+                                                  "activity_of_orphan", "school", "training", "invalidity",
+                                                  "unemployment", "income_of_orphan"]), "+"),
+                            F("AdditionalInformation", T2, "?")], "?"),
+        F("OtherInformationOnChild", [F("RequestedItem", E(["daily_care", "parental_responsibility", "adopted",
+                                                            "maintained_by_public_authority", "childcare",
+                                                            "marital_status", "date_of_changed_circumstances"]), "+"),
+                                      F("AdditionalInformation", T2, "?")], "?"),
+        F("Education", [F("Type", E(["school", "college", "university", "vocational_training", "childcare"])),
+                        F("Participation", E(["full_time", "part_time"]), "?"), F("Hours", N, "?", ex="20"),
+                        F("HoursPer", E(["day", "week", "month"]), "?", ex="week"),
+                        F("AdditionalInformation", T2, "?")], "?"),
+        F("EducationalInstitution", [F("Name", NES, ex="Fictitious Secondary School"),
+                                     F("AdditionalInformation", T2, "?")], "?"),
+        F("AdditionalInformation", T2, "?")])),
+    # F027: the claim's date of receipt, whether it answers a claim, and the answers on adoption, income,
+    # education, the educational institution and periods of education [WSED F027Sed, SvarAdopsjon,
+    # SvarInntekt, Utdanning, UtdanningInstitusjon]
+    "F027": S(F("Claim", [F("ReceivedDate", D)]),
+              F("ReplyToRequestForMoreInformation", [
+                  F("IsClaimOrReplyToClaim", E(["claim", "reply_to_claim"]), "?"),
+                  F("Adoption", [F("AdoptionLawfulDocument", NES, "?", ex="Adoption order of the district court"),
+                                 F("AdoptiveParentsCareSince", D, "?"), F("AdoptionRegisteredOn", D, "?"),
+                                 F("AdditionalInformation", T2, "?")], "?"),
+                  F("Income", [F("Period", P, "?"), F("AnnualAmount", M, "?"), F("SourceOfIncome", NES, "?", ex="Employment"),
+                               F("AdditionalInformation", T2, "?")], "?"),
+                  F("Education", [F("Type", E(["school", "college", "university", "vocational_training", "childcare"])),
+                                  F("Participation", E(["full_time", "part_time"]), "?")], "?"),
+                  F("EducationalInstitution", [F("Name", NES, ex="Fictitious Secondary School")], "?"),
+                  F("EducationPeriod", P, "*"),
+                  F("AdditionalInformation", T2, "?")])),
     # ---- H ----
     "H003": S(F("Residence", [F("ProposedMemberState", C, ex="BE"), F("Since", D),
                               F("Criteria", T2, ex="Family, home and main activity are in Belgium."), F("IsFinal", B)])),
@@ -292,7 +375,12 @@ SPEC = {
                              F("Description", T2, ex="A claim for an old-age pension lodged with us by mistake."),
                              F("Documents", DOCS, "?")])),
     "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
-    "H070": S(F("Death", [F("DateDeath", D), F("CountryDeath", C, ex="BE"), F("SourceOfInformation", NES, "?", ex="Civil register")])),
+    # H070: the date of death, the documents attached (kinds and others), further information
+    # [PRE eessi-pensjon-journalforing sed/H070-NAV.json]; title [RDN]
+    "H070": S(F("Death", [F("DateDeath", D), F("CountryDeath", C, "?", ex="BE"), F("SourceOfInformation", NES, "?", ex="Civil register"),
+                          F("AttachedDocuments", [F("Kind", E(["death_certificate", "other"]), "*"),
+                                                  F("Other", NES, "*", ex="Extract of the civil register")], "?"),
+                          F("AdditionalInformation", T2, "?")])),
     "H120": S(F("MedicalRequest", [F("Kind", E(["medical_examination", "medical_report", "cost_estimate"])),
                                    F("Question", T2, ex="Please examine the person and report on the capacity for work."),
                                    F("ReplyBefore", D, "?")])),
@@ -308,13 +396,30 @@ SPEC = {
                           F("ClaimantRelationship", E(["spouse", "child", "parent", "other"]))])),
     "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
     "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
-    "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("Period", FP), F("Amount", M)], "+")),
+    # M051: the income items: kind, start date, amount and currency, social security benefits
+    # [PRE eessi-pensjon-journalforing sed/M051.json]; title [RDN]
+    "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("StartDate", D),
+                           F("Amount", M), F("SocialSecurityBenefits", NES, "?", ex="Housing benefit")], "+")),
     "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
     "M053": S(F("InsurancePeriods", IPS)),
     # ---- P ----
-    "P1000": S(F("ChildRaisingRequest", [F("RequestedPeriod", P), F("Question", T2, "?")]),
+    # P1000: the child-raising periods asked for (period and country), the Article 44(2) of Regulation
+    # 987/2009 indication, the date of death, the relationship of the person to the child, remarks; persons:
+    # the insured person (or survivor) and the children [PRE P1000-NAV.json]
+    "P1000": S(F("ChildRaisingRequest", [F("ChildRaisingPeriod", [F("Period", P), F("Country", C, ex="BE")], "+"),
+                                         F("Article44_2Applies", B, "?"), F("DateDeath", D, "?"),
+                                         F("RelationshipToChild", [F("Kind", E(["parent", "adoptive_parent", "foster_parent", "other"])),
+                                                                   F("Remarks", T2, "?")], "?"),
+                                         F("Remarks", T2, "?")]),
                persons=INSURED + [F("Child", PER, "+")]),
-    "P1100": S(F("ChildRaisingPeriods", [F("Period", P, "+"), F("Remarks", T2, "?")])),
+    # P1100: the reply on child-raising periods: the activity, from which date, the national credits, remarks,
+    # the relationship to the child, the date of death; persons: the insured person and the children
+    # [PRE P1100-NAV.json]
+    "P1100": S(F("ChildRaisingPeriods", [F("Period", P, "+"), F("Activity", NES, "?", ex="Raising a child under 3"),
+                                         F("FromDate", D, "?"), F("NationalCredit", NES, "?", ex="Credited as insurance periods"),
+                                         F("RelationshipToChild", E(["parent", "adoptive_parent", "foster_parent", "other"]), "?"),
+                                         F("DateDeath", D, "?"), F("Remarks", T2, "?")]),
+               persons=INSURED + [F("Child", PER, "*")]),
     "P2000": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D),
                            F("MaritalStatus", E(["single", "married", "registered_partnership", "divorced", "widowed"]), ex="married"),
                            F("BankAccount", BANK, "?")]),
@@ -335,13 +440,96 @@ SPEC = {
                               F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
     "P7000": S(F("Summary", [F("Decision", [F("MemberState", C, ex="NL"), F("Benefit", BENEFIT), F("Outcome", DEC),
                                             F("MonthlyGrossAmount", M, "?")], "+")])),
-    "P8000": REQ("Insurance periods before 1990"),
-    "P9000": REP(),
-    "P10000": INFO("Copy of the employment record for the years 1980 to 1985."),
-    "P11000": S(F("AmountsRequest", [F("ReferenceDate", D), F("Purpose", T2, ex="Needed to calculate a pension supplement.")])),
-    "P12000": S(F("PensionAmounts", [F("Amount", [F("Benefit", BENEFIT), F("GrossAmount", M), F("From", D)], "+")])),
-    "P13000": S(F("Supplement", [F("Outcome", DEC), F("StartDate", D), F("MonthlyAmount", M, "?")])),
-    "P14000": S(F("Change", [F("Kind", E(["address", "marital_status", "death", "other"])), F("ChangeDate", D), F("Text", T2, "?")])),
+    # P8000: the person the request is about and his relationship to the insured person; the SEDs asked for
+    # (with the reason); the information asked for (general, on claims and benefits, on the person's
+    # activity); a confirmation asked for; further information and attachments [PRE P8000-NAV.json]
+    "P8000": S(F("Request", [F("PersonConcerned", E(["insured_person", "survivor", "other"]), ex="insured_person"),
+                             F("RelationshipToInsuredPerson", NES, "?", ex="Spouse"),
+                             F("RequestedSeds", [F("SedType", "SedTypeCodeType", "+", ex="P5000"), F("Reason", T2, "?")], "?"),
+                             F("RequestedInformation", [F("GeneralInformation", T2, "*", ex="Insurance periods before 1990"),
+                                                        F("ClaimOrBenefit", [F("Benefit", BENEFIT), F("Text", T2, "?")], "*"),
+                                                        F("Activity", NES, "*", ex="Employment"),
+                                                        F("OtherInformation", T2, "?")], "?"),
+                             F("ConfirmationRequest", [F("Item", NES, ex="Date of the claim"), F("Reason", T2, "?")], "?"),
+                             F("ReasonForRequest", T2, "?"), F("Attachments", DOCS, "?"),
+                             F("AdditionalInformation", T2, "?")])),
+    # P9000: the reply to a P8000 (its date and the person it is about): the outcome, or a negative reply
+    # with its reason and the SEDs or documents that cannot be sent; income, schooling, activity,
+    # benefits (kind, status, amount, frequency, since), whether the person is alive (place), a
+    # declaration, the documents sent [PRE P9000-NAV.json]
+    "P9000": S(F("Reply", [F("RequestDate", D, "?"), F("Outcome", OUT),
+                           F("NegativeReply", [F("Reason", T2, ex="No insurance record exists for the person."),
+                                               F("SedNotSent", "SedTypeCodeType", "*", ex="P5000"),
+                                               F("DocumentNotSent", NES, "*", ex="Employment record")], "?"),
+                           F("Text", T2, "?", ex="The requested information is given below."),
+                           F("Income", [F("HasIncome", B), F("Source", NES, "?", ex="Employment"), F("Text", T2, "?")], "*"),
+                           F("Schooling", [F("SchoolName", NES, ex="Fictitious Secondary School"), F("Period", P),
+                                           F("Text", T2, "?")], "*"),
+                           F("Activity", [F("Occupation", NES, ex="Nurse"), F("StartDate", D), F("HoursPerWeek", N, "?", ex="38")], "*"),
+                           F("Benefit", [F("Kind", NES, ex="Old-age pension"), F("Status", E(["claimed", "granted", "paid", "rejected"])),
+                                         F("Amount", M, "?"), F("Frequency", E(["monthly", "quarterly", "yearly", "other"]), "?"),
+                                         F("Since", D, "?")], "*"),
+                           F("LifeStatus", [F("Alive", B, ex="true"), F("Town", NES, "?", ex="Namur"), F("Country", C, "?", ex="BE")], "?"),
+                           F("Declaration", [F("Date", D), F("Text", T2, ex="I declare that the information is correct.")], "?"),
+                           F("ProvidedDocuments", DOCS, "?")])),
+    # P10000: the person the information is about and his relationship; activity (kind, place, hours,
+    # period), income (source, amount, frequency, since), schooling, unemployment periods, benefits,
+    # whether the person is alive or the date of death, the withdrawal of a pension claim, a
+    # declaration, the documents transferred [PRE P10000-03Barn-NAV.json, P10000-01Gjenlevende-NAV.json]
+    "P10000": S(F("Information", [
+        F("PersonConcerned", E(["insured_person", "survivor", "child", "other"]), ex="insured_person"),
+        F("Text", T4, ex="Copy of the employment record for the years 1980 to 1985."),
+        F("Activity", [F("Kind", E(["employed", "self_employed", "other"])), F("Place", NES, "?", ex="Namur"),
+                       F("HoursPerWeek", N, "?", ex="38"), F("Period", P)], "*"),
+        F("Income", [F("Source", NES, ex="Employment"), F("Amount", M), F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                     F("Since", D)], "*"),
+        F("Schooling", [F("SchoolName", NES, ex="Fictitious Secondary School"), F("Period", P)], "*"),
+        F("UnemploymentPeriod", P, "*"),
+        F("Benefit", [F("Kind", NES, ex="Survivor's pension"), F("Amount", M), F("Since", D)], "*"),
+        F("LifeStatus", [F("Alive", B, ex="false"), F("DateDeath", D, "?"), F("Country", C, "?", ex="BE")], "?"),
+        F("ClaimWithdrawal", [F("Country", C, ex="BE"), F("WithdrawalDate", D), F("Text", T2, "?")], "*"),
+        F("Declaration", [F("Date", D), F("Text", T2, ex="I declare that the information is correct.")], "?"),
+        F("Documents", DOCS, "?")])),
+    # P11000: the kind of amount asked for, the fixed period, the person the request is about, the
+    # attachments, further information [PRE P11000_Fixed-NAV.json]
+    "P11000": S(F("AmountsRequest", [F("RequestedAmountKind", E(["gross", "net", "gross_and_net"]), "?", ex="gross"),
+                                     F("ReferencePeriod", FP), F("ReferenceDate", D, "?"),
+                                     F("PersonConcerned", E(["insured_person", "survivor"]), ex="insured_person"),
+                                     F("Purpose", T2, ex="Needed to calculate a pension supplement."),
+                                     F("Attachments", DOCS, "?"), F("AdditionalInformation", T2, "?")])),
+    # P12000: for each pension, the payment details (type, amount, currency, frequency, basis: residence or
+    # work, effective and start dates), or its rejection or termination with the reasons; supplements paid
+    # with the pension; further information and attachments [PRE P12000-NAV.json]
+    "P12000": S(F("PensionAmounts", [
+        F("Pension", [F("Payment", [F("Benefit", BENEFIT), F("GrossAmount", M),
+                                    F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                                    F("OtherFrequency", NES, "?", ex="Every four weeks"),
+                                    F("BasedOn", E(["residence", "work", "residence_and_work"]), "?"),
+                                    F("EffectiveDate", D, "?"), F("From", D), F("PaymentDate", D, "?")], "?"),
+                      F("Rejection", [F("Benefit", BENEFIT), F("Text", T2, ex="Insufficient insurance periods.")], "?"),
+                      F("Termination", [F("Benefit", BENEFIT), F("Text", T2, ex="The pension ended on remarriage.")], "?")], "+"),
+        F("SupplementsPaidWithPension", T2, "?"), F("PersonConcerned", E(["insured_person", "survivor"]), "?"),
+        F("Attachments", DOCS, "?"), F("AdditionalInformation", T2, "?")])),
+    # P13000: the supplement (amount, currency, frequency, paid from/to, effective from), its changes (date,
+    # amount before and after), a rejection or a termination with its date and reason [PRE P13000-NAV.json]
+    "P13000": S(F("Supplement", [F("Outcome", DEC), F("StartDate", D), F("MonthlyAmount", M, "?"),
+                                 F("Payment", [F("Amount", M), F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                                               F("PaidFrom", D), F("PaidUntil", D, "?"), F("EffectiveFrom", D, "?")], "*"),
+                                 F("Change", [F("ChangeDate", D), F("AmountBefore", M), F("AmountAfter", M)], "*"),
+                                 F("RejectionReason", T2, "?"), F("TerminationDate", D, "?"), F("TerminationReason", T2, "?"),
+                                 F("EndDate", D, "?"), F("PersonConcerned", E(["insured_person", "survivor"]), "?"),
+                                 F("AdditionalInformation", T2, "?")])),
+    # P14000: the changes in personal circumstances: date of death, earlier names, sex, living conditions and
+    # marital status (each with the date it changed), a changed PIN (old, new), emigration [PRE P14000-NAV.json]
+    "P14000": S(F("Change", [F("Kind", E(["address", "marital_status", "death", "name", "sex", "pin", "living_conditions",
+                                          "emigration", "other"])),
+                             F("ChangeDate", D), F("DateDeath", D, "?"),
+                             F("PreviousFamilyName", NES, "?", ex="Dubois-Martin"), F("PreviousForename", NES, "?", ex="Camille"),
+                             F("MaritalStatus", [F("Value", E(["single", "married", "registered_partnership", "divorced", "widowed"]),
+                                                   ex="widowed"), F("Since", D)], "?"),
+                             F("LivingConditions", [F("Value", NES, ex="Lives in a care home"), F("Since", D)], "?"),
+                             F("PINChange", [F("Old", PIN), F("New", PIN)], "?"),
+                             F("Emigrated", B, "?"), F("Text", T2, "?")])),
     "P15000": S(F("TransitionalCase", [F("Benefit", BENEFIT), F("ClaimDate", D), F("PreviousReference", NES, ex="E202-2017-11834"),
                                        F("Remarks", T2, "?")])),
     # ---- R ----
@@ -424,8 +612,16 @@ SPEC = {
     "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
     "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
     "U025": REP(),
-    "U026": REQ("Reimbursement details"),
-    "U027": REP(),
+    # U026: charging interest on a late reimbursement (title [BSV] U026_en.htm, CDM 4.2): the reimbursement
+    # claimed (its reference and amount), the due date, the interest and the account. UNCERTAIN: the fields
+    # follow the title and the interest claim of the AW sector (DA020), not the form's sections.
+    "U026": S(F("InterestClaim", [F("ReimbursementReference", NES, ex="U020-2026-0007"), F("ReimbursementAmount", M),
+                                  F("DueDate", D), F("InterestPeriod", FP), F("InterestAmount", M),
+                                  F("BankAccount", BANK), F("Remarks", T2, "?")])),
+    # U027: the reply on interest (title [BSV] U027-4-1-en.htm, CDM 4.1): the outcome, the interest accepted,
+    # the reasons. UNCERTAIN: the fields follow the title and DA021, not the form's sections.
+    "U027": S(F("InterestReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("PaymentDate", D, "?"),
+                                  F("Reason", T2, "?")])),
     "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
     # ---- AD (X) ----
     "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
