@@ -135,9 +135,16 @@ def NOTE(section, reference, *fields):
     return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]))
 
 
-# ---- Shared field lists of the non-sickness sectors' SEDs (A008's addresses; see SPEC) ----
-A008_ADDRESS = [F("Street", NES, ex="Rue de l'Exemple 27"), F("Town", NES, ex="Antwerpen"),
-                F("PostalCode", NES, "?", ex="2000"), F("Country", C, ex="BE")]
+# ---- Shared field lists of the non-sickness sectors' SEDs (addresses, P4000's periods; see SPEC) ----
+ADDRESS_FIELDS = [F("Street", NES, ex="Rue de l'Exemple 27"), F("Town", NES, ex="Antwerpen"),
+                  F("PostalCode", NES, "?", ex="2000"), F("Country", C, ex="BE")]
+
+
+def P4000_PERIOD(*extra):
+    """A period of P4000's insurance history: the period, the country, the fields of its kind, whether
+    the dates are uncertain, further information."""
+    return [F("Period", P), F("Country", C, ex="BE"), *extra, F("UncertainDates", B, "?"),
+            F("AdditionalInformation", T2, "?")]
 
 
 SPEC = {
@@ -165,7 +172,7 @@ SPEC = {
     "A008": S(F("RelevantInformation", [
         F("Purpose", E(["notification_of_change", "activity_in_two_or_more_states"])),
         F("Change", [F("EffectiveFrom", D), F("Period", P, "?"),
-                     F("NewAddress", A008_ADDRESS, "?"), F("NewPlaceOfWork", A008_ADDRESS, "?"),
+                     F("NewAddress", ADDRESS_FIELDS, "?"), F("NewPlaceOfWork", ADDRESS_FIELDS, "?"),
                      F("NewName", [F("FamilyName", NES, ex="Verhoeven-Peeters"), F("Forename", NES, ex="Lotte")], "?"),
                      F("Text", T2, "?", ex="The person changed employer on the given date.")], "?"),
         F("ActivityInTwoOrMoreStates", [F("MemberStateOfResidence", C, ex="BE"), F("ActivityStartDate", D, "?")], "?")])),
@@ -428,13 +435,52 @@ SPEC = {
                            F("Relationship", E(["spouse", "registered_partner", "child", "other"])),
                            F("BankAccount", BANK, "?")]),
                persons=INSURED + [F("Claimant", PER)]),
-    "P2200": S(F("Claim", [F("ClaimDate", D), F("IncapacitySince", D), F("BankAccount", BANK, "?")])),
+    # P2200: the claim's date, the incapacity, the bank account; the person's employment (kind,
+    # occupation, hours, dates, planned retirement, income); other benefits claimed or received (kind, status,
+    # institution, dates, amount); the relationship to the spouse, the guardian, documents asked for; persons:
+    # the insured person, the spouse, the children [PRE P2200-NAV.json]
+    "P2200": S(F("Claim", [F("ClaimDate", D), F("IncapacitySince", D), F("BankAccount", BANK, "?"),
+                           F("Employment", [F("Kind", E(["employed", "self_employed", "other"])), F("Occupation", NES, ex="Nurse"),
+                                            F("HoursPerWeek", N, "?", ex="38"), F("StartDate", D, "?"), F("EndDate", D, "?"),
+                                            F("PlannedRetirementDate", D, "?"),
+                                            F("Income", [F("Amount", M), F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                                                         F("Since", D)], "*")], "*"),
+                           F("OtherBenefit", [F("Kind", NES, ex="Sickness benefit"),
+                                              F("Status", E(["claimed", "granted", "paid", "rejected"]), ex="paid"),
+                                              F("Institution", I), F("EntitlementFrom", D, "?"), F("PaymentFrom", D, "?"),
+                                              F("PaymentUntil", D, "?"), F("Amount", M, "?")], "*"),
+                           F("SpouseRelationship", E(["spouse", "registered_partner", "cohabitant"]), "?"),
+                           F("Guardian", [F("Name", NES, ex="A. Example"), F("Mandate", T2, ex="Guardian for all financial matters.")], "?"),
+                           F("RequestedDocuments", DOCS, "?"), F("AdditionalInformation", T2, "?")]),
+               persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
     "P3000_BE": P3000("BE", [F("CareerStatementRequested", B)]),
     "P3000_DE": P3000("DE", [F("PensionInsuranceNumber", NES, "?", ex="12 140556 W 012")]),
     "P3000_FR": P3000("FR", [F("SupplementaryPensionScheme", NES, "?", ex="Fictitious supplementary scheme")]),
     "P3000_LU": P3000("LU", [F("ChildRaisingBabyYearsClaimed", B)]),
     "P3000_NL": P3000("NL", [F("PartnerAllowanceClaimed", B)]),
-    "P4000": S(F("InsuranceHistory", IPS)),
+    # P4000: the insured person's own account of the insurance history, by kind of period: employment or
+    # self-employment (employer's name and address, activity, insurance or registration number), residence,
+    # unemployment, sickness, training (with the institution), military service, voluntary insurance,
+    # birth leave (open period), child care (the child), other periods; each with the country, whether the
+    # dates are uncertain and further information; the bank account [PRE other/P4000-from-frontend.json]
+    "P4000": S(F("InsuranceHistory", [
+        F("EmploymentOrSelfEmployment", [F("Period", P), F("Kind", E(["employed", "self_employed"])),
+                                         F("Activity", NES, ex="Warehouse clerk"),
+                                         F("EmployerName", NES, ex="Exemple Logistique SA"),
+                                         F("EmployerAddress", ADDRESS_FIELDS, "?"),
+                                         F("InsuranceOrRegistrationNumber", NES, "?", ex="0999888767"),
+                                         F("UncertainDates", B, "?"), F("AdditionalInformation", T2, "?")], "*"),
+        F("Residence", P4000_PERIOD(), "*"),
+        F("Unemployment", P4000_PERIOD(F("InstitutionName", NES, ex="Office national de l'emploi")), "*"),
+        F("Sickness", P4000_PERIOD(F("InstitutionName", NES, ex="Fictitious mutual insurance fund")), "*"),
+        F("Training", P4000_PERIOD(F("InstitutionName", NES, ex="Fictitious Vocational School")), "*"),
+        F("MilitaryService", P4000_PERIOD(), "*"),
+        F("VoluntaryInsurance", P4000_PERIOD(), "*"),
+        F("BirthLeave", P4000_PERIOD(), "*"),
+        F("ChildCare", P4000_PERIOD(F("Child", [F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                F("DateBirth", D, ex="2016-04-12")])), "*"),
+        F("Other", P4000_PERIOD(F("Kind", NES, ex="Care of a relative")), "*"),
+        F("BankAccount", BANK, "?")])),
     "P5000": S(F("InsurancePeriods", IPS)),
     "P6000": S(F("Decision", [F("Benefit", BENEFIT), F("Outcome", DEC), F("StartDate", D), F("MonthlyGrossAmount", M, "?"),
                               F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
@@ -556,7 +602,15 @@ SPEC = {
     "R018": S(F("RecoveryReply", [F("Outcome", DEC), F("Text", T2, ex="Recovery measures were started.")])),
     "R019": REQ("Status of the recovery"),
     "R025": INFO("The debtor paid part of the claim directly."),
-    "R028": REQ("Additional information on the claim"),
+    # R028: request for reimbursement of the costs of recovery, Articles 85(2) and 85(3) of Regulation
+    # 987/2009; it concerns a person or an employer [CH-SED] R028-4-2-no.htm, R028-4-2-sv.htm (CDM 4.2).
+    # UNCERTAIN: the excerpts found show the legal basis and the person/employer choice only; the cost
+    # items, total and account follow the title.
+    "R028": S(F("CostReimbursementRequest", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"),
+                                             F("RecoveryRequestReference", NES, ex="R017-2026-0003"),
+                                             F("Cost", [F("Description", NES, ex="Bailiff's fees"), F("Amount", M),
+                                                        F("Date", D, "?")], "+"),
+                                             F("TotalAmount", M), F("BankAccount", BANK), F("Remarks", T2, "?")])),
     "R029": REP(),
     "R033": REP(),
     "R034": INFO("The recovery procedure was suspended by a court."),
