@@ -140,6 +140,10 @@ ADDRESS_FIELDS = [F("Street", NES, ex="Rue de l'Exemple 27"), F("Town", NES, ex=
                   F("PostalCode", NES, "?", ex="2000"), F("Country", C, ex="BE")]
 
 
+# The person of an individual claim in UB_BUC_04's reimbursement and interest SEDs (U020, U026) [CH-SED].
+UB_CLAIM_PERSON = [F("FamilyName", NES, ex="Janssens"), F("Forename", NES, ex="Pieter"), F("DateBirth", D, ex="1990-03-14")]
+
+
 def P4000_PERIOD(*extra):
     """A period of P4000's insurance history: the period, the country, the fields of its kind, whether
     the dates are uncertain, further information."""
@@ -237,12 +241,20 @@ SPEC = {
     "DA024": NOTE("InterestClaimContestation", "COC-ILP-2026-0001",
                   F("InterestClaimReference", NES, ex="ILP-2026-0001"), F("ContestedAmount", M),
                   F("Reason", T2, ex="The claim was paid within the time limit: no interest is due.")),
-    # DA025: reply to the contestation of an interest claim (RPY_COC_ILP): title [CH-SED] DA025_en.htm
-    # (CDM 4.2); fields as DA017, the reply to the contestation of a claim. UNCERTAIN: the fields follow
-    # the title and DA017, not the form's sections.
+    # DA025: reply to the contestation of an interest claim (RPY_COC_ILP) [CH-SED] DA025_en.htm (CDM 4.2),
+    # DA025-4-1-en.htm: the reply code (01 accepted in full, 02 partially accepted and invoice decreased,
+    # 03 initial claim not paid in time, 04 not contested in time, 05 ILP submitted in time, 06 down payment
+    # not paid in time, 07 down payment did not cover 90% of the claim, 99 other) and what each code asks
+    # for (a date, an amount, the percentage covered, a text). UNCERTAIN: the excerpt shows the codes and
+    # conditions, not the names of the global note's fields; those follow DA017.
     "DA025": NOTE("InterestContestationReply", "RPY-COC-ILP-2026-0001",
-                  F("ContestationReference", NES, ex="COC-ILP-2026-0001"), F("Outcome", DEC),
-                  F("AcceptedAmount", M, "?"), F("Reason", T2, "?")),
+                  F("ContestationReference", NES, ex="COC-ILP-2026-0001"),
+                  F("ReplyToContestation", E(["accepted_in_full", "partially_accepted_invoice_decreased",
+                                              "initial_claim_not_paid_in_time", "initial_claim_not_contested_in_time",
+                                              "ilp_submitted_in_time", "down_payment_not_paid_in_time",
+                                              "down_payment_below_90_percent", "other"]), ex="partially_accepted_invoice_decreased"),
+                  F("AcceptedAmount", M, "?"), F("Date", D, "?"), F("DownPaymentCoveredPercentage", PCT, "?"),
+                  F("Other", T2, "?")),
     "DA026": NOTE("InterestPayment", "PAY-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
                   F("TotalNumberOfIndividualPayments", N), F("TotalInterestAmount", M), F("TotalPaymentAmount", M)),
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
@@ -414,7 +426,7 @@ SPEC = {
     # 987/2009 indication, the date of death, the relationship of the person to the child, remarks; persons:
     # the insured person (or survivor) and the children [PRE P1000-NAV.json]
     "P1000": S(F("ChildRaisingRequest", [F("ChildRaisingPeriod", [F("Period", P), F("Country", C, ex="BE")], "+"),
-                                         F("Article44_2Applies", B, "?"), F("DateDeath", D, "?"),
+                                         F("Article44Paragraph2Applies", B, "?"), F("DateDeath", D, "?"),
                                          F("RelationshipToChild", [F("Kind", E(["parent", "adoptive_parent", "foster_parent", "other"])),
                                                                    F("Remarks", T2, "?")], "?"),
                                          F("Remarks", T2, "?")]),
@@ -661,21 +673,38 @@ SPEC = {
     "U017": S(F("InsurancePeriods", IPS)),
     "U018": S(F("RegistrationRequest", [F("RegistrationDate", D)])),
     "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?")])),
-    "U020": S(F("ReimbursementRequest", [F("Period", FP), F("Amount", M), F("BankAccount", BANK)])),
+    # U020: reimbursement of unemployment benefits, Articles 65(6) and 65(7) of Regulation 883/2004 and
+    # Article 70 of Regulation 987/2009 [CH-SED] U020-4-1-en.htm (CDM 4.1): general information (the
+    # reimbursement request ID, the number of individual claims, the total amount requested, the SEPA bank
+    # details with the transfer reference) and the individual claims, each about a person.
+    # UNCERTAIN: the excerpt ends at the individual claim's person; its period and amount follow the title.
+    "U020": S(F("ReimbursementRequest", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"),
+                                         F("NumberOfIndividualClaims", N, ex="1"), F("TotalAmountRequested", M),
+                                         F("BankAccount", BANK), F("TransferReference", NES, ex="U020-2026-0007 ONEM")]),
+              F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON),
+                                    F("Period", FP), F("Amount", M)], "+")),
     "U021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
     "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
     "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
     "U025": REP(),
-    # U026: charging interest on a late reimbursement (title [BSV] U026_en.htm, CDM 4.2): the reimbursement
-    # claimed (its reference and amount), the due date, the interest and the account. UNCERTAIN: the fields
-    # follow the title and the interest claim of the AW sector (DA020), not the form's sections.
-    "U026": S(F("InterestClaim", [F("ReimbursementReference", NES, ex="U020-2026-0007"), F("ReimbursementAmount", M),
-                                  F("DueDate", D), F("InterestPeriod", FP), F("InterestAmount", M),
-                                  F("BankAccount", BANK), F("Remarks", T2, "?")])),
-    # U027: the reply on interest (title [BSV] U027-4-1-en.htm, CDM 4.1): the outcome, the interest accepted,
-    # the reasons. UNCERTAIN: the fields follow the title and DA021, not the form's sections.
-    "U027": S(F("InterestReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("PaymentDate", D, "?"),
-                                  F("Reason", T2, "?")])),
+    # U026: charging interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
+    # 987/2009 [CH-SED] U026_en.htm (CDM 4.2): the reimbursement request ID, the due date, the total amount
+    # of outstanding claims, the interest rate; the individual claims the interest applies to (sequential
+    # number, person).
+    "U026": S(F("InterestClaim", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("DueDate", D),
+                                  F("TotalOutstandingAmount", M), F("InterestRate", PCT, ex="3.5")]),
+              F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON)], "+")),
+    # U027: reply on interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
+    # 987/2009 [CH-SED] U027-4-1-en.htm (CDM 4.1): the reimbursement request ID; charging of interest
+    # accepted, partially accepted or not accepted; if not, the reason (a code list; 99 other with further
+    # information); if partially, the individual claims that cannot be subjected to interest (sequential
+    # number). UNCERTAIN: the reason's code values are not in the excerpt: free text here.
+    "U027": S(F("InterestReply", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"),
+                                  F("ChargingOfInterestAccepted", E(["accepted", "partially_accepted", "not_accepted"]),
+                                    ex="partially_accepted"),
+                                  F("ReasonForNonAcceptance", NES, "?", ex="Other"),
+                                  F("AdditionalInformation", T2, "?"),
+                                  F("ClaimNotSubjectToInterest", [F("SequentialNumber", N, ex="1")], "*")])),
     "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
     # ---- AD (X) ----
     "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
