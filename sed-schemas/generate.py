@@ -230,9 +230,30 @@ SPEC = {
                   F("TotalPaymentAmount", M), F("DateOfReceiptOfPayment", D)),
     "DA020": S(F("InterestClaim", [F("ClaimReference", NES, ex="REIMB-2025-0042"), F("Amount", M), F("DueDate", D),
                                     F("BankAccount", BANK)])),
-    "DA021": S(F("InterestReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
-    "DA022C": S(F("Contest", [F("ContestedAmount", M), F("Reason", T2, ex="The claim was paid within the time limit.")])),
-    "DA022R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="Payment was received after the time limit.")])),
+    # DA021: acknowledgement of a claim for interest on late payment (ACK_ILP), Article 68 of Regulation
+    # 987/2009 [CH-SED] DA021_en.htm (CDM 4.2): the global ILP and ACK_ILP references, the total number of
+    # individual claims, the total interest amount in the creditor's currency, the date of receipt, the date
+    # of submission.
+    "DA021": NOTE("InterestClaimAcknowledgement", "ACK-ILP-2026-0001",
+                  F("InterestClaimReference", NES, ex="ILP-2026-0001"), F("TotalNumberOfIndividualClaims", N),
+                  F("TotalInterestAmount", M), F("DateOfReceipt", D)),
+    # DA022C: contestation of a credit note for interest on late payment (COC_CRN_ILP) [CH-SED]
+    # DA022C_en.htm (CDM 4.2): the global ILP, CRN_ILP and COC_CRN_ILP references, the total number and
+    # amount of the credit note contestations, the date of submission.
+    "DA022C": NOTE("InterestCreditNoteContestation", "COC-CRN-ILP-2026-0001",
+                   F("InterestClaimReference", NES, ex="ILP-2026-0001"),
+                   F("InterestCreditNoteReference", NES, ex="CRN-ILP-2026-0001"),
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M)),
+    # DA022R: reply to the contestation of a credit note for interest (RPY_COC_CRN_ILP) [CH-SED] DA022R_en.htm
+    # (CDM 4.2): the reply code (01 contestation accepted, 02 rectified corresponding claim number, 03 credit
+    # note correction, 99 other) and what each asks for; the global note as its sickness twin S034
+    # [CH-SED] S034-4-1-en.htm (references, number and amount of accepted contestations).
+    "DA022R": NOTE("InterestCreditNoteContestationReply", "RPY-COC-CRN-ILP-2026-0001",
+                   F("ContestationReference", NES, ex="COC-CRN-ILP-2026-0001"),
+                   F("ReplyToContestation", E(["contestation_accepted", "rectified_claim_number", "credit_note_correction",
+                                               "other"]), ex="credit_note_correction"),
+                   F("RectifiedClaimNumber", NES, "?", ex="ILP-2026-0001-2"), F("CorrectedAmount", M, "?"),
+                   F("Other", T2, "?"), F("TotalNumberOfReplies", N), F("TotalAcceptedAmount", M)),
     "DA022": NOTE("InterestCreditNote", "CRN-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
                   F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
     # DA024: the contestation of an interest claim (COC_ILP), answered by DA025 [SVAR]; modelled on the
@@ -290,10 +311,30 @@ SPEC = {
                                      F("CompetentInstitution", I)])),
     "DA062": S(F("TransportCost", [F("TransportDate", D), F("Means", NES, ex="Ambulance"), F("Amount", M)])),
     "DA063": S(F("TransportCostReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("Reason", T2, "?")])),
-    "DA071": S(F("RefundRequest", [F("OverpaidPeriod", FP), F("Amount", M), F("BankAccount", BANK)])),
-    "DA073A": S(F("RefundAcceptance", [F("AcceptedAmount", M), F("PaymentDate", D, "?")])),
-    "DA073C": S(F("RefundContest", [F("ContestedAmount", M), F("Reason", T2, ex="The benefit was due for the whole period.")])),
-    "DA073R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The refund is maintained for the last month.")])),
+    # DA071: identification of overpayments (IO) [CH-SED] DA071_en.htm (CDM 4.2), DA071-4-1-en.htm: the
+    # global IO reference, the identification of the sender (a code list), the total number and amount of
+    # the individual overpayments, the date of submission. UNCERTAIN: the sender's code values are not in
+    # the excerpt: creditor or debtor liaison body here.
+    "DA071": NOTE("IdentificationOfOverpayments", "IO-2026-0001",
+                  F("IdentificationOfSender", E(["creditor_liaison_body", "debtor_liaison_body"])),
+                  F("TotalNumberOfIndividualOverpayments", N), F("TotalAmountOfOverpayments", M)),
+    # DA073A: acceptance of the identification of overpayments (ACP_IO) [CH-SED] DA073A_en.htm (CDM 4.2):
+    # the global IO and ACP_IO references, the total number and amount of accepted overpayments, the date
+    # of submission.
+    "DA073A": NOTE("AcceptanceOfOverpayments", "ACP-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
+                   F("TotalNumberOfAcceptances", N), F("TotalAcceptedAmount", M)),
+    # DA073C: contestation of the identification of overpayments (COC_IO): its reply DA073R [CH-SED] names
+    # the global COC_IO reference; the fields follow the other contestations of the AW_BUC_15/23 flows
+    # (DA016, DA022C). UNCERTAIN: no excerpt of DA073C's own form was found.
+    "DA073C": NOTE("OverpaymentContestation", "COC-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
+                   F("TotalNumberOfContestations", N), F("ContestedAmount", M),
+                   F("Reason", T2, ex="The benefit was due for the whole period.")),
+    # DA073R: reply to the contestation of the identification of overpayments (RPY_COC_IO) [CH-SED]
+    # DA073R-4-1-en.htm (CDM 4.1): the global IO, COC_IO and RPY_COC_IO references, the total number of
+    # individual replies, the total amount of accepted contestations, the date of submission.
+    "DA073R": NOTE("OverpaymentContestationReply", "RPY-COC-IO-2026-0001",
+                   F("OverpaymentReference", NES, ex="IO-2026-0001"), F("ContestationReference", NES, ex="COC-IO-2026-0001"),
+                   F("TotalNumberOfReplies", N), F("TotalAcceptedAmount", M)),
     "DA074": NOTE("RefundDecision", "IRO-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
                   F("TotalAmountOfOverpayments", M),
                   F("MethodOfRefund", E(["bank_transfer", "offset_against_claim"])), F("BankAccount", BANK, "?")),
