@@ -436,7 +436,8 @@ SPEC = {
                              F("Documents", DOCS, "?")])),
     "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
     # H070: the date of death, the documents attached (kinds and others), further information
-    # [PRE eessi-pensjon-journalforing sed/H070-NAV.json]; title [RDN]
+    # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/H070-NAV.json @2513b30f); title [RDN]
+    # UNCERTAIN: the test data does not show the document kinds' code values: death certificate or other here.
     "H070": S(F("Death", [F("DateDeath", D), F("CountryDeath", C, "?", ex="BE"), F("SourceOfInformation", NES, "?", ex="Civil register"),
                           F("AttachedDocuments", [F("Kind", E(["death_certificate", "other"]), "*"),
                                                   F("Other", NES, "*", ex="Extract of the civil register")], "?"),
@@ -489,7 +490,7 @@ SPEC = {
     "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
     "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
     # M051: the income items: kind, start date, amount and currency, social security benefits
-    # [PRE eessi-pensjon-journalforing sed/M051.json]; title [RDN]
+    # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/M051.json @2513b30f); title [RDN]
     "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("StartDate", D),
                            F("Amount", M), F("SocialSecurityBenefits", NES, "?", ex="Housing benefit")], "+")),
     "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
