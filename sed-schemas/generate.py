@@ -135,6 +135,22 @@ def NOTE(section, reference, *fields):
     return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]))
 
 
+# ---- Shared field lists of the non-sickness sectors' SEDs (addresses, P4000's periods; see SPEC) ----
+ADDRESS_FIELDS = [F("Street", NES, ex="Rue de l'Exemple 27"), F("Town", NES, ex="Antwerpen"),
+                  F("PostalCode", NES, "?", ex="2000"), F("Country", C, ex="BE")]
+
+
+# The person of an individual claim in UB_BUC_04's reimbursement and interest SEDs (U020, U026) [CH-SED].
+UB_CLAIM_PERSON = [F("FamilyName", NES, ex="Janssens"), F("Forename", NES, ex="Pieter"), F("DateBirth", D, ex="1990-03-14")]
+
+
+def P4000_PERIOD(*extra):
+    """A period of P4000's insurance history: the period, the country, the fields of its kind, whether
+    the dates are uncertain, further information."""
+    return [F("Period", P), F("Country", C, ex="BE"), *extra, F("UncertainDates", B, "?"),
+            F("AdditionalInformation", T2, "?")]
+
+
 SPEC = {
     # ---- LA ----
     "A001": S(F("Employer", "EmployerType", "*"),
@@ -142,15 +158,28 @@ SPEC = {
                                      F("CurrentMemberState", C, ex="NL"), F("RelevantArticle", ART, ex="16_1"),
                                      F("Reason", T2, ex="Temporary assignment of a specialist for a project longer than 24 months."),
                                      F("IsChangeRequest", B, "?")])),
-    "A002": S(F("Rejection", [F("Scope", E(["full", "partial"]), ex="partial"), F("AcceptedPeriod", P, "?"),
+    # A002: the answer to a request for exception: not granted, or granted for another period (that
+    # period), and the reasons [M-SED medlemskap/impl/VedtakA002.kt, SvarAnmodningUnntakBeslutning.kt]
+    "A002": S(F("Rejection", [F("Outcome", E(["not_granted", "granted_for_other_period"]), ex="granted_for_other_period"),
+                              F("OtherPeriod", P, "?"),
                               F("Reason", T2, ex="The exception is accepted for the first 12 months only.")])),
     "A005": REQ("Employment contract and place of work"),
     "A006": REP(),
     "A007": S(F("ProvisionalDecision", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                          F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART),
                                          F("Reason", T2, "?")])),
-    "A008": S(F("RelevantInformation", [F("Kind", E(["change_of_address", "change_of_employer", "end_of_activity", "other"])),
-                                         F("ChangeDate", D), F("Text", T2, ex="The person changed employer on the given date.")])),
+    # A008: its purpose (a change, or activity in two or more States); the change (the date it takes effect,
+    # the period, a new address, a new place of work, a new name); the activity in two or more States
+    # (the State of residence, the start of the activity) [M-SED MedlemskapA008.kt, nav/EndringA008.kt,
+    # nav/EndringA008Bruker.kt, nav/MedlemskapA008Bruker.kt, nav/ArbeidIFlereLand.kt, nav/Adresse.kt,
+    # controller/dto/A008Formaal.kt]; title [BSV] A008_en.htm (CDM 4.2)
+    "A008": S(F("RelevantInformation", [
+        F("Purpose", E(["notification_of_change", "activity_in_two_or_more_states"])),
+        F("Change", [F("EffectiveFrom", D), F("Period", P, "?"),
+                     F("NewAddress", ADDRESS_FIELDS, "?"), F("NewPlaceOfWork", ADDRESS_FIELDS, "?"),
+                     F("NewName", [F("FamilyName", NES, ex="Verhoeven-Peeters"), F("Forename", NES, ex="Lotte")], "?"),
+                     F("Text", T2, "?", ex="The person changed employer on the given date.")], "?"),
+        F("ActivityInTwoOrMoreStates", [F("MemberStateOfResidence", C, ex="BE"), F("ActivityStartDate", D, "?")], "?")])),
     "A010": S(F("Notification", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                   F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART, ex="11_3_a"),
                                   F("IsChangeDecision", B)])),
@@ -201,13 +230,52 @@ SPEC = {
                   F("TotalPaymentAmount", M), F("DateOfReceiptOfPayment", D)),
     "DA020": S(F("InterestClaim", [F("ClaimReference", NES, ex="REIMB-2025-0042"), F("Amount", M), F("DueDate", D),
                                     F("BankAccount", BANK)])),
-    "DA021": S(F("InterestReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
-    "DA022C": S(F("Contest", [F("ContestedAmount", M), F("Reason", T2, ex="The claim was paid within the time limit.")])),
-    "DA022R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="Payment was received after the time limit.")])),
+    # DA021: acknowledgement of a claim for interest on late payment (ACK_ILP), Article 68 of Regulation
+    # 987/2009 [CH-SED] DA021_en.htm (CDM 4.2): the global ILP and ACK_ILP references, the total number of
+    # individual claims, the total interest amount in the creditor's currency, the date of receipt, the date
+    # of submission.
+    "DA021": NOTE("InterestClaimAcknowledgement", "ACK-ILP-2026-0001",
+                  F("InterestClaimReference", NES, ex="ILP-2026-0001"), F("TotalNumberOfIndividualClaims", N),
+                  F("TotalInterestAmount", M), F("DateOfReceipt", D)),
+    # DA022C: contestation of a credit note for interest on late payment (COC_CRN_ILP) [CH-SED]
+    # DA022C_en.htm (CDM 4.2): the global ILP, CRN_ILP and COC_CRN_ILP references, the total number and
+    # amount of the credit note contestations, the date of submission.
+    "DA022C": NOTE("InterestCreditNoteContestation", "COC-CRN-ILP-2026-0001",
+                   F("InterestClaimReference", NES, ex="ILP-2026-0001"),
+                   F("InterestCreditNoteReference", NES, ex="CRN-ILP-2026-0001"),
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M)),
+    # DA022R: reply to the contestation of a credit note for interest (RPY_COC_CRN_ILP) [CH-SED] DA022R_en.htm
+    # (CDM 4.2): the reply code (01 contestation accepted, 02 rectified corresponding claim number, 03 credit
+    # note correction, 99 other) and what each asks for; the global note as its sickness twin S034
+    # [CH-SED] S034-4-1-en.htm (references, number and amount of accepted contestations).
+    "DA022R": NOTE("InterestCreditNoteContestationReply", "RPY-COC-CRN-ILP-2026-0001",
+                   F("ContestationReference", NES, ex="COC-CRN-ILP-2026-0001"),
+                   F("ReplyToContestation", E(["contestation_accepted", "rectified_claim_number", "credit_note_correction",
+                                               "other"]), ex="credit_note_correction"),
+                   F("RectifiedClaimNumber", NES, "?", ex="ILP-2026-0001-2"), F("CorrectedAmount", M, "?"),
+                   F("Other", T2, "?"), F("TotalNumberOfReplies", N), F("TotalAcceptedAmount", M)),
     "DA022": NOTE("InterestCreditNote", "CRN-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
                   F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
-    "DA024": REQ("Interest calculation"),
-    "DA025": REP(),
+    # DA024: the contestation of an interest claim (COC_ILP), answered by DA025 [SVAR]; modelled on the
+    # EC's form of the reply, DA025 [CH-SED] ("Reply to Contestation on Claim Interest on Late Payment"),
+    # and on DA016, the contestation of a claim. UNCERTAIN: no public form of DA024 itself was found.
+    "DA024": NOTE("InterestClaimContestation", "COC-ILP-2026-0001",
+                  F("InterestClaimReference", NES, ex="ILP-2026-0001"), F("ContestedAmount", M),
+                  F("Reason", T2, ex="The claim was paid within the time limit: no interest is due.")),
+    # DA025: reply to the contestation of an interest claim (RPY_COC_ILP) [CH-SED] DA025_en.htm (CDM 4.2),
+    # DA025-4-1-en.htm: the reply code (01 accepted in full, 02 partially accepted and invoice decreased,
+    # 03 initial claim not paid in time, 04 not contested in time, 05 ILP submitted in time, 06 down payment
+    # not paid in time, 07 down payment did not cover 90% of the claim, 99 other) and what each code asks
+    # for (a date, an amount, the percentage covered, a text). UNCERTAIN: the excerpt shows the codes and
+    # conditions, not the names of the global note's fields; those follow DA017.
+    "DA025": NOTE("InterestContestationReply", "RPY-COC-ILP-2026-0001",
+                  F("ContestationReference", NES, ex="COC-ILP-2026-0001"),
+                  F("ReplyToContestation", E(["accepted_in_full", "partially_accepted_invoice_decreased",
+                                              "initial_claim_not_paid_in_time", "initial_claim_not_contested_in_time",
+                                              "ilp_submitted_in_time", "down_payment_not_paid_in_time",
+                                              "down_payment_below_90_percent", "other"]), ex="partially_accepted_invoice_decreased"),
+                  F("AcceptedAmount", M, "?"), F("Date", D, "?"), F("DownPaymentCoveredPercentage", PCT, "?"),
+                  F("Other", T2, "?")),
     "DA026": NOTE("InterestPayment", "PAY-ILP-2026-0001", F("InterestClaimReference", NES, ex="ILP-2026-0001"),
                   F("TotalNumberOfIndividualPayments", N), F("TotalInterestAmount", M), F("TotalPaymentAmount", M)),
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
@@ -243,10 +311,30 @@ SPEC = {
                                      F("CompetentInstitution", I)])),
     "DA062": S(F("TransportCost", [F("TransportDate", D), F("Means", NES, ex="Ambulance"), F("Amount", M)])),
     "DA063": S(F("TransportCostReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("Reason", T2, "?")])),
-    "DA071": S(F("RefundRequest", [F("OverpaidPeriod", FP), F("Amount", M), F("BankAccount", BANK)])),
-    "DA073A": S(F("RefundAcceptance", [F("AcceptedAmount", M), F("PaymentDate", D, "?")])),
-    "DA073C": S(F("RefundContest", [F("ContestedAmount", M), F("Reason", T2, ex="The benefit was due for the whole period.")])),
-    "DA073R": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The refund is maintained for the last month.")])),
+    # DA071: identification of overpayments (IO) [CH-SED] DA071_en.htm (CDM 4.2), DA071-4-1-en.htm: the
+    # global IO reference, the identification of the sender (a code list), the total number and amount of
+    # the individual overpayments, the date of submission. UNCERTAIN: the sender's code values are not in
+    # the excerpt: creditor or debtor liaison body here.
+    "DA071": NOTE("IdentificationOfOverpayments", "IO-2026-0001",
+                  F("IdentificationOfSender", E(["creditor_liaison_body", "debtor_liaison_body"])),
+                  F("TotalNumberOfIndividualOverpayments", N), F("TotalAmountOfOverpayments", M)),
+    # DA073A: acceptance of the identification of overpayments (ACP_IO) [CH-SED] DA073A_en.htm (CDM 4.2):
+    # the global IO and ACP_IO references, the total number and amount of accepted overpayments, the date
+    # of submission.
+    "DA073A": NOTE("AcceptanceOfOverpayments", "ACP-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
+                   F("TotalNumberOfAcceptances", N), F("TotalAcceptedAmount", M)),
+    # DA073C: contestation of the identification of overpayments (COC_IO): its reply DA073R [CH-SED] names
+    # the global COC_IO reference; the fields follow the other contestations of the AW_BUC_15/23 flows
+    # (DA016, DA022C). UNCERTAIN: no excerpt of DA073C's own form was found.
+    "DA073C": NOTE("OverpaymentContestation", "COC-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
+                   F("TotalNumberOfContestations", N), F("ContestedAmount", M),
+                   F("Reason", T2, ex="The benefit was due for the whole period.")),
+    # DA073R: reply to the contestation of the identification of overpayments (RPY_COC_IO) [CH-SED]
+    # DA073R-4-1-en.htm (CDM 4.1): the global IO, COC_IO and RPY_COC_IO references, the total number of
+    # individual replies, the total amount of accepted contestations, the date of submission.
+    "DA073R": NOTE("OverpaymentContestationReply", "RPY-COC-IO-2026-0001",
+                   F("OverpaymentReference", NES, ex="IO-2026-0001"), F("ContestationReference", NES, ex="COC-IO-2026-0001"),
+                   F("TotalNumberOfReplies", N), F("TotalAcceptedAmount", M)),
     "DA074": NOTE("RefundDecision", "IRO-IO-2026-0001", F("OverpaymentReference", NES, ex="IO-2026-0001"),
                   F("TotalAmountOfOverpayments", M),
                   F("MethodOfRefund", E(["bank_transfer", "offset_against_claim"])), F("BankAccount", BANK, "?")),
@@ -257,7 +345,21 @@ SPEC = {
     "F002": S(F("CompetenceDecision", [F("PrimaryCompetentMemberState", C, ex="NL"),
                                         F("SecondaryCompetentMemberState", C, "?", ex="BE"), F("Period", P),
                                         F("DifferentialSupplementDue", B), F("Reason", T2, "?")])),
-    "F003": S(F("PaymentDecision", [F("Outcome", DEC), F("Period", P), F("MonthlyAmount", M)])),
+    # F003: the claim (date received, type), the decision (its reasons, the periods, the children it covers,
+    # whether it covers all children, the competence, further information), the family's benefits
+    # (name, period, amount, frequency, recipient); persons: claimant, spouse, children [WSED F003Sed,
+    # VedtakF003, PersonTypeBrukerF003, Ytelse, VedtakBarn]
+    "F003": S(F("Claim", [F("ReceivedDate", D), F("BenefitType", E(["child_benefit", "childcare_allowance", "other"]))]),
+              F("PaymentDecision", [F("Outcome", DEC), F("Competence", E(["primary", "secondary"]), ex="secondary"),
+                                    F("AppliesToAllChildren", B, ex="true"), F("DecisionPeriod", P, "+"),
+                                    F("ChildCovered", [F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                       F("DateBirth", D, ex="2016-04-12")], "*"),
+                                    F("Reason", T2, ex="A differential supplement is due for the period."),
+                                    F("AdditionalInformation", T2, "?")]),
+              F("FamilyBenefit", [F("BenefitName", NES, ex="Kinderbijslag"), F("Period", P), F("Amount", M),
+                                  F("Frequency", E(["monthly", "yearly"])), F("RecipientName", NES, ex="Lotte Verhoeven"),
+                                  F("NumberOfPersons", N, "?")], "*"),
+              persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
     "F004": REQ("Further explanation of the competence decision"),
     "F005": REP(),
     "F016": S(F("TransferRequest", [F("Period", P), F("PayeeName", NES, ex="Lotte Verhoeven"), F("BankAccount", BANK)])),
@@ -268,8 +370,49 @@ SPEC = {
     "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P)])),
     "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Question", T2, ex="Please confirm the periods of employment.")])),
     "F023": S(F("InsurancePeriods", IPS)),
-    "F026": REQ("Family situation"),
-    "F027": REP(),
+    # F026: request for more information on adoption, income, an orphan's benefits, other information on
+    # the child, education and the educational institution, each with the items asked for and free text
+    # [WSED F026Sed, AnmodningOmMerInformasjon, EtterspurtInformasjon, the *EtterspurtInformasjonType
+    # lists, Utdanning, UtdanningInstitusjon]; title [JOARK]
+    "F026": S(F("RequestForMoreInformation", [
+        F("Adoption", [F("RequestedItem", E(["date_adoptive_parents_took_care", "date_adoption_registered",
+                                             "document_adoption_lawful"]), "+"),
+                       F("AdditionalInformation", T2, "?")], "?"),
+        F("Income", [F("RequestedItem", E(["source_of_income", "annual_income", "period"]), "+"),
+                     F("AdditionalInformation", T2, "?")], "?"),
+        F("OrphanBenefit", [F("RequestedItem", E(["identification_of_deceased", "identification_of_children",
+                                                  "identification_of_other_person", "residence_of_orphan",
+                                                  "relationship_orphan_deceased", "relationship_other_person_deceased",
+                                                  "activity_of_orphan", "school", "training", "invalidity",
+                                                  "unemployment", "income_of_orphan"]), "+"),
+                            F("AdditionalInformation", T2, "?")], "?"),
+        F("OtherInformationOnChild", [F("RequestedItem", E(["daily_care", "parental_responsibility", "adopted",
+                                                            "maintained_by_public_authority", "childcare",
+                                                            "marital_status", "date_of_changed_circumstances"]), "+"),
+                                      F("AdditionalInformation", T2, "?")], "?"),
+        F("Education", [F("Type", E(["school", "college", "university", "vocational_training", "childcare"])),
+                        F("Participation", E(["full_time", "part_time"]), "?"), F("Hours", N, "?", ex="20"),
+                        F("HoursPer", E(["day", "week", "month"]), "?", ex="week"),
+                        F("AdditionalInformation", T2, "?")], "?"),
+        F("EducationalInstitution", [F("Name", NES, ex="Fictitious Secondary School"),
+                                     F("AdditionalInformation", T2, "?")], "?"),
+        F("AdditionalInformation", T2, "?")])),
+    # F027: the claim's date of receipt, whether it answers a claim, and the answers on adoption, income,
+    # education, the educational institution and periods of education [WSED F027Sed, SvarAdopsjon,
+    # SvarInntekt, Utdanning, UtdanningInstitusjon]
+    "F027": S(F("Claim", [F("ReceivedDate", D)]),
+              F("ReplyToRequestForMoreInformation", [
+                  F("IsClaimOrReplyToClaim", E(["claim", "reply_to_claim"]), "?"),
+                  F("Adoption", [F("AdoptionLawfulDocument", NES, "?", ex="Adoption order of the district court"),
+                                 F("AdoptiveParentsCareSince", D, "?"), F("AdoptionRegisteredOn", D, "?"),
+                                 F("AdditionalInformation", T2, "?")], "?"),
+                  F("Income", [F("Period", P, "?"), F("AnnualAmount", M, "?"), F("SourceOfIncome", NES, "?", ex="Employment"),
+                               F("AdditionalInformation", T2, "?")], "?"),
+                  F("Education", [F("Type", E(["school", "college", "university", "vocational_training", "childcare"])),
+                                  F("Participation", E(["full_time", "part_time"]), "?")], "?"),
+                  F("EducationalInstitution", [F("Name", NES, ex="Fictitious Secondary School")], "?"),
+                  F("EducationPeriod", P, "*"),
+                  F("AdditionalInformation", T2, "?")])),
     # ---- H ----
     "H003": S(F("Residence", [F("ProposedMemberState", C, ex="BE"), F("Since", D),
                               F("Criteria", T2, ex="Family, home and main activity are in Belgium."), F("IsFinal", B)])),
@@ -292,10 +435,48 @@ SPEC = {
                              F("Description", T2, ex="A claim for an old-age pension lodged with us by mistake."),
                              F("Documents", DOCS, "?")])),
     "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
-    "H070": S(F("Death", [F("DateDeath", D), F("CountryDeath", C, ex="BE"), F("SourceOfInformation", NES, "?", ex="Civil register")])),
-    "H120": S(F("MedicalRequest", [F("Kind", E(["medical_examination", "medical_report", "cost_estimate"])),
-                                   F("Question", T2, ex="Please examine the person and report on the capacity for work."),
-                                   F("ReplyBefore", D, "?")])),
+    # H070: the date of death, the documents attached (kinds and others), further information
+    # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/H070-NAV.json @2513b30f); title [RDN]
+    # UNCERTAIN: the test data does not show the document kinds' code values: death certificate or other here.
+    "H070": S(F("Death", [F("DateDeath", D), F("CountryDeath", C, "?", ex="BE"), F("SourceOfInformation", NES, "?", ex="Civil register"),
+                          F("AttachedDocuments", [F("Kind", E(["death_certificate", "other"]), "*"),
+                                                  F("Other", NES, "*", ex="Extract of the civil register")], "?"),
+                          F("AdditionalInformation", T2, "?")])),
+    # H120: request for medical information: the benefit concerned; the nature of the request (the
+    # actions and documentation asked for, other documentation, special requirements); for an accident at
+    # work or occupational disease its type, date, the person's status, the disease code and coding system,
+    # the consequences and the employer; incapacity for work (period, whether the costs are covered) or
+    # capacity for work; for family benefits the documentation asked for; further information
+    # [WSED h120.d.ts H120Sed, KravetsArt, Yrkesskade, Arbeidsufoer, Arbeidsdyktig, FamilieYtelse]
+    "H120": S(F("MedicalRequest", [
+        F("BenefitConcerned", E(["sickness_cash_benefit_incapacity_for_work", "maternity_or_paternity_benefit",
+                                 "long_term_care_cash_benefit", "invalidity_pension", "old_age_pension", "survivor_pension",
+                                 "awod_cash_benefit_article_33_1", "other_awod_cash_benefit", "unemployment_benefit",
+                                 "pre_retirement_benefit", "family_benefit", "special_non_contributory_cash_benefit",
+                                 "sickness_cash_benefit"]), ex="invalidity_pension"),
+        F("NatureOfRequest", [F("RequestedAction", E(["estimate_cost_of_medical_examination", "carry_out_medical_examination",
+                                                      "send_medical_information"]), "+", ex="carry_out_medical_examination"),
+                              F("RequestedDocumentation", E(["standard_medical_report", "detailed_medical_report",
+                                                             "medical_report_family_benefits", "bilaterally_agreed_medical_report",
+                                                             "other_medical_documentation"]), "*"),
+                              F("OtherDocumentation", T2, "?"),
+                              F("SpecialRequirements", T2, "?", ex="Please report on the capacity for work.")]),
+        F("AccidentAtWorkOrOccupationalDisease", [F("Type", EVENT), F("Date", D),
+                                                  F("PersonStatus", E(["employed", "self_employed", "civil_servant",
+                                                                       "frontier_worker", "other"])),
+                                                  F("PersonStatusOther", NES, "?", ex="Trainee"),
+                                                  F("DiseaseCode", NES, "?", ex="J45.0"), F("CodingSystem", NES, "?", ex="ICD-10"),
+                                                  F("ConsequenceOrDescription", T2, "?"),
+                                                  F("Employer", "EmployerType", "?")], "?"),
+        F("IncapacityForWork", [F("Period", P, "?"), F("CostsCovered", E(["yes", "no", "not_applicable"]))], "?"),
+        F("CapacityForWork", [F("CostsCovered", E(["yes", "no", "not_applicable"]))], "?"),
+        F("FamilyBenefit", [F("RequestedDocumentation", E(["degree_of_autonomy", "degree_of_need_for_help",
+                                                           "cause_of_invalidity", "date_of_invalidity_or_change",
+                                                           "physical_and_mental_abilities", "degree_of_mental_and_physical_abilities",
+                                                           "date_degree_reached", "degree_permanent", "new_examination_needed",
+                                                           "prognosis", "degree_of_earning_capacity"]), "*"),
+                            F("OtherDocumentation", T2, "?")], "?"),
+        F("AdditionalInformation", T2, "?"), F("ReplyBefore", D, "?")])),
     "H121": S(F("MedicalInformation", [F("ExaminationDate", D), F("Findings", T2, ex="Able to work part-time (50%)."),
                                        F("EstimatedCost", M, "?")])),
     "H130": S(F("AdministrativeCheck", [F("Kind", E(["cost_estimate", "administrative_check"])),
@@ -308,13 +489,30 @@ SPEC = {
                           F("ClaimantRelationship", E(["spouse", "child", "parent", "other"]))])),
     "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
     "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
-    "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("Period", FP), F("Amount", M)], "+")),
+    # M051: the income items: kind, start date, amount and currency, social security benefits
+    # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/M051.json @2513b30f); title [RDN]
+    "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("StartDate", D),
+                           F("Amount", M), F("SocialSecurityBenefits", NES, "?", ex="Housing benefit")], "+")),
     "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
     "M053": S(F("InsurancePeriods", IPS)),
     # ---- P ----
-    "P1000": S(F("ChildRaisingRequest", [F("RequestedPeriod", P), F("Question", T2, "?")]),
+    # P1000: the child-raising periods asked for (period and country), the Article 44(2) of Regulation
+    # 987/2009 indication, the date of death, the relationship of the person to the child, remarks; persons:
+    # the insured person (or survivor) and the children [PRE P1000-NAV.json]
+    "P1000": S(F("ChildRaisingRequest", [F("ChildRaisingPeriod", [F("Period", P), F("Country", C, ex="BE")], "+"),
+                                         F("Article44Paragraph2Applies", B, "?"), F("DateDeath", D, "?"),
+                                         F("RelationshipToChild", [F("Kind", E(["parent", "adoptive_parent", "foster_parent", "other"])),
+                                                                   F("Remarks", T2, "?")], "?"),
+                                         F("Remarks", T2, "?")]),
                persons=INSURED + [F("Child", PER, "+")]),
-    "P1100": S(F("ChildRaisingPeriods", [F("Period", P, "+"), F("Remarks", T2, "?")])),
+    # P1100: the reply on child-raising periods: the activity, from which date, the national credits, remarks,
+    # the relationship to the child, the date of death; persons: the insured person and the children
+    # [PRE P1100-NAV.json]
+    "P1100": S(F("ChildRaisingPeriods", [F("Period", P, "+"), F("Activity", NES, "?", ex="Raising a child under 3"),
+                                         F("FromDate", D, "?"), F("NationalCredit", NES, "?", ex="Credited as insurance periods"),
+                                         F("RelationshipToChild", E(["parent", "adoptive_parent", "foster_parent", "other"]), "?"),
+                                         F("DateDeath", D, "?"), F("Remarks", T2, "?")]),
+               persons=INSURED + [F("Child", PER, "*")]),
     "P2000": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D),
                            F("MaritalStatus", E(["single", "married", "registered_partnership", "divorced", "widowed"]), ex="married"),
                            F("BankAccount", BANK, "?")]),
@@ -323,25 +521,147 @@ SPEC = {
                            F("Relationship", E(["spouse", "registered_partner", "child", "other"])),
                            F("BankAccount", BANK, "?")]),
                persons=INSURED + [F("Claimant", PER)]),
-    "P2200": S(F("Claim", [F("ClaimDate", D), F("IncapacitySince", D), F("BankAccount", BANK, "?")])),
+    # P2200: the claim's date, the incapacity, the bank account; the person's employment (kind,
+    # occupation, hours, dates, planned retirement, income); other benefits claimed or received (kind, status,
+    # institution, dates, amount); the relationship to the spouse, the guardian, documents asked for; persons:
+    # the insured person, the spouse, the children [PRE P2200-NAV.json]
+    "P2200": S(F("Claim", [F("ClaimDate", D), F("IncapacitySince", D), F("BankAccount", BANK, "?"),
+                           F("Employment", [F("Kind", E(["employed", "self_employed", "other"])), F("Occupation", NES, ex="Nurse"),
+                                            F("HoursPerWeek", N, "?", ex="38"), F("StartDate", D, "?"), F("EndDate", D, "?"),
+                                            F("PlannedRetirementDate", D, "?"),
+                                            F("Income", [F("Amount", M), F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                                                         F("Since", D)], "*")], "*"),
+                           F("OtherBenefit", [F("Kind", NES, ex="Sickness benefit"),
+                                              F("Status", E(["claimed", "granted", "paid", "rejected"]), ex="paid"),
+                                              F("Institution", I), F("EntitlementFrom", D, "?"), F("PaymentFrom", D, "?"),
+                                              F("PaymentUntil", D, "?"), F("Amount", M, "?")], "*"),
+                           F("SpouseRelationship", E(["spouse", "registered_partner", "cohabitant"]), "?"),
+                           F("Guardian", [F("Name", NES, ex="A. Example"), F("Mandate", T2, ex="Guardian for all financial matters.")], "?"),
+                           F("RequestedDocuments", DOCS, "?"), F("AdditionalInformation", T2, "?")]),
+               persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
     "P3000_BE": P3000("BE", [F("CareerStatementRequested", B)]),
     "P3000_DE": P3000("DE", [F("PensionInsuranceNumber", NES, "?", ex="12 140556 W 012")]),
     "P3000_FR": P3000("FR", [F("SupplementaryPensionScheme", NES, "?", ex="Fictitious supplementary scheme")]),
     "P3000_LU": P3000("LU", [F("ChildRaisingBabyYearsClaimed", B)]),
     "P3000_NL": P3000("NL", [F("PartnerAllowanceClaimed", B)]),
-    "P4000": S(F("InsuranceHistory", IPS)),
+    # P4000: the insured person's own account of the insurance history, by kind of period: employment or
+    # self-employment (employer's name and address, activity, insurance or registration number), residence,
+    # unemployment, sickness, training (with the institution), military service, voluntary insurance,
+    # birth leave (open period), child care (the child), other periods; each with the country, whether the
+    # dates are uncertain and further information; the bank account [PRE other/P4000-from-frontend.json]
+    "P4000": S(F("InsuranceHistory", [
+        F("EmploymentOrSelfEmployment", [F("Period", P), F("Kind", E(["employed", "self_employed"])),
+                                         F("Activity", NES, ex="Warehouse clerk"),
+                                         F("EmployerName", NES, ex="Exemple Logistique SA"),
+                                         F("EmployerAddress", ADDRESS_FIELDS, "?"),
+                                         F("InsuranceOrRegistrationNumber", NES, "?", ex="0999888767"),
+                                         F("UncertainDates", B, "?"), F("AdditionalInformation", T2, "?")], "*"),
+        F("Residence", P4000_PERIOD(), "*"),
+        F("Unemployment", P4000_PERIOD(F("InstitutionName", NES, ex="Office national de l'emploi")), "*"),
+        F("Sickness", P4000_PERIOD(F("InstitutionName", NES, ex="Fictitious mutual insurance fund")), "*"),
+        F("Training", P4000_PERIOD(F("InstitutionName", NES, ex="Fictitious Vocational School")), "*"),
+        F("MilitaryService", P4000_PERIOD(), "*"),
+        F("VoluntaryInsurance", P4000_PERIOD(), "*"),
+        F("BirthLeave", P4000_PERIOD(), "*"),
+        F("ChildCare", P4000_PERIOD(F("Child", [F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                F("DateBirth", D, ex="2016-04-12")])), "*"),
+        F("Other", P4000_PERIOD(F("Kind", NES, ex="Care of a relative")), "*"),
+        F("BankAccount", BANK, "?")])),
     "P5000": S(F("InsurancePeriods", IPS)),
     "P6000": S(F("Decision", [F("Benefit", BENEFIT), F("Outcome", DEC), F("StartDate", D), F("MonthlyGrossAmount", M, "?"),
                               F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
     "P7000": S(F("Summary", [F("Decision", [F("MemberState", C, ex="NL"), F("Benefit", BENEFIT), F("Outcome", DEC),
                                             F("MonthlyGrossAmount", M, "?")], "+")])),
-    "P8000": REQ("Insurance periods before 1990"),
-    "P9000": REP(),
-    "P10000": INFO("Copy of the employment record for the years 1980 to 1985."),
-    "P11000": S(F("AmountsRequest", [F("ReferenceDate", D), F("Purpose", T2, ex="Needed to calculate a pension supplement.")])),
-    "P12000": S(F("PensionAmounts", [F("Amount", [F("Benefit", BENEFIT), F("GrossAmount", M), F("From", D)], "+")])),
-    "P13000": S(F("Supplement", [F("Outcome", DEC), F("StartDate", D), F("MonthlyAmount", M, "?")])),
-    "P14000": S(F("Change", [F("Kind", E(["address", "marital_status", "death", "other"])), F("ChangeDate", D), F("Text", T2, "?")])),
+    # P8000: the person the request is about and his relationship to the insured person; the SEDs asked for
+    # (with the reason); the information asked for (general, on claims and benefits, on the person's
+    # activity); a confirmation asked for; further information and attachments [PRE P8000-NAV.json]
+    "P8000": S(F("Request", [F("PersonConcerned", E(["insured_person", "survivor", "other"]), ex="insured_person"),
+                             F("RelationshipToInsuredPerson", NES, "?", ex="Spouse"),
+                             F("RequestedSeds", [F("SedType", "SedTypeCodeType", "+", ex="P5000"), F("Reason", T2, "?")], "?"),
+                             F("RequestedInformation", [F("GeneralInformation", T2, "*", ex="Insurance periods before 1990"),
+                                                        F("ClaimOrBenefit", [F("Benefit", BENEFIT), F("Text", T2, "?")], "*"),
+                                                        F("Activity", NES, "*", ex="Employment"),
+                                                        F("OtherInformation", T2, "?")], "?"),
+                             F("ConfirmationRequest", [F("Item", NES, ex="Date of the claim"), F("Reason", T2, "?")], "?"),
+                             F("ReasonForRequest", T2, "?"), F("Attachments", DOCS, "?"),
+                             F("AdditionalInformation", T2, "?")])),
+    # P9000: the reply to a P8000 (its date and the person it is about): the outcome, or a negative reply
+    # with its reason and the SEDs or documents that cannot be sent; income, schooling, activity,
+    # benefits (kind, status, amount, frequency, since), whether the person is alive (place), a
+    # declaration, the documents sent [PRE P9000-NAV.json]
+    "P9000": S(F("Reply", [F("RequestDate", D, "?"), F("Outcome", OUT),
+                           F("NegativeReply", [F("Reason", T2, ex="No insurance record exists for the person."),
+                                               F("SedNotSent", "SedTypeCodeType", "*", ex="P5000"),
+                                               F("DocumentNotSent", NES, "*", ex="Employment record")], "?"),
+                           F("Text", T2, "?", ex="The requested information is given below."),
+                           F("Income", [F("HasIncome", B), F("Source", NES, "?", ex="Employment"), F("Text", T2, "?")], "*"),
+                           F("Schooling", [F("SchoolName", NES, ex="Fictitious Secondary School"), F("Period", P),
+                                           F("Text", T2, "?")], "*"),
+                           F("Activity", [F("Occupation", NES, ex="Nurse"), F("StartDate", D), F("HoursPerWeek", N, "?", ex="38")], "*"),
+                           F("Benefit", [F("Kind", NES, ex="Old-age pension"), F("Status", E(["claimed", "granted", "paid", "rejected"])),
+                                         F("Amount", M, "?"), F("Frequency", E(["monthly", "quarterly", "yearly", "other"]), "?"),
+                                         F("Since", D, "?")], "*"),
+                           F("LifeStatus", [F("Alive", B, ex="true"), F("Town", NES, "?", ex="Namur"), F("Country", C, "?", ex="BE")], "?"),
+                           F("Declaration", [F("Date", D), F("Text", T2, ex="I declare that the information is correct.")], "?"),
+                           F("ProvidedDocuments", DOCS, "?")])),
+    # P10000: the person the information is about and his relationship; activity (kind, place, hours,
+    # period), income (source, amount, frequency, since), schooling, unemployment periods, benefits,
+    # whether the person is alive or the date of death, the withdrawal of a pension claim, a
+    # declaration, the documents transferred [PRE P10000-03Barn-NAV.json, P10000-01Gjenlevende-NAV.json]
+    "P10000": S(F("Information", [
+        F("PersonConcerned", E(["insured_person", "survivor", "child", "other"]), ex="insured_person"),
+        F("Text", T4, ex="Copy of the employment record for the years 1980 to 1985."),
+        F("Activity", [F("Kind", E(["employed", "self_employed", "other"])), F("Place", NES, "?", ex="Namur"),
+                       F("HoursPerWeek", N, "?", ex="38"), F("Period", P)], "*"),
+        F("Income", [F("Source", NES, ex="Employment"), F("Amount", M), F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                     F("Since", D)], "*"),
+        F("Schooling", [F("SchoolName", NES, ex="Fictitious Secondary School"), F("Period", P)], "*"),
+        F("UnemploymentPeriod", P, "*"),
+        F("Benefit", [F("Kind", NES, ex="Survivor's pension"), F("Amount", M), F("Since", D)], "*"),
+        F("LifeStatus", [F("Alive", B, ex="false"), F("DateDeath", D, "?"), F("Country", C, "?", ex="BE")], "?"),
+        F("ClaimWithdrawal", [F("Country", C, ex="BE"), F("WithdrawalDate", D), F("Text", T2, "?")], "*"),
+        F("Declaration", [F("Date", D), F("Text", T2, ex="I declare that the information is correct.")], "?"),
+        F("Documents", DOCS, "?")])),
+    # P11000: the kind of amount asked for, the fixed period, the person the request is about, the
+    # attachments, further information [PRE P11000_Fixed-NAV.json]
+    "P11000": S(F("AmountsRequest", [F("RequestedAmountKind", E(["gross", "net", "gross_and_net"]), "?", ex="gross"),
+                                     F("ReferencePeriod", FP), F("ReferenceDate", D, "?"),
+                                     F("PersonConcerned", E(["insured_person", "survivor"]), ex="insured_person"),
+                                     F("Purpose", T2, ex="Needed to calculate a pension supplement."),
+                                     F("Attachments", DOCS, "?"), F("AdditionalInformation", T2, "?")])),
+    # P12000: for each pension, the payment details (type, amount, currency, frequency, basis: residence or
+    # work, effective and start dates), or its rejection or termination with the reasons; supplements paid
+    # with the pension; further information and attachments [PRE P12000-NAV.json]
+    "P12000": S(F("PensionAmounts", [
+        F("Pension", [F("Payment", [F("Benefit", BENEFIT), F("GrossAmount", M),
+                                    F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                                    F("OtherFrequency", NES, "?", ex="Every four weeks"),
+                                    F("BasedOn", E(["residence", "work", "residence_and_work"]), "?"),
+                                    F("EffectiveDate", D, "?"), F("From", D), F("PaymentDate", D, "?")], "?"),
+                      F("Rejection", [F("Benefit", BENEFIT), F("Text", T2, ex="Insufficient insurance periods.")], "?"),
+                      F("Termination", [F("Benefit", BENEFIT), F("Text", T2, ex="The pension ended on remarriage.")], "?")], "+"),
+        F("SupplementsPaidWithPension", T2, "?"), F("PersonConcerned", E(["insured_person", "survivor"]), "?"),
+        F("Attachments", DOCS, "?"), F("AdditionalInformation", T2, "?")])),
+    # P13000: the supplement (amount, currency, frequency, paid from/to, effective from), its changes (date,
+    # amount before and after), a rejection or a termination with its date and reason [PRE P13000-NAV.json]
+    "P13000": S(F("Supplement", [F("Outcome", DEC), F("StartDate", D), F("MonthlyAmount", M, "?"),
+                                 F("Payment", [F("Amount", M), F("Frequency", E(["monthly", "quarterly", "yearly", "other"])),
+                                               F("PaidFrom", D), F("PaidUntil", D, "?"), F("EffectiveFrom", D, "?")], "*"),
+                                 F("Change", [F("ChangeDate", D), F("AmountBefore", M), F("AmountAfter", M)], "*"),
+                                 F("RejectionReason", T2, "?"), F("TerminationDate", D, "?"), F("TerminationReason", T2, "?"),
+                                 F("EndDate", D, "?"), F("PersonConcerned", E(["insured_person", "survivor"]), "?"),
+                                 F("AdditionalInformation", T2, "?")])),
+    # P14000: the changes in personal circumstances: date of death, earlier names, sex, living conditions and
+    # marital status (each with the date it changed), a changed PIN (old, new), emigration [PRE P14000-NAV.json]
+    "P14000": S(F("Change", [F("Kind", E(["address", "marital_status", "death", "name", "sex", "pin", "living_conditions",
+                                          "emigration", "other"])),
+                             F("ChangeDate", D), F("DateDeath", D, "?"),
+                             F("PreviousFamilyName", NES, "?", ex="Dubois-Martin"), F("PreviousForename", NES, "?", ex="Camille"),
+                             F("MaritalStatus", [F("Value", E(["single", "married", "registered_partnership", "divorced", "widowed"]),
+                                                   ex="widowed"), F("Since", D)], "?"),
+                             F("LivingConditions", [F("Value", NES, ex="Lives in a care home"), F("Since", D)], "?"),
+                             F("PINChange", [F("Old", PIN), F("New", PIN)], "?"),
+                             F("Emigrated", B, "?"), F("Text", T2, "?")])),
     "P15000": S(F("TransitionalCase", [F("Benefit", BENEFIT), F("ClaimDate", D), F("PreviousReference", NES, ex="E202-2017-11834"),
                                        F("Remarks", T2, "?")])),
     # ---- R ----
@@ -368,7 +688,15 @@ SPEC = {
     "R018": S(F("RecoveryReply", [F("Outcome", DEC), F("Text", T2, ex="Recovery measures were started.")])),
     "R019": REQ("Status of the recovery"),
     "R025": INFO("The debtor paid part of the claim directly."),
-    "R028": REQ("Additional information on the claim"),
+    # R028: request for reimbursement of the costs of recovery, Articles 85(2) and 85(3) of Regulation
+    # 987/2009; it concerns a person or an employer [CH-SED] R028-4-2-no.htm, R028-4-2-sv.htm (CDM 4.2).
+    # UNCERTAIN: the excerpts found show the legal basis and the person/employer choice only; the cost
+    # items, total and account follow the title.
+    "R028": S(F("CostReimbursementRequest", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"),
+                                             F("RecoveryRequestReference", NES, ex="R017-2026-0003"),
+                                             F("Cost", [F("Description", NES, ex="Bailiff's fees"), F("Amount", M),
+                                                        F("Date", D, "?")], "+"),
+                                             F("TotalAmount", M), F("BankAccount", BANK), F("Remarks", T2, "?")])),
     "R029": REP(),
     "R033": REP(),
     "R034": INFO("The recovery procedure was suspended by a court."),
@@ -429,13 +757,38 @@ SPEC = {
     "U017": S(F("InsurancePeriods", IPS)),
     "U018": S(F("RegistrationRequest", [F("RegistrationDate", D)])),
     "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?")])),
-    "U020": S(F("ReimbursementRequest", [F("Period", FP), F("Amount", M), F("BankAccount", BANK)])),
+    # U020: reimbursement of unemployment benefits, Articles 65(6) and 65(7) of Regulation 883/2004 and
+    # Article 70 of Regulation 987/2009 [CH-SED] U020-4-1-en.htm (CDM 4.1): general information (the
+    # reimbursement request ID, the number of individual claims, the total amount requested, the SEPA bank
+    # details with the transfer reference) and the individual claims, each about a person.
+    # UNCERTAIN: the excerpt ends at the individual claim's person; its period and amount follow the title.
+    "U020": S(F("ReimbursementRequest", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"),
+                                         F("NumberOfIndividualClaims", N, ex="1"), F("TotalAmountRequested", M),
+                                         F("BankAccount", BANK), F("TransferReference", NES, ex="U020-2026-0007 ONEM")]),
+              F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON),
+                                    F("Period", FP), F("Amount", M)], "+")),
     "U021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
     "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
     "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
     "U025": REP(),
-    "U026": REQ("Reimbursement details"),
-    "U027": REP(),
+    # U026: charging interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
+    # 987/2009 [CH-SED] U026_en.htm (CDM 4.2): the reimbursement request ID, the due date, the total amount
+    # of outstanding claims, the interest rate; the individual claims the interest applies to (sequential
+    # number, person).
+    "U026": S(F("InterestClaim", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("DueDate", D),
+                                  F("TotalOutstandingAmount", M), F("InterestRate", PCT, ex="3.5")]),
+              F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON)], "+")),
+    # U027: reply on interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
+    # 987/2009 [CH-SED] U027-4-1-en.htm (CDM 4.1): the reimbursement request ID; charging of interest
+    # accepted, partially accepted or not accepted; if not, the reason (a code list; 99 other with further
+    # information); if partially, the individual claims that cannot be subjected to interest (sequential
+    # number). UNCERTAIN: the reason's code values are not in the excerpt: free text here.
+    "U027": S(F("InterestReply", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"),
+                                  F("ChargingOfInterestAccepted", E(["accepted", "partially_accepted", "not_accepted"]),
+                                    ex="partially_accepted"),
+                                  F("ReasonForNonAcceptance", NES, "?", ex="Other"),
+                                  F("AdditionalInformation", T2, "?"),
+                                  F("ClaimNotSubjectToInterest", [F("SequentialNumber", N, ex="1")], "*")])),
     "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
     # ---- AD (X) ----
     "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
