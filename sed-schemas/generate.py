@@ -37,8 +37,10 @@ found later goes into SPEC (or a 4.3 hand-written file) for that version alone.
 
 The element names are this project's own rendering of the SED content: the European Commission's
 SED schema package is not public, so these schemas are not the official ones. The content of each
-SED is deliberately compact: the person block, one SED-specific section with a few typed fields
-(from the domain notes, section 3.4, or the SED's title) and the optional LocalCaseNumbers.
+SED is the person block (or none, for the liaison bodies' global notes), its own sections as a
+public source describes them (the EC's SED forms, NAV's models and test data: each SPEC entry
+cites its source), and the optional LocalCaseNumbers. Where no source describes a SED, it keeps a
+generic request or reply body, marked so in SPEC.
 """
 
 import re
