@@ -305,7 +305,7 @@ impl fmt::Display for Role {
 }
 
 /// `eessi-case-action`: what a document does to its case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CaseAction {
     Start,
     New,

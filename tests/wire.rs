@@ -47,6 +47,51 @@ async fn every_buc_in_both_directions_between_two_switches() {
     let a003 = be.send("BE:INASTI", "NL:SVB", "LA_BUC_02", "A003", None, None);
     let case = id(&a003, "caseId");
     nl.wait_state(&case, "awaiting_reply");
+    // Each side is offered what its BUC allows it now: the owner may update, remind
+    // of or invalidate its decision, not answer it; the counterparty answers it.
+    let offered = |s: &Server, who: &str| -> Vec<String> {
+        let a = s.get_json(&format!("/api/v1/cases/{case}/actions"));
+        let p = a["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["institution"] == who)
+            .unwrap_or_else(|| panic!("{who} has no actions: {a}"))
+            .clone();
+        p["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {}",
+                    x["sed"].as_str().unwrap(),
+                    x["action"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let owner = offered(&be, "BE:INASTI");
+    for want in ["A003 Update", "X009 New", "X008 New", "X001 New"] {
+        assert!(owner.contains(&want.to_owned()), "{want}: {owner:?}");
+    }
+    assert!(
+        !owner
+            .iter()
+            .any(|a| a.starts_with("A004") || a.starts_with("A012")),
+        "{owner:?}"
+    );
+    let counterparty = offered(&nl, "NL:SVB");
+    for want in ["A004 New", "A012 New", "X012 New"] {
+        assert!(
+            counterparty.contains(&want.to_owned()),
+            "{want}: {counterparty:?}"
+        );
+    }
+    assert!(
+        !counterparty.contains(&"X001 New".to_owned()),
+        "{counterparty:?}"
+    );
     let a004 = nl.send(
         "NL:SVB",
         "BE:INASTI",

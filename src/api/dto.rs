@@ -293,3 +293,19 @@ pub struct BucSummary {
     pub states: usize,
     pub seds: Vec<String>,
 }
+
+/// What the case's Belgian participants may send now (`GET /api/v1/cases/{caseId}/actions`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseActionsDto {
+    pub case_id: String,
+    pub participants: Vec<ParticipantActionsDto>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantActionsDto {
+    pub institution: String,
+    pub role: crate::ids::Role,
+    pub actions: Vec<crate::buc::actions::Allowed>,
+}

@@ -3,6 +3,7 @@
 //! decides whether a SED is allowed and where it leads. Neither does any IO beyond
 //! reading the definition files at start-up.
 
+pub mod actions;
 pub mod deadline;
 pub mod definition;
 pub mod machine;
