@@ -161,7 +161,7 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
+async fn every_buc_walks_its_main_flow_both_ways_and_refuses_a_forbidden_sed() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry_for_all(dir.path());
     let broker = eessi_switch::transport::memory::MemoryBroker::new();
@@ -186,14 +186,21 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
     );
     let cat = catalogue();
     let mut walked = 0;
-    for def in cat.bucs.values() {
+    let mut walked_back = 0;
+    // Each BUC's main flow with Belgium as the case owner, then with the Netherlands
+    // as the owner (Belgium sends the counterparty's SEDs and receives the owner's).
+    let walks = [true, false]
+        .into_iter()
+        .flat_map(|be_owns| cat.bucs.values().map(move |def| (be_owns, def)));
+    for (be_owns, def) in walks {
         let flow = main_flow(def);
         assert!(!flow.is_empty(), "{}: empty main flow", def.id);
         let mut case: Option<CaseId> = None;
         let mut docs: Vec<(SedType, DocumentId)> = Vec::new();
         for t in &flow {
             let by_owner = t.by != Party::Counterparty;
-            let (sw, from, to) = if by_owner {
+            let by_be = by_owner == be_owns;
+            let (sw, from, to) = if by_be {
                 (&be, &onss, &svb)
             } else {
                 (&nl, &svb, &onss)
@@ -225,7 +232,7 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
             let Target::State(expected) = &t.to else {
                 unreachable!()
             };
-            let peer = if by_owner { &nl } else { &be };
+            let peer = if by_be { &nl } else { &be };
             let cid = done.case_id.clone();
             wait_until(
                 &format!("{} {} reaching {expected} at the receiver", def.id, t.sed),
@@ -239,6 +246,10 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
             .await;
         }
         let case = case.unwrap();
+        if !be_owns {
+            walked_back += 1;
+            continue;
+        }
         let before = be.store.case_detail(&case).unwrap().unwrap();
         // A SED the counterparty may not send now (the BUC's own or, failing that, any other).
         let state = before.case.state.clone();
@@ -301,6 +312,7 @@ async fn every_buc_walks_its_main_flow_and_refuses_a_forbidden_sed() {
         walked += 1;
     }
     assert_eq!(walked, cat.bucs.len());
+    assert_eq!(walked_back, cat.bucs.len());
 }
 
 /// A view of a case kept in memory, updated only by accepted decisions.
