@@ -238,6 +238,33 @@ fn rules() -> Vec<Rule> {
             allowed: Some(answer(O, C, "X009", 0)),
         },
         Rule {
+            name: "X007 forwards only to an institution of the sender's country",
+            cite: "[RINA-TS §6.2.2.29-31]",
+            buc: "P_BUC_01",
+            be: "BE:SFP",
+            setup: vec![p2000()],
+            refused: naming(C, To::One(O), "X007", C2),
+            allowed: None,
+        },
+        Rule {
+            name: "X010 answers a reminder its sender received",
+            cite: "[RINA-TS §2 (H_BUC_05), AD_BUC_07]",
+            buc: "LA_BUC_02",
+            be: "BE:ONSS",
+            setup: vec![a003(), answer(O, C, "X009", 0)],
+            refused: answer(O, C, "X010", 1),
+            allowed: Some(answer(C, O, "X010", 1)),
+        },
+        Rule {
+            name: "X013 answers a clarification request its sender received",
+            cite: "[RINA-TS §6.2.2.18-20]",
+            buc: "P_BUC_01",
+            be: "BE:SFP",
+            setup: vec![p2000(), answer(C, O, "X012", 0)],
+            refused: answer(C, O, "X013", 1),
+            allowed: Some(answer(O, C, "X013", 1)),
+        },
+        Rule {
             name: "an administrative SED takes no new version",
             cite: "[RINA-TS §5.5, §6.2.2.5]",
             buc: "LA_BUC_02",
@@ -547,5 +574,5 @@ fn administrative_seds_keep_the_reference_rights_in_both_directions() {
         checked += 1;
     }
     assert_eq!(checked, rules.len());
-    assert!(checked >= 15, "the table lost rules: {checked}");
+    assert!(checked >= 18, "the table lost rules: {checked}");
 }
