@@ -154,6 +154,10 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         (vec![], "", 200, Other::Forbidden),
     );
     expectations.insert(
+        ("GET", "/api/v1/cases/{caseId}/actions"),
+        (vec![], "", 200, Other::Forbidden),
+    );
+    expectations.insert(
         ("GET", "/api/v1/messages"),
         (vec![], "", 200, Other::Filtered),
     );
