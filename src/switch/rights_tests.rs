@@ -211,6 +211,15 @@ fn rules() -> Vec<Rule> {
             allowed: None,
         },
         Rule {
+            name: "X011 rejects a received SED whose type has hasReject",
+            cite: "[RINA-TS §3.1.3.2.5, §5.5, §6.2.2.17]",
+            buc: "AW_BUC_10b",
+            be: "BE:FEDRIS",
+            setup: vec![send(O, To::One(C), "DA053")],
+            refused: answer(O, C, "X011", 0),
+            allowed: Some(answer(C, O, "X011", 0)),
+        },
+        Rule {
             name: "X012 asks to clarify only a document its sender received",
             cite: "[RINA-TS §5.5.2, §6.2.2.18-19]",
             buc: "P_BUC_01",
@@ -290,7 +299,13 @@ struct Cast {
 
 impl Cast {
     fn new(be_role: Who, be: &str) -> Cast {
-        let mut foreign = ["NL:SVB", "DE:DRV"].into_iter();
+        // Foreign institutions competent for the BUC's sector in the test registry.
+        let mut foreign = if be == "BE:FEDRIS" {
+            ["NL:UWV", "DE:TK"]
+        } else {
+            ["NL:SVB", "DE:DRV"]
+        }
+        .into_iter();
         let ids = [O, C, C2]
             .into_iter()
             .map(|w| {
@@ -574,5 +589,5 @@ fn administrative_seds_keep_the_reference_rights_in_both_directions() {
         checked += 1;
     }
     assert_eq!(checked, rules.len());
-    assert!(checked >= 18, "the table lost rules: {checked}");
+    assert!(checked >= 19, "the table lost rules: {checked}");
 }
