@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::buc::definition::{BucDef, Effect};
-use crate::buc::machine::{CaseView, SedEvent, step};
+use crate::buc::machine::{CaseView, NAMES_A_DOCUMENT, SedEvent, step};
 use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
 
 /// One SED a participant may send now.
@@ -82,10 +82,7 @@ pub fn allowed(
                 });
             }
         }
-        let opens = !view
-            .documents
-            .iter()
-            .any(|d| &d.sender == c.with || &d.receiver == c.with);
+        let opens = !view.converses_with(c.with);
         for sed in def.sed_types() {
             let transitions: Vec<_> = def.transitions.iter().filter(|t| &t.sed == sed).collect();
             let effect = transitions.iter().find_map(|t| t.effect);
@@ -97,10 +94,7 @@ pub fn allowed(
             // The documents it might name: none, and every document of the case
             // when the SED answers or names one.
             let names_document = transitions.iter().any(|t| !t.answers.is_empty())
-                || matches!(
-                    sed.as_str(),
-                    "X003" | "X008" | "X009" | "X010" | "X011" | "X012" | "X013"
-                );
+                || NAMES_A_DOCUMENT.contains(&sed.as_str());
             let mut related: Vec<Option<&DocumentId>> = vec![None];
             if names_document {
                 related.extend(view.documents.iter().map(|d| Some(&d.id)));

@@ -44,6 +44,13 @@ impl CaseView {
     pub fn document(&self, id: &DocumentId) -> Option<&DocView> {
         self.documents.iter().find(|d| &d.id == id)
     }
+    /// Whether the case holds a document from or to `who`: a starter to an
+    /// institution with none opens its conversation (`Start`).
+    pub fn converses_with(&self, who: &InstitutionId) -> bool {
+        self.documents
+            .iter()
+            .any(|d| &d.sender == who || &d.receiver == who)
+    }
 }
 
 /// A SED that wants to enter a case (inbound or outbound alike).
@@ -168,11 +175,7 @@ fn start_conversation(
     {
         return Err(violation("only the case owner starts a conversation"));
     }
-    if case
-        .documents
-        .iter()
-        .any(|d| d.sender == event.receiver || d.receiver == event.receiver)
-    {
+    if case.converses_with(&event.receiver) {
         return Err(violation(
             "Start for a case the receiver already takes part in",
         ));
@@ -329,6 +332,10 @@ fn update(def: &BucDef, case: &CaseView, event: &SedEvent) -> Result<Decision, S
     })
 }
 
+/// The administrative SEDs that name the document they concern (RelatedDocument):
+/// `admin_rights` refuses them without one.
+pub const NAMES_A_DOCUMENT: [&str; 7] = ["X003", "X008", "X009", "X010", "X011", "X012", "X013"];
+
 /// The rights of the administrative SEDs, as the reference's common action handlers
 /// define them ([RINA-TS §6.2.2]); business SEDs pass. `related` is the document
 /// the SED names (already known to be in the case and not invalidated).
@@ -340,6 +347,11 @@ fn admin_rights(
 ) -> Result<(), StepError> {
     let sed = event.sed.as_str();
     let named = |what: &str| {
+        // The allowed-actions list offers documents to name from this list.
+        debug_assert!(
+            NAMES_A_DOCUMENT.contains(&sed),
+            "{sed} names a document: add it to NAMES_A_DOCUMENT"
+        );
         related.ok_or_else(|| {
             violation(format!(
                 "{sed} must name the document it {what} (RelatedDocument)"

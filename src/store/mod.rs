@@ -562,6 +562,8 @@ pub trait Store: Send + Sync {
     /// Everything about a case but message bodies: document versions come without
     /// their envelope and outbox messages without their body (see `document_envelope`).
     fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>>;
+    /// The case's own row only (its BUC, version, state), without what hangs on it.
+    fn case_record(&self, case_id: &CaseId) -> Result<Option<CaseRecord>>;
     /// One document version's signed envelope, loaded only when asked for.
     fn document_envelope(&self, document_id: &DocumentId, version: u32) -> Result<Option<Vec<u8>>>;
     fn cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>>;

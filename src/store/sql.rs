@@ -1321,6 +1321,10 @@ impl<B: Backend> Store for B {
         Ok(Box::new(SqlTx::begin(self)?))
     }
 
+    fn case_record(&self, case_id: &CaseId) -> Result<Option<CaseRecord>> {
+        snapshot(self, |conn| case_of(conn, CASE_GET, case_id))
+    }
+
     fn case_detail(&self, case_id: &CaseId) -> Result<Option<CaseDetail>> {
         snapshot(self, |conn| {
             let Some(case) = case_of(conn, CASE_GET, case_id)? else {

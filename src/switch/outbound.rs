@@ -105,9 +105,9 @@ pub fn national_version(
 ) -> Result<SedVersion, SubmitError> {
     if sw.versions.len() > 1
         && let Some(id) = case_id
-        && let Some(d) = sw.store.case_detail(id)?
+        && let Some(c) = sw.store.case_record(id)?
     {
-        return Ok(d.case.sed_version);
+        return Ok(c.sed_version);
     }
     Ok(sw
         .versions_accepted_by(&to.country())
@@ -722,13 +722,7 @@ pub(crate) fn plan(
         }
         // The starter to an institution with no document in the case yet opens its
         // conversation: for that counterparty it is the first document of the case.
-        (Some(v), None)
-            if def.starters().any(|t| t.sed == s.sed)
-                && !v
-                    .documents
-                    .iter()
-                    .any(|d| d.sender == s.to || d.receiver == s.to) =>
-        {
+        (Some(v), None) if def.starters().any(|t| t.sed == s.sed) && !v.converses_with(&s.to) => {
             (CaseAction::Start, DocumentId::random(), 1)
         }
         (Some(_), None) => (CaseAction::New, DocumentId::random(), 1),
