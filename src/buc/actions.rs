@@ -93,11 +93,25 @@ pub fn allowed(
             };
             // The documents it might name: none, and every document of the case
             // when the SED answers or names one.
-            let names_document = transitions.iter().any(|t| !t.answers.is_empty())
-                || NAMES_A_DOCUMENT.contains(&sed.as_str());
+            // A business reply names only a document of a type it answers (an empty
+            // `answers` lets it name any); an administrative SED any document.
+            let answers: Option<Vec<&SedType>> = if NAMES_A_DOCUMENT.contains(&sed.as_str())
+                || transitions.iter().any(|t| t.answers.is_empty())
+            {
+                None
+            } else {
+                Some(transitions.iter().flat_map(|t| &t.answers).collect())
+            };
+            let names_document = NAMES_A_DOCUMENT.contains(&sed.as_str())
+                || transitions.iter().any(|t| !t.answers.is_empty());
             let mut related: Vec<Option<&DocumentId>> = vec![None];
             if names_document {
-                related.extend(view.documents.iter().map(|d| Some(&d.id)));
+                related.extend(
+                    view.documents
+                        .iter()
+                        .filter(|d| answers.as_ref().is_none_or(|a| a.contains(&&d.sed)))
+                        .map(|d| Some(&d.id)),
+                );
             }
             // The institutions it might name.
             let subjects: Vec<Option<&InstitutionId>> = match effect {
