@@ -83,7 +83,9 @@ def invalid_dir(version):
 #           enumeration, or a list of fields for a local complex type;
 #   occurs  "1" (default), "?" optional, "*" any number, "+" at least one;
 #   example the fixture value of a simple field (default: DEFAULTS below).
-# A SED is S(sections, persons): sections are fields at the root after the person block.
+# A SED is S(sections, persons): sections are fields at the root after the person block (persons None:
+# the insured person; [] for a liaison bodies' global note (NOTE, GLOBAL), whose persons, if any, are in
+# its individual part).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -132,9 +134,9 @@ def P3000(country, extra):
 
 def NOTE(section, reference, *fields):
     """The global note of a cost-reimbursement SED: the issuing liaison body's reference, the
-    fields of the note, the submission date. (The individual claims of a bulk master document
-    are not modelled: the switch carries a bulk SED as one SED.)"""
-    return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]))
+    fields of the note, the submission date. A bulk master document's individual part (its
+    sub-documents) is added after the note by BULK_ITEMS below."""
+    return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]), persons=[])
 
 
 # ---- Shared field lists of the non-sickness sectors' SEDs (addresses, P4000's periods; see SPEC) ----
@@ -849,7 +851,7 @@ def GLOBAL(section, refs, *fields, items=None):
     """A bulk SED: the global note `section` with the global references `refs` ((element, example)
     pairs, in the form's order) then `fields`; `items`, if given, the individual part after it."""
     note = F(section, [*(F(name, NES, ex=ex) for name, ex in refs), *fields])
-    return S(note) if items is None else S(note, items)
+    return S(note, persons=[]) if items is None else S(note, items, persons=[])
 
 
 def ITEMS(name, item, *fields):
@@ -1035,6 +1037,98 @@ SPEC.update({
                    F("TotalPaymentAmountToBePaidByDebtor", M, "?"), F("DateOfReceiptPaymentByCreditor", D), SUBMITTED),
 })
 
+# ---------------------------------------------------------------------------------------------
+# Bulk (master/child) documents [RINA-TS §5.3]: each master SED carries its sub-documents, one item per
+# individual claim, after its global note; buc-definitions/seds.toml names where (`children`, the path
+# the engine counts: a master goes with at least one, unless its BUC sets `without_bulk`, [RINA-TS §5.10]).
+# The individual part follows the EC's forms where a copy shows it (S026, U020: kept above); elsewhere
+# it mirrors the global note item by item, as the forms of the same family do (S031, S087, S088, S108:
+# the individual number the creditor's liaison body gave, then the amount the note totals), UNCERTAIN
+# past that. The claims for reimbursement (DA010, S080) and the inventory of months (S100) name the
+# person of each individual claim, as the EC's E125/E127 forms (their paper predecessors) did.
+# ---------------------------------------------------------------------------------------------
+CLAIM_NUMBER = F("IndividualClaimNumberCreditorLiaisonBody", NES, ex="CLA-2026-0001-001")
+BULK_ITEMS = {
+    "DA010": ITEMS("IndividualClaims", "IndividualClaim", CLAIM_NUMBER, F("InsuredPerson", PER),
+                   F("TreatmentPeriod", P), F("AmountOfBenefits", M)),
+    "DA012": ITEMS("IndividualCreditNotes", "IndividualCreditNote",
+                   F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0001-001"), CLAIM_NUMBER,
+                   F("CreditedAmount", M)),
+    "DA012C": ITEMS("IndividualCreditNoteContestations", "IndividualCreditNoteContestation",
+                    F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0001-001"), F("ContestedAmount", M),
+                    F("ReasonForContestation", T2, ex="The credit note leaves out the second invoice.")),
+    "DA012R": ITEMS("IndividualContestationReplies", "IndividualContestationReply",
+                    F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0001-001"), F("Outcome", DEC),
+                    F("AcceptedAmount", M, "?")),
+    "DA018": ITEMS("IndividualPayments", "IndividualPayment", CLAIM_NUMBER, F("PaidAmount", M)),
+    "DA020": ITEMS("IndividualInterestClaims", "IndividualInterestClaim",
+                   F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0001-001"), CLAIM_NUMBER,
+                   F("InterestAmount", M)),
+    "DA022": ITEMS("IndividualInterestCreditNotes", "IndividualInterestCreditNote",
+                   F("IndividualCRNILPNumberCreditorLiaisonBody", NES, ex="CRN-ILP-2026-0001-001"),
+                   F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0001-001"), F("CreditedAmount", M)),
+    "DA026": ITEMS("IndividualInterestPayments", "IndividualInterestPayment",
+                   F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0001-001"), F("PaidAmount", M)),
+    "DA073A": ITEMS("IndividualAcceptances", "IndividualAcceptance",
+                    F("IndividualIONumberSenderLiaisonBody", NES, ex="IO-2026-0001-001"), F("AcceptedAmount", M)),
+    "DA074": ITEMS("IndividualRefunds", "IndividualRefund",
+                   F("IndividualIONumberSenderLiaisonBody", NES, ex="IO-2026-0001-001"), F("RefundAmount", M)),
+    "S028": ITEMS("IndividualCRNILPs", "IndividualCRNILP",
+                  F("IndividualCRNILPNumberCreditorLiaisonBody", NES, ex="CRN-ILP-2026-0002-001"),
+                  F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0002-001"), F("CreditedAmount", M)),
+    "S032": ITEMS("IndividualPAYILPs", "IndividualPAYILP",
+                  F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0002-001"), F("PaidAmount", M)),
+    "S054": ITEMS("IndividualIROs", "IndividualIRO",
+                  F("IndividualRRONumberSenderLiaisonBody", NES, ex="RRO-2026-0001-001"), F("RefundAmount", M)),
+    "S085": ITEMS("IndividualCRNs", "IndividualCRN",
+                  F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0002-001"),
+                  F("IndividualCLANumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"), F("CreditedAmount", M)),
+    "S091": ITEMS("IndividualPAYs", "IndividualPAY",
+                  F("IndividualCLANumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"), F("PaymentAmount", M)),
+    "S105": ITEMS("IndividualIMOs", "IndividualIMO",
+                  F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"), F("NumberOfMonths", N, ex="12")),
+}
+for _sed, _items in BULK_ITEMS.items():
+    SPEC[_sed]["sections"].append(_items)
+
+SPEC.update({
+    # S080 CLA (claim for reimbursement on actual costs, Articles 62, 66(1) and 67 of Regulation (EC) No
+    # 987/2009): the global note as its acknowledgement S081 and the other CLA-family notes lay it out
+    # [CH-SED] (S081, S087, S089: the global CLA reference, totals, bank account, submission date); one
+    # IndividualCLA per person treated. UNCERTAIN: S080's own form was not found.
+    "S080": GLOBAL("GlobalNoteCLA", [CLA_REF], F("FinancialYear", NES, ex="2025"), F("TotalNumberOfIndividualClaims", N),
+                   F("TotalAmountOfBenefits", M), F("BankAccountCreditorLiaisonBody", BANK), SUBMITTED,
+                   items=ITEMS("IndividualCLAs", "IndividualCLA",
+                               F("IndividualCLANumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"),
+                               F("InsuredPerson", PER), F("TreatmentPeriod", P), F("AmountOfBenefits", M))),
+    # S100 IMO (inventory of months for fixed amounts, Articles 63 to 67 of Regulation (EC) No 987/2009):
+    # laid out as its acknowledgement S101 [CH-SED] (S101-4-2-lv.htm: the global IMO reference, totals of
+    # claims and months, the lump-sum category); one IndividualIMO per person. UNCERTAIN: S100's own form
+    # was not found.
+    "S100": GLOBAL("GlobalNoteIMO", [IMO_REF], F("FinancialYear", NES, ex="2025"),
+                   F("LumpSumLegalCategory", NES, ex="Article 64: family members of an insured person"),
+                   F("TotalNumberOfIndividualClaims", N), F("TotalNumberOfMonths", N, ex="24"), SUBMITTED,
+                   items=ITEMS("IndividualIMOs", "IndividualIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("InsuredPerson", PER), F("Period", P), F("NumberOfMonths", N, ex="12"))),
+    # S116 PAY_IMO (payment of fixed amounts): laid out as its acknowledgement S117 and the CLA payment S091
+    # [CH-SED]. UNCERTAIN: S116's own form was not found.
+    "S116": GLOBAL("GlobalNotePAYIMO", [IMO_REF, ("GlobalPAYIMOReferenceDebtorLiaisonBody", "PAY-IMO-2026-0001")],
+                   F("TotalNumberOfIndividualPayments", N), F("TotalPaymentAmountToBePaidByDebtor", M), SUBMITTED,
+                   items=ITEMS("IndividualPAYIMOs", "IndividualPAYIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("PaymentAmount", M))),
+    # S053A ACP_RRO (acceptance of a request for refund of overpayment): title [BSV] S053A_en.htm; laid out as
+    # the request S051 and the reply S053R [CH-SED]. UNCERTAIN: the copy was not readable past the title.
+    "S053A": GLOBAL("GlobalNoteACPRRO", [("GlobalRROReferenceSenderLiaisonBody", "RRO-2026-0001"),
+                                         ("GlobalACPRROReferenceLiaisonBody", "ACP-RRO-2026-0001")],
+                    F("TotalNumberOfAcceptances", N), F("TotalAcceptedAmount", M), SUBMITTED,
+                    items=ITEMS("IndividualACPRROs", "IndividualACPRRO",
+                                F("IndividualRRONumberSenderLiaisonBody", NES, ex="RRO-2026-0001-001"),
+                                F("AcceptedAmount", M))),
+})
+
+
 # Negative examples: (file name, SED, text to replace, replacement, why). Each takes the SED's valid
 # fixture and breaks one shared type added for the catalogue.
 NEGATIVES = [
@@ -1131,7 +1225,7 @@ def xsd_for(sed, title, spec, version):
             return tname
         return typ
 
-    persons = spec["persons"] or INSURED
+    persons = INSURED if spec["persons"] is None else spec["persons"]
     rows = []
     for n, t, o, _ in persons + spec["sections"]:
         rows.append(f'        <xs:element name="{n}" type="{type_ref(sed, n, t)}"{OCCURS[o]}/>')
@@ -1330,7 +1424,7 @@ class Fixture:
                       f'<!-- GENERATED by sed-schemas/generate.py: fictitious data, no real person. -->',
                       f'<sed:{self.sed} xmlns:sed="{ns(self.version)}" sedGVer="{SED_GVER}" '
                       f'sedVer="{VERSIONS[self.version]}">']
-        for n, t, o, e in (spec["persons"] or INSURED) + spec["sections"]:
+        for n, t, o, e in (INSURED if spec["persons"] is None else spec["persons"]) + spec["sections"]:
             self.value(1, n, t, e)
         self.open(1, "LocalCaseNumbers")
         self.open(2, "LocalCaseNumber")

@@ -158,8 +158,13 @@ pub struct DocParams {
     pub clarify: bool,
     /// `allowsAttachments` ([RINA-TS §5.4]).
     pub attachments: bool,
-    /// `isBulk`: a master document carrying child documents ([RINA-TS §5.3]).
+    /// `isBulk`: a master document carrying child documents ([RINA-TS §5.3]): sent
+    /// with at least one sub-document (the elements at its catalogue `children`
+    /// path), unless `without_bulk`.
     pub bulk: bool,
+    /// `canBeSentWithoutBulk`: a bulk document that may carry no sub-document
+    /// ([RINA-TS §5.10]: U027 in UB_BUC_04). Only with `bulk`.
+    pub without_bulk: bool,
     /// Where a reply of this type may go (only for SEDs that answer another).
     pub reply_to: ReplyTo,
 }
@@ -181,6 +186,7 @@ impl Default for DocParams {
             clarify: true,
             attachments: true,
             bulk: false,
+            without_bulk: false,
             reply_to: ReplyTo::Sender,
         }
     }
@@ -287,6 +293,11 @@ pub struct SedInfo {
     pub title: String,
     #[serde(default)]
     pub sector: String,
+    /// A bulk (master) SED's sub-documents: the path of the repeated element,
+    /// local names from the SED root ([RINA-TS §5.3]). Set exactly for the SED
+    /// types some BUC declares `bulk`.
+    #[serde(default)]
+    pub children: Option<String>,
 }
 
 /// All definitions, loaded and checked.
@@ -586,6 +597,22 @@ impl Catalogue {
             for m in parameter_problems(def) {
                 push(s, m);
             }
+            for (sed, p) in def.business_params() {
+                if p.bulk
+                    && self
+                        .seds
+                        .get(sed)
+                        .is_some_and(|info| info.children.is_none())
+                {
+                    push(
+                        s,
+                        format!(
+                            "{sed} is a bulk document (`bulk = true`) but seds.toml gives it no \
+                             `children` path for its sub-documents"
+                        ),
+                    );
+                }
+            }
             if def.starters().next().is_none() {
                 push(
                     s,
@@ -631,6 +658,39 @@ impl Catalogue {
                     .any(|r| def.states.get(*r).is_some_and(|d| d.is_final))
                 {
                     push(s, format!("state {st} can never reach a final state"));
+                }
+            }
+        }
+        // A `children` path only on a bulk document, and declared by its schema.
+        for (sed, info) in &self.seds {
+            let Some(children) = &info.children else {
+                continue;
+            };
+            let bulk_somewhere = self
+                .bucs
+                .values()
+                .any(|d| d.params(sed).is_some_and(|p| p.bulk));
+            if !bulk_somewhere {
+                push(
+                    sed.as_str(),
+                    format!("`children = \"{children}\"` but no BUC declares {sed} `bulk = true`"),
+                );
+            }
+            for v in versions {
+                let path = schema_dir.join(v.as_str()).join(format!("{sed}.xsd"));
+                let Ok(xsd) = std::fs::read_to_string(&path) else {
+                    continue; // reported below when referenced
+                };
+                for step in children.split('/').filter(|p| !p.is_empty()) {
+                    if !xsd.contains(&format!("name=\"{step}\"")) {
+                        push(
+                            sed.as_str(),
+                            format!(
+                                "`children = \"{children}\"`: {} declares no element {step}",
+                                path.display()
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -704,6 +764,13 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
     // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
     // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
     // anyway while the case has two participants.
+    for (sed, p) in &def.documents {
+        if p.without_bulk && !p.bulk {
+            out.push(format!(
+                "{sed} has `without_bulk = true` (canBeSentWithoutBulk) but is not `bulk` [RINA-TS §5.10]"
+            ));
+        }
+    }
     // A parameter that promises an administrative SED the BUC does not carry.
     let has = |x: &str| carried.iter().any(|s| s.as_str() == x);
     for (sed, p) in def.business_params() {
@@ -913,6 +980,13 @@ clarify = false
         assert!(p.len() >= 4);
     }
 
+    /// Every problem of the definitions in `dir`, loading and checking (4.2 schemas).
+    fn problems_in(dir: &std::path::Path) -> Vec<String> {
+        let (cat, mut p) = Catalogue::load_unchecked(dir).unwrap();
+        p.extend(cat.check(&dir.join("schemas"), &[SedVersion::parse("4.2").unwrap()]));
+        p.iter().map(|p| p.to_string()).collect()
+    }
+
     #[test]
     fn a_definition_against_the_reference_rules_lists_every_problem() {
         let d = fixture(GOOD);
@@ -948,16 +1022,7 @@ clarify = false
                 "[documents.A002]\nstarter = true",
             );
         write(d.path(), "T_BUC_01.toml", &bad);
-        let (cat, mut p) = Catalogue::load_unchecked(d.path()).unwrap();
-        p.extend(cat.check(
-            &d.path().join("schemas"),
-            &[SedVersion::parse("4.2").unwrap()],
-        ));
-        let all = p
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let all = problems_in(d.path()).join("\n");
         for want in [
             "bilateral (multilateral = false) but a transition adds a participant",
             "A002 answers A003, which T_BUC_01 never carries",
@@ -967,6 +1032,66 @@ clarify = false
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }
+    }
+
+    /// [RINA-TS §5.3, §5.10]: a bulk SED needs a `children` path its schema declares;
+    /// a `children` path only on a bulk SED; `without_bulk` only with `bulk`.
+    #[test]
+    fn bulk_parameters_are_checked_against_the_catalogue_and_the_schemas() {
+        let d = fixture(GOOD);
+        write(
+            d.path(),
+            "seds.toml",
+            "[A001]\ntitle = \"a\"\n[A002]\ntitle = \"b\"\nchildren = \"Claims/Claim\"\n[X001]\ntitle = \"close\"\n",
+        );
+        let bad = GOOD
+            // A001 bulk without a `children` path
+            .replace(
+                "[documents.A001]\nstarter = true\n",
+                "[documents.A001]\nstarter = true\nbulk = true\n",
+            )
+            // A002 has a `children` path (not declared by its schema) but is not bulk,
+            // and may go without sub-documents without being bulk
+            .replace(
+                "[documents.A002]\ncancel = false",
+                "[documents.A002]\nwithout_bulk = true\ncancel = false",
+            );
+        write(d.path(), "T_BUC_01.toml", &bad);
+        let all = problems_in(d.path()).join("\n");
+        for want in [
+            "A001 is a bulk document (`bulk = true`) but seds.toml gives it no `children` path",
+            "`children = \"Claims/Claim\"` but no BUC declares A002 `bulk = true`",
+            "declares no element Claims",
+            "A002 has `without_bulk = true` (canBeSentWithoutBulk) but is not `bulk`",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        // Fixed, the same catalogue has no bulk problem left.
+        write(
+            d.path(),
+            "seds.toml",
+            "[A001]\ntitle = \"a\"\nchildren = \"Claims/Claim\"\n[A002]\ntitle = \"b\"\n[X001]\ntitle = \"close\"\n",
+        );
+        write(
+            d.path(),
+            "schemas/4.2/A001.xsd",
+            "<xs:element name=\"Claims\"/><xs:element name=\"Claim\"/>",
+        );
+        write(
+            d.path(),
+            "T_BUC_01.toml",
+            &bad.replace("without_bulk = true\n", ""),
+        );
+        let (cat, mut p) = Catalogue::load_unchecked(d.path()).unwrap();
+        p.extend(cat.check(
+            &d.path().join("schemas"),
+            &[SedVersion::parse("4.2").unwrap()],
+        ));
+        assert!(
+            !p.iter()
+                .any(|p| p.to_string().contains("bulk") || p.to_string().contains("children")),
+            "{p:?}"
+        );
     }
 
     #[test]

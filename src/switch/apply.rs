@@ -27,6 +27,8 @@ pub struct SedToApply<'a> {
     pub envelope: &'a [u8],
     /// The text at the definition's `subject` path, when the SED has one.
     pub subject: Option<&'a str>,
+    /// A bulk document's sub-documents, counted at its catalogue `children` path.
+    pub children: Option<u32>,
     pub direction: Direction,
 }
 
@@ -142,7 +144,7 @@ pub fn view_of(
 
 /// The event `step` judges, from the envelope's header and the institution the SED
 /// names at its definition's `subject` path (participant SEDs).
-pub fn event_of(h: &Header, subject: Option<&InstitutionId>) -> SedEvent {
+pub fn event_of(h: &Header, subject: Option<&InstitutionId>, children: Option<u32>) -> SedEvent {
     SedEvent {
         action: h.action,
         sed: h.sed.clone(),
@@ -154,6 +156,7 @@ pub fn event_of(h: &Header, subject: Option<&InstitutionId>) -> SedEvent {
         receiver_role: h.receiver_role,
         related: h.related.clone(),
         subject: subject.cloned(),
+        children,
     }
 }
 
@@ -232,8 +235,12 @@ pub fn apply(
             })?),
             None => None,
         };
-    let decision =
-        step(def, view.as_ref(), &event_of(h, subject.as_ref())).map_err(Refused::Step)?;
+    let decision = step(
+        def,
+        view.as_ref(),
+        &event_of(h, subject.as_ref(), sed.children),
+    )
+    .map_err(Refused::Step)?;
     if subject.is_none()
         && decision
             .effect

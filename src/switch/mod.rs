@@ -460,6 +460,12 @@ impl Switch {
             .as_deref()
     }
 
+    /// Where a bulk (master) SED carries its sub-documents (the catalogue's
+    /// `children` path in seds.toml), for the count `step` checks.
+    pub fn children_path(&self, sed: &crate::ids::SedType) -> Option<&str> {
+        self.catalogue.seds.get(sed)?.children.as_deref()
+    }
+
     pub fn is_served(&self, institution: &InstitutionId) -> bool {
         institution.country() == self.country && self.registry.institution(institution).is_some()
     }

@@ -313,11 +313,15 @@ pub(crate) fn prepare_body(
     let subject = sw
         .subject_path(buc, sed)
         .and_then(|p| super::record::subject_at(root, p));
+    let children = sw
+        .children_path(sed)
+        .map(|p| super::record::count_at(root, p));
     Ok(Body {
         version,
         canonical,
         content_sha256,
         subject,
+        children,
     })
 }
 
@@ -333,6 +337,7 @@ pub(crate) struct Body {
     canonical: Vec<u8>,
     content_sha256: String,
     subject: Option<String>,
+    children: Option<u32>,
 }
 
 /// Accept a SED from a national institution (blocking: call it from a blocking
@@ -570,6 +575,7 @@ pub(crate) struct Planned {
     message_id: String,
     content_sha256: String,
     subject: Option<String>,
+    children: Option<u32>,
     envelope: Vec<u8>,
     /// Who asked for it, audited in the same transaction (the target gets the
     /// case and document ids there).
@@ -783,7 +789,7 @@ pub(crate) fn plan(
     let decision = step(
         def,
         view.as_ref(),
-        &apply::event_of(&header, subject.as_ref()),
+        &apply::event_of(&header, subject.as_ref(), body.children),
     )
     .map_err(|e| {
         taken_or(
@@ -812,6 +818,7 @@ pub(crate) fn plan(
         message_id: MessageId::random().to_string(),
         content_sha256: body.content_sha256.clone(),
         subject: body.subject.clone(),
+        children: body.children,
         envelope,
         audit: None,
         claims: Vec::new(),
@@ -1044,6 +1051,7 @@ fn in_tx(
         content_sha256: &p.content_sha256,
         envelope: &p.envelope,
         subject: p.subject.as_deref(),
+        children: p.children,
         direction: apply::Direction::Out,
     };
     // The keys first: a request with the same key, reference or client's case id

@@ -256,6 +256,30 @@ fn history(
     )
 }
 
+/// How many elements are at `path` (local names from the SED root; the last step
+/// counted, every earlier one the first match): a bulk document's sub-documents.
+pub fn count_at(sed_root: libxml::readonly::RoNode, path: &str) -> u32 {
+    let steps: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let Some((last, parents)) = steps.split_last() else {
+        return 0;
+    };
+    let mut node = sed_root;
+    for name in parents {
+        match crate::sed::xml::elements(node)
+            .into_iter()
+            .find(|c| c.get_name() == *name)
+        {
+            Some(n) => node = n,
+            None => return 0,
+        }
+    }
+    let n = crate::sed::xml::elements(node)
+        .into_iter()
+        .filter(|c| c.get_name() == *last)
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// The text of the element at `path` (local names from the SED root).
 pub fn subject_at(sed_root: libxml::readonly::RoNode, path: &str) -> Option<String> {
     let mut node = sed_root;

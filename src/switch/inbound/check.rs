@@ -41,6 +41,8 @@ pub struct CheckedSed {
     pub content_sha256: String,
     /// The institution id at the definition's `subject` path, for participant effects.
     pub subject: Option<String>,
+    /// A bulk document's sub-documents (`Switch::children_path`).
+    pub children: Option<u32>,
     /// Who gets it on their national queues (the routing rules' decision), each
     /// in the form it chose; empty when it goes to triage.
     pub deliveries: Vec<(InstitutionId, Delivery)>,
@@ -339,6 +341,9 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     let subject = sw
         .subject_path(&env.buc, &env.sed)
         .and_then(|p| super::super::record::subject_at(sed_node, p));
+    let children = sw
+        .children_path(&env.sed)
+        .map(|p| super::super::record::count_at(sed_node, p));
     // Routing reads the content on the document parsed here, outside any
     // transaction; each receiving institution's form is made here too.
     let route = sw
@@ -378,6 +383,7 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
         header: env,
         content_sha256: sha256_hex(&content),
         subject,
+        children,
         deliveries,
         routed,
         followed,
