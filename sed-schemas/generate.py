@@ -39,8 +39,10 @@ The element names are this project's own rendering of the SED content: the Europ
 SED schema package is not public, so these schemas are not the official ones. The content of each
 SED is the person block (or none, for the liaison bodies' global notes), its own sections as a
 public source describes them (the EC's SED forms, NAV's models and test data: each SPEC entry
-cites its source), and the optional LocalCaseNumbers. Where no source describes a SED, it keeps a
-generic request or reply body, marked so in SPEC.
+cites its source), and the optional LocalCaseNumbers. Where no source describes a SED's fields, its
+body follows its title, its place in the BUC and its legal basis, and the entry says "UNCERTAIN: no
+public source describes its fields"; the few SEDs not modelled yet keep a generic request or reply
+body, marked so in SPEC.
 """
 
 import re
@@ -873,6 +875,7 @@ SPEC.update({
     # (S001) which long-term care benefits in kind the person is entitled to there, so that the cash benefit
     # can be reduced by them (Article 34 of Regulation 883/2004). UNCERTAIN: the fields follow the title
     # and Article 34; the form's own fields were not found.
+    # UNCERTAIN: no public source describes its fields
     "S003": S(F("EntitlementToBenefitsInKind", [
         F("Entitled", B, ex="true"), F("EntitledSince", D, "?"),
         F("BenefitInKind", [F("Description", NES, ex="Home nursing care, ten hours a week"), F("Period", P),
@@ -882,6 +885,7 @@ SPEC.update({
     # Worker", answered by S007 [IPG S_BUC_18]; Article 28 of Regulation 883/2004 (continued treatment of a
     # former frontier worker in the former State of activity; 28(2): a pensioner who was a frontier worker
     # for two of the five years before). UNCERTAIN: fields follow the title and Article 28.
+    # UNCERTAIN: no public source describes its fields
     "S006": S(STATUS, F("StatusRequest", [
         F("MemberStateOfFormerActivity", C, ex="BE"),
         F("Purpose", E(["continuation_of_treatment", "treatment_as_pensioner"]), ex="continuation_of_treatment"),
@@ -889,6 +893,7 @@ SPEC.update({
         F("Question", T2, "?", ex="Please confirm the periods of activity as a frontier worker.")]), MAIN_INSURED),
     # S007 "Information of status - Former Frontier Worker or Family Member of Former Frontier Worker", the
     # answer to S006 [IPG S_BUC_18]; Article 28 of Regulation 883/2004. UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
     "S007": S(STATUS, F("StatusInformation", [
         F("StatusConfirmed", B, ex="true"), F("MemberStateOfFormerActivity", C, ex="BE"),
         F("PeriodAsFrontierWorker", P, "*"), F("EndOfLastActivityAsFrontierWorker", D, "?"),
@@ -896,6 +901,7 @@ SPEC.update({
     # S008 "Entitlement document - Former Frontier Worker / Family Member of Former Frontier Worker",
     # answered by S130 [IPG S_BUC_18] (the SED twin of portable document S3); Article 28 of Regulation
     # 883/2004. UNCERTAIN: fields follow the title and Article 28.
+    # UNCERTAIN: no public source describes its fields
     "S008": S(STATUS, F("EntitlementDocument", [
         F("Basis", E(["continuation_of_treatment", "treatment_as_pensioner"]), ex="treatment_as_pensioner"),
         F("MemberStateOfTreatment", C, ex="BE"), F("PeriodOfEntitlement", P),
@@ -905,6 +911,7 @@ SPEC.update({
     # authorisation of scheduled treatment; the institution of residence states whether the treatment can be
     # given there in a medically justifiable time). UNCERTAIN: no form or guidance of S009 was readable; the
     # fields follow Article 26.
+    # UNCERTAIN: no public source describes its fields
     "S009": S(STATUS, F("ScheduledTreatmentRequest", [
         F("Treatment", TREATMENT(F("MedicalJustification", T2, "?", ex="No bed available within six months."))),
         F("CanBeGivenInMemberStateOfResidenceInTime", B, "?"),
@@ -913,6 +920,7 @@ SPEC.update({
     # the SED twin of portable document S2); Article 20 of Regulation 883/2004 and Article 26 of Regulation
     # 987/2009: authorised (the treatment, where, the period of validity) or refused (why). UNCERTAIN: fields
     # follow Article 26 and the S2's content.
+    # UNCERTAIN: no public source describes its fields
     "S010": S(STATUS, F("EntitlementDocument", [
         F("Authorised", B, ex="true"),
         F("AuthorisedTreatment", TREATMENT(F("PeriodOfValidity", P)), "?"),
@@ -921,20 +929,24 @@ SPEC.update({
     # S011 / S012: urgent vitally necessary treatment in S_BUC_11 (seds.toml titles): Article 26(3) of
     # Regulation 987/2009 (the institution of residence authorises urgent vitally necessary treatment on behalf
     # of the competent institution and informs it at once). UNCERTAIN: fields follow Article 26(3).
+    # UNCERTAIN: no public source describes its fields
     "S011": S(STATUS, F("UrgentTreatment", [
         F("Treatment", TREATMENT()), F("Urgency", T2, ex="Treatment cannot wait: risk of permanent damage."),
         F("AuthorisedOnBehalfOfCompetentInstitution", B, ex="true"), F("AuthorisationDate", D, "?"),
         F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
     "S012": S(F("UrgentTreatmentReply", [
         F("Outcome", DEC), F("CoveredPeriod", P, "?"), F("EntitlementDocumentIssued", "EntitlementDocumentRefType", "?", ex="S2"),
         F("Reason", T2, "?", ex="The person is not insured with us on the treatment dates.")])),
     # S014 / S015: coverage of a specific benefit in kind in S_BUC_07 (seds.toml titles). UNCERTAIN: no source
     # describes the fields; they follow the title: the benefit asked for and its cost, then whether the competent
     # institution covers it, for what period and amount.
+    # UNCERTAIN: no public source describes its fields
     "S014": S(STATUS, F("CoverageRequest", [
         F("Benefit", TREATMENT(F("EstimatedCost", M, "?"))),
         F("Question", T2, ex="Does your institution cover this benefit in kind, and up to what amount?"),
         F("Attachments", DOCS, "?", ex="Quotation of the supplier")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
     "S015": S(F("CoverageReply", [
         F("Outcome", DEC), F("CoveredPeriod", P, "?"), F("CoveredAmount", M, "?"), F("Conditions", T2, "?"),
         F("Reason", T2, "?", ex="Covered up to the national tariff.")])),
@@ -942,6 +954,7 @@ SPEC.update({
     # title and [CAT]): the competent institution tells the institution of residence that the document no longer
     # applies (Article 24 of Regulation 987/2009: the institution of residence is told when the entitlement ends).
     # UNCERTAIN: fields follow the flow: the document, its end date, why.
+    # UNCERTAIN: no public source describes its fields
     "S016": S(STATUS, F("Cancellation", [
         F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationDate", D),
         F("Reason", E(["insurance_ended", "insured_in_another_member_state", "residence_changed", "person_died", "other"]),
@@ -949,17 +962,20 @@ SPEC.update({
         F("OtherReason", T2, "?")]), MAIN_INSURED),
     # S017 reply to S016 or S050 in S_BUC_03 (seds.toml title): the registration ended on the date given, or on
     # another date. UNCERTAIN: fields follow the flow (the end date can be disputed by S050).
+    # UNCERTAIN: no public source describes its fields
     "S017": S(F("CancellationReply", [
         F("EntitlementDocument", "EntitlementDocumentRefType"), F("RegistrationCancelled", B, ex="true"),
         F("EndDateOfRegistration", D), F("Text", T2, "?")])),
     # S018 "Cancellation of registration", answered by S019 "Reply to cancellation registration", the date of
     # which may be disputed by S050 "Dispute of date" [IPG S_BUC_04]: the institution of residence cancels the
     # registration made on an entitlement document. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
     "S018": S(STATUS, F("CancellationOfRegistration", [
         F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationDate", D),
         F("Reason", E(["residence_changed", "person_died", "insured_in_member_state_of_residence", "other"]),
           ex="residence_changed"),
         F("NewAddress", ADDRESS_FIELDS, "?"), F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
     "S019": S(F("CancellationOfRegistrationReply", [
         F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationAccepted", B, ex="true"),
         F("EndDateOfEntitlement", D), F("Text", T2, "?")])),
@@ -967,10 +983,12 @@ SPEC.update({
     # extension of entitlement document - scheduled treatment" [IPG S_BUC_09]: the institution of the Member
     # State of stay asks the competent institution to extend an authorisation (S2 / S010); the competent
     # institution may ask for medical information first. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
     "S035": S(STATUS, F("ExtensionRequest", [
         F("EntitlementDocument", "EntitlementDocumentRefType", ex="S010"), F("RequestedExtension", FP),
         F("Treatment", T2, ex="Rehabilitation after the hip replacement takes four more weeks."),
         F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
     "S037": S(F("ExtensionReply", [
         F("EntitlementDocument", "EntitlementDocumentRefType", ex="S010"), F("Outcome", DEC),
         F("ExtendedPeriod", P, "?"), F("Reason", T2, "?")])),
@@ -978,6 +996,7 @@ SPEC.update({
     # Article 25 of Regulation 987/2009 [CH-SED] S044-4-1-en.htm (CDM 4.1): the institution of stay asks the
     # competent institution for an entitlement document for a person without a European Health Insurance
     # Card. UNCERTAIN: the copy stops after the person block; the request's fields follow Article 25.
+    # UNCERTAIN: no public source describes its fields
     "S044": S(STATUS, F("Request", [
         F("MemberStateOfStay", C, ex="BE"), F("AddressInMemberStateOfStay", ADDRESS_FIELDS, "?"),
         F("PeriodOfStay", P), F("DateOfFirstTreatment", D, "?"),
@@ -986,6 +1005,7 @@ SPEC.update({
     # S045 "Entitlement document - temporary stay", the answer to S044: Articles 19, 27(1) of Regulation
     # 883/2004, Article 25 of Regulation 987/2009 [CH-SED] S045-4-2-pt.htm (CDM 4.2): entitled (the period),
     # or not (why). UNCERTAIN: the copy stops after the person block; fields follow Article 25.
+    # UNCERTAIN: no public source describes its fields
     "S045": S(STATUS, F("EntitlementDocument", [
         F("Entitled", B, ex="true"), F("PeriodOfEntitlement", P, "?"),
         REFUSAL("ReasonForRefusal", *ENTITLEMENT_REFUSAL),
@@ -993,6 +1013,7 @@ SPEC.update({
     # S050 "Dispute of date" [IPG S_BUC_02, S_BUC_04, S_BUC_18a] ("Dispute registration date" in [IPG
     # S_BUC_01a]): a further request in S_BUC_01a, 02, 03, 04 and 18 against the registration, cancellation or
     # end date another SED gave (S073, S019, S131 ...). UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
     "S050": S(F("DisputeOfDate", [
         F("DisputedDocument", REF), F("DateKind", E(["registration_date", "cancellation_date", "end_of_entitlement"]),
                                       ex="registration_date"),
@@ -1002,6 +1023,7 @@ SPEC.update({
     # reimburse a person who paid for treatment during a stay, asks the institution of stay for the rates that
     # apply there, Article 25(4)-(5) of Regulation 987/2009 (the twins of DA004 / DA005 in AW_BUC_03).
     # UNCERTAIN: fields follow Article 25 and the AW twins.
+    # UNCERTAIN: no public source describes its fields
     "S067": S(F("RatesRequest", [
         F("MemberStateOfStay", C, ex="BE"),
         F("Treatment", [F("Date", D), F("Description", NES, ex="Consultation of a general practitioner"),
@@ -1009,6 +1031,7 @@ SPEC.update({
                         F("AmountPaid", M)], "+"),
         F("Question", T2, ex="Please send the rates of reimbursement applicable to these treatments."),
         F("Attachments", DOCS, "?", ex="Invoices paid by the person")])),
+    # UNCERTAIN: no public source describes its fields
     "S068": S(F("Rates", [
         F("Treatment", [F("Date", D), F("Description", NES, ex="Consultation of a general practitioner"),
                         F("ReimbursableAmount", M), F("RateApplied", NES, "?", ex="National tariff code 101076")], "+"),
@@ -1017,6 +1040,7 @@ SPEC.update({
     # institution of the place of residence, where the person asks to register, asks the competent institution
     # for the entitlement document S072 (Article 17 of Regulation 883/2004, Article 24 of Regulation 987/2009).
     # UNCERTAIN: fields follow the flow and S072's own fields [S072-G][UK-OHT].
+    # UNCERTAIN: no public source describes its fields
     "S071": S(STATUS, F("EntitlementRequest", [
         F("ResidenceInThisCountrySince", D), F("EntitlementRequestedFrom", D),
         F("Reason", T2, "?", ex="The person asked to register with a health insurance fund on 2026-02-01."),
@@ -1050,15 +1074,18 @@ SPEC.update({
     # S077 "Cancellation of Entitlement Document - Former Frontier Worker or Family Member of Former Frontier
     # Worker", answered by S131 "Confirmation of cancellation of entitlement document - former frontier worker",
     # whose date S050 may dispute [IPG S_BUC_18a]. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
     "S077": S(STATUS, F("Cancellation", [
         F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("CancellationDate", D),
         F("Reason", E(["insurance_ended", "insured_in_another_member_state", "person_died", "other"]), ex="insurance_ended"),
         F("OtherReason", T2, "?")]), MAIN_INSURED),
     # S130 "Acknowledgement of receipt of entitlement document - former frontier worker", the answer to S008
     # (or S050) [IPG S_BUC_18]. UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
     "S130": S(F("Acknowledgement", [
         F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("DateOfReceipt", D),
         F("Registered", B, ex="true"), F("RegistrationDate", D, "?"), F("Reason", T2, "?")])),
+    # UNCERTAIN: no public source describes its fields
     "S131": S(F("CancellationConfirmation", [
         F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("CancellationConfirmed", B, ex="true"),
         F("EndDateOfRegistration", D), F("Text", T2, "?")])),
@@ -1067,6 +1094,7 @@ SPEC.update({
     # (CDM 4.0.16). The reply repeats what S040 asked (type and nature of benefit, period concerned [CPI]) and
     # gives the periods, each with its kind, country and institution. UNCERTAIN: the copy stops after the
     # person block; the reply's fields follow S040.
+    # UNCERTAIN: no public source describes its fields
     "S041": S(F("Reply", [F("TypeOfBenefitConcerned", E(["sickness", "maternity", "paternity"])),
                           F("NatureOfBenefitConcerned", E(["in_cash", "in_kind"])), F("PeriodConcerned", P),
                           F("PeriodsFound", B, ex="true")]),
@@ -1077,6 +1105,7 @@ SPEC.update({
     # recognises, whether it pays cash benefits (period, amount, or why not), the check it asks the institution
     # of residence or stay for (Article 27 of Regulation 987/2009), the person's obligations, other essential
     # information. UNCERTAIN: fields follow the title and Article 27.
+    # UNCERTAIN: no public source describes its fields
     "S047": S(F("CashBenefitInformation", [
         F("IncapacityForWork", [F("Period", P), F("Recognised", B, ex="true")]),
         F("CashBenefits", [F("Paid", B, ex="true"), F("Period", P), F("DailyAmount", M, "?"), F("Reason", T2, "?")], "?"),
@@ -1087,6 +1116,7 @@ SPEC.update({
     # of the place of residence or stay" (S_BUC_14b, seds.toml title): the end of the incapacity (the date, what
     # it rests on), whether the person appeared for the check, other essential information (Article 27(6)-(8)
     # of Regulation 987/2009). UNCERTAIN: fields follow the title and Article 27.
+    # UNCERTAIN: no public source describes its fields
     "S048": S(F("EndOfIncapacity", [
         F("EndDate", D), F("FitForWorkFrom", D, "?"),
         F("BasedOn", E(["medical_examination", "administrative_check", "statement_of_the_person", "other"]),
@@ -1097,6 +1127,7 @@ SPEC.update({
     # answered by S057 [SVAR]): the institution that received the claim forwards it to the competent
     # institution (Article 81 of Regulation 883/2004; long-term care cash benefits, Article 21 and 34). UNCERTAIN:
     # fields follow the title: the claim, the need of care, benefits in kind already received.
+    # UNCERTAIN: no public source describes its fields
     "S056": S(F("Claim", [
         F("ClaimDate", D), F("ReceivedBy", I, ex="BE:INAMI"),
         F("CareNeed", T2, ex="Needs help with daily activities since a stroke."), F("CareNeededSince", D, "?"),
@@ -1105,6 +1136,7 @@ SPEC.update({
         F("Attachments", DOCS, "?", ex="Medical report on the need of care")])),
     # S057 reply to S056 (S_BUC_15): the decision on the long-term care cash benefit. UNCERTAIN: fields follow the
     # title (a decision: outcome, amount, frequency, start, reason).
+    # UNCERTAIN: no public source describes its fields
     "S057": S(F("ClaimReply", [
         F("Outcome", DEC), F("Amount", M, "?"), F("Frequency", FREQUENCY, "?", ex="monthly"), F("From", D, "?"),
         F("Reason", T2, "?", ex="The degree of dependency reached the level required.")])),
