@@ -39,8 +39,10 @@ The element names are this project's own rendering of the SED content: the Europ
 SED schema package is not public, so these schemas are not the official ones. The content of each
 SED is the person block (or none, for the liaison bodies' global notes), its own sections as a
 public source describes them (the EC's SED forms, NAV's models and test data: each SPEC entry
-cites its source), and the optional LocalCaseNumbers. Where no source describes a SED, it keeps a
-generic request or reply body, marked so in SPEC.
+cites its source), and the optional LocalCaseNumbers. Where no source describes a SED's fields, its
+body follows its title, its place in the BUC and its legal basis, and the entry says "UNCERTAIN: no
+public source describes its fields"; the few SEDs not modelled yet keep a generic request or reply
+body, marked so in SPEC.
 """
 
 import re
@@ -707,7 +709,6 @@ SPEC = {
     "R036": INFO("The claim is withdrawn."),
     # ---- S ----
     "S001": S(F("LongTermCarePayment", [F("MonthlyAmount", M), F("From", D), F("Remarks", T2, "?")])),
-    "S003": REP(),
     "S005": S(F("EntitlementChange", [F("Kind", E(["change", "end"])), F("ChangeDate", D), F("Text", T2, "?")])),
     # S040: NAV's CPI model of S040 for CDM 4.3 [CPI] (S040Cpi.kt: Person, AddressPerson.residenceInThisCountrySince,
     # Request{typeBenefitConcerned, natureBenefitConcerned, PeriodConcerned{FixedPeriod | OpenPeriod{typeOpenPeriod,
@@ -720,14 +721,9 @@ SPEC = {
                                                   F("OpenPeriod", [F("TypeOpenPeriod", E(["open_ended", "end_date_unknown"])),
                                                                    F("StartDate", D)], "?")])]),
               F("AdditionalInformation", T4, "?", ex="Periods of sickness benefit paid since 2025 are requested.")),
-    "S041": S(F("InsurancePeriods", IPS)),
     "S046": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                        F("Reason", T2, "?")])),
-    "S047": S(F("CashBenefitInformation", [F("Period", P), F("Text", T2, ex="Cash benefits are paid for the whole period.")])),
-    "S048": S(F("EndOfIncapacity", [F("EndDate", D), F("Text", T2, "?")])),
     "S055": S(F("Claim", [F("IncapacitySince", D), F("ClaimDate", D), F("Employer", "EmployerType", "?")])),
-    "S056": S(F("Claim", [F("ClaimDate", D), F("CareNeed", T2, ex="Needs help with daily activities since a stroke.")])),
-    "S057": S(F("ClaimReply", [F("Outcome", DEC), F("Text", T2, "?")])),
     # S_BUC_19, S_BUC_21, S_BUC_22, S_BUC_23 masters and S_BUC_01 ([CH-SED] in seds.toml)
     "S028": NOTE("InterestCreditNote", "CRN-ILP-2026-0002", F("InterestClaimReference", NES, ex="ILP-2026-0002"),
                  F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
@@ -736,7 +732,6 @@ SPEC = {
     "S054": NOTE("RefundDecision", "IRO-IO-2026-0002", F("OverpaymentReference", NES, ex="IO-2026-0002"),
                  F("TotalAmountOfOverpayments", M),
                  F("MethodOfRefund", E(["bank_transfer", "offset_against_claim"])), F("BankAccount", BANK, "?")),
-    "S071": REQ("Entitlement document: residence"),
     "S085": NOTE("CreditNote", "CRN-2026-0002", F("ClaimReference", NES, ex="CLA-2026-0002"),
                  F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
     "S105": NOTE("FixedAmounts", "IMO-2026-0001-2", F("InventoryReference", NES, ex="IMO-2026-0001"),
@@ -823,18 +818,331 @@ SPEC = {
                                       F("ChangeDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
 }
 
-# The sickness SEDs no source this project found describes: a generic request or reply body. (S072 and
-# S080 keep this body on purpose: adapters, routing rules and tests depend on its shape.)
-# UNCERTAIN: the EC's forms of the person-based S-SEDs (S006-S019, S035-S037, S044-S045, S050, S067-S068,
-# S071-S073, S077, S130-S131) are published [CH-SED], but the copies this project could read stop after the
-# person block, and no NAV model covers them; the S_BUC_19/21/23 SEDs left here (S030, S082-S084, S100,
-# S102, S104, S107, S114, S116, S053A, S053C) had no form in those copies. Each keeps the generic body.
-for _s in ["S006", "S008", "S009", "S011", "S014", "S016", "S018", "S030", "S035", "S044", "S050",
-           "S067", "S072", "S077", "S080", "S082", "S100", "S102", "S107", "S114", "S116"]:
+# The bulk master documents of S_BUC_19, 21 and 23 not modelled yet keep a generic request or reply body. (S080
+# keeps it on purpose: adapters, routing rules and tests depend on its shape.) The person-based sickness SEDs
+# and the other bulk SEDs have their content below.
+for _s in ["S080", "S100", "S116"]:
     SPEC[_s] = REQ("Sickness benefits")
-for _s in ["S007", "S010", "S012", "S015", "S017", "S019", "S037", "S045", "S068", "S073",
-           "S083", "S084", "S104", "S130", "S131", "S053A", "S053C"]:
+for _s in ["S053A"]:
     SPEC[_s] = REP()
+
+# ---------------------------------------------------------------------------------------------
+# Sickness (S): the person-based SEDs of the entitlement, scheduled-treatment, frontier-worker and
+# reimbursement-rate flows. Sources, besides the tags of buc-definitions/seds.toml:
+#   [IPG]    the EC's "International Process Guidelines Sickness", one per BUC (v4.1.0, 11/09/2018, CDM
+#            4.1.0), as copied at https://9dok.net/document/<id>-international-process-guidelines-sickness.html:
+#            S_BUC_01a z3d2dwre, S_BUC_02 y8gmg5jr, S_BUC_04 q2nwn2xp, S_BUC_09 q7w2w1gd, S_BUC_14 y8gmg59r,
+#            S_BUC_17 yr3437n7, S_BUC_18 zwv4vx7l, S_BUC_18a yd7r71pg. Their tables of contents name each SED
+#            and say who sends it and what answers it (e.g. S_BUC_18: S006 "Request for Information of Status -
+#            Former Frontier Worker - Family Member of Former Frontier Worker", S007 "Information of status",
+#            S008 "Entitlement document - Former Frontier Worker", S130 "Acknowledgement of receipt of
+#            entitlement document"); the copies break off after the contents, so the fields below them follow
+#            the title, the flow and the legal basis: UNCERTAIN where so marked.
+#   [UK-OHT] the UK Department of Health's RINA client model of S072 and S073 (CDM 4.0):
+#            AgileSphereOHT/oht-common src/main/java/uk/doh/oht/rina/domain/documents/{S072,S073,
+#            InformationRegistration,ConcernsDocument,PeriodEntitlement,StartingEndingDateRegistration,
+#            ReasonForRefusalRegistration,AddressMainInsuredPerson,StatusOfPersonForWhomAnEntitlementDocument}.java
+#            @77a25bb7 and @c2ddcb73.
+# The shared types EntitlementStatusType (insured person or family member) and EntitlementDocumentRefType
+# (the document a SED is about: type, issue date, period) of common.xsd were added for these SEDs.
+# ---------------------------------------------------------------------------------------------
+
+STATUS = F("StatusOfPerson", "EntitlementStatusType", ex="family_member")
+MAIN_INSURED = F("MainInsuredPerson", PER, "?")   # filled in when the person is a family member
+FREQUENCY = E(["daily", "weekly", "monthly", "quarterly", "yearly", "other"])
+
+
+def TREATMENT(*extra):
+    """A treatment in another Member State: what it is, where, by whom, when, then `extra`."""
+    return [F("Description", T2, ex="Hip replacement surgery and the hospital stay after it."),
+            F("MemberStateOfTreatment", C, ex="BE"),
+            F("HealthcareProvider", NES, "?", ex="Fictitious University Hospital, Leuven"),
+            F("PlannedPeriod", P), *extra]
+
+
+def REFUSAL(section, *reasons):
+    """Why an entitlement or registration is refused: a reason from the list, with the date, date of
+    death, country or text that reason asks for ([S072-G]: "a reason has to be chosen from the available
+    list and if necessary additional information for specific reason (date, died on, ISO code, other
+    reason)")."""
+    return F(section, [F("Reason", E(list(reasons))), F("Date", D, "?"), F("DateDeath", D, "?"),
+                       F("Country", C, "?", ex="DE"), F("OtherReason", T2, "?")], "?")
+
+
+ENTITLEMENT_REFUSAL = ("not_insured", "insurance_ended", "insured_in_another_member_state", "person_died", "other")
+
+SPEC.update({
+    # S003 "Entitlement to Benefits in Kind - Long term care", the answer to S001 in S_BUC_17 [IPG S_BUC_17]:
+    # the institution of residence tells the competent institution paying long-term care cash benefits
+    # (S001) which long-term care benefits in kind the person is entitled to there, so that the cash benefit
+    # can be reduced by them (Article 34 of Regulation 883/2004). UNCERTAIN: the fields follow the title
+    # and Article 34; the form's own fields were not found.
+    # UNCERTAIN: no public source describes its fields
+    "S003": S(F("EntitlementToBenefitsInKind", [
+        F("Entitled", B, ex="true"), F("EntitledSince", D, "?"),
+        F("BenefitInKind", [F("Description", NES, ex="Home nursing care, ten hours a week"), F("Period", P),
+                            F("Value", M, "?"), F("Frequency", FREQUENCY, "?", ex="monthly")], "*"),
+        F("AdditionalInformation", T2, "?")])),
+    # S006 "Request for Information of Status - Former Frontier Worker - Family Member of Former Frontier
+    # Worker", answered by S007 [IPG S_BUC_18]; Article 28 of Regulation 883/2004 (continued treatment of a
+    # former frontier worker in the former State of activity; 28(2): a pensioner who was a frontier worker
+    # for two of the five years before). UNCERTAIN: fields follow the title and Article 28.
+    # UNCERTAIN: no public source describes its fields
+    "S006": S(STATUS, F("StatusRequest", [
+        F("MemberStateOfFormerActivity", C, ex="BE"),
+        F("Purpose", E(["continuation_of_treatment", "treatment_as_pensioner"]), ex="continuation_of_treatment"),
+        F("ActivityAsFrontierWorker", P, "?"),
+        F("Question", T2, "?", ex="Please confirm the periods of activity as a frontier worker.")]), MAIN_INSURED),
+    # S007 "Information of status - Former Frontier Worker or Family Member of Former Frontier Worker", the
+    # answer to S006 [IPG S_BUC_18]; Article 28 of Regulation 883/2004. UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
+    "S007": S(STATUS, F("StatusInformation", [
+        F("StatusConfirmed", B, ex="true"), F("MemberStateOfFormerActivity", C, ex="BE"),
+        F("PeriodAsFrontierWorker", P, "*"), F("EndOfLastActivityAsFrontierWorker", D, "?"),
+        F("Reason", T2, "?", ex="The person worked as a frontier worker until the end of 2025.")]), MAIN_INSURED),
+    # S008 "Entitlement document - Former Frontier Worker / Family Member of Former Frontier Worker",
+    # answered by S130 [IPG S_BUC_18] (the SED twin of portable document S3); Article 28 of Regulation
+    # 883/2004. UNCERTAIN: fields follow the title and Article 28.
+    # UNCERTAIN: no public source describes its fields
+    "S008": S(STATUS, F("EntitlementDocument", [
+        F("Basis", E(["continuation_of_treatment", "treatment_as_pensioner"]), ex="treatment_as_pensioner"),
+        F("MemberStateOfTreatment", C, ex="BE"), F("PeriodOfEntitlement", P),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S009 request for the entitlement document for scheduled treatment in S_BUC_08, answered by S010 (seds.toml
+    # title; S_BUC_08 in [CAT]): Article 20 of Regulation 883/2004 and Article 26 of Regulation 987/2009 (the
+    # authorisation of scheduled treatment; the institution of residence states whether the treatment can be
+    # given there in a medically justifiable time). UNCERTAIN: no form or guidance of S009 was readable; the
+    # fields follow Article 26.
+    # UNCERTAIN: no public source describes its fields
+    "S009": S(STATUS, F("ScheduledTreatmentRequest", [
+        F("Treatment", TREATMENT(F("MedicalJustification", T2, "?", ex="No bed available within six months."))),
+        F("CanBeGivenInMemberStateOfResidenceInTime", B, "?"),
+        F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # S010 the entitlement document for scheduled treatment, the answer to S009 in S_BUC_08 (seds.toml title;
+    # the SED twin of portable document S2); Article 20 of Regulation 883/2004 and Article 26 of Regulation
+    # 987/2009: authorised (the treatment, where, the period of validity) or refused (why). UNCERTAIN: fields
+    # follow Article 26 and the S2's content.
+    # UNCERTAIN: no public source describes its fields
+    "S010": S(STATUS, F("EntitlementDocument", [
+        F("Authorised", B, ex="true"),
+        F("AuthorisedTreatment", TREATMENT(F("PeriodOfValidity", P)), "?"),
+        REFUSAL("ReasonForRefusal", "treatment_available_in_time", "not_insured", "treatment_not_covered", "other"),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S011 / S012: urgent vitally necessary treatment in S_BUC_11 (seds.toml titles): Article 26(3) of
+    # Regulation 987/2009 (the institution of residence authorises urgent vitally necessary treatment on behalf
+    # of the competent institution and informs it at once). UNCERTAIN: fields follow Article 26(3).
+    # UNCERTAIN: no public source describes its fields
+    "S011": S(STATUS, F("UrgentTreatment", [
+        F("Treatment", TREATMENT()), F("Urgency", T2, ex="Treatment cannot wait: risk of permanent damage."),
+        F("AuthorisedOnBehalfOfCompetentInstitution", B, ex="true"), F("AuthorisationDate", D, "?"),
+        F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S012": S(F("UrgentTreatmentReply", [
+        F("Outcome", DEC), F("CoveredPeriod", P, "?"), F("EntitlementDocumentIssued", "EntitlementDocumentRefType", "?", ex="S2"),
+        F("Reason", T2, "?", ex="The person is not insured with us on the treatment dates.")])),
+    # S014 / S015: coverage of a specific benefit in kind in S_BUC_07 (seds.toml titles). UNCERTAIN: no source
+    # describes the fields; they follow the title: the benefit asked for and its cost, then whether the competent
+    # institution covers it, for what period and amount.
+    # UNCERTAIN: no public source describes its fields
+    "S014": S(STATUS, F("CoverageRequest", [
+        F("Benefit", TREATMENT(F("EstimatedCost", M, "?"))),
+        F("Question", T2, ex="Does your institution cover this benefit in kind, and up to what amount?"),
+        F("Attachments", DOCS, "?", ex="Quotation of the supplier")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S015": S(F("CoverageReply", [
+        F("Outcome", DEC), F("CoveredPeriod", P, "?"), F("CoveredAmount", M, "?"), F("Conditions", T2, "?"),
+        F("Reason", T2, "?", ex="Covered up to the national tariff.")])),
+    # S016 cancellation of an entitlement document in S_BUC_03 (answered by S017, disputed by S050; seds.toml
+    # title and [CAT]): the competent institution tells the institution of residence that the document no longer
+    # applies (Article 24 of Regulation 987/2009: the institution of residence is told when the entitlement ends).
+    # UNCERTAIN: fields follow the flow: the document, its end date, why.
+    # UNCERTAIN: no public source describes its fields
+    "S016": S(STATUS, F("Cancellation", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationDate", D),
+        F("Reason", E(["insurance_ended", "insured_in_another_member_state", "residence_changed", "person_died", "other"]),
+          ex="insurance_ended"),
+        F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # S017 reply to S016 or S050 in S_BUC_03 (seds.toml title): the registration ended on the date given, or on
+    # another date. UNCERTAIN: fields follow the flow (the end date can be disputed by S050).
+    # UNCERTAIN: no public source describes its fields
+    "S017": S(F("CancellationReply", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("RegistrationCancelled", B, ex="true"),
+        F("EndDateOfRegistration", D), F("Text", T2, "?")])),
+    # S018 "Cancellation of registration", answered by S019 "Reply to cancellation registration", the date of
+    # which may be disputed by S050 "Dispute of date" [IPG S_BUC_04]: the institution of residence cancels the
+    # registration made on an entitlement document. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
+    "S018": S(STATUS, F("CancellationOfRegistration", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationDate", D),
+        F("Reason", E(["residence_changed", "person_died", "insured_in_member_state_of_residence", "other"]),
+          ex="residence_changed"),
+        F("NewAddress", ADDRESS_FIELDS, "?"), F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S019": S(F("CancellationOfRegistrationReply", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationAccepted", B, ex="true"),
+        F("EndDateOfEntitlement", D), F("Text", T2, "?")])),
+    # S035 "Request for extension of entitlement document - scheduled treatment", answered by S037 "Reply for
+    # extension of entitlement document - scheduled treatment" [IPG S_BUC_09]: the institution of the Member
+    # State of stay asks the competent institution to extend an authorisation (S2 / S010); the competent
+    # institution may ask for medical information first. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
+    "S035": S(STATUS, F("ExtensionRequest", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S010"), F("RequestedExtension", FP),
+        F("Treatment", T2, ex="Rehabilitation after the hip replacement takes four more weeks."),
+        F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S037": S(F("ExtensionReply", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S010"), F("Outcome", DEC),
+        F("ExtendedPeriod", P, "?"), F("Reason", T2, "?")])),
+    # S044 "Request for Entitlement Document - Temporary Stay": Articles 19, 27(1) of Regulation 883/2004,
+    # Article 25 of Regulation 987/2009 [CH-SED] S044-4-1-en.htm (CDM 4.1): the institution of stay asks the
+    # competent institution for an entitlement document for a person without a European Health Insurance
+    # Card. UNCERTAIN: the copy stops after the person block; the request's fields follow Article 25.
+    # UNCERTAIN: no public source describes its fields
+    "S044": S(STATUS, F("Request", [
+        F("MemberStateOfStay", C, ex="BE"), F("AddressInMemberStateOfStay", ADDRESS_FIELDS, "?"),
+        F("PeriodOfStay", P), F("DateOfFirstTreatment", D, "?"),
+        F("Reason", E(["no_ehic_presented", "ehic_expired", "other"]), ex="no_ehic_presented"),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S045 "Entitlement document - temporary stay", the answer to S044: Articles 19, 27(1) of Regulation
+    # 883/2004, Article 25 of Regulation 987/2009 [CH-SED] S045-4-2-pt.htm (CDM 4.2): entitled (the period),
+    # or not (why). UNCERTAIN: the copy stops after the person block; fields follow Article 25.
+    # UNCERTAIN: no public source describes its fields
+    "S045": S(STATUS, F("EntitlementDocument", [
+        F("Entitled", B, ex="true"), F("PeriodOfEntitlement", P, "?"),
+        REFUSAL("ReasonForRefusal", *ENTITLEMENT_REFUSAL),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S050 "Dispute of date" [IPG S_BUC_02, S_BUC_04, S_BUC_18a] ("Dispute registration date" in [IPG
+    # S_BUC_01a]): a further request in S_BUC_01a, 02, 03, 04 and 18 against the registration, cancellation or
+    # end date another SED gave (S073, S019, S131 ...). UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
+    "S050": S(F("DisputeOfDate", [
+        F("DisputedDocument", REF), F("DateKind", E(["registration_date", "cancellation_date", "end_of_entitlement"]),
+                                      ex="registration_date"),
+        F("DisputedDate", D), F("ProposedDate", D),
+        F("Reason", T2, ex="The person registered with us on the first day of residence.")])),
+    # S067 / S068: reimbursement rates in S_BUC_06 (seds.toml titles): the competent institution, asked to
+    # reimburse a person who paid for treatment during a stay, asks the institution of stay for the rates that
+    # apply there, Article 25(4)-(5) of Regulation 987/2009 (the twins of DA004 / DA005 in AW_BUC_03).
+    # UNCERTAIN: fields follow Article 25 and the AW twins.
+    # UNCERTAIN: no public source describes its fields
+    "S067": S(F("RatesRequest", [
+        F("MemberStateOfStay", C, ex="BE"),
+        F("Treatment", [F("Date", D), F("Description", NES, ex="Consultation of a general practitioner"),
+                        F("HealthcareProvider", NES, "?", ex="Fictitious medical practice, Ostend"),
+                        F("AmountPaid", M)], "+"),
+        F("Question", T2, ex="Please send the rates of reimbursement applicable to these treatments."),
+        F("Attachments", DOCS, "?", ex="Invoices paid by the person")])),
+    # UNCERTAIN: no public source describes its fields
+    "S068": S(F("Rates", [
+        F("Treatment", [F("Date", D), F("Description", NES, ex="Consultation of a general practitioner"),
+                        F("ReimbursableAmount", M), F("RateApplied", NES, "?", ex="National tariff code 101076")], "+"),
+        F("TotalReimbursableAmount", M), F("AdditionalInformation", T2, "?")])),
+    # S071 request for an entitlement document - residence (seds.toml: title not in the sources): the
+    # institution of the place of residence, where the person asks to register, asks the competent institution
+    # for the entitlement document S072 (Article 17 of Regulation 883/2004, Article 24 of Regulation 987/2009).
+    # UNCERTAIN: fields follow the flow and S072's own fields [S072-G][UK-OHT].
+    # UNCERTAIN: no public source describes its fields
+    "S071": S(STATUS, F("EntitlementRequest", [
+        F("ResidenceInThisCountrySince", D), F("EntitlementRequestedFrom", D),
+        F("Reason", T2, "?", ex="The person asked to register with a health insurance fund on 2026-02-01."),
+        F("Attachments", DOCS, "?", ex="Declaration of residence")]), MAIN_INSURED),
+    # S072 "Entitlement document - Residence" [S072-G] (EC guidance) and [UK-OHT] S072.java: the status of the
+    # person (insured person or family member, then the main insured person), the address of residence in the
+    # receiving State, whether the entitlement is confirmed; if so its period (open or fixed, the start date
+    # always), if not a reason from a list with the date, date of death, country or text it asks for; attachments.
+    # The generic Request of the earlier schema stays first (the inami-entitlement adapter maps it); the content
+    # follows it, optional so that a document made before still validates.
+    "S072": S(F("Request", "InformationRequestType", ex="Sickness benefits"),
+              F("Entitlement", [STATUS, F("AddressOfResidence", ADDRESS_FIELDS),
+                                F("EntitlementConfirmed", B, ex="true"), F("PeriodOfEntitlement", P, "?"),
+                                REFUSAL("ReasonForRefusal", *ENTITLEMENT_REFUSAL),
+                                MAIN_INSURED, F("Attachments", DOCS, "?", ex="Certificate of insurance")], "?")),
+    # S073 "Information of registration - Residence", the answer to S072 (or S050) in S_BUC_01a and the start of
+    # S_BUC_02 [IPG S_BUC_01a, S_BUC_02]; [UK-OHT] S073.java and its parts: the status and address of the person,
+    # the document the registration concerns (type, issue date), whether the person is registered and for what
+    # period (start and end of the registration), the main insured person and his address (resident since),
+    # the reason for refusal (insured as employed or self-employed, with the date; or another reason, in text).
+    # UNCERTAIN: [UK-OHT] names only these two reasons of the form's list; the others are not known.
+    "S073": S(STATUS, F("AddressOfResidence", ADDRESS_FIELDS),
+              F("ConcernsDocument", "EntitlementDocumentRefType"),
+              F("InformationRegistration", [F("Registered", B, ex="true"), F("RegistrationPeriod", P, "?")]),
+              MAIN_INSURED,
+              F("AddressMainInsuredPerson", [*ADDRESS_FIELDS, F("ResidenceInThisCountrySince", D, "?")], "?"),
+              F("ReasonForRefusalRegistration", [
+                  F("Reason", E(["insured_as_employed_or_self_employed", "other"]),
+                    ex="insured_as_employed_or_self_employed"),
+                  F("Date", D, "?"), F("OtherReason", T2, "?")], "?")),
+    # S077 "Cancellation of Entitlement Document - Former Frontier Worker or Family Member of Former Frontier
+    # Worker", answered by S131 "Confirmation of cancellation of entitlement document - former frontier worker",
+    # whose date S050 may dispute [IPG S_BUC_18a]. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
+    "S077": S(STATUS, F("Cancellation", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("CancellationDate", D),
+        F("Reason", E(["insurance_ended", "insured_in_another_member_state", "person_died", "other"]), ex="insurance_ended"),
+        F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # S130 "Acknowledgement of receipt of entitlement document - former frontier worker", the answer to S008
+    # (or S050) [IPG S_BUC_18]. UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
+    "S130": S(F("Acknowledgement", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("DateOfReceipt", D),
+        F("Registered", B, ex="true"), F("RegistrationDate", D, "?"), F("Reason", T2, "?")])),
+    # UNCERTAIN: no public source describes its fields
+    "S131": S(F("CancellationConfirmation", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("CancellationConfirmed", B, ex="true"),
+        F("EndDateOfRegistration", D), F("Text", T2, "?")])),
+    # S041 "Reply to Request for Periods - Insurance Risk Type: Sickness, Maternity or Paternity", the answer
+    # to S040: Article 6 of Regulation 883/2004, Article 12(1) of Regulation 987/2009 [CH-SED] /de/d/16287
+    # (CDM 4.0.16). The reply repeats what S040 asked (type and nature of benefit, period concerned [CPI]) and
+    # gives the periods, each with its kind, country and institution. UNCERTAIN: the copy stops after the
+    # person block; the reply's fields follow S040.
+    # UNCERTAIN: no public source describes its fields
+    "S041": S(F("Reply", [F("TypeOfBenefitConcerned", E(["sickness", "maternity", "paternity"])),
+                          F("NatureOfBenefitConcerned", E(["in_cash", "in_kind"])), F("PeriodConcerned", P),
+                          F("PeriodsFound", B, ex="true")]),
+              F("InsurancePeriods", IPS, "?"),
+              F("AdditionalInformation", T4, "?", ex="No periods of voluntary insurance.")),
+    # S047 "Information on cash benefits due to incapacity for work or other essential information, given by
+    # the competent institution" (S_BUC_14a, seds.toml title): the incapacity the competent institution
+    # recognises, whether it pays cash benefits (period, amount, or why not), the check it asks the institution
+    # of residence or stay for (Article 27 of Regulation 987/2009), the person's obligations, other essential
+    # information. UNCERTAIN: fields follow the title and Article 27.
+    # UNCERTAIN: no public source describes its fields
+    "S047": S(F("CashBenefitInformation", [
+        F("IncapacityForWork", [F("Period", P), F("Recognised", B, ex="true")]),
+        F("CashBenefits", [F("Paid", B, ex="true"), F("Period", P), F("DailyAmount", M, "?"), F("Reason", T2, "?")], "?"),
+        F("CheckRequested", E(["administrative_check", "medical_examination", "none"]), "?", ex="medical_examination"),
+        F("ObligationsOfThePerson", T2, "?", ex="Report any change in the incapacity at once."),
+        F("OtherEssentialInformation", T2, "?", ex="Cash benefits are paid for the whole period.")])),
+    # S048 "Information on ended incapacity for work or other essential information, given by the institution
+    # of the place of residence or stay" (S_BUC_14b, seds.toml title): the end of the incapacity (the date, what
+    # it rests on), whether the person appeared for the check, other essential information (Article 27(6)-(8)
+    # of Regulation 987/2009). UNCERTAIN: fields follow the title and Article 27.
+    # UNCERTAIN: no public source describes its fields
+    "S048": S(F("EndOfIncapacity", [
+        F("EndDate", D), F("FitForWorkFrom", D, "?"),
+        F("BasedOn", E(["medical_examination", "administrative_check", "statement_of_the_person", "other"]),
+          ex="medical_examination"),
+        F("PersonAppearedForCheck", B, "?", ex="true"),
+        F("OtherEssentialInformation", T2, "?", ex="The person resumed work on the date given.")])),
+    # S056 "Notification of application for cash benefits - long-term care" (S_BUC_15, seds.toml title;
+    # answered by S057 [SVAR]): the institution that received the claim forwards it to the competent
+    # institution (Article 81 of Regulation 883/2004; long-term care cash benefits, Article 21 and 34). UNCERTAIN:
+    # fields follow the title: the claim, the need of care, benefits in kind already received.
+    # UNCERTAIN: no public source describes its fields
+    "S056": S(F("Claim", [
+        F("ClaimDate", D), F("ReceivedBy", I, ex="BE:INAMI"),
+        F("CareNeed", T2, ex="Needs help with daily activities since a stroke."), F("CareNeededSince", D, "?"),
+        F("CareSetting", E(["at_home", "in_institution"]), "?", ex="at_home"),
+        F("LongTermCareBenefitsInKindReceived", B, "?"),
+        F("Attachments", DOCS, "?", ex="Medical report on the need of care")])),
+    # S057 reply to S056 (S_BUC_15): the decision on the long-term care cash benefit. UNCERTAIN: fields follow the
+    # title (a decision: outcome, amount, frequency, start, reason).
+    # UNCERTAIN: no public source describes its fields
+    "S057": S(F("ClaimReply", [
+        F("Outcome", DEC), F("Amount", M, "?"), F("Frequency", FREQUENCY, "?", ex="monthly"), F("From", D, "?"),
+        F("Reason", T2, "?", ex="The degree of dependency reached the level required.")])),
+})
 
 # ---------------------------------------------------------------------------------------------
 # Sickness (S): the bulk reimbursement SEDs of S_BUC_19 (claims on actual costs, CLA), S_BUC_21 (fixed
@@ -1129,6 +1437,94 @@ SPEC.update({
 })
 
 
+# The bulk SEDs of S_BUC_19, 21, 22 and 23 that are not master documents, modelled like those above.
+COC_REF = ("GlobalCOCReferenceDebtorLiaisonBody", "COC-2026-0002")
+COC_IMO_REF = ("GlobalCOCIMOReferenceDebtorLiaisonBody", "COC-IMO-2026-0001")
+RRO_REF = ("GlobalRROReferenceLiaisonBody", "RRO-2026-0001")
+
+SPEC.update({
+    # S030 COC_ILP (contestation of a claim for interest on late payment), answered by S031: Article 68 of
+    # Regulation (EC) No 987/2009. Its reply S031 [CH-SED] S031-4-1-en.htm names the contested ILP and answers
+    # each individual contestation; S031's reply codes say what a contestation can argue (initial claim paid in
+    # time, contested in time, ILP not submitted in time, wrong calculation). UNCERTAIN: S030's own form was not
+    # found; the layout is that of the other contestations (S033, DA022C) and the reasons mirror S031's codes.
+    "S030": GLOBAL("GlobalNoteCOCILP", [ILP_REF, ("GlobalCOCILPReferenceDebtorLiaisonBody", "COC-ILP-2026-0002")],
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M), SUBMITTED,
+                   items=ITEMS("IndividualCOCILPs", "IndividualCOCILP",
+                               F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0002-001"),
+                               F("ContestedAmount", M),
+                               F("ReasonForContestation", E(["initial_claim_paid_in_time", "initial_claim_contested_in_time",
+                                                             "ilp_not_submitted_in_time", "wrong_calculation", "other"]),
+                                 ex="initial_claim_paid_in_time"),
+                               F("Date", D, "?"), F("Other", T2, "?"))),
+    # S082 COC (contestation of the individual claims of a CLA), S083 ACK_COC (its acknowledgement), S084 RPY_COC
+    # (the reply): S_BUC_19, Articles 62, 66(1), 67 of Regulation (EC) No 987/2009. Their AW twins DA016, DA016A,
+    # DA017: [DA016A-G] describes the acknowledgement (the global CLA, COC and ACK_COC references, the total
+    # number of contestations and their total amount copied from the contestation, the date of receipt and of
+    # submission; no individual part). UNCERTAIN: the S forms were not found; S082 and S084 follow the layout of
+    # S087 / S088 (contestation and reply on a credit note) [CH-SED].
+    "S082": GLOBAL("GlobalNoteCOC", [CLA_REF, COC_REF],
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M), F("TotalAmountOfBenefits", M),
+                   SUBMITTED,
+                   items=ITEMS("IndividualCOCs", "IndividualCOC",
+                               F("IndividualClaimNumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"),
+                               F("ContestedAmount", M),
+                               F("ReasonForContestation", T2, ex="The person was not insured with us on the treatment dates."))),
+    "S083": GLOBAL("GlobalNoteACKCOC", [CLA_REF, COC_REF, ("GlobalACKCOCReferenceCreditorLiaisonBody", "ACK-COC-2026-0002")],
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M), F("DateOfReceipt", D),
+                   SUBMITTED),
+    "S084": GLOBAL("GlobalNoteRPYCOC", [CLA_REF, COC_REF, ("GlobalRPYCOCReferenceCreditorLiaisonBody", "RPY-COC-2026-0002")],
+                   F("TotalNumberOfContestationReplies", N), F("TotalAmountOfAcceptedContestations", M), SUBMITTED,
+                   items=ITEMS("IndividualRPYCOCs", "IndividualRPYCOC",
+                               F("IndividualClaimNumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"),
+                               F("Outcome", DEC, ex="partially_granted"), F("AcceptedAmount", M),
+                               F("Reason", T2, "?", ex="The second invoice is withdrawn."))),
+    # S102 COC_IMO (contestation of the inventory of months), answered by S103 ACK_COC_IMO and S104 RPY_COC_IMO:
+    # S_BUC_21, Articles 63 to 67 of Regulation (EC) No 987/2009. S103 [CH-SED] S103-4-1-fr.htm copies S102's
+    # global IMO and COC_IMO references and its total number of contestations. UNCERTAIN: S102's and S104's own
+    # forms were not found; their individual parts follow S108 (reply on a contested credit note of fixed amounts:
+    # accepted months per individual item) [CH-SED].
+    "S102": GLOBAL("GlobalNoteCOCIMO", [IMO_REF, COC_IMO_REF], F("TotalNumberOfContestations", N),
+                   F("TotalNumberOfMonthsContested", N, ex="6"), SUBMITTED,
+                   items=ITEMS("IndividualCOCIMOs", "IndividualCOCIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("NumberOfMonthsContested", N, ex="3"),
+                               F("ReasonForContestation", T2, ex="The person was registered with us only from March."))),
+    "S104": GLOBAL("GlobalNoteRPYCOCIMO", [IMO_REF, COC_IMO_REF,
+                                           ("GlobalRPYCOCIMOReferenceCreditorLiaisonBody", "RPY-COC-IMO-2026-0001")],
+                   F("TotalNumberOfContestationReplies", N), F("TotalNumberOfAcceptedMonthsContested", N, ex="3"), SUBMITTED,
+                   items=ITEMS("IndividualRPYCOCIMOs", "IndividualRPYCOCIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("NumberOfAcceptedMonths", N, ex="3"), F("Reason", T2, "?"))),
+    # S107 COC_CRN_IMO (contestation of a credit note on fixed amounts), answered by S108: S_BUC_21, Articles 63
+    # to 67 of Regulation (EC) No 987/2009. S108 [CH-SED] S108-4-2-it.htm names the global IMO, CRN_IMO and
+    # COC_CRN_IMO references and answers each individual CRN_IMO with a number of accepted months. UNCERTAIN:
+    # S107's own form was not found; it mirrors S108.
+    "S107": GLOBAL("GlobalNoteCOCCRNIMO", [IMO_REF, ("GlobalCRNIMOReferenceCreditorLiaisonBody", "CRN-IMO-2026-0001"),
+                                           ("GlobalCOCCRNIMOReferenceDebtorLiaisonBody", "COC-CRN-IMO-2026-0001")],
+                   F("TotalNumberOfCreditNotesContestations", N), F("TotalNumberOfMonthsContested", N, ex="4"), SUBMITTED,
+                   items=ITEMS("IndividualCOCCRNIMOs", "IndividualCOCCRNIMO",
+                               F("IndividualCRNIMONumberCreditorLiaisonBody", NES, ex="CRN-IMO-2026-0001-001"),
+                               F("NumberOfMonthsContested", N, ex="2"),
+                               F("ReasonForContestation", T2, ex="The credit note leaves out two months of the inventory."))),
+    # S114 IDP_IMO (information on the down payment of fixed amounts), answered by S115: [CH-SED] S114-4-1-it.htm,
+    # S114-4-1-fr.htm (CDM 4.1) and S114-4-2-fr.htm (CDM 4.2); Articles 63 to 67 of Regulation (EC) No 987/2009:
+    # the global IMO, CLA_IMO and IDP_IMO references, the total number of months, the lump sum, the total amount
+    # of the claim, the down payment percentage and amount, the date of submission.
+    "S114": GLOBAL("GlobalNoteIDPCLAIMO", [IMO_REF, CLA_IMO_REF, ("GlobalIDPIMOReferenceDebtorLiaisonBody", "IDP-IMO-2026-0001")],
+                   F("TotalNumberOfMonths", N, ex="24"), F("LumpSum", M), F("TotalAmountOfClaim", M),
+                   F("DownPaymentPercentage", PCT, ex="90"), F("DownPaymentAmount", M), SUBMITTED),
+    # S053C COC_RRO (contestation of a request for refund of an overpayment), answered by S053R: S_BUC_23. S053R
+    # [CH-SED] S053R-4-2-fr.htm names the global RRO and COC_RRO references and answers each individual
+    # contestation. UNCERTAIN: S053C's own form was not found; it mirrors S053R and DA073C.
+    "S053C": GLOBAL("GlobalNoteCOCRRO", [RRO_REF, ("GlobalCOCRROReferenceLiaisonBody", "COC-RRO-2026-0001")],
+                    F("TotalNumberOfIndividualContestationsRRO", N), F("TotalAmountOfContestations", M), SUBMITTED,
+                    items=ITEMS("IndividualCOCRROs", "IndividualCOCRRO",
+                                F("IndividualRRONumberSenderLiaisonBody", NES, ex="RRO-2026-0001-001"),
+                                F("ContestedAmount", M),
+                                F("ReasonForContestation", T2, ex="The benefit was due for the whole period."))),
+})
+
 # Negative examples: (file name, SED, text to replace, replacement, why). Each takes the SED's valid
 # fixture and breaks one shared type added for the catalogue.
 NEGATIVES = [
@@ -1174,6 +1570,7 @@ OTHERS = {  # second persons: child, spouse, claimant
     "Child": ("Verhoeven", "Noor", "2016-04-12", "female", "16041200286", "Gent", "9000"),
     "Spouse": ("Martin", "Claire", "1960-05-03", "female", "60050312246", "Namur", "5000"),
     "Claimant": ("Dubois", "Henri", "1957-12-01", "male", "57120115391", "Namur", "5000"),
+    "MainInsuredPerson": ("Martin", "Claire", "1960-05-03", "female", "60050312246", "Namur", "5000"),
 }
 SECTOR_INSTITUTIONS = {  # our side, their side
     "LA": ("BE:ONSS", "NL:SVB"), "P": ("BE:SFP", "NL:SVB"), "FB": ("BE:OPGROEIEN", "NL:SVB"), "H": ("BE:INAMI", "NL:SVB"),
@@ -1192,6 +1589,7 @@ DEFAULTS = {
     "PercentageType": "35", "AmountType": "812.40", "SedTypeCodeType": "P8000",
     "DocumentIdType": "3f2a9c4e8b1d4f6a9e7c2b5d8a0f1e3c", "ReplyOutcomeType": "positive",
     "DecisionOutcomeType": "granted", "ArticleType": "13_1_a", "InstitutionIdType": "NL:SVB",
+    "EntitlementStatusType": "insured_person",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1403,6 +1801,12 @@ class Fixture:
             self.close(d, name)
         elif typ == "PINType":
             self.pin(d, name, p)
+        elif typ == "EntitlementDocumentRefType":
+            self.open(d, name)
+            self.el(d + 1, "DocumentType", ex or "S072")
+            self.el(d + 1, "IssuedOn", "2026-01-05")
+            self.period(d + 1, "Period")
+            self.close(d, name)
         elif typ == "EmployerType":
             self.open(d, name)
             self.el(d + 1, "Name", "Exemple Logistique SA")
