@@ -153,6 +153,18 @@ def P4000_PERIOD(*extra):
             F("AdditionalInformation", T2, "?")]
 
 
+# Source tags of the SPEC comments: those of buc-definitions/seds.toml's header and of
+# ../shared/domain/eessi.md section 0 (CAT, SVAR, WSED, M-SED, M-MOCK, PRE, CPI, RDN...), plus:
+#   [WAPP]   navikt/eux-web-app @166d40a0: src/declarations/x002.d.ts, x003.d.ts, x004.d.ts, x007.d.ts (the X-SED
+#            models), src/applications/SvarSed/<Section>/<Section>.tsx (the value lists offered) with
+#            public/locales/nb/el.json (their labels), src/mocks/seds/*.json (example bodies)
+#   [EPDF]   navikt/eux-pdf @7b777c68: src/test/resources/mocks/u029-master-document.json,
+#            u029-child-document-001.json, src/main/kotlin/no/nav/eux/pdf/service/U029PdfGenerator.kt (RINA's
+#            U029 master and child documents, CDM 4.3)
+#   [REG883] Regulation (EC) No 883/2004, consolidated text (EUR-Lex, CELEX 32004R0883), the article named
+#   [REG987] Regulation (EC) No 987/2009, consolidated text (EUR-Lex, CELEX 32009R0987), the article named
+#            (a form's fields are read from the article only where no copy of the form shows them: each such
+#            entry says UNCERTAIN)
 SPEC = {
     # ---- LA ----
     "A001": S(F("Employer", "EmployerType", "*"),
@@ -1296,8 +1308,8 @@ class Fixture:
             self.close(d, name)
         elif typ == "InsurancePeriodsType":
             self.open(d, name)
-            for kind, country, start, end in [("employment", "BE", "1998-09-01", "2004-06-30"),
-                                              ("residence", "NL", "2004-07-01", "2012-12-31")]:
+            for kind, country, start, end, inst in [("employment", "BE", "1998-09-01", "2004-06-30", None),
+                                                    ("residence", "NL", "2004-07-01", "2012-12-31", "NL:SVB")]:
                 self.open(d + 1, "InsurancePeriod")
                 self.open(d + 2, "Period")
                 self.el(d + 3, "StartDate", start)
@@ -1305,6 +1317,8 @@ class Fixture:
                 self.close(d + 2, "Period")
                 self.el(d + 2, "Kind", kind)
                 self.el(d + 2, "Country", country)
+                if inst:  # the optional institution, in one period of two
+                    self.institution(d + 2, "Institution", inst)
                 self.close(d + 1, "InsurancePeriod")
             self.close(d, name)
         elif typ == "PINType":
