@@ -177,8 +177,23 @@ SPEC = {
     "A002": S(F("Rejection", [F("Outcome", E(["not_granted", "granted_for_other_period"]), ex="granted_for_other_period"),
                               F("OtherPeriod", P, "?"),
                               F("Reason", T2, ex="The exception is accepted for the first 12 months only.")])),
-    "A005": REQ("Employment contract and place of work"),
-    "A006": REP(),
+    # A005 (LA_BUC_06): NAV's model of A005 adds nothing to the common part of the applicable-legislation
+    # SEDs (the person, the employers) [M-SED medlemskap/impl/MedlemskapA005.kt: empty]: the request itself
+    # is what is asked (the items, the period concerned, the documents, a reply date). UNCERTAIN: no public
+    # source shows the EC form's request fields; they follow the title and LA_BUC_06's flow (A005 -> A006).
+    "A005": S(F("Employer", "EmployerType", "*"),
+              F("RequestForMoreInformation", [F("ConcernedPeriod", P, "?"),
+                                              F("RequestedItem", NES, "+", ex="Employment contract and place of work"),
+                                              F("Question", T2, ex="Please send the employment contract and say where the work is done."),
+                                              F("RequestedDocuments", DOCS, "?"), F("ReplyBefore", D, "?")])),
+    # A006: the reply to A005 [M-SED MedlemskapA006.kt: empty, the common part only]: the answer per item
+    # asked, the period it concerns, the documents sent. UNCERTAIN: fields follow the title and A005.
+    "A006": S(F("Employer", "EmployerType", "*"),
+              F("ReplyToRequestForMoreInformation", [F("Outcome", OUT),
+                                                     F("AnsweredItem", [F("Item", NES, ex="Employment contract and place of work"),
+                                                                        F("Answer", T2, ex="The work is done at the client's site in Antwerpen.")], "*"),
+                                                     F("ConcernedPeriod", P, "?"), F("Text", T4, "?"),
+                                                     F("ProvidedDocuments", DOCS, "?")])),
     "A007": S(F("ProvisionalDecision", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                          F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART),
                                          F("Reason", T2, "?")])),
@@ -204,12 +219,30 @@ SPEC = {
                                            F("Remarks", T2, "?")])),
     "DA002": S(F("Certification", [F("Event", EVENT), F("EventDate", D), F("EntitlementPeriod", P),
                                     F("CompetentInstitution", I)])),
-    "DA003": S(F("Cancellation", [F("CancelledFrom", D), F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
-    "DA003A": S(F("Acknowledgement", [F("Outcome", OUT), F("Remarks", T2, "?")])),
+    # DA003: the cancellation of the certification of the right to benefits in kind (DA002): the certification
+    # cancelled, the event, the date from which it no longer holds and why. UNCERTAIN: no public source shows
+    # the form's fields; they follow the title and DA002 (the certification it cancels).
+    "DA003": S(F("Cancellation", [F("CancelledCertification", REF, "?"), F("Event", EVENT), F("EventDate", D),
+                                  F("CancelledFrom", D),
+                                  F("ReasonType", E(["not_recognised_as_accident_at_work_or_occupational_disease",
+                                                     "not_insured_on_event_date", "other"])),
+                                  F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
+    # DA003A: the reply to DA003: the cancellation acknowledged, or contested with the reason; the date the
+    # institution of the place of stay or residence stopped providing benefits in kind, and what it provided
+    # after the cancellation. UNCERTAIN: fields follow the title and the DA003 -> DA003A pair [SVAR].
+    "DA003A": S(F("Acknowledgement", [F("Outcome", E(["acknowledged", "contested"])), F("BenefitsInKindEndedOn", D, "?"),
+                                      F("BenefitsProvidedAfterCancellation", M, "?"), F("Remarks", T2, "?")])),
     "DA004": S(F("RatesRequest", [F("Treatment", NES, ex="Physiotherapy after a knee injury"), F("TreatmentPeriod", FP),
                                    F("Question", T2, ex="Please send the rates applicable to this treatment.")])),
-    "DA005": S(F("RatesReply", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
-                                 F("Rate", M)])),
+    # DA005: the reply to DA004 with the rates (tariffs) of the institution of the place of stay or residence
+    # for the treatment asked about (Article 36 of Regulation 883/2004 [REG883]): per rate the item, the amount, its unit, the date it applies from; the legal basis.
+    # UNCERTAIN: the form's own fields are not public; they follow the title and the request (DA004).
+    "DA005": S(F("RatesReply", [F("Treatment", NES, ex="Physiotherapy after a knee injury"),
+                                F("Rate", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
+                                           F("Amount", M), F("Unit", E(["per_session", "per_day", "per_item", "flat_rate"])),
+                                           F("ValidFrom", D, "?")], "+"),
+                                F("LegalBasis", NES, "?", ex="National tariff of the health insurance"),
+                                F("Remarks", T2, "?")])),
     "DA006": S(F("TreatmentRequest", [F("Treatment", NES, ex="Knee surgery"), F("PlannedPeriod", P),
                                        F("TreatingInstitution", NES, ex="Fictitious University Hospital"),
                                        F("EstimatedCost", M, "?")])),
@@ -295,7 +328,13 @@ SPEC = {
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
     "DA040": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                          F("Reason", T2, "?")])),
-    "DA041": S(F("EndOfIncapacity", [F("EndDate", D), F("ResumedWork", B)])),
+    # DA041: the end of the incapacity for work after an accident at work or an occupational disease: the
+    # event, the incapacity period, its end and why it ended, whether work was resumed and a permanent
+    # incapacity is expected. UNCERTAIN: fields follow the title (its cash-benefit twin S048 [CAT]).
+    "DA041": S(F("EndOfIncapacity", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P, "?"), F("EndDate", D),
+                                      F("EndReason", E(["recovery", "consolidation", "resumed_work", "death", "other"]), ex="recovery"),
+                                      F("ResumedWork", B), F("PermanentIncapacityExpected", B, "?"),
+                                      F("Remarks", T2, "?")])),
     "DA042": S(F("MedicalReport", [F("ExaminationDate", D), F("Findings", T2, ex="Fracture of the left wrist, healing normally."),
                                     F("IncapacityPeriod", P, "?")])),
     "DA043": S(F("Appointment", [F("AppointedPerson", NES, ex="A. Example, inspector"), F("Function", NES, ex="Accident inspector"),
@@ -308,18 +347,63 @@ SPEC = {
                                       F("Question", T2, "?")])),
     "DA047": S(F("DecisionReply", [F("Outcome", DEC), F("DateOfRecoveryOrConsolidation", D, "?"), F("Reason", T2, "?")])),
     "DA048": S(F("Contest", [F("Event", EVENT), F("EventDate", D), F("Reason", T2, ex="The accident happened outside working hours.")])),
-    "DA049": INFO("Further evidence on the circumstances of the accident is attached."),
+    # DA049 (AW_BUC_08, contestation of the application of legislation): the case owner's follow-up of its
+    # contestation DA048 [CAT]: the contestation it follows, the event, what changed (further evidence, the
+    # contestation maintained or withdrawn) and the documents. UNCERTAIN: no public source describes DA049;
+    # the body follows AW_BUC_08's flow (DA048 -> DA049, both from the case owner).
+    "DA049": S(F("ContestationFollowUp", [F("Contestation", REF, "?"), F("Event", EVENT), F("EventDate", D),
+                                          F("Kind", E(["further_evidence", "contestation_maintained", "contestation_withdrawn"]),
+                                            ex="further_evidence"),
+                                          F("Text", T4, ex="Further evidence on the circumstances of the accident is attached."),
+                                          F("Documents", DOCS, "?")])),
     "DA050": S(F("Forwarding", [F("DiseaseDescription", T2, ex="Occupational asthma"), F("DeclarationDate", D),
                                  F("ExposureCountry", C, "+", ex="NL")])),
-    "DA051": S(F("Forwarding", [F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
-                                 F("DeclarationDate", D)])),
+    # DA051: an institution finds the conditions for an occupational disease not met under its legislation and
+    # forwards the declaration to the institution of the State where the person earlier pursued an activity
+    # likely to cause it (Article 36(2) of Regulation 987/2009 [REG987]): the disease, the declaration's date,
+    # the conditions not met, the decision, the institution the declaration is forwarded to, the exposure
+    # periods, the documents. UNCERTAIN: the form's own field names are not public.
+    "DA051": S(F("Forwarding", [F("DiseaseDescription", T2, "?", ex="Occupational asthma"),
+                                F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
+                                F("DeclarationDate", D), F("DecisionDate", D, "?"), F("ForwardedTo", I, "?"),
+                                F("ExposurePeriod", [F("Period", P), F("Country", C, ex="NL"),
+                                                     F("Activity", NES, "?", ex="Baker")], "*"),
+                                F("Documents", DOCS, "?")])),
     "DA052": S(F("Appeal", [F("AppealDate", D), F("RejectionDate", D), F("Text", T2, "?")])),
     "DA053": S(F("AdvancePayment", [F("Amount", M), F("PaymentDate", D), F("Period", P)])),
     "DA054": S(F("AdvancePaymentReply", [F("Outcome", DEC), F("Amount", M, "?"), F("Reason", T2, "?")])),
-    "DA055": S(F("AppealOutcome", [F("Outcome", E(["upheld", "rejected", "pending"])), F("Text", T2, "?")])),
-    "DA057": REQ("Aggravation of an occupational disease"),
-    "DA058": REP(),
-    "DA059": S(F("IncapacityRequest", [F("ReferenceDate", D), F("Question", T2, ex="What was the degree of incapacity on this date?")])),
+    # DA055 (AW_BUC_10a, appeal against a rejection, Article 37 of Regulation 987/2009 [REG987]): the case
+    # owner tells the outcome of the appeal against the rejection (DA052): the appeal, its outcome, the
+    # decision date, the advance payments to be settled. UNCERTAIN: the form's fields are not public.
+    "DA055": S(F("AppealOutcome", [F("AppealDate", D, "?"), F("Outcome", E(["upheld", "rejected", "pending"])),
+                                   F("DecisionDate", D, "?"), F("AdvancePaymentsToBeReimbursed", M, "?"),
+                                   F("Text", T2, "?")])),
+    # DA057: request for information on the aggravation of an occupational disease (Article 38 of Regulation
+    # 987/2009 [REG987]: the institution may ask a previously competent institution for the benefits it
+    # granted for the disease): the disease, its recognition, the aggravation, the information asked for.
+    # UNCERTAIN: the form's own fields are not public; the items follow the regulation's wording.
+    "DA057": S(F("AggravationRequest", [F("DiseaseDescription", T2, ex="Noise-induced hearing loss"),
+                                        F("RecognitionDate", D, "?"), F("AggravationDate", D),
+                                        F("RequestedInformation", E(["benefits_granted", "degree_of_incapacity",
+                                                                     "exposure_periods", "medical_reports"]), "+",
+                                          ex="benefits_granted"),
+                                        F("Question", T2, "?"), F("ReplyBefore", D, "?")])),
+    # DA058: the reply to DA057 (Article 38 of Regulation 987/2009 [REG987]): the benefits granted for the
+    # disease (kind, period, amount), the degree of incapacity recognised, the exposure periods, the
+    # documents. UNCERTAIN: the form's own fields are not public.
+    "DA058": S(F("AggravationReply", [F("Outcome", OUT),
+                                      F("BenefitGranted", [F("Kind", E(["benefits_in_kind", "cash_benefit", "pension"])),
+                                                           F("Period", P), F("Amount", M, "?")], "*"),
+                                      F("DegreeOfIncapacity", PCT, "?"), F("ExposurePeriod", P, "*"),
+                                      F("Text", T2, "?"), F("ProvidedDocuments", DOCS, "?")])),
+    # DA059: request for the degree of a previous or subsequent incapacity for work (Article 39 of Regulation
+    # 987/2009 [REG987]: an institution gives, on request, the degree of a previous or subsequent incapacity):
+    # the accident or disease now assessed, whether the other one came before or after, its date, the
+    # reference date of the degree. UNCERTAIN: the form's own fields are not public.
+    "DA059": S(F("IncapacityRequest", [F("Event", EVENT), F("EventDate", D),
+                                       F("OtherIncapacity", E(["previous", "subsequent"])), F("OtherEventDate", D, "?"),
+                                       F("ReferenceDate", D),
+                                       F("Question", T2, ex="What was the degree of incapacity on this date?")])),
     "DA060": S(F("IncapacityDegree", [F("DegreePercentage", PCT), F("ValidFrom", D), F("Text", T2, "?")])),
     "DA061": S(F("ForwardedClaim", [F("ClaimDate", D), F("Benefit", E(["pension", "supplementary_benefit"])),
                                      F("CompetentInstitution", I)])),
