@@ -458,16 +458,44 @@ SPEC = {
                                   F("Frequency", E(["monthly", "yearly"])), F("RecipientName", NES, ex="Lotte Verhoeven"),
                                   F("NumberOfPersons", N, "?")], "*"),
               persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
-    "F004": REQ("Further explanation of the competence decision"),
-    "F005": REP(),
+    # F004: a request for further explanation of a document of the case (typically the decision F002 or
+    # F003): the document, the items to explain, the question, a reply date. No child and no employer at the
+    # SED's root: routing/belgium.toml places only a case's first family SED by them; a later one follows the
+    # case. UNCERTAIN: no public source describes the form's fields; they follow the title and FB_BUC_01.
+    "F004": S(F("RequestForExplanation", [F("Document", REF, "?"),
+                                          F("Item", NES, "+", ex="Period of the differential supplement"),
+                                          F("Question", T2, ex="Please explain how the period of the supplement was fixed."),
+                                          F("ReplyBefore", D, "?")])),
+    # F005: the reply to F004: the explanation per item, the documents. UNCERTAIN: as F004.
+    "F005": S(F("Explanation", [F("Document", REF, "?"),
+                                F("ExplainedItem", [F("Item", NES, ex="Period of the differential supplement"),
+                                                    F("Answer", T2, ex="The supplement starts the month the claim was received.")], "+"),
+                                F("Text", T4, "?"), F("ProvidedDocuments", DOCS, "?")])),
     "F016": S(F("TransferRequest", [F("Period", P), F("PayeeName", NES, ex="Lotte Verhoeven"), F("BankAccount", BANK)])),
     "F017": S(F("TransferReply", [F("Outcome", DEC), F("TransferFrom", D, "?"), F("Reason", T2, "?")])),
-    "F018": S(F("PeriodsRequest", [F("DateDeath", D), F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
-    "F019": S(F("InsurancePeriods", IPS)),
-    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P)])),
-    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P)])),
-    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Question", T2, ex="Please confirm the periods of employment.")])),
-    "F023": S(F("InsurancePeriods", IPS)),
+    # F018-F021: the supplements of family benefits under the priority rules (Article 68(1)-(2) of Regulation
+    # 883/2004 [REG883]: the priority by activity, pension or residence; the State second in line pays a
+    # differential supplement). F018 asks for the insurance periods the supplement depends on; F019 gives
+    # them; F020 says which State has priority and on which ground; F021 is the claim for the supplement.
+    # UNCERTAIN: no public source shows the forms' fields; they follow the titles and the regulation.
+    "F018": S(F("PeriodsRequest", [F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), ex="differential_supplement"), F("ReferencePeriod", P, "?"),
+                                   F("DateDeath", D, "?"),
+                                   F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
+    "F019": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
+    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P),
+                             F("PriorityGround", E(["employment_or_self_employment", "pension", "residence"])),
+                             F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), "?"), F("AmountPaidByPriorityState", M, "?"),
+                             F("Remarks", T2, "?")])),
+    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P), F("ReceivedDate", D, "?"),
+                          F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), "?", ex="differential_supplement"),
+                          F("AmountPaidByPriorityState", M, "?"), F("BankAccount", BANK, "?"),
+                          F("Remarks", T2, "?")])),
+    # F022/F023: a request for the periods (of employment, self-employment, insurance or residence) a family
+    # benefit depends on, and the reply with them. UNCERTAIN: fields follow the titles.
+    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P),
+                                   F("PeriodKind", E(["employment", "self_employment", "insurance", "residence"]), "*"),
+                                   F("Question", T2, ex="Please confirm the periods of employment.")])),
+    "F023": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
     # F026: request for more information on adoption, income, an orphan's benefits, other information on
     # the child, education and the educational institution, each with the items asked for and free text
     # [WSED F026Sed, AnmodningOmMerInformasjon, EtterspurtInformasjon, the *EtterspurtInformasjonType
@@ -516,10 +544,31 @@ SPEC = {
                               F("Criteria", T2, ex="Family, home and main activity are in Belgium."), F("IsFinal", B)])),
     "H004": S(F("ResidenceReply", [F("Answer", E(["agree", "disagree"]), ex="disagree"), F("Reason", T2, "?"),
                                    F("ProposedMemberState", C, "?", ex="NL")])),
-    "H005": REQ("Place of residence"),
-    "H006": REP(),
+    # H005: request for information on residence, Article 76 of Regulation 883/2004 and Article 11 of
+    # Regulation 987/2009 (title and legal basis: [CH-SED] /de/d/17926/download:H005-4-2-sv.htm, CDM 4.2): the
+    # elements Article 11(1) names for the centre of interests [REG987] (duration and continuity of presence,
+    # the nature of the activity, family status and ties, non-remunerated activity, a student's source of
+    # income, housing, tax residence), the period concerned, the question. UNCERTAIN: the form's copies stop
+    # after the person block; the items follow Article 11.
+    "H005": S(F("ResidenceRequest", [F("ConcernedPeriod", P, "?"), F("RequestedElement", E(["duration_and_continuity_of_presence", "nature_of_activity", "family_status_and_ties", "non_remunerated_activity", "source_of_income_of_student", "housing_situation", "tax_residence"]), "+"),
+                                     F("Question", T2, ex="In which State does the person have the centre of interests?"),
+                                     F("ReplyBefore", D, "?")])),
+    # H006: the reply to H005 [CH-SED] (as H005), element by element of Article 11(1) of Regulation
+    # 987/2009 [REG987], with the State of residence the replying institution concludes on. UNCERTAIN: as H005.
+    "H006": S(F("ResidenceInformation", [F("DurationAndContinuityOfPresence", T2, "?", ex="Lives in Gent since 2019, all year."),
+                                         F("Activity", T2, "?", ex="Employed full time in Gent."),
+                                         F("FamilyStatusAndTies", T2, "?"), F("NonRemuneratedActivity", T2, "?"),
+                                         F("SourceOfIncomeOfStudent", T2, "?"), F("HousingSituation", T2, "?"),
+                                         F("TaxResidence", C, "?", ex="BE"), F("ConcludedMemberStateOfResidence", C, "?", ex="BE"),
+                                         F("Remarks", T2, "?"), F("ProvidedDocuments", DOCS, "?")])),
     "H010": S(F("Change", [F("PreviousMemberState", C, ex="NL"), F("NewMemberState", C, ex="BE"), F("ChangeDate", D)])),
-    "H011": S(F("ChangeRequest", [F("Question", T2, ex="From which date does Belgian legislation apply?"), F("ConcernedPeriod", P, "?")])),
+    # H011: request for the date from which the applicable legislation changes (H_BUC_05 with H012): the
+    # legislation that applies now, the one presumed to apply, the reason, the period. UNCERTAIN: fields
+    # follow the title and the reply H012.
+    "H011": S(F("ChangeRequest", [F("CurrentMemberState", C, "?", ex="NL"), F("PresumedNewMemberState", C, "?", ex="BE"),
+                                  F("Reason", E(["change_of_residence", "change_of_activity", "posting_ended", "other"]), "?"),
+                                  F("Question", T2, ex="From which date does Belgian legislation apply?"),
+                                  F("ConcernedPeriod", P, "?")])),
     "H012": S(F("ChangeReply", [F("ChangeDate", D), F("NewMemberState", C, ex="BE"), F("Remarks", T2, "?")])),
     "H020": S(F("ReimbursementClaim", [F("CreditorInstitution", I, ex="BE:INAMI"), F("DebtorInstitution", I, ex="NL:SVB"),
                                        F("Invoice", [F("InvoiceNumber", NES, ex="INV-2026-0007"), F("InvoiceDate", D),
@@ -528,11 +577,19 @@ SPEC = {
     "H021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M), F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
     "H061": S(F("PINExchange", [F("Kind", E(["notification", "request"])), F("PersonalIdentificationNumber", PIN, "?"),
                                 F("Remarks", T2, "?")])),
-    "H062": S(F("PINReply", [F("PersonalIdentificationNumber", PIN, "+")])),
+    # H062: the reply to H061: the PINs found (country, number, sector, institution: the PIN type of the
+    # person block) or why none is given. UNCERTAIN: fields follow the title.
+    "H062": S(F("PINReply", [F("Outcome", E(["found", "not_found"])), F("PersonalIdentificationNumber", PIN, "+"),
+                             F("Remarks", T2, "?")])),
     "H065": S(F("Transfer", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D),
                              F("Description", T2, ex="A claim for an old-age pension lodged with us by mistake."),
                              F("Documents", DOCS, "?")])),
-    "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
+    # H066: the reply to H065 (transfer of a claim, a document or information [WAPP h065.d.ts]): what was
+    # transferred and when it arrived, accepted, forwarded (to which institution) or returned, and why.
+    # UNCERTAIN: H066's fields follow the title and H065.
+    "H066": S(F("TransferReply", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D, "?"),
+                                  F("Outcome", E(["accepted", "forwarded", "returned"])), F("ForwardedTo", I, "?"),
+                                  F("Text", T2, "?")])),
     # H070: the date of death, the documents attached (kinds and others), further information
     # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/H070-NAV.json @2513b30f); title [RDN]
     # UNCERTAIN: the test data does not show the document kinds' code values: death certificate or other here.
@@ -585,14 +642,29 @@ SPEC = {
     # ---- M ----
     "M030": S(F("Claim", [F("DateDeath", D), F("ClaimDate", D),
                           F("ClaimantRelationship", E(["spouse", "child", "parent", "other"]))])),
-    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
-    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
+    # M040: claim for an early retirement (pre-retirement) benefit, Article 66 of Regulation 883/2004
+    # [REG883]: the claim's date, the start asked for, the last activity, the other benefits, the account.
+    # UNCERTAIN: fields follow the title and the pension claims (P2000, P2200).
+    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D),
+                          F("LastActivity", [F("Kind", E(["employed", "self_employed"])), F("Occupation", NES, ex="Machine operator"),
+                                             F("Period", P), F("Employer", "EmployerType", "?")], "?"),
+                          F("OtherBenefit", [F("Kind", NES, ex="Unemployment benefit"), F("Amount", M, "?"), F("Since", D, "?")], "*"),
+                          F("BankAccount", BANK, "?")])),
+    # M050/M052: requests for the amount of income, or for the periods, that a special non-contributory cash
+    # benefit depends on (Article 70 of Regulation 883/2004 [REG883]); M053 answers M052. UNCERTAIN: fields
+    # follow the titles and M051 (the income reply, [RDN] test data).
+    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP),
+                                  F("RequestedIncomeKind", E(["employment", "self_employment", "pension", "other"]), "*"),
+                                  F("PersonConcerned", E(["insured_person", "family_member"]), "?"),
+                                  F("Question", T2, "?")])),
     # M051: the income items: kind, start date, amount and currency, social security benefits
     # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/M051.json @2513b30f); title [RDN]
     "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("StartDate", D),
                            F("Amount", M), F("SocialSecurityBenefits", NES, "?", ex="Housing benefit")], "+")),
-    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
-    "M053": S(F("InsurancePeriods", IPS)),
+    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP),
+                                   F("PeriodKind", E(["employment", "self_employment", "residence"]), "*"),
+                                   F("Question", T2, "?")])),
+    "M053": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
     # ---- P ----
     # P1000: the child-raising periods asked for (period and country), the Article 44(2) of Regulation
     # 987/2009 indication, the date of death, the relationship of the person to the child, remarks; persons:
