@@ -737,7 +737,21 @@ SPEC = {
                                                 F("DateBirth", D, ex="2016-04-12")])), "*"),
         F("Other", P4000_PERIOD(F("Kind", NES, ex="Care of a relative")), "*"),
         F("BankAccount", BANK, "?")])),
-    "P5000": S(F("InsurancePeriods", IPS)),
+    # P5000: the insurance and residence periods (the adapter sfp-periods maps InsurancePeriods: kept as it
+    # is), then, as NAV's P5000 test data has them [PRE p5000/P5000a_898403-nav.json, P5000-NAV.json]: each
+    # period as counted for the pension (type, relevance, scheme, calculation, the years, months and days it
+    # counts with the days' unit), the totals per type, the benefit claimed. The code values of type,
+    # relevance, scheme and calculation are the EC's code lists, kept as codes. UNCERTAIN: the days' unit
+    # codes (5, 7...) read as days per week.
+    "P5000": S(F("InsurancePeriods", IPS),
+               F("PeriodForPension", [F("Period", P), F("PeriodType", NES, ex="30"), F("Relevance", NES, "?", ex="111"),
+                                      F("Scheme", NES, "?", ex="00"), F("Calculation", NES, "?", ex="111"),
+                                      F("Duration", [F("Years", N, ex="0"), F("Months", N, ex="0"), F("Days", N, ex="12"),
+                                                     F("DaysUnit", E(["5", "6", "7"]), ex="7")], "?")], "*"),
+               F("TotalForPension", [F("PeriodType", NES, ex="10"), F("Relevance", NES, "?", ex="111"),
+                                     F("Duration", [F("Years", N, ex="0"), F("Months", N, ex="0"), F("Days", N, ex="12"),
+                                                    F("DaysUnit", E(["5", "6", "7"]), ex="5")])], "*"),
+               F("BenefitClaimed", BENEFIT, "?")),
     "P6000": S(F("Decision", [F("Benefit", BENEFIT), F("Outcome", DEC), F("StartDate", D), F("MonthlyGrossAmount", M, "?"),
                               F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
     "P7000": S(F("Summary", [F("Decision", [F("MemberState", C, ex="NL"), F("Benefit", BENEFIT), F("Outcome", DEC),
@@ -846,18 +860,69 @@ SPEC = {
     "R008": S(F("RefundClaim", [F("ProvisionalPeriod", FP), F("Amount", M),
                                 F("LegalBasis", NES, ex="Article 73(1) of Regulation (EC) No 987/2009")])),
     "R009": S(F("RefundReply", [F("Outcome", DEC), F("RefundedAmount", M, "?"), F("Reason", T2, "?")])),
-    "R010": REQ("Recovery of an overpayment"),
-    "R011": REP(),
-    "R012": REQ("Income and assets of the debtor"),
-    "R014": REP(),
+    # R010 (R_BUC_04): offsetting of contributions paid provisionally to the institution of a State whose
+    # legislation turned out not to apply (Article 73(2) of Regulation 987/2009 [REG987]): whom it concerns
+    # (a person or an employer, as the EC's recovery forms ask [CH-SED] R028_en.htm), the provisional period,
+    # the State whose legislation applies, the contributions paid provisionally, the amount to be
+    # reimbursed or offset, the account. UNCERTAIN: R010's own form was not found.
+    "R010": S(F("ProvisionalContributions", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("ProvisionalPeriod", FP),
+                                             F("MemberStateWhichLegislationApplies", C, ex="BE"),
+                                             F("DecisionDate", D, "?"), F("ContributionsPaid", M),
+                                             F("AmountToBeReimbursedOrOffset", M), F("BankAccount", BANK, "?"),
+                                             F("Remarks", T2, "?")])),
+    # R011: the reply to R010 (Article 73(2) of Regulation 987/2009 [REG987]): agreed or not, the amount
+    # reimbursed or offset, the payment date, the reason. UNCERTAIN: as R010.
+    "R011": S(F("ProvisionalContributionsReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("OffsetAmount", M, "?"),
+                                                  F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
+    # R012 (R_BUC_05): request for information useful for recovering a claim (Article 76 of Regulation
+    # 987/2009 [REG987]: the request names the person, natural or legal, the last known address and other
+    # identification, the nature and amount of the claim): whom it concerns (person or employer [CH-SED]
+    # R028_en.htm), the last address, the claim, the information asked for. UNCERTAIN: R012's own form was
+    # not found; the fields follow Article 76(2).
+    "R012": S(F("InformationRequest", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("LastKnownAddress", ADDRESS_FIELDS, "?"),
+                                       F("Claim", [F("Nature", E(["contributions", "benefits_provided_but_not_due",
+                                                                  "provisional_payments", "interest_fines_and_costs"])),
+                                                   F("Amount", M), F("Period", P, "?")]),
+                                       F("RequestedItem", E(["address", "income", "assets", "employer", "bank_account",
+                                                             "other"]), "+", ex="income"),
+                                       F("Question", T2, "?")])),
+    # R014: the reply to R012 (Article 76 of Regulation 987/2009 [REG987]; the requested party need not give
+    # information it could not obtain for its own claims, Article 76(3)): the information given (address,
+    # income, assets, employer, account) or why it is not given. UNCERTAIN: as R012.
+    "R014": S(F("InformationReply", [F("Outcome", E(["provided", "partly_provided", "not_provided"])),
+                                     F("Address", ADDRESS_FIELDS, "?"),
+                                     F("Income", [F("Source", NES, ex="Employment"), F("Amount", M),
+                                                  F("Frequency", E(["monthly", "quarterly", "yearly", "other"]))], "*"),
+                                     F("Assets", T2, "?", ex="Owner of a flat in Gent."), F("Employer", "EmployerType", "?"),
+                                     F("BankAccount", BANK, "?"), F("ReasonNotProvided", T2, "?")])),
     "R015": S(F("NotificationRequest", [F("DocumentToServe", NES, ex="Recovery decision of 2026-02-02"), F("Documents", DOCS),
                                         F("ServeBefore", D, "?")])),
     "R016": S(F("NotificationReply", [F("Outcome", E(["served", "not_served"])), F("ServedOn", D, "?"), F("Reason", T2, "?")])),
     "R017": S(F("RecoveryRequest", [F("Measure", E(["recovery", "precautionary_measures"])), F("Amount", M),
                                     F("EnforcementTitle", NES, ex="Recovery decision of 2026-02-02"), F("Reason", T2, "?")])),
-    "R018": S(F("RecoveryReply", [F("Outcome", DEC), F("Text", T2, ex="Recovery measures were started.")])),
-    "R019": REQ("Status of the recovery"),
-    "R025": INFO("The debtor paid part of the claim directly."),
+    # R018: the reply to the request for recovery or precautionary measures (R017), Articles 78, 80, 81(2),
+    # 82, 83 or 84 of Regulation 987/2009 [CH-SED] R018-4-1-en.htm (CDM 4.1): whom it concerns (a person or an
+    # employer), then the reply; the measures and amounts follow Articles 80-84 [REG987]. UNCERTAIN: the copy
+    # breaks off after the persons; Outcome and Text keep their names.
+    "R018": S(F("RecoveryReply", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("Outcome", DEC),
+                                  F("MeasureTaken", E(["recovery", "precautionary_measures", "payment_arrangement", "none"]), "?"),
+                                  F("AmountRecovered", M, "?"), F("PaymentDeadline", D, "?"),
+                                  F("Text", T2, ex="Recovery measures were started.")])),
+    # R_BUC_07 (recovery, Articles 78-85 of Regulation 987/2009 [REG987]): R019, sent by either side, asks
+    # about the state of the recovery and R033 answers it (the amounts recovered and remitted, Article 81);
+    # R025 (case owner) amends the claim; R034 (either side) notifies a dispute on the claim or on the
+    # enforcement (Article 82), which suspends the recovery; R036 (case owner) withdraws the request.
+    # UNCERTAIN: no public source names the content of R019, R025, R033, R034 or R036; each follows
+    # R_BUC_07's flow [CAT][SVAR] and the recovery articles of Regulation 987/2009 [REG987].
+    "R019": S(F("RecoveryStatusRequest", [F("RecoveryRequest", REF, "?"),
+                                          F("RequestedItem", E(["state_of_recovery", "amounts_recovered", "measures_taken",
+                                                                "payment_arrangement"]), "+", ex="amounts_recovered"),
+                                          F("Question", T2, "?")])),
+    "R025": S(F("ClaimAmendment", [F("RecoveryRequest", REF, "?"),
+                                   F("Kind", E(["amount_reduced", "amount_increased", "paid_directly_by_debtor", "other"]),
+                                     ex="paid_directly_by_debtor"),
+                                   F("NewAmount", M), F("PaidDirectly", M, "?"), F("EffectiveDate", D),
+                                   F("Text", T2, ex="The debtor paid part of the claim directly.")])),
     # R028: request for reimbursement of the costs of recovery, Articles 85(2) and 85(3) of Regulation
     # 987/2009; it concerns a person or an employer [CH-SED] R028-4-2-no.htm, R028-4-2-sv.htm (CDM 4.2).
     # UNCERTAIN: the excerpts found show the legal basis and the person/employer choice only; the cost
@@ -867,10 +932,26 @@ SPEC = {
                                              F("Cost", [F("Description", NES, ex="Bailiff's fees"), F("Amount", M),
                                                         F("Date", D, "?")], "+"),
                                              F("TotalAmount", M), F("BankAccount", BANK), F("Remarks", T2, "?")])),
-    "R029": REP(),
-    "R033": REP(),
-    "R034": INFO("The recovery procedure was suspended by a court."),
-    "R036": INFO("The claim is withdrawn."),
+    # R029: the reply to R028, the request for reimbursement of the costs of recovery (Article 85(2)-(3) of
+    # Regulation 987/2009 [REG987], [CH-SED] R028_en.htm): agreed or not, the amount reimbursed, the
+    # payment date, the reason. UNCERTAIN: R029's own form was not found.
+    "R029": S(F("CostReimbursementReply", [F("CostReimbursementRequestReference", NES, "?", ex="R028-2026-0001"),
+                                           F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("PaymentDate", D, "?"),
+                                           F("Reason", T2, "?")])),
+    "R033": S(F("RecoveryStatus", [F("State", E(["in_progress", "recovered_in_full", "recovered_in_part", "suspended",
+                                                 "not_recoverable"]), ex="recovered_in_part"),
+                                   F("MeasureTaken", NES, "*", ex="Attachment of earnings"), F("AmountRecovered", M, "?"),
+                                   F("AmountRemitted", M, "?"), F("RemittanceDate", D, "?"),
+                                   F("PaymentArrangement", [F("Instalments", N, ex="12"), F("Period", P)], "?"),
+                                   F("Text", T2, "?")])),
+    "R034": S(F("DisputeNotification", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"),
+                                        F("Disputed", E(["claim", "instrument_permitting_enforcement", "enforcement_measures",
+                                                         "notification"]), ex="claim"),
+                                        F("DisputeDate", D), F("CompetentBody", NES, "?", ex="Labour court of Gent"),
+                                        F("RecoverySuspended", B), F("Text", T2, ex="The recovery procedure was suspended by a court.")])),
+    "R036": S(F("Withdrawal", [F("RecoveryRequest", REF, "?"),
+                               F("Reason", E(["claim_paid", "claim_cancelled", "claim_time_barred", "other"]), ex="claim_cancelled"),
+                               F("WithdrawalDate", D), F("Text", T2, "?")])),
     # ---- S ----
     "S001": S(F("LongTermCarePayment", [F("MonthlyAmount", M), F("From", D), F("Remarks", T2, "?")])),
     "S003": REP(),
