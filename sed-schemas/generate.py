@@ -989,25 +989,134 @@ SPEC = {
     "S105": NOTE("FixedAmounts", "IMO-2026-0001-2", F("InventoryReference", NES, ex="IMO-2026-0001"),
                  F("TotalNumberOfMonths", N), F("Remarks", T2, "?")),
     # ---- UB ----
-    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("Question", T2, "?")])),
+    # U001: request for the insurance record (periods and, where asked, salaries) of another State (Articles
+    # 61 of Regulation 883/2004 and 54 of Regulation 987/2009 [REG883][REG987]); the EC's guidance on its
+    # twin U001CB [EC-GUIDE] asks for as much as helps the certifying State: the employers' addresses, the
+    # bodies keeping records, supporting documents (employment certificate, payslips). UNCERTAIN: field names
+    # are this project's.
+    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("UnemploymentClaimDate", D, "?"),
+                                   F("Employer", "EmployerType", "*"),
+                                   F("RecordKeepingBody", NES, "*", ex="Uitvoeringsinstituut Werknemersverzekeringen"),
+                                   F("SupportingDocuments", DOCS, "?"), F("Question", T2, "?")])),
     "U001CB": S(F("HistoryRequest", [F("RequestedPeriod", P), F("FrontierWorker", B, ex="true"), F("Question", T2, "?")])),
-    "U002": S(F("InsurancePeriods", IPS)),
-    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP)])),
+    # U002: the insurance record (the adapter onem-periods maps InsuredPerson and InsurancePeriods: kept, the
+    # rest is optional and comes after), then as NAV's model of U002 has it [WSED sed.d.ts U002Sed,
+    # SisteAnsettelseInfo, Utbetaling; WAPP SisteAnsettelseInfo.tsx and el.json for the value lists]: the
+    # period asked for; employment and self-employment periods with or without insurance (employer, income
+    # and hours); other periods (sickness, pregnancy or child care, education, military service,
+    # deprivation of liberty, voluntary insurance, other); compensated holiday; unemployment-benefit
+    # periods (institution); the last employment (why it ended, waiver of rights, other benefits, the
+    # payments after it).
+    "U002": S(F("InsurancePeriods", IPS),
+              F("RequestedPeriod", P, "?"),
+              F("EmploymentPeriod", [F("Period", P), F("Kind", E(["employed", "self_employed"])), F("Insured", B, ex="true"),
+                                     F("Employer", "EmployerType", "?"),
+                                     F("IncomeAndHours", [F("Period", P), F("GrossIncome", M), F("Hours", N, ex="160")], "*"),
+                                     F("IncomeAndHoursInformation", T2, "?")], "*"),
+              F("OtherPeriod", [F("Period", P),
+                                F("Kind", E(["sickness", "pregnancy_or_child_care", "education", "military_service",
+                                             "deprivation_of_liberty", "voluntary_insurance", "other"])),
+                                F("OtherKind", NES, "?", ex="Care of a relative")], "*"),
+              F("CompensatedHoliday", [F("Period", P), F("Amount", M)], "*"),
+              F("UnemploymentBenefitPeriod", [F("Period", P), F("Institution", I, ex="NL:UWV")], "*"),
+              F("LastEmployment", [F("EndReasonEmployed", E(["dismissed_by_employer", "resigned", "contract_expired",
+                                                            "ended_by_mutual_agreement", "dismissed_for_disciplinary_reasons",
+                                                            "redundancy", "unknown", "other"]), "?"),
+                                   F("OtherEndReason", NES, "?", ex="Business closed"),
+                                   F("EndReasonSelfEmployed", NES, "?", ex="Bankruptcy"),
+                                   F("WaiverOfRights", T2, "?"), F("OtherBenefits", T2, "?"),
+                                   F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
+                                                              "other_compensation"])),
+                                                 F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?")),
+    # U003: request for wage information (the salaries Article 62(3) of Regulation 883/2004 lets a frontier
+    # worker's State of residence take into account [REG883]); what U004 answers with, as NAV models U004
+    # [WSED U004Sed, Loennsopplysning]: per period the kind of employment, the incomes by kind, the working
+    # days and hours. UNCERTAIN: U003's own fields follow the reply.
+    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP),
+                                 F("RequestedItem", E(["gross_income", "income_by_kind", "working_days", "working_hours"]), "*"),
+                                 F("Employer", "EmployerType", "?"), F("Question", T2, "?")])),
     "U004": S(F("Wages", [F("Wage", [F("Period", FP), F("GrossAmount", M)], "+")])),
-    "U005": S(F("FamilyRequest", [F("Question", T2, ex="Please send the composition of the household.")])),
-    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?")])),
-    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("Question", T2, "?")])),
+    # U005/U006: family information for an unemployment benefit whose amount depends on the family members
+    # (UB_BUC_01 [CAT]): who the family members are,
+    # whether they are dependants, their income. The adapter onem-family maps U006's
+    # FamilyInformation/NumberOfDependants and Text: kept; the family members come after them. UNCERTAIN:
+    # no public source shows the forms' fields.
+    "U005": S(F("FamilyRequest", [F("ReferenceDate", D, "?"),
+                                  F("RequestedItem", E(["family_members", "dependants", "income_of_family_members",
+                                                        "family_benefits"]), "*"),
+                                  F("Question", T2, ex="Please send the composition of the household.")])),
+    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?"),
+                                      F("FamilyMember", [F("Relationship", E(["spouse", "partner", "child", "other"])),
+                                                         F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                         F("DateBirth", D, ex="2016-04-12"), F("Dependant", B, ex="true"),
+                                                         F("Income", M, "?")], "*")])),
+    # UB_BUC_02, export of unemployment benefits (Article 64 of Regulation 883/2004, Article 55 of
+    # Regulation 987/2009 [REG883][REG987]): U007 asks the competent institution for the export document
+    # (registered as a jobseeker, the departure, the destination, the period asked for); U009 notifies the
+    # registration with the employment services of the State gone to (the date, the new address:
+    # Article 55(2)); U010/U011 and U012/U013 are the follow-up, either way: U010 asks how the job search is
+    # followed up (registration, checks complied with) and U011 answers; U012 asks about, U013 tells of, a
+    # circumstance likely to affect the entitlement (Article 55(4)); U014 ends the export, with the reason.
+    # UNCERTAIN: the forms' fields are not public; they follow the regulation.
+    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("UnemployedSince", D, "?"), F("DepartureDate", D),
+                                          F("DestinationMemberState", C, ex="NL"), F("RequestedExportPeriod", P, "?"),
+                                          F("Question", T2, "?")])),
     "U008": S(F("ExportDocument", [F("ExportPeriod", FP), F("CompetentInstitution", I, ex="NL:UWV"),
                                    F("Obligations", T2, "?", ex="Report to the employment services every month.")])),
-    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM")])),
-    "U010": REQ("Follow-up of the job search"),
-    "U011": REP(),
-    "U012": REQ("Circumstances that may affect the entitlement"),
-    "U013": REP(),
-    "U014": S(F("EndOfExport", [F("EndDate", D), F("Reason", T2, ex="The person found a job.")])),
-    "U017": S(F("InsurancePeriods", IPS)),
-    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D)])),
-    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?")])),
+    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM"),
+                                 F("AddressInMemberStateOfRegistration", ADDRESS_FIELDS, "?"),
+                                 F("ExportDocumentReceived", B, "?", ex="true")])),
+    "U010": S(F("FollowUpRequest", [F("ConcernedPeriod", P, "?"),
+                                    F("RequestedItem", E(["still_registered", "checks_complied_with", "availability",
+                                                          "job_search_activities"]), "+", ex="checks_complied_with"),
+                                    F("Question", T2, "?")])),
+    "U011": S(F("FollowUpReply", [F("ConcernedPeriod", P, "?"), F("StillRegistered", B, ex="true"),
+                                  F("ChecksCompliedWith", B, ex="true"), F("DeregistrationDate", D, "?"),
+                                  F("Text", T2, "?")])),
+    "U012": S(F("CircumstancesRequest", [F("Circumstance", E(["employment_found", "self_employment_started", "refused_suitable_job", "not_available", "sickness", "deregistered", "left_member_state", "other"]), "*", ex="employment_found"),
+                                         F("ConcernedPeriod", P, "?"), F("Question", T2, "?")])),
+    "U013": S(F("CircumstancesInformation", [F("Circumstance", E(["employment_found", "self_employment_started", "refused_suitable_job", "not_available", "sickness", "deregistered", "left_member_state", "other"]), ex="employment_found"), F("Date", D),
+                                             F("Employer", "EmployerType", "?"), F("Text", T2, "?")])),
+    "U014": S(F("EndOfExport", [F("EndDate", D),
+                                F("ReasonType", E(["employment_found", "export_period_ended", "returned_to_competent_state",
+                                                   "deregistered", "entitlement_ended", "other"]), ex="employment_found"),
+                                F("Reason", T2, ex="The person found a job.")])),
+    # U017: the insurance record of a cross-border worker: U002's content (the adapter onem-frontier-periods
+    # maps InsurancePeriods, kept) and the right to benefits [WSED U017Sed, RettTilYtelse; WAPP
+    # RettTilYtelser.tsx]: confirmed under Article 64 or 65(1) of Regulation 883/2004, or rejected (no
+    # entitlement under the issuing institution's legislation, export not claimed properly), for a period.
+    "U017": S(F("InsurancePeriods", IPS),
+              F("RequestedPeriod", P, "?"),
+              F("EmploymentPeriod", [F("Period", P), F("Kind", E(["employed", "self_employed"])), F("Insured", B, ex="true"),
+                                     F("Employer", "EmployerType", "?"),
+                                     F("IncomeAndHours", [F("Period", P), F("GrossIncome", M), F("Hours", N, ex="160")], "*"),
+                                     F("IncomeAndHoursInformation", T2, "?")], "*"),
+              F("OtherPeriod", [F("Period", P),
+                                F("Kind", E(["sickness", "pregnancy_or_child_care", "education", "military_service",
+                                             "deprivation_of_liberty", "voluntary_insurance", "other"])),
+                                F("OtherKind", NES, "?", ex="Care of a relative")], "*"),
+              F("CompensatedHoliday", [F("Period", P), F("Amount", M)], "*"),
+              F("UnemploymentBenefitPeriod", [F("Period", P), F("Institution", I, ex="NL:UWV")], "*"),
+              F("LastEmployment", [F("EndReasonEmployed", E(["dismissed_by_employer", "resigned", "contract_expired",
+                                                            "ended_by_mutual_agreement", "dismissed_for_disciplinary_reasons",
+                                                            "redundancy", "unknown", "other"]), "?"),
+                                   F("OtherEndReason", NES, "?", ex="Business closed"),
+                                   F("EndReasonSelfEmployed", NES, "?", ex="Bankruptcy"),
+                                   F("WaiverOfRights", T2, "?"), F("OtherBenefits", T2, "?"),
+                                   F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
+                                                              "other_compensation"])),
+                                                 F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?"),
+              F("RightToBenefit", [F("ConfirmationGround", E(["article_64", "article_65_1"]), "?"),
+                                   F("RejectionGround", E(["no_entitlement_under_issuing_legislation",
+                                                           "export_not_claimed_properly"]), "?"),
+                                   F("Period", P, "?")], "?")),
+    # U018/U019: a wholly unemployed frontier worker may also register with the employment services of the
+    # State of last activity (Article 65(2) of Regulation 883/2004, Article 56 of Regulation 987/2009
+    # [REG883][REG987]): U018 asks whether and since when the person is registered there, U019 answers.
+    # UNCERTAIN: the forms' fields follow the titles.
+    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D), F("ConcernedPeriod", P, "?"), F("Question", T2, "?")])),
+    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?"), F("DeregistrationDate", D, "?"),
+                                      F("Institution", I, "?", ex="NL:UWV"), F("Remarks", T2, "?")])),
     # U020: reimbursement of unemployment benefits, Articles 65(6) and 65(7) of Regulation 883/2004 and
     # Article 70 of Regulation 987/2009 [CH-SED] U020-4-1-en.htm (CDM 4.1): general information (the
     # reimbursement request ID, the number of individual claims, the total amount requested, the SEPA bank
@@ -1019,9 +1128,28 @@ SPEC = {
               F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON),
                                     F("Period", FP), F("Amount", M)], "+")),
     "U021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
-    "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
-    "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
-    "U025": REP(),
+    # UB_BUC_04 after the reimbursement request U020 [SVAR]: U023 contests it (a contestation ID, per
+    # individual claim the claim contested and why), U029 answers the contestation with an amended request
+    # (NAV's U029 master and child documents [EPDF]: the reimbursement request ID, the contestation ID, the
+    # amended request ID, the updated total; per individual claim the IDs, the sequential number, the
+    # status, the person, the institution that certified the insurance record, the working periods
+    # considered, the reimbursement period, the last payment date, the amount); U024 tells the payment and
+    # U025 acknowledges it. UNCERTAIN: U023's, U024's and U025's fields follow U029 and the titles; the
+    # contestation reasons and U029's status codes (01, 02, 03 read as active, inactive, closed [EPDF]) are
+    # not in a public code list.
+    "U023": S(F("ReimbursementContest", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                         F("NumberOfContestedClaims", N, ex="1"), F("ContestedAmount", M),
+                                         F("Reason", T2, ex="The person was not unemployed for the whole period.")]),
+              F("ContestedIndividualClaim", [F("SequentialNumber", N, ex="1"), F("ContestedIndividualClaimId", NES, ex="U020-2026-0007-1"),
+                                             F("Person", UB_CLAIM_PERSON), F("ContestedAmount", M),
+                                             F("Reason", E(["not_unemployed", "period_not_covered", "amount_too_high",
+                                                            "claim_submitted_late", "other"]), ex="period_not_covered"),
+                                             F("Text", T2, "?")], "*")),
+    "U024": S(F("ReimbursementPayment", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("Amount", M), F("PaymentDate", D),
+                                         F("PaymentReference", NES, "?", ex="U020-2026-0007 ONEM"),
+                                         F("PaidIndividualClaim", [F("SequentialNumber", N, ex="1"), F("Amount", M)], "*")])),
+    "U025": S(F("PaymentAcknowledgement", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("AmountReceived", M), F("DateOfReceipt", D),
+                                           F("Remarks", T2, "?")])),
     # U026: charging interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
     # 987/2009 [CH-SED] U026_en.htm (CDM 4.2): the reimbursement request ID, the due date, the total amount
     # of outstanding claims, the interest rate; the individual claims the interest applies to (sequential
@@ -1040,7 +1168,18 @@ SPEC = {
                                   F("ReasonForNonAcceptance", NES, "?", ex="Other"),
                                   F("AdditionalInformation", T2, "?"),
                                   F("ClaimNotSubjectToInterest", [F("SequentialNumber", N, ex="1")], "*")])),
-    "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
+    "U029": S(F("GeneralInformation", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                       F("AmendedReimbursementRequestId", NES, ex="U029-2026-0003"),
+                                       F("UpdatedTotalAmountRequested", M)]),
+              F("IndividualClaim", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                    F("AmendedReimbursementRequestId", NES, ex="U029-2026-0003"),
+                                    F("SequentialNumber", N, ex="1"),
+                                    F("ContestedIndividualClaimId", NES, "?", ex="U020-2026-0007-1"),
+                                    F("AmendedContestedIndividualClaimId", NES, "?", ex="U029-2026-0003-1"),
+                                    F("Status", E(["01", "02", "03"])), F("Person", UB_CLAIM_PERSON),
+                                    F("InstitutionWhichCertifiedInsuranceRecord", I, ex="NL:UWV"),
+                                    F("WorkingPeriodConsidered", P, "+"), F("ReimbursementPeriod", P),
+                                    F("LastPaymentDate", D), F("RequestedAmount", M)], "*")),
     # ---- AD (X) ----
     "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
     "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])), F("Reason", T2, "?")]), persons=CONTEXT),
