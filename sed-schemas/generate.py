@@ -1181,12 +1181,36 @@ SPEC = {
                                     F("WorkingPeriodConsidered", P, "+"), F("ReimbursementPeriod", P),
                                     F("LastPaymentDate", D), F("RequestedAmount", M)], "*")),
     # ---- AD (X) ----
-    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
-    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])), F("Reason", T2, "?")]), persons=CONTEXT),
-    "X004": S(F("Reopening", [F("ReopeningDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
+    # X002: request to reopen a closed case: the reason (new information available, wrong information given,
+    # case closed by mistake, other) and its text [WAPP x002.d.ts Gjenaapning, Gjenaapning.tsx, mocks/seds/x002.json].
+    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"),
+                                  F("ReasonType", E(["new_information_available", "incorrect_information_provided",
+                                                     "case_closed_by_mistake", "other"]), ex="new_information_available"),
+                                  F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
+    # X003: the reply to X002: agreed or not and, if not, why (the person died, the case was archived, other)
+    # [WAPP x003.d.ts SvarGjenaapning, SvarGjenaapning.tsx, mocks/seds/x003.json].
+    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])),
+                                F("ReasonType", E(["person_deceased", "case_archived", "other"]), "?"),
+                                F("Reason", T2, "?")]), persons=CONTEXT),
+    # X004: the case owner's decision on the reopening: whether the case is reopened and, if not, why (no
+    # participant, or some participants, cannot reopen it) [WAPP x004.d.ts BekreftelseGjenaapning,
+    # BekreftelseGjenaapning.tsx, mocks/seds/x004.json]. The engine reopens on X004 (AD_BUC_02) whatever it
+    # says: a "no" is information for the participants.
+    "X004": S(F("Reopening", [F("ReopeningDate", D), F("CaseReopened", E(["yes", "no"]), ex="yes"),
+                              F("ReasonType", E(["no_participant_can_reopen", "some_participants_cannot_reopen"]), "?"),
+                              F("Reason", T2, "?")]), persons=CONTEXT),
+    # X005: the institution added to the case and the reason [PRE X005-NAV.json leggtilinstitusjon{institusjon,
+    # grunn}]; the engine reads AddParticipant/Institution/InstitutionID (AD_BUC_03): kept first.
     "X005": S(F("AddParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
+    # X006: the institution removed from the case [M-SED nav/X006FjernInstitusjon.kt, M-MOCK sedX006.json] and the
+    # reason; the engine reads RemoveParticipant/Institution/InstitutionID (AD_BUC_04): kept first.
     "X006": S(F("RemoveParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
-    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
+    # X007: forwarding the case: the institution it goes to, the one it leaves, why (the institution is not,
+    # or no longer, the competent one; other) and the text [WAPP x007.d.ts Videresend, Videresend.tsx,
+    # mocks/seds/x007.json]. The engine reads ForwardTo/Institution/InstitutionID (AD_BUC_05): kept first.
+    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("RemovedInstitution", I, "?", ex="NL:GAK"),
+                              F("ReasonType", E(["institution_not_competent", "institution_no_longer_competent", "other"]), "?"),
+                              F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
     "X008": S(F("Invalidation", [F("InvalidatedSed", "SedTypeCodeType", ex="P8000"), F("DocumentID", "DocumentIdType"),
                                  F("IssueDate", D),
                                  F("ReasonType", E(["sent_in_error", "wrong_person", "wrong_content", "duplicate", "other"])),
@@ -1201,7 +1225,14 @@ SPEC = {
                               F("ReasonText", T2, ex="Our institution is not competent for this benefit.")]), persons=CONTEXT),
     "X012": S(F("Clarification", [F("Document", REF), F("Part", NES, ex="Section 5, insurance periods"),
                                   F("Reason", T2, ex="The end date of the second period is missing.")]), persons=CONTEXT),
-    "X013": S(F("ClarificationReply", [F("Document", REF, "?"), F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
+    # X013: the reply to X012, the request for clarification of a document; X012 names, per item, the part
+    # and the point to clarify and why [WAPP sed.d.ts X012Sed, KlargjoerInfoItem]: X013 answers item by item.
+    # UNCERTAIN: no public model of X013 itself was found; its items mirror X012's.
+    "X013": S(F("ClarificationReply", [F("Document", REF, "?"),
+                                       F("ClarifiedItem", [F("Part", NES, ex="Section 5, insurance periods"),
+                                                           F("Point", NES, "?", ex="5.2"),
+                                                           F("Answer", T2, ex="The second period ended on 1999-12-31.")], "*"),
+                                       F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
     "X050": S(F("BusinessException", [F("ErrorCode", NES, ex="BUSINESS_RULE_VIOLATION"),
                                       F("Description", T2, ex="The document could not be processed."),
                                       F("RelatedDocument", REF, "?")]), persons=CONTEXT),
