@@ -163,6 +163,8 @@ def P4000_PERIOD(*extra):
 #            U029 master and child documents, CDM 4.3)
 #   [REG883] Regulation (EC) No 883/2004, consolidated text (EUR-Lex, CELEX 32004R0883), the article named
 #   [REG987] Regulation (EC) No 987/2009, consolidated text (EUR-Lex, CELEX 32009R0987), the article named
+#   [REC-GUIDE] the EC's "Guidelines for the use of Recovery SEDs and Flows" v1.0 (February 2011), as copied at
+#            https://docsbay.net/recovery-guidelines-for-business-flows-and-seds (its table of business flows)
 #            (a form's fields are read from the article only where no copy of the form shows them: each such
 #            entry says UNCERTAIN)
 SPEC = {
@@ -861,7 +863,8 @@ SPEC = {
                                 F("LegalBasis", NES, ex="Article 73(1) of Regulation (EC) No 987/2009")])),
     "R009": S(F("RefundReply", [F("Outcome", DEC), F("RefundedAmount", M, "?"), F("Reason", T2, "?")])),
     # R010 (R_BUC_04): offsetting of contributions paid provisionally to the institution of a State whose
-    # legislation turned out not to apply (Article 73(2) of Regulation 987/2009 [REG987]): whom it concerns
+    # legislation turned out not to apply (Article 73(2) of Regulation 987/2009 [REG987], the EC's business flow
+    # RECOV 4 [REC-GUIDE]): whom it concerns
     # (a person or an employer, as the EC's recovery forms ask [CH-SED] R028_en.htm), the provisional period,
     # the State whose legislation applies, the contributions paid provisionally, the amount to be
     # reimbursed or offset, the account. UNCERTAIN: R010's own form was not found.
@@ -874,8 +877,8 @@ SPEC = {
     # reimbursed or offset, the payment date, the reason. UNCERTAIN: as R010.
     "R011": S(F("ProvisionalContributionsReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("OffsetAmount", M, "?"),
                                                   F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
-    # R012 (R_BUC_05): request for information useful for recovering a claim (Article 76 of Regulation
-    # 987/2009 [REG987]: the request names the person, natural or legal, the last known address and other
+    # R012 (R_BUC_05, business flow RECOV 5 [REC-GUIDE]): request for information useful for recovering a
+    # claim (Article 76 of Regulation 987/2009 [REG987]: the request names the person, natural or legal, the last known address and other
     # identification, the nature and amount of the claim): whom it concerns (person or employer [CH-SED]
     # R028_en.htm), the last address, the claim, the information asked for. UNCERTAIN: R012's own form was
     # not found; the fields follow Article 76(2).
@@ -908,10 +911,13 @@ SPEC = {
                                   F("MeasureTaken", E(["recovery", "precautionary_measures", "payment_arrangement", "none"]), "?"),
                                   F("AmountRecovered", M, "?"), F("PaymentDeadline", D, "?"),
                                   F("Text", T2, ex="Recovery measures were started.")])),
-    # R_BUC_07 (recovery, Articles 78-85 of Regulation 987/2009 [REG987]): R019, sent by either side, asks
-    # about the state of the recovery and R033 answers it (the amounts recovered and remitted, Article 81);
-    # R025 (case owner) amends the claim; R034 (either side) notifies a dispute on the claim or on the
-    # enforcement (Article 82), which suspends the recovery; R036 (case owner) withdraws the request.
+    # R_BUC_07 (recovery, Articles 75-85 and 90 of Regulation 987/2009 [REG987]; the EC's recovery guidelines
+    # [REC-GUIDE] list its flows: the request for recovery or precautionary measures with time to pay or
+    # instalments (Article 80(2)), the contestation (Article 81), the final statement on the results of the
+    # recovery and the reimbursement of costs (Article 85)): R019, sent by either side, asks about the state
+    # of the recovery and R033 answers it (the state, the amounts recovered and remitted, an instalment
+    # arrangement); R025 (case owner) amends the claim; R034 (either side) notifies a contestation of the
+    # claim or of the enforcement, which may suspend the recovery; R036 (case owner) withdraws the request.
     # UNCERTAIN: no public source names the content of R019, R025, R033, R034 or R036; each follows
     # R_BUC_07's flow [CAT][SVAR] and the recovery articles of Regulation 987/2009 [REG987].
     "R019": S(F("RecoveryStatusRequest", [F("RecoveryRequest", REF, "?"),
@@ -1028,8 +1034,9 @@ SPEC = {
                                    F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
                                                               "other_compensation"])),
                                                  F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?")),
-    # U003: request for wage information (the salaries Article 62(3) of Regulation 883/2004 lets a frontier
-    # worker's State of residence take into account [REG883]); what U004 answers with, as NAV models U004
+    # U003: request for salary information, Article 62 of Regulation 883/2004 and Article 54(2) of Regulation
+    # 987/2009 ([CH-SED] U003-4-1-en.htm "Request Salary Info", CDM 4.1; the form's copy stops after the person
+    # block); what U004 answers with, as NAV models U004
     # [WSED U004Sed, Loennsopplysning]: per period the kind of employment, the incomes by kind, the working
     # days and hours. UNCERTAIN: U003's own fields follow the reply.
     "U003": S(F("WagesRequest", [F("ReferencePeriod", FP),
