@@ -1035,13 +1035,17 @@ SPEC = {
                                                               "other_compensation"])),
                                                  F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?")),
     # U003: request for salary information, Article 62 of Regulation 883/2004 and Article 54(2) of Regulation
-    # 987/2009 ([CH-SED] U003-4-1-en.htm "Request Salary Info", CDM 4.1; the form's copy stops after the person
-    # block); what U004 answers with, as NAV models U004
-    # [WSED U004Sed, Loennsopplysning]: per period the kind of employment, the incomes by kind, the working
-    # days and hours. UNCERTAIN: U003's own fields follow the reply.
-    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP),
-                                 F("RequestedItem", E(["gross_income", "income_by_kind", "working_days", "working_hours"]), "*"),
-                                 F("Employer", "EmployerType", "?"), F("Question", T2, "?")])),
+    # 987/2009 ([CH-SED] U003-4-1-en.htm "Request Salary Info", CDM 4.1). The EC's guidance on U003
+    # [EC-GUIDE] https://9dok.net/document/qmj7j1k4-sed-u-request-salary-info.html: the request identifies
+    # the record: the last address in the State of the former activity, the employment or self-employment
+    # whose income is to be certified (the employer), supporting documents (payslips, tax returns), and
+    # whether net or gross earnings are wanted; the salary comes back as the average per month of the
+    # period (U004, NAV's model [WSED U004Sed, Loennsopplysning]). UNCERTAIN: field names are this project's.
+    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP), F("LastAddressInMemberStateOfActivity", ADDRESS_FIELDS, "?"),
+                                 F("Activity", [F("Kind", E(["employed", "self_employed"])), F("Employer", "EmployerType", "?"),
+                                                F("SelfEmployedActivity", NES, "?", ex="Bakery")], "*"),
+                                 F("EarningsKind", E(["gross", "net"])), F("SupportingDocuments", DOCS, "?"),
+                                 F("Question", T2, "?")])),
     "U004": S(F("Wages", [F("Wage", [F("Period", FP), F("GrossAmount", M)], "+")])),
     # U005/U006: family information for an unemployment benefit whose amount depends on the family members
     # (UB_BUC_01 [CAT]): who the family members are,
