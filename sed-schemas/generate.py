@@ -157,6 +157,20 @@ def P4000_PERIOD(*extra):
             F("AdditionalInformation", T2, "?")]
 
 
+# Source tags of the SPEC comments: those of buc-definitions/seds.toml's header and of
+# ../shared/domain/eessi.md section 0 (CAT, SVAR, WSED, M-SED, M-MOCK, PRE, CPI, RDN...), plus:
+#   [WAPP]   navikt/eux-web-app @166d40a0: src/declarations/x002.d.ts, x003.d.ts, x004.d.ts, x007.d.ts (the X-SED
+#            models), src/applications/SvarSed/<Section>/<Section>.tsx (the value lists offered) with
+#            public/locales/nb/el.json (their labels), src/mocks/seds/*.json (example bodies)
+#   [EPDF]   navikt/eux-pdf @7b777c68: src/test/resources/mocks/u029-master-document.json,
+#            u029-child-document-001.json, src/main/kotlin/no/nav/eux/pdf/service/U029PdfGenerator.kt (RINA's
+#            U029 master and child documents, CDM 4.3)
+#   [REG883] Regulation (EC) No 883/2004, consolidated text (EUR-Lex, CELEX 32004R0883), the article named
+#   [REG987] Regulation (EC) No 987/2009, consolidated text (EUR-Lex, CELEX 32009R0987), the article named
+#   [REC-GUIDE] the EC's "Guidelines for the use of Recovery SEDs and Flows" v1.0 (February 2011), as copied at
+#            https://docsbay.net/recovery-guidelines-for-business-flows-and-seds (its table of business flows)
+#            (a form's fields are read from the article only where no copy of the form shows them: each such
+#            entry says UNCERTAIN)
 SPEC = {
     # ---- LA ----
     "A001": S(F("Employer", "EmployerType", "*"),
@@ -169,8 +183,23 @@ SPEC = {
     "A002": S(F("Rejection", [F("Outcome", E(["not_granted", "granted_for_other_period"]), ex="granted_for_other_period"),
                               F("OtherPeriod", P, "?"),
                               F("Reason", T2, ex="The exception is accepted for the first 12 months only.")])),
-    "A005": REQ("Employment contract and place of work"),
-    "A006": REP(),
+    # A005 (LA_BUC_06): NAV's model of A005 adds nothing to the common part of the applicable-legislation
+    # SEDs (the person, the employers) [M-SED medlemskap/impl/MedlemskapA005.kt: empty]: the request itself
+    # is what is asked (the items, the period concerned, the documents, a reply date). UNCERTAIN: no public
+    # source shows the EC form's request fields; they follow the title and LA_BUC_06's flow (A005 -> A006).
+    "A005": S(F("Employer", "EmployerType", "*"),
+              F("RequestForMoreInformation", [F("ConcernedPeriod", P, "?"),
+                                              F("RequestedItem", NES, "+", ex="Employment contract and place of work"),
+                                              F("Question", T2, ex="Please send the employment contract and say where the work is done."),
+                                              F("RequestedDocuments", DOCS, "?"), F("ReplyBefore", D, "?")])),
+    # A006: the reply to A005 [M-SED MedlemskapA006.kt: empty, the common part only]: the answer per item
+    # asked, the period it concerns, the documents sent. UNCERTAIN: fields follow the title and A005.
+    "A006": S(F("Employer", "EmployerType", "*"),
+              F("ReplyToRequestForMoreInformation", [F("Outcome", OUT),
+                                                     F("AnsweredItem", [F("Item", NES, ex="Employment contract and place of work"),
+                                                                        F("Answer", T2, ex="The work is done at the client's site in Antwerpen.")], "*"),
+                                                     F("ConcernedPeriod", P, "?"), F("Text", T4, "?"),
+                                                     F("ProvidedDocuments", DOCS, "?")])),
     "A007": S(F("ProvisionalDecision", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                          F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART),
                                          F("Reason", T2, "?")])),
@@ -196,12 +225,30 @@ SPEC = {
                                            F("Remarks", T2, "?")])),
     "DA002": S(F("Certification", [F("Event", EVENT), F("EventDate", D), F("EntitlementPeriod", P),
                                     F("CompetentInstitution", I)])),
-    "DA003": S(F("Cancellation", [F("CancelledFrom", D), F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
-    "DA003A": S(F("Acknowledgement", [F("Outcome", OUT), F("Remarks", T2, "?")])),
+    # DA003: the cancellation of the certification of the right to benefits in kind (DA002): the certification
+    # cancelled, the event, the date from which it no longer holds and why. UNCERTAIN: no public source shows
+    # the form's fields; they follow the title and DA002 (the certification it cancels).
+    "DA003": S(F("Cancellation", [F("CancelledCertification", REF, "?"), F("Event", EVENT), F("EventDate", D),
+                                  F("CancelledFrom", D),
+                                  F("ReasonType", E(["not_recognised_as_accident_at_work_or_occupational_disease",
+                                                     "not_insured_on_event_date", "other"])),
+                                  F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
+    # DA003A: the reply to DA003: the cancellation acknowledged, or contested with the reason; the date the
+    # institution of the place of stay or residence stopped providing benefits in kind, and what it provided
+    # after the cancellation. UNCERTAIN: fields follow the title and the DA003 -> DA003A pair [SVAR].
+    "DA003A": S(F("Acknowledgement", [F("Outcome", E(["acknowledged", "contested"])), F("BenefitsInKindEndedOn", D, "?"),
+                                      F("BenefitsProvidedAfterCancellation", M, "?"), F("Remarks", T2, "?")])),
     "DA004": S(F("RatesRequest", [F("Treatment", NES, ex="Physiotherapy after a knee injury"), F("TreatmentPeriod", FP),
                                    F("Question", T2, ex="Please send the rates applicable to this treatment.")])),
-    "DA005": S(F("RatesReply", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
-                                 F("Rate", M)])),
+    # DA005: the reply to DA004 with the rates (tariffs) of the institution of the place of stay or residence
+    # for the treatment asked about (Article 36 of Regulation 883/2004 [REG883]): per rate the item, the amount, its unit, the date it applies from; the legal basis.
+    # UNCERTAIN: the form's own fields are not public; they follow the title and the request (DA004).
+    "DA005": S(F("RatesReply", [F("Treatment", NES, ex="Physiotherapy after a knee injury"),
+                                F("Rate", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
+                                           F("Amount", M), F("Unit", E(["per_session", "per_day", "per_item", "flat_rate"])),
+                                           F("ValidFrom", D, "?")], "+"),
+                                F("LegalBasis", NES, "?", ex="National tariff of the health insurance"),
+                                F("Remarks", T2, "?")])),
     "DA006": S(F("TreatmentRequest", [F("Treatment", NES, ex="Knee surgery"), F("PlannedPeriod", P),
                                        F("TreatingInstitution", NES, ex="Fictitious University Hospital"),
                                        F("EstimatedCost", M, "?")])),
@@ -287,7 +334,13 @@ SPEC = {
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
     "DA040": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                          F("Reason", T2, "?")])),
-    "DA041": S(F("EndOfIncapacity", [F("EndDate", D), F("ResumedWork", B)])),
+    # DA041: the end of the incapacity for work after an accident at work or an occupational disease: the
+    # event, the incapacity period, its end and why it ended, whether work was resumed and a permanent
+    # incapacity is expected. UNCERTAIN: fields follow the title (its cash-benefit twin S048 [CAT]).
+    "DA041": S(F("EndOfIncapacity", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P, "?"), F("EndDate", D),
+                                      F("EndReason", E(["recovery", "consolidation", "resumed_work", "death", "other"]), ex="recovery"),
+                                      F("ResumedWork", B), F("PermanentIncapacityExpected", B, "?"),
+                                      F("Remarks", T2, "?")])),
     "DA042": S(F("MedicalReport", [F("ExaminationDate", D), F("Findings", T2, ex="Fracture of the left wrist, healing normally."),
                                     F("IncapacityPeriod", P, "?")])),
     "DA043": S(F("Appointment", [F("AppointedPerson", NES, ex="A. Example, inspector"), F("Function", NES, ex="Accident inspector"),
@@ -300,18 +353,63 @@ SPEC = {
                                       F("Question", T2, "?")])),
     "DA047": S(F("DecisionReply", [F("Outcome", DEC), F("DateOfRecoveryOrConsolidation", D, "?"), F("Reason", T2, "?")])),
     "DA048": S(F("Contest", [F("Event", EVENT), F("EventDate", D), F("Reason", T2, ex="The accident happened outside working hours.")])),
-    "DA049": INFO("Further evidence on the circumstances of the accident is attached."),
+    # DA049 (AW_BUC_08, contestation of the application of legislation): the case owner's follow-up of its
+    # contestation DA048 [CAT]: the contestation it follows, the event, what changed (further evidence, the
+    # contestation maintained or withdrawn) and the documents. UNCERTAIN: no public source describes DA049;
+    # the body follows AW_BUC_08's flow (DA048 -> DA049, both from the case owner).
+    "DA049": S(F("ContestationFollowUp", [F("Contestation", REF, "?"), F("Event", EVENT), F("EventDate", D),
+                                          F("Kind", E(["further_evidence", "contestation_maintained", "contestation_withdrawn"]),
+                                            ex="further_evidence"),
+                                          F("Text", T4, ex="Further evidence on the circumstances of the accident is attached."),
+                                          F("Documents", DOCS, "?")])),
     "DA050": S(F("Forwarding", [F("DiseaseDescription", T2, ex="Occupational asthma"), F("DeclarationDate", D),
                                  F("ExposureCountry", C, "+", ex="NL")])),
-    "DA051": S(F("Forwarding", [F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
-                                 F("DeclarationDate", D)])),
+    # DA051: an institution finds the conditions for an occupational disease not met under its legislation and
+    # forwards the declaration to the institution of the State where the person earlier pursued an activity
+    # likely to cause it (Article 36(2) of Regulation 987/2009 [REG987]): the disease, the declaration's date,
+    # the conditions not met, the decision, the institution the declaration is forwarded to, the exposure
+    # periods, the documents. UNCERTAIN: the form's own field names are not public.
+    "DA051": S(F("Forwarding", [F("DiseaseDescription", T2, "?", ex="Occupational asthma"),
+                                F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
+                                F("DeclarationDate", D), F("DecisionDate", D, "?"), F("ForwardedTo", I, "?"),
+                                F("ExposurePeriod", [F("Period", P), F("Country", C, ex="NL"),
+                                                     F("Activity", NES, "?", ex="Baker")], "*"),
+                                F("Documents", DOCS, "?")])),
     "DA052": S(F("Appeal", [F("AppealDate", D), F("RejectionDate", D), F("Text", T2, "?")])),
     "DA053": S(F("AdvancePayment", [F("Amount", M), F("PaymentDate", D), F("Period", P)])),
     "DA054": S(F("AdvancePaymentReply", [F("Outcome", DEC), F("Amount", M, "?"), F("Reason", T2, "?")])),
-    "DA055": S(F("AppealOutcome", [F("Outcome", E(["upheld", "rejected", "pending"])), F("Text", T2, "?")])),
-    "DA057": REQ("Aggravation of an occupational disease"),
-    "DA058": REP(),
-    "DA059": S(F("IncapacityRequest", [F("ReferenceDate", D), F("Question", T2, ex="What was the degree of incapacity on this date?")])),
+    # DA055 (AW_BUC_10a, appeal against a rejection, Article 37 of Regulation 987/2009 [REG987]): the case
+    # owner tells the outcome of the appeal against the rejection (DA052): the appeal, its outcome, the
+    # decision date, the advance payments to be settled. UNCERTAIN: the form's fields are not public.
+    "DA055": S(F("AppealOutcome", [F("AppealDate", D, "?"), F("Outcome", E(["upheld", "rejected", "pending"])),
+                                   F("DecisionDate", D, "?"), F("AdvancePaymentsToBeReimbursed", M, "?"),
+                                   F("Text", T2, "?")])),
+    # DA057: request for information on the aggravation of an occupational disease (Article 38 of Regulation
+    # 987/2009 [REG987]: the institution may ask a previously competent institution for the benefits it
+    # granted for the disease): the disease, its recognition, the aggravation, the information asked for.
+    # UNCERTAIN: the form's own fields are not public; the items follow the regulation's wording.
+    "DA057": S(F("AggravationRequest", [F("DiseaseDescription", T2, ex="Noise-induced hearing loss"),
+                                        F("RecognitionDate", D, "?"), F("AggravationDate", D),
+                                        F("RequestedInformation", E(["benefits_granted", "degree_of_incapacity",
+                                                                     "exposure_periods", "medical_reports"]), "+",
+                                          ex="benefits_granted"),
+                                        F("Question", T2, "?"), F("ReplyBefore", D, "?")])),
+    # DA058: the reply to DA057 (Article 38 of Regulation 987/2009 [REG987]): the benefits granted for the
+    # disease (kind, period, amount), the degree of incapacity recognised, the exposure periods, the
+    # documents. UNCERTAIN: the form's own fields are not public.
+    "DA058": S(F("AggravationReply", [F("Outcome", OUT),
+                                      F("BenefitGranted", [F("Kind", E(["benefits_in_kind", "cash_benefit", "pension"])),
+                                                           F("Period", P), F("Amount", M, "?")], "*"),
+                                      F("DegreeOfIncapacity", PCT, "?"), F("ExposurePeriod", P, "*"),
+                                      F("Text", T2, "?"), F("ProvidedDocuments", DOCS, "?")])),
+    # DA059: request for the degree of a previous or subsequent incapacity for work (Article 39 of Regulation
+    # 987/2009 [REG987]: an institution gives, on request, the degree of a previous or subsequent incapacity):
+    # the accident or disease now assessed, whether the other one came before or after, its date, the
+    # reference date of the degree. UNCERTAIN: the form's own fields are not public.
+    "DA059": S(F("IncapacityRequest", [F("Event", EVENT), F("EventDate", D),
+                                       F("OtherIncapacity", E(["previous", "subsequent"])), F("OtherEventDate", D, "?"),
+                                       F("ReferenceDate", D),
+                                       F("Question", T2, ex="What was the degree of incapacity on this date?")])),
     "DA060": S(F("IncapacityDegree", [F("DegreePercentage", PCT), F("ValidFrom", D), F("Text", T2, "?")])),
     "DA061": S(F("ForwardedClaim", [F("ClaimDate", D), F("Benefit", E(["pension", "supplementary_benefit"])),
                                      F("CompetentInstitution", I)])),
@@ -366,16 +464,44 @@ SPEC = {
                                   F("Frequency", E(["monthly", "yearly"])), F("RecipientName", NES, ex="Lotte Verhoeven"),
                                   F("NumberOfPersons", N, "?")], "*"),
               persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
-    "F004": REQ("Further explanation of the competence decision"),
-    "F005": REP(),
+    # F004: a request for further explanation of a document of the case (typically the decision F002 or
+    # F003): the document, the items to explain, the question, a reply date. No child and no employer at the
+    # SED's root: routing/belgium.toml places only a case's first family SED by them; a later one follows the
+    # case. UNCERTAIN: no public source describes the form's fields; they follow the title and FB_BUC_01.
+    "F004": S(F("RequestForExplanation", [F("Document", REF, "?"),
+                                          F("Item", NES, "+", ex="Period of the differential supplement"),
+                                          F("Question", T2, ex="Please explain how the period of the supplement was fixed."),
+                                          F("ReplyBefore", D, "?")])),
+    # F005: the reply to F004: the explanation per item, the documents. UNCERTAIN: as F004.
+    "F005": S(F("Explanation", [F("Document", REF, "?"),
+                                F("ExplainedItem", [F("Item", NES, ex="Period of the differential supplement"),
+                                                    F("Answer", T2, ex="The supplement starts the month the claim was received.")], "+"),
+                                F("Text", T4, "?"), F("ProvidedDocuments", DOCS, "?")])),
     "F016": S(F("TransferRequest", [F("Period", P), F("PayeeName", NES, ex="Lotte Verhoeven"), F("BankAccount", BANK)])),
     "F017": S(F("TransferReply", [F("Outcome", DEC), F("TransferFrom", D, "?"), F("Reason", T2, "?")])),
-    "F018": S(F("PeriodsRequest", [F("DateDeath", D), F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
-    "F019": S(F("InsurancePeriods", IPS)),
-    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P)])),
-    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P)])),
-    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Question", T2, ex="Please confirm the periods of employment.")])),
-    "F023": S(F("InsurancePeriods", IPS)),
+    # F018-F021: the supplements of family benefits under the priority rules (Article 68(1)-(2) of Regulation
+    # 883/2004 [REG883]: the priority by activity, pension or residence; the State second in line pays a
+    # differential supplement). F018 asks for the insurance periods the supplement depends on; F019 gives
+    # them; F020 says which State has priority and on which ground; F021 is the claim for the supplement.
+    # UNCERTAIN: no public source shows the forms' fields; they follow the titles and the regulation.
+    "F018": S(F("PeriodsRequest", [F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), ex="differential_supplement"), F("ReferencePeriod", P, "?"),
+                                   F("DateDeath", D, "?"),
+                                   F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
+    "F019": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
+    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P),
+                             F("PriorityGround", E(["employment_or_self_employment", "pension", "residence"])),
+                             F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), "?"), F("AmountPaidByPriorityState", M, "?"),
+                             F("Remarks", T2, "?")])),
+    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P), F("ReceivedDate", D, "?"),
+                          F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), "?", ex="differential_supplement"),
+                          F("AmountPaidByPriorityState", M, "?"), F("BankAccount", BANK, "?"),
+                          F("Remarks", T2, "?")])),
+    # F022/F023: a request for the periods (of employment, self-employment, insurance or residence) a family
+    # benefit depends on, and the reply with them. UNCERTAIN: fields follow the titles.
+    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P),
+                                   F("PeriodKind", E(["employment", "self_employment", "insurance", "residence"]), "*"),
+                                   F("Question", T2, ex="Please confirm the periods of employment.")])),
+    "F023": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
     # F026: request for more information on adoption, income, an orphan's benefits, other information on
     # the child, education and the educational institution, each with the items asked for and free text
     # [WSED F026Sed, AnmodningOmMerInformasjon, EtterspurtInformasjon, the *EtterspurtInformasjonType
@@ -424,10 +550,31 @@ SPEC = {
                               F("Criteria", T2, ex="Family, home and main activity are in Belgium."), F("IsFinal", B)])),
     "H004": S(F("ResidenceReply", [F("Answer", E(["agree", "disagree"]), ex="disagree"), F("Reason", T2, "?"),
                                    F("ProposedMemberState", C, "?", ex="NL")])),
-    "H005": REQ("Place of residence"),
-    "H006": REP(),
+    # H005: request for information on residence, Article 76 of Regulation 883/2004 and Article 11 of
+    # Regulation 987/2009 (title and legal basis: [CH-SED] /de/d/17926/download:H005-4-2-sv.htm, CDM 4.2): the
+    # elements Article 11(1) names for the centre of interests [REG987] (duration and continuity of presence,
+    # the nature of the activity, family status and ties, non-remunerated activity, a student's source of
+    # income, housing, tax residence), the period concerned, the question. UNCERTAIN: the form's copies stop
+    # after the person block; the items follow Article 11.
+    "H005": S(F("ResidenceRequest", [F("ConcernedPeriod", P, "?"), F("RequestedElement", E(["duration_and_continuity_of_presence", "nature_of_activity", "family_status_and_ties", "non_remunerated_activity", "source_of_income_of_student", "housing_situation", "tax_residence"]), "+"),
+                                     F("Question", T2, ex="In which State does the person have the centre of interests?"),
+                                     F("ReplyBefore", D, "?")])),
+    # H006: the reply to H005 [CH-SED] (as H005), element by element of Article 11(1) of Regulation
+    # 987/2009 [REG987], with the State of residence the replying institution concludes on. UNCERTAIN: as H005.
+    "H006": S(F("ResidenceInformation", [F("DurationAndContinuityOfPresence", T2, "?", ex="Lives in Gent since 2019, all year."),
+                                         F("Activity", T2, "?", ex="Employed full time in Gent."),
+                                         F("FamilyStatusAndTies", T2, "?"), F("NonRemuneratedActivity", T2, "?"),
+                                         F("SourceOfIncomeOfStudent", T2, "?"), F("HousingSituation", T2, "?"),
+                                         F("TaxResidence", C, "?", ex="BE"), F("ConcludedMemberStateOfResidence", C, "?", ex="BE"),
+                                         F("Remarks", T2, "?"), F("ProvidedDocuments", DOCS, "?")])),
     "H010": S(F("Change", [F("PreviousMemberState", C, ex="NL"), F("NewMemberState", C, ex="BE"), F("ChangeDate", D)])),
-    "H011": S(F("ChangeRequest", [F("Question", T2, ex="From which date does Belgian legislation apply?"), F("ConcernedPeriod", P, "?")])),
+    # H011: request for the date from which the applicable legislation changes (H_BUC_05 with H012): the
+    # legislation that applies now, the one presumed to apply, the reason, the period. UNCERTAIN: fields
+    # follow the title and the reply H012.
+    "H011": S(F("ChangeRequest", [F("CurrentMemberState", C, "?", ex="NL"), F("PresumedNewMemberState", C, "?", ex="BE"),
+                                  F("Reason", E(["change_of_residence", "change_of_activity", "posting_ended", "other"]), "?"),
+                                  F("Question", T2, ex="From which date does Belgian legislation apply?"),
+                                  F("ConcernedPeriod", P, "?")])),
     "H012": S(F("ChangeReply", [F("ChangeDate", D), F("NewMemberState", C, ex="BE"), F("Remarks", T2, "?")])),
     "H020": S(F("ReimbursementClaim", [F("CreditorInstitution", I, ex="BE:INAMI"), F("DebtorInstitution", I, ex="NL:SVB"),
                                        F("Invoice", [F("InvoiceNumber", NES, ex="INV-2026-0007"), F("InvoiceDate", D),
@@ -436,11 +583,19 @@ SPEC = {
     "H021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M), F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
     "H061": S(F("PINExchange", [F("Kind", E(["notification", "request"])), F("PersonalIdentificationNumber", PIN, "?"),
                                 F("Remarks", T2, "?")])),
-    "H062": S(F("PINReply", [F("PersonalIdentificationNumber", PIN, "+")])),
+    # H062: the reply to H061: the PINs found (country, number, sector, institution: the PIN type of the
+    # person block) or why none is given. UNCERTAIN: fields follow the title.
+    "H062": S(F("PINReply", [F("Outcome", E(["found", "not_found"])), F("PersonalIdentificationNumber", PIN, "+"),
+                             F("Remarks", T2, "?")])),
     "H065": S(F("Transfer", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D),
                              F("Description", T2, ex="A claim for an old-age pension lodged with us by mistake."),
                              F("Documents", DOCS, "?")])),
-    "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
+    # H066: the reply to H065 (transfer of a claim, a document or information [WAPP h065.d.ts]): what was
+    # transferred and when it arrived, accepted, forwarded (to which institution) or returned, and why.
+    # UNCERTAIN: H066's fields follow the title and H065.
+    "H066": S(F("TransferReply", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D, "?"),
+                                  F("Outcome", E(["accepted", "forwarded", "returned"])), F("ForwardedTo", I, "?"),
+                                  F("Text", T2, "?")])),
     # H070: the date of death, the documents attached (kinds and others), further information
     # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/H070-NAV.json @2513b30f); title [RDN]
     # UNCERTAIN: the test data does not show the document kinds' code values: death certificate or other here.
@@ -493,14 +648,29 @@ SPEC = {
     # ---- M ----
     "M030": S(F("Claim", [F("DateDeath", D), F("ClaimDate", D),
                           F("ClaimantRelationship", E(["spouse", "child", "parent", "other"]))])),
-    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
-    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
+    # M040: claim for an early retirement (pre-retirement) benefit, Article 66 of Regulation 883/2004
+    # [REG883]: the claim's date, the start asked for, the last activity, the other benefits, the account.
+    # UNCERTAIN: fields follow the title and the pension claims (P2000, P2200).
+    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D),
+                          F("LastActivity", [F("Kind", E(["employed", "self_employed"])), F("Occupation", NES, ex="Machine operator"),
+                                             F("Period", P), F("Employer", "EmployerType", "?")], "?"),
+                          F("OtherBenefit", [F("Kind", NES, ex="Unemployment benefit"), F("Amount", M, "?"), F("Since", D, "?")], "*"),
+                          F("BankAccount", BANK, "?")])),
+    # M050/M052: requests for the amount of income, or for the periods, that a special non-contributory cash
+    # benefit depends on (Article 70 of Regulation 883/2004 [REG883]); M053 answers M052. UNCERTAIN: fields
+    # follow the titles and M051 (the income reply, [RDN] test data).
+    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP),
+                                  F("RequestedIncomeKind", E(["employment", "self_employment", "pension", "other"]), "*"),
+                                  F("PersonConcerned", E(["insured_person", "family_member"]), "?"),
+                                  F("Question", T2, "?")])),
     # M051: the income items: kind, start date, amount and currency, social security benefits
     # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/M051.json @2513b30f); title [RDN]
     "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("StartDate", D),
                            F("Amount", M), F("SocialSecurityBenefits", NES, "?", ex="Housing benefit")], "+")),
-    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
-    "M053": S(F("InsurancePeriods", IPS)),
+    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP),
+                                   F("PeriodKind", E(["employment", "self_employment", "residence"]), "*"),
+                                   F("Question", T2, "?")])),
+    "M053": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
     # ---- P ----
     # P1000: the child-raising periods asked for (period and country), the Article 44(2) of Regulation
     # 987/2009 indication, the date of death, the relationship of the person to the child, remarks; persons:
@@ -573,7 +743,21 @@ SPEC = {
                                                 F("DateBirth", D, ex="2016-04-12")])), "*"),
         F("Other", P4000_PERIOD(F("Kind", NES, ex="Care of a relative")), "*"),
         F("BankAccount", BANK, "?")])),
-    "P5000": S(F("InsurancePeriods", IPS)),
+    # P5000: the insurance and residence periods (the adapter sfp-periods maps InsurancePeriods: kept as it
+    # is), then, as NAV's P5000 test data has them [PRE p5000/P5000a_898403-nav.json, P5000-NAV.json]: each
+    # period as counted for the pension (type, relevance, scheme, calculation, the years, months and days it
+    # counts with the days' unit), the totals per type, the benefit claimed. The code values of type,
+    # relevance, scheme and calculation are the EC's code lists, kept as codes. UNCERTAIN: the days' unit
+    # codes (5, 7...) read as days per week.
+    "P5000": S(F("InsurancePeriods", IPS),
+               F("PeriodForPension", [F("Period", P), F("PeriodType", NES, ex="30"), F("Relevance", NES, "?", ex="111"),
+                                      F("Scheme", NES, "?", ex="00"), F("Calculation", NES, "?", ex="111"),
+                                      F("Duration", [F("Years", N, ex="0"), F("Months", N, ex="0"), F("Days", N, ex="12"),
+                                                     F("DaysUnit", E(["5", "6", "7"]), ex="7")], "?")], "*"),
+               F("TotalForPension", [F("PeriodType", NES, ex="10"), F("Relevance", NES, "?", ex="111"),
+                                     F("Duration", [F("Years", N, ex="0"), F("Months", N, ex="0"), F("Days", N, ex="12"),
+                                                    F("DaysUnit", E(["5", "6", "7"]), ex="5")])], "*"),
+               F("BenefitClaimed", BENEFIT, "?")),
     "P6000": S(F("Decision", [F("Benefit", BENEFIT), F("Outcome", DEC), F("StartDate", D), F("MonthlyGrossAmount", M, "?"),
                               F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
     "P7000": S(F("Summary", [F("Decision", [F("MemberState", C, ex="NL"), F("Benefit", BENEFIT), F("Outcome", DEC),
@@ -682,18 +866,73 @@ SPEC = {
     "R008": S(F("RefundClaim", [F("ProvisionalPeriod", FP), F("Amount", M),
                                 F("LegalBasis", NES, ex="Article 73(1) of Regulation (EC) No 987/2009")])),
     "R009": S(F("RefundReply", [F("Outcome", DEC), F("RefundedAmount", M, "?"), F("Reason", T2, "?")])),
-    "R010": REQ("Recovery of an overpayment"),
-    "R011": REP(),
-    "R012": REQ("Income and assets of the debtor"),
-    "R014": REP(),
+    # R010 (R_BUC_04): offsetting of contributions paid provisionally to the institution of a State whose
+    # legislation turned out not to apply (Article 73(2) of Regulation 987/2009 [REG987], the EC's business flow
+    # RECOV 4 [REC-GUIDE]): whom it concerns
+    # (a person or an employer, as the EC's recovery forms ask [CH-SED] R028_en.htm), the provisional period,
+    # the State whose legislation applies, the contributions paid provisionally, the amount to be
+    # reimbursed or offset, the account. UNCERTAIN: R010's own form was not found.
+    "R010": S(F("ProvisionalContributions", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("ProvisionalPeriod", FP),
+                                             F("MemberStateWhichLegislationApplies", C, ex="BE"),
+                                             F("DecisionDate", D, "?"), F("ContributionsPaid", M),
+                                             F("AmountToBeReimbursedOrOffset", M), F("BankAccount", BANK, "?"),
+                                             F("Remarks", T2, "?")])),
+    # R011: the reply to R010 (Article 73(2) of Regulation 987/2009 [REG987]): agreed or not, the amount
+    # reimbursed or offset, the payment date, the reason. UNCERTAIN: as R010.
+    "R011": S(F("ProvisionalContributionsReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("OffsetAmount", M, "?"),
+                                                  F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
+    # R012 (R_BUC_05, business flow RECOV 5 [REC-GUIDE]): request for information useful for recovering a
+    # claim (Article 76 of Regulation 987/2009 [REG987]: the request names the person, natural or legal, the last known address and other
+    # identification, the nature and amount of the claim): whom it concerns (person or employer [CH-SED]
+    # R028_en.htm), the last address, the claim, the information asked for. UNCERTAIN: R012's own form was
+    # not found; the fields follow Article 76(2).
+    "R012": S(F("InformationRequest", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("LastKnownAddress", ADDRESS_FIELDS, "?"),
+                                       F("Claim", [F("Nature", E(["contributions", "benefits_provided_but_not_due",
+                                                                  "provisional_payments", "interest_fines_and_costs"])),
+                                                   F("Amount", M), F("Period", P, "?")]),
+                                       F("RequestedItem", E(["address", "income", "assets", "employer", "bank_account",
+                                                             "other"]), "+", ex="income"),
+                                       F("Question", T2, "?")])),
+    # R014: the reply to R012 (Article 76 of Regulation 987/2009 [REG987]; the requested party need not give
+    # information it could not obtain for its own claims, Article 76(3)): the information given (address,
+    # income, assets, employer, account) or why it is not given. UNCERTAIN: as R012.
+    "R014": S(F("InformationReply", [F("Outcome", E(["provided", "partly_provided", "not_provided"])),
+                                     F("Address", ADDRESS_FIELDS, "?"),
+                                     F("Income", [F("Source", NES, ex="Employment"), F("Amount", M),
+                                                  F("Frequency", E(["monthly", "quarterly", "yearly", "other"]))], "*"),
+                                     F("Assets", T2, "?", ex="Owner of a flat in Gent."), F("Employer", "EmployerType", "?"),
+                                     F("BankAccount", BANK, "?"), F("ReasonNotProvided", T2, "?")])),
     "R015": S(F("NotificationRequest", [F("DocumentToServe", NES, ex="Recovery decision of 2026-02-02"), F("Documents", DOCS),
                                         F("ServeBefore", D, "?")])),
     "R016": S(F("NotificationReply", [F("Outcome", E(["served", "not_served"])), F("ServedOn", D, "?"), F("Reason", T2, "?")])),
     "R017": S(F("RecoveryRequest", [F("Measure", E(["recovery", "precautionary_measures"])), F("Amount", M),
                                     F("EnforcementTitle", NES, ex="Recovery decision of 2026-02-02"), F("Reason", T2, "?")])),
-    "R018": S(F("RecoveryReply", [F("Outcome", DEC), F("Text", T2, ex="Recovery measures were started.")])),
-    "R019": REQ("Status of the recovery"),
-    "R025": INFO("The debtor paid part of the claim directly."),
+    # R018: the reply to the request for recovery or precautionary measures (R017), Articles 78, 80, 81(2),
+    # 82, 83 or 84 of Regulation 987/2009 [CH-SED] R018-4-1-en.htm (CDM 4.1): whom it concerns (a person or an
+    # employer), then the reply; the measures and amounts follow Articles 80-84 [REG987]. UNCERTAIN: the copy
+    # breaks off after the persons; Outcome and Text keep their names.
+    "R018": S(F("RecoveryReply", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("Outcome", DEC),
+                                  F("MeasureTaken", E(["recovery", "precautionary_measures", "payment_arrangement", "none"]), "?"),
+                                  F("AmountRecovered", M, "?"), F("PaymentDeadline", D, "?"),
+                                  F("Text", T2, ex="Recovery measures were started.")])),
+    # R_BUC_07 (recovery, Articles 75-85 and 90 of Regulation 987/2009 [REG987]; the EC's recovery guidelines
+    # [REC-GUIDE] list its flows: the request for recovery or precautionary measures with time to pay or
+    # instalments (Article 80(2)), the contestation (Article 81), the final statement on the results of the
+    # recovery and the reimbursement of costs (Article 85)): R019, sent by either side, asks about the state
+    # of the recovery and R033 answers it (the state, the amounts recovered and remitted, an instalment
+    # arrangement); R025 (case owner) amends the claim; R034 (either side) notifies a contestation of the
+    # claim or of the enforcement, which may suspend the recovery; R036 (case owner) withdraws the request.
+    # UNCERTAIN: no public source names the content of R019, R025, R033, R034 or R036; each follows
+    # R_BUC_07's flow [CAT][SVAR] and the recovery articles of Regulation 987/2009 [REG987].
+    "R019": S(F("RecoveryStatusRequest", [F("RecoveryRequest", REF, "?"),
+                                          F("RequestedItem", E(["state_of_recovery", "amounts_recovered", "measures_taken",
+                                                                "payment_arrangement"]), "+", ex="amounts_recovered"),
+                                          F("Question", T2, "?")])),
+    "R025": S(F("ClaimAmendment", [F("RecoveryRequest", REF, "?"),
+                                   F("Kind", E(["amount_reduced", "amount_increased", "paid_directly_by_debtor", "other"]),
+                                     ex="paid_directly_by_debtor"),
+                                   F("NewAmount", M), F("PaidDirectly", M, "?"), F("EffectiveDate", D),
+                                   F("Text", T2, ex="The debtor paid part of the claim directly.")])),
     # R028: request for reimbursement of the costs of recovery, Articles 85(2) and 85(3) of Regulation
     # 987/2009; it concerns a person or an employer [CH-SED] R028-4-2-no.htm, R028-4-2-sv.htm (CDM 4.2).
     # UNCERTAIN: the excerpts found show the legal basis and the person/employer choice only; the cost
@@ -703,10 +942,26 @@ SPEC = {
                                              F("Cost", [F("Description", NES, ex="Bailiff's fees"), F("Amount", M),
                                                         F("Date", D, "?")], "+"),
                                              F("TotalAmount", M), F("BankAccount", BANK), F("Remarks", T2, "?")])),
-    "R029": REP(),
-    "R033": REP(),
-    "R034": INFO("The recovery procedure was suspended by a court."),
-    "R036": INFO("The claim is withdrawn."),
+    # R029: the reply to R028, the request for reimbursement of the costs of recovery (Article 85(2)-(3) of
+    # Regulation 987/2009 [REG987], [CH-SED] R028_en.htm): agreed or not, the amount reimbursed, the
+    # payment date, the reason. UNCERTAIN: R029's own form was not found.
+    "R029": S(F("CostReimbursementReply", [F("CostReimbursementRequestReference", NES, "?", ex="R028-2026-0001"),
+                                           F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("PaymentDate", D, "?"),
+                                           F("Reason", T2, "?")])),
+    "R033": S(F("RecoveryStatus", [F("State", E(["in_progress", "recovered_in_full", "recovered_in_part", "suspended",
+                                                 "not_recoverable"]), ex="recovered_in_part"),
+                                   F("MeasureTaken", NES, "*", ex="Attachment of earnings"), F("AmountRecovered", M, "?"),
+                                   F("AmountRemitted", M, "?"), F("RemittanceDate", D, "?"),
+                                   F("PaymentArrangement", [F("Instalments", N, ex="12"), F("Period", P)], "?"),
+                                   F("Text", T2, "?")])),
+    "R034": S(F("DisputeNotification", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"),
+                                        F("Disputed", E(["claim", "instrument_permitting_enforcement", "enforcement_measures",
+                                                         "notification"]), ex="claim"),
+                                        F("DisputeDate", D), F("CompetentBody", NES, "?", ex="Labour court of Gent"),
+                                        F("RecoverySuspended", B), F("Text", T2, ex="The recovery procedure was suspended by a court.")])),
+    "R036": S(F("Withdrawal", [F("RecoveryRequest", REF, "?"),
+                               F("Reason", E(["claim_paid", "claim_cancelled", "claim_time_barred", "other"]), ex="claim_cancelled"),
+                               F("WithdrawalDate", D), F("Text", T2, "?")])),
     # ---- S ----
     "S001": S(F("LongTermCarePayment", [F("MonthlyAmount", M), F("From", D), F("Remarks", T2, "?")])),
     "S005": S(F("EntitlementChange", [F("Kind", E(["change", "end"])), F("ChangeDate", D), F("Text", T2, "?")])),
@@ -737,25 +992,139 @@ SPEC = {
     "S105": NOTE("FixedAmounts", "IMO-2026-0001-2", F("InventoryReference", NES, ex="IMO-2026-0001"),
                  F("TotalNumberOfMonths", N), F("Remarks", T2, "?")),
     # ---- UB ----
-    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("Question", T2, "?")])),
+    # U001: request for the insurance record (periods and, where asked, salaries) of another State (Articles
+    # 61 of Regulation 883/2004 and 54 of Regulation 987/2009 [REG883][REG987]); the EC's guidance on its
+    # twin U001CB [EC-GUIDE] asks for as much as helps the certifying State: the employers' addresses, the
+    # bodies keeping records, supporting documents (employment certificate, payslips). UNCERTAIN: field names
+    # are this project's.
+    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("UnemploymentClaimDate", D, "?"),
+                                   F("Employer", "EmployerType", "*"),
+                                   F("RecordKeepingBody", NES, "*", ex="Uitvoeringsinstituut Werknemersverzekeringen"),
+                                   F("SupportingDocuments", DOCS, "?"), F("Question", T2, "?")])),
     "U001CB": S(F("HistoryRequest", [F("RequestedPeriod", P), F("FrontierWorker", B, ex="true"), F("Question", T2, "?")])),
-    "U002": S(F("InsurancePeriods", IPS)),
-    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP)])),
+    # U002: the insurance record (the adapter onem-periods maps InsuredPerson and InsurancePeriods: kept, the
+    # rest is optional and comes after), then as NAV's model of U002 has it [WSED sed.d.ts U002Sed,
+    # SisteAnsettelseInfo, Utbetaling; WAPP SisteAnsettelseInfo.tsx and el.json for the value lists]: the
+    # period asked for; employment and self-employment periods with or without insurance (employer, income
+    # and hours); other periods (sickness, pregnancy or child care, education, military service,
+    # deprivation of liberty, voluntary insurance, other); compensated holiday; unemployment-benefit
+    # periods (institution); the last employment (why it ended, waiver of rights, other benefits, the
+    # payments after it).
+    "U002": S(F("InsurancePeriods", IPS),
+              F("RequestedPeriod", P, "?"),
+              F("EmploymentPeriod", [F("Period", P), F("Kind", E(["employed", "self_employed"])), F("Insured", B, ex="true"),
+                                     F("Employer", "EmployerType", "?"),
+                                     F("IncomeAndHours", [F("Period", P), F("GrossIncome", M), F("Hours", N, ex="160")], "*"),
+                                     F("IncomeAndHoursInformation", T2, "?")], "*"),
+              F("OtherPeriod", [F("Period", P),
+                                F("Kind", E(["sickness", "pregnancy_or_child_care", "education", "military_service",
+                                             "deprivation_of_liberty", "voluntary_insurance", "other"])),
+                                F("OtherKind", NES, "?", ex="Care of a relative")], "*"),
+              F("CompensatedHoliday", [F("Period", P), F("Amount", M)], "*"),
+              F("UnemploymentBenefitPeriod", [F("Period", P), F("Institution", I, ex="NL:UWV")], "*"),
+              F("LastEmployment", [F("EndReasonEmployed", E(["dismissed_by_employer", "resigned", "contract_expired",
+                                                            "ended_by_mutual_agreement", "dismissed_for_disciplinary_reasons",
+                                                            "redundancy", "unknown", "other"]), "?"),
+                                   F("OtherEndReason", NES, "?", ex="Business closed"),
+                                   F("EndReasonSelfEmployed", NES, "?", ex="Bankruptcy"),
+                                   F("WaiverOfRights", T2, "?"), F("OtherBenefits", T2, "?"),
+                                   F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
+                                                              "other_compensation"])),
+                                                 F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?")),
+    # U003: request for salary information, Article 62 of Regulation 883/2004 and Article 54(2) of Regulation
+    # 987/2009 ([CH-SED] U003-4-1-en.htm "Request Salary Info", CDM 4.1). The EC's guidance on U003
+    # [EC-GUIDE] https://9dok.net/document/qmj7j1k4-sed-u-request-salary-info.html: the request identifies
+    # the record: the last address in the State of the former activity, the employment or self-employment
+    # whose income is to be certified (the employer), supporting documents (payslips, tax returns), and
+    # whether net or gross earnings are wanted; the salary comes back as the average per month of the
+    # period (U004, NAV's model [WSED U004Sed, Loennsopplysning]). UNCERTAIN: field names are this project's.
+    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP), F("LastAddressInMemberStateOfActivity", ADDRESS_FIELDS, "?"),
+                                 F("Activity", [F("Kind", E(["employed", "self_employed"])), F("Employer", "EmployerType", "?"),
+                                                F("SelfEmployedActivity", NES, "?", ex="Bakery")], "*"),
+                                 F("EarningsKind", E(["gross", "net"])), F("SupportingDocuments", DOCS, "?"),
+                                 F("Question", T2, "?")])),
     "U004": S(F("Wages", [F("Wage", [F("Period", FP), F("GrossAmount", M)], "+")])),
-    "U005": S(F("FamilyRequest", [F("Question", T2, ex="Please send the composition of the household.")])),
-    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?")])),
-    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("Question", T2, "?")])),
+    # U005/U006: family information for an unemployment benefit whose amount depends on the family members
+    # (UB_BUC_01 [CAT]): who the family members are,
+    # whether they are dependants, their income. The adapter onem-family maps U006's
+    # FamilyInformation/NumberOfDependants and Text: kept; the family members come after them. UNCERTAIN:
+    # no public source shows the forms' fields.
+    "U005": S(F("FamilyRequest", [F("ReferenceDate", D, "?"),
+                                  F("RequestedItem", E(["family_members", "dependants", "income_of_family_members",
+                                                        "family_benefits"]), "*"),
+                                  F("Question", T2, ex="Please send the composition of the household.")])),
+    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?"),
+                                      F("FamilyMember", [F("Relationship", E(["spouse", "partner", "child", "other"])),
+                                                         F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                         F("DateBirth", D, ex="2016-04-12"), F("Dependant", B, ex="true"),
+                                                         F("Income", M, "?")], "*")])),
+    # UB_BUC_02, export of unemployment benefits (Article 64 of Regulation 883/2004, Article 55 of
+    # Regulation 987/2009 [REG883][REG987]): U007 asks the competent institution for the export document
+    # (registered as a jobseeker, the departure, the destination, the period asked for); U009 notifies the
+    # registration with the employment services of the State gone to (the date, the new address:
+    # Article 55(2)); U010/U011 and U012/U013 are the follow-up, either way: U010 asks how the job search is
+    # followed up (registration, checks complied with) and U011 answers; U012 asks about, U013 tells of, a
+    # circumstance likely to affect the entitlement (Article 55(4)); U014 ends the export, with the reason.
+    # UNCERTAIN: the forms' fields are not public; they follow the regulation.
+    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("UnemployedSince", D, "?"), F("DepartureDate", D),
+                                          F("DestinationMemberState", C, ex="NL"), F("RequestedExportPeriod", P, "?"),
+                                          F("Question", T2, "?")])),
     "U008": S(F("ExportDocument", [F("ExportPeriod", FP), F("CompetentInstitution", I, ex="NL:UWV"),
                                    F("Obligations", T2, "?", ex="Report to the employment services every month.")])),
-    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM")])),
-    "U010": REQ("Follow-up of the job search"),
-    "U011": REP(),
-    "U012": REQ("Circumstances that may affect the entitlement"),
-    "U013": REP(),
-    "U014": S(F("EndOfExport", [F("EndDate", D), F("Reason", T2, ex="The person found a job.")])),
-    "U017": S(F("InsurancePeriods", IPS)),
-    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D)])),
-    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?")])),
+    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM"),
+                                 F("AddressInMemberStateOfRegistration", ADDRESS_FIELDS, "?"),
+                                 F("ExportDocumentReceived", B, "?", ex="true")])),
+    "U010": S(F("FollowUpRequest", [F("ConcernedPeriod", P, "?"),
+                                    F("RequestedItem", E(["still_registered", "checks_complied_with", "availability",
+                                                          "job_search_activities"]), "+", ex="checks_complied_with"),
+                                    F("Question", T2, "?")])),
+    "U011": S(F("FollowUpReply", [F("ConcernedPeriod", P, "?"), F("StillRegistered", B, ex="true"),
+                                  F("ChecksCompliedWith", B, ex="true"), F("DeregistrationDate", D, "?"),
+                                  F("Text", T2, "?")])),
+    "U012": S(F("CircumstancesRequest", [F("Circumstance", E(["employment_found", "self_employment_started", "refused_suitable_job", "not_available", "sickness", "deregistered", "left_member_state", "other"]), "*", ex="employment_found"),
+                                         F("ConcernedPeriod", P, "?"), F("Question", T2, "?")])),
+    "U013": S(F("CircumstancesInformation", [F("Circumstance", E(["employment_found", "self_employment_started", "refused_suitable_job", "not_available", "sickness", "deregistered", "left_member_state", "other"]), ex="employment_found"), F("Date", D),
+                                             F("Employer", "EmployerType", "?"), F("Text", T2, "?")])),
+    "U014": S(F("EndOfExport", [F("EndDate", D),
+                                F("ReasonType", E(["employment_found", "export_period_ended", "returned_to_competent_state",
+                                                   "deregistered", "entitlement_ended", "other"]), ex="employment_found"),
+                                F("Reason", T2, ex="The person found a job.")])),
+    # U017: the insurance record of a cross-border worker: U002's content (the adapter onem-frontier-periods
+    # maps InsurancePeriods, kept) and the right to benefits [WSED U017Sed, RettTilYtelse; WAPP
+    # RettTilYtelser.tsx]: confirmed under Article 64 or 65(1) of Regulation 883/2004, or rejected (no
+    # entitlement under the issuing institution's legislation, export not claimed properly), for a period.
+    "U017": S(F("InsurancePeriods", IPS),
+              F("RequestedPeriod", P, "?"),
+              F("EmploymentPeriod", [F("Period", P), F("Kind", E(["employed", "self_employed"])), F("Insured", B, ex="true"),
+                                     F("Employer", "EmployerType", "?"),
+                                     F("IncomeAndHours", [F("Period", P), F("GrossIncome", M), F("Hours", N, ex="160")], "*"),
+                                     F("IncomeAndHoursInformation", T2, "?")], "*"),
+              F("OtherPeriod", [F("Period", P),
+                                F("Kind", E(["sickness", "pregnancy_or_child_care", "education", "military_service",
+                                             "deprivation_of_liberty", "voluntary_insurance", "other"])),
+                                F("OtherKind", NES, "?", ex="Care of a relative")], "*"),
+              F("CompensatedHoliday", [F("Period", P), F("Amount", M)], "*"),
+              F("UnemploymentBenefitPeriod", [F("Period", P), F("Institution", I, ex="NL:UWV")], "*"),
+              F("LastEmployment", [F("EndReasonEmployed", E(["dismissed_by_employer", "resigned", "contract_expired",
+                                                            "ended_by_mutual_agreement", "dismissed_for_disciplinary_reasons",
+                                                            "redundancy", "unknown", "other"]), "?"),
+                                   F("OtherEndReason", NES, "?", ex="Business closed"),
+                                   F("EndReasonSelfEmployed", NES, "?", ex="Bankruptcy"),
+                                   F("WaiverOfRights", T2, "?"), F("OtherBenefits", T2, "?"),
+                                   F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
+                                                              "other_compensation"])),
+                                                 F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?"),
+              F("RightToBenefit", [F("ConfirmationGround", E(["article_64", "article_65_1"]), "?"),
+                                   F("RejectionGround", E(["no_entitlement_under_issuing_legislation",
+                                                           "export_not_claimed_properly"]), "?"),
+                                   F("Period", P, "?")], "?")),
+    # U018/U019: a wholly unemployed frontier worker may also register with the employment services of the
+    # State of last activity (Article 65(2) of Regulation 883/2004, Article 56 of Regulation 987/2009
+    # [REG883][REG987]): U018 asks whether and since when the person is registered there, U019 answers.
+    # UNCERTAIN: the forms' fields follow the titles.
+    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D), F("ConcernedPeriod", P, "?"), F("Question", T2, "?")])),
+    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?"), F("DeregistrationDate", D, "?"),
+                                      F("Institution", I, "?", ex="NL:UWV"), F("Remarks", T2, "?")])),
     # U020: reimbursement of unemployment benefits, Articles 65(6) and 65(7) of Regulation 883/2004 and
     # Article 70 of Regulation 987/2009 [CH-SED] U020-4-1-en.htm (CDM 4.1): general information (the
     # reimbursement request ID, the number of individual claims, the total amount requested, the SEPA bank
@@ -767,9 +1136,28 @@ SPEC = {
               F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON),
                                     F("Period", FP), F("Amount", M)], "+")),
     "U021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
-    "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
-    "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
-    "U025": REP(),
+    # UB_BUC_04 after the reimbursement request U020 [SVAR]: U023 contests it (a contestation ID, per
+    # individual claim the claim contested and why), U029 answers the contestation with an amended request
+    # (NAV's U029 master and child documents [EPDF]: the reimbursement request ID, the contestation ID, the
+    # amended request ID, the updated total; per individual claim the IDs, the sequential number, the
+    # status, the person, the institution that certified the insurance record, the working periods
+    # considered, the reimbursement period, the last payment date, the amount); U024 tells the payment and
+    # U025 acknowledges it. UNCERTAIN: U023's, U024's and U025's fields follow U029 and the titles; the
+    # contestation reasons and U029's status codes (01, 02, 03 read as active, inactive, closed [EPDF]) are
+    # not in a public code list.
+    "U023": S(F("ReimbursementContest", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                         F("NumberOfContestedClaims", N, ex="1"), F("ContestedAmount", M),
+                                         F("Reason", T2, ex="The person was not unemployed for the whole period.")]),
+              F("ContestedIndividualClaim", [F("SequentialNumber", N, ex="1"), F("ContestedIndividualClaimId", NES, ex="U020-2026-0007-1"),
+                                             F("Person", UB_CLAIM_PERSON), F("ContestedAmount", M),
+                                             F("Reason", E(["not_unemployed", "period_not_covered", "amount_too_high",
+                                                            "claim_submitted_late", "other"]), ex="period_not_covered"),
+                                             F("Text", T2, "?")], "*")),
+    "U024": S(F("ReimbursementPayment", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("Amount", M), F("PaymentDate", D),
+                                         F("PaymentReference", NES, "?", ex="U020-2026-0007 ONEM"),
+                                         F("PaidIndividualClaim", [F("SequentialNumber", N, ex="1"), F("Amount", M)], "*")])),
+    "U025": S(F("PaymentAcknowledgement", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("AmountReceived", M), F("DateOfReceipt", D),
+                                           F("Remarks", T2, "?")])),
     # U026: charging interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
     # 987/2009 [CH-SED] U026_en.htm (CDM 4.2): the reimbursement request ID, the due date, the total amount
     # of outstanding claims, the interest rate; the individual claims the interest applies to (sequential
@@ -788,14 +1176,49 @@ SPEC = {
                                   F("ReasonForNonAcceptance", NES, "?", ex="Other"),
                                   F("AdditionalInformation", T2, "?"),
                                   F("ClaimNotSubjectToInterest", [F("SequentialNumber", N, ex="1")], "*")])),
-    "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
+    "U029": S(F("GeneralInformation", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                       F("AmendedReimbursementRequestId", NES, ex="U029-2026-0003"),
+                                       F("UpdatedTotalAmountRequested", M)]),
+              F("IndividualClaim", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                    F("AmendedReimbursementRequestId", NES, ex="U029-2026-0003"),
+                                    F("SequentialNumber", N, ex="1"),
+                                    F("ContestedIndividualClaimId", NES, "?", ex="U020-2026-0007-1"),
+                                    F("AmendedContestedIndividualClaimId", NES, "?", ex="U029-2026-0003-1"),
+                                    F("Status", E(["01", "02", "03"])), F("Person", UB_CLAIM_PERSON),
+                                    F("InstitutionWhichCertifiedInsuranceRecord", I, ex="NL:UWV"),
+                                    F("WorkingPeriodConsidered", P, "+"), F("ReimbursementPeriod", P),
+                                    F("LastPaymentDate", D), F("RequestedAmount", M)], "*")),
     # ---- AD (X) ----
-    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
-    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])), F("Reason", T2, "?")]), persons=CONTEXT),
-    "X004": S(F("Reopening", [F("ReopeningDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
+    # X002: request to reopen a closed case: the reason (new information available, wrong information given,
+    # case closed by mistake, other) and its text [WAPP x002.d.ts Gjenaapning, Gjenaapning.tsx, mocks/seds/x002.json].
+    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"),
+                                  F("ReasonType", E(["new_information_available", "incorrect_information_provided",
+                                                     "case_closed_by_mistake", "other"]), ex="new_information_available"),
+                                  F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
+    # X003: the reply to X002: agreed or not and, if not, why (the person died, the case was archived, other)
+    # [WAPP x003.d.ts SvarGjenaapning, SvarGjenaapning.tsx, mocks/seds/x003.json].
+    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])),
+                                F("ReasonType", E(["person_deceased", "case_archived", "other"]), "?"),
+                                F("Reason", T2, "?")]), persons=CONTEXT),
+    # X004: the case owner's decision on the reopening: whether the case is reopened and, if not, why (no
+    # participant, or some participants, cannot reopen it) [WAPP x004.d.ts BekreftelseGjenaapning,
+    # BekreftelseGjenaapning.tsx, mocks/seds/x004.json]. The engine reopens on X004 (AD_BUC_02) whatever it
+    # says: a "no" is information for the participants.
+    "X004": S(F("Reopening", [F("ReopeningDate", D), F("CaseReopened", E(["yes", "no"]), ex="yes"),
+                              F("ReasonType", E(["no_participant_can_reopen", "some_participants_cannot_reopen"]), "?"),
+                              F("Reason", T2, "?")]), persons=CONTEXT),
+    # X005: the institution added to the case and the reason [PRE X005-NAV.json leggtilinstitusjon{institusjon,
+    # grunn}]; the engine reads AddParticipant/Institution/InstitutionID (AD_BUC_03): kept first.
     "X005": S(F("AddParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
+    # X006: the institution removed from the case [M-SED nav/X006FjernInstitusjon.kt, M-MOCK sedX006.json] and the
+    # reason; the engine reads RemoveParticipant/Institution/InstitutionID (AD_BUC_04): kept first.
     "X006": S(F("RemoveParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
-    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
+    # X007: forwarding the case: the institution it goes to, the one it leaves, why (the institution is not,
+    # or no longer, the competent one; other) and the text [WAPP x007.d.ts Videresend, Videresend.tsx,
+    # mocks/seds/x007.json]. The engine reads ForwardTo/Institution/InstitutionID (AD_BUC_05): kept first.
+    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("RemovedInstitution", I, "?", ex="NL:GAK"),
+                              F("ReasonType", E(["institution_not_competent", "institution_no_longer_competent", "other"]), "?"),
+                              F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
     "X008": S(F("Invalidation", [F("InvalidatedSed", "SedTypeCodeType", ex="P8000"), F("DocumentID", "DocumentIdType"),
                                  F("IssueDate", D),
                                  F("ReasonType", E(["sent_in_error", "wrong_person", "wrong_content", "duplicate", "other"])),
@@ -810,7 +1233,14 @@ SPEC = {
                               F("ReasonText", T2, ex="Our institution is not competent for this benefit.")]), persons=CONTEXT),
     "X012": S(F("Clarification", [F("Document", REF), F("Part", NES, ex="Section 5, insurance periods"),
                                   F("Reason", T2, ex="The end date of the second period is missing.")]), persons=CONTEXT),
-    "X013": S(F("ClarificationReply", [F("Document", REF, "?"), F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
+    # X013: the reply to X012, the request for clarification of a document; X012 names, per item, the part
+    # and the point to clarify and why [WAPP sed.d.ts X012Sed, KlargjoerInfoItem]: X013 answers item by item.
+    # UNCERTAIN: no public model of X013 itself was found; its items mirror X012's.
+    "X013": S(F("ClarificationReply", [F("Document", REF, "?"),
+                                       F("ClarifiedItem", [F("Part", NES, ex="Section 5, insurance periods"),
+                                                           F("Point", NES, "?", ex="5.2"),
+                                                           F("Answer", T2, ex="The second period ended on 1999-12-31.")], "*"),
+                                       F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
     "X050": S(F("BusinessException", [F("ErrorCode", NES, ex="BUSINESS_RULE_VIOLATION"),
                                       F("Description", T2, ex="The document could not be processed."),
                                       F("RelatedDocument", REF, "?")]), persons=CONTEXT),
@@ -1788,8 +2218,8 @@ class Fixture:
             self.close(d, name)
         elif typ == "InsurancePeriodsType":
             self.open(d, name)
-            for kind, country, start, end in [("employment", "BE", "1998-09-01", "2004-06-30"),
-                                              ("residence", "NL", "2004-07-01", "2012-12-31")]:
+            for kind, country, start, end, inst in [("employment", "BE", "1998-09-01", "2004-06-30", None),
+                                                    ("residence", "NL", "2004-07-01", "2012-12-31", "NL:SVB")]:
                 self.open(d + 1, "InsurancePeriod")
                 self.open(d + 2, "Period")
                 self.el(d + 3, "StartDate", start)
@@ -1797,6 +2227,8 @@ class Fixture:
                 self.close(d + 2, "Period")
                 self.el(d + 2, "Kind", kind)
                 self.el(d + 2, "Country", country)
+                if inst:  # the optional institution, in one period of two
+                    self.institution(d + 2, "Institution", inst)
                 self.close(d + 1, "InsurancePeriod")
             self.close(d, name)
         elif typ == "PINType":
