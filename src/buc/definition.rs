@@ -129,6 +129,31 @@ pub enum CloseScope {
     Local,
 }
 
+/// What happens when the reply a transition awaits (`reply_within_days`) is overdue,
+/// for a request a Belgian institution sent (`on_overdue` on the transition; the
+/// durable timers of `switch::timers` act on it).
+///
+/// The reference has no such parameter: in RINA a reminder (X009, AD_BUC_07) is a
+/// document the case handler creates, of their own request, to its receiver, in a
+/// BUC that carries it ([RINA-TS §6.2.2], the engine's X009 rights in
+/// `buc::machine::admin_rights`). So the default is `offer`: the switch tells the
+/// handler that a reminder is due and sends nothing by itself, as the reference
+/// would. `remind` sends the X009 by itself when the deadline passes (a national
+/// choice per BUC, needing X009 in the BUC: `buc check`); `none` does neither.
+/// UNCERTAIN: no public source says whether any institution's engine reminds by
+/// itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOverdue {
+    /// Send an X009 naming the overdue request, from its sender to its receiver.
+    Remind,
+    /// Mark the case as having a reminder to offer; send nothing.
+    #[default]
+    Offer,
+    /// Nothing acts; the deadline is only shown.
+    None,
+}
+
 /// Where a reply goes ([RINA-TS §5.1]: `isML=false` without participant selection
 /// on a reply means "to the sender of the request only").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -217,6 +242,8 @@ pub struct Transition {
     pub origin: Option<String>,
     /// Days the counterpart has to answer this SED, when an answer is awaited.
     pub reply_within_days: Option<u32>,
+    /// What happens when that answer is overdue (only with `reply_within_days`).
+    pub on_overdue: OnOverdue,
     pub effect: Option<Effect>,
     /// For participant effects: the element path (from the SED root) holding the institution id.
     pub subject: Option<String>,
@@ -342,6 +369,8 @@ struct RawTransition {
     answers: Vec<String>,
     #[serde(default)]
     reply_within_days: Option<u32>,
+    #[serde(default)]
+    on_overdue: Option<OnOverdue>,
     #[serde(default)]
     effect: Option<Effect>,
     #[serde(default)]
@@ -701,6 +730,19 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
                 .into(),
         );
     }
+    // A reminder sent by itself is an X009 [RINA-TS §6.2.2]: the BUC must carry it.
+    for t in def
+        .transitions
+        .iter()
+        .filter(|t| t.reply_within_days.is_some() && t.on_overdue == OnOverdue::Remind)
+    {
+        if !carried.iter().any(|s| s.as_str() == "X009") {
+            out.push(format!(
+                "{} has `on_overdue = \"remind\"` but the BUC does not carry X009 (AD_BUC_07)",
+                t.sed
+            ));
+        }
+    }
     // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
     // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
     // anyway while the case has two participants.
@@ -799,6 +841,12 @@ fn resolve_transition(
             raw.sed
         ));
     }
+    if raw.on_overdue.is_some() && raw.reply_within_days.is_none() {
+        bad(format!(
+            "transition {}: on_overdue needs reply_within_days (a reply that can be overdue)",
+            raw.sed
+        ));
+    }
     Some(Transition {
         from,
         sed,
@@ -807,6 +855,7 @@ fn resolve_transition(
         answers,
         origin: origin.map(str::to_owned),
         reply_within_days: raw.reply_within_days,
+        on_overdue: raw.on_overdue.unwrap_or_default(),
         effect: raw.effect,
         subject: raw.subject.clone(),
     })
