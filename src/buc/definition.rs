@@ -1019,6 +1019,53 @@ clarify = false
     }
 
     #[test]
+    fn on_overdue_defaults_to_offer_and_remind_needs_x009() {
+        // The default: a reply deadline offers a reminder.
+        let with_deadline = GOOD.replace(
+            "by = \"CaseOwner\"\nto = \"wait\"",
+            "by = \"CaseOwner\"\nto = \"wait\"\nreply_within_days = 30",
+        );
+        assert_eq!(problems_of(&with_deadline), Vec::<String>::new());
+        let d = fixture(&with_deadline);
+        let (cat, _) = Catalogue::load_unchecked(d.path()).unwrap();
+        let def = cat.get(&BucType::parse("T_BUC_01").unwrap()).unwrap();
+        let a001 = def
+            .transitions
+            .iter()
+            .find(|t| t.sed.as_str() == "A001")
+            .unwrap();
+        assert_eq!(a001.on_overdue, OnOverdue::Offer);
+        // `remind` in a BUC without X009, and `on_overdue` without a deadline.
+        let remind = with_deadline.replace(
+            "reply_within_days = 30",
+            "reply_within_days = 30\non_overdue = \"remind\"",
+        );
+        let all = problems_of(&remind).join("\n");
+        assert!(
+            all.contains("A001 has `on_overdue = \"remind\"` but the BUC does not carry X009"),
+            "{all}"
+        );
+        let orphan = GOOD.replace(
+            "by = \"CaseOwner\"\nto = \"wait\"",
+            "by = \"CaseOwner\"\nto = \"wait\"\non_overdue = \"none\"",
+        );
+        let all = problems_of(&orphan).join("\n");
+        assert!(
+            all.contains("transition A001: on_overdue needs reply_within_days"),
+            "{all}"
+        );
+        let bad = with_deadline.replace(
+            "reply_within_days = 30",
+            "reply_within_days = 30\non_overdue = \"shout\"",
+        );
+        let d = fixture(&bad);
+        assert!(
+            Catalogue::load_unchecked(d.path()).is_err(),
+            "unknown value"
+        );
+    }
+
+    #[test]
     fn unknown_states_and_subprocesses_are_reported() {
         let bad = GOOD
             .replace("to = \"done\"", "to = \"nowhere\"")
