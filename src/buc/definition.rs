@@ -730,6 +730,19 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
                 .into(),
         );
     }
+    // A reply deadline on a SED nothing answers could never be met.
+    for t in def
+        .transitions
+        .iter()
+        .filter(|t| t.reply_within_days.is_some())
+    {
+        if !def.is_answered(&t.sed) {
+            out.push(format!(
+                "{} has reply_within_days but no SED of {} answers it",
+                t.sed, def.id
+            ));
+        }
+    }
     // A reminder sent by itself is an X009 [RINA-TS §6.2.2]: the BUC must carry it.
     for t in def
         .transitions
@@ -1062,6 +1075,16 @@ clarify = false
         assert!(
             Catalogue::load_unchecked(d.path()).is_err(),
             "unknown value"
+        );
+        // A deadline on the reply itself: nothing answers A002.
+        let unanswered = GOOD.replace(
+            "answers = [\"A001\"]\nto = \"done\"",
+            "answers = [\"A001\"]\nto = \"done\"\nreply_within_days = 5",
+        );
+        let all = problems_of(&unanswered).join("\n");
+        assert!(
+            all.contains("A002 has reply_within_days but no SED of T_BUC_01 answers it"),
+            "{all}"
         );
     }
 

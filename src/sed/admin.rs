@@ -121,3 +121,75 @@ pub fn x001(version: &SedVersion, p: &ContextPerson, date: NaiveDate, reason: &s
     )
     .into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::peer::{Craft, craft_with};
+    use crate::ids::CaseId;
+
+    fn root() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn person_of_a003(version: &str) -> ContextPerson {
+        let body = std::fs::read(root().join(format!("fixtures/sed/{version}/A003.xml"))).unwrap();
+        let signer = crate::signing::Signer::from_files(
+            &root().join("fixtures/pki/NL_SVB.key.pem"),
+            &root().join("fixtures/pki/NL_SVB.crt.pem"),
+        )
+        .unwrap();
+        let mut c = Craft::new(
+            "NL:SVB",
+            "BE:ONSS",
+            "LA_BUC_02",
+            "A003",
+            &CaseId::random(),
+            &body,
+        );
+        c.header.version = SedVersion::parse(version).unwrap();
+        let envelope = craft_with(&signer, &c).unwrap().body;
+        context_person(&envelope, &XmlLimits::default())
+            .unwrap()
+            .expect("A003 names its insured person")
+    }
+
+    fn valid(version: &str, sed: &str, body: &[u8]) {
+        let v = SedVersion::parse(version).unwrap();
+        let schema = crate::sed::validate::sed_schema_path(
+            &root().join("sed-schemas"),
+            &v,
+            &SedType::parse(sed).unwrap(),
+        );
+        let doc = xml::parse(body, &XmlLimits::default()).unwrap();
+        if let Err(e) = crate::sed::validate::validate_document(&schema, &doc) {
+            panic!(
+                "{sed} {version} is not valid: {e:?}\n{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn reminders_and_closures_are_valid_in_both_versions_and_the_person_is_not_shown() {
+        for version in ["4.2", "4.3"] {
+            let p = person_of_a003(version);
+            assert_eq!(format!("{p:?}"), "ContextPerson(..)");
+            let v = SedVersion::parse(version).unwrap();
+            let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+            let x009 = x009(
+                &v,
+                &p,
+                &SedType::parse("A003").unwrap(),
+                &DocumentId::random(),
+                day,
+            );
+            valid(version, "X009", &x009);
+            let x001 = x001(&v, &p, day, "closes itself <after> 60 days & more");
+            valid(version, "X001", &x001);
+            let text = String::from_utf8(x001).unwrap();
+            assert!(text.contains("&lt;after&gt; 60 days &amp; more"), "{text}");
+            assert!(text.contains(&p.family_name));
+        }
+    }
+}

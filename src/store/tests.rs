@@ -2251,7 +2251,8 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
             "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
              ALTER TABLE outbox DROP COLUMN body_pruned_at; \
-             DROP TABLE idempotency; DROP TABLE triage; ALTER TABLE outbox DROP COLUMN body_version; \
+             DROP TABLE idempotency; DROP TABLE triage; DROP TABLE timers; \
+             ALTER TABLE outbox DROP COLUMN body_version; \
              DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
              ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
         )
