@@ -278,7 +278,7 @@ enum Fired {
 
 /// Act on one claimed timer and settle it. A store error ends the pass (the timer
 /// stays `firing` and is claimed again when its lease ends).
-fn fire(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Result<(), StoreError> {
+pub(crate) fn fire(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Result<(), StoreError> {
     let result = if t.attempts > sw.timers.attempts_max {
         Fired::Failed(format!("gave up after {} attempts", sw.timers.attempts_max))
     } else {

@@ -318,6 +318,39 @@ fn an_offered_reminder_sends_nothing(pg: Option<&Scratch>) {
     assert_eq!(history(&be, &case_id, "timer-offer"), 1);
 }
 
+/// Two instances both hold a claim on one timer (the first one's lease ended
+/// while it was still at work, and the second claimed it again): both fire it,
+/// and the compare-and-set in the submission's transaction lets one X009 through;
+/// the other applies nothing and leaves the timer as the first settled it.
+fn a_claim_that_outlived_its_lease_sends_nothing(pg: Option<&Scratch>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (be1, _) = instance(dir.path(), pg, Variant::Remind);
+    let (be2, _) = instance(dir.path(), pg, Variant::Remind);
+    let (case_id, _) = start(&be1);
+    let due = of(&timers(&be1, &case_id), TimerKind::Remind).due_ms;
+    let first = be1.store.timer_claim(due, 1, 1).unwrap();
+    let second = be2.store.timer_claim(due + 1, 1, 1_000_000).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(second.len(), 1);
+    assert_eq!(first[0].id, second[0].id, "the same timer, claimed twice");
+    assert_eq!(second[0].attempts, 2);
+    super::timers::fire(&be2, &second[0], due + 1).unwrap();
+    super::timers::fire(&be1, &first[0], due).unwrap();
+    assert_eq!(reminders(&be1, &case_id), 1);
+    let remind = of(&timers(&be1, &case_id), TimerKind::Remind);
+    assert_eq!(remind.status, TimerStatus::Fired, "{remind:?}");
+    assert!(
+        remind
+            .outcome
+            .as_deref()
+            .unwrap_or("")
+            .contains("sent X009"),
+        "{remind:?}"
+    );
+    assert_eq!(history(&be1, &case_id, "timer-remind"), 1);
+    assert_eq!(be1.timer_metrics.failed.load(Ordering::Relaxed), 0);
+}
+
 macro_rules! both_backends {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -336,4 +369,5 @@ both_backends!(
     a_timer_survives_a_restart,
     a_refused_reminder_fails_visibly,
     an_offered_reminder_sends_nothing,
+    a_claim_that_outlived_its_lease_sends_nothing,
 );
