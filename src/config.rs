@@ -51,6 +51,8 @@ struct RawConfig {
     #[serde(default)]
     retention: RawRetention,
     #[serde(default)]
+    timers: Timers,
+    #[serde(default)]
     auth: Option<RawAuth>,
     #[serde(default = "default_grace")]
     shutdown_grace_ms: u64,
@@ -662,6 +664,60 @@ fn retention(raw: &RawRetention, park_ms: i64) -> Result<Retention, String> {
     Ok(r)
 }
 
+/// The durable timers' task (`switch::timers`, `[timers]`), each bound also shown
+/// on `/metrics` as `eessi_limit{name="timers_..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timers {
+    /// Time between two looks for due timers (100 ms to 1 day).
+    pub interval_ms: u64,
+    /// Timers claimed at most per look (1 to 10 000).
+    pub batch: u32,
+    /// How long a claimed timer is left to the instance that claimed it before
+    /// another may claim it again (1 s to 1 day): longer than a firing takes.
+    pub lease_ms: u64,
+    /// Claims of one timer at most; the next one marks it failed (1 to 100).
+    pub attempts_max: u32,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            interval_ms: 60_000,
+            batch: 100,
+            lease_ms: 300_000,
+            attempts_max: 5,
+        }
+    }
+}
+
+impl Timers {
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("timers_interval_ms", self.interval_ms),
+            ("timers_batch", u64::from(self.batch)),
+            ("timers_lease_ms", self.lease_ms),
+            ("timers_attempts_max", u64::from(self.attempts_max)),
+        ]
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(100..=86_400_000).contains(&self.interval_ms) {
+            return Err("timers.interval_ms must be between 100 and 86400000".into());
+        }
+        if !(1..=10_000).contains(&self.batch) {
+            return Err("timers.batch must be between 1 and 10000".into());
+        }
+        if !(1_000..=86_400_000).contains(&self.lease_ms) {
+            return Err("timers.lease_ms must be between 1000 and 86400000".into());
+        }
+        if !(1..=100).contains(&self.attempts_max) {
+            return Err("timers.attempts_max must be between 1 and 100".into());
+        }
+        Ok(())
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -688,6 +744,8 @@ pub struct Config {
     pub bounds: Bounds,
     /// What the retention job prunes and when (`[retention]`).
     pub retention: Retention,
+    /// The durable timers' task (`[timers]`).
+    pub timers: Timers,
     pub auth: Option<AuthConfig>,
     /// SIGTERM: how long to finish deliveries in hand and flush the outbox.
     pub shutdown_grace_ms: u64,
@@ -776,6 +834,7 @@ impl Config {
         }
         let park_ms = raw.park_ms.max(1);
         let retention = retention(&raw.retention, park_ms).map_err(invalid)?;
+        raw.timers.check().map_err(invalid)?;
         let http = match &raw.http {
             Some(h) => http_config(h, &resolve).map_err(invalid)?,
             None => HttpConfig::default(),
@@ -838,6 +897,7 @@ impl Config {
             body_bytes_max: raw.limits.body_bytes_max,
             bounds: b,
             retention,
+            timers: raw.timers,
             shutdown_grace_ms: raw.shutdown_grace_ms,
             failing_max_ms: raw.failing_max_ms.max(1),
             park_ms,
@@ -895,6 +955,40 @@ mod tests {
         );
         assert!(Config::parse(&format!("{text}unknown = 1\n"), Path::new("x.toml")).is_err());
         assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn timers_have_defaults_and_bounds() {
+        let text = "country = \"BE\"\nregistry = \"r.toml\"\nkeys_dir = \"pki\"\n[store]\nurl = \"sqlite://be.db\"\n";
+        let c = Config::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(c.timers, Timers::default());
+        let c = Config::parse(
+            &format!(
+                "{text}[timers]\ninterval_ms = 500\nbatch = 7\nlease_ms = 2000\nattempts_max = 3\n"
+            ),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.timers,
+            Timers {
+                interval_ms: 500,
+                batch: 7,
+                lease_ms: 2000,
+                attempts_max: 3
+            }
+        );
+        for bad in [
+            "interval_ms = 99",
+            "batch = 0",
+            "batch = 10001",
+            "lease_ms = 999",
+            "attempts_max = 0",
+            "attempt_max = 3",
+        ] {
+            let t = format!("{text}[timers]\n{bad}\n");
+            assert!(Config::parse(&t, Path::new("x.toml")).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -214,6 +214,53 @@ pub struct CaseDto {
     pub conversations: Vec<ConversationDto>,
     /// Pending reply deadlines and auto-close dates from the BUC definition.
     pub deadlines: Vec<crate::buc::deadline::Deadline>,
+    /// What the case's durable timers will do or did, and when.
+    pub timers: Vec<TimerDto>,
+    /// A timer offered a reminder (X009) of one of our requests whose answer is
+    /// still overdue: the handler may send it.
+    pub reminder_offered: bool,
+}
+
+/// One durable timer: what a deadline of a case does by itself, and when.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimerDto {
+    pub id: i64,
+    pub case_id: String,
+    /// `remind` (send an X009), `offer` (offer the handler a reminder), `close`
+    /// (X001 to every participant) or `close_local` (close our side only).
+    pub what: crate::store::TimerKind,
+    /// The awaited document (for `remind` and `offer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    /// When it is due (RFC 3339, UTC).
+    pub due: String,
+    /// `pending`, `firing`, `fired`, `cancelled` or `failed`.
+    pub status: crate::store::TimerStatus,
+    /// What firing it did, or why it failed or was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// How many times an instance claimed it.
+    pub attempts: u32,
+    pub updated_at: String,
+}
+
+impl From<&crate::store::Timer> for TimerDto {
+    fn from(t: &crate::store::Timer) -> Self {
+        TimerDto {
+            id: t.id,
+            case_id: t.case_id.to_string(),
+            what: t.what,
+            document_id: (!t.subject.is_empty()).then(|| t.subject.clone()),
+            due: chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t.due_ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            status: t.status,
+            outcome: t.outcome.clone(),
+            attempts: t.attempts,
+            updated_at: t.updated_at.clone(),
+        }
+    }
 }
 
 impl From<&CaseDetail> for CaseDto {
@@ -272,6 +319,8 @@ impl From<&CaseDetail> for CaseDto {
                 })
                 .collect(),
             deadlines: Vec::new(),
+            timers: Vec::new(),
+            reminder_offered: false,
         }
     }
 }

@@ -182,6 +182,13 @@ pub fn routes() -> Vec<Route> {
         .takes(BodyKind::Json),
         route(
             "GET",
+            "/api/v1/timers",
+            Access::Scope(Operate),
+            true,
+            get(list_timers),
+        ),
+        route(
+            "GET",
             "/api/v1/audit",
             Access::Scope(Operate),
             true,
@@ -922,6 +929,24 @@ async fn get_case(
         Ok(d) => {
             let mut dto = CaseDto::from(&d);
             dto.deadlines = deadlines_of(&sw, &d, chrono::Utc::now());
+            let store = sw.store.clone();
+            let id = d.case.case_id.clone();
+            let timers = match tokio::task::spawn_blocking(move || store.timers_of_case(&id)).await
+            {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return Problem::unavailable(e.to_string()).into_response(),
+                Err(_) => return Problem::internal().into_response(),
+            };
+            // An offered reminder counts while its document's answer is still awaited.
+            dto.reminder_offered = timers.iter().any(|t| {
+                t.what == crate::store::TimerKind::Offer
+                    && t.status == crate::store::TimerStatus::Fired
+                    && dto.deadlines.iter().any(|dl| {
+                        matches!(dl, crate::buc::deadline::Deadline::Reply { document_id, overdue: true, .. }
+                            if document_id.as_str() == t.subject)
+                    })
+            });
+            dto.timers = timers.iter().map(dto::TimerDto::from).collect();
             axum::Json(dto).into_response()
         }
         Err(r) => *r,
@@ -1080,24 +1105,12 @@ async fn local_close(
             // Closed meanwhile (the check above read it before this transaction).
             return Ok(());
         }
-        tx.case_set_state(
-            &case.case_id,
-            &case.state,
-            crate::buc::definition::CLOSED,
-            CaseStatus::Closed,
-            Some(&case.state),
-        )?;
-        tx.history_append(
-            &case.case_id,
-            &crate::store::HistoryEntry {
-                at: crate::store::now_rfc3339(),
-                event: "local-close".into(),
-                detail: format!("closed for this side only by {who}"),
-                from_state: Some(case.state.clone()),
-                to_state: Some(crate::buc::definition::CLOSED.into()),
-                message_id: None,
-                document_id: None,
-            },
+        crate::switch::record::close_locally(
+            &mut *tx,
+            sw2.catalogue.get(&case.buc),
+            &case,
+            &sw2.country,
+            &format!("closed for this side only by {who}"),
         )?;
         tx.commit()
     })
@@ -1194,6 +1207,70 @@ async fn list_messages(
                 next_cursor,
             })
             .into_response()
+        }
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimerQuery {
+    status: Option<String>,
+    due_before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/timers?status=&due_before=&limit=` (operators): durable timers,
+/// soonest due first; `due_before` is RFC 3339.
+async fn list_timers(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<TimerQuery>) -> Response {
+    let issue = |name: &str, value: &Option<String>, detail: String| {
+        Problem::bad_request(vec![crate::switch::outbound::Issue {
+            location: "query".into(),
+            name: name.into(),
+            value: value.clone(),
+            detail,
+            line: None,
+        }])
+        .into_response()
+    };
+    let status = match q
+        .status
+        .as_deref()
+        .map(str::parse::<crate::store::TimerStatus>)
+    {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            return issue(
+                "status",
+                &q.status,
+                format!("{e}; one of pending, firing, fired, cancelled, failed"),
+            );
+        }
+    };
+    let due_before_ms = match q.due_before.as_deref() {
+        None => None,
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(t) => Some(t.timestamp_millis()),
+            Err(_) => {
+                return issue(
+                    "due_before",
+                    &q.due_before,
+                    "not an RFC 3339 time (e.g. 2026-03-01T00:00:00Z)".into(),
+                );
+            }
+        },
+    };
+    let filter = crate::store::TimerFilter {
+        status,
+        due_before_ms,
+        limit: list_limit(q.limit),
+    };
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || store.timers(&filter)).await {
+        Ok(Ok(list)) => {
+            axum::Json(list.iter().map(dto::TimerDto::from).collect::<Vec<_>>()).into_response()
         }
         Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
         Err(_) => Problem::internal().into_response(),
@@ -1316,7 +1393,12 @@ async fn metrics(
             u8::from(state == is)
         ));
     }
-    for (name, value) in sw.metrics.snapshot() {
+    for (name, value) in sw
+        .metrics
+        .snapshot()
+        .into_iter()
+        .chain(sw.timer_metrics.snapshot())
+    {
         text.push_str(&format!(
             "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
         ));

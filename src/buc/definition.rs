@@ -129,6 +129,31 @@ pub enum CloseScope {
     Local,
 }
 
+/// What happens when the reply a transition awaits (`reply_within_days`) is overdue,
+/// for a request a Belgian institution sent (`on_overdue` on the transition; the
+/// durable timers of `switch::timers` act on it).
+///
+/// The reference has no such parameter: in RINA a reminder (X009, AD_BUC_07) is a
+/// document the case handler creates, of their own request, to its receiver, in a
+/// BUC that carries it ([RINA-TS §6.2.2], the engine's X009 rights in
+/// `buc::machine::admin_rights`). So the default is `offer`: the switch tells the
+/// handler that a reminder is due and sends nothing by itself, as the reference
+/// would. `remind` sends the X009 by itself when the deadline passes (a national
+/// choice per BUC, needing X009 in the BUC: `buc check`); `none` does neither.
+/// UNCERTAIN: no public source says whether any institution's engine reminds by
+/// itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOverdue {
+    /// Send an X009 naming the overdue request, from its sender to its receiver.
+    Remind,
+    /// Mark the case as having a reminder to offer; send nothing.
+    #[default]
+    Offer,
+    /// Nothing acts; the deadline is only shown.
+    None,
+}
+
 /// Where a reply goes ([RINA-TS §5.1]: `isML=false` without participant selection
 /// on a reply means "to the sender of the request only").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -223,6 +248,8 @@ pub struct Transition {
     pub origin: Option<String>,
     /// Days the counterpart has to answer this SED, when an answer is awaited.
     pub reply_within_days: Option<u32>,
+    /// What happens when that answer is overdue (only with `reply_within_days`).
+    pub on_overdue: OnOverdue,
     pub effect: Option<Effect>,
     /// For participant effects: the element path (from the SED root) holding the institution id.
     pub subject: Option<String>,
@@ -353,6 +380,8 @@ struct RawTransition {
     answers: Vec<String>,
     #[serde(default)]
     reply_within_days: Option<u32>,
+    #[serde(default)]
+    on_overdue: Option<OnOverdue>,
     #[serde(default)]
     effect: Option<Effect>,
     #[serde(default)]
@@ -761,6 +790,32 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
                 .into(),
         );
     }
+    // A reply deadline on a SED nothing answers could never be met.
+    for t in def
+        .transitions
+        .iter()
+        .filter(|t| t.reply_within_days.is_some())
+    {
+        if !def.is_answered(&t.sed) {
+            out.push(format!(
+                "{} has reply_within_days but no SED of {} answers it",
+                t.sed, def.id
+            ));
+        }
+    }
+    // A reminder sent by itself is an X009 [RINA-TS §6.2.2]: the BUC must carry it.
+    for t in def
+        .transitions
+        .iter()
+        .filter(|t| t.reply_within_days.is_some() && t.on_overdue == OnOverdue::Remind)
+    {
+        if !carried.iter().any(|s| s.as_str() == "X009") {
+            out.push(format!(
+                "{} has `on_overdue = \"remind\"` but the BUC does not carry X009 (AD_BUC_07)",
+                t.sed
+            ));
+        }
+    }
     // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
     // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
     // anyway while the case has two participants.
@@ -866,6 +921,12 @@ fn resolve_transition(
             raw.sed
         ));
     }
+    if raw.on_overdue.is_some() && raw.reply_within_days.is_none() {
+        bad(format!(
+            "transition {}: on_overdue needs reply_within_days (a reply that can be overdue)",
+            raw.sed
+        ));
+    }
     Some(Transition {
         from,
         sed,
@@ -874,6 +935,7 @@ fn resolve_transition(
         answers,
         origin: origin.map(str::to_owned),
         reply_within_days: raw.reply_within_days,
+        on_overdue: raw.on_overdue.unwrap_or_default(),
         effect: raw.effect,
         subject: raw.subject.clone(),
     })
@@ -1091,6 +1153,63 @@ clarify = false
             !p.iter()
                 .any(|p| p.to_string().contains("bulk") || p.to_string().contains("children")),
             "{p:?}"
+        );
+    }
+
+    #[test]
+    fn on_overdue_defaults_to_offer_and_remind_needs_x009() {
+        // The default: a reply deadline offers a reminder.
+        let with_deadline = GOOD.replace(
+            "by = \"CaseOwner\"\nto = \"wait\"",
+            "by = \"CaseOwner\"\nto = \"wait\"\nreply_within_days = 30",
+        );
+        assert_eq!(problems_of(&with_deadline), Vec::<String>::new());
+        let d = fixture(&with_deadline);
+        let (cat, _) = Catalogue::load_unchecked(d.path()).unwrap();
+        let def = cat.get(&BucType::parse("T_BUC_01").unwrap()).unwrap();
+        let a001 = def
+            .transitions
+            .iter()
+            .find(|t| t.sed.as_str() == "A001")
+            .unwrap();
+        assert_eq!(a001.on_overdue, OnOverdue::Offer);
+        // `remind` in a BUC without X009, and `on_overdue` without a deadline.
+        let remind = with_deadline.replace(
+            "reply_within_days = 30",
+            "reply_within_days = 30\non_overdue = \"remind\"",
+        );
+        let all = problems_of(&remind).join("\n");
+        assert!(
+            all.contains("A001 has `on_overdue = \"remind\"` but the BUC does not carry X009"),
+            "{all}"
+        );
+        let orphan = GOOD.replace(
+            "by = \"CaseOwner\"\nto = \"wait\"",
+            "by = \"CaseOwner\"\nto = \"wait\"\non_overdue = \"none\"",
+        );
+        let all = problems_of(&orphan).join("\n");
+        assert!(
+            all.contains("transition A001: on_overdue needs reply_within_days"),
+            "{all}"
+        );
+        let bad = with_deadline.replace(
+            "reply_within_days = 30",
+            "reply_within_days = 30\non_overdue = \"shout\"",
+        );
+        let d = fixture(&bad);
+        assert!(
+            Catalogue::load_unchecked(d.path()).is_err(),
+            "unknown value"
+        );
+        // A deadline on the reply itself: nothing answers A002.
+        let unanswered = GOOD.replace(
+            "answers = [\"A001\"]\nto = \"done\"",
+            "answers = [\"A001\"]\nto = \"done\"\nreply_within_days = 5",
+        );
+        let all = problems_of(&unanswered).join("\n");
+        assert!(
+            all.contains("A002 has reply_within_days but no SED of T_BUC_01 answers it"),
+            "{all}"
         );
     }
 

@@ -620,6 +620,7 @@ mod tests {
             answers: answers.iter().map(|a| sed(a)).collect(),
             origin: None,
             reply_within_days: None,
+            on_overdue: Default::default(),
             effect: None,
             subject: None,
         };

@@ -2,6 +2,7 @@
 //! and error signals (`signal`) and XSD validation (`validate`). Only this module
 //! and `signing` touch XML parsing and rendering.
 
+pub mod admin;
 pub mod envelope;
 pub mod signal;
 pub mod validate;

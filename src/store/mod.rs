@@ -161,6 +161,64 @@ stored_enum!(
     }
 );
 
+stored_enum!(
+    /// What a durable timer does when it is due (`switch::timers`).
+    TimerKind, "timer kind" {
+        /// Send an X009 reminding the receiver of our overdue request.
+        Remind = "remind",
+        /// Mark the case as having a reminder to offer; nothing is sent.
+        Offer = "offer",
+        /// Close the case for every participant (X001 from the case owner).
+        Close = "close",
+        /// Close the case for our side only (no SED).
+        CloseLocal = "close_local",
+    }
+);
+
+stored_enum!(
+    /// Where a durable timer stands: `pending` until due, `firing` while an
+    /// instance acts on it (under a lease), then `fired` or `failed` (with the
+    /// outcome), or `cancelled` when its deadline went away.
+    TimerStatus, "timer status" {
+        Pending = "pending",
+        Firing = "firing",
+        Fired = "fired",
+        Cancelled = "cancelled",
+        Failed = "failed",
+    }
+);
+
+/// One durable timer of a case: what it does, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timer {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub what: TimerKind,
+    /// The awaited document's id (`remind`, `offer`); empty for a closure.
+    pub subject: String,
+    /// When it is due (ms since the epoch).
+    pub due_ms: i64,
+    pub status: TimerStatus,
+    /// What firing it did (the X009's message id, "offered", ...) or why it failed.
+    pub outcome: Option<String>,
+    /// While `firing`: another instance may claim it again after this.
+    pub lease_until_ms: i64,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A filter for listing timers (operators).
+#[derive(Debug, Clone, Default)]
+pub struct TimerFilter {
+    pub status: Option<TimerStatus>,
+    /// Only timers due before this (ms since the epoch).
+    pub due_before_ms: Option<i64>,
+    pub limit: u32,
+}
+
 /// A received SED kept for an operator because no routing rule placed it (or a
 /// rule said so). Its body is the document version's envelope, stored once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -553,6 +611,26 @@ pub trait Tx {
     /// Mark a waiting entry delivered to `to` by `by` (compare-and-set from
     /// `waiting`): false when it is not waiting (already assigned, or unknown).
     fn triage_settle(&mut self, id: i64, to: &str, by: &str) -> Result<bool>;
+    /// Every timer of a case, in creation order.
+    fn timers_of(&mut self, case_id: &CaseId) -> Result<Vec<Timer>>;
+    /// A new `pending` timer; false when one with the same case, what, subject and
+    /// due time exists (whatever its status: a timer fires at most once).
+    fn timer_put(
+        &mut self,
+        case_id: &CaseId,
+        what: TimerKind,
+        subject: &str,
+        due_ms: i64,
+    ) -> Result<bool>;
+    /// Compare-and-set: move timer `id` from one of `from` to `to`, with its
+    /// outcome (None keeps it); false when it was elsewhere.
+    fn timer_transition(
+        &mut self,
+        id: i64,
+        from: &[TimerStatus],
+        to: TimerStatus,
+        outcome: Option<&str>,
+    ) -> Result<bool>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -628,6 +706,15 @@ pub trait Store: Send + Sync {
     /// The newest audit entries, optionally of one institution.
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.
+    /// Claim up to `limit` timers due at `now_ms` (`pending` and due, or `firing`
+    /// with an ended lease): each moves to `firing` with a lease until `now_ms +
+    /// lease_ms` in one compare-and-set (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+    /// instances claiming at once take different rows), and is returned as claimed.
+    fn timer_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Timer>>;
+    /// Timers by status and due time, soonest first.
+    fn timers(&self, filter: &TimerFilter) -> Result<Vec<Timer>>;
+    /// Every timer of a case, in creation order.
+    fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>>;
     fn ping(&self) -> Result<()>;
     /// One bounded step of retention (`retention.rs`), each table in a short
     /// transaction of its own, at most `p.limit` rows each: empty the bodies of

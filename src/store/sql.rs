@@ -433,6 +433,14 @@ macro_rules! outbox_by_message_id {
 pub(crate) const UNSETTLED_COUNTS: &str = "SELECT kind, status, COUNT(*) FROM outbox \
      WHERE status IN ('queued', 'retrying', 'failed') GROUP BY kind, status";
 /// The statuses a relay claims from.
+/// A timer that may be claimed at `?1` (ms): pending and due, or firing with its
+/// lease ended (the instance that claimed it crashed or gave up).
+macro_rules! timer_due {
+    () => {
+        "((status = 'pending' AND due_ms <= ?1) OR (status = 'firing' AND lease_until_ms <= ?1))"
+    };
+}
+
 macro_rules! claimable {
     () => {
         "('queued', 'retrying', 'sent')"
@@ -1209,6 +1217,43 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         Ok(n == 1)
     }
 
+    fn timers_of(&mut self, case_id: &CaseId) -> Result<Vec<Timer>> {
+        timers_of_case(&mut *self.conn, case_id)
+    }
+
+    fn timer_put(
+        &mut self,
+        case_id: &CaseId,
+        what: TimerKind,
+        subject: &str,
+        due_ms: i64,
+    ) -> Result<bool> {
+        let now = now_rfc3339();
+        let inserted = self.conn.query(
+            "INSERT INTO timers (case_id, what, subject, due_ms, status, created_at, updated_at) \
+             VALUES (?1,?2,?3,?4,'pending',?5,?5) \
+             ON CONFLICT (case_id, what, subject, due_ms) DO NOTHING RETURNING id",
+            params![case_id.as_str(), what.as_str(), subject, due_ms, &now],
+        )?;
+        Ok(!inserted.is_empty())
+    }
+
+    fn timer_transition(
+        &mut self,
+        id: i64,
+        from: &[TimerStatus],
+        to: TimerStatus,
+        outcome: Option<&str>,
+    ) -> Result<bool> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let n = self.conn.execute(
+            "UPDATE timers SET status = ?3, outcome = COALESCE(CAST(?4 AS TEXT), outcome), \
+             updated_at = ?5 WHERE id = ?1 AND status {in_text:?2}",
+            params![id, &json_list(&from)?, to.as_str(), outcome, &now_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.finish()
     }
@@ -1223,6 +1268,41 @@ fn national_destinations(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<In
     .into_iter()
     .map(|mut r| r.parse(0, InstitutionId::parse))
     .collect()
+}
+
+macro_rules! timer_cols {
+    () => {
+        "id, case_id, what, subject, due_ms, status, outcome, lease_until_ms, attempts, \
+         created_at, updated_at"
+    };
+}
+
+fn to_timer(mut r: Row) -> Result<Timer> {
+    Ok(Timer {
+        id: r.i64(0)?,
+        case_id: r.parse(1, CaseId::parse)?,
+        what: r.stored(2)?,
+        subject: r.text(3)?,
+        due_ms: r.i64(4)?,
+        status: r.stored(5)?,
+        outcome: r.opt_text(6)?,
+        lease_until_ms: r.i64(7)?,
+        attempts: r.u32(8)?,
+        created_at: r.text(9)?,
+        updated_at: r.text(10)?,
+    })
+}
+
+fn timers_of_case(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<Timer>> {
+    let rows = conn.query(
+        concat!(
+            "SELECT ",
+            timer_cols!(),
+            " FROM timers WHERE case_id = ?1 ORDER BY id"
+        ),
+        params![case_id.as_str()],
+    )?;
+    all(rows, to_timer)
 }
 
 macro_rules! triage_cols {
@@ -1700,6 +1780,70 @@ impl<B: Backend> Store for B {
 
     fn case_national_destinations(&self, case_id: &CaseId) -> Result<Vec<InstitutionId>> {
         national_destinations(&mut *self.reader()?, case_id)
+    }
+
+    fn timer_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Timer>> {
+        // The ids first, locked (SKIP LOCKED on PostgreSQL: rows another instance
+        // is claiming are left to it); then the compare-and-set, guarded again by
+        // the status and the due time, so a row that moved meanwhile is not taken.
+        let mut tx = SqlTx::begin(self)?;
+        let ids = tx
+            .conn
+            .query(
+                concat!(
+                    "SELECT id FROM timers WHERE ",
+                    timer_due!(),
+                    " ORDER BY due_ms, id LIMIT ?2{lock: FOR UPDATE SKIP LOCKED}"
+                ),
+                params![now_ms, list_limit(limit)],
+            )?
+            .into_iter()
+            .map(|mut r| r.i64(0))
+            .collect::<Result<Vec<_>>>()?;
+        if ids.is_empty() {
+            tx.finish()?;
+            return Ok(Vec::new());
+        }
+        let rows = tx.conn.query(
+            concat!(
+                "UPDATE timers SET status = 'firing', lease_until_ms = ?3, \
+                 attempts = attempts + 1, updated_at = ?4 WHERE id {in_int:?2} AND ",
+                timer_due!(),
+                " RETURNING ",
+                timer_cols!()
+            ),
+            params![
+                now_ms,
+                &json_list(&ids)?,
+                now_ms.saturating_add(lease_ms),
+                &now_rfc3339()
+            ],
+        )?;
+        let mut claimed = all(rows, to_timer)?;
+        tx.finish()?;
+        claimed.sort_by_key(|t| (t.due_ms, t.id));
+        Ok(claimed)
+    }
+
+    fn timers(&self, f: &TimerFilter) -> Result<Vec<Timer>> {
+        let rows = self.reader()?.query(
+            concat!(
+                "SELECT ",
+                timer_cols!(),
+                " FROM timers WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) \
+                 AND (CAST(?2 AS BIGINT) IS NULL OR due_ms < ?2) ORDER BY due_ms, id LIMIT ?3"
+            ),
+            params![
+                f.status.map(|s| s.as_str()),
+                f.due_before_ms,
+                list_limit(f.limit)
+            ],
+        )?;
+        all(rows, to_timer)
+    }
+
+    fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>> {
+        timers_of_case(&mut *self.reader()?, case_id)
     }
 
     fn triage_waiting(&self) -> Result<u64> {

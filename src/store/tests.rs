@@ -120,6 +120,8 @@ suite!(
     prune_empties_only_settled_bodies_past_their_period,
     prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes,
     prune_is_bounded_by_its_limit,
+    timers_are_put_once_and_move_by_compare_and_set,
+    two_claimers_take_each_due_timer_once,
 );
 
 // ----- fixtures -----
@@ -2249,7 +2251,8 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
             "DROP TABLE refinery_schema_history; DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
              ALTER TABLE outbox DROP COLUMN body_pruned_at; \
-             DROP TABLE idempotency; DROP TABLE triage; ALTER TABLE outbox DROP COLUMN body_version; \
+             DROP TABLE idempotency; DROP TABLE triage; DROP TABLE timers; \
+             ALTER TABLE outbox DROP COLUMN body_version; \
              DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
              ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
         )
@@ -2427,4 +2430,151 @@ fn postgres_upgrades_a_database_of_main_1b15284() {
         history(&config),
         (1..=super::migrate::schema_version()).collect::<Vec<_>>()
     );
+}
+
+// ----- durable timers -----
+
+fn put_timer(store: &dyn Store, case_id: &CaseId, what: TimerKind, due_ms: i64) -> i64 {
+    let mut tx = store.begin().unwrap();
+    assert!(tx.timer_put(case_id, what, "", due_ms).unwrap());
+    let id = tx
+        .timers_of(case_id)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.what == what && t.due_ms == due_ms)
+        .expect("the timer just put")
+        .id;
+    tx.commit().unwrap();
+    id
+}
+
+fn timers_are_put_once_and_move_by_compare_and_set(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let doc = DocumentId::random();
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.timer_put(&case_id, TimerKind::Remind, doc.as_str(), 1_000)
+            .unwrap()
+    );
+    // The same case, what, subject and due time again: not a second timer.
+    assert!(
+        !tx.timer_put(&case_id, TimerKind::Remind, doc.as_str(), 1_000)
+            .unwrap()
+    );
+    assert!(tx.timer_put(&case_id, TimerKind::Close, "", 5_000).unwrap());
+    tx.commit().unwrap();
+    let all = store.timers_of_case(&case_id).unwrap();
+    assert_eq!(all.len(), 2);
+    let remind = all[0].clone();
+    assert_eq!(
+        (
+            remind.what,
+            remind.status,
+            remind.subject.as_str(),
+            remind.attempts
+        ),
+        (TimerKind::Remind, TimerStatus::Pending, doc.as_str(), 0)
+    );
+    // Not due yet: nothing is claimed.
+    assert!(store.timer_claim(999, 10, 100).unwrap().is_empty());
+    // Due: claimed once, firing under a lease.
+    let c = store.timer_claim(1_000, 10, 100).unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (c[0].id, c[0].status, c[0].lease_until_ms, c[0].attempts),
+        (remind.id, TimerStatus::Firing, 1_100, 1)
+    );
+    assert!(
+        store.timer_claim(1_050, 10, 100).unwrap().is_empty(),
+        "leased"
+    );
+    // The lease ended (the claimer crashed): claimed again.
+    let again = store.timer_claim(1_100, 10, 100).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    // Compare-and-set: only from the statuses named.
+    let mut tx = store.begin().unwrap();
+    assert!(
+        !tx.timer_transition(
+            remind.id,
+            &[TimerStatus::Pending],
+            TimerStatus::Cancelled,
+            None
+        )
+        .unwrap()
+    );
+    assert!(
+        tx.timer_transition(
+            remind.id,
+            &[TimerStatus::Firing],
+            TimerStatus::Fired,
+            Some("sent")
+        )
+        .unwrap()
+    );
+    assert!(
+        !tx.timer_transition(
+            remind.id,
+            &[TimerStatus::Firing],
+            TimerStatus::Failed,
+            Some("late")
+        )
+        .unwrap()
+    );
+    tx.commit().unwrap();
+    // Fired: never claimed again, its outcome kept.
+    assert!(
+        store.timer_claim(i64::MAX / 2, 10, 100).unwrap().len() == 1,
+        "only the closure"
+    );
+    let fired = store.timers_of_case(&case_id).unwrap();
+    assert_eq!(fired[0].status, TimerStatus::Fired);
+    assert_eq!(fired[0].outcome.as_deref(), Some("sent"));
+    // The operators' list filters by status and due time, soonest first.
+    let by = |status, before| {
+        store
+            .timers(&TimerFilter {
+                status,
+                due_before_ms: before,
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by(Some(TimerStatus::Fired), None), vec![remind.id]);
+    assert_eq!(by(None, Some(2_000)), vec![remind.id]);
+    assert_eq!(by(None, None).len(), 2);
+    assert!(by(Some(TimerStatus::Pending), None).is_empty());
+}
+
+fn two_claimers_take_each_due_timer_once(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let mut ids: Vec<i64> = (0..40)
+        .map(|i| put_timer(store, &case_id, TimerKind::Offer, 1_000 + i))
+        .collect();
+    // Two claimers at once (two instances on one database), a lease far longer
+    // than the test: each timer goes to exactly one of them.
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut got = Vec::new();
+                    loop {
+                        let c = store.timer_claim(10_000, 3, 1_000_000).unwrap();
+                        if c.is_empty() {
+                            return got;
+                        }
+                        got.extend(c.into_iter().map(|t| t.id));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<i64> = claimed.concat();
+    all.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(all, ids, "every timer claimed exactly once");
 }

@@ -253,6 +253,7 @@ pub fn apply(
     super::record::record(
         tx,
         &super::record::Transition {
+            def,
             header: h,
             decision: &decision,
             case: case.as_ref(),

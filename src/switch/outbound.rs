@@ -367,6 +367,46 @@ pub fn submit_keyed(
     audit: Option<crate::store::AuditEntry>,
     key: Option<IdempotencyKey>,
 ) -> Result<Submitted, SubmitError> {
+    submit_inner(sw, s, audit, key, None)
+}
+
+/// The SED a durable timer sends (`switch::timers`): a submission like any other
+/// (the same checks, `step`, signature and group commit), which also settles the
+/// timer `firing` → `fired` in its transaction. If the timer was settled meanwhile
+/// (another instance fired it), nothing is applied and the answer is a
+/// `ProtocolViolation` saying so.
+pub fn submit_for_timer(
+    sw: &Arc<Switch>,
+    s: Submission,
+    audit: crate::store::AuditEntry,
+    timer: &crate::store::Timer,
+) -> Result<Submitted, SubmitError> {
+    submit_inner(
+        sw,
+        s,
+        Some(audit),
+        None,
+        Some(TimerRef {
+            id: timer.id,
+            what: timer.what,
+        }),
+    )
+}
+
+/// The timer a submission settles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimerRef {
+    id: i64,
+    what: crate::store::TimerKind,
+}
+
+fn submit_inner(
+    sw: &Arc<Switch>,
+    s: Submission,
+    audit: Option<crate::store::AuditEntry>,
+    key: Option<IdempotencyKey>,
+    timer: Option<TimerRef>,
+) -> Result<Submitted, SubmitError> {
     // Either key names a committed submission: its answer (header key first).
     if let Some(answer) = keyed_answer(sw, &key, &s)? {
         return answer;
@@ -403,6 +443,7 @@ pub fn submit_keyed(
             }
         };
         planned.audit = audit.clone();
+        planned.timer = timer;
         if let Some(k) = &key {
             planned = planned.with_key(k);
         }
@@ -588,6 +629,8 @@ pub(crate) struct Planned {
     /// its counterparties: a refusal by the BUC means the case id is taken
     /// (`CaseExists`).
     own_case_taken: bool,
+    /// The durable timer this submission settles (`submit_for_timer`).
+    timer: Option<TimerRef>,
     /// A case id the client chose, for the fault hooks.
     #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
     client_case_id: Option<CaseId>,
@@ -823,6 +866,7 @@ pub(crate) fn plan(
         audit: None,
         claims: Vec::new(),
         own_case_taken,
+        timer: None,
         client_case_id: s.case_id.clone(),
     };
     // A Start under the client's case id records the request that made it, so that
@@ -1054,6 +1098,25 @@ fn in_tx(
         children: p.children,
         direction: apply::Direction::Out,
     };
+    // A timer's SED settles its timer here, first: a timer another instance
+    // settled meanwhile makes nothing (fired once).
+    if let Some(tm) = &p.timer {
+        let outcome = format!(
+            "sent {} document {} (message {})",
+            h.sed, h.document_id, p.message_id
+        );
+        if !tx.timer_transition(
+            tm.id,
+            &[crate::store::TimerStatus::Firing],
+            crate::store::TimerStatus::Fired,
+            Some(&outcome),
+        )? {
+            return Err(SubmitError::ProtocolViolation(format!(
+                "timer {} was settled meanwhile",
+                tm.id
+            )));
+        }
+    }
     // The keys first: a request with the same key, reference or client's case id
     // that committed first (another instance's, which PostgreSQL waits for, or
     // one earlier in this batch) wins, and this one gets its answer instead of
@@ -1078,8 +1141,17 @@ fn in_tx(
         std::slice::from_ref(&out),
     );
     if applied.is_err() {
-        // Refused (nothing else was written): the keys are free again.
+        // Refused (nothing else was written): the keys are free again, and the
+        // timer is firing again (its refusal is settled by `timers`).
         release(tx, &p.claims)?;
+        if let Some(tm) = &p.timer {
+            tx.timer_transition(
+                tm.id,
+                &[crate::store::TimerStatus::Fired],
+                crate::store::TimerStatus::Firing,
+                Some("firing"),
+            )?;
+        }
     }
     match applied {
         Ok(a) => {
@@ -1088,6 +1160,23 @@ fn in_tx(
                     target: format!("{} document {}", h.case_id, h.document_id),
                     ..a.clone()
                 })?;
+            }
+            if let Some(tm) = &p.timer {
+                tx.history_append(
+                    &h.case_id,
+                    &crate::store::HistoryEntry {
+                        at: crate::store::now_rfc3339(),
+                        event: format!("timer-{}", tm.what),
+                        detail: format!(
+                            "timer {} ({}) sent {} document {}",
+                            tm.id, tm.what, h.sed, h.document_id
+                        ),
+                        from_state: None,
+                        to_state: None,
+                        message_id: Some(p.message_id.clone()),
+                        document_id: Some(h.document_id.to_string()),
+                    },
+                )?;
             }
             // One message in, one row out (`apply` enqueues each of `outs`).
             out.id = a.outbox_ids.first().copied().unwrap_or_default();

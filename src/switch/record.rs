@@ -15,6 +15,8 @@ use crate::store::{
 pub use crate::store::Direction;
 
 pub struct Transition<'a> {
+    /// The case's BUC (its deadlines keep the case's timers in step).
+    pub def: &'a crate::buc::BucDef,
     pub header: &'a Header,
     pub decision: &'a Decision,
     /// The case as this transaction read it (None: a new case).
@@ -223,7 +225,50 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
     if let Some(note) = effect_note {
         history(tx, t, "effect", note, false)?;
     }
-    Ok(())
+    // The case's deadlines may have changed: its timers follow, in this transaction.
+    let ours = if t.direction == Direction::Out {
+        h.sender.country()
+    } else {
+        h.receiver.country()
+    };
+    super::timers::sync(tx, t.def, &h.case_id, &ours)
+}
+
+/// Close `case` for our side only (no SED; the other participants keep it open),
+/// as the case handler's local closure and the timers' local auto-close do: the
+/// compare-and-set from the state read, the history entry, and the case's timers
+/// (all cancelled). `case` was read with `Tx::case_lock` in this transaction.
+pub fn close_locally(
+    tx: &mut dyn Tx,
+    def: Option<&crate::buc::BucDef>,
+    case: &CaseRecord,
+    country: &crate::ids::Country,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let closed = crate::buc::definition::CLOSED;
+    tx.case_set_state(
+        &case.case_id,
+        &case.state,
+        closed,
+        CaseStatus::Closed,
+        Some(&case.state),
+    )?;
+    tx.history_append(
+        &case.case_id,
+        &HistoryEntry {
+            at: now_rfc3339(),
+            event: "local-close".into(),
+            detail: detail.to_owned(),
+            from_state: Some(case.state.clone()),
+            to_state: Some(closed.into()),
+            message_id: None,
+            document_id: None,
+        },
+    )?;
+    match def {
+        Some(def) => super::timers::sync(tx, def, &case.case_id, country),
+        None => Ok(()),
+    }
 }
 
 fn history(
