@@ -3,6 +3,7 @@
 //! and `signing` touch XML parsing and rendering.
 
 pub mod envelope;
+pub mod person;
 pub mod signal;
 pub mod validate;
 pub mod xml;

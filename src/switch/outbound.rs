@@ -318,6 +318,7 @@ pub(crate) fn prepare_body(
         canonical,
         content_sha256,
         subject,
+        persons: crate::sed::person::persons(root),
     })
 }
 
@@ -333,6 +334,8 @@ pub(crate) struct Body {
     canonical: Vec<u8>,
     content_sha256: String,
     subject: Option<String>,
+    /// The persons it names, for the case's person index (personal data).
+    persons: Vec<crate::store::PersonKey>,
 }
 
 /// Accept a SED from a national institution (blocking: call it from a blocking
@@ -570,6 +573,7 @@ pub(crate) struct Planned {
     message_id: String,
     content_sha256: String,
     subject: Option<String>,
+    persons: Vec<crate::store::PersonKey>,
     envelope: Vec<u8>,
     /// Who asked for it, audited in the same transaction (the target gets the
     /// case and document ids there).
@@ -812,6 +816,7 @@ pub(crate) fn plan(
         message_id: MessageId::random().to_string(),
         content_sha256: body.content_sha256.clone(),
         subject: body.subject.clone(),
+        persons: body.persons.clone(),
         envelope,
         audit: None,
         claims: Vec::new(),
@@ -1044,6 +1049,7 @@ fn in_tx(
         content_sha256: &p.content_sha256,
         envelope: &p.envelope,
         subject: p.subject.as_deref(),
+        persons: &p.persons,
         direction: apply::Direction::Out,
     };
     // The keys first: a request with the same key, reference or client's case id
