@@ -187,7 +187,7 @@ pub enum CaseCommand {
         #[command(flatten)]
         remote: crate::cli_api::Remote,
         #[command(flatten)]
-        filters: crate::cli_api::CaseListArgs,
+        filters: Box<crate::cli_api::CaseListArgs>,
     },
     /// What each Belgian participant may send in the case now.
     Actions {

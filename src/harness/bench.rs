@@ -132,7 +132,7 @@ async fn search_run(opts: &BenchOptions) -> Result<(), String> {
         opts.cases,
         if pg.is_some() { "PostgreSQL" } else { "SQLite" }
     );
-    let took = preload(&root, dir.path(), &url, opts.cases).await?;
+    let took = super::preload::preload_with(&root, dir.path(), &url, opts.cases, true).await?;
     println!("preloaded in {:.1} s", took.as_secs_f64());
     let measured = tokio::task::spawn_blocking(move || {
         let store = crate::store::open(&url).map_err(|e| e.to_string())?;

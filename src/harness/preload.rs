@@ -207,8 +207,10 @@ fn persons_sql(d: Dialect, lo: u64, hi: u64) -> String {
 }
 
 /// The copy statement for `table`'s rows of the template, numbers `lo..=hi`.
+#[allow(clippy::too_many_arguments)]
 fn copy_sql(
     d: Dialect,
+    light: bool,
     table: &str,
     key: &str,
     template: &str,
@@ -235,6 +237,12 @@ fn copy_sql(
             ("outbox", "status") => {
                 "(CASE WHEN s.i % 10000 = 3 THEN 'failed' ELSE 'delivered' END)".to_owned()
             }
+            // Light copies (the search benchmark) keep no envelope: a million of
+            // them are gigabytes the case list never reads.
+            ("document_versions", "envelope") if light => match d {
+                Dialect::Sqlite => "x''".to_owned(),
+                Dialect::Postgres => "''::bytea".to_owned(),
+            },
             ("cases", c) if case_column(d, c).is_some() => case_column(d, c).unwrap_or_default(),
             ("participants", "institution") => format!(
                 "(CASE WHEN t.institution LIKE 'BE:%' THEN t.institution ELSE {} END)",
@@ -322,12 +330,24 @@ pub async fn preload(
     store_url: &str,
     n: u64,
 ) -> Result<Duration, String> {
+    preload_with(root, dir, store_url, n, false).await
+}
+
+/// `preload`; `light`: the copies' document versions without their envelope
+/// (for the search benchmark, which never reads them).
+pub async fn preload_with(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    store_url: &str,
+    n: u64,
+    light: bool,
+) -> Result<Duration, String> {
     let start = Instant::now();
     let (case, doc) = template(root, dir, store_url).await?;
     let url = store_url.to_owned();
     tokio::task::spawn_blocking(move || match url.strip_prefix("sqlite://") {
-        Some(path) => copy_sqlite(path, &case, &doc, n),
-        None => copy_postgres(&url, &case, &doc, n),
+        Some(path) => copy_sqlite(path, &case, &doc, n, light),
+        None => copy_postgres(&url, &case, &doc, n, light),
     })
     .await
     .map_err(|e| e.to_string())??;
@@ -352,7 +372,7 @@ fn progress(done: u64, n: u64, start: Instant) {
     }
 }
 
-fn copy_sqlite(path: &str, case: &str, doc: &str, n: u64) -> Result<(), String> {
+fn copy_sqlite(path: &str, case: &str, doc: &str, n: u64, light: bool) -> Result<(), String> {
     let e = |e: rusqlite::Error| format!("preloading {path}: {e}");
     let mut conn = rusqlite::Connection::open(path).map_err(e)?;
     // A bulk load: a crash loses the load, nothing else.
@@ -377,6 +397,7 @@ fn copy_sqlite(path: &str, case: &str, doc: &str, n: u64) -> Result<(), String> 
             let template = if *key == "document_id" { doc } else { case };
             tx.execute_batch(&copy_sql(
                 Dialect::Sqlite,
+                light,
                 table,
                 key,
                 template,
@@ -399,7 +420,7 @@ fn copy_sqlite(path: &str, case: &str, doc: &str, n: u64) -> Result<(), String> 
     .map_err(e)
 }
 
-fn copy_postgres(url: &str, case: &str, doc: &str, n: u64) -> Result<(), String> {
+fn copy_postgres(url: &str, case: &str, doc: &str, n: u64, light: bool) -> Result<(), String> {
     let e = |e: postgres::Error| match e.as_db_error() {
         Some(d) => format!(
             "preloading PostgreSQL: {}: {}",
@@ -432,6 +453,7 @@ fn copy_postgres(url: &str, case: &str, doc: &str, n: u64) -> Result<(), String>
             let template = if *key == "document_id" { doc } else { case };
             tx.batch_execute(&copy_sql(
                 Dialect::Postgres,
+                light,
                 table,
                 key,
                 template,

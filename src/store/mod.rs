@@ -484,6 +484,8 @@ stored_enum!(
     }
 );
 
+// `stored_enum!` makes the enum with the derives every stored enum shares.
+#[allow(clippy::derivable_impls)]
 impl Default for CaseSort {
     fn default() -> Self {
         CaseSort::Updated
