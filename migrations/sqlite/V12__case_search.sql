@@ -33,6 +33,6 @@ CREATE INDEX cases_status_updated ON cases (status, updated_at, case_id);
 CREATE INDEX cases_buc_updated ON cases (buc, updated_at, case_id);
 CREATE INDEX cases_sector_updated ON cases (sector, updated_at, case_id);
 CREATE INDEX cases_state_updated ON cases (state, updated_at, case_id);
-CREATE INDEX cases_reply_due ON cases (reply_due);
+CREATE INDEX cases_reply_due ON cases (reply_due, case_id);
 CREATE INDEX participants_country ON participants (country, case_id);
 CREATE INDEX outbox_status_case ON outbox (status, case_id);

@@ -56,7 +56,7 @@ fn filters() -> Vec<(&'static str, CaseFilter)> {
             "person name + birth date",
             f(&|f| {
                 f.person_name = Some(ok("peeters"));
-                f.birth_date = Some(ok("1950-06-15"));
+                f.birth_date = Some(ok("1953-09-09"));
             }),
         ),
         ("PIN", f(&|f| f.pin = Some(ok("00000123457")))),

@@ -16,7 +16,7 @@
 //! | `{json:col}` | `col` | `CAST(col AS JSONB)`, for `->>` |
 //! | `{in_text:?N}` / `{in_int:?N}` | `IN (SELECT value FROM json_each(?N))` | the same over `json_array_elements_text` |
 //! | `{empty_blob}` | `x''` | `''::bytea` |
-//! | `{rare:cond}` | `likelihood(cond, 0.001)`: the planner drives from `cond`'s index | `cond` (PostgreSQL plans with its statistics) |
+//! | `{noindex:col}` | `+col`: no index drives from this term (the sort's index does) | `col` (PostgreSQL plans with its statistics) |
 //!
 //! `{seq}` orders rows by insertion among the rows present (participants,
 //! conversations, documents, parked messages): PostgreSQL's identity `seq`, and
@@ -291,8 +291,8 @@ pub fn render(sql: &str, dialect: Dialect) -> String {
                 ("bytewise", false) => {}
                 ("seq", true) => out.push_str("seq"),
                 ("seq", false) => out.push_str("rowid"),
-                ("rare", true) => out.push_str(&param()),
-                ("rare", false) => out.push_str(&format!("likelihood({}, 0.001)", param())),
+                ("noindex", true) => out.push_str(arg),
+                ("noindex", false) => out.push_str(&format!("+{arg}")),
                 ("json", true) => out.push_str(&format!("CAST({arg} AS JSONB)")),
                 ("json", false) => out.push_str(arg),
                 ("in_text", true) => out.push_str(&format!(
@@ -1291,21 +1291,109 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
+/// Beyond this many matching case ids, a set filter (a person, overdue) is
+/// probed while the sort's index is walked instead of read first.
+pub(crate) const BROAD: i64 = 2_000;
+
+/// How the case list reads a set of case ids (a person's, the overdue ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Broad {
+    /// The person filter matches more than `BROAD` cases.
+    pub person: bool,
+    /// More than `BROAD` cases are overdue.
+    pub overdue: bool,
+}
+
+fn bind(ps: &mut Vec<Param>, p: Param) -> String {
+    ps.push(p);
+    format!("?{}", ps.len())
+}
+
+/// The person filter's condition on `case_persons cp`, if any.
+fn person_condition(f: &CaseFilter, ps: &mut Vec<Param>) -> Option<String> {
+    let text = |s: &str| Param::Text(s.to_owned());
+    let mut person: Vec<String> = Vec::new();
+    if let Some(name) = f.person_name.as_deref().filter(|n| !n.is_empty()) {
+        let lo = bind(ps, text(name));
+        let hi = bind(ps, Param::Text(prefix_end(name)));
+        let mut alternatives = vec![
+            format!("(cp.family >= {lo} AND cp.family < {hi})"),
+            format!("(cp.forename >= {lo} AND cp.forename < {hi})"),
+        ];
+        // "family forename": the family name whole, the forename a prefix.
+        if let Some((family, forename)) = name.split_once(' ') {
+            let fam = bind(ps, text(family));
+            let flo = bind(ps, text(forename));
+            let fhi = bind(ps, Param::Text(prefix_end(forename)));
+            alternatives.push(format!(
+                "(cp.family = {fam} AND cp.forename >= {flo} AND cp.forename < {fhi})"
+            ));
+        }
+        person.push(format!("({})", alternatives.join(" OR ")));
+    }
+    if let Some(d) = &f.birth_date {
+        let n = bind(ps, text(d));
+        person.push(format!("cp.birth_date = {n}"));
+    }
+    if let Some(pin) = &f.pin {
+        let n = bind(ps, text(pin));
+        person.push(format!("cp.pin = {n}"));
+    }
+    (!person.is_empty()).then(|| person.join(" AND "))
+}
+
+/// Bounded counts (at most `BROAD` + 1 index entries each) of the set filters
+/// of `f`: which of them match many cases.
+pub(crate) fn broad_counts(f: &CaseFilter) -> Vec<(&'static str, String, Vec<Param>)> {
+    let mut out = Vec::new();
+    let mut ps = Vec::new();
+    if let Some(cond) = person_condition(f, &mut ps) {
+        let n = bind(&mut ps, Param::I64(BROAD + 1));
+        out.push((
+            "person",
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM case_persons cp WHERE {cond} LIMIT {n}) x"
+            ),
+            ps,
+        ));
+    }
+    if let Some(now) = &f.overdue_at {
+        let mut ps = Vec::new();
+        let at = bind(&mut ps, Param::Text(now.clone()));
+        let n = bind(&mut ps, Param::I64(BROAD + 1));
+        out.push((
+            "overdue",
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM cases o WHERE o.reply_due <= {at} LIMIT {n}) x"
+            ),
+            ps,
+        ));
+    }
+    out
+}
+
 /// The case list's statement for `f` with its parameters, `limit` rows: only the
 /// filters given appear, each as a condition an index answers (V12), so that
-/// both planners see the shape of this query and not a generic one.
-pub(crate) fn case_list_query(f: &CaseFilter, limit: i64) -> (String, Vec<Param>) {
+/// both planners see the shape of this query and not a generic one. A set
+/// filter (a person, overdue) that matches few cases is read first and its
+/// cases sorted; one that matches many (`broad`) is probed while the sort's
+/// index is walked (on SQLite, whose planner cannot know; PostgreSQL chooses
+/// from its statistics either way).
+pub(crate) fn case_list_query(f: &CaseFilter, limit: i64, broad: Broad) -> (String, Vec<Param>) {
     let mut sql = String::from(concat!(
         "SELECT ",
         case_cols_c!(),
         " FROM cases c WHERE 1 = 1"
     ));
     let mut ps: Vec<Param> = Vec::new();
-    let bind = |ps: &mut Vec<Param>, p: Param| -> String {
-        ps.push(p);
-        format!("?{}", ps.len())
-    };
     let text = |s: &str| Param::Text(s.to_owned());
+    let probe = |many: bool| {
+        if many {
+            "{noindex:c.case_id}"
+        } else {
+            "c.case_id"
+        }
+    };
     for (col, v) in [
         ("c.status", f.status.map(|s| s.as_str().to_owned())),
         ("c.buc", f.buc.as_ref().map(|b| b.to_string())),
@@ -1319,8 +1407,11 @@ pub(crate) fn case_list_query(f: &CaseFilter, limit: i64) -> (String, Vec<Param>
     }
     if let Some(now) = &f.overdue_at {
         let n = bind(&mut ps, text(now));
-        // Overdue cases are few among all: read them from their index, then sort.
-        sql.push_str(&format!(" AND {{rare: c.reply_due <= {n}}}"));
+        // The overdue case ids come from their covering index (reply_due, case_id).
+        sql.push_str(&format!(
+            " AND {} IN (SELECT o.case_id FROM cases o WHERE o.reply_due <= {n})",
+            probe(broad.overdue)
+        ));
     }
     for (col, op, v) in [
         ("c.created_at", ">=", &f.created_from),
@@ -1359,37 +1450,10 @@ pub(crate) fn case_list_query(f: &CaseFilter, limit: i64) -> (String, Vec<Param>
     if f.has_parked {
         sql.push_str(" AND c.case_id IN (SELECT k.case_id FROM parked k)");
     }
-    let mut person: Vec<String> = Vec::new();
-    if let Some(name) = f.person_name.as_deref().filter(|n| !n.is_empty()) {
-        let lo = bind(&mut ps, text(name));
-        let hi = bind(&mut ps, Param::Text(prefix_end(name)));
-        let mut alternatives = vec![
-            format!("(cp.family >= {lo} AND cp.family < {hi})"),
-            format!("(cp.forename >= {lo} AND cp.forename < {hi})"),
-        ];
-        // "family forename": the family name whole, the forename a prefix.
-        if let Some((family, forename)) = name.split_once(' ') {
-            let fam = bind(&mut ps, text(family));
-            let flo = bind(&mut ps, text(forename));
-            let fhi = bind(&mut ps, Param::Text(prefix_end(forename)));
-            alternatives.push(format!(
-                "(cp.family = {fam} AND cp.forename >= {flo} AND cp.forename < {fhi})"
-            ));
-        }
-        person.push(format!("({})", alternatives.join(" OR ")));
-    }
-    if let Some(d) = &f.birth_date {
-        let n = bind(&mut ps, text(d));
-        person.push(format!("cp.birth_date = {n}"));
-    }
-    if let Some(pin) = &f.pin {
-        let n = bind(&mut ps, text(pin));
-        person.push(format!("cp.pin = {n}"));
-    }
-    if !person.is_empty() {
+    if let Some(cond) = person_condition(f, &mut ps) {
         sql.push_str(&format!(
-            " AND c.case_id IN (SELECT cp.case_id FROM case_persons cp WHERE {})",
-            person.join(" AND ")
+            " AND {} IN (SELECT cp.case_id FROM case_persons cp WHERE {cond})",
+            probe(broad.person)
         ));
     }
     let (key, order) = match f.sort {
@@ -1613,9 +1677,25 @@ impl<B: Backend> Store for B {
         } else {
             list_limit(f.limit)
         };
-        let (sql, ps) = case_list_query(f, limit);
-        let values: Vec<Value<'_>> = ps.iter().map(Param::value).collect();
         snapshot(self, |conn| {
+            let mut broad = Broad::default();
+            for (what, sql, ps) in broad_counts(f) {
+                let values: Vec<Value<'_>> = ps.iter().map(Param::value).collect();
+                let many = conn
+                    .query_text(&sql, &values)?
+                    .into_iter()
+                    .next()
+                    .map(|r| count(r, 0))
+                    .transpose()?
+                    .unwrap_or(0)
+                    > BROAD as u64;
+                match what {
+                    "person" => broad.person = many,
+                    _ => broad.overdue = many,
+                }
+            }
+            let (sql, ps) = case_list_query(f, limit, broad);
+            let values: Vec<Value<'_>> = ps.iter().map(Param::value).collect();
             let cases = all(conn.query_text(&sql, &values)?, to_case)?;
             // The participants of every listed case in one query, not one per case.
             let ids: Vec<&str> = cases.iter().map(|c| c.case_id.as_str()).collect();

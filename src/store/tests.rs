@@ -2716,16 +2716,30 @@ fn the_case_list_filters_sorts_and_pages_with_a_stable_cursor(store: &dyn Store)
     assert_eq!(ids(&by_created).len(), 7);
 }
 
-/// The statement of every main filter, and the index each plan must use
-/// (SQLite's name, PostgreSQL's name).
-fn case_list_plans() -> Vec<(&'static str, CaseFilter, &'static str)> {
+/// The statement of every main filter, how its set filters are read, and the
+/// indexes its plan must use (the same names on both backends).
+#[allow(clippy::type_complexity)]
+fn case_list_plans() -> Vec<(
+    &'static str,
+    CaseFilter,
+    super::sql::Broad,
+    Vec<&'static str>,
+)> {
+    use super::sql::Broad;
     let f = |g: fn(&mut CaseFilter)| {
         let mut f = CaseFilter::default();
         g(&mut f);
         f
     };
+    let few = Broad::default();
+    let many = Broad {
+        person: true,
+        overdue: true,
+    };
+    let name = f(|f| f.person_name = Some("verh".into()));
+    let overdue = f(|f| f.overdue_at = Some("2026-01-01T00:00:00.000Z".into()));
     vec![
-        ("first page", f(|_| {}), "cases_updated_id"),
+        ("first page", f(|_| {}), few, vec!["cases_updated_id"]),
         (
             "deep page",
             f(|f| {
@@ -2735,67 +2749,96 @@ fn case_list_plans() -> Vec<(&'static str, CaseFilter, &'static str)> {
                     case_id: CaseId::random(),
                 })
             }),
-            "cases_updated_id",
+            few,
+            vec!["cases_updated_id"],
         ),
         (
             "status",
             f(|f| f.status = Some(CaseStatus::Open)),
-            "cases_status_updated",
+            few,
+            vec!["cases_status_updated"],
         ),
         (
             "buc",
             f(|f| f.buc = Some(BucType::parse("LA_BUC_02").unwrap())),
-            "cases_buc_updated",
+            few,
+            vec!["cases_buc_updated"],
         ),
         (
             "sector",
             f(|f| f.sector = Some("LA".into())),
-            "cases_sector_updated",
+            few,
+            vec!["cases_sector_updated"],
         ),
         (
             "state",
             f(|f| f.state = Some("awaiting_reply".into())),
-            "cases_state_updated",
+            few,
+            vec!["cases_state_updated"],
         ),
         (
             "name",
-            f(|f| f.person_name = Some("verh".into())),
-            "case_persons_family",
+            name.clone(),
+            few,
+            vec!["case_persons_family", "case_persons_forename"],
+        ),
+        (
+            "a common name",
+            name,
+            many,
+            vec!["case_persons_family", "cases_updated_id"],
         ),
         (
             "birth date",
             f(|f| f.birth_date = Some("1985-07-31".into())),
-            "case_persons_birth",
+            few,
+            vec!["case_persons_birth"],
         ),
         (
             "pin",
             f(|f| f.pin = Some("85073100229".into())),
-            "case_persons_pin",
+            few,
+            vec!["case_persons_pin"],
+        ),
+        ("overdue", overdue.clone(), few, vec!["cases_reply_due"]),
+        (
+            "many overdue",
+            overdue,
+            many,
+            vec!["cases_reply_due", "cases_updated_id"],
         ),
         (
-            "overdue",
-            f(|f| f.overdue_at = Some("2026-01-01T00:00:00.000Z".into())),
-            "cases_reply_due",
+            "failed",
+            f(|f| f.has_failed = true),
+            few,
+            vec!["outbox_status_case"],
         ),
-        ("failed", f(|f| f.has_failed = true), "outbox_status_case"),
-        ("parked", f(|f| f.has_parked = true), "parked_case"),
+        (
+            "parked",
+            f(|f| f.has_parked = true),
+            few,
+            vec!["parked_case"],
+        ),
         (
             "created range",
             f(|f| {
                 f.sort = CaseSort::Created;
                 f.created_from = Some("2026-01-01T00:00:00.000Z".into());
             }),
-            "cases_created_id",
+            few,
+            vec!["cases_created_id"],
         ),
         (
             "institution",
             f(|f| f.institution = Some(inst("BE:ONSS"))),
-            "participants",
+            few,
+            vec!["cases_updated_id", "participants"],
         ),
         (
             "country",
             f(|f| f.counterpart_country = Some(crate::ids::Country::parse("NL").unwrap())),
-            "participants",
+            few,
+            vec!["cases_updated_id", "participants"],
         ),
     ]
 }
@@ -2812,8 +2855,8 @@ fn sqlite_answers_every_case_list_filter_from_an_index() {
     let path = dir.path().join("store.db");
     drop(SqliteStore::open(&path).expect("open SQLite"));
     let c = rusqlite::Connection::open(&path).expect("raw connection");
-    for (what, f, index) in case_list_plans() {
-        let (sql, ps) = super::sql::case_list_query(&f, 50);
+    for (what, f, broad, indexes) in case_list_plans() {
+        let (sql, ps) = super::sql::case_list_query(&f, 50, broad);
         let text = format!(
             "EXPLAIN QUERY PLAN {}",
             super::sql::render(&sql, super::sql::Dialect::Sqlite)
@@ -2833,7 +2876,9 @@ fn sqlite_answers_every_case_list_filter_from_an_index() {
                 .any(|l| l.starts_with("SCAN ") && !l.contains(" INDEX ")),
             "{what}: a full scan: {text}"
         );
-        assert!(text.contains(index), "{what}: {index} not used: {text}");
+        for index in indexes {
+            assert!(text.contains(index), "{what}: {index} not used: {text}");
+        }
     }
 }
 
@@ -2851,8 +2896,8 @@ fn postgres_answers_every_case_list_filter_from_an_index() {
     client
         .batch_execute("SET enable_seqscan = off")
         .expect("set");
-    for (what, f, index) in case_list_plans() {
-        let (sql, ps) = super::sql::case_list_query(&f, 50);
+    for (what, f, broad, indexes) in case_list_plans() {
+        let (sql, ps) = super::sql::case_list_query(&f, 50, broad);
         let text = format!(
             "EXPLAIN {}",
             super::sql::render(&sql, super::sql::Dialect::Postgres)
@@ -2870,11 +2915,21 @@ fn postgres_answers_every_case_list_filter_from_an_index() {
             .collect();
         let text = plan.join(" | ");
         assert!(!text.contains("Seq Scan"), "{what}: a full scan: {text}");
-        let index = if index == "participants" {
-            "participants_"
-        } else {
-            index
-        };
-        assert!(text.contains(index), "{what}: {index} not used: {text}");
+        let many = indexes.len() > 1;
+        for index in indexes {
+            // Either participants index (the key, or the country's) will do.
+            let index = if index == "participants" {
+                "participants_"
+            } else {
+                index
+            };
+            // PostgreSQL's planner follows its statistics: with another index
+            // that answers the filter, it may read that one and sort (SQLite
+            // walks the sort's index as told).
+            if index == "cases_updated_id" && (broad != super::sql::Broad::default() || many) {
+                continue;
+            }
+            assert!(text.contains(index), "{what}: {index} not used: {text}");
+        }
     }
 }
