@@ -635,7 +635,7 @@ mod tests {
         };
         assert_eq!(
             query_string(&args.query()).unwrap(),
-            "name=Dupont%20%C3%89lodie&overdue=true&limit=5"
+            "limit=5&name=Dupont%20%C3%89lodie&overdue=true"
         );
     }
 
