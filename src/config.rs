@@ -461,6 +461,7 @@ struct RawLimits {
     batch_items_max: u32,
     batch_body_bytes_max: u64,
     batch_concurrency: u32,
+    case_page_max: u32,
 }
 
 impl Default for RawLimits {
@@ -478,6 +479,7 @@ impl Default for RawLimits {
             batch_items_max: b.batch_items_max,
             batch_body_bytes_max: b.batch_body_bytes_max,
             batch_concurrency: b.batch_concurrency,
+            case_page_max: b.case_page_max,
         }
     }
 }
@@ -512,6 +514,10 @@ pub struct Bounds {
     /// Items of one batch submitted at once: concurrency is what fills the group
     /// commit, and this keeps one batch from taking every blocking thread.
     pub batch_concurrency: u32,
+    /// Cases one page of the case list may hold (`GET /api/v1/cases?limit=`,
+    /// `eessi-switch case list --limit`); a larger limit is refused (400). At most
+    /// 1000, the store's own bound.
+    pub case_page_max: u32,
 }
 
 impl Default for Bounds {
@@ -527,6 +533,7 @@ impl Default for Bounds {
             batch_items_max: 1_000,
             batch_body_bytes_max: 32 * 1024 * 1024,
             batch_concurrency: 16,
+            case_page_max: 500,
         }
     }
 }
@@ -553,6 +560,7 @@ impl Bounds {
             ("batch_items_max", u64::from(self.batch_items_max)),
             ("batch_body_bytes_max", self.batch_body_bytes_max),
             ("batch_concurrency", u64::from(self.batch_concurrency)),
+            ("case_page_max", u64::from(self.case_page_max)),
         ]
     }
 }
@@ -813,6 +821,7 @@ impl Config {
             batch_items_max: l.batch_items_max,
             batch_body_bytes_max: l.batch_body_bytes_max,
             batch_concurrency: l.batch_concurrency,
+            case_page_max: l.case_page_max,
         };
         if b.relay_claim_rows == 0
             || b.relay_claim_bytes == 0
@@ -823,10 +832,12 @@ impl Config {
             || b.batch_items_max == 0
             || b.batch_body_bytes_max == 0
             || b.batch_concurrency == 0
+            || b.case_page_max == 0
+            || b.case_page_max > 1000
             || r.delivery_attempts_max == 0
         {
             return Err(invalid(
-                "limits and retry.delivery_attempts_max must be positive".into(),
+                "limits and retry.delivery_attempts_max must be positive (limits.case_page_max at most 1000)".into(),
             ));
         }
         if raw.limits.body_bytes_max == 0 {

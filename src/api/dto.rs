@@ -84,6 +84,80 @@ impl From<&Participant> for ParticipantDto {
     }
 }
 
+/// `GET /api/v1/cases`: the case list's filters, every one optional and all of
+/// those given must hold; also the flags of `eessi-switch case list`. Values are
+/// text here and parsed by `api::cases::filter`, so that each bad one is its own
+/// issue (400). An unknown parameter is refused too: a misspelt filter must not
+/// quietly list everything.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaseQuery {
+    /// Cases this institution takes part in (a handler's token: only its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
+    /// `open` or `closed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A person the case's SEDs name: the beginning of the family name or the
+    /// forename, or "family forename"; case and accents do not matter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The person's date of birth, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    /// A personal identification number (SSIN or a foreign PIN), whole;
+    /// separators do not matter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    /// A BUC type, e.g. `LA_BUC_02`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buc: Option<String>,
+    /// A sector: `LA`, `P`, `S`, `UB`, `FB`, `H`, `AW`, `R` or `M`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// The case's state, as its BUC definition names it (e.g. `awaiting_reply`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Cases with a participant of this country (ISO 3166 alpha-2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterpart_country: Option<String>,
+    /// Cases this institution takes part in, e.g. `NL:SVB`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterpart_institution: Option<String>,
+    /// `true`: cases awaiting a reply past its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdue: Option<String>,
+    /// `true`: cases with a message that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_failed: Option<String>,
+    /// `true`: cases with a received message parked (waiting for its predecessor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_parked: Option<String>,
+    /// Created on or after: `YYYY-MM-DD` (UTC) or an RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_from: Option<String>,
+    /// Created on or before this day (`YYYY-MM-DD`, the whole day), or before
+    /// this RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_to: Option<String>,
+    /// Last changed on or after (as `createdFrom`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_from: Option<String>,
+    /// Last changed on or before (as `createdTo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_to: Option<String>,
+    /// `updated` (last changed first, the default), `created` (newest first) or
+    /// `id` (ascending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+    /// Where the previous page ended: its `next` link's cursor (opaque).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Cases per page: 1 to `[limits] case_page_max` (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseSummary {

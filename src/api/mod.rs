@@ -6,6 +6,7 @@
 mod actions;
 pub mod auth;
 mod batch;
+pub mod cases;
 pub mod dto;
 pub mod edge;
 pub mod pages;
@@ -25,7 +26,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
-use crate::store::{CaseFilter, CaseStatus, DocumentStatus, OutboxStatus};
+use crate::store::{CaseStatus, DocumentStatus, OutboxStatus};
 use crate::switch::Switch;
 use crate::switch::outbound::{
     IdempotencyKey, Issue, Submission, SubmitError, Submitted, submit_keyed,
@@ -107,7 +108,7 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/cases",
             Access::Scope(Read),
             true,
-            get(list_cases),
+            get(cases::list_cases),
         ),
         route(
             "GET",
@@ -800,60 +801,6 @@ fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
     SubmitError::Invalid(issues)
 }
 
-#[derive(Debug, Deserialize)]
-struct CaseQuery {
-    institution: Option<String>,
-    /// An unknown status is refused (400) by `ApiQuery`.
-    status: Option<CaseStatus>,
-    limit: Option<u32>,
-}
-
-async fn list_cases(
-    State(sw): State<Arc<Switch>>,
-    Extension(caller): Extension<Caller>,
-    ApiQuery(q): ApiQuery<CaseQuery>,
-) -> Response {
-    let institution = match q
-        .institution
-        .as_deref()
-        .map(InstitutionId::parse)
-        .transpose()
-    {
-        Ok(i) => i,
-        Err(e) => {
-            return Problem::bad_request(vec![Issue {
-                location: "query".into(),
-                name: "institution".into(),
-                value: q.institution.clone(),
-                detail: e.to_string(),
-                line: None,
-            }])
-            .into_response();
-        }
-    };
-    let institution = match scoped_institution(&caller, institution) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
-    let filter = CaseFilter {
-        institution,
-        status: q.status,
-        limit: list_limit(q.limit),
-    };
-    let store = sw.store.clone();
-    match tokio::task::spawn_blocking(move || store.cases(&filter)).await {
-        Ok(Ok(cases)) => axum::Json(
-            cases
-                .iter()
-                .map(|(c, p)| CaseSummary::new(c, p))
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
-        Err(_) => Problem::internal().into_response(),
-    }
-}
-
 fn path_issue(name: &str, value: &str, e: impl std::fmt::Display) -> Problem {
     Problem::bad_request(vec![Issue {
         location: "path".into(),
@@ -1508,6 +1455,7 @@ mod tests {
             "eessi_limit{name=\"batch_items_max\"} 1000",
             "eessi_limit{name=\"batch_concurrency\"} 16",
             "eessi_limit{name=\"batch_body_bytes_max\"} 33554432",
+            "eessi_limit{name=\"case_page_max\"} 500",
             "eessi_batch_items_accepted_total 0",
             "eessi_batch_items_refused_total 0",
         ] {

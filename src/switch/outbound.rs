@@ -322,6 +322,7 @@ pub(crate) fn prepare_body(
         content_sha256,
         subject,
         children,
+        persons: crate::sed::person::persons(root),
     })
 }
 
@@ -338,6 +339,8 @@ pub(crate) struct Body {
     content_sha256: String,
     subject: Option<String>,
     children: Option<u32>,
+    /// The persons it names, for the case's person index (personal data).
+    persons: Vec<crate::store::PersonKey>,
 }
 
 /// Accept a SED from a national institution (blocking: call it from a blocking
@@ -617,6 +620,7 @@ pub(crate) struct Planned {
     content_sha256: String,
     subject: Option<String>,
     children: Option<u32>,
+    persons: Vec<crate::store::PersonKey>,
     envelope: Vec<u8>,
     /// Who asked for it, audited in the same transaction (the target gets the
     /// case and document ids there).
@@ -862,6 +866,7 @@ pub(crate) fn plan(
         content_sha256: body.content_sha256.clone(),
         subject: body.subject.clone(),
         children: body.children,
+        persons: body.persons.clone(),
         envelope,
         audit: None,
         claims: Vec::new(),
@@ -1096,6 +1101,7 @@ fn in_tx(
         envelope: &p.envelope,
         subject: p.subject.as_deref(),
         children: p.children,
+        persons: &p.persons,
         direction: apply::Direction::Out,
     };
     // A timer's SED settles its timer here, first: a timer another instance

@@ -28,6 +28,9 @@ pub struct Transition<'a> {
     /// The institution a participant effect names (read from the SED at the
     /// definition's `subject` path).
     pub subject: Option<InstitutionId>,
+    /// The persons the SED names (read with the checks or the plan, outside the
+    /// transaction), for the case's person index.
+    pub persons: &'a [crate::store::PersonKey],
 }
 
 /// Write the transition. The caller has already run `step` and owns the commit.
@@ -160,6 +163,7 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
         envelope: t.envelope.clone(),
         created_at: now.clone(),
     })?;
+    tx.case_persons_add(&h.case_id, t.persons)?;
     let verb = if t.direction == Direction::In {
         "sed-received"
     } else {

@@ -1030,6 +1030,7 @@ mod retried {
                 institution: None,
                 status: None,
                 limit: 1000,
+                ..Default::default()
             })
             .unwrap()
             .len()
@@ -1509,6 +1510,7 @@ fn a_sed_in_a_version_the_receiver_does_not_accept_is_refused_before_signing() {
                 institution: None,
                 status: None,
                 limit: 10,
+                ..Default::default()
             })
             .unwrap()
             .is_empty()

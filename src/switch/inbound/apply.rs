@@ -300,6 +300,7 @@ pub(crate) fn apply_sed(
         envelope: &m.body,
         subject: c.subject.as_deref(),
         children: c.children,
+        persons: &c.persons,
         direction: Direction::In,
     };
     let refusal = |code, why: String| Inapplicable::Refusal(refuse(code, why));
