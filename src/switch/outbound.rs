@@ -392,15 +392,19 @@ pub fn submit_for_timer(
         Some(TimerRef {
             id: timer.id,
             what: timer.what,
+            subject: timer.subject.clone(),
+            due_ms: timer.due_ms,
         }),
     )
 }
 
 /// The timer a submission settles.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct TimerRef {
     id: i64,
     what: crate::store::TimerKind,
+    subject: String,
+    due_ms: i64,
 }
 
 fn submit_inner(
@@ -446,7 +450,7 @@ fn submit_inner(
             }
         };
         planned.audit = audit.clone();
-        planned.timer = timer;
+        planned.timer = timer.clone();
         if let Some(k) = &key {
             planned = planned.with_key(k);
         }
@@ -1107,6 +1111,23 @@ fn in_tx(
     // A timer's SED settles its timer here, first: a timer another instance
     // settled meanwhile makes nothing (fired once).
     if let Some(tm) = &p.timer {
+        // Its deadline must still be there as the case now is (a reply that
+        // committed after the timer was claimed went past its `sync`).
+        let def = sw
+            .catalogue
+            .get(&h.buc)
+            .ok_or_else(|| SubmitError::ProtocolViolation(format!("unknown BUC {}", h.buc)))?;
+        if !super::timers::still_wanted(
+            tx,
+            def,
+            &h.case_id,
+            &sw.country,
+            (tm.what, &tm.subject, tm.due_ms),
+        )? {
+            return Err(SubmitError::ProtocolViolation(
+                super::timers::DEADLINE_GONE.to_owned(),
+            ));
+        }
         let outcome = format!(
             "sent {} document {} (message {})",
             h.sed, h.document_id, p.message_id

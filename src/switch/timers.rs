@@ -162,6 +162,25 @@ fn wanted(
     Ok(out)
 }
 
+/// Why a claimed timer did nothing: its deadline went away after it was claimed.
+pub const DEADLINE_GONE: &str = "its deadline went away (answered, moved, or the case closed)";
+
+/// Whether the case, as `tx` holds it, still wants the timer (what, subject, due).
+pub fn still_wanted(
+    tx: &mut dyn Tx,
+    def: &BucDef,
+    case_id: &CaseId,
+    country: &Country,
+    key: (TimerKind, &str, i64),
+) -> Result<bool, StoreError> {
+    let Some(case) = tx.case_get(case_id)? else {
+        return Ok(false);
+    };
+    Ok(wanted(tx, def, &case, country)?
+        .iter()
+        .any(|(w, s, d)| *w == key.0 && s == key.1 && *d == key.2))
+}
+
 /// Recompute the pending timers of `case_id` from its deadlines, in the caller's
 /// transaction (the one that changed the case): a pending timer no deadline wants
 /// any more is cancelled, a wanted one that does not exist is inserted (one that
@@ -194,7 +213,7 @@ pub fn sync(
                 t.id,
                 &[TimerStatus::Pending],
                 TimerStatus::Cancelled,
-                Some("its deadline went away (answered, moved, or the case closed)"),
+                Some(DEADLINE_GONE),
             )?;
         }
     }
@@ -295,6 +314,16 @@ pub(crate) fn fire(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Result<(), Store
             tracing::info!(timer = t.id, case_id = %t.case_id, what = %t.what, %outcome, "timer fired");
             Ok(())
         }
+        Fired::Failed(why) if why == DEADLINE_GONE => {
+            let mut tx = sw.store.begin()?;
+            tx.timer_transition(
+                t.id,
+                &[TimerStatus::Firing],
+                TimerStatus::Cancelled,
+                Some(DEADLINE_GONE),
+            )?;
+            tx.commit()
+        }
         Fired::Failed(why) => settle_failed(sw, t, &why),
         Fired::Again(why) => {
             let mut tx = sw.store.begin()?;
@@ -370,6 +399,25 @@ fn settle_in_store(sw: &Switch, t: &Timer, effect: Effect) -> Result<(), StoreEr
         drop(tx);
         return settle_failed(sw, t, "the case does not exist");
     };
+    let gone = match sw.catalogue.get(&case.buc) {
+        Some(def) => !still_wanted(
+            &mut *tx,
+            def,
+            &t.case_id,
+            &sw.country,
+            (t.what, &t.subject, t.due_ms),
+        )?,
+        None => true,
+    };
+    if gone {
+        tx.timer_transition(
+            t.id,
+            &[TimerStatus::Firing],
+            TimerStatus::Cancelled,
+            Some(DEADLINE_GONE),
+        )?;
+        return tx.commit();
+    }
     let outcome = match effect {
         Effect::Offer => format!(
             "a reminder is offered: the answer to document {} is overdue",
@@ -473,7 +521,10 @@ fn send(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Fired {
                 from: doc.sender.clone(),
                 to: doc.receiver.clone(),
                 buc: detail.case.buc.clone(),
-                sed: sed("X009"),
+                sed: match sed("X009") {
+                    Ok(s) => s,
+                    Err(f) => return f,
+                },
                 version: Some(version.clone()),
                 case_id: Some(t.case_id.clone()),
                 document_id: None,
@@ -503,6 +554,7 @@ fn send(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Fired {
             let reason = def
                 .auto_close
                 .iter()
+                .filter(|r| r.scope == CloseScope::Global)
                 .map(|r| r.reason.as_str())
                 .find(|r| !r.is_empty())
                 .unwrap_or("auto-close rule of the BUC");
@@ -510,7 +562,10 @@ fn send(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Fired {
                 from: owner.institution.clone(),
                 to: to.institution.clone(),
                 buc: detail.case.buc.clone(),
-                sed: sed("X001"),
+                sed: match sed("X001") {
+                    Ok(s) => s,
+                    Err(f) => return f,
+                },
                 version: Some(version.clone()),
                 case_id: Some(t.case_id.clone()),
                 document_id: None,
@@ -534,11 +589,11 @@ fn send(sw: &Arc<Switch>, t: &Timer, now_ms: i64) -> Fired {
                 .collect::<Vec<_>>()
                 .join("; ")
         )),
+        Err(SubmitError::ProtocolViolation(why)) if why == DEADLINE_GONE => Fired::Failed(why),
         Err(e) => Fired::Failed(e.to_string()),
     }
 }
 
-fn sed(s: &str) -> SedType {
-    // invariant: a literal SED type of this module
-    SedType::parse(s).unwrap_or_else(|_| unreachable!("{s} is a SED type"))
+fn sed(s: &str) -> Result<SedType, Fired> {
+    SedType::parse(s).map_err(|e| Fired::Failed(e.to_string()))
 }

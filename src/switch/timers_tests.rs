@@ -167,6 +167,58 @@ fn a_reminder_is_made_with_the_request_and_sent_once_when_due(pg: Option<&Scratc
     );
 }
 
+/// NL's A012 for `a003` of `case_id`, applied at BE.
+fn nl_replies(be: &Switch, case_id: &CaseId, a003: &DocumentId) {
+    let mut reply = Craft::new(
+        "NL:SVB",
+        "BE:ONSS",
+        "LA_BUC_02",
+        "A012",
+        case_id,
+        &fixture_of("4.2", "A012"),
+    );
+    reply.header.sender_role = Role::Counterparty;
+    reply.header.receiver_role = Role::CaseOwner;
+    reply.header.action = CaseAction::New;
+    reply.header.related = Some(a003.clone());
+    let m = wire(&craft_with(&nl_svb(), &reply).unwrap());
+    assert_eq!(
+        handle_until_settled(be, &m),
+        super::inbound::Disposition::Ack
+    );
+}
+
+/// The reply commits after the reminder was claimed (its `sync` cancels only
+/// pending timers): firing finds the deadline gone and sends nothing; the timer is
+/// cancelled, not failed.
+fn a_reply_after_the_claim_cancels_the_firing(pg: Option<&Scratch>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (be, _) = instance(dir.path(), pg, Variant::Remind);
+    let (case_id, a003) = start(&be);
+    let due = of(&timers(&be, &case_id), TimerKind::Remind).due_ms;
+    let claimed = be.store.timer_claim(due, 10, 1_000_000).unwrap();
+    let remind = of(&claimed, TimerKind::Remind);
+    nl_replies(&be, &case_id, &a003);
+    assert_eq!(
+        of(&timers(&be, &case_id), TimerKind::Remind).status,
+        TimerStatus::Firing
+    );
+    super::timers::fire(&be, &remind, due).unwrap();
+    let after = of(&timers(&be, &case_id), TimerKind::Remind);
+    assert_eq!(after.status, TimerStatus::Cancelled, "{after:?}");
+    assert_eq!(reminders(&be, &case_id), 0);
+    // The closure claimed with it moved with the answer: cancelled as well.
+    let close = claimed
+        .iter()
+        .find(|t| t.what == TimerKind::Close)
+        .unwrap()
+        .clone();
+    super::timers::fire(&be, &close, due).unwrap();
+    let d = be.store.case_detail(&case_id).unwrap().unwrap();
+    assert_ne!(d.case.state, crate::buc::definition::CLOSED);
+    assert_eq!(be.timer_metrics.failed.load(Ordering::Relaxed), 0);
+}
+
 /// NL's answer (A012) arrives: the reminder is cancelled, and the closure moves to
 /// 60 days after the answer (the old one cancelled, a new one pending).
 fn the_reply_cancels_the_reminder_and_moves_the_closure(pg: Option<&Scratch>) {
@@ -177,23 +229,7 @@ fn the_reply_cancels_the_reminder_and_moves_the_closure(pg: Option<&Scratch>) {
     let close_before = of(&before, TimerKind::Close);
     // A second later, so the closure's clock visibly restarts.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut reply = Craft::new(
-        "NL:SVB",
-        "BE:ONSS",
-        "LA_BUC_02",
-        "A012",
-        &case_id,
-        &fixture_of("4.2", "A012"),
-    );
-    reply.header.sender_role = Role::Counterparty;
-    reply.header.receiver_role = Role::CaseOwner;
-    reply.header.action = CaseAction::New;
-    reply.header.related = Some(a003.clone());
-    let m = wire(&craft_with(&nl_svb(), &reply).unwrap());
-    assert_eq!(
-        handle_until_settled(&be, &m),
-        super::inbound::Disposition::Ack
-    );
+    nl_replies(&be, &case_id, &a003);
     let after = timers(&be, &case_id);
     assert_eq!(of(&after, TimerKind::Remind).status, TimerStatus::Cancelled);
     let closes: Vec<&Timer> = after
@@ -370,4 +406,5 @@ both_backends!(
     a_refused_reminder_fails_visibly,
     an_offered_reminder_sends_nothing,
     a_claim_that_outlived_its_lease_sends_nothing,
+    a_reply_after_the_claim_cancels_the_firing,
 );
