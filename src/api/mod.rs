@@ -26,7 +26,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
-use crate::store::{CaseStatus, DocumentStatus, OutboxStatus};
+use crate::store::{DocumentStatus, OutboxStatus};
 use crate::switch::Switch;
 use crate::switch::outbound::{
     IdempotencyKey, Issue, Submission, SubmitError, Submitted, submit_keyed,
