@@ -51,7 +51,7 @@ fn a_broker_restart_loses_nothing_and_doubles_nothing() {
         assert_eq!(received, 1, "applied exactly once: {c}");
     }
     assert_eq!(
-        nl.get_json("/api/v1/cases?limit=1000")
+        nl.get_json("/api/v1/cases?limit=500")
             .as_array()
             .unwrap()
             .len(),
