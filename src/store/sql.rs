@@ -1679,10 +1679,11 @@ impl<B: Backend> Store for B {
     }
 
     fn cases(&self, f: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>> {
+        // A page of at most 1000, and the one more that says whether a next exists.
         let limit = if f.limit == 0 {
             100
         } else {
-            list_limit(f.limit)
+            i64::from(f.limit.clamp(1, 1001))
         };
         snapshot(self, |conn| {
             let mut broad = Broad::default();
