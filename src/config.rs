@@ -533,7 +533,7 @@ impl Default for Bounds {
             batch_items_max: 1_000,
             batch_body_bytes_max: 32 * 1024 * 1024,
             batch_concurrency: 16,
-            case_page_max: 500,
+            case_page_max: 1000,
         }
     }
 }

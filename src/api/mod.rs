@@ -1455,7 +1455,7 @@ mod tests {
             "eessi_limit{name=\"batch_items_max\"} 1000",
             "eessi_limit{name=\"batch_concurrency\"} 16",
             "eessi_limit{name=\"batch_body_bytes_max\"} 33554432",
-            "eessi_limit{name=\"case_page_max\"} 500",
+            "eessi_limit{name=\"case_page_max\"} 1000",
             "eessi_batch_items_accepted_total 0",
             "eessi_batch_items_refused_total 0",
         ] {

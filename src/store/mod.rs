@@ -497,6 +497,8 @@ pub struct CaseFilter {
     /// Cases this institution takes part in (the caller's scope).
     pub institution: Option<InstitutionId>,
     pub status: Option<CaseStatus>,
+    /// Cases at most (1 to 1001: a page of up to 1000 and the one more that says
+    /// whether there is a next; 0 is 100).
     pub limit: u32,
     /// A person the case's SEDs name: a prefix of the family name or forename
     /// (or "family forename"), already `sed::person::normalise_name`d.

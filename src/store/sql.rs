@@ -1496,10 +1496,17 @@ pub(crate) fn case_list_query(f: &CaseFilter, limit: i64, broad: Broad) -> (Stri
         sql.push_str(" AND c.case_id IN (SELECT k.case_id FROM parked k)");
     }
     if let Some(cond) = person_condition(f, &mut ps) {
-        sql.push_str(&format!(
-            " AND {} IN (SELECT cp.case_id FROM case_persons cp WHERE {cond})",
-            probe(broad.person)
-        ));
+        if broad.person {
+            // Many: each case the sort's index gives is probed through the
+            // persons' key (case_id first), not a set of thousands built first.
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM case_persons cp WHERE cp.case_id = c.case_id AND {cond})"
+            ));
+        } else {
+            sql.push_str(&format!(
+                " AND c.case_id IN (SELECT cp.case_id FROM case_persons cp WHERE {cond})"
+            ));
+        }
     }
     let (key, order) = match f.sort {
         CaseSort::Updated => ("c.updated_at", "c.updated_at DESC, c.case_id DESC"),
@@ -1752,10 +1759,11 @@ impl<B: Backend> Store for B {
     }
 
     fn cases(&self, f: &CaseFilter) -> Result<Vec<(CaseRecord, Vec<Participant>)>> {
+        // A page of at most 1000, and the one more that says whether a next exists.
         let limit = if f.limit == 0 {
             100
         } else {
-            list_limit(f.limit)
+            i64::from(f.limit.clamp(1, 1001))
         };
         snapshot(self, |conn| {
             let mut broad = Broad::default();

@@ -2789,7 +2789,7 @@ fn case_list_plans() -> Vec<(
             "a common name",
             name,
             many,
-            vec!["case_persons_family", "cases_updated_id"],
+            vec!["cases_updated_id", "case_persons"],
         ),
         (
             "birth date",
