@@ -76,7 +76,7 @@ pub struct UnknownName {
 macro_rules! stored_enum {
     ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $($(#[$vm])* #[serde(rename = $text)] $variant),+
         }
@@ -163,11 +163,13 @@ stored_enum!(
 
 /// A received SED kept for an operator because no routing rule placed it (or a
 /// rule said so). Its body is the document version's envelope, stored once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TriageEntry {
     pub id: i64,
+    #[schema(value_type = String)]
     pub case_id: CaseId,
+    #[schema(value_type = String)]
     pub document_id: DocumentId,
     pub document_version: u32,
     pub buc: String,
@@ -409,7 +411,7 @@ pub struct IdempotencyRecord {
 }
 
 /// One audited action: who read or did what, when, from where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: String,
     pub subject: String,

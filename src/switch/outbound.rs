@@ -135,10 +135,12 @@ pub fn reserved_scope(scope: &str) -> bool {
     scope.starts_with(REFERENCE_SCOPE) || scope == CASE_START_SCOPE
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Submitted {
+    #[schema(value_type = String)]
     pub case_id: CaseId,
+    #[schema(value_type = String)]
     pub document_id: DocumentId,
     pub document_version: u32,
     pub message_id: String,
