@@ -290,9 +290,29 @@ pub fn router(sw: Arc<Switch>, auth: Option<Auth>, edge: Arc<HttpEdge>) -> Route
                 async move { authorize(gate, req, next).await }
             },
         ))
+        .layer(axum::middleware::from_fn(observe))
         .layer(Extension(auth))
         .layer(Extension(edge.clone()));
     edge::harden(router, edge).with_state(sw)
+}
+
+/// Time every request into `eessi_http_request_duration_seconds`, by its matched
+/// route (the template, never the ids in the path) and status class.
+async fn observe(req: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let response = next.run(req).await;
+    crate::telemetry::http(
+        method.as_str(),
+        route.as_ref().map(|r| r.as_str()),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// What the authorization middleware consults.
@@ -1541,7 +1561,7 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
     summary = "Prometheus metrics (text exposition format 0.0.4)",
     description = "Counters (`eessi_<name>_total`), the configured bounds (`eessi_limit{name=...}`), gauges, and latency histograms: `eessi_http_request_duration_seconds` by route and status class, `eessi_stage_duration_seconds` by pipeline stage.",
     responses(
-        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
         (status = 503, description = "Too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["operate"]))
@@ -1550,50 +1570,79 @@ async fn metrics(
     State(sw): State<Arc<Switch>>,
     Extension(edge): Extension<Arc<HttpEdge>>,
 ) -> Response {
-    let mut text = String::new();
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+    let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    let store = sw.store.clone();
+    let counts = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.parked_count()?, store.triage_waiting()?))
+    })
+    .await;
+    // One registry for this scrape, of the values as they are now and the
+    // process's latency histograms (`telemetry`).
+    let mut registry = prometheus_client::registry::Registry::with_prefix("eessi");
     let expiring = sw
         .registry
         .expiring(chrono::Utc::now().timestamp(), sw.cert_warning_s)
         .len();
-    text.push_str(&format!(
-        "# TYPE eessi_certificates_expiring gauge\neessi_certificates_expiring {expiring}\n"
-    ));
+    registry.register(
+        "certificates_expiring",
+        "Certificates that expire within the warning window",
+        gauge(expiring as u64),
+    );
     let state = sw.transport.state();
-    for (name, is) in [
-        ("connected", crate::transport::BrokerState::Connected),
-        ("blocked", crate::transport::BrokerState::Blocked),
-    ] {
-        text.push_str(&format!(
-            "# TYPE eessi_broker_{name} gauge\neessi_broker_{name} {}\n",
-            u8::from(state == is)
-        ));
-    }
+    registry.register(
+        "broker_connected",
+        "1 while the broker connection is up",
+        gauge(u64::from(state == crate::transport::BrokerState::Connected)),
+    );
+    registry.register(
+        "broker_blocked",
+        "1 while the broker refuses publishes (resource alarm)",
+        gauge(u64::from(state == crate::transport::BrokerState::Blocked)),
+    );
     for (name, value) in sw.metrics.snapshot() {
-        text.push_str(&format!(
-            "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
-        ));
+        registry.register(name, name.replace('_', " "), ConstCounter::new(value));
     }
-    text.push_str("# TYPE eessi_limit gauge\n");
+    let limits = Family::<[(&'static str, &'static str); 1], Gauge>::default();
     for (name, value) in sw.limits() {
-        text.push_str(&format!("eessi_limit{{name=\"{name}\"}} {value}\n"));
+        limits
+            .get_or_create(&[("name", name)])
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
     }
-    let queued = crate::switch::outbound::queued(&sw);
-    text.push_str(&format!(
-        "# TYPE eessi_submissions_queued gauge\neessi_submissions_queued {queued}\n"
-    ));
-    let store = sw.store.clone();
-    if let Ok(Ok((parked, triage))) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((store.parked_count()?, store.triage_waiting()?))
-    })
-    .await
-    {
-        text.push_str(&format!(
-            "# TYPE eessi_parked gauge\neessi_parked {parked}\n\
-             # TYPE eessi_triage_waiting gauge\neessi_triage_waiting {triage}\n"
-        ));
+    registry.register("limit", "The configured bounds", limits);
+    registry.register(
+        "submissions_queued",
+        "Submissions waiting for the committer",
+        gauge(crate::switch::outbound::queued(&sw) as u64),
+    );
+    if let Ok(Ok((parked, triage))) = counts {
+        registry.register(
+            "parked",
+            "Received SEDs parked for their predecessor",
+            gauge(parked),
+        );
+        registry.register(
+            "triage_waiting",
+            "Received SEDs waiting for an operator",
+            gauge(triage),
+        );
     }
-    edge.render_metrics(&mut text);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    edge.register_metrics(&mut registry);
+    registry.register_collector(Box::new(crate::telemetry::Collector));
+    let mut text = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).is_err() {
+        return Problem::internal().into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -1661,6 +1710,136 @@ mod tests {
             "eessi_batch_items_refused_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A line-by-line reading of the Prometheus text format (0.0.4): every sample
+    /// of a family declared by `# TYPE`, with a well-formed name, labels and value.
+    /// Returns the samples (name with labels, value).
+    fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+        let is_name = |n: &str| {
+            !n.is_empty()
+                && n.chars().enumerate().all(|(i, c)| {
+                    c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+                })
+        };
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut samples = Vec::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            if let Some(rest) = line.strip_prefix("# ") {
+                let mut words = rest.splitn(3, ' ');
+                let (kind, name, tail) = (words.next(), words.next(), words.next());
+                assert!(name.is_some_and(is_name), "bad comment: {line}");
+                if kind == Some("TYPE") {
+                    let t = tail.expect("a type");
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                        "{line}"
+                    );
+                    types.insert(name.unwrap_or_default().to_owned(), t.to_owned());
+                } else {
+                    assert_eq!(kind, Some("HELP"), "{line}");
+                }
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("a value");
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+            };
+            let name = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let labels = labels.strip_suffix('}').expect("closed labels");
+                    for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                        let (k, v) = pair.split_once("=\"").expect("k=\"v\"");
+                        assert!(is_name(k), "bad label {k} in {line}");
+                        assert!(!v.contains('\n'), "{line}");
+                    }
+                    name
+                }
+                None => series,
+            };
+            assert!(is_name(name), "bad name: {line}");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| {
+                    name.strip_suffix(s)
+                        .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+                })
+                .unwrap_or(name);
+            assert!(types.contains_key(family), "{name} has no # TYPE");
+            samples.push((series.to_owned(), value));
+        }
+        samples
+    }
+
+    /// `/metrics` is Prometheus text, with the counters the harness reads, the
+    /// limits, and the latency histograms: the request just made counted under its
+    /// route, and every pipeline stage present.
+    #[tokio::test]
+    async fn metrics_are_prometheus_text_with_latency_histograms() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let config = crate::harness::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
+        let sw = Arc::new(
+            Switch::build(
+                &config,
+                Arc::new(crate::transport::memory::MemoryBroker::new()),
+            )
+            .unwrap(),
+        );
+        let edge = Arc::new(HttpEdge::new(Default::default(), config.body_bytes_max));
+        let app = router(sw, None, edge);
+        let get = |path: &str| axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let r = app.clone().oneshot(get("/api/v1/bucs")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = app.oneshot(get("/metrics")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = String::from_utf8(
+            axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        let samples: HashMap<String, f64> = parse_prometheus(&text).into_iter().collect();
+        let bucs = "eessi_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/bucs\",status=\"2xx\"}";
+        assert!(
+            samples.get(bucs).is_some_and(|n| *n >= 1.0),
+            "{bucs} in\n{text}"
+        );
+        assert!(
+            samples.contains_key(
+                "eessi_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/bucs\",status=\"2xx\",le=\"+Inf\"}"
+            ),
+            "{text}"
+        );
+        for stage in crate::telemetry::Stage::ALL {
+            let count = format!(
+                "eessi_stage_duration_seconds_count{{stage=\"{}\"}}",
+                stage.as_str()
+            );
+            assert!(samples.contains_key(&count), "{count} in\n{text}");
+        }
+        for series in [
+            "eessi_inbound_received_total",
+            "eessi_batch_items_accepted_total",
+            "eessi_http_overload_refused_total",
+            "eessi_limit{name=\"batch_items_max\"}",
+            "eessi_broker_connected",
+        ] {
+            assert!(samples.contains_key(series), "{series} in\n{text}");
         }
     }
 }

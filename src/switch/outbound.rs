@@ -632,6 +632,7 @@ pub(crate) fn plan(
     s: &Submission,
     body: &mut Option<Body>,
 ) -> Result<Planned, SubmitError> {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::OutboundPlan).start();
     let def = sw
         .catalogue
         .get(&s.buc)
@@ -806,8 +807,11 @@ pub(crate) fn plan(
         .signers
         .get(&s.from)
         .ok_or_else(|| invalid("from", "no signing key"))?;
-    let envelope = dsig::sign_rendered(unsigned.as_bytes(), signer)
-        .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?;
+    let envelope = {
+        let _timer = crate::telemetry::stage(crate::telemetry::Stage::OutboundSign).start();
+        dsig::sign_rendered(unsigned.as_bytes(), signer)
+            .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?
+    };
     let planned = Planned {
         header,
         view,
@@ -957,6 +961,7 @@ fn lost_job() -> SubmitError {
 /// One group commit. A refusal concerns its own job only (it wrote nothing); a
 /// store error rolls the batch back and every job in it gets the error.
 fn run_batch(sw: &Switch, jobs: Vec<Job>) {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::OutboundCommit).start();
     let fail_all = |jobs: Vec<Job>, e: &StoreError| {
         for j in jobs {
             let _ = j.reply.send(Err(SubmitError::Store(e.clone())));

@@ -164,6 +164,7 @@ fn apply_prepared(
     p: &Prepared,
     tx: &mut dyn Tx,
 ) -> Result<Option<CaseId>, TxError> {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::InboundApply).start();
     #[cfg(feature = "fault-hooks")]
     if let Some(id) = &m.message_id {
         crate::faults::maybe_panic(id);
