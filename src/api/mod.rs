@@ -586,9 +586,8 @@ fn request_digest(method: &str, path: &str, body: &[u8]) -> String {
     request_body(content = SubmitDocument, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted: validated, signed, stored and queued for sending", body = crate::switch::outbound::Submitted, headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer of an earlier submission (same Idempotency-Key, reference or Start), not a new one"))),
-        (status = 400, description = "The request is not a valid submission: `badRequest` with located `issues[]` (a field, a SED schema violation with its line, a data-model version the receiver does not accept)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The request is not a valid submission: `badRequest` with located `issues[]` (a field, a SED schema violation with its line, a data-model version the receiver does not accept, a `caseId`, `documentId` or `relatedDocumentId` that names nothing: `referencedResourceNotFound`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token does not act for the sender (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The case or the document named does not exist (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The BUC does not allow this SED now (`protocolViolation`), or a Start names a case id that exists and another request started (`caseExists`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used with another request (`idempotencyKeyReused`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
@@ -670,9 +669,9 @@ async fn post_document(
     request_body(description = "The national message (XML)", content(("application/xml"), ("text/xml"))),
     responses(
         (status = 202, description = "Accepted: translated, validated, signed, stored and queued for sending", body = crate::switch::outbound::Submitted, headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer of an earlier submission (same Idempotency-Key, reference or Start), not a new one"))),
-        (status = 400, description = "The message is not valid: `badRequest` with `issues[]` named by national paths (national schema or mapping), with lines where the XML has them", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The message is not valid: `badRequest` with `issues[]` named by national paths (national schema or mapping), with lines where the XML has them; a case or document it names that does not exist is a `referencedResourceNotFound` issue", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's institution may not use this adapter, or the message's sender is not the caller's (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such adapter, or the case or document the message names does not exist (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such adapter (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The BUC does not allow this SED now (`protocolViolation`), a Start names a case id that exists and another message started (`caseExists`), or the institution's reference was used with another message (`referenceReused`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used with another request (`idempotencyKeyReused`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),

@@ -52,12 +52,8 @@ pub struct Problem {
     #[schema(value_type = Option<String>)]
     pub instance: Option<Box<str>>,
     /// What is wrong with the input, each located (`in`, `name`, `value`).
-    #[serde(
-        skip_serializing_if = "Vec::is_empty",
-        serialize_with = "belgif_issues"
-    )]
-    #[schema(value_type = Vec<ProblemIssue>)]
-    pub issues: Vec<Issue>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<ProblemIssue>,
     /// `missingScope`: the scopes the operation needs.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "scopes")]
     #[schema(value_type = Option<Vec<String>>)]
@@ -116,8 +112,20 @@ fn scopes<S: Serializer>(scope: &Option<&'static str>, s: S) -> Result<S::Ok, S:
     s.collect_seq(scope.iter())
 }
 
-fn belgif_issues<S: Serializer>(issues: &[Issue], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(issues.iter().map(ProblemIssue::from))
+impl ProblemIssue {
+    /// Belgif `referencedResourceNotFound`: the input names something (by its id)
+    /// that does not exist.
+    pub fn referenced_not_found(name: &str, value: String, detail: String) -> ProblemIssue {
+        ProblemIssue {
+            kind: "urn:problem-type:belgif:input-validation:referencedResourceNotFound",
+            title: "Referenced resource not found",
+            location: "body".into(),
+            name: name.into(),
+            value: Some(value),
+            detail,
+            line: None,
+        }
+    }
 }
 
 impl Problem {
@@ -138,6 +146,10 @@ impl Problem {
         }
     }
     pub fn bad_request(issues: Vec<Issue>) -> Problem {
+        Problem::bad_request_of(issues.iter().map(ProblemIssue::from).collect())
+    }
+    /// A bad request with issues typed already.
+    pub fn bad_request_of(issues: Vec<ProblemIssue>) -> Problem {
         Problem {
             issues,
             ..Problem::new(
@@ -269,9 +281,21 @@ impl From<SubmitError> for Problem {
     fn from(e: SubmitError) -> Problem {
         match e {
             SubmitError::Invalid(issues) => Problem::bad_request(issues),
-            SubmitError::CaseNotFound(c) => Problem::not_found(format!("case {c} does not exist")),
-            SubmitError::DocumentNotFound(d) => {
-                Problem::not_found(format!("document {d} does not exist in this case"))
+            // Belgif: an id in the request body that names nothing is a bad
+            // request (`resourceNotFound` is for the resource of the URL).
+            SubmitError::CaseNotFound(c) => {
+                Problem::bad_request_of(vec![ProblemIssue::referenced_not_found(
+                    "caseId",
+                    c.to_string(),
+                    format!("case {c} does not exist"),
+                )])
+            }
+            SubmitError::DocumentNotFound(d, field) => {
+                Problem::bad_request_of(vec![ProblemIssue::referenced_not_found(
+                    field,
+                    d.to_string(),
+                    format!("document {d} does not exist in this case"),
+                )])
             }
             SubmitError::ProtocolViolation(why) => Problem::new(
                 StatusCode::CONFLICT,

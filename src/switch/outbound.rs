@@ -204,8 +204,10 @@ pub enum SubmitError {
     Invalid(Vec<Issue>),
     #[error("case {0} not found")]
     CaseNotFound(CaseId),
+    /// The document, and the request's field that named it (`documentId` for an
+    /// update, `relatedDocumentId` for what it answers).
     #[error("document {0} not found in this case")]
-    DocumentNotFound(DocumentId),
+    DocumentNotFound(DocumentId, &'static str),
     #[error("the BUC does not allow this: {0}")]
     ProtocolViolation(String),
     /// The caller may not act for the sending institution.
@@ -720,7 +722,7 @@ pub(crate) fn plan(
         (Some(v), Some(d)) => {
             let doc = v
                 .document(d)
-                .ok_or_else(|| SubmitError::DocumentNotFound(d.clone()))?;
+                .ok_or_else(|| SubmitError::DocumentNotFound(d.clone(), "documentId"))?;
             (CaseAction::Update, d.clone(), doc.latest_version + 1)
         }
         // The starter to an institution with no document in the case yet opens its
@@ -1006,8 +1008,17 @@ fn run_batch(sw: &Switch, jobs: Vec<Job>) {
         }
     }
     for ((j, r), handover) in jobs.into_iter().zip(results).zip(handovers) {
-        if matches!(&r, Ok(Committed::Done(d)) if !d.replayed) {
+        if let Ok(Committed::Done(d)) = &r
+            && !d.replayed
+        {
             Metrics::inc(&sw.metrics.outbound_submitted);
+            tracing::info!(
+                message_id = %d.message_id,
+                case_id = %d.case_id,
+                document_id = %d.document_id,
+                sed = %j.planned.header.sed,
+                "SED submitted"
+            );
         }
         if let Some((place, out)) = handover {
             place.send(out);
@@ -1134,7 +1145,14 @@ fn step_refusal_of(h: &Header, e: StepError) -> SubmitError {
     match e {
         StepError::ProtocolViolation(why) => SubmitError::ProtocolViolation(why),
         StepError::UnknownCase => SubmitError::CaseNotFound(h.case_id.clone()),
-        StepError::UnknownDocument(d) => SubmitError::DocumentNotFound(d),
+        StepError::UnknownDocument(d) => {
+            let field = if d == h.document_id {
+                "documentId"
+            } else {
+                "relatedDocumentId"
+            };
+            SubmitError::DocumentNotFound(d, field)
+        }
         StepError::VersionGap { expected, got } => SubmitError::ProtocolViolation(format!(
             "version {expected} must come before version {got}"
         )),
