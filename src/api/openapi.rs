@@ -142,35 +142,48 @@ impl utoipa::Modify for Edge {
                 continue;
             };
             let responses = &mut op.responses.responses;
-            let mut add = |status: &str, description: &str| {
+            let add = |responses: &mut std::collections::BTreeMap<String, RefOr<Response>>,
+                       status: &str,
+                       description: &str| {
                 responses
                     .entry(status.to_owned())
                     .or_insert_with(|| problem(description));
             };
             if let Access::Scope(scope) = route.access {
                 add(
+                    responses,
                     "401",
                     "No bearer token (`noAccessToken`), or one that is not valid (`invalidAccessToken`) or expired (`expiredAccessToken`)",
                 );
-                add(
-                    "403",
-                    &format!(
-                        "The token lacks the `{}` scope (`missingScope`), or its institution is not served here (`missingPermission`)",
-                        scope.as_str()
-                    ),
+                let edge = format!(
+                    "The token lacks the `{}` scope (`missingScope`), or its institution is not served here (`missingPermission`)",
+                    scope.as_str()
                 );
+                match responses.get_mut("403") {
+                    // The handler's own refusals, then the edge's.
+                    Some(RefOr::T(r)) => r.description = format!("{edge}. {}", r.description),
+                    _ => {
+                        responses.insert("403".to_owned(), problem(&edge));
+                    }
+                }
             }
             if route.body != BodyKind::None {
                 add(
+                    responses,
                     "413",
                     "The body is over the configured limit (`payloadTooLarge`)",
                 );
                 add(
+                    responses,
                     "415",
                     "The body is not of a media type this operation takes (`unsupportedMediaType`)",
                 );
             }
-            add("503", "Too many requests are in hand (`Retry-After`)");
+            add(
+                responses,
+                "503",
+                "Too many requests are in hand (`Retry-After`)",
+            );
         }
     }
 }
