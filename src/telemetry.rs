@@ -9,7 +9,8 @@
 //! operations and never waits; prometheus-client's own histogram takes a mutex.
 //!
 //! - `eessi_http_request_duration_seconds{method, route, status}`: by the matched
-//!   route of `api::routes()` (`unmatched` for a 404 without one) and the status
+//!   route of `api::routes()` (`route="unmatched"`, `method="any"` for a request
+//!   no route took: the fallback's 404, a 405) and the status
 //!   class (`2xx` ... `5xx`).
 //! - `eessi_stage_duration_seconds{stage}`: `inbound_check` (checks 2-8 and the
 //!   answer signed, before any transaction), `inbound_apply` (the transaction's
@@ -261,7 +262,7 @@ impl prometheus_client::collector::Collector for Collector {
                 CLASSES
                     .iter()
                     .zip(h.unmatched.iter())
-                    .map(|(class, cell)| ("", "unmatched", *class, cell)),
+                    .map(|(class, cell)| ("any", "unmatched", *class, cell)),
             )
             // A series per class that has seen a request; the others would be
             // zeros without meaning.
