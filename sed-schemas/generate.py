@@ -39,8 +39,10 @@ The element names are this project's own rendering of the SED content: the Europ
 SED schema package is not public, so these schemas are not the official ones. The content of each
 SED is the person block (or none, for the liaison bodies' global notes), its own sections as a
 public source describes them (the EC's SED forms, NAV's models and test data: each SPEC entry
-cites its source), and the optional LocalCaseNumbers. Where no source describes a SED, it keeps a
-generic request or reply body, marked so in SPEC.
+cites its source), and the optional LocalCaseNumbers. Where no source describes a SED's fields, its
+body follows its title, its place in the BUC and its legal basis, and the entry says "UNCERTAIN: no
+public source describes its fields"; the few SEDs not modelled yet keep a generic request or reply
+body, marked so in SPEC.
 """
 
 import re
@@ -83,7 +85,9 @@ def invalid_dir(version):
 #           enumeration, or a list of fields for a local complex type;
 #   occurs  "1" (default), "?" optional, "*" any number, "+" at least one;
 #   example the fixture value of a simple field (default: DEFAULTS below).
-# A SED is S(sections, persons): sections are fields at the root after the person block.
+# A SED is S(sections, persons): sections are fields at the root after the person block (persons None:
+# the insured person; [] for a liaison bodies' global note (NOTE, GLOBAL), whose persons, if any, are in
+# its individual part).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -132,9 +136,9 @@ def P3000(country, extra):
 
 def NOTE(section, reference, *fields):
     """The global note of a cost-reimbursement SED: the issuing liaison body's reference, the
-    fields of the note, the submission date. (The individual claims of a bulk master document
-    are not modelled: the switch carries a bulk SED as one SED.)"""
-    return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]))
+    fields of the note, the submission date. A bulk master document's individual part (its
+    sub-documents) is added after the note by BULK_ITEMS below."""
+    return S(F(section, [F("GlobalReference", NES, ex=reference), *fields, F("DateOfSubmission", D)]), persons=[])
 
 
 # ---- Shared field lists of the non-sickness sectors' SEDs (addresses, P4000's periods; see SPEC) ----
@@ -153,6 +157,20 @@ def P4000_PERIOD(*extra):
             F("AdditionalInformation", T2, "?")]
 
 
+# Source tags of the SPEC comments: those of buc-definitions/seds.toml's header and of
+# ../shared/domain/eessi.md section 0 (CAT, SVAR, WSED, M-SED, M-MOCK, PRE, CPI, RDN...), plus:
+#   [WAPP]   navikt/eux-web-app @166d40a0: src/declarations/x002.d.ts, x003.d.ts, x004.d.ts, x007.d.ts (the X-SED
+#            models), src/applications/SvarSed/<Section>/<Section>.tsx (the value lists offered) with
+#            public/locales/nb/el.json (their labels), src/mocks/seds/*.json (example bodies)
+#   [EPDF]   navikt/eux-pdf @7b777c68: src/test/resources/mocks/u029-master-document.json,
+#            u029-child-document-001.json, src/main/kotlin/no/nav/eux/pdf/service/U029PdfGenerator.kt (RINA's
+#            U029 master and child documents, CDM 4.3)
+#   [REG883] Regulation (EC) No 883/2004, consolidated text (EUR-Lex, CELEX 32004R0883), the article named
+#   [REG987] Regulation (EC) No 987/2009, consolidated text (EUR-Lex, CELEX 32009R0987), the article named
+#   [REC-GUIDE] the EC's "Guidelines for the use of Recovery SEDs and Flows" v1.0 (February 2011), as copied at
+#            https://docsbay.net/recovery-guidelines-for-business-flows-and-seds (its table of business flows)
+#            (a form's fields are read from the article only where no copy of the form shows them: each such
+#            entry says UNCERTAIN)
 SPEC = {
     # ---- LA ----
     "A001": S(F("Employer", "EmployerType", "*"),
@@ -165,8 +183,23 @@ SPEC = {
     "A002": S(F("Rejection", [F("Outcome", E(["not_granted", "granted_for_other_period"]), ex="granted_for_other_period"),
                               F("OtherPeriod", P, "?"),
                               F("Reason", T2, ex="The exception is accepted for the first 12 months only.")])),
-    "A005": REQ("Employment contract and place of work"),
-    "A006": REP(),
+    # A005 (LA_BUC_06): NAV's model of A005 adds nothing to the common part of the applicable-legislation
+    # SEDs (the person, the employers) [M-SED medlemskap/impl/MedlemskapA005.kt: empty]: the request itself
+    # is what is asked (the items, the period concerned, the documents, a reply date). UNCERTAIN: no public
+    # source shows the EC form's request fields; they follow the title and LA_BUC_06's flow (A005 -> A006).
+    "A005": S(F("Employer", "EmployerType", "*"),
+              F("RequestForMoreInformation", [F("ConcernedPeriod", P, "?"),
+                                              F("RequestedItem", NES, "+", ex="Employment contract and place of work"),
+                                              F("Question", T2, ex="Please send the employment contract and say where the work is done."),
+                                              F("RequestedDocuments", DOCS, "?"), F("ReplyBefore", D, "?")])),
+    # A006: the reply to A005 [M-SED MedlemskapA006.kt: empty, the common part only]: the answer per item
+    # asked, the period it concerns, the documents sent. UNCERTAIN: fields follow the title and A005.
+    "A006": S(F("Employer", "EmployerType", "*"),
+              F("ReplyToRequestForMoreInformation", [F("Outcome", OUT),
+                                                     F("AnsweredItem", [F("Item", NES, ex="Employment contract and place of work"),
+                                                                        F("Answer", T2, ex="The work is done at the client's site in Antwerpen.")], "*"),
+                                                     F("ConcernedPeriod", P, "?"), F("Text", T4, "?"),
+                                                     F("ProvidedDocuments", DOCS, "?")])),
     "A007": S(F("ProvisionalDecision", [F("MemberStateWhichLegislationApplies", C, ex="BE"),
                                          F("ApplicableLegislationPeriod", P), F("RelevantArticle", ART),
                                          F("Reason", T2, "?")])),
@@ -192,12 +225,30 @@ SPEC = {
                                            F("Remarks", T2, "?")])),
     "DA002": S(F("Certification", [F("Event", EVENT), F("EventDate", D), F("EntitlementPeriod", P),
                                     F("CompetentInstitution", I)])),
-    "DA003": S(F("Cancellation", [F("CancelledFrom", D), F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
-    "DA003A": S(F("Acknowledgement", [F("Outcome", OUT), F("Remarks", T2, "?")])),
+    # DA003: the cancellation of the certification of the right to benefits in kind (DA002): the certification
+    # cancelled, the event, the date from which it no longer holds and why. UNCERTAIN: no public source shows
+    # the form's fields; they follow the title and DA002 (the certification it cancels).
+    "DA003": S(F("Cancellation", [F("CancelledCertification", REF, "?"), F("Event", EVENT), F("EventDate", D),
+                                  F("CancelledFrom", D),
+                                  F("ReasonType", E(["not_recognised_as_accident_at_work_or_occupational_disease",
+                                                     "not_insured_on_event_date", "other"])),
+                                  F("Reason", T2, ex="The accident was not recognised as an accident at work.")])),
+    # DA003A: the reply to DA003: the cancellation acknowledged, or contested with the reason; the date the
+    # institution of the place of stay or residence stopped providing benefits in kind, and what it provided
+    # after the cancellation. UNCERTAIN: fields follow the title and the DA003 -> DA003A pair [SVAR].
+    "DA003A": S(F("Acknowledgement", [F("Outcome", E(["acknowledged", "contested"])), F("BenefitsInKindEndedOn", D, "?"),
+                                      F("BenefitsProvidedAfterCancellation", M, "?"), F("Remarks", T2, "?")])),
     "DA004": S(F("RatesRequest", [F("Treatment", NES, ex="Physiotherapy after a knee injury"), F("TreatmentPeriod", FP),
                                    F("Question", T2, ex="Please send the rates applicable to this treatment.")])),
-    "DA005": S(F("RatesReply", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
-                                 F("Rate", M)])),
+    # DA005: the reply to DA004 with the rates (tariffs) of the institution of the place of stay or residence
+    # for the treatment asked about (Article 36 of Regulation 883/2004 [REG883]): per rate the item, the amount, its unit, the date it applies from; the legal basis.
+    # UNCERTAIN: the form's own fields are not public; they follow the title and the request (DA004).
+    "DA005": S(F("RatesReply", [F("Treatment", NES, ex="Physiotherapy after a knee injury"),
+                                F("Rate", [F("Description", T2, ex="Rate per physiotherapy session, fixed by the national tariff."),
+                                           F("Amount", M), F("Unit", E(["per_session", "per_day", "per_item", "flat_rate"])),
+                                           F("ValidFrom", D, "?")], "+"),
+                                F("LegalBasis", NES, "?", ex="National tariff of the health insurance"),
+                                F("Remarks", T2, "?")])),
     "DA006": S(F("TreatmentRequest", [F("Treatment", NES, ex="Knee surgery"), F("PlannedPeriod", P),
                                        F("TreatingInstitution", NES, ex="Fictitious University Hospital"),
                                        F("EstimatedCost", M, "?")])),
@@ -283,7 +334,13 @@ SPEC = {
     "DA031": S(F("Claim", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P), F("ClaimDate", D)])),
     "DA040": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                          F("Reason", T2, "?")])),
-    "DA041": S(F("EndOfIncapacity", [F("EndDate", D), F("ResumedWork", B)])),
+    # DA041: the end of the incapacity for work after an accident at work or an occupational disease: the
+    # event, the incapacity period, its end and why it ended, whether work was resumed and a permanent
+    # incapacity is expected. UNCERTAIN: fields follow the title (its cash-benefit twin S048 [CAT]).
+    "DA041": S(F("EndOfIncapacity", [F("Event", EVENT), F("EventDate", D), F("IncapacityPeriod", P, "?"), F("EndDate", D),
+                                      F("EndReason", E(["recovery", "consolidation", "resumed_work", "death", "other"]), ex="recovery"),
+                                      F("ResumedWork", B), F("PermanentIncapacityExpected", B, "?"),
+                                      F("Remarks", T2, "?")])),
     "DA042": S(F("MedicalReport", [F("ExaminationDate", D), F("Findings", T2, ex="Fracture of the left wrist, healing normally."),
                                     F("IncapacityPeriod", P, "?")])),
     "DA043": S(F("Appointment", [F("AppointedPerson", NES, ex="A. Example, inspector"), F("Function", NES, ex="Accident inspector"),
@@ -296,18 +353,63 @@ SPEC = {
                                       F("Question", T2, "?")])),
     "DA047": S(F("DecisionReply", [F("Outcome", DEC), F("DateOfRecoveryOrConsolidation", D, "?"), F("Reason", T2, "?")])),
     "DA048": S(F("Contest", [F("Event", EVENT), F("EventDate", D), F("Reason", T2, ex="The accident happened outside working hours.")])),
-    "DA049": INFO("Further evidence on the circumstances of the accident is attached."),
+    # DA049 (AW_BUC_08, contestation of the application of legislation): the case owner's follow-up of its
+    # contestation DA048 [CAT]: the contestation it follows, the event, what changed (further evidence, the
+    # contestation maintained or withdrawn) and the documents. UNCERTAIN: no public source describes DA049;
+    # the body follows AW_BUC_08's flow (DA048 -> DA049, both from the case owner).
+    "DA049": S(F("ContestationFollowUp", [F("Contestation", REF, "?"), F("Event", EVENT), F("EventDate", D),
+                                          F("Kind", E(["further_evidence", "contestation_maintained", "contestation_withdrawn"]),
+                                            ex="further_evidence"),
+                                          F("Text", T4, ex="Further evidence on the circumstances of the accident is attached."),
+                                          F("Documents", DOCS, "?")])),
     "DA050": S(F("Forwarding", [F("DiseaseDescription", T2, ex="Occupational asthma"), F("DeclarationDate", D),
                                  F("ExposureCountry", C, "+", ex="NL")])),
-    "DA051": S(F("Forwarding", [F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
-                                 F("DeclarationDate", D)])),
+    # DA051: an institution finds the conditions for an occupational disease not met under its legislation and
+    # forwards the declaration to the institution of the State where the person earlier pursued an activity
+    # likely to cause it (Article 36(2) of Regulation 987/2009 [REG987]): the disease, the declaration's date,
+    # the conditions not met, the decision, the institution the declaration is forwarded to, the exposure
+    # periods, the documents. UNCERTAIN: the form's own field names are not public.
+    "DA051": S(F("Forwarding", [F("DiseaseDescription", T2, "?", ex="Occupational asthma"),
+                                F("ConditionsNotMet", T2, ex="The exposure period required by our legislation was not completed."),
+                                F("DeclarationDate", D), F("DecisionDate", D, "?"), F("ForwardedTo", I, "?"),
+                                F("ExposurePeriod", [F("Period", P), F("Country", C, ex="NL"),
+                                                     F("Activity", NES, "?", ex="Baker")], "*"),
+                                F("Documents", DOCS, "?")])),
     "DA052": S(F("Appeal", [F("AppealDate", D), F("RejectionDate", D), F("Text", T2, "?")])),
     "DA053": S(F("AdvancePayment", [F("Amount", M), F("PaymentDate", D), F("Period", P)])),
     "DA054": S(F("AdvancePaymentReply", [F("Outcome", DEC), F("Amount", M, "?"), F("Reason", T2, "?")])),
-    "DA055": S(F("AppealOutcome", [F("Outcome", E(["upheld", "rejected", "pending"])), F("Text", T2, "?")])),
-    "DA057": REQ("Aggravation of an occupational disease"),
-    "DA058": REP(),
-    "DA059": S(F("IncapacityRequest", [F("ReferenceDate", D), F("Question", T2, ex="What was the degree of incapacity on this date?")])),
+    # DA055 (AW_BUC_10a, appeal against a rejection, Article 37 of Regulation 987/2009 [REG987]): the case
+    # owner tells the outcome of the appeal against the rejection (DA052): the appeal, its outcome, the
+    # decision date, the advance payments to be settled. UNCERTAIN: the form's fields are not public.
+    "DA055": S(F("AppealOutcome", [F("AppealDate", D, "?"), F("Outcome", E(["upheld", "rejected", "pending"])),
+                                   F("DecisionDate", D, "?"), F("AdvancePaymentsToBeReimbursed", M, "?"),
+                                   F("Text", T2, "?")])),
+    # DA057: request for information on the aggravation of an occupational disease (Article 38 of Regulation
+    # 987/2009 [REG987]: the institution may ask a previously competent institution for the benefits it
+    # granted for the disease): the disease, its recognition, the aggravation, the information asked for.
+    # UNCERTAIN: the form's own fields are not public; the items follow the regulation's wording.
+    "DA057": S(F("AggravationRequest", [F("DiseaseDescription", T2, ex="Noise-induced hearing loss"),
+                                        F("RecognitionDate", D, "?"), F("AggravationDate", D),
+                                        F("RequestedInformation", E(["benefits_granted", "degree_of_incapacity",
+                                                                     "exposure_periods", "medical_reports"]), "+",
+                                          ex="benefits_granted"),
+                                        F("Question", T2, "?"), F("ReplyBefore", D, "?")])),
+    # DA058: the reply to DA057 (Article 38 of Regulation 987/2009 [REG987]): the benefits granted for the
+    # disease (kind, period, amount), the degree of incapacity recognised, the exposure periods, the
+    # documents. UNCERTAIN: the form's own fields are not public.
+    "DA058": S(F("AggravationReply", [F("Outcome", OUT),
+                                      F("BenefitGranted", [F("Kind", E(["benefits_in_kind", "cash_benefit", "pension"])),
+                                                           F("Period", P), F("Amount", M, "?")], "*"),
+                                      F("DegreeOfIncapacity", PCT, "?"), F("ExposurePeriod", P, "*"),
+                                      F("Text", T2, "?"), F("ProvidedDocuments", DOCS, "?")])),
+    # DA059: request for the degree of a previous or subsequent incapacity for work (Article 39 of Regulation
+    # 987/2009 [REG987]: an institution gives, on request, the degree of a previous or subsequent incapacity):
+    # the accident or disease now assessed, whether the other one came before or after, its date, the
+    # reference date of the degree. UNCERTAIN: the form's own fields are not public.
+    "DA059": S(F("IncapacityRequest", [F("Event", EVENT), F("EventDate", D),
+                                       F("OtherIncapacity", E(["previous", "subsequent"])), F("OtherEventDate", D, "?"),
+                                       F("ReferenceDate", D),
+                                       F("Question", T2, ex="What was the degree of incapacity on this date?")])),
     "DA060": S(F("IncapacityDegree", [F("DegreePercentage", PCT), F("ValidFrom", D), F("Text", T2, "?")])),
     "DA061": S(F("ForwardedClaim", [F("ClaimDate", D), F("Benefit", E(["pension", "supplementary_benefit"])),
                                      F("CompetentInstitution", I)])),
@@ -362,16 +464,44 @@ SPEC = {
                                   F("Frequency", E(["monthly", "yearly"])), F("RecipientName", NES, ex="Lotte Verhoeven"),
                                   F("NumberOfPersons", N, "?")], "*"),
               persons=INSURED + [F("Spouse", PER, "?"), F("Child", PER, "*")]),
-    "F004": REQ("Further explanation of the competence decision"),
-    "F005": REP(),
+    # F004: a request for further explanation of a document of the case (typically the decision F002 or
+    # F003): the document, the items to explain, the question, a reply date. No child and no employer at the
+    # SED's root: routing/belgium.toml places only a case's first family SED by them; a later one follows the
+    # case. UNCERTAIN: no public source describes the form's fields; they follow the title and FB_BUC_01.
+    "F004": S(F("RequestForExplanation", [F("Document", REF, "?"),
+                                          F("Item", NES, "+", ex="Period of the differential supplement"),
+                                          F("Question", T2, ex="Please explain how the period of the supplement was fixed."),
+                                          F("ReplyBefore", D, "?")])),
+    # F005: the reply to F004: the explanation per item, the documents. UNCERTAIN: as F004.
+    "F005": S(F("Explanation", [F("Document", REF, "?"),
+                                F("ExplainedItem", [F("Item", NES, ex="Period of the differential supplement"),
+                                                    F("Answer", T2, ex="The supplement starts the month the claim was received.")], "+"),
+                                F("Text", T4, "?"), F("ProvidedDocuments", DOCS, "?")])),
     "F016": S(F("TransferRequest", [F("Period", P), F("PayeeName", NES, ex="Lotte Verhoeven"), F("BankAccount", BANK)])),
     "F017": S(F("TransferReply", [F("Outcome", DEC), F("TransferFrom", D, "?"), F("Reason", T2, "?")])),
-    "F018": S(F("PeriodsRequest", [F("DateDeath", D), F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
-    "F019": S(F("InsurancePeriods", IPS)),
-    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P)])),
-    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P)])),
-    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P), F("Question", T2, ex="Please confirm the periods of employment.")])),
-    "F023": S(F("InsurancePeriods", IPS)),
+    # F018-F021: the supplements of family benefits under the priority rules (Article 68(1)-(2) of Regulation
+    # 883/2004 [REG883]: the priority by activity, pension or residence; the State second in line pays a
+    # differential supplement). F018 asks for the insurance periods the supplement depends on; F019 gives
+    # them; F020 says which State has priority and on which ground; F021 is the claim for the supplement.
+    # UNCERTAIN: no public source shows the forms' fields; they follow the titles and the regulation.
+    "F018": S(F("PeriodsRequest", [F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), ex="differential_supplement"), F("ReferencePeriod", P, "?"),
+                                   F("DateDeath", D, "?"),
+                                   F("Question", T2, ex="Please send the insurance periods of the deceased parent.")])),
+    "F019": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
+    "F020": S(F("Priority", [F("PriorityMemberState", C, ex="BE"), F("Period", P),
+                             F("PriorityGround", E(["employment_or_self_employment", "pension", "residence"])),
+                             F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), "?"), F("AmountPaidByPriorityState", M, "?"),
+                             F("Remarks", T2, "?")])),
+    "F021": S(F("Claim", [F("ClaimDate", D), F("Period", P), F("ReceivedDate", D, "?"),
+                          F("Benefit", E(["child_benefit", "childcare_allowance", "orphan_benefit", "differential_supplement", "other"]), "?", ex="differential_supplement"),
+                          F("AmountPaidByPriorityState", M, "?"), F("BankAccount", BANK, "?"),
+                          F("Remarks", T2, "?")])),
+    # F022/F023: a request for the periods (of employment, self-employment, insurance or residence) a family
+    # benefit depends on, and the reply with them. UNCERTAIN: fields follow the titles.
+    "F022": S(F("PeriodsRequest", [F("RequestedPeriod", P),
+                                   F("PeriodKind", E(["employment", "self_employment", "insurance", "residence"]), "*"),
+                                   F("Question", T2, ex="Please confirm the periods of employment.")])),
+    "F023": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
     # F026: request for more information on adoption, income, an orphan's benefits, other information on
     # the child, education and the educational institution, each with the items asked for and free text
     # [WSED F026Sed, AnmodningOmMerInformasjon, EtterspurtInformasjon, the *EtterspurtInformasjonType
@@ -420,10 +550,31 @@ SPEC = {
                               F("Criteria", T2, ex="Family, home and main activity are in Belgium."), F("IsFinal", B)])),
     "H004": S(F("ResidenceReply", [F("Answer", E(["agree", "disagree"]), ex="disagree"), F("Reason", T2, "?"),
                                    F("ProposedMemberState", C, "?", ex="NL")])),
-    "H005": REQ("Place of residence"),
-    "H006": REP(),
+    # H005: request for information on residence, Article 76 of Regulation 883/2004 and Article 11 of
+    # Regulation 987/2009 (title and legal basis: [CH-SED] /de/d/17926/download:H005-4-2-sv.htm, CDM 4.2): the
+    # elements Article 11(1) names for the centre of interests [REG987] (duration and continuity of presence,
+    # the nature of the activity, family status and ties, non-remunerated activity, a student's source of
+    # income, housing, tax residence), the period concerned, the question. UNCERTAIN: the form's copies stop
+    # after the person block; the items follow Article 11.
+    "H005": S(F("ResidenceRequest", [F("ConcernedPeriod", P, "?"), F("RequestedElement", E(["duration_and_continuity_of_presence", "nature_of_activity", "family_status_and_ties", "non_remunerated_activity", "source_of_income_of_student", "housing_situation", "tax_residence"]), "+"),
+                                     F("Question", T2, ex="In which State does the person have the centre of interests?"),
+                                     F("ReplyBefore", D, "?")])),
+    # H006: the reply to H005 [CH-SED] (as H005), element by element of Article 11(1) of Regulation
+    # 987/2009 [REG987], with the State of residence the replying institution concludes on. UNCERTAIN: as H005.
+    "H006": S(F("ResidenceInformation", [F("DurationAndContinuityOfPresence", T2, "?", ex="Lives in Gent since 2019, all year."),
+                                         F("Activity", T2, "?", ex="Employed full time in Gent."),
+                                         F("FamilyStatusAndTies", T2, "?"), F("NonRemuneratedActivity", T2, "?"),
+                                         F("SourceOfIncomeOfStudent", T2, "?"), F("HousingSituation", T2, "?"),
+                                         F("TaxResidence", C, "?", ex="BE"), F("ConcludedMemberStateOfResidence", C, "?", ex="BE"),
+                                         F("Remarks", T2, "?"), F("ProvidedDocuments", DOCS, "?")])),
     "H010": S(F("Change", [F("PreviousMemberState", C, ex="NL"), F("NewMemberState", C, ex="BE"), F("ChangeDate", D)])),
-    "H011": S(F("ChangeRequest", [F("Question", T2, ex="From which date does Belgian legislation apply?"), F("ConcernedPeriod", P, "?")])),
+    # H011: request for the date from which the applicable legislation changes (H_BUC_05 with H012): the
+    # legislation that applies now, the one presumed to apply, the reason, the period. UNCERTAIN: fields
+    # follow the title and the reply H012.
+    "H011": S(F("ChangeRequest", [F("CurrentMemberState", C, "?", ex="NL"), F("PresumedNewMemberState", C, "?", ex="BE"),
+                                  F("Reason", E(["change_of_residence", "change_of_activity", "posting_ended", "other"]), "?"),
+                                  F("Question", T2, ex="From which date does Belgian legislation apply?"),
+                                  F("ConcernedPeriod", P, "?")])),
     "H012": S(F("ChangeReply", [F("ChangeDate", D), F("NewMemberState", C, ex="BE"), F("Remarks", T2, "?")])),
     "H020": S(F("ReimbursementClaim", [F("CreditorInstitution", I, ex="BE:INAMI"), F("DebtorInstitution", I, ex="NL:SVB"),
                                        F("Invoice", [F("InvoiceNumber", NES, ex="INV-2026-0007"), F("InvoiceDate", D),
@@ -432,11 +583,19 @@ SPEC = {
     "H021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M), F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
     "H061": S(F("PINExchange", [F("Kind", E(["notification", "request"])), F("PersonalIdentificationNumber", PIN, "?"),
                                 F("Remarks", T2, "?")])),
-    "H062": S(F("PINReply", [F("PersonalIdentificationNumber", PIN, "+")])),
+    # H062: the reply to H061: the PINs found (country, number, sector, institution: the PIN type of the
+    # person block) or why none is given. UNCERTAIN: fields follow the title.
+    "H062": S(F("PINReply", [F("Outcome", E(["found", "not_found"])), F("PersonalIdentificationNumber", PIN, "+"),
+                             F("Remarks", T2, "?")])),
     "H065": S(F("Transfer", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D),
                              F("Description", T2, ex="A claim for an old-age pension lodged with us by mistake."),
                              F("Documents", DOCS, "?")])),
-    "H066": S(F("TransferReply", [F("Outcome", E(["accepted", "forwarded", "returned"])), F("Text", T2, "?")])),
+    # H066: the reply to H065 (transfer of a claim, a document or information [WAPP h065.d.ts]): what was
+    # transferred and when it arrived, accepted, forwarded (to which institution) or returned, and why.
+    # UNCERTAIN: H066's fields follow the title and H065.
+    "H066": S(F("TransferReply", [F("Kind", E(["claim", "document", "information"])), F("ReceivedDate", D, "?"),
+                                  F("Outcome", E(["accepted", "forwarded", "returned"])), F("ForwardedTo", I, "?"),
+                                  F("Text", T2, "?")])),
     # H070: the date of death, the documents attached (kinds and others), further information
     # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/H070-NAV.json @2513b30f); title [RDN]
     # UNCERTAIN: the test data does not show the document kinds' code values: death certificate or other here.
@@ -489,14 +648,29 @@ SPEC = {
     # ---- M ----
     "M030": S(F("Claim", [F("DateDeath", D), F("ClaimDate", D),
                           F("ClaimantRelationship", E(["spouse", "child", "parent", "other"]))])),
-    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D)])),
-    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
+    # M040: claim for an early retirement (pre-retirement) benefit, Article 66 of Regulation 883/2004
+    # [REG883]: the claim's date, the start asked for, the last activity, the other benefits, the account.
+    # UNCERTAIN: fields follow the title and the pension claims (P2000, P2200).
+    "M040": S(F("Claim", [F("ClaimDate", D), F("RequestedStartDate", D),
+                          F("LastActivity", [F("Kind", E(["employed", "self_employed"])), F("Occupation", NES, ex="Machine operator"),
+                                             F("Period", P), F("Employer", "EmployerType", "?")], "?"),
+                          F("OtherBenefit", [F("Kind", NES, ex="Unemployment benefit"), F("Amount", M, "?"), F("Since", D, "?")], "*"),
+                          F("BankAccount", BANK, "?")])),
+    # M050/M052: requests for the amount of income, or for the periods, that a special non-contributory cash
+    # benefit depends on (Article 70 of Regulation 883/2004 [REG883]); M053 answers M052. UNCERTAIN: fields
+    # follow the titles and M051 (the income reply, [RDN] test data).
+    "M050": S(F("IncomeRequest", [F("ReferencePeriod", FP),
+                                  F("RequestedIncomeKind", E(["employment", "self_employment", "pension", "other"]), "*"),
+                                  F("PersonConcerned", E(["insured_person", "family_member"]), "?"),
+                                  F("Question", T2, "?")])),
     # M051: the income items: kind, start date, amount and currency, social security benefits
     # (NAV test data: navikt/eessi-pensjon-journalforing src/test/resources/sed/M051.json @2513b30f); title [RDN]
     "M051": S(F("Income", [F("Kind", E(["employment", "self_employment", "pension", "other"])), F("StartDate", D),
                            F("Amount", M), F("SocialSecurityBenefits", NES, "?", ex="Housing benefit")], "+")),
-    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP), F("Question", T2, "?")])),
-    "M053": S(F("InsurancePeriods", IPS)),
+    "M052": S(F("PeriodsRequest", [F("ReferencePeriod", FP),
+                                   F("PeriodKind", E(["employment", "self_employment", "residence"]), "*"),
+                                   F("Question", T2, "?")])),
+    "M053": S(F("InsurancePeriods", IPS), F("NoPeriodsReason", T2, "?"), F("Remarks", T2, "?")),
     # ---- P ----
     # P1000: the child-raising periods asked for (period and country), the Article 44(2) of Regulation
     # 987/2009 indication, the date of death, the relationship of the person to the child, remarks; persons:
@@ -569,7 +743,21 @@ SPEC = {
                                                 F("DateBirth", D, ex="2016-04-12")])), "*"),
         F("Other", P4000_PERIOD(F("Kind", NES, ex="Care of a relative")), "*"),
         F("BankAccount", BANK, "?")])),
-    "P5000": S(F("InsurancePeriods", IPS)),
+    # P5000: the insurance and residence periods (the adapter sfp-periods maps InsurancePeriods: kept as it
+    # is), then, as NAV's P5000 test data has them [PRE p5000/P5000a_898403-nav.json, P5000-NAV.json]: each
+    # period as counted for the pension (type, relevance, scheme, calculation, the years, months and days it
+    # counts with the days' unit), the totals per type, the benefit claimed. The code values of type,
+    # relevance, scheme and calculation are the EC's code lists, kept as codes. UNCERTAIN: the days' unit
+    # codes (5, 7...) read as days per week.
+    "P5000": S(F("InsurancePeriods", IPS),
+               F("PeriodForPension", [F("Period", P), F("PeriodType", NES, ex="30"), F("Relevance", NES, "?", ex="111"),
+                                      F("Scheme", NES, "?", ex="00"), F("Calculation", NES, "?", ex="111"),
+                                      F("Duration", [F("Years", N, ex="0"), F("Months", N, ex="0"), F("Days", N, ex="12"),
+                                                     F("DaysUnit", E(["5", "6", "7"]), ex="7")], "?")], "*"),
+               F("TotalForPension", [F("PeriodType", NES, ex="10"), F("Relevance", NES, "?", ex="111"),
+                                     F("Duration", [F("Years", N, ex="0"), F("Months", N, ex="0"), F("Days", N, ex="12"),
+                                                    F("DaysUnit", E(["5", "6", "7"]), ex="5")])], "*"),
+               F("BenefitClaimed", BENEFIT, "?")),
     "P6000": S(F("Decision", [F("Benefit", BENEFIT), F("Outcome", DEC), F("StartDate", D), F("MonthlyGrossAmount", M, "?"),
                               F("Reason", T2, "?"), F("AppealInformation", T2, "?", ex="An appeal may be lodged with the labour court within 3 months.")])),
     "P7000": S(F("Summary", [F("Decision", [F("MemberState", C, ex="NL"), F("Benefit", BENEFIT), F("Outcome", DEC),
@@ -678,18 +866,73 @@ SPEC = {
     "R008": S(F("RefundClaim", [F("ProvisionalPeriod", FP), F("Amount", M),
                                 F("LegalBasis", NES, ex="Article 73(1) of Regulation (EC) No 987/2009")])),
     "R009": S(F("RefundReply", [F("Outcome", DEC), F("RefundedAmount", M, "?"), F("Reason", T2, "?")])),
-    "R010": REQ("Recovery of an overpayment"),
-    "R011": REP(),
-    "R012": REQ("Income and assets of the debtor"),
-    "R014": REP(),
+    # R010 (R_BUC_04): offsetting of contributions paid provisionally to the institution of a State whose
+    # legislation turned out not to apply (Article 73(2) of Regulation 987/2009 [REG987], the EC's business flow
+    # RECOV 4 [REC-GUIDE]): whom it concerns
+    # (a person or an employer, as the EC's recovery forms ask [CH-SED] R028_en.htm), the provisional period,
+    # the State whose legislation applies, the contributions paid provisionally, the amount to be
+    # reimbursed or offset, the account. UNCERTAIN: R010's own form was not found.
+    "R010": S(F("ProvisionalContributions", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("ProvisionalPeriod", FP),
+                                             F("MemberStateWhichLegislationApplies", C, ex="BE"),
+                                             F("DecisionDate", D, "?"), F("ContributionsPaid", M),
+                                             F("AmountToBeReimbursedOrOffset", M), F("BankAccount", BANK, "?"),
+                                             F("Remarks", T2, "?")])),
+    # R011: the reply to R010 (Article 73(2) of Regulation 987/2009 [REG987]): agreed or not, the amount
+    # reimbursed or offset, the payment date, the reason. UNCERTAIN: as R010.
+    "R011": S(F("ProvisionalContributionsReply", [F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("OffsetAmount", M, "?"),
+                                                  F("PaymentDate", D, "?"), F("Reason", T2, "?")])),
+    # R012 (R_BUC_05, business flow RECOV 5 [REC-GUIDE]): request for information useful for recovering a
+    # claim (Article 76 of Regulation 987/2009 [REG987]: the request names the person, natural or legal, the last known address and other
+    # identification, the nature and amount of the claim): whom it concerns (person or employer [CH-SED]
+    # R028_en.htm), the last address, the claim, the information asked for. UNCERTAIN: R012's own form was
+    # not found; the fields follow Article 76(2).
+    "R012": S(F("InformationRequest", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("LastKnownAddress", ADDRESS_FIELDS, "?"),
+                                       F("Claim", [F("Nature", E(["contributions", "benefits_provided_but_not_due",
+                                                                  "provisional_payments", "interest_fines_and_costs"])),
+                                                   F("Amount", M), F("Period", P, "?")]),
+                                       F("RequestedItem", E(["address", "income", "assets", "employer", "bank_account",
+                                                             "other"]), "+", ex="income"),
+                                       F("Question", T2, "?")])),
+    # R014: the reply to R012 (Article 76 of Regulation 987/2009 [REG987]; the requested party need not give
+    # information it could not obtain for its own claims, Article 76(3)): the information given (address,
+    # income, assets, employer, account) or why it is not given. UNCERTAIN: as R012.
+    "R014": S(F("InformationReply", [F("Outcome", E(["provided", "partly_provided", "not_provided"])),
+                                     F("Address", ADDRESS_FIELDS, "?"),
+                                     F("Income", [F("Source", NES, ex="Employment"), F("Amount", M),
+                                                  F("Frequency", E(["monthly", "quarterly", "yearly", "other"]))], "*"),
+                                     F("Assets", T2, "?", ex="Owner of a flat in Gent."), F("Employer", "EmployerType", "?"),
+                                     F("BankAccount", BANK, "?"), F("ReasonNotProvided", T2, "?")])),
     "R015": S(F("NotificationRequest", [F("DocumentToServe", NES, ex="Recovery decision of 2026-02-02"), F("Documents", DOCS),
                                         F("ServeBefore", D, "?")])),
     "R016": S(F("NotificationReply", [F("Outcome", E(["served", "not_served"])), F("ServedOn", D, "?"), F("Reason", T2, "?")])),
     "R017": S(F("RecoveryRequest", [F("Measure", E(["recovery", "precautionary_measures"])), F("Amount", M),
                                     F("EnforcementTitle", NES, ex="Recovery decision of 2026-02-02"), F("Reason", T2, "?")])),
-    "R018": S(F("RecoveryReply", [F("Outcome", DEC), F("Text", T2, ex="Recovery measures were started.")])),
-    "R019": REQ("Status of the recovery"),
-    "R025": INFO("The debtor paid part of the claim directly."),
+    # R018: the reply to the request for recovery or precautionary measures (R017), Articles 78, 80, 81(2),
+    # 82, 83 or 84 of Regulation 987/2009 [CH-SED] R018-4-1-en.htm (CDM 4.1): whom it concerns (a person or an
+    # employer), then the reply; the measures and amounts follow Articles 80-84 [REG987]. UNCERTAIN: the copy
+    # breaks off after the persons; Outcome and Text keep their names.
+    "R018": S(F("RecoveryReply", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"), F("Outcome", DEC),
+                                  F("MeasureTaken", E(["recovery", "precautionary_measures", "payment_arrangement", "none"]), "?"),
+                                  F("AmountRecovered", M, "?"), F("PaymentDeadline", D, "?"),
+                                  F("Text", T2, ex="Recovery measures were started.")])),
+    # R_BUC_07 (recovery, Articles 75-85 and 90 of Regulation 987/2009 [REG987]; the EC's recovery guidelines
+    # [REC-GUIDE] list its flows: the request for recovery or precautionary measures with time to pay or
+    # instalments (Article 80(2)), the contestation (Article 81), the final statement on the results of the
+    # recovery and the reimbursement of costs (Article 85)): R019, sent by either side, asks about the state
+    # of the recovery and R033 answers it (the state, the amounts recovered and remitted, an instalment
+    # arrangement); R025 (case owner) amends the claim; R034 (either side) notifies a contestation of the
+    # claim or of the enforcement, which may suspend the recovery; R036 (case owner) withdraws the request.
+    # UNCERTAIN: no public source names the content of R019, R025, R033, R034 or R036; each follows
+    # R_BUC_07's flow [CAT][SVAR] and the recovery articles of Regulation 987/2009 [REG987].
+    "R019": S(F("RecoveryStatusRequest", [F("RecoveryRequest", REF, "?"),
+                                          F("RequestedItem", E(["state_of_recovery", "amounts_recovered", "measures_taken",
+                                                                "payment_arrangement"]), "+", ex="amounts_recovered"),
+                                          F("Question", T2, "?")])),
+    "R025": S(F("ClaimAmendment", [F("RecoveryRequest", REF, "?"),
+                                   F("Kind", E(["amount_reduced", "amount_increased", "paid_directly_by_debtor", "other"]),
+                                     ex="paid_directly_by_debtor"),
+                                   F("NewAmount", M), F("PaidDirectly", M, "?"), F("EffectiveDate", D),
+                                   F("Text", T2, ex="The debtor paid part of the claim directly.")])),
     # R028: request for reimbursement of the costs of recovery, Articles 85(2) and 85(3) of Regulation
     # 987/2009; it concerns a person or an employer [CH-SED] R028-4-2-no.htm, R028-4-2-sv.htm (CDM 4.2).
     # UNCERTAIN: the excerpts found show the legal basis and the person/employer choice only; the cost
@@ -699,13 +942,28 @@ SPEC = {
                                              F("Cost", [F("Description", NES, ex="Bailiff's fees"), F("Amount", M),
                                                         F("Date", D, "?")], "+"),
                                              F("TotalAmount", M), F("BankAccount", BANK), F("Remarks", T2, "?")])),
-    "R029": REP(),
-    "R033": REP(),
-    "R034": INFO("The recovery procedure was suspended by a court."),
-    "R036": INFO("The claim is withdrawn."),
+    # R029: the reply to R028, the request for reimbursement of the costs of recovery (Article 85(2)-(3) of
+    # Regulation 987/2009 [REG987], [CH-SED] R028_en.htm): agreed or not, the amount reimbursed, the
+    # payment date, the reason. UNCERTAIN: R029's own form was not found.
+    "R029": S(F("CostReimbursementReply", [F("CostReimbursementRequestReference", NES, "?", ex="R028-2026-0001"),
+                                           F("Outcome", DEC), F("ReimbursedAmount", M, "?"), F("PaymentDate", D, "?"),
+                                           F("Reason", T2, "?")])),
+    "R033": S(F("RecoveryStatus", [F("State", E(["in_progress", "recovered_in_full", "recovered_in_part", "suspended",
+                                                 "not_recoverable"]), ex="recovered_in_part"),
+                                   F("MeasureTaken", NES, "*", ex="Attachment of earnings"), F("AmountRecovered", M, "?"),
+                                   F("AmountRemitted", M, "?"), F("RemittanceDate", D, "?"),
+                                   F("PaymentArrangement", [F("Instalments", N, ex="12"), F("Period", P)], "?"),
+                                   F("Text", T2, "?")])),
+    "R034": S(F("DisputeNotification", [F("Concerns", E(["person", "employer"])), F("Employer", "EmployerType", "?"),
+                                        F("Disputed", E(["claim", "instrument_permitting_enforcement", "enforcement_measures",
+                                                         "notification"]), ex="claim"),
+                                        F("DisputeDate", D), F("CompetentBody", NES, "?", ex="Labour court of Gent"),
+                                        F("RecoverySuspended", B), F("Text", T2, ex="The recovery procedure was suspended by a court.")])),
+    "R036": S(F("Withdrawal", [F("RecoveryRequest", REF, "?"),
+                               F("Reason", E(["claim_paid", "claim_cancelled", "claim_time_barred", "other"]), ex="claim_cancelled"),
+                               F("WithdrawalDate", D), F("Text", T2, "?")])),
     # ---- S ----
     "S001": S(F("LongTermCarePayment", [F("MonthlyAmount", M), F("From", D), F("Remarks", T2, "?")])),
-    "S003": REP(),
     "S005": S(F("EntitlementChange", [F("Kind", E(["change", "end"])), F("ChangeDate", D), F("Text", T2, "?")])),
     # S040: NAV's CPI model of S040 for CDM 4.3 [CPI] (S040Cpi.kt: Person, AddressPerson.residenceInThisCountrySince,
     # Request{typeBenefitConcerned, natureBenefitConcerned, PeriodConcerned{FixedPeriod | OpenPeriod{typeOpenPeriod,
@@ -718,14 +976,9 @@ SPEC = {
                                                   F("OpenPeriod", [F("TypeOpenPeriod", E(["open_ended", "end_date_unknown"])),
                                                                    F("StartDate", D)], "?")])]),
               F("AdditionalInformation", T4, "?", ex="Periods of sickness benefit paid since 2025 are requested.")),
-    "S041": S(F("InsurancePeriods", IPS)),
     "S046": S(F("PaymentInformation", [F("Outcome", E(["paid", "not_paid"])), F("Period", P), F("DailyAmount", M, "?"),
                                        F("Reason", T2, "?")])),
-    "S047": S(F("CashBenefitInformation", [F("Period", P), F("Text", T2, ex="Cash benefits are paid for the whole period.")])),
-    "S048": S(F("EndOfIncapacity", [F("EndDate", D), F("Text", T2, "?")])),
     "S055": S(F("Claim", [F("IncapacitySince", D), F("ClaimDate", D), F("Employer", "EmployerType", "?")])),
-    "S056": S(F("Claim", [F("ClaimDate", D), F("CareNeed", T2, ex="Needs help with daily activities since a stroke.")])),
-    "S057": S(F("ClaimReply", [F("Outcome", DEC), F("Text", T2, "?")])),
     # S_BUC_19, S_BUC_21, S_BUC_22, S_BUC_23 masters and S_BUC_01 ([CH-SED] in seds.toml)
     "S028": NOTE("InterestCreditNote", "CRN-ILP-2026-0002", F("InterestClaimReference", NES, ex="ILP-2026-0002"),
                  F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
@@ -734,31 +987,144 @@ SPEC = {
     "S054": NOTE("RefundDecision", "IRO-IO-2026-0002", F("OverpaymentReference", NES, ex="IO-2026-0002"),
                  F("TotalAmountOfOverpayments", M),
                  F("MethodOfRefund", E(["bank_transfer", "offset_against_claim"])), F("BankAccount", BANK, "?")),
-    "S071": REQ("Entitlement document: residence"),
     "S085": NOTE("CreditNote", "CRN-2026-0002", F("ClaimReference", NES, ex="CLA-2026-0002"),
                  F("TotalNumberOfCreditNotes", N), F("TotalAmountOfCreditNotes", M)),
     "S105": NOTE("FixedAmounts", "IMO-2026-0001-2", F("InventoryReference", NES, ex="IMO-2026-0001"),
                  F("TotalNumberOfMonths", N), F("Remarks", T2, "?")),
     # ---- UB ----
-    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("Question", T2, "?")])),
+    # U001: request for the insurance record (periods and, where asked, salaries) of another State (Articles
+    # 61 of Regulation 883/2004 and 54 of Regulation 987/2009 [REG883][REG987]); the EC's guidance on its
+    # twin U001CB [EC-GUIDE] asks for as much as helps the certifying State: the employers' addresses, the
+    # bodies keeping records, supporting documents (employment certificate, payslips). UNCERTAIN: field names
+    # are this project's.
+    "U001": S(F("HistoryRequest", [F("RequestedPeriod", P), F("UnemploymentClaimDate", D, "?"),
+                                   F("Employer", "EmployerType", "*"),
+                                   F("RecordKeepingBody", NES, "*", ex="Uitvoeringsinstituut Werknemersverzekeringen"),
+                                   F("SupportingDocuments", DOCS, "?"), F("Question", T2, "?")])),
     "U001CB": S(F("HistoryRequest", [F("RequestedPeriod", P), F("FrontierWorker", B, ex="true"), F("Question", T2, "?")])),
-    "U002": S(F("InsurancePeriods", IPS)),
-    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP)])),
+    # U002: the insurance record (the adapter onem-periods maps InsuredPerson and InsurancePeriods: kept, the
+    # rest is optional and comes after), then as NAV's model of U002 has it [WSED sed.d.ts U002Sed,
+    # SisteAnsettelseInfo, Utbetaling; WAPP SisteAnsettelseInfo.tsx and el.json for the value lists]: the
+    # period asked for; employment and self-employment periods with or without insurance (employer, income
+    # and hours); other periods (sickness, pregnancy or child care, education, military service,
+    # deprivation of liberty, voluntary insurance, other); compensated holiday; unemployment-benefit
+    # periods (institution); the last employment (why it ended, waiver of rights, other benefits, the
+    # payments after it).
+    "U002": S(F("InsurancePeriods", IPS),
+              F("RequestedPeriod", P, "?"),
+              F("EmploymentPeriod", [F("Period", P), F("Kind", E(["employed", "self_employed"])), F("Insured", B, ex="true"),
+                                     F("Employer", "EmployerType", "?"),
+                                     F("IncomeAndHours", [F("Period", P), F("GrossIncome", M), F("Hours", N, ex="160")], "*"),
+                                     F("IncomeAndHoursInformation", T2, "?")], "*"),
+              F("OtherPeriod", [F("Period", P),
+                                F("Kind", E(["sickness", "pregnancy_or_child_care", "education", "military_service",
+                                             "deprivation_of_liberty", "voluntary_insurance", "other"])),
+                                F("OtherKind", NES, "?", ex="Care of a relative")], "*"),
+              F("CompensatedHoliday", [F("Period", P), F("Amount", M)], "*"),
+              F("UnemploymentBenefitPeriod", [F("Period", P), F("Institution", I, ex="NL:UWV")], "*"),
+              F("LastEmployment", [F("EndReasonEmployed", E(["dismissed_by_employer", "resigned", "contract_expired",
+                                                            "ended_by_mutual_agreement", "dismissed_for_disciplinary_reasons",
+                                                            "redundancy", "unknown", "other"]), "?"),
+                                   F("OtherEndReason", NES, "?", ex="Business closed"),
+                                   F("EndReasonSelfEmployed", NES, "?", ex="Bankruptcy"),
+                                   F("WaiverOfRights", T2, "?"), F("OtherBenefits", T2, "?"),
+                                   F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
+                                                              "other_compensation"])),
+                                                 F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?")),
+    # U003: request for salary information, Article 62 of Regulation 883/2004 and Article 54(2) of Regulation
+    # 987/2009 ([CH-SED] U003-4-1-en.htm "Request Salary Info", CDM 4.1). The EC's guidance on U003
+    # [EC-GUIDE] https://9dok.net/document/qmj7j1k4-sed-u-request-salary-info.html: the request identifies
+    # the record: the last address in the State of the former activity, the employment or self-employment
+    # whose income is to be certified (the employer), supporting documents (payslips, tax returns), and
+    # whether net or gross earnings are wanted; the salary comes back as the average per month of the
+    # period (U004, NAV's model [WSED U004Sed, Loennsopplysning]). UNCERTAIN: field names are this project's.
+    "U003": S(F("WagesRequest", [F("ReferencePeriod", FP), F("LastAddressInMemberStateOfActivity", ADDRESS_FIELDS, "?"),
+                                 F("Activity", [F("Kind", E(["employed", "self_employed"])), F("Employer", "EmployerType", "?"),
+                                                F("SelfEmployedActivity", NES, "?", ex="Bakery")], "*"),
+                                 F("EarningsKind", E(["gross", "net"])), F("SupportingDocuments", DOCS, "?"),
+                                 F("Question", T2, "?")])),
     "U004": S(F("Wages", [F("Wage", [F("Period", FP), F("GrossAmount", M)], "+")])),
-    "U005": S(F("FamilyRequest", [F("Question", T2, ex="Please send the composition of the household.")])),
-    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?")])),
-    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("Question", T2, "?")])),
+    # U005/U006: family information for an unemployment benefit whose amount depends on the family members
+    # (UB_BUC_01 [CAT]): who the family members are,
+    # whether they are dependants, their income. The adapter onem-family maps U006's
+    # FamilyInformation/NumberOfDependants and Text: kept; the family members come after them. UNCERTAIN:
+    # no public source shows the forms' fields.
+    "U005": S(F("FamilyRequest", [F("ReferenceDate", D, "?"),
+                                  F("RequestedItem", E(["family_members", "dependants", "income_of_family_members",
+                                                        "family_benefits"]), "*"),
+                                  F("Question", T2, ex="Please send the composition of the household.")])),
+    "U006": S(F("FamilyInformation", [F("NumberOfDependants", N), F("Text", T2, "?"),
+                                      F("FamilyMember", [F("Relationship", E(["spouse", "partner", "child", "other"])),
+                                                         F("FamilyName", NES, ex="Verhoeven"), F("Forename", NES, ex="Noor"),
+                                                         F("DateBirth", D, ex="2016-04-12"), F("Dependant", B, ex="true"),
+                                                         F("Income", M, "?")], "*")])),
+    # UB_BUC_02, export of unemployment benefits (Article 64 of Regulation 883/2004, Article 55 of
+    # Regulation 987/2009 [REG883][REG987]): U007 asks the competent institution for the export document
+    # (registered as a jobseeker, the departure, the destination, the period asked for); U009 notifies the
+    # registration with the employment services of the State gone to (the date, the new address:
+    # Article 55(2)); U010/U011 and U012/U013 are the follow-up, either way: U010 asks how the job search is
+    # followed up (registration, checks complied with) and U011 answers; U012 asks about, U013 tells of, a
+    # circumstance likely to affect the entitlement (Article 55(4)); U014 ends the export, with the reason.
+    # UNCERTAIN: the forms' fields are not public; they follow the regulation.
+    "U007": S(F("ExportDocumentRequest", [F("RegistrationDate", D), F("UnemployedSince", D, "?"), F("DepartureDate", D),
+                                          F("DestinationMemberState", C, ex="NL"), F("RequestedExportPeriod", P, "?"),
+                                          F("Question", T2, "?")])),
     "U008": S(F("ExportDocument", [F("ExportPeriod", FP), F("CompetentInstitution", I, ex="NL:UWV"),
                                    F("Obligations", T2, "?", ex="Report to the employment services every month.")])),
-    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM")])),
-    "U010": REQ("Follow-up of the job search"),
-    "U011": REP(),
-    "U012": REQ("Circumstances that may affect the entitlement"),
-    "U013": REP(),
-    "U014": S(F("EndOfExport", [F("EndDate", D), F("Reason", T2, ex="The person found a job.")])),
-    "U017": S(F("InsurancePeriods", IPS)),
-    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D)])),
-    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?")])),
+    "U009": S(F("Registration", [F("RegistrationDate", D), F("Institution", I, ex="BE:ONEM"),
+                                 F("AddressInMemberStateOfRegistration", ADDRESS_FIELDS, "?"),
+                                 F("ExportDocumentReceived", B, "?", ex="true")])),
+    "U010": S(F("FollowUpRequest", [F("ConcernedPeriod", P, "?"),
+                                    F("RequestedItem", E(["still_registered", "checks_complied_with", "availability",
+                                                          "job_search_activities"]), "+", ex="checks_complied_with"),
+                                    F("Question", T2, "?")])),
+    "U011": S(F("FollowUpReply", [F("ConcernedPeriod", P, "?"), F("StillRegistered", B, ex="true"),
+                                  F("ChecksCompliedWith", B, ex="true"), F("DeregistrationDate", D, "?"),
+                                  F("Text", T2, "?")])),
+    "U012": S(F("CircumstancesRequest", [F("Circumstance", E(["employment_found", "self_employment_started", "refused_suitable_job", "not_available", "sickness", "deregistered", "left_member_state", "other"]), "*", ex="employment_found"),
+                                         F("ConcernedPeriod", P, "?"), F("Question", T2, "?")])),
+    "U013": S(F("CircumstancesInformation", [F("Circumstance", E(["employment_found", "self_employment_started", "refused_suitable_job", "not_available", "sickness", "deregistered", "left_member_state", "other"]), ex="employment_found"), F("Date", D),
+                                             F("Employer", "EmployerType", "?"), F("Text", T2, "?")])),
+    "U014": S(F("EndOfExport", [F("EndDate", D),
+                                F("ReasonType", E(["employment_found", "export_period_ended", "returned_to_competent_state",
+                                                   "deregistered", "entitlement_ended", "other"]), ex="employment_found"),
+                                F("Reason", T2, ex="The person found a job.")])),
+    # U017: the insurance record of a cross-border worker: U002's content (the adapter onem-frontier-periods
+    # maps InsurancePeriods, kept) and the right to benefits [WSED U017Sed, RettTilYtelse; WAPP
+    # RettTilYtelser.tsx]: confirmed under Article 64 or 65(1) of Regulation 883/2004, or rejected (no
+    # entitlement under the issuing institution's legislation, export not claimed properly), for a period.
+    "U017": S(F("InsurancePeriods", IPS),
+              F("RequestedPeriod", P, "?"),
+              F("EmploymentPeriod", [F("Period", P), F("Kind", E(["employed", "self_employed"])), F("Insured", B, ex="true"),
+                                     F("Employer", "EmployerType", "?"),
+                                     F("IncomeAndHours", [F("Period", P), F("GrossIncome", M), F("Hours", N, ex="160")], "*"),
+                                     F("IncomeAndHoursInformation", T2, "?")], "*"),
+              F("OtherPeriod", [F("Period", P),
+                                F("Kind", E(["sickness", "pregnancy_or_child_care", "education", "military_service",
+                                             "deprivation_of_liberty", "voluntary_insurance", "other"])),
+                                F("OtherKind", NES, "?", ex="Care of a relative")], "*"),
+              F("CompensatedHoliday", [F("Period", P), F("Amount", M)], "*"),
+              F("UnemploymentBenefitPeriod", [F("Period", P), F("Institution", I, ex="NL:UWV")], "*"),
+              F("LastEmployment", [F("EndReasonEmployed", E(["dismissed_by_employer", "resigned", "contract_expired",
+                                                            "ended_by_mutual_agreement", "dismissed_for_disciplinary_reasons",
+                                                            "redundancy", "unknown", "other"]), "?"),
+                                   F("OtherEndReason", NES, "?", ex="Business closed"),
+                                   F("EndReasonSelfEmployed", NES, "?", ex="Bankruptcy"),
+                                   F("WaiverOfRights", T2, "?"), F("OtherBenefits", T2, "?"),
+                                   F("Payment", [F("Kind", E(["income_after_end_of_employment", "compensation_for_holiday_not_taken",
+                                                              "other_compensation"])),
+                                                 F("PaidUntil", D, "?"), F("HolidayDaysOwed", N, "?", ex="5"), F("Amount", M)], "*")], "?"),
+              F("RightToBenefit", [F("ConfirmationGround", E(["article_64", "article_65_1"]), "?"),
+                                   F("RejectionGround", E(["no_entitlement_under_issuing_legislation",
+                                                           "export_not_claimed_properly"]), "?"),
+                                   F("Period", P, "?")], "?")),
+    # U018/U019: a wholly unemployed frontier worker may also register with the employment services of the
+    # State of last activity (Article 65(2) of Regulation 883/2004, Article 56 of Regulation 987/2009
+    # [REG883][REG987]): U018 asks whether and since when the person is registered there, U019 answers.
+    # UNCERTAIN: the forms' fields follow the titles.
+    "U018": S(F("RegistrationRequest", [F("RegistrationDate", D), F("ConcernedPeriod", P, "?"), F("Question", T2, "?")])),
+    "U019": S(F("RegistrationReply", [F("Registered", B, ex="true"), F("RegistrationDate", D, "?"), F("DeregistrationDate", D, "?"),
+                                      F("Institution", I, "?", ex="NL:UWV"), F("Remarks", T2, "?")])),
     # U020: reimbursement of unemployment benefits, Articles 65(6) and 65(7) of Regulation 883/2004 and
     # Article 70 of Regulation 987/2009 [CH-SED] U020-4-1-en.htm (CDM 4.1): general information (the
     # reimbursement request ID, the number of individual claims, the total amount requested, the SEPA bank
@@ -770,9 +1136,28 @@ SPEC = {
               F("IndividualClaim", [F("SequentialNumber", N, ex="1"), F("Person", UB_CLAIM_PERSON),
                                     F("Period", FP), F("Amount", M)], "+")),
     "U021": S(F("ReimbursementReply", [F("Outcome", DEC), F("AcceptedAmount", M, "?"), F("Reason", T2, "?")])),
-    "U023": S(F("ReimbursementContest", [F("ContestedAmount", M), F("Reason", T2, ex="The person was not unemployed for the whole period.")])),
-    "U024": S(F("ReimbursementPayment", [F("Amount", M), F("PaymentDate", D)])),
-    "U025": REP(),
+    # UB_BUC_04 after the reimbursement request U020 [SVAR]: U023 contests it (a contestation ID, per
+    # individual claim the claim contested and why), U029 answers the contestation with an amended request
+    # (NAV's U029 master and child documents [EPDF]: the reimbursement request ID, the contestation ID, the
+    # amended request ID, the updated total; per individual claim the IDs, the sequential number, the
+    # status, the person, the institution that certified the insurance record, the working periods
+    # considered, the reimbursement period, the last payment date, the amount); U024 tells the payment and
+    # U025 acknowledges it. UNCERTAIN: U023's, U024's and U025's fields follow U029 and the titles; the
+    # contestation reasons and U029's status codes (01, 02, 03 read as active, inactive, closed [EPDF]) are
+    # not in a public code list.
+    "U023": S(F("ReimbursementContest", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                         F("NumberOfContestedClaims", N, ex="1"), F("ContestedAmount", M),
+                                         F("Reason", T2, ex="The person was not unemployed for the whole period.")]),
+              F("ContestedIndividualClaim", [F("SequentialNumber", N, ex="1"), F("ContestedIndividualClaimId", NES, ex="U020-2026-0007-1"),
+                                             F("Person", UB_CLAIM_PERSON), F("ContestedAmount", M),
+                                             F("Reason", E(["not_unemployed", "period_not_covered", "amount_too_high",
+                                                            "claim_submitted_late", "other"]), ex="period_not_covered"),
+                                             F("Text", T2, "?")], "*")),
+    "U024": S(F("ReimbursementPayment", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("Amount", M), F("PaymentDate", D),
+                                         F("PaymentReference", NES, "?", ex="U020-2026-0007 ONEM"),
+                                         F("PaidIndividualClaim", [F("SequentialNumber", N, ex="1"), F("Amount", M)], "*")])),
+    "U025": S(F("PaymentAcknowledgement", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("AmountReceived", M), F("DateOfReceipt", D),
+                                           F("Remarks", T2, "?")])),
     # U026: charging interest, Articles 65(6), 65(7) of Regulation 883/2004, 70 and 68(2) of Regulation
     # 987/2009 [CH-SED] U026_en.htm (CDM 4.2): the reimbursement request ID, the due date, the total amount
     # of outstanding claims, the interest rate; the individual claims the interest applies to (sequential
@@ -791,14 +1176,49 @@ SPEC = {
                                   F("ReasonForNonAcceptance", NES, "?", ex="Other"),
                                   F("AdditionalInformation", T2, "?"),
                                   F("ClaimNotSubjectToInterest", [F("SequentialNumber", N, ex="1")], "*")])),
-    "U029": S(F("ContestReply", [F("Outcome", DEC), F("Reason", T2, ex="The periods are confirmed by the attached documents.")])),
+    "U029": S(F("GeneralInformation", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                       F("AmendedReimbursementRequestId", NES, ex="U029-2026-0003"),
+                                       F("UpdatedTotalAmountRequested", M)]),
+              F("IndividualClaim", [F("ReimbursementRequestId", NES, ex="U020-2026-0007"), F("ReimbursementContestationId", NES, ex="COC-U020-2026-0007"),
+                                    F("AmendedReimbursementRequestId", NES, ex="U029-2026-0003"),
+                                    F("SequentialNumber", N, ex="1"),
+                                    F("ContestedIndividualClaimId", NES, "?", ex="U020-2026-0007-1"),
+                                    F("AmendedContestedIndividualClaimId", NES, "?", ex="U029-2026-0003-1"),
+                                    F("Status", E(["01", "02", "03"])), F("Person", UB_CLAIM_PERSON),
+                                    F("InstitutionWhichCertifiedInsuranceRecord", I, ex="NL:UWV"),
+                                    F("WorkingPeriodConsidered", P, "+"), F("ReimbursementPeriod", P),
+                                    F("LastPaymentDate", D), F("RequestedAmount", M)], "*")),
     # ---- AD (X) ----
-    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"), F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
-    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])), F("Reason", T2, "?")]), persons=CONTEXT),
-    "X004": S(F("Reopening", [F("ReopeningDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
+    # X002: request to reopen a closed case: the reason (new information available, wrong information given,
+    # case closed by mistake, other) and its text [WAPP x002.d.ts Gjenaapning, Gjenaapning.tsx, mocks/seds/x002.json].
+    "X002": S(F("ReopenRequest", [F("ClosureDate", D, "?"),
+                                  F("ReasonType", E(["new_information_available", "incorrect_information_provided",
+                                                     "case_closed_by_mistake", "other"]), ex="new_information_available"),
+                                  F("Reason", T2, ex="A new claim arrived for the same person.")]), persons=CONTEXT),
+    # X003: the reply to X002: agreed or not and, if not, why (the person died, the case was archived, other)
+    # [WAPP x003.d.ts SvarGjenaapning, SvarGjenaapning.tsx, mocks/seds/x003.json].
+    "X003": S(F("ReopenReply", [F("Answer", E(["agree", "disagree"])),
+                                F("ReasonType", E(["person_deceased", "case_archived", "other"]), "?"),
+                                F("Reason", T2, "?")]), persons=CONTEXT),
+    # X004: the case owner's decision on the reopening: whether the case is reopened and, if not, why (no
+    # participant, or some participants, cannot reopen it) [WAPP x004.d.ts BekreftelseGjenaapning,
+    # BekreftelseGjenaapning.tsx, mocks/seds/x004.json]. The engine reopens on X004 (AD_BUC_02) whatever it
+    # says: a "no" is information for the participants.
+    "X004": S(F("Reopening", [F("ReopeningDate", D), F("CaseReopened", E(["yes", "no"]), ex="yes"),
+                              F("ReasonType", E(["no_participant_can_reopen", "some_participants_cannot_reopen"]), "?"),
+                              F("Reason", T2, "?")]), persons=CONTEXT),
+    # X005: the institution added to the case and the reason [PRE X005-NAV.json leggtilinstitusjon{institusjon,
+    # grunn}]; the engine reads AddParticipant/Institution/InstitutionID (AD_BUC_03): kept first.
     "X005": S(F("AddParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
+    # X006: the institution removed from the case [M-SED nav/X006FjernInstitusjon.kt, M-MOCK sedX006.json] and the
+    # reason; the engine reads RemoveParticipant/Institution/InstitutionID (AD_BUC_04): kept first.
     "X006": S(F("RemoveParticipant", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, "?")]), persons=CONTEXT),
-    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
+    # X007: forwarding the case: the institution it goes to, the one it leaves, why (the institution is not,
+    # or no longer, the competent one; other) and the text [WAPP x007.d.ts Videresend, Videresend.tsx,
+    # mocks/seds/x007.json]. The engine reads ForwardTo/Institution/InstitutionID (AD_BUC_05): kept first.
+    "X007": S(F("ForwardTo", [F("Institution", I, ex="DE:DRV"), F("RemovedInstitution", I, "?", ex="NL:GAK"),
+                              F("ReasonType", E(["institution_not_competent", "institution_no_longer_competent", "other"]), "?"),
+                              F("Reason", T2, ex="The German pension insurer is competent.")]), persons=CONTEXT),
     "X008": S(F("Invalidation", [F("InvalidatedSed", "SedTypeCodeType", ex="P8000"), F("DocumentID", "DocumentIdType"),
                                  F("IssueDate", D),
                                  F("ReasonType", E(["sent_in_error", "wrong_person", "wrong_content", "duplicate", "other"])),
@@ -813,7 +1233,14 @@ SPEC = {
                               F("ReasonText", T2, ex="Our institution is not competent for this benefit.")]), persons=CONTEXT),
     "X012": S(F("Clarification", [F("Document", REF), F("Part", NES, ex="Section 5, insurance periods"),
                                   F("Reason", T2, ex="The end date of the second period is missing.")]), persons=CONTEXT),
-    "X013": S(F("ClarificationReply", [F("Document", REF, "?"), F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
+    # X013: the reply to X012, the request for clarification of a document; X012 names, per item, the part
+    # and the point to clarify and why [WAPP sed.d.ts X012Sed, KlargjoerInfoItem]: X013 answers item by item.
+    # UNCERTAIN: no public model of X013 itself was found; its items mirror X012's.
+    "X013": S(F("ClarificationReply", [F("Document", REF, "?"),
+                                       F("ClarifiedItem", [F("Part", NES, ex="Section 5, insurance periods"),
+                                                           F("Point", NES, "?", ex="5.2"),
+                                                           F("Answer", T2, ex="The second period ended on 1999-12-31.")], "*"),
+                                       F("Text", T4, ex="The second period ended on 1999-12-31.")]), persons=CONTEXT),
     "X050": S(F("BusinessException", [F("ErrorCode", NES, ex="BUSINESS_RULE_VIOLATION"),
                                       F("Description", T2, ex="The document could not be processed."),
                                       F("RelatedDocument", REF, "?")]), persons=CONTEXT),
@@ -821,18 +1248,331 @@ SPEC = {
                                       F("ChangeDate", D), F("Reason", T2, "?")]), persons=CONTEXT),
 }
 
-# The sickness SEDs no source this project found describes: a generic request or reply body. (S072 and
-# S080 keep this body on purpose: adapters, routing rules and tests depend on its shape.)
-# UNCERTAIN: the EC's forms of the person-based S-SEDs (S006-S019, S035-S037, S044-S045, S050, S067-S068,
-# S071-S073, S077, S130-S131) are published [CH-SED], but the copies this project could read stop after the
-# person block, and no NAV model covers them; the S_BUC_19/21/23 SEDs left here (S030, S082-S084, S100,
-# S102, S104, S107, S114, S116, S053A, S053C) had no form in those copies. Each keeps the generic body.
-for _s in ["S006", "S008", "S009", "S011", "S014", "S016", "S018", "S030", "S035", "S044", "S050",
-           "S067", "S072", "S077", "S080", "S082", "S100", "S102", "S107", "S114", "S116"]:
+# The bulk master documents of S_BUC_19, 21 and 23 not modelled yet keep a generic request or reply body. (S080
+# keeps it on purpose: adapters, routing rules and tests depend on its shape.) The person-based sickness SEDs
+# and the other bulk SEDs have their content below.
+for _s in ["S080", "S100", "S116"]:
     SPEC[_s] = REQ("Sickness benefits")
-for _s in ["S007", "S010", "S012", "S015", "S017", "S019", "S037", "S045", "S068", "S073",
-           "S083", "S084", "S104", "S130", "S131", "S053A", "S053C"]:
+for _s in ["S053A"]:
     SPEC[_s] = REP()
+
+# ---------------------------------------------------------------------------------------------
+# Sickness (S): the person-based SEDs of the entitlement, scheduled-treatment, frontier-worker and
+# reimbursement-rate flows. Sources, besides the tags of buc-definitions/seds.toml:
+#   [IPG]    the EC's "International Process Guidelines Sickness", one per BUC (v4.1.0, 11/09/2018, CDM
+#            4.1.0), as copied at https://9dok.net/document/<id>-international-process-guidelines-sickness.html:
+#            S_BUC_01a z3d2dwre, S_BUC_02 y8gmg5jr, S_BUC_04 q2nwn2xp, S_BUC_09 q7w2w1gd, S_BUC_14 y8gmg59r,
+#            S_BUC_17 yr3437n7, S_BUC_18 zwv4vx7l, S_BUC_18a yd7r71pg. Their tables of contents name each SED
+#            and say who sends it and what answers it (e.g. S_BUC_18: S006 "Request for Information of Status -
+#            Former Frontier Worker - Family Member of Former Frontier Worker", S007 "Information of status",
+#            S008 "Entitlement document - Former Frontier Worker", S130 "Acknowledgement of receipt of
+#            entitlement document"); the copies break off after the contents, so the fields below them follow
+#            the title, the flow and the legal basis: UNCERTAIN where so marked.
+#   [UK-OHT] the UK Department of Health's RINA client model of S072 and S073 (CDM 4.0):
+#            AgileSphereOHT/oht-common src/main/java/uk/doh/oht/rina/domain/documents/{S072,S073,
+#            InformationRegistration,ConcernsDocument,PeriodEntitlement,StartingEndingDateRegistration,
+#            ReasonForRefusalRegistration,AddressMainInsuredPerson,StatusOfPersonForWhomAnEntitlementDocument}.java
+#            @77a25bb7 and @c2ddcb73.
+# The shared types EntitlementStatusType (insured person or family member) and EntitlementDocumentRefType
+# (the document a SED is about: type, issue date, period) of common.xsd were added for these SEDs.
+# ---------------------------------------------------------------------------------------------
+
+STATUS = F("StatusOfPerson", "EntitlementStatusType", ex="family_member")
+MAIN_INSURED = F("MainInsuredPerson", PER, "?")   # filled in when the person is a family member
+FREQUENCY = E(["daily", "weekly", "monthly", "quarterly", "yearly", "other"])
+
+
+def TREATMENT(*extra):
+    """A treatment in another Member State: what it is, where, by whom, when, then `extra`."""
+    return [F("Description", T2, ex="Hip replacement surgery and the hospital stay after it."),
+            F("MemberStateOfTreatment", C, ex="BE"),
+            F("HealthcareProvider", NES, "?", ex="Fictitious University Hospital, Leuven"),
+            F("PlannedPeriod", P), *extra]
+
+
+def REFUSAL(section, *reasons):
+    """Why an entitlement or registration is refused: a reason from the list, with the date, date of
+    death, country or text that reason asks for ([S072-G]: "a reason has to be chosen from the available
+    list and if necessary additional information for specific reason (date, died on, ISO code, other
+    reason)")."""
+    return F(section, [F("Reason", E(list(reasons))), F("Date", D, "?"), F("DateDeath", D, "?"),
+                       F("Country", C, "?", ex="DE"), F("OtherReason", T2, "?")], "?")
+
+
+ENTITLEMENT_REFUSAL = ("not_insured", "insurance_ended", "insured_in_another_member_state", "person_died", "other")
+
+SPEC.update({
+    # S003 "Entitlement to Benefits in Kind - Long term care", the answer to S001 in S_BUC_17 [IPG S_BUC_17]:
+    # the institution of residence tells the competent institution paying long-term care cash benefits
+    # (S001) which long-term care benefits in kind the person is entitled to there, so that the cash benefit
+    # can be reduced by them (Article 34 of Regulation 883/2004). UNCERTAIN: the fields follow the title
+    # and Article 34; the form's own fields were not found.
+    # UNCERTAIN: no public source describes its fields
+    "S003": S(F("EntitlementToBenefitsInKind", [
+        F("Entitled", B, ex="true"), F("EntitledSince", D, "?"),
+        F("BenefitInKind", [F("Description", NES, ex="Home nursing care, ten hours a week"), F("Period", P),
+                            F("Value", M, "?"), F("Frequency", FREQUENCY, "?", ex="monthly")], "*"),
+        F("AdditionalInformation", T2, "?")])),
+    # S006 "Request for Information of Status - Former Frontier Worker - Family Member of Former Frontier
+    # Worker", answered by S007 [IPG S_BUC_18]; Article 28 of Regulation 883/2004 (continued treatment of a
+    # former frontier worker in the former State of activity; 28(2): a pensioner who was a frontier worker
+    # for two of the five years before). UNCERTAIN: fields follow the title and Article 28.
+    # UNCERTAIN: no public source describes its fields
+    "S006": S(STATUS, F("StatusRequest", [
+        F("MemberStateOfFormerActivity", C, ex="BE"),
+        F("Purpose", E(["continuation_of_treatment", "treatment_as_pensioner"]), ex="continuation_of_treatment"),
+        F("ActivityAsFrontierWorker", P, "?"),
+        F("Question", T2, "?", ex="Please confirm the periods of activity as a frontier worker.")]), MAIN_INSURED),
+    # S007 "Information of status - Former Frontier Worker or Family Member of Former Frontier Worker", the
+    # answer to S006 [IPG S_BUC_18]; Article 28 of Regulation 883/2004. UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
+    "S007": S(STATUS, F("StatusInformation", [
+        F("StatusConfirmed", B, ex="true"), F("MemberStateOfFormerActivity", C, ex="BE"),
+        F("PeriodAsFrontierWorker", P, "*"), F("EndOfLastActivityAsFrontierWorker", D, "?"),
+        F("Reason", T2, "?", ex="The person worked as a frontier worker until the end of 2025.")]), MAIN_INSURED),
+    # S008 "Entitlement document - Former Frontier Worker / Family Member of Former Frontier Worker",
+    # answered by S130 [IPG S_BUC_18] (the SED twin of portable document S3); Article 28 of Regulation
+    # 883/2004. UNCERTAIN: fields follow the title and Article 28.
+    # UNCERTAIN: no public source describes its fields
+    "S008": S(STATUS, F("EntitlementDocument", [
+        F("Basis", E(["continuation_of_treatment", "treatment_as_pensioner"]), ex="treatment_as_pensioner"),
+        F("MemberStateOfTreatment", C, ex="BE"), F("PeriodOfEntitlement", P),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S009 request for the entitlement document for scheduled treatment in S_BUC_08, answered by S010 (seds.toml
+    # title; S_BUC_08 in [CAT]): Article 20 of Regulation 883/2004 and Article 26 of Regulation 987/2009 (the
+    # authorisation of scheduled treatment; the institution of residence states whether the treatment can be
+    # given there in a medically justifiable time). UNCERTAIN: no form or guidance of S009 was readable; the
+    # fields follow Article 26.
+    # UNCERTAIN: no public source describes its fields
+    "S009": S(STATUS, F("ScheduledTreatmentRequest", [
+        F("Treatment", TREATMENT(F("MedicalJustification", T2, "?", ex="No bed available within six months."))),
+        F("CanBeGivenInMemberStateOfResidenceInTime", B, "?"),
+        F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # S010 the entitlement document for scheduled treatment, the answer to S009 in S_BUC_08 (seds.toml title;
+    # the SED twin of portable document S2); Article 20 of Regulation 883/2004 and Article 26 of Regulation
+    # 987/2009: authorised (the treatment, where, the period of validity) or refused (why). UNCERTAIN: fields
+    # follow Article 26 and the S2's content.
+    # UNCERTAIN: no public source describes its fields
+    "S010": S(STATUS, F("EntitlementDocument", [
+        F("Authorised", B, ex="true"),
+        F("AuthorisedTreatment", TREATMENT(F("PeriodOfValidity", P)), "?"),
+        REFUSAL("ReasonForRefusal", "treatment_available_in_time", "not_insured", "treatment_not_covered", "other"),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S011 / S012: urgent vitally necessary treatment in S_BUC_11 (seds.toml titles): Article 26(3) of
+    # Regulation 987/2009 (the institution of residence authorises urgent vitally necessary treatment on behalf
+    # of the competent institution and informs it at once). UNCERTAIN: fields follow Article 26(3).
+    # UNCERTAIN: no public source describes its fields
+    "S011": S(STATUS, F("UrgentTreatment", [
+        F("Treatment", TREATMENT()), F("Urgency", T2, ex="Treatment cannot wait: risk of permanent damage."),
+        F("AuthorisedOnBehalfOfCompetentInstitution", B, ex="true"), F("AuthorisationDate", D, "?"),
+        F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S012": S(F("UrgentTreatmentReply", [
+        F("Outcome", DEC), F("CoveredPeriod", P, "?"), F("EntitlementDocumentIssued", "EntitlementDocumentRefType", "?", ex="S2"),
+        F("Reason", T2, "?", ex="The person is not insured with us on the treatment dates.")])),
+    # S014 / S015: coverage of a specific benefit in kind in S_BUC_07 (seds.toml titles). UNCERTAIN: no source
+    # describes the fields; they follow the title: the benefit asked for and its cost, then whether the competent
+    # institution covers it, for what period and amount.
+    # UNCERTAIN: no public source describes its fields
+    "S014": S(STATUS, F("CoverageRequest", [
+        F("Benefit", TREATMENT(F("EstimatedCost", M, "?"))),
+        F("Question", T2, ex="Does your institution cover this benefit in kind, and up to what amount?"),
+        F("Attachments", DOCS, "?", ex="Quotation of the supplier")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S015": S(F("CoverageReply", [
+        F("Outcome", DEC), F("CoveredPeriod", P, "?"), F("CoveredAmount", M, "?"), F("Conditions", T2, "?"),
+        F("Reason", T2, "?", ex="Covered up to the national tariff.")])),
+    # S016 cancellation of an entitlement document in S_BUC_03 (answered by S017, disputed by S050; seds.toml
+    # title and [CAT]): the competent institution tells the institution of residence that the document no longer
+    # applies (Article 24 of Regulation 987/2009: the institution of residence is told when the entitlement ends).
+    # UNCERTAIN: fields follow the flow: the document, its end date, why.
+    # UNCERTAIN: no public source describes its fields
+    "S016": S(STATUS, F("Cancellation", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationDate", D),
+        F("Reason", E(["insurance_ended", "insured_in_another_member_state", "residence_changed", "person_died", "other"]),
+          ex="insurance_ended"),
+        F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # S017 reply to S016 or S050 in S_BUC_03 (seds.toml title): the registration ended on the date given, or on
+    # another date. UNCERTAIN: fields follow the flow (the end date can be disputed by S050).
+    # UNCERTAIN: no public source describes its fields
+    "S017": S(F("CancellationReply", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("RegistrationCancelled", B, ex="true"),
+        F("EndDateOfRegistration", D), F("Text", T2, "?")])),
+    # S018 "Cancellation of registration", answered by S019 "Reply to cancellation registration", the date of
+    # which may be disputed by S050 "Dispute of date" [IPG S_BUC_04]: the institution of residence cancels the
+    # registration made on an entitlement document. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
+    "S018": S(STATUS, F("CancellationOfRegistration", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationDate", D),
+        F("Reason", E(["residence_changed", "person_died", "insured_in_member_state_of_residence", "other"]),
+          ex="residence_changed"),
+        F("NewAddress", ADDRESS_FIELDS, "?"), F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S019": S(F("CancellationOfRegistrationReply", [
+        F("EntitlementDocument", "EntitlementDocumentRefType"), F("CancellationAccepted", B, ex="true"),
+        F("EndDateOfEntitlement", D), F("Text", T2, "?")])),
+    # S035 "Request for extension of entitlement document - scheduled treatment", answered by S037 "Reply for
+    # extension of entitlement document - scheduled treatment" [IPG S_BUC_09]: the institution of the Member
+    # State of stay asks the competent institution to extend an authorisation (S2 / S010); the competent
+    # institution may ask for medical information first. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
+    "S035": S(STATUS, F("ExtensionRequest", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S010"), F("RequestedExtension", FP),
+        F("Treatment", T2, ex="Rehabilitation after the hip replacement takes four more weeks."),
+        F("Attachments", DOCS, "?", ex="Medical report of the treating physician")]), MAIN_INSURED),
+    # UNCERTAIN: no public source describes its fields
+    "S037": S(F("ExtensionReply", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S010"), F("Outcome", DEC),
+        F("ExtendedPeriod", P, "?"), F("Reason", T2, "?")])),
+    # S044 "Request for Entitlement Document - Temporary Stay": Articles 19, 27(1) of Regulation 883/2004,
+    # Article 25 of Regulation 987/2009 [CH-SED] S044-4-1-en.htm (CDM 4.1): the institution of stay asks the
+    # competent institution for an entitlement document for a person without a European Health Insurance
+    # Card. UNCERTAIN: the copy stops after the person block; the request's fields follow Article 25.
+    # UNCERTAIN: no public source describes its fields
+    "S044": S(STATUS, F("Request", [
+        F("MemberStateOfStay", C, ex="BE"), F("AddressInMemberStateOfStay", ADDRESS_FIELDS, "?"),
+        F("PeriodOfStay", P), F("DateOfFirstTreatment", D, "?"),
+        F("Reason", E(["no_ehic_presented", "ehic_expired", "other"]), ex="no_ehic_presented"),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S045 "Entitlement document - temporary stay", the answer to S044: Articles 19, 27(1) of Regulation
+    # 883/2004, Article 25 of Regulation 987/2009 [CH-SED] S045-4-2-pt.htm (CDM 4.2): entitled (the period),
+    # or not (why). UNCERTAIN: the copy stops after the person block; fields follow Article 25.
+    # UNCERTAIN: no public source describes its fields
+    "S045": S(STATUS, F("EntitlementDocument", [
+        F("Entitled", B, ex="true"), F("PeriodOfEntitlement", P, "?"),
+        REFUSAL("ReasonForRefusal", *ENTITLEMENT_REFUSAL),
+        F("AdditionalInformation", T2, "?")]), MAIN_INSURED),
+    # S050 "Dispute of date" [IPG S_BUC_02, S_BUC_04, S_BUC_18a] ("Dispute registration date" in [IPG
+    # S_BUC_01a]): a further request in S_BUC_01a, 02, 03, 04 and 18 against the registration, cancellation or
+    # end date another SED gave (S073, S019, S131 ...). UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
+    "S050": S(F("DisputeOfDate", [
+        F("DisputedDocument", REF), F("DateKind", E(["registration_date", "cancellation_date", "end_of_entitlement"]),
+                                      ex="registration_date"),
+        F("DisputedDate", D), F("ProposedDate", D),
+        F("Reason", T2, ex="The person registered with us on the first day of residence.")])),
+    # S067 / S068: reimbursement rates in S_BUC_06 (seds.toml titles): the competent institution, asked to
+    # reimburse a person who paid for treatment during a stay, asks the institution of stay for the rates that
+    # apply there, Article 25(4)-(5) of Regulation 987/2009 (the twins of DA004 / DA005 in AW_BUC_03).
+    # UNCERTAIN: fields follow Article 25 and the AW twins.
+    # UNCERTAIN: no public source describes its fields
+    "S067": S(F("RatesRequest", [
+        F("MemberStateOfStay", C, ex="BE"),
+        F("Treatment", [F("Date", D), F("Description", NES, ex="Consultation of a general practitioner"),
+                        F("HealthcareProvider", NES, "?", ex="Fictitious medical practice, Ostend"),
+                        F("AmountPaid", M)], "+"),
+        F("Question", T2, ex="Please send the rates of reimbursement applicable to these treatments."),
+        F("Attachments", DOCS, "?", ex="Invoices paid by the person")])),
+    # UNCERTAIN: no public source describes its fields
+    "S068": S(F("Rates", [
+        F("Treatment", [F("Date", D), F("Description", NES, ex="Consultation of a general practitioner"),
+                        F("ReimbursableAmount", M), F("RateApplied", NES, "?", ex="National tariff code 101076")], "+"),
+        F("TotalReimbursableAmount", M), F("AdditionalInformation", T2, "?")])),
+    # S071 request for an entitlement document - residence (seds.toml: title not in the sources): the
+    # institution of the place of residence, where the person asks to register, asks the competent institution
+    # for the entitlement document S072 (Article 17 of Regulation 883/2004, Article 24 of Regulation 987/2009).
+    # UNCERTAIN: fields follow the flow and S072's own fields [S072-G][UK-OHT].
+    # UNCERTAIN: no public source describes its fields
+    "S071": S(STATUS, F("EntitlementRequest", [
+        F("ResidenceInThisCountrySince", D), F("EntitlementRequestedFrom", D),
+        F("Reason", T2, "?", ex="The person asked to register with a health insurance fund on 2026-02-01."),
+        F("Attachments", DOCS, "?", ex="Declaration of residence")]), MAIN_INSURED),
+    # S072 "Entitlement document - Residence" [S072-G] (EC guidance) and [UK-OHT] S072.java: the status of the
+    # person (insured person or family member, then the main insured person), the address of residence in the
+    # receiving State, whether the entitlement is confirmed; if so its period (open or fixed, the start date
+    # always), if not a reason from a list with the date, date of death, country or text it asks for; attachments.
+    # The generic Request of the earlier schema stays first (the inami-entitlement adapter maps it); the content
+    # follows it, optional so that a document made before still validates.
+    "S072": S(F("Request", "InformationRequestType", ex="Sickness benefits"),
+              F("Entitlement", [STATUS, F("AddressOfResidence", ADDRESS_FIELDS),
+                                F("EntitlementConfirmed", B, ex="true"), F("PeriodOfEntitlement", P, "?"),
+                                REFUSAL("ReasonForRefusal", *ENTITLEMENT_REFUSAL),
+                                MAIN_INSURED, F("Attachments", DOCS, "?", ex="Certificate of insurance")], "?")),
+    # S073 "Information of registration - Residence", the answer to S072 (or S050) in S_BUC_01a and the start of
+    # S_BUC_02 [IPG S_BUC_01a, S_BUC_02]; [UK-OHT] S073.java and its parts: the status and address of the person,
+    # the document the registration concerns (type, issue date), whether the person is registered and for what
+    # period (start and end of the registration), the main insured person and his address (resident since),
+    # the reason for refusal (insured as employed or self-employed, with the date; or another reason, in text).
+    # UNCERTAIN: [UK-OHT] names only these two reasons of the form's list; the others are not known.
+    "S073": S(STATUS, F("AddressOfResidence", ADDRESS_FIELDS),
+              F("ConcernsDocument", "EntitlementDocumentRefType"),
+              F("InformationRegistration", [F("Registered", B, ex="true"), F("RegistrationPeriod", P, "?")]),
+              MAIN_INSURED,
+              F("AddressMainInsuredPerson", [*ADDRESS_FIELDS, F("ResidenceInThisCountrySince", D, "?")], "?"),
+              F("ReasonForRefusalRegistration", [
+                  F("Reason", E(["insured_as_employed_or_self_employed", "other"]),
+                    ex="insured_as_employed_or_self_employed"),
+                  F("Date", D, "?"), F("OtherReason", T2, "?")], "?")),
+    # S077 "Cancellation of Entitlement Document - Former Frontier Worker or Family Member of Former Frontier
+    # Worker", answered by S131 "Confirmation of cancellation of entitlement document - former frontier worker",
+    # whose date S050 may dispute [IPG S_BUC_18a]. UNCERTAIN: fields follow the titles.
+    # UNCERTAIN: no public source describes its fields
+    "S077": S(STATUS, F("Cancellation", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("CancellationDate", D),
+        F("Reason", E(["insurance_ended", "insured_in_another_member_state", "person_died", "other"]), ex="insurance_ended"),
+        F("OtherReason", T2, "?")]), MAIN_INSURED),
+    # S130 "Acknowledgement of receipt of entitlement document - former frontier worker", the answer to S008
+    # (or S050) [IPG S_BUC_18]. UNCERTAIN: fields follow the title.
+    # UNCERTAIN: no public source describes its fields
+    "S130": S(F("Acknowledgement", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("DateOfReceipt", D),
+        F("Registered", B, ex="true"), F("RegistrationDate", D, "?"), F("Reason", T2, "?")])),
+    # UNCERTAIN: no public source describes its fields
+    "S131": S(F("CancellationConfirmation", [
+        F("EntitlementDocument", "EntitlementDocumentRefType", ex="S008"), F("CancellationConfirmed", B, ex="true"),
+        F("EndDateOfRegistration", D), F("Text", T2, "?")])),
+    # S041 "Reply to Request for Periods - Insurance Risk Type: Sickness, Maternity or Paternity", the answer
+    # to S040: Article 6 of Regulation 883/2004, Article 12(1) of Regulation 987/2009 [CH-SED] /de/d/16287
+    # (CDM 4.0.16). The reply repeats what S040 asked (type and nature of benefit, period concerned [CPI]) and
+    # gives the periods, each with its kind, country and institution. UNCERTAIN: the copy stops after the
+    # person block; the reply's fields follow S040.
+    # UNCERTAIN: no public source describes its fields
+    "S041": S(F("Reply", [F("TypeOfBenefitConcerned", E(["sickness", "maternity", "paternity"])),
+                          F("NatureOfBenefitConcerned", E(["in_cash", "in_kind"])), F("PeriodConcerned", P),
+                          F("PeriodsFound", B, ex="true")]),
+              F("InsurancePeriods", IPS, "?"),
+              F("AdditionalInformation", T4, "?", ex="No periods of voluntary insurance.")),
+    # S047 "Information on cash benefits due to incapacity for work or other essential information, given by
+    # the competent institution" (S_BUC_14a, seds.toml title): the incapacity the competent institution
+    # recognises, whether it pays cash benefits (period, amount, or why not), the check it asks the institution
+    # of residence or stay for (Article 27 of Regulation 987/2009), the person's obligations, other essential
+    # information. UNCERTAIN: fields follow the title and Article 27.
+    # UNCERTAIN: no public source describes its fields
+    "S047": S(F("CashBenefitInformation", [
+        F("IncapacityForWork", [F("Period", P), F("Recognised", B, ex="true")]),
+        F("CashBenefits", [F("Paid", B, ex="true"), F("Period", P), F("DailyAmount", M, "?"), F("Reason", T2, "?")], "?"),
+        F("CheckRequested", E(["administrative_check", "medical_examination", "none"]), "?", ex="medical_examination"),
+        F("ObligationsOfThePerson", T2, "?", ex="Report any change in the incapacity at once."),
+        F("OtherEssentialInformation", T2, "?", ex="Cash benefits are paid for the whole period.")])),
+    # S048 "Information on ended incapacity for work or other essential information, given by the institution
+    # of the place of residence or stay" (S_BUC_14b, seds.toml title): the end of the incapacity (the date, what
+    # it rests on), whether the person appeared for the check, other essential information (Article 27(6)-(8)
+    # of Regulation 987/2009). UNCERTAIN: fields follow the title and Article 27.
+    # UNCERTAIN: no public source describes its fields
+    "S048": S(F("EndOfIncapacity", [
+        F("EndDate", D), F("FitForWorkFrom", D, "?"),
+        F("BasedOn", E(["medical_examination", "administrative_check", "statement_of_the_person", "other"]),
+          ex="medical_examination"),
+        F("PersonAppearedForCheck", B, "?", ex="true"),
+        F("OtherEssentialInformation", T2, "?", ex="The person resumed work on the date given.")])),
+    # S056 "Notification of application for cash benefits - long-term care" (S_BUC_15, seds.toml title;
+    # answered by S057 [SVAR]): the institution that received the claim forwards it to the competent
+    # institution (Article 81 of Regulation 883/2004; long-term care cash benefits, Article 21 and 34). UNCERTAIN:
+    # fields follow the title: the claim, the need of care, benefits in kind already received.
+    # UNCERTAIN: no public source describes its fields
+    "S056": S(F("Claim", [
+        F("ClaimDate", D), F("ReceivedBy", I, ex="BE:INAMI"),
+        F("CareNeed", T2, ex="Needs help with daily activities since a stroke."), F("CareNeededSince", D, "?"),
+        F("CareSetting", E(["at_home", "in_institution"]), "?", ex="at_home"),
+        F("LongTermCareBenefitsInKindReceived", B, "?"),
+        F("Attachments", DOCS, "?", ex="Medical report on the need of care")])),
+    # S057 reply to S056 (S_BUC_15): the decision on the long-term care cash benefit. UNCERTAIN: fields follow the
+    # title (a decision: outcome, amount, frequency, start, reason).
+    # UNCERTAIN: no public source describes its fields
+    "S057": S(F("ClaimReply", [
+        F("Outcome", DEC), F("Amount", M, "?"), F("Frequency", FREQUENCY, "?", ex="monthly"), F("From", D, "?"),
+        F("Reason", T2, "?", ex="The degree of dependency reached the level required.")])),
+})
 
 # ---------------------------------------------------------------------------------------------
 # Sickness (S): the bulk reimbursement SEDs of S_BUC_19 (claims on actual costs, CLA), S_BUC_21 (fixed
@@ -849,7 +1589,7 @@ def GLOBAL(section, refs, *fields, items=None):
     """A bulk SED: the global note `section` with the global references `refs` ((element, example)
     pairs, in the form's order) then `fields`; `items`, if given, the individual part after it."""
     note = F(section, [*(F(name, NES, ex=ex) for name, ex in refs), *fields])
-    return S(note) if items is None else S(note, items)
+    return S(note, persons=[]) if items is None else S(note, items, persons=[])
 
 
 def ITEMS(name, item, *fields):
@@ -1035,6 +1775,186 @@ SPEC.update({
                    F("TotalPaymentAmountToBePaidByDebtor", M, "?"), F("DateOfReceiptPaymentByCreditor", D), SUBMITTED),
 })
 
+# ---------------------------------------------------------------------------------------------
+# Bulk (master/child) documents [RINA-TS §5.3]: each master SED carries its sub-documents, one item per
+# individual claim, after its global note; buc-definitions/seds.toml names where (`children`, the path
+# the engine counts: a master goes with at least one, unless its BUC sets `without_bulk`, [RINA-TS §5.10]).
+# The individual part follows the EC's forms where a copy shows it (S026, U020: kept above); elsewhere
+# it mirrors the global note item by item, as the forms of the same family do (S031, S087, S088, S108:
+# the individual number the creditor's liaison body gave, then the amount the note totals), UNCERTAIN
+# past that. The claims for reimbursement (DA010, S080) and the inventory of months (S100) name the
+# person of each individual claim, as the EC's E125/E127 forms (their paper predecessors) did.
+# ---------------------------------------------------------------------------------------------
+CLAIM_NUMBER = F("IndividualClaimNumberCreditorLiaisonBody", NES, ex="CLA-2026-0001-001")
+BULK_ITEMS = {
+    "DA010": ITEMS("IndividualClaims", "IndividualClaim", CLAIM_NUMBER, F("InsuredPerson", PER),
+                   F("TreatmentPeriod", P), F("AmountOfBenefits", M)),
+    "DA012": ITEMS("IndividualCreditNotes", "IndividualCreditNote",
+                   F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0001-001"), CLAIM_NUMBER,
+                   F("CreditedAmount", M)),
+    "DA012C": ITEMS("IndividualCreditNoteContestations", "IndividualCreditNoteContestation",
+                    F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0001-001"), F("ContestedAmount", M),
+                    F("ReasonForContestation", T2, ex="The credit note leaves out the second invoice.")),
+    "DA012R": ITEMS("IndividualContestationReplies", "IndividualContestationReply",
+                    F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0001-001"), F("Outcome", DEC),
+                    F("AcceptedAmount", M, "?")),
+    "DA018": ITEMS("IndividualPayments", "IndividualPayment", CLAIM_NUMBER, F("PaidAmount", M)),
+    "DA020": ITEMS("IndividualInterestClaims", "IndividualInterestClaim",
+                   F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0001-001"), CLAIM_NUMBER,
+                   F("InterestAmount", M)),
+    "DA022": ITEMS("IndividualInterestCreditNotes", "IndividualInterestCreditNote",
+                   F("IndividualCRNILPNumberCreditorLiaisonBody", NES, ex="CRN-ILP-2026-0001-001"),
+                   F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0001-001"), F("CreditedAmount", M)),
+    "DA026": ITEMS("IndividualInterestPayments", "IndividualInterestPayment",
+                   F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0001-001"), F("PaidAmount", M)),
+    "DA073A": ITEMS("IndividualAcceptances", "IndividualAcceptance",
+                    F("IndividualIONumberSenderLiaisonBody", NES, ex="IO-2026-0001-001"), F("AcceptedAmount", M)),
+    "DA074": ITEMS("IndividualRefunds", "IndividualRefund",
+                   F("IndividualIONumberSenderLiaisonBody", NES, ex="IO-2026-0001-001"), F("RefundAmount", M)),
+    "S028": ITEMS("IndividualCRNILPs", "IndividualCRNILP",
+                  F("IndividualCRNILPNumberCreditorLiaisonBody", NES, ex="CRN-ILP-2026-0002-001"),
+                  F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0002-001"), F("CreditedAmount", M)),
+    "S032": ITEMS("IndividualPAYILPs", "IndividualPAYILP",
+                  F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0002-001"), F("PaidAmount", M)),
+    "S054": ITEMS("IndividualIROs", "IndividualIRO",
+                  F("IndividualRRONumberSenderLiaisonBody", NES, ex="RRO-2026-0001-001"), F("RefundAmount", M)),
+    "S085": ITEMS("IndividualCRNs", "IndividualCRN",
+                  F("IndividualCRNNumberCreditorLiaisonBody", NES, ex="CRN-2026-0002-001"),
+                  F("IndividualCLANumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"), F("CreditedAmount", M)),
+    "S091": ITEMS("IndividualPAYs", "IndividualPAY",
+                  F("IndividualCLANumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"), F("PaymentAmount", M)),
+    "S105": ITEMS("IndividualIMOs", "IndividualIMO",
+                  F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"), F("NumberOfMonths", N, ex="12")),
+}
+for _sed, _items in BULK_ITEMS.items():
+    SPEC[_sed]["sections"].append(_items)
+
+SPEC.update({
+    # S080 CLA (claim for reimbursement on actual costs, Articles 62, 66(1) and 67 of Regulation (EC) No
+    # 987/2009): the global note as its acknowledgement S081 and the other CLA-family notes lay it out
+    # [CH-SED] (S081, S087, S089: the global CLA reference, totals, bank account, submission date); one
+    # IndividualCLA per person treated. UNCERTAIN: S080's own form was not found.
+    "S080": GLOBAL("GlobalNoteCLA", [CLA_REF], F("FinancialYear", NES, ex="2025"), F("TotalNumberOfIndividualClaims", N),
+                   F("TotalAmountOfBenefits", M), F("BankAccountCreditorLiaisonBody", BANK), SUBMITTED,
+                   items=ITEMS("IndividualCLAs", "IndividualCLA",
+                               F("IndividualCLANumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"),
+                               F("InsuredPerson", PER), F("TreatmentPeriod", P), F("AmountOfBenefits", M))),
+    # S100 IMO (inventory of months for fixed amounts, Articles 63 to 67 of Regulation (EC) No 987/2009):
+    # laid out as its acknowledgement S101 [CH-SED] (S101-4-2-lv.htm: the global IMO reference, totals of
+    # claims and months, the lump-sum category); one IndividualIMO per person. UNCERTAIN: S100's own form
+    # was not found.
+    "S100": GLOBAL("GlobalNoteIMO", [IMO_REF], F("FinancialYear", NES, ex="2025"),
+                   F("LumpSumLegalCategory", NES, ex="Article 64: family members of an insured person"),
+                   F("TotalNumberOfIndividualClaims", N), F("TotalNumberOfMonths", N, ex="24"), SUBMITTED,
+                   items=ITEMS("IndividualIMOs", "IndividualIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("InsuredPerson", PER), F("Period", P), F("NumberOfMonths", N, ex="12"))),
+    # S116 PAY_IMO (payment of fixed amounts): laid out as its acknowledgement S117 and the CLA payment S091
+    # [CH-SED]. UNCERTAIN: S116's own form was not found.
+    "S116": GLOBAL("GlobalNotePAYIMO", [IMO_REF, ("GlobalPAYIMOReferenceDebtorLiaisonBody", "PAY-IMO-2026-0001")],
+                   F("TotalNumberOfIndividualPayments", N), F("TotalPaymentAmountToBePaidByDebtor", M), SUBMITTED,
+                   items=ITEMS("IndividualPAYIMOs", "IndividualPAYIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("PaymentAmount", M))),
+    # S053A ACP_RRO (acceptance of a request for refund of overpayment): title [BSV] S053A_en.htm; laid out as
+    # the request S051 and the reply S053R [CH-SED]. UNCERTAIN: the copy was not readable past the title.
+    "S053A": GLOBAL("GlobalNoteACPRRO", [("GlobalRROReferenceSenderLiaisonBody", "RRO-2026-0001"),
+                                         ("GlobalACPRROReferenceLiaisonBody", "ACP-RRO-2026-0001")],
+                    F("TotalNumberOfAcceptances", N), F("TotalAcceptedAmount", M), SUBMITTED,
+                    items=ITEMS("IndividualACPRROs", "IndividualACPRRO",
+                                F("IndividualRRONumberSenderLiaisonBody", NES, ex="RRO-2026-0001-001"),
+                                F("AcceptedAmount", M))),
+})
+
+
+# The bulk SEDs of S_BUC_19, 21, 22 and 23 that are not master documents, modelled like those above.
+COC_REF = ("GlobalCOCReferenceDebtorLiaisonBody", "COC-2026-0002")
+COC_IMO_REF = ("GlobalCOCIMOReferenceDebtorLiaisonBody", "COC-IMO-2026-0001")
+RRO_REF = ("GlobalRROReferenceLiaisonBody", "RRO-2026-0001")
+
+SPEC.update({
+    # S030 COC_ILP (contestation of a claim for interest on late payment), answered by S031: Article 68 of
+    # Regulation (EC) No 987/2009. Its reply S031 [CH-SED] S031-4-1-en.htm names the contested ILP and answers
+    # each individual contestation; S031's reply codes say what a contestation can argue (initial claim paid in
+    # time, contested in time, ILP not submitted in time, wrong calculation). UNCERTAIN: S030's own form was not
+    # found; the layout is that of the other contestations (S033, DA022C) and the reasons mirror S031's codes.
+    "S030": GLOBAL("GlobalNoteCOCILP", [ILP_REF, ("GlobalCOCILPReferenceDebtorLiaisonBody", "COC-ILP-2026-0002")],
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M), SUBMITTED,
+                   items=ITEMS("IndividualCOCILPs", "IndividualCOCILP",
+                               F("IndividualILPNumberCreditorLiaisonBody", NES, ex="ILP-2026-0002-001"),
+                               F("ContestedAmount", M),
+                               F("ReasonForContestation", E(["initial_claim_paid_in_time", "initial_claim_contested_in_time",
+                                                             "ilp_not_submitted_in_time", "wrong_calculation", "other"]),
+                                 ex="initial_claim_paid_in_time"),
+                               F("Date", D, "?"), F("Other", T2, "?"))),
+    # S082 COC (contestation of the individual claims of a CLA), S083 ACK_COC (its acknowledgement), S084 RPY_COC
+    # (the reply): S_BUC_19, Articles 62, 66(1), 67 of Regulation (EC) No 987/2009. Their AW twins DA016, DA016A,
+    # DA017: [DA016A-G] describes the acknowledgement (the global CLA, COC and ACK_COC references, the total
+    # number of contestations and their total amount copied from the contestation, the date of receipt and of
+    # submission; no individual part). UNCERTAIN: the S forms were not found; S082 and S084 follow the layout of
+    # S087 / S088 (contestation and reply on a credit note) [CH-SED].
+    "S082": GLOBAL("GlobalNoteCOC", [CLA_REF, COC_REF],
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M), F("TotalAmountOfBenefits", M),
+                   SUBMITTED,
+                   items=ITEMS("IndividualCOCs", "IndividualCOC",
+                               F("IndividualClaimNumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"),
+                               F("ContestedAmount", M),
+                               F("ReasonForContestation", T2, ex="The person was not insured with us on the treatment dates."))),
+    "S083": GLOBAL("GlobalNoteACKCOC", [CLA_REF, COC_REF, ("GlobalACKCOCReferenceCreditorLiaisonBody", "ACK-COC-2026-0002")],
+                   F("TotalNumberOfContestations", N), F("TotalAmountOfContestations", M), F("DateOfReceipt", D),
+                   SUBMITTED),
+    "S084": GLOBAL("GlobalNoteRPYCOC", [CLA_REF, COC_REF, ("GlobalRPYCOCReferenceCreditorLiaisonBody", "RPY-COC-2026-0002")],
+                   F("TotalNumberOfContestationReplies", N), F("TotalAmountOfAcceptedContestations", M), SUBMITTED,
+                   items=ITEMS("IndividualRPYCOCs", "IndividualRPYCOC",
+                               F("IndividualClaimNumberCreditorLiaisonBody", NES, ex="CLA-2026-0002-001"),
+                               F("Outcome", DEC, ex="partially_granted"), F("AcceptedAmount", M),
+                               F("Reason", T2, "?", ex="The second invoice is withdrawn."))),
+    # S102 COC_IMO (contestation of the inventory of months), answered by S103 ACK_COC_IMO and S104 RPY_COC_IMO:
+    # S_BUC_21, Articles 63 to 67 of Regulation (EC) No 987/2009. S103 [CH-SED] S103-4-1-fr.htm copies S102's
+    # global IMO and COC_IMO references and its total number of contestations. UNCERTAIN: S102's and S104's own
+    # forms were not found; their individual parts follow S108 (reply on a contested credit note of fixed amounts:
+    # accepted months per individual item) [CH-SED].
+    "S102": GLOBAL("GlobalNoteCOCIMO", [IMO_REF, COC_IMO_REF], F("TotalNumberOfContestations", N),
+                   F("TotalNumberOfMonthsContested", N, ex="6"), SUBMITTED,
+                   items=ITEMS("IndividualCOCIMOs", "IndividualCOCIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("NumberOfMonthsContested", N, ex="3"),
+                               F("ReasonForContestation", T2, ex="The person was registered with us only from March."))),
+    "S104": GLOBAL("GlobalNoteRPYCOCIMO", [IMO_REF, COC_IMO_REF,
+                                           ("GlobalRPYCOCIMOReferenceCreditorLiaisonBody", "RPY-COC-IMO-2026-0001")],
+                   F("TotalNumberOfContestationReplies", N), F("TotalNumberOfAcceptedMonthsContested", N, ex="3"), SUBMITTED,
+                   items=ITEMS("IndividualRPYCOCIMOs", "IndividualRPYCOCIMO",
+                               F("IndividualIMONumberCreditorLiaisonBody", NES, ex="IMO-2026-0001-001"),
+                               F("NumberOfAcceptedMonths", N, ex="3"), F("Reason", T2, "?"))),
+    # S107 COC_CRN_IMO (contestation of a credit note on fixed amounts), answered by S108: S_BUC_21, Articles 63
+    # to 67 of Regulation (EC) No 987/2009. S108 [CH-SED] S108-4-2-it.htm names the global IMO, CRN_IMO and
+    # COC_CRN_IMO references and answers each individual CRN_IMO with a number of accepted months. UNCERTAIN:
+    # S107's own form was not found; it mirrors S108.
+    "S107": GLOBAL("GlobalNoteCOCCRNIMO", [IMO_REF, ("GlobalCRNIMOReferenceCreditorLiaisonBody", "CRN-IMO-2026-0001"),
+                                           ("GlobalCOCCRNIMOReferenceDebtorLiaisonBody", "COC-CRN-IMO-2026-0001")],
+                   F("TotalNumberOfCreditNotesContestations", N), F("TotalNumberOfMonthsContested", N, ex="4"), SUBMITTED,
+                   items=ITEMS("IndividualCOCCRNIMOs", "IndividualCOCCRNIMO",
+                               F("IndividualCRNIMONumberCreditorLiaisonBody", NES, ex="CRN-IMO-2026-0001-001"),
+                               F("NumberOfMonthsContested", N, ex="2"),
+                               F("ReasonForContestation", T2, ex="The credit note leaves out two months of the inventory."))),
+    # S114 IDP_IMO (information on the down payment of fixed amounts), answered by S115: [CH-SED] S114-4-1-it.htm,
+    # S114-4-1-fr.htm (CDM 4.1) and S114-4-2-fr.htm (CDM 4.2); Articles 63 to 67 of Regulation (EC) No 987/2009:
+    # the global IMO, CLA_IMO and IDP_IMO references, the total number of months, the lump sum, the total amount
+    # of the claim, the down payment percentage and amount, the date of submission.
+    "S114": GLOBAL("GlobalNoteIDPCLAIMO", [IMO_REF, CLA_IMO_REF, ("GlobalIDPIMOReferenceDebtorLiaisonBody", "IDP-IMO-2026-0001")],
+                   F("TotalNumberOfMonths", N, ex="24"), F("LumpSum", M), F("TotalAmountOfClaim", M),
+                   F("DownPaymentPercentage", PCT, ex="90"), F("DownPaymentAmount", M), SUBMITTED),
+    # S053C COC_RRO (contestation of a request for refund of an overpayment), answered by S053R: S_BUC_23. S053R
+    # [CH-SED] S053R-4-2-fr.htm names the global RRO and COC_RRO references and answers each individual
+    # contestation. UNCERTAIN: S053C's own form was not found; it mirrors S053R and DA073C.
+    "S053C": GLOBAL("GlobalNoteCOCRRO", [RRO_REF, ("GlobalCOCRROReferenceLiaisonBody", "COC-RRO-2026-0001")],
+                    F("TotalNumberOfIndividualContestationsRRO", N), F("TotalAmountOfContestations", M), SUBMITTED,
+                    items=ITEMS("IndividualCOCRROs", "IndividualCOCRRO",
+                                F("IndividualRRONumberSenderLiaisonBody", NES, ex="RRO-2026-0001-001"),
+                                F("ContestedAmount", M),
+                                F("ReasonForContestation", T2, ex="The benefit was due for the whole period."))),
+})
+
 # Negative examples: (file name, SED, text to replace, replacement, why). Each takes the SED's valid
 # fixture and breaks one shared type added for the catalogue.
 NEGATIVES = [
@@ -1080,6 +2000,7 @@ OTHERS = {  # second persons: child, spouse, claimant
     "Child": ("Verhoeven", "Noor", "2016-04-12", "female", "16041200286", "Gent", "9000"),
     "Spouse": ("Martin", "Claire", "1960-05-03", "female", "60050312246", "Namur", "5000"),
     "Claimant": ("Dubois", "Henri", "1957-12-01", "male", "57120115391", "Namur", "5000"),
+    "MainInsuredPerson": ("Martin", "Claire", "1960-05-03", "female", "60050312246", "Namur", "5000"),
 }
 SECTOR_INSTITUTIONS = {  # our side, their side
     "LA": ("BE:ONSS", "NL:SVB"), "P": ("BE:SFP", "NL:SVB"), "FB": ("BE:OPGROEIEN", "NL:SVB"), "H": ("BE:INAMI", "NL:SVB"),
@@ -1098,6 +2019,7 @@ DEFAULTS = {
     "PercentageType": "35", "AmountType": "812.40", "SedTypeCodeType": "P8000",
     "DocumentIdType": "3f2a9c4e8b1d4f6a9e7c2b5d8a0f1e3c", "ReplyOutcomeType": "positive",
     "DecisionOutcomeType": "granted", "ArticleType": "13_1_a", "InstitutionIdType": "NL:SVB",
+    "EntitlementStatusType": "insured_person",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1131,7 +2053,7 @@ def xsd_for(sed, title, spec, version):
             return tname
         return typ
 
-    persons = spec["persons"] or INSURED
+    persons = INSURED if spec["persons"] is None else spec["persons"]
     rows = []
     for n, t, o, _ in persons + spec["sections"]:
         rows.append(f'        <xs:element name="{n}" type="{type_ref(sed, n, t)}"{OCCURS[o]}/>')
@@ -1296,8 +2218,8 @@ class Fixture:
             self.close(d, name)
         elif typ == "InsurancePeriodsType":
             self.open(d, name)
-            for kind, country, start, end in [("employment", "BE", "1998-09-01", "2004-06-30"),
-                                              ("residence", "NL", "2004-07-01", "2012-12-31")]:
+            for kind, country, start, end, inst in [("employment", "BE", "1998-09-01", "2004-06-30", None),
+                                                    ("residence", "NL", "2004-07-01", "2012-12-31", "NL:SVB")]:
                 self.open(d + 1, "InsurancePeriod")
                 self.open(d + 2, "Period")
                 self.el(d + 3, "StartDate", start)
@@ -1305,10 +2227,18 @@ class Fixture:
                 self.close(d + 2, "Period")
                 self.el(d + 2, "Kind", kind)
                 self.el(d + 2, "Country", country)
+                if inst:  # the optional institution, in one period of two
+                    self.institution(d + 2, "Institution", inst)
                 self.close(d + 1, "InsurancePeriod")
             self.close(d, name)
         elif typ == "PINType":
             self.pin(d, name, p)
+        elif typ == "EntitlementDocumentRefType":
+            self.open(d, name)
+            self.el(d + 1, "DocumentType", ex or "S072")
+            self.el(d + 1, "IssuedOn", "2026-01-05")
+            self.period(d + 1, "Period")
+            self.close(d, name)
         elif typ == "EmployerType":
             self.open(d, name)
             self.el(d + 1, "Name", "Exemple Logistique SA")
@@ -1330,7 +2260,7 @@ class Fixture:
                       f'<!-- GENERATED by sed-schemas/generate.py: fictitious data, no real person. -->',
                       f'<sed:{self.sed} xmlns:sed="{ns(self.version)}" sedGVer="{SED_GVER}" '
                       f'sedVer="{VERSIONS[self.version]}">']
-        for n, t, o, e in (spec["persons"] or INSURED) + spec["sections"]:
+        for n, t, o, e in (INSURED if spec["persons"] is None else spec["persons"]) + spec["sections"]:
             self.value(1, n, t, e)
         self.open(1, "LocalCaseNumbers")
         self.open(2, "LocalCaseNumber")

@@ -148,32 +148,59 @@ pub enum ShowFormat {
 
 #[derive(Subcommand)]
 pub enum DeadCommand {
+    /// Through the API (`--url`/`EESSI_URL`, `--token`/`EESSI_TOKEN`), or the
+    /// store of `--config`.
     List {
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
     },
-    /// Publish it back to this access point's inbox.
+    /// Publish it back to this access point's inbox (through the API, or with
+    /// `--config` straight to the broker).
     Reinject {
         id: i64,
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
     },
 }
 
+/// The case commands ask a running switch's API (`--url`/`EESSI_URL`,
+/// `--token`/`EESSI_TOKEN`); `show` and `list` can read a store directly with
+/// `--config` instead.
 #[derive(Subcommand)]
 pub enum CaseCommand {
-    /// Show one case: participants, documents, messages, history.
+    /// Show one case: participants, documents, messages, deadlines, history.
     Show {
         case_id: String,
         #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        json: bool,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
     },
-    /// List cases.
+    /// List cases, with the API's filters (one page; `--cursor` for the next).
     List {
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
+        #[command(flatten)]
+        filters: Box<crate::cli_api::CaseListArgs>,
+    },
+    /// What each Belgian participant may send in the case now.
+    Actions {
+        case_id: String,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
+    },
+    /// Send a SED in the case (`POST /api/v1/documents`, the BUC's rules apply).
+    Act {
+        #[command(flatten)]
+        act: crate::cli_api::ActArgs,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
     },
 }
 
@@ -182,7 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve { config } => serve(config).await.map(|_| 0),
         Command::Buc { command } => buc(command),
         // The store API is blocking (the PostgreSQL client runs its own runtime).
-        Command::Case { command } => tokio::task::spawn_blocking(move || case(command)).await?,
+        Command::Case { command } => case(command).await,
         Command::Sign { key, cert, file } => {
             let signer = Signer::from_files(&key, &cert)?;
             let input =
@@ -238,9 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::DeadLetters { command } => dead_letters(command).await,
         Command::Routing { command } => crate::cli_routing::routing(command),
-        Command::Triage { command } => {
-            tokio::task::spawn_blocking(move || crate::cli_routing::triage(command)).await?
-        }
+        Command::Triage { command } => crate::cli_routing::triage_command(command).await,
         Command::Submit(args) => crate::cli_batch::run(args).await,
         Command::Token {
             key,
@@ -376,7 +401,19 @@ fn buc(command: BucCommand) -> anyhow::Result<i32> {
 
 async fn dead_letters(command: DeadCommand) -> anyhow::Result<i32> {
     match command {
-        DeadCommand::List { config } => {
+        DeadCommand::List {
+            config: None,
+            remote,
+        } => crate::cli_api::dead_letters(&remote).await,
+        DeadCommand::Reinject {
+            id,
+            config: None,
+            remote,
+        } => crate::cli_api::reinject(&remote, id).await,
+        DeadCommand::List {
+            config: Some(config),
+            ..
+        } => {
             let config = Config::load(&config)?;
             let list = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 Ok(
@@ -401,7 +438,11 @@ async fn dead_letters(command: DeadCommand) -> anyhow::Result<i32> {
             }
             print_out(&out)
         }
-        DeadCommand::Reinject { id, config } => {
+        DeadCommand::Reinject {
+            id,
+            config: Some(config),
+            ..
+        } => {
             let config = Config::load(&config)?;
             let url = config
                 .amqp_url
@@ -436,19 +477,41 @@ pub(crate) fn print_out(text: &str) -> anyhow::Result<i32> {
     }
 }
 
-fn case(command: CaseCommand) -> anyhow::Result<i32> {
+async fn case(command: CaseCommand) -> anyhow::Result<i32> {
     match command {
         CaseCommand::Show {
             case_id,
-            config,
-            json,
+            config: None,
+            remote,
+        } => crate::cli_api::case_show(&remote, &case_id).await,
+        CaseCommand::List {
+            config: None,
+            remote,
+            filters,
+        } => crate::cli_api::case_list(&remote, &filters).await,
+        CaseCommand::Actions { case_id, remote } => {
+            crate::cli_api::case_actions(&remote, &case_id).await
+        }
+        CaseCommand::Act { act, remote } => crate::cli_api::case_act(&remote, &act).await,
+        // The store API is blocking (the PostgreSQL client runs its own runtime).
+        command => tokio::task::spawn_blocking(move || case_in_store(command)).await?,
+    }
+}
+
+/// `case show|list --config`: the store read directly.
+fn case_in_store(command: CaseCommand) -> anyhow::Result<i32> {
+    match command {
+        CaseCommand::Show {
+            case_id,
+            config: Some(config),
+            remote,
         } => {
             let config = Config::load(&config)?;
             let store = eessi_switch::store::open_with(&config.store_url, &config.store_options)?;
             let id = CaseId::parse(&case_id)?;
             match store.case_detail(&id)? {
                 Some(d) => {
-                    if json {
+                    if remote.json {
                         println!(
                             "{}",
                             serde_json::to_string_pretty(&eessi_switch::api::dto::CaseDto::from(
@@ -466,28 +529,66 @@ fn case(command: CaseCommand) -> anyhow::Result<i32> {
                 }
             }
         }
-        CaseCommand::List { config } => {
+        CaseCommand::List {
+            config: Some(config),
+            remote,
+            filters,
+        } => {
             let config = Config::load(&config)?;
+            // The API's own reading of the filters: the same issues, the same query.
+            let filter = match eessi_switch::api::cases::filter(
+                &filters.query(),
+                config.bounds.case_page_max,
+                chrono::Utc::now(),
+            ) {
+                Ok(f) => f,
+                Err(issues) => {
+                    for i in issues {
+                        eprintln!("--{}: {}", i.name, i.detail);
+                    }
+                    return Ok(1);
+                }
+            };
             let store = eessi_switch::store::open_with(&config.store_url, &config.store_options)?;
-            for (c, parts) in store.cases(&eessi_switch::store::CaseFilter {
-                limit: 1000,
-                ..Default::default()
-            })? {
-                let who: Vec<String> = parts
+            let cases = store.cases(&filter)?;
+            if remote.json {
+                let dto: Vec<_> = cases
                     .iter()
-                    .map(|p| format!("{}({})", p.institution, p.role))
+                    .map(|(c, p)| eessi_switch::api::dto::CaseSummary::new(c, p))
                     .collect();
-                println!(
-                    "{} {:<10} {:<16} {:<6} {}",
-                    c.case_id,
-                    c.buc,
-                    c.state,
-                    c.status,
-                    who.join(" ")
-                );
+                println!("{}", serde_json::to_string(&dto)?);
+                return Ok(0);
             }
-            Ok(0)
+            let rows: Vec<Vec<String>> = cases
+                .iter()
+                .map(|(c, parts)| {
+                    let who: Vec<String> = parts
+                        .iter()
+                        .map(|p| format!("{} ({})", p.institution, p.role))
+                        .collect();
+                    vec![
+                        c.case_id.to_string(),
+                        c.buc.to_string(),
+                        c.state.clone(),
+                        c.status.to_string(),
+                        c.updated_at.clone(),
+                        who.join(", "),
+                    ]
+                })
+                .collect();
+            let mut out = crate::cli_api::table(
+                &["CASE", "BUC", "STATE", "STATUS", "UPDATED", "PARTICIPANTS"],
+                &rows,
+            );
+            if cases.len() == filter.limit as usize
+                && let Some((last, _)) = cases.last()
+            {
+                let next = eessi_switch::store::CaseCursor::after(last, filter.sort);
+                out.push_str(&format!("more: --cursor {}\n", next.encode()));
+            }
+            print_out(&out)
         }
+        _ => bail!("only case show and case list read a store (--config)"),
     }
 }
 

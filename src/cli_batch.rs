@@ -620,11 +620,11 @@ fn parse_answers(body: &[u8], items: &[&Item]) -> anyhow::Result<Vec<(usize, Val
     Ok(out)
 }
 
-fn problem_json(body: &[u8]) -> Value {
+pub(crate) fn problem_json(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
-fn problem_detail(body: &[u8]) -> String {
+pub(crate) fn problem_detail(body: &[u8]) -> String {
     let p = problem_json(body);
     let text = |k: &str| p[k].as_str().unwrap_or("").to_owned();
     match (text("title"), text("detail")) {
@@ -636,19 +636,19 @@ fn problem_detail(body: &[u8]) -> String {
 
 /// Where the switch is: `http://host:port[/prefix]`, or `https://` with the CA to
 /// trust.
-struct Endpoint {
-    url: String,
+pub(crate) struct Endpoint {
+    pub(crate) url: String,
     host: String,
     port: u16,
     /// The Host header.
     authority: String,
     /// A path the API is mounted under (a reverse proxy's), without trailing `/`.
-    prefix: String,
+    pub(crate) prefix: String,
     tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Endpoint {
-    fn parse(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Endpoint> {
+    pub(crate) fn parse(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Endpoint> {
         let uri: hyper::Uri = url.parse().with_context(|| format!("--url {url:?}"))?;
         let https = match uri.scheme_str() {
             Some("http") => false,
@@ -709,16 +709,18 @@ fn tls_connector(ca: &Path) -> anyhow::Result<tokio_rustls::TlsConnector> {
 }
 
 /// One keep-alive HTTP/1.1 connection to the switch, made again after a failure.
-struct Client {
-    endpoint: Endpoint,
-    authorization: Option<String>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+pub(crate) struct Client {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) authorization: Option<String>,
+    pub(crate) sender: Option<SendRequest<Full<Bytes>>>,
 }
 
-struct Answer {
-    status: u16,
-    retry_after: Option<u64>,
-    body: Bytes,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<u64>,
+    /// The `Link` header (`rel="next"` of a paged list).
+    pub(crate) link: Option<String>,
+    pub(crate) body: Bytes,
 }
 
 impl Client {
@@ -749,27 +751,56 @@ impl Client {
     /// POST an NDJSON body; a failed connection is dropped (the next call makes
     /// a new one).
     async fn post(&mut self, path: &str, body: Bytes) -> Result<Answer, String> {
+        self.request(
+            "POST",
+            path,
+            Some(("application/x-ndjson", body)),
+            "application/x-ndjson",
+        )
+        .await
+    }
+
+    /// One request (`path` below the endpoint's prefix is the caller's), with
+    /// the bearer token; a failed connection is dropped (the next call makes a
+    /// new one).
+    pub(crate) async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+        accept: &str,
+    ) -> Result<Answer, String> {
         let mut sender = match self.sender.take() {
             Some(s) if !s.is_closed() => s,
             _ => self.connect().await?,
         };
-        let mut req = hyper::Request::post(path)
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
             .header(hyper::header::HOST, &self.endpoint.authority)
-            .header(hyper::header::CONTENT_TYPE, "application/x-ndjson")
-            .header(hyper::header::ACCEPT, "application/x-ndjson");
+            .header(hyper::header::ACCEPT, accept);
+        if let Some((content_type, _)) = &body {
+            req = req.header(hyper::header::CONTENT_TYPE, *content_type);
+        }
         if let Some(a) = &self.authorization {
             req = req.header(hyper::header::AUTHORIZATION, a);
         }
-        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let req = req
+            .body(Full::new(body.map(|(_, b)| b).unwrap_or_default()))
+            .map_err(|e| e.to_string())?;
         let exchange = async {
             sender.ready().await.map_err(|e| e.to_string())?;
             let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(hyper::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
+            let header = |name| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let retry_after =
+                header(hyper::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+            let link = header(hyper::header::LINK);
             let body = resp
                 .into_body()
                 .collect()
@@ -779,6 +810,7 @@ impl Client {
             Ok::<_, String>(Answer {
                 status,
                 retry_after,
+                link,
                 body,
             })
         };

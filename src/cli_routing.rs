@@ -29,14 +29,18 @@ pub enum RoutingCommand {
     },
 }
 
+/// Through the API (`--url`/`EESSI_URL`, `--token`/`EESSI_TOKEN`, an operator's
+/// token), or the store of `--config`.
 #[derive(Subcommand)]
 pub enum TriageCommand {
     /// Received SEDs waiting for an operator (or all, with --all).
     List {
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
     },
     /// Deliver a waiting entry to a Belgian institution (audited).
     Assign {
@@ -44,12 +48,34 @@ pub enum TriageCommand {
         /// The institution that takes it, e.g. BE:ONSS.
         #[arg(long)]
         to: String,
-        /// Who assigns it, for the audit log.
+        /// Who assigns it, for the audit log (with --config; through the API it
+        /// is the token's subject).
         #[arg(long)]
-        operator: String,
+        operator: Option<String>,
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        remote: crate::cli_api::Remote,
     },
+}
+
+/// `triage` through the API, or (`--config`) on the store itself.
+pub async fn triage_command(command: TriageCommand) -> anyhow::Result<i32> {
+    match command {
+        TriageCommand::List {
+            config: None,
+            all,
+            remote,
+        } => crate::cli_api::triage_list(&remote, all).await,
+        TriageCommand::Assign {
+            id,
+            to,
+            config: None,
+            remote,
+            ..
+        } => crate::cli_api::triage_assign(&remote, id, &to).await,
+        command => tokio::task::spawn_blocking(move || triage(command)).await?,
+    }
 }
 
 pub fn routing(command: RoutingCommand) -> anyhow::Result<i32> {
@@ -95,7 +121,11 @@ pub fn routing(command: RoutingCommand) -> anyhow::Result<i32> {
 /// Blocking: the store API is.
 pub fn triage(command: TriageCommand) -> anyhow::Result<i32> {
     match command {
-        TriageCommand::List { config, all } => {
+        TriageCommand::List {
+            config: Some(config),
+            all,
+            ..
+        } => {
             let config = Config::load(&config)?;
             let store = eessi_switch::store::open_with(&config.store_url, &config.store_options)?;
             let list = store.triage_list((!all).then_some(TriageStatus::Waiting), 999)?;
@@ -124,8 +154,10 @@ pub fn triage(command: TriageCommand) -> anyhow::Result<i32> {
             id,
             to,
             operator,
-            config,
+            config: Some(config),
+            ..
         } => {
+            let operator = operator.context("--operator: who assigns it, for the audit log")?;
             let config = Config::load(&config)?;
             let to = InstitutionId::parse(&to)?;
             // Only the store and the formats are used: the running `serve`'s relay
@@ -144,5 +176,6 @@ pub fn triage(command: TriageCommand) -> anyhow::Result<i32> {
             println!("triage entry {id} delivered to {to} (message {message_id})");
             Ok(0)
         }
+        _ => anyhow::bail!("triage without --config goes through the API"),
     }
 }

@@ -51,6 +51,8 @@ struct RawConfig {
     #[serde(default)]
     retention: RawRetention,
     #[serde(default)]
+    timers: Timers,
+    #[serde(default)]
     auth: Option<RawAuth>,
     #[serde(default = "default_grace")]
     shutdown_grace_ms: u64,
@@ -459,6 +461,7 @@ struct RawLimits {
     batch_items_max: u32,
     batch_body_bytes_max: u64,
     batch_concurrency: u32,
+    case_page_max: u32,
 }
 
 impl Default for RawLimits {
@@ -476,6 +479,7 @@ impl Default for RawLimits {
             batch_items_max: b.batch_items_max,
             batch_body_bytes_max: b.batch_body_bytes_max,
             batch_concurrency: b.batch_concurrency,
+            case_page_max: b.case_page_max,
         }
     }
 }
@@ -510,6 +514,10 @@ pub struct Bounds {
     /// Items of one batch submitted at once: concurrency is what fills the group
     /// commit, and this keeps one batch from taking every blocking thread.
     pub batch_concurrency: u32,
+    /// Cases one page of the case list may hold (`GET /api/v1/cases?limit=`,
+    /// `eessi-switch case list --limit`); a larger limit is refused (400). At most
+    /// 1000, the store's own bound.
+    pub case_page_max: u32,
 }
 
 impl Default for Bounds {
@@ -525,6 +533,7 @@ impl Default for Bounds {
             batch_items_max: 1_000,
             batch_body_bytes_max: 32 * 1024 * 1024,
             batch_concurrency: 16,
+            case_page_max: 500,
         }
     }
 }
@@ -551,6 +560,7 @@ impl Bounds {
             ("batch_items_max", u64::from(self.batch_items_max)),
             ("batch_body_bytes_max", self.batch_body_bytes_max),
             ("batch_concurrency", u64::from(self.batch_concurrency)),
+            ("case_page_max", u64::from(self.case_page_max)),
         ]
     }
 }
@@ -662,6 +672,60 @@ fn retention(raw: &RawRetention, park_ms: i64) -> Result<Retention, String> {
     Ok(r)
 }
 
+/// The durable timers' task (`switch::timers`, `[timers]`), each bound also shown
+/// on `/metrics` as `eessi_limit{name="timers_..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timers {
+    /// Time between two looks for due timers (100 ms to 1 day).
+    pub interval_ms: u64,
+    /// Timers claimed at most per look (1 to 10 000).
+    pub batch: u32,
+    /// How long a claimed timer is left to the instance that claimed it before
+    /// another may claim it again (1 s to 1 day): longer than a firing takes.
+    pub lease_ms: u64,
+    /// Claims of one timer at most; the next one marks it failed (1 to 100).
+    pub attempts_max: u32,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            interval_ms: 60_000,
+            batch: 100,
+            lease_ms: 300_000,
+            attempts_max: 5,
+        }
+    }
+}
+
+impl Timers {
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("timers_interval_ms", self.interval_ms),
+            ("timers_batch", u64::from(self.batch)),
+            ("timers_lease_ms", self.lease_ms),
+            ("timers_attempts_max", u64::from(self.attempts_max)),
+        ]
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(100..=86_400_000).contains(&self.interval_ms) {
+            return Err("timers.interval_ms must be between 100 and 86400000".into());
+        }
+        if !(1..=10_000).contains(&self.batch) {
+            return Err("timers.batch must be between 1 and 10000".into());
+        }
+        if !(1_000..=86_400_000).contains(&self.lease_ms) {
+            return Err("timers.lease_ms must be between 1000 and 86400000".into());
+        }
+        if !(1..=100).contains(&self.attempts_max) {
+            return Err("timers.attempts_max must be between 1 and 100".into());
+        }
+        Ok(())
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -688,6 +752,8 @@ pub struct Config {
     pub bounds: Bounds,
     /// What the retention job prunes and when (`[retention]`).
     pub retention: Retention,
+    /// The durable timers' task (`[timers]`).
+    pub timers: Timers,
     pub auth: Option<AuthConfig>,
     /// SIGTERM: how long to finish deliveries in hand and flush the outbox.
     pub shutdown_grace_ms: u64,
@@ -755,6 +821,7 @@ impl Config {
             batch_items_max: l.batch_items_max,
             batch_body_bytes_max: l.batch_body_bytes_max,
             batch_concurrency: l.batch_concurrency,
+            case_page_max: l.case_page_max,
         };
         if b.relay_claim_rows == 0
             || b.relay_claim_bytes == 0
@@ -765,10 +832,12 @@ impl Config {
             || b.batch_items_max == 0
             || b.batch_body_bytes_max == 0
             || b.batch_concurrency == 0
+            || b.case_page_max == 0
+            || b.case_page_max > 1000
             || r.delivery_attempts_max == 0
         {
             return Err(invalid(
-                "limits and retry.delivery_attempts_max must be positive".into(),
+                "limits and retry.delivery_attempts_max must be positive (limits.case_page_max at most 1000)".into(),
             ));
         }
         if raw.limits.body_bytes_max == 0 {
@@ -776,6 +845,7 @@ impl Config {
         }
         let park_ms = raw.park_ms.max(1);
         let retention = retention(&raw.retention, park_ms).map_err(invalid)?;
+        raw.timers.check().map_err(invalid)?;
         let http = match &raw.http {
             Some(h) => http_config(h, &resolve).map_err(invalid)?,
             None => HttpConfig::default(),
@@ -838,6 +908,7 @@ impl Config {
             body_bytes_max: raw.limits.body_bytes_max,
             bounds: b,
             retention,
+            timers: raw.timers,
             shutdown_grace_ms: raw.shutdown_grace_ms,
             failing_max_ms: raw.failing_max_ms.max(1),
             park_ms,
@@ -895,6 +966,40 @@ mod tests {
         );
         assert!(Config::parse(&format!("{text}unknown = 1\n"), Path::new("x.toml")).is_err());
         assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn timers_have_defaults_and_bounds() {
+        let text = "country = \"BE\"\nregistry = \"r.toml\"\nkeys_dir = \"pki\"\n[store]\nurl = \"sqlite://be.db\"\n";
+        let c = Config::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(c.timers, Timers::default());
+        let c = Config::parse(
+            &format!(
+                "{text}[timers]\ninterval_ms = 500\nbatch = 7\nlease_ms = 2000\nattempts_max = 3\n"
+            ),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.timers,
+            Timers {
+                interval_ms: 500,
+                batch: 7,
+                lease_ms: 2000,
+                attempts_max: 3
+            }
+        );
+        for bad in [
+            "interval_ms = 99",
+            "batch = 0",
+            "batch = 10001",
+            "lease_ms = 999",
+            "attempts_max = 0",
+            "attempt_max = 3",
+        ] {
+            let t = format!("{text}[timers]\n{bad}\n");
+            assert!(Config::parse(&t, Path::new("x.toml")).is_err(), "{bad}");
+        }
     }
 
     #[test]

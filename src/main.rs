@@ -1,6 +1,7 @@
 //! The `eessi-switch` binary: parse the command line, set up logging, run.
 
 mod cli;
+mod cli_api;
 mod cli_batch;
 mod cli_routing;
 

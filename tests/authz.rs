@@ -193,6 +193,10 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         ),
     );
     expectations.insert(
+        ("GET", "/api/v1/timers"),
+        (vec![], "", 200, Other::Forbidden),
+    );
+    expectations.insert(
         ("GET", "/api/v1/audit"),
         (vec![], "", 200, Other::Forbidden),
     );

@@ -370,7 +370,7 @@ proptest::proptest! {
                 _ => (DocumentId::random(), 1),
             };
             let subject = Some(institutions[(who + 1) % 4].clone());
-            let e = SedEvent { action, sed, document_id, version, sender, sender_role, receiver, receiver_role, related, subject };
+            let e = SedEvent { action, sed, document_id, version, sender, sender_role, receiver, receiver_role, related, subject, children: None };
             // A refused event is never applied: only accepted decisions reach `apply`.
             match step(def, view.as_ref(), &e) {
                 Ok(d) => {
@@ -399,3 +399,66 @@ proptest::proptest! {
 }
 
 static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
+
+/// [RINA-TS §5.3, §5.10]: every bulk (master) SED of the catalogue names where its
+/// sub-documents are, its example bodies carry at least one there (both data-model
+/// versions), and `step` refuses a master counted with none, unless its BUC lets it
+/// go without (U027 in UB_BUC_04), for every bulk SED that starts its BUC.
+#[test]
+fn every_bulk_master_carries_sub_documents_and_the_engine_counts_them() {
+    let cat = catalogue();
+    let mut masters = 0;
+    let mut starters = 0;
+    for (buc, def) in &cat.bucs {
+        for (sed, p) in def.business_params() {
+            if !p.bulk {
+                continue;
+            }
+            masters += 1;
+            let path = cat.seds[sed]
+                .children
+                .as_deref()
+                .unwrap_or_else(|| panic!("{buc} {sed}: bulk without a `children` path"));
+            for v in ["4.2", "4.3"] {
+                let file = root().join(format!("fixtures/sed/{v}/{sed}.xml"));
+                let doc = eessi_switch::sed::xml::parse(
+                    &std::fs::read(&file).unwrap(),
+                    &eessi_switch::sed::xml::XmlLimits::default(),
+                )
+                .unwrap();
+                let n =
+                    eessi_switch::switch::record::count_at(doc.get_root_readonly().unwrap(), path);
+                assert!(n >= 1, "{}: no sub-document at {path}", file.display());
+            }
+            if !p.starter {
+                continue;
+            }
+            starters += 1;
+            let event = |children| SedEvent {
+                action: CaseAction::Start,
+                sed: sed.clone(),
+                document_id: DocumentId::random(),
+                version: 1,
+                sender: InstitutionId::parse("BE:INAMI").unwrap(),
+                sender_role: Role::CaseOwner,
+                receiver: InstitutionId::parse("NL:ZIN").unwrap(),
+                receiver_role: Role::Counterparty,
+                related: None,
+                subject: None,
+                children,
+            };
+            assert!(step(def, None, &event(Some(2))).is_ok(), "{buc} {sed}");
+            let empty = step(def, None, &event(Some(0)));
+            if p.without_bulk {
+                assert!(empty.is_ok(), "{buc} {sed}: may go without sub-documents");
+            } else {
+                assert!(
+                    matches!(&empty, Err(eessi_switch::buc::StepError::ProtocolViolation(m)) if m.contains("sub-document")),
+                    "{buc} {sed}: {empty:?}"
+                );
+            }
+        }
+    }
+    // The reference's bulk BUCs (§5.3) hold 23 masters here, 6 of them starters.
+    assert_eq!((masters, starters), (23, 6));
+}

@@ -194,7 +194,7 @@ fn every_sector_has_adapters_for_seds_their_buc_carries() {
         ("fb-competence", "FB_BUC_01", "F001"),
         ("fb-decision", "FB_BUC_01", "F002"),
         ("inami-entitlement", "S_BUC_01a", "S072"),
-        ("inami-request", "S_BUC_19", "S080"),
+        ("inami-claim", "S_BUC_19", "S080"),
         ("fedris-accident", "AW_BUC_01b", "DA002"),
         ("onss-recovery", "R_BUC_07", "R017"),
         ("h-information", "H_BUC_01", "H001"),
@@ -297,7 +297,7 @@ fn the_demo_grants_adapters_to_institutions_that_send_their_sed() {
         "onem-frontier-periods",
         "onem-family",
         "fb-decision",
-        "inami-request",
+        "inami-claim",
         "h-reply",
     ] {
         assert!(grants.contains_key(name), "{name} is granted to nobody");
@@ -1217,6 +1217,7 @@ fn value_strategy(
         "CountType" => (0u32..100).prop_map(|n| n.to_string()).boxed(),
         "InstitutionIdType" => "(AT|DE|FR|NL):[A-Z][A-Z0-9_]{0,7}".boxed(),
         "IbanType" => "BE[0-9]{14}".boxed(),
+        "BicType" => "[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?".boxed(),
         "xs:boolean" => proptest::sample::select(vec!["true", "false"])
             .prop_map(str::to_owned)
             .boxed(),

@@ -111,6 +111,81 @@ impl From<&Participant> for ParticipantDto {
     }
 }
 
+/// `GET /api/v1/cases`: the case list's filters, every one optional and all of
+/// those given must hold; also the flags of `eessi-switch case list`. Values are
+/// text here and parsed by `api::cases::filter`, so that each bad one is its own
+/// issue (400). An unknown parameter is refused too: a misspelt filter must not
+/// quietly list everything.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CaseQuery {
+    /// Cases this institution takes part in (a handler's token: only its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
+    /// `open` or `closed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A person the case's SEDs name: the beginning of the family name or the
+    /// forename, or "family forename"; case and accents do not matter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The person's date of birth, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    /// A personal identification number (SSIN or a foreign PIN), whole;
+    /// separators do not matter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    /// A BUC type, e.g. `LA_BUC_02`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buc: Option<String>,
+    /// A sector: `LA`, `P`, `S`, `UB`, `FB`, `H`, `AW`, `R` or `M`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// The case's state, as its BUC definition names it (e.g. `awaiting_reply`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Cases with a participant of this country (ISO 3166 alpha-2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterpart_country: Option<String>,
+    /// Cases this institution takes part in, e.g. `NL:SVB`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterpart_institution: Option<String>,
+    /// `true`: cases awaiting a reply past its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdue: Option<String>,
+    /// `true`: cases with a message that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_failed: Option<String>,
+    /// `true`: cases with a received message parked (waiting for its predecessor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_parked: Option<String>,
+    /// Created on or after: `YYYY-MM-DD` (UTC) or an RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_from: Option<String>,
+    /// Created on or before this day (`YYYY-MM-DD`, the whole day), or before
+    /// this RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_to: Option<String>,
+    /// Last changed on or after (as `createdFrom`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_from: Option<String>,
+    /// Last changed on or before (as `createdTo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_to: Option<String>,
+    /// `updated` (last changed first, the default), `created` (newest first) or
+    /// `id` (ascending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+    /// Where the previous page ended: its `next` link's cursor (opaque).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Cases per page: 1 to `[limits] case_page_max` (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseSummary {
@@ -241,6 +316,53 @@ pub struct CaseDto {
     pub conversations: Vec<ConversationDto>,
     /// Pending reply deadlines and auto-close dates from the BUC definition.
     pub deadlines: Vec<crate::buc::deadline::Deadline>,
+    /// What the case's durable timers will do or did, and when.
+    pub timers: Vec<TimerDto>,
+    /// A timer offered a reminder (X009) of one of our requests whose answer is
+    /// still overdue: the handler may send it.
+    pub reminder_offered: bool,
+}
+
+/// One durable timer: what a deadline of a case does by itself, and when.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimerDto {
+    pub id: i64,
+    pub case_id: String,
+    /// `remind` (send an X009), `offer` (offer the handler a reminder), `close`
+    /// (X001 to every participant) or `close_local` (close our side only).
+    pub what: crate::store::TimerKind,
+    /// The awaited document (for `remind` and `offer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    /// When it is due (RFC 3339, UTC).
+    pub due: String,
+    /// `pending`, `firing`, `fired`, `cancelled` or `failed`.
+    pub status: crate::store::TimerStatus,
+    /// What firing it did, or why it failed or was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// How many times an instance claimed it.
+    pub attempts: u32,
+    pub updated_at: String,
+}
+
+impl From<&crate::store::Timer> for TimerDto {
+    fn from(t: &crate::store::Timer) -> Self {
+        TimerDto {
+            id: t.id,
+            case_id: t.case_id.to_string(),
+            what: t.what,
+            document_id: (!t.subject.is_empty()).then(|| t.subject.clone()),
+            due: chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t.due_ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            status: t.status,
+            outcome: t.outcome.clone(),
+            attempts: t.attempts,
+            updated_at: t.updated_at.clone(),
+        }
+    }
 }
 
 impl From<&CaseDetail> for CaseDto {
@@ -299,6 +421,8 @@ impl From<&CaseDetail> for CaseDto {
                 })
                 .collect(),
             deadlines: Vec::new(),
+            timers: Vec::new(),
+            reminder_offered: false,
         }
     }
 }

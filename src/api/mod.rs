@@ -6,6 +6,7 @@
 mod actions;
 pub mod auth;
 mod batch;
+pub mod cases;
 pub mod dto;
 pub mod edge;
 pub mod openapi;
@@ -26,7 +27,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::ids::{BucType, CaseId, DocumentId, InstitutionId, SedType, SedVersion};
-use crate::store::{CaseFilter, CaseStatus, DocumentStatus, OutboxStatus};
+use crate::store::{DocumentStatus, OutboxStatus};
 use crate::switch::Switch;
 use crate::switch::outbound::{
     IdempotencyKey, Issue, Submission, SubmitError, Submitted, submit_keyed,
@@ -106,7 +107,7 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/cases",
             Access::Scope(Read),
             true,
-            get(list_cases),
+            get(cases::list_cases),
         ),
         route(
             "GET",
@@ -179,6 +180,13 @@ pub fn routes() -> Vec<Route> {
             post(triage::post_assign),
         )
         .takes(BodyKind::Json),
+        route(
+            "GET",
+            "/api/v1/timers",
+            Access::Scope(Operate),
+            true,
+            get(list_timers),
+        ),
         route(
             "GET",
             "/api/v1/audit",
@@ -851,81 +859,6 @@ fn adapt_issues(e: crate::adapt::AdaptError) -> SubmitError {
     SubmitError::Invalid(issues)
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct CaseQuery {
-    /// The cases this institution takes part in (operators; others see their own).
-    #[param(example = "BE:ONSS")]
-    institution: Option<String>,
-    /// An unknown status is refused (400) by `ApiQuery`.
-    status: Option<CaseStatus>,
-    /// The page size (100 unless asked; at most 999).
-    #[param(minimum = 1, maximum = 999)]
-    limit: Option<u32>,
-}
-
-#[utoipa::path(
-    get,
-    path = "/api/v1/cases",
-    operation_id = "listCases",
-    tag = "cases",
-    summary = "List cases",
-    description = "Most recently updated first. An institution sees its own cases; asking for another institution's is refused (403).",
-    params(CaseQuery),
-    responses(
-        (status = 200, description = "Cases, most recently updated first", body = Vec<CaseSummary>),
-        (status = 400, description = "A bad query parameter (`badRequest`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token does not allow reading that institution's cases (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = ["read"]))
-)]
-async fn list_cases(
-    State(sw): State<Arc<Switch>>,
-    Extension(caller): Extension<Caller>,
-    ApiQuery(q): ApiQuery<CaseQuery>,
-) -> Response {
-    let institution = match q
-        .institution
-        .as_deref()
-        .map(InstitutionId::parse)
-        .transpose()
-    {
-        Ok(i) => i,
-        Err(e) => {
-            return Problem::bad_request(vec![Issue {
-                location: "query".into(),
-                name: "institution".into(),
-                value: q.institution.clone(),
-                detail: e.to_string(),
-                line: None,
-            }])
-            .into_response();
-        }
-    };
-    let institution = match scoped_institution(&caller, institution) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
-    let filter = CaseFilter {
-        institution,
-        status: q.status,
-        limit: list_limit(q.limit),
-    };
-    let store = sw.store.clone();
-    match tokio::task::spawn_blocking(move || store.cases(&filter)).await {
-        Ok(Ok(cases)) => axum::Json(
-            cases
-                .iter()
-                .map(|(c, p)| CaseSummary::new(c, p))
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
-        Err(_) => Problem::internal().into_response(),
-    }
-}
-
 fn path_issue(name: &str, value: &str, e: impl std::fmt::Display) -> Problem {
     Problem::bad_request(vec![Issue {
         location: "path".into(),
@@ -1018,6 +951,24 @@ async fn get_case(
         Ok(d) => {
             let mut dto = CaseDto::from(&d);
             dto.deadlines = deadlines_of(&sw, &d, chrono::Utc::now());
+            let store = sw.store.clone();
+            let id = d.case.case_id.clone();
+            let timers = match tokio::task::spawn_blocking(move || store.timers_of_case(&id)).await
+            {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return Problem::unavailable(e.to_string()).into_response(),
+                Err(_) => return Problem::internal().into_response(),
+            };
+            // An offered reminder counts while its document's answer is still awaited.
+            dto.reminder_offered = timers.iter().any(|t| {
+                t.what == crate::store::TimerKind::Offer
+                    && t.status == crate::store::TimerStatus::Fired
+                    && dto.deadlines.iter().any(|dl| {
+                        matches!(dl, crate::buc::deadline::Deadline::Reply { document_id, overdue: true, .. }
+                            if document_id.as_str() == t.subject)
+                    })
+            });
+            dto.timers = timers.iter().map(dto::TimerDto::from).collect();
             axum::Json(dto).into_response()
         }
         Err(r) => *r,
@@ -1256,24 +1207,12 @@ async fn local_close(
             // Closed meanwhile (the check above read it before this transaction).
             return Ok(());
         }
-        tx.case_set_state(
-            &case.case_id,
-            &case.state,
-            crate::buc::definition::CLOSED,
-            CaseStatus::Closed,
-            Some(&case.state),
-        )?;
-        tx.history_append(
-            &case.case_id,
-            &crate::store::HistoryEntry {
-                at: crate::store::now_rfc3339(),
-                event: "local-close".into(),
-                detail: format!("closed for this side only by {who}"),
-                from_state: Some(case.state.clone()),
-                to_state: Some(crate::buc::definition::CLOSED.into()),
-                message_id: None,
-                document_id: None,
-            },
+        crate::switch::record::close_locally(
+            &mut *tx,
+            sw2.catalogue.get(&case.buc),
+            &case,
+            &sw2.country,
+            &format!("closed for this side only by {who}"),
         )?;
         tx.commit()
     })
@@ -1409,6 +1348,91 @@ async fn list_messages(
                 next_cursor,
             })
             .into_response()
+        }
+        Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TimerQuery {
+    /// Only timers in this status.
+    #[param(value_type = Option<crate::store::TimerStatus>)]
+    status: Option<String>,
+    /// Only timers due before this time (RFC 3339).
+    #[param(example = "2026-03-01T00:00:00Z")]
+    due_before: Option<String>,
+    /// At most this many timers (100 unless asked; at most 999).
+    #[param(minimum = 1, maximum = 999)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/timers?status=&due_before=&limit=` (operators): durable timers,
+/// soonest due first; `due_before` is RFC 3339.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timers",
+    operation_id = "listTimers",
+    tag = "operations",
+    summary = "Durable timers (operators), soonest due first",
+    params(TimerQuery),
+    responses(
+        (status = 200, description = "Timers, soonest due first", body = Vec<dto::TimerDto>),
+        (status = 400, description = "A bad query parameter (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["operate"]))
+)]
+async fn list_timers(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<TimerQuery>) -> Response {
+    let issue = |name: &str, value: &Option<String>, detail: String| {
+        Problem::bad_request(vec![crate::switch::outbound::Issue {
+            location: "query".into(),
+            name: name.into(),
+            value: value.clone(),
+            detail,
+            line: None,
+        }])
+        .into_response()
+    };
+    let status = match q
+        .status
+        .as_deref()
+        .map(str::parse::<crate::store::TimerStatus>)
+    {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            return issue(
+                "status",
+                &q.status,
+                format!("{e}; one of pending, firing, fired, cancelled, failed"),
+            );
+        }
+    };
+    let due_before_ms = match q.due_before.as_deref() {
+        None => None,
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(t) => Some(t.timestamp_millis()),
+            Err(_) => {
+                return issue(
+                    "due_before",
+                    &q.due_before,
+                    "not an RFC 3339 time (e.g. 2026-03-01T00:00:00Z)".into(),
+                );
+            }
+        },
+    };
+    let filter = crate::store::TimerFilter {
+        status,
+        due_before_ms,
+        limit: list_limit(q.limit),
+    };
+    let store = sw.store.clone();
+    match tokio::task::spawn_blocking(move || store.timers(&filter)).await {
+        Ok(Ok(list)) => {
+            axum::Json(list.iter().map(dto::TimerDto::from).collect::<Vec<_>>()).into_response()
         }
         Ok(Err(e)) => Problem::unavailable(e.to_string()).into_response(),
         Err(_) => Problem::internal().into_response(),
@@ -1601,7 +1625,12 @@ async fn metrics(
         "1 while the broker refuses publishes (resource alarm)",
         gauge(u64::from(state == crate::transport::BrokerState::Blocked)),
     );
-    for (name, value) in sw.metrics.snapshot() {
+    for (name, value) in sw
+        .metrics
+        .snapshot()
+        .into_iter()
+        .chain(sw.timer_metrics.snapshot())
+    {
         registry.register(name, name.replace('_', " "), ConstCounter::new(value));
     }
     let limits = Family::<[(&'static str, &'static str); 1], Gauge>::default();
@@ -1705,6 +1734,7 @@ mod tests {
             "eessi_limit{name=\"batch_items_max\"} 1000",
             "eessi_limit{name=\"batch_concurrency\"} 16",
             "eessi_limit{name=\"batch_body_bytes_max\"} 33554432",
+            "eessi_limit{name=\"case_page_max\"} 500",
             "eessi_batch_items_accepted_total 0",
             "eessi_batch_items_refused_total 0",
         ] {

@@ -28,7 +28,7 @@ use super::edge::BodyKind;
         super::post_document,
         super::post_national,
         super::batch::post_national_batch,
-        super::list_cases,
+        super::cases::list_cases,
         super::get_case,
         super::actions::get_case_actions,
         super::get_envelope,
@@ -40,6 +40,7 @@ use super::edge::BodyKind;
         super::triage::get,
         super::triage::post_assign,
         super::list_audit,
+        super::list_timers,
         super::list_bucs,
         super::openapi,
         super::health,
@@ -358,6 +359,15 @@ mod tests {
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"].as_str(),
             Some("bearer")
+        );
+        // Stored enums are documented by the names they are serialized as.
+        assert_eq!(
+            doc["components"]["schemas"]["CaseStatus"]["enum"],
+            serde_json::json!(["open", "closed"])
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["TriageStatus"]["enum"],
+            serde_json::json!(["waiting", "delivered"])
         );
     }
 }

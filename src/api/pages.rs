@@ -167,6 +167,7 @@ pub async fn index(
         institution,
         status: q.status,
         limit: 200,
+        ..Default::default()
     };
     let store = sw.store.clone();
     let cases = match tokio::task::spawn_blocking(move || store.cases(&filter)).await {

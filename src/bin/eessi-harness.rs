@@ -69,6 +69,10 @@ enum Command {
         /// --seds, as `eessi-switch submit --batch` sends them); 0 skips it.
         #[arg(long, default_value_t = 100)]
         batch_chunk: u64,
+        /// Only the case list: preload --cases stored cases (varied), then
+        /// measure each filter's first and a deep page (p50/p99).
+        #[arg(long)]
+        search: bool,
     },
     /// The fault test: two BE instances on PostgreSQL and NL exchange SEDs while
     /// processes are killed, RabbitMQ restarts and database connections drop.
@@ -102,6 +106,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             no_stages,
             hostile_share,
             batch_chunk,
+            search,
         } => bench::run(bench::BenchOptions {
             clients,
             seds,
@@ -116,6 +121,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             stages: !no_stages,
             hostile_share,
             batch_chunk,
+            search,
         })
         .await
         .map(|()| 0),

@@ -69,6 +69,8 @@ pub fn allowed(
             receiver_role: c.with_role,
             related: related.cloned(),
             subject: None,
+            // The sub-documents of a bulk document are the sender's to choose.
+            children: None,
         };
         // New versions of what it sent.
         for d in view.documents.iter().filter(|d| &d.sender == who) {

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::buc::definition::{BucDef, CLOSED, CloseScope};
+use crate::buc::definition::{BucDef, CLOSED, CloseScope, OnOverdue};
 use crate::ids::{DocumentId, SedType};
 
 /// What the evaluation needs to know about one document.
@@ -35,6 +35,8 @@ pub enum Deadline {
         #[schema(value_type = String, format = DateTime)]
         due: DateTime<Utc>,
         overdue: bool,
+        /// What the switch does when it is overdue (the transition's `on_overdue`).
+        on_overdue: OnOverdue,
     },
     /// The case closes itself at `due` (unless something newer restarts the clock).
     #[serde(rename_all = "camelCase")]
@@ -67,17 +69,28 @@ pub fn deadlines(
     }
     let mut out = Vec::new();
     for d in docs.iter().filter(|d| !d.cancelled) {
-        let Some(days) = def
+        let Some((days, on_overdue)) = def
             .transitions
             .iter()
             .filter(|t| t.sed == d.sed)
-            .find_map(|t| t.reply_within_days)
+            .find_map(|t| t.reply_within_days.map(|days| (days, t.on_overdue)))
         else {
             continue;
         };
-        let answered = docs
-            .iter()
-            .any(|o| o.related.as_ref() == Some(&d.id) && !o.cancelled);
+        // Answered by a SED of a type the BUC answers it with (a reminder, X009, or
+        // a request for clarification, X012, names it too but answers nothing), or
+        // settled by a rejection (X011). UNCERTAIN: whether a rejected request still
+        // awaits its reply; no source says, and a reminder of a rejected request
+        // would make no sense.
+        let answered = docs.iter().any(|o| {
+            o.related.as_ref() == Some(&d.id)
+                && !o.cancelled
+                && (o.sed.as_str() == "X011"
+                    || def
+                        .transitions
+                        .iter()
+                        .any(|t| t.sed == o.sed && t.answers.contains(&d.sed)))
+        });
         if answered {
             continue;
         }
@@ -87,6 +100,7 @@ pub fn deadlines(
             sed: d.sed.clone(),
             due,
             overdue: now >= due,
+            on_overdue,
         });
     }
     for rule in &def.auto_close {
@@ -157,6 +171,31 @@ mod tests {
                 }
             )),
             "{d60:?}"
+        );
+        // A reminder (X009) names the request but does not answer it.
+        let x009 = DocTiming {
+            id: DocumentId::random(),
+            sed: SedType::parse("X009").unwrap(),
+            at: t0 + Duration::days(61),
+            related: Some(a003.id.clone()),
+            cancelled: false,
+        };
+        let reminded = deadlines(
+            def,
+            "awaiting_reply",
+            &[a003.clone(), x009],
+            t0 + Duration::days(62),
+        );
+        assert!(
+            reminded.iter().any(|d| matches!(
+                d,
+                Deadline::Reply {
+                    overdue: true,
+                    on_overdue: OnOverdue::Offer,
+                    ..
+                }
+            )),
+            "{reminded:?}"
         );
         // An answer removes the reply deadline and restarts the closure clock.
         let a012 = DocTiming {

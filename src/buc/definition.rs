@@ -129,6 +129,33 @@ pub enum CloseScope {
     Local,
 }
 
+/// What happens when the reply a transition awaits (`reply_within_days`) is overdue,
+/// for a request a Belgian institution sent (`on_overdue` on the transition; the
+/// durable timers of `switch::timers` act on it).
+///
+/// The reference has no such parameter: in RINA a reminder (X009, AD_BUC_07) is a
+/// document the case handler creates, of their own request, to its receiver, in a
+/// BUC that carries it ([RINA-TS §6.2.2], the engine's X009 rights in
+/// `buc::machine::admin_rights`). So the default is `offer`: the switch tells the
+/// handler that a reminder is due and sends nothing by itself, as the reference
+/// would. `remind` sends the X009 by itself when the deadline passes (a national
+/// choice per BUC, needing X009 in the BUC: `buc check`); `none` does neither.
+/// UNCERTAIN: no public source says whether any institution's engine reminds by
+/// itself.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOverdue {
+    /// Send an X009 naming the overdue request, from its sender to its receiver.
+    Remind,
+    /// Mark the case as having a reminder to offer; send nothing.
+    #[default]
+    Offer,
+    /// Nothing acts; the deadline is only shown.
+    None,
+}
+
 /// Where a reply goes ([RINA-TS §5.1]: `isML=false` without participant selection
 /// on a reply means "to the sender of the request only").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -158,8 +185,13 @@ pub struct DocParams {
     pub clarify: bool,
     /// `allowsAttachments` ([RINA-TS §5.4]).
     pub attachments: bool,
-    /// `isBulk`: a master document carrying child documents ([RINA-TS §5.3]).
+    /// `isBulk`: a master document carrying child documents ([RINA-TS §5.3]): sent
+    /// with at least one sub-document (the elements at its catalogue `children`
+    /// path), unless `without_bulk`.
     pub bulk: bool,
+    /// `canBeSentWithoutBulk`: a bulk document that may carry no sub-document
+    /// ([RINA-TS §5.10]: U027 in UB_BUC_04). Only with `bulk`.
+    pub without_bulk: bool,
     /// Where a reply of this type may go (only for SEDs that answer another).
     pub reply_to: ReplyTo,
 }
@@ -181,6 +213,7 @@ impl Default for DocParams {
             clarify: true,
             attachments: true,
             bulk: false,
+            without_bulk: false,
             reply_to: ReplyTo::Sender,
         }
     }
@@ -217,6 +250,8 @@ pub struct Transition {
     pub origin: Option<String>,
     /// Days the counterpart has to answer this SED, when an answer is awaited.
     pub reply_within_days: Option<u32>,
+    /// What happens when that answer is overdue (only with `reply_within_days`).
+    pub on_overdue: OnOverdue,
     pub effect: Option<Effect>,
     /// For participant effects: the element path (from the SED root) holding the institution id.
     pub subject: Option<String>,
@@ -287,6 +322,11 @@ pub struct SedInfo {
     pub title: String,
     #[serde(default)]
     pub sector: String,
+    /// A bulk (master) SED's sub-documents: the path of the repeated element,
+    /// local names from the SED root ([RINA-TS §5.3]). Set exactly for the SED
+    /// types some BUC declares `bulk`.
+    #[serde(default)]
+    pub children: Option<String>,
 }
 
 /// All definitions, loaded and checked.
@@ -342,6 +382,8 @@ struct RawTransition {
     answers: Vec<String>,
     #[serde(default)]
     reply_within_days: Option<u32>,
+    #[serde(default)]
+    on_overdue: Option<OnOverdue>,
     #[serde(default)]
     effect: Option<Effect>,
     #[serde(default)]
@@ -586,6 +628,22 @@ impl Catalogue {
             for m in parameter_problems(def) {
                 push(s, m);
             }
+            for (sed, p) in def.business_params() {
+                if p.bulk
+                    && self
+                        .seds
+                        .get(sed)
+                        .is_some_and(|info| info.children.is_none())
+                {
+                    push(
+                        s,
+                        format!(
+                            "{sed} is a bulk document (`bulk = true`) but seds.toml gives it no \
+                             `children` path for its sub-documents"
+                        ),
+                    );
+                }
+            }
             if def.starters().next().is_none() {
                 push(
                     s,
@@ -631,6 +689,39 @@ impl Catalogue {
                     .any(|r| def.states.get(*r).is_some_and(|d| d.is_final))
                 {
                     push(s, format!("state {st} can never reach a final state"));
+                }
+            }
+        }
+        // A `children` path only on a bulk document, and declared by its schema.
+        for (sed, info) in &self.seds {
+            let Some(children) = &info.children else {
+                continue;
+            };
+            let bulk_somewhere = self
+                .bucs
+                .values()
+                .any(|d| d.params(sed).is_some_and(|p| p.bulk));
+            if !bulk_somewhere {
+                push(
+                    sed.as_str(),
+                    format!("`children = \"{children}\"` but no BUC declares {sed} `bulk = true`"),
+                );
+            }
+            for v in versions {
+                let path = schema_dir.join(v.as_str()).join(format!("{sed}.xsd"));
+                let Ok(xsd) = std::fs::read_to_string(&path) else {
+                    continue; // reported below when referenced
+                };
+                for step in children.split('/').filter(|p| !p.is_empty()) {
+                    if !xsd.contains(&format!("name=\"{step}\"")) {
+                        push(
+                            sed.as_str(),
+                            format!(
+                                "`children = \"{children}\"`: {} declares no element {step}",
+                                path.display()
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -701,9 +792,42 @@ fn parameter_problems(def: &BucDef) -> Vec<String> {
                 .into(),
         );
     }
+    // A reply deadline on a SED nothing answers could never be met.
+    for t in def
+        .transitions
+        .iter()
+        .filter(|t| t.reply_within_days.is_some())
+    {
+        if !def.is_answered(&t.sed) {
+            out.push(format!(
+                "{} has reply_within_days but no SED of {} answers it",
+                t.sed, def.id
+            ));
+        }
+    }
+    // A reminder sent by itself is an X009 [RINA-TS §6.2.2]: the BUC must carry it.
+    for t in def
+        .transitions
+        .iter()
+        .filter(|t| t.reply_within_days.is_some() && t.on_overdue == OnOverdue::Remind)
+    {
+        if !carried.iter().any(|s| s.as_str() == "X009") {
+            out.push(format!(
+                "{} has `on_overdue = \"remind\"` but the BUC does not carry X009 (AD_BUC_07)",
+                t.sed
+            ));
+        }
+    }
     // remove_me_only in a bilateral BUC is allowed: the reference lists H_BUC_10
     // both as bilateral (§4.1.1) and as removeMeOnly (§4.2); X006 is refused there
     // anyway while the case has two participants.
+    for (sed, p) in &def.documents {
+        if p.without_bulk && !p.bulk {
+            out.push(format!(
+                "{sed} has `without_bulk = true` (canBeSentWithoutBulk) but is not `bulk` [RINA-TS §5.10]"
+            ));
+        }
+    }
     // A parameter that promises an administrative SED the BUC does not carry.
     let has = |x: &str| carried.iter().any(|s| s.as_str() == x);
     for (sed, p) in def.business_params() {
@@ -799,6 +923,12 @@ fn resolve_transition(
             raw.sed
         ));
     }
+    if raw.on_overdue.is_some() && raw.reply_within_days.is_none() {
+        bad(format!(
+            "transition {}: on_overdue needs reply_within_days (a reply that can be overdue)",
+            raw.sed
+        ));
+    }
     Some(Transition {
         from,
         sed,
@@ -807,6 +937,7 @@ fn resolve_transition(
         answers,
         origin: origin.map(str::to_owned),
         reply_within_days: raw.reply_within_days,
+        on_overdue: raw.on_overdue.unwrap_or_default(),
         effect: raw.effect,
         subject: raw.subject.clone(),
     })
@@ -913,6 +1044,13 @@ clarify = false
         assert!(p.len() >= 4);
     }
 
+    /// Every problem of the definitions in `dir`, loading and checking (4.2 schemas).
+    fn problems_in(dir: &std::path::Path) -> Vec<String> {
+        let (cat, mut p) = Catalogue::load_unchecked(dir).unwrap();
+        p.extend(cat.check(&dir.join("schemas"), &[SedVersion::parse("4.2").unwrap()]));
+        p.iter().map(|p| p.to_string()).collect()
+    }
+
     #[test]
     fn a_definition_against_the_reference_rules_lists_every_problem() {
         let d = fixture(GOOD);
@@ -948,16 +1086,7 @@ clarify = false
                 "[documents.A002]\nstarter = true",
             );
         write(d.path(), "T_BUC_01.toml", &bad);
-        let (cat, mut p) = Catalogue::load_unchecked(d.path()).unwrap();
-        p.extend(cat.check(
-            &d.path().join("schemas"),
-            &[SedVersion::parse("4.2").unwrap()],
-        ));
-        let all = p
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let all = problems_in(d.path()).join("\n");
         for want in [
             "bilateral (multilateral = false) but a transition adds a participant",
             "A002 answers A003, which T_BUC_01 never carries",
@@ -967,6 +1096,123 @@ clarify = false
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }
+    }
+
+    /// [RINA-TS §5.3, §5.10]: a bulk SED needs a `children` path its schema declares;
+    /// a `children` path only on a bulk SED; `without_bulk` only with `bulk`.
+    #[test]
+    fn bulk_parameters_are_checked_against_the_catalogue_and_the_schemas() {
+        let d = fixture(GOOD);
+        write(
+            d.path(),
+            "seds.toml",
+            "[A001]\ntitle = \"a\"\n[A002]\ntitle = \"b\"\nchildren = \"Claims/Claim\"\n[X001]\ntitle = \"close\"\n",
+        );
+        let bad = GOOD
+            // A001 bulk without a `children` path
+            .replace(
+                "[documents.A001]\nstarter = true\n",
+                "[documents.A001]\nstarter = true\nbulk = true\n",
+            )
+            // A002 has a `children` path (not declared by its schema) but is not bulk,
+            // and may go without sub-documents without being bulk
+            .replace(
+                "[documents.A002]\ncancel = false",
+                "[documents.A002]\nwithout_bulk = true\ncancel = false",
+            );
+        write(d.path(), "T_BUC_01.toml", &bad);
+        let all = problems_in(d.path()).join("\n");
+        for want in [
+            "A001 is a bulk document (`bulk = true`) but seds.toml gives it no `children` path",
+            "`children = \"Claims/Claim\"` but no BUC declares A002 `bulk = true`",
+            "declares no element Claims",
+            "A002 has `without_bulk = true` (canBeSentWithoutBulk) but is not `bulk`",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        // Fixed, the same catalogue has no bulk problem left.
+        write(
+            d.path(),
+            "seds.toml",
+            "[A001]\ntitle = \"a\"\nchildren = \"Claims/Claim\"\n[A002]\ntitle = \"b\"\n[X001]\ntitle = \"close\"\n",
+        );
+        write(
+            d.path(),
+            "schemas/4.2/A001.xsd",
+            "<xs:element name=\"Claims\"/><xs:element name=\"Claim\"/>",
+        );
+        write(
+            d.path(),
+            "T_BUC_01.toml",
+            &bad.replace("without_bulk = true\n", ""),
+        );
+        let (cat, mut p) = Catalogue::load_unchecked(d.path()).unwrap();
+        p.extend(cat.check(
+            &d.path().join("schemas"),
+            &[SedVersion::parse("4.2").unwrap()],
+        ));
+        assert!(
+            !p.iter()
+                .any(|p| p.to_string().contains("bulk") || p.to_string().contains("children")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn on_overdue_defaults_to_offer_and_remind_needs_x009() {
+        // The default: a reply deadline offers a reminder.
+        let with_deadline = GOOD.replace(
+            "by = \"CaseOwner\"\nto = \"wait\"",
+            "by = \"CaseOwner\"\nto = \"wait\"\nreply_within_days = 30",
+        );
+        assert_eq!(problems_of(&with_deadline), Vec::<String>::new());
+        let d = fixture(&with_deadline);
+        let (cat, _) = Catalogue::load_unchecked(d.path()).unwrap();
+        let def = cat.get(&BucType::parse("T_BUC_01").unwrap()).unwrap();
+        let a001 = def
+            .transitions
+            .iter()
+            .find(|t| t.sed.as_str() == "A001")
+            .unwrap();
+        assert_eq!(a001.on_overdue, OnOverdue::Offer);
+        // `remind` in a BUC without X009, and `on_overdue` without a deadline.
+        let remind = with_deadline.replace(
+            "reply_within_days = 30",
+            "reply_within_days = 30\non_overdue = \"remind\"",
+        );
+        let all = problems_of(&remind).join("\n");
+        assert!(
+            all.contains("A001 has `on_overdue = \"remind\"` but the BUC does not carry X009"),
+            "{all}"
+        );
+        let orphan = GOOD.replace(
+            "by = \"CaseOwner\"\nto = \"wait\"",
+            "by = \"CaseOwner\"\nto = \"wait\"\non_overdue = \"none\"",
+        );
+        let all = problems_of(&orphan).join("\n");
+        assert!(
+            all.contains("transition A001: on_overdue needs reply_within_days"),
+            "{all}"
+        );
+        let bad = with_deadline.replace(
+            "reply_within_days = 30",
+            "reply_within_days = 30\non_overdue = \"shout\"",
+        );
+        let d = fixture(&bad);
+        assert!(
+            Catalogue::load_unchecked(d.path()).is_err(),
+            "unknown value"
+        );
+        // A deadline on the reply itself: nothing answers A002.
+        let unanswered = GOOD.replace(
+            "answers = [\"A001\"]\nto = \"done\"",
+            "answers = [\"A001\"]\nto = \"done\"\nreply_within_days = 5",
+        );
+        let all = problems_of(&unanswered).join("\n");
+        assert!(
+            all.contains("A002 has reply_within_days but no SED of T_BUC_01 answers it"),
+            "{all}"
+        );
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct SedEvent {
     /// The institution a participant SED (X005, X006, X007) names, read from the
     /// SED at its definition's `subject` path before `step`.
     pub subject: Option<InstitutionId>,
+    /// How many sub-documents a bulk (master) document carries: the elements at
+    /// its catalogue `children` path, counted before `step` (None: not a bulk
+    /// type, or not counted).
+    pub children: Option<u32>,
 }
 
 /// What the case becomes when the event is applied.
@@ -118,6 +122,7 @@ pub fn step(
             event.sender_role
         )));
     }
+    bulk_content(def, event)?;
     match (event.action, case) {
         (CaseAction::Start, Some(case)) => start_conversation(def, case, event),
         (CaseAction::Start, None) => start(def, event),
@@ -125,6 +130,21 @@ pub fn step(
         (CaseAction::New, Some(case)) => new_document(def, case, event),
         (CaseAction::Update, Some(case)) => update(def, case, event),
     }
+}
+
+/// A bulk (master) document goes with at least one sub-document, unless its type
+/// may be sent without ([RINA-TS §5.3, §5.10]).
+fn bulk_content(def: &BucDef, event: &SedEvent) -> Result<(), StepError> {
+    let Some(p) = def.params(&event.sed) else {
+        return Ok(());
+    };
+    if p.bulk && !p.without_bulk && event.children == Some(0) {
+        return Err(violation(format!(
+            "{} is a bulk document and carries no sub-document [RINA-TS §5.3, §5.10]",
+            event.sed
+        )));
+    }
+    Ok(())
 }
 
 fn start(def: &BucDef, event: &SedEvent) -> Result<Decision, StepError> {
@@ -572,7 +592,7 @@ fn target(t: &Target, current: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buc::definition::{Party, StateDef, Transition};
+    use crate::buc::definition::{DocParams, Party, StateDef, Transition};
     use crate::ids::BucType;
     use std::collections::BTreeMap;
 
@@ -600,6 +620,7 @@ mod tests {
             answers: answers.iter().map(|a| sed(a)).collect(),
             origin: None,
             reply_within_days: None,
+            on_overdue: Default::default(),
             effect: None,
             subject: None,
         };
@@ -677,6 +698,7 @@ mod tests {
             },
             related: related.map(|r| DocumentId::parse(&format!("{r:0>32}")).unwrap()),
             subject: None,
+            children: None,
         }
     }
 
@@ -702,6 +724,37 @@ mod tests {
                 related: e.related.clone(),
             });
         }
+    }
+
+    /// [RINA-TS §5.3, §5.10]: a bulk document goes with at least one sub-document,
+    /// unless its type may be sent without; other documents are not counted.
+    #[test]
+    fn a_bulk_document_needs_a_sub_document_unless_it_may_go_without() {
+        let mut def = la_buc_02();
+        let start = |children| {
+            let mut e = ev(CaseAction::Start, "A003", "1", true, None);
+            e.children = children;
+            e
+        };
+        // Not bulk: the count does not matter.
+        assert!(step(&def, None, &start(Some(0))).is_ok());
+        def.documents.insert(
+            sed("A003"),
+            DocParams {
+                starter: true,
+                bulk: true,
+                ..DocParams::default()
+            },
+        );
+        let refused = step(&def, None, &start(Some(0)));
+        assert!(
+            matches!(&refused, Err(StepError::ProtocolViolation(m)) if m.contains("sub-document")),
+            "{refused:?}"
+        );
+        assert!(step(&def, None, &start(Some(1))).is_ok());
+        assert!(step(&def, None, &start(Some(40))).is_ok());
+        def.documents.get_mut(&sed("A003")).unwrap().without_bulk = true;
+        assert!(step(&def, None, &start(Some(0))).is_ok());
     }
 
     #[test]

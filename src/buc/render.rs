@@ -163,6 +163,7 @@ fn params_words(p: &DocParams) -> String {
         (p.clarify, "clarify"),
         (p.attachments, "attachments"),
         (p.bulk, "bulk"),
+        (p.without_bulk, "without bulk"),
     ] {
         if on {
             w.push(word);
@@ -198,8 +199,9 @@ pub fn catalogue_markdown(cat: &Catalogue) -> String {
          document parameters (§5): starter (isStarter), cancel (hasCancel: its sender may \
          invalidate it with X008), versions (hasMultipleVersions), reject (hasReject: X011), \
          clarify (hasClarify: X012/X013), attachments (allowsAttachments), bulk (isBulk: a \
-         master document; the switch carries it as one SED, without child documents) and where \
-         a reply goes (to the sender of what it answers, or to all). A type a BUC file does not \
+         master document, sent with at least one sub-document, its individual part, which \
+         travels inside it), without bulk (canBeSentWithoutBulk: a master that may go with none) \
+         and where a reply goes (to the sender of what it answers, or to all). A type a BUC file does not \
          set has the defaults: {}; replies to the sender only. The administrative SEDs' rights \
          are the engine's (§6.2.2, `src/buc/machine.rs`).\n",
         params_words(&d)

@@ -118,6 +118,7 @@ pub fn run(data: &[u8]) {
             receiver_role: role(e[2] & 2 == 2),
             related,
             subject: None,
+            children: (e[2] & 4 == 4).then_some(u32::from(e[2] >> 3)),
         };
         let Ok(d) = step(def, case.as_ref(), &event) else {
             continue;

@@ -104,6 +104,61 @@ pub struct BenchOptions {
     pub hostile_share: f64,
     /// Items per request in the batch-channel run (0: no such run).
     pub batch_chunk: u64,
+    /// Only the case list: preload `cases`, measure each filter (`search.rs`).
+    pub search: bool,
+}
+
+/// `--search`: preload the store, then the case list's filters at that size.
+async fn search_run(opts: &BenchOptions) -> Result<(), String> {
+    let root = crate::harness::demo::project_root();
+    let dir = tempfile::Builder::new()
+        .prefix("eessi-bench-")
+        .tempdir()
+        .map_err(|e| format!("making a temporary directory: {e}"))?;
+    let pg = match opts.postgres.clone() {
+        Some(admin) => Some(
+            tokio::task::spawn_blocking(move || PgDb::create(&admin))
+                .await
+                .map_err(|e| e.to_string())??,
+        ),
+        None => None,
+    };
+    let url = match &pg {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("be.db").display()),
+    };
+    println!(
+        "eessi-harness bench --search: {} preloaded case(s), store {}",
+        opts.cases,
+        if pg.is_some() { "PostgreSQL" } else { "SQLite" }
+    );
+    let took = super::preload::preload_with(&root, dir.path(), &url, opts.cases, true).await?;
+    println!("preloaded in {:.1} s", took.as_secs_f64());
+    let measured = tokio::task::spawn_blocking(move || {
+        let store = crate::store::open(&url).map_err(|e| e.to_string())?;
+        super::search::measure(store.as_ref())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let json: Vec<serde_json::Value> = measured
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "filter": m.filter, "page": m.page, "rows": m.rows,
+                "p50_ms": round3(m.p50_ms), "p99_ms": round3(m.p99_ms),
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "preload_cases": opts.cases,
+            "preload_s": round3(took.as_secs_f64()),
+            "store": if pg.is_some() { "postgres" } else { "sqlite" },
+            "search": json,
+        })
+    );
+    Ok(())
 }
 
 /// A fresh PostgreSQL database, dropped (forcing connections out) on drop.
@@ -348,6 +403,9 @@ fn rss_sampler(
 }
 
 pub async fn run(opts: BenchOptions) -> Result<(), String> {
+    if opts.search {
+        return search_run(&opts).await;
+    }
     let root = crate::harness::demo::project_root();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -17,6 +17,8 @@ pub mod node;
 pub mod peer;
 #[cfg(feature = "harness")]
 pub mod preload;
+#[cfg(feature = "harness")]
+pub mod search;
 
 use std::path::PathBuf;
 

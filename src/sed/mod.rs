@@ -2,7 +2,9 @@
 //! and error signals (`signal`) and XSD validation (`validate`). Only this module
 //! and `signing` touch XML parsing and rendering.
 
+pub mod admin;
 pub mod envelope;
+pub mod person;
 pub mod signal;
 pub mod validate;
 pub mod xml;

@@ -76,10 +76,21 @@ pub struct UnknownName {
 macro_rules! stored_enum {
     ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name {
             $($(#[$vm])* #[serde(rename = $text)] $variant),+
         }
+        // Written out, not derived: `ToSchema`'s derive does not see a `rename`
+        // whose value a macro substituted, and would name the variants instead.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             pub fn as_str(self) -> &'static str {
@@ -160,6 +171,64 @@ stored_enum!(
         Delivered = "delivered",
     }
 );
+
+stored_enum!(
+    /// What a durable timer does when it is due (`switch::timers`).
+    TimerKind, "timer kind" {
+        /// Send an X009 reminding the receiver of our overdue request.
+        Remind = "remind",
+        /// Mark the case as having a reminder to offer; nothing is sent.
+        Offer = "offer",
+        /// Close the case for every participant (X001 from the case owner).
+        Close = "close",
+        /// Close the case for our side only (no SED).
+        CloseLocal = "close_local",
+    }
+);
+
+stored_enum!(
+    /// Where a durable timer stands: `pending` until due, `firing` while an
+    /// instance acts on it (under a lease), then `fired` or `failed` (with the
+    /// outcome), or `cancelled` when its deadline went away.
+    TimerStatus, "timer status" {
+        Pending = "pending",
+        Firing = "firing",
+        Fired = "fired",
+        Cancelled = "cancelled",
+        Failed = "failed",
+    }
+);
+
+/// One durable timer of a case: what it does, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timer {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub what: TimerKind,
+    /// The awaited document's id (`remind`, `offer`); empty for a closure.
+    pub subject: String,
+    /// When it is due (ms since the epoch).
+    pub due_ms: i64,
+    pub status: TimerStatus,
+    /// What firing it did (the X009's message id, "offered", ...) or why it failed.
+    pub outcome: Option<String>,
+    /// While `firing`: another instance may claim it again after this.
+    pub lease_until_ms: i64,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A filter for listing timers (operators).
+#[derive(Debug, Clone, Default)]
+pub struct TimerFilter {
+    pub status: Option<TimerStatus>,
+    /// Only timers due before this (ms since the epoch).
+    pub due_before_ms: Option<i64>,
+    pub limit: u32,
+}
 
 /// A received SED kept for an operator because no routing rule placed it (or a
 /// rule said so). Its body is the document version's envelope, stored once.
@@ -433,12 +502,145 @@ pub struct CaseDetail {
     pub messages: Vec<OutboxMessage>,
 }
 
-/// A filter for listing cases.
+/// A filter for listing cases: every field given narrows the list (all must
+/// hold). Each is answered through an index (V12; `store::tests` checks the plans
+/// of both backends), so that a page costs about the same at a million cases.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
+    /// Cases this institution takes part in (the caller's scope).
     pub institution: Option<InstitutionId>,
     pub status: Option<CaseStatus>,
     pub limit: u32,
+    /// A person the case's SEDs name: a prefix of the family name or forename
+    /// (or "family forename"), already `sed::person::normalise_name`d.
+    pub person_name: Option<String>,
+    /// The person's birth date, `YYYY-MM-DD`.
+    pub birth_date: Option<String>,
+    /// A PIN (SSIN or foreign), already `sed::person::normalise_pin`ed.
+    pub pin: Option<String>,
+    pub buc: Option<BucType>,
+    /// The BUC's sector: its name before the first `_` (LA, P, S, UB, FB, H, AW, R, M).
+    pub sector: Option<String>,
+    /// The case's own state (as the BUC definition names it).
+    pub state: Option<String>,
+    /// Cases with a participant of this country.
+    pub counterpart_country: Option<crate::ids::Country>,
+    /// Cases this institution takes part in (besides the scope).
+    pub counterpart_institution: Option<InstitutionId>,
+    /// Some(now, RFC 3339): cases awaiting a reply that was due by then.
+    pub overdue_at: Option<String>,
+    /// Cases with an outbox message in `failed`.
+    pub has_failed: bool,
+    /// Cases with a parked message.
+    pub has_parked: bool,
+    /// RFC 3339 bounds as the store writes times: `from` inclusive, `to` exclusive.
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    pub updated_from: Option<String>,
+    pub updated_to: Option<String>,
+    pub sort: CaseSort,
+    /// Start after this case (the previous page's last), in `sort` order.
+    pub after: Option<CaseCursor>,
+}
+
+stored_enum!(
+    /// The order of a case list.
+    CaseSort, "case sort" {
+        /// Last changed first (the default).
+        Updated = "updated",
+        /// Newest first.
+        Created = "created",
+        /// By case id, ascending (UUIDv7: roughly creation order, oldest first).
+        Id = "id",
+    }
+);
+
+// `stored_enum!` makes the enum with the derives every stored enum shares.
+#[allow(clippy::derivable_impls)]
+impl Default for CaseSort {
+    fn default() -> Self {
+        CaseSort::Updated
+    }
+}
+
+/// Where a page of cases ends: the sort key of its last case (`updated_at`,
+/// `created_at`, or the id itself) and that case's id, which breaks ties. A page
+/// after it starts strictly after that key, so inserts and updates meanwhile
+/// neither repeat nor skip a case that did not move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseCursor {
+    pub sort: CaseSort,
+    pub key: String,
+    pub case_id: CaseId,
+}
+
+impl CaseCursor {
+    /// The cursor after `c` in `sort` order.
+    pub fn after(c: &CaseRecord, sort: CaseSort) -> CaseCursor {
+        let key = match sort {
+            CaseSort::Updated => c.updated_at.clone(),
+            CaseSort::Created => c.created_at.clone(),
+            CaseSort::Id => c.case_id.to_string(),
+        };
+        CaseCursor {
+            sort,
+            key,
+            case_id: c.case_id.clone(),
+        }
+    }
+
+    /// Opaque text for a client: URL-safe base64 of `sort`, key and id.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let raw = format!("{}\n{}\n{}", self.sort, self.key, self.case_id);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The inverse of `encode`; anything else is refused with a reason.
+    pub fn decode(text: &str) -> std::result::Result<CaseCursor, String> {
+        use base64::Engine;
+        const BAD: &str = "not a cursor this server gave";
+        if text.len() > 512 {
+            return Err(BAD.into());
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| BAD.to_owned())?;
+        let raw = String::from_utf8(raw).map_err(|_| BAD.to_owned())?;
+        let mut parts = raw.split('\n');
+        let (Some(sort), Some(key), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(BAD.into());
+        };
+        let sort: CaseSort = sort.parse().map_err(|_| BAD.to_owned())?;
+        let case_id = CaseId::parse(id).map_err(|_| BAD.to_owned())?;
+        let key_ok = match sort {
+            CaseSort::Id => key == case_id.as_str(),
+            _ => chrono::DateTime::parse_from_rfc3339(key).is_ok(),
+        };
+        if !key_ok {
+            return Err(BAD.into());
+        }
+        Ok(CaseCursor {
+            sort,
+            key: key.to_owned(),
+            case_id,
+        })
+    }
+}
+
+/// One person a case's SEDs name, as the person index keeps it (normalised by
+/// `sed::person`; `''` for what the SED does not give). Personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonKey {
+    pub family: String,
+    pub forename: String,
+    /// `YYYY-MM-DD`, or `''`.
+    pub birth_date: String,
+    /// The PIN's country, or `''` with no PIN.
+    pub pin_country: String,
+    pub pin: String,
 }
 
 /// One transaction. Dropping it without `commit` rolls back.
@@ -555,6 +757,30 @@ pub trait Tx {
     /// Mark a waiting entry delivered to `to` by `by` (compare-and-set from
     /// `waiting`): false when it is not waiting (already assigned, or unknown).
     fn triage_settle(&mut self, id: i64, to: &str, by: &str) -> Result<bool>;
+    /// Every timer of a case, in creation order.
+    fn timers_of(&mut self, case_id: &CaseId) -> Result<Vec<Timer>>;
+    /// A new `pending` timer; false when one with the same case, what, subject and
+    /// due time exists (whatever its status: a timer fires at most once).
+    fn timer_put(
+        &mut self,
+        case_id: &CaseId,
+        what: TimerKind,
+        subject: &str,
+        due_ms: i64,
+    ) -> Result<bool>;
+    /// Compare-and-set: move timer `id` from one of `from` to `to`, with its
+    /// outcome (None keeps it); false when it was elsewhere.
+    fn timer_transition(
+        &mut self,
+        id: i64,
+        from: &[TimerStatus],
+        to: TimerStatus,
+        outcome: Option<&str>,
+    ) -> Result<bool>;
+    /// Index the persons a SED of this case names (each once per case).
+    fn case_persons_add(&mut self, case_id: &CaseId, persons: &[PersonKey]) -> Result<()>;
+    /// Record the earliest due date of a reply the case awaits (None: none).
+    fn case_set_reply_due(&mut self, case_id: &CaseId, due: Option<&str>) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -630,6 +856,15 @@ pub trait Store: Send + Sync {
     /// The newest audit entries, optionally of one institution.
     fn audit_list(&self, institution: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>>;
     /// A cheap round trip, for health.
+    /// Claim up to `limit` timers due at `now_ms` (`pending` and due, or `firing`
+    /// with an ended lease): each moves to `firing` with a lease until `now_ms +
+    /// lease_ms` in one compare-and-set (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+    /// instances claiming at once take different rows), and is returned as claimed.
+    fn timer_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Timer>>;
+    /// Timers by status and due time, soonest first.
+    fn timers(&self, filter: &TimerFilter) -> Result<Vec<Timer>>;
+    /// Every timer of a case, in creation order.
+    fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>>;
     fn ping(&self) -> Result<()>;
     /// One bounded step of retention (`retention.rs`), each table in a short
     /// transaction of its own, at most `p.limit` rows each: empty the bodies of

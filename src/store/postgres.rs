@@ -445,6 +445,15 @@ impl sql::Conn for PgConn {
         self.run(sql, params, |c, st, p| c.execute(st, p))
     }
 
+    fn query_text(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>> {
+        let text = sql::render(sql, Dialect::Postgres);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let r = self.client.query(text.as_str(), &params).map_err(db);
+        self.failed |= r.is_err();
+        r?.iter().map(to_row).collect()
+    }
+
     fn begin(&mut self, mode: Begin) -> Result<()> {
         self.begin_with(match mode {
             // READ COMMITTED (stated, in case the server's default differs) plus the

@@ -16,6 +16,7 @@
 //! | `{json:col}` | `col` | `CAST(col AS JSONB)`, for `->>` |
 //! | `{in_text:?N}` / `{in_int:?N}` | `IN (SELECT value FROM json_each(?N))` | the same over `json_array_elements_text` |
 //! | `{empty_blob}` | `x''` | `''::bytea` |
+//! | `{noindex:col}` | `+col`: no index drives from this term (the sort's index does) | `col` (PostgreSQL plans with its statistics) |
 //!
 //! `{seq}` orders rows by insertion among the rows present (participants,
 //! conversations, documents, parked messages): PostgreSQL's identity `seq`, and
@@ -225,6 +226,12 @@ pub trait Conn {
     /// Best effort; a connection whose rollback failed is not reused.
     fn rollback(&mut self);
 
+    /// A statement built at run time (the case list's filters), rendered on each
+    /// call: SQLite keeps it in its bounded statement cache, PostgreSQL plans it
+    /// with the values given (an unnamed statement), so a selective filter gets
+    /// its index.
+    fn query_text(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>>;
+
     fn query_opt(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
@@ -284,6 +291,8 @@ pub fn render(sql: &str, dialect: Dialect) -> String {
                 ("bytewise", false) => {}
                 ("seq", true) => out.push_str("seq"),
                 ("seq", false) => out.push_str("rowid"),
+                ("noindex", true) => out.push_str(arg),
+                ("noindex", false) => out.push_str(&format!("+{arg}")),
                 ("json", true) => out.push_str(&format!("CAST({arg} AS JSONB)")),
                 ("json", false) => out.push_str(arg),
                 ("in_text", true) => out.push_str(&format!(
@@ -349,6 +358,12 @@ impl Drop for Marked {
 macro_rules! case_cols {
     () => {
         "case_id, buc, sed_version, state, status, created_at, updated_at, previous_state"
+    };
+}
+/// `case_cols!()` of the alias `c`.
+macro_rules! case_cols_c {
+    () => {
+        "c.case_id, c.buc, c.sed_version, c.state, c.status, c.created_at, c.updated_at, c.previous_state"
     };
 }
 macro_rules! doc_cols {
@@ -433,6 +448,14 @@ macro_rules! outbox_by_message_id {
 pub(crate) const UNSETTLED_COUNTS: &str = "SELECT kind, status, COUNT(*) FROM outbox \
      WHERE status IN ('queued', 'retrying', 'failed') GROUP BY kind, status";
 /// The statuses a relay claims from.
+/// A timer that may be claimed at `?1` (ms): pending and due, or firing with its
+/// lease ended (the instance that claimed it crashed or gave up).
+macro_rules! timer_due {
+    () => {
+        "((status = 'pending' AND due_ms <= ?1) OR (status = 'firing' AND lease_until_ms <= ?1))"
+    };
+}
+
 macro_rules! claimable {
     () => {
         "('queued', 'retrying', 'sent')"
@@ -743,7 +766,7 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
             concat!(
                 "INSERT INTO cases (",
                 case_cols!(),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
+                ", sector) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"
             ),
             params![
                 c.case_id.as_str(),
@@ -754,6 +777,7 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
                 &c.created_at,
                 &c.updated_at,
                 &c.previous_state,
+                sector_of(c.buc.as_str()),
             ],
         )?;
         Ok(())
@@ -769,7 +793,9 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
     ) -> Result<()> {
         let n = self.conn.execute(
             "UPDATE cases SET state = ?2, status = ?3, updated_at = ?4, \
-             previous_state = COALESCE(?5, previous_state) WHERE case_id = ?1 AND state = ?6",
+             previous_state = COALESCE(?5, previous_state), \
+             reply_due = CASE WHEN ?3 = 'closed' THEN NULL ELSE reply_due END \
+             WHERE case_id = ?1 AND state = ?6",
             params![
                 case_id.as_str(),
                 state,
@@ -799,9 +825,14 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
 
     fn participant_add(&mut self, case_id: &CaseId, p: &Participant) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO participants (case_id, institution, role) VALUES (?1,?2,?3) \
+            "INSERT INTO participants (case_id, institution, role, country) VALUES (?1,?2,?3,?4) \
              ON CONFLICT (case_id, institution) DO NOTHING",
-            params![case_id.as_str(), p.institution.as_str(), p.role.as_str()],
+            params![
+                case_id.as_str(),
+                p.institution.as_str(),
+                p.role.as_str(),
+                p.institution.country().as_str()
+            ],
         )?;
         Ok(())
     }
@@ -1210,9 +1241,285 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         Ok(n == 1)
     }
 
+    fn timers_of(&mut self, case_id: &CaseId) -> Result<Vec<Timer>> {
+        timers_of_case(&mut *self.conn, case_id)
+    }
+
+    fn timer_put(
+        &mut self,
+        case_id: &CaseId,
+        what: TimerKind,
+        subject: &str,
+        due_ms: i64,
+    ) -> Result<bool> {
+        let now = now_rfc3339();
+        let inserted = self.conn.query(
+            "INSERT INTO timers (case_id, what, subject, due_ms, status, created_at, updated_at) \
+             VALUES (?1,?2,?3,?4,'pending',?5,?5) \
+             ON CONFLICT (case_id, what, subject, due_ms) DO NOTHING RETURNING id",
+            params![case_id.as_str(), what.as_str(), subject, due_ms, &now],
+        )?;
+        Ok(!inserted.is_empty())
+    }
+
+    fn timer_transition(
+        &mut self,
+        id: i64,
+        from: &[TimerStatus],
+        to: TimerStatus,
+        outcome: Option<&str>,
+    ) -> Result<bool> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let n = self.conn.execute(
+            "UPDATE timers SET status = ?3, outcome = COALESCE(CAST(?4 AS TEXT), outcome), \
+             updated_at = ?5 WHERE id = ?1 AND status {in_text:?2}",
+            params![id, &json_list(&from)?, to.as_str(), outcome, &now_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn case_persons_add(&mut self, case_id: &CaseId, persons: &[PersonKey]) -> Result<()> {
+        for p in persons {
+            self.conn.execute(
+                "INSERT INTO case_persons (case_id, family, forename, birth_date, pin_country, pin) \
+                 VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
+                params![
+                    case_id.as_str(),
+                    &p.family,
+                    &p.forename,
+                    &p.birth_date,
+                    &p.pin_country,
+                    &p.pin
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn case_set_reply_due(&mut self, case_id: &CaseId, due: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE cases SET reply_due = ?2 WHERE case_id = ?1",
+            params![case_id.as_str(), due],
+        )?;
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.finish()
     }
+}
+
+/// A BUC's sector: its name before the first `_` (`LA_BUC_02` → `LA`).
+pub fn sector_of(buc: &str) -> &str {
+    buc.split_once('_').map_or("", |(s, _)| s)
+}
+
+/// A statement's parameter, owned: the case list builds its statement and
+/// parameters together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    Text(String),
+    I64(i64),
+}
+
+impl Param {
+    pub(crate) fn value(&self) -> Value<'_> {
+        match self {
+            Param::Text(t) => Value::Text(t),
+            Param::I64(v) => Value::I64(*v),
+        }
+    }
+}
+
+/// The exclusive upper bound of the strings that start with `prefix`, bytewise:
+/// the prefix with U+10FFFF appended (no name or PIN holds that character).
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// Beyond this many matching case ids, a set filter (a person, overdue) is
+/// probed while the sort's index is walked instead of read first.
+pub(crate) const BROAD: i64 = 2_000;
+
+/// How the case list reads a set of case ids (a person's, the overdue ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Broad {
+    /// The person filter matches more than `BROAD` cases.
+    pub person: bool,
+    /// More than `BROAD` cases are overdue.
+    pub overdue: bool,
+}
+
+fn bind(ps: &mut Vec<Param>, p: Param) -> String {
+    ps.push(p);
+    format!("?{}", ps.len())
+}
+
+/// The person filter's condition on `case_persons cp`, if any.
+fn person_condition(f: &CaseFilter, ps: &mut Vec<Param>) -> Option<String> {
+    let text = |s: &str| Param::Text(s.to_owned());
+    let mut person: Vec<String> = Vec::new();
+    if let Some(name) = f.person_name.as_deref().filter(|n| !n.is_empty()) {
+        let lo = bind(ps, text(name));
+        let hi = bind(ps, Param::Text(prefix_end(name)));
+        let mut alternatives = vec![
+            format!("(cp.family >= {lo} AND cp.family < {hi})"),
+            format!("(cp.forename >= {lo} AND cp.forename < {hi})"),
+        ];
+        // "family forename": the family name whole, the forename a prefix.
+        if let Some((family, forename)) = name.split_once(' ') {
+            let fam = bind(ps, text(family));
+            let flo = bind(ps, text(forename));
+            let fhi = bind(ps, Param::Text(prefix_end(forename)));
+            alternatives.push(format!(
+                "(cp.family = {fam} AND cp.forename >= {flo} AND cp.forename < {fhi})"
+            ));
+        }
+        person.push(format!("({})", alternatives.join(" OR ")));
+    }
+    if let Some(d) = &f.birth_date {
+        let n = bind(ps, text(d));
+        person.push(format!("cp.birth_date = {n}"));
+    }
+    if let Some(pin) = &f.pin {
+        let n = bind(ps, text(pin));
+        person.push(format!("cp.pin = {n}"));
+    }
+    (!person.is_empty()).then(|| person.join(" AND "))
+}
+
+/// Bounded counts (at most `BROAD` + 1 index entries each) of the set filters
+/// of `f`: which of them match many cases.
+pub(crate) fn broad_counts(f: &CaseFilter) -> Vec<(&'static str, String, Vec<Param>)> {
+    let mut out = Vec::new();
+    let mut ps = Vec::new();
+    if let Some(cond) = person_condition(f, &mut ps) {
+        let n = bind(&mut ps, Param::I64(BROAD + 1));
+        out.push((
+            "person",
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM case_persons cp WHERE {cond} LIMIT {n}) x"
+            ),
+            ps,
+        ));
+    }
+    if let Some(now) = &f.overdue_at {
+        let mut ps = Vec::new();
+        let at = bind(&mut ps, Param::Text(now.clone()));
+        let n = bind(&mut ps, Param::I64(BROAD + 1));
+        out.push((
+            "overdue",
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM cases o WHERE o.reply_due <= {at} LIMIT {n}) x"
+            ),
+            ps,
+        ));
+    }
+    out
+}
+
+/// The case list's statement for `f` with its parameters, `limit` rows: only the
+/// filters given appear, each as a condition an index answers (V12), so that
+/// both planners see the shape of this query and not a generic one. A set
+/// filter (a person, overdue) that matches few cases is read first and its
+/// cases sorted; one that matches many (`broad`) is probed while the sort's
+/// index is walked (on SQLite, whose planner cannot know; PostgreSQL chooses
+/// from its statistics either way).
+pub(crate) fn case_list_query(f: &CaseFilter, limit: i64, broad: Broad) -> (String, Vec<Param>) {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        case_cols_c!(),
+        " FROM cases c WHERE 1 = 1"
+    ));
+    let mut ps: Vec<Param> = Vec::new();
+    let text = |s: &str| Param::Text(s.to_owned());
+    let probe = |many: bool| {
+        if many {
+            "{noindex:c.case_id}"
+        } else {
+            "c.case_id"
+        }
+    };
+    for (col, v) in [
+        ("c.status", f.status.map(|s| s.as_str().to_owned())),
+        ("c.buc", f.buc.as_ref().map(|b| b.to_string())),
+        ("c.sector", f.sector.clone()),
+        ("c.state", f.state.clone()),
+    ] {
+        if let Some(v) = v {
+            let n = bind(&mut ps, Param::Text(v));
+            sql.push_str(&format!(" AND {col} = {n}"));
+        }
+    }
+    if let Some(now) = &f.overdue_at {
+        let n = bind(&mut ps, text(now));
+        // The overdue case ids come from their covering index (reply_due, case_id).
+        sql.push_str(&format!(
+            " AND {} IN (SELECT o.case_id FROM cases o WHERE o.reply_due <= {n})",
+            probe(broad.overdue)
+        ));
+    }
+    for (col, op, v) in [
+        ("c.created_at", ">=", &f.created_from),
+        ("c.created_at", "<", &f.created_to),
+        ("c.updated_at", ">=", &f.updated_from),
+        ("c.updated_at", "<", &f.updated_to),
+    ] {
+        if let Some(v) = v {
+            let n = bind(&mut ps, text(v));
+            sql.push_str(&format!(" AND {col} {op} {n}"));
+        }
+    }
+    // Participation: probed per case through the participants' key (case_id,
+    // institution), in the order the sort index gives.
+    for who in [&f.institution, &f.counterpart_institution]
+        .into_iter()
+        .flatten()
+    {
+        let n = bind(&mut ps, text(who.as_str()));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM participants p WHERE p.case_id = c.case_id AND p.institution = {n})"
+        ));
+    }
+    if let Some(country) = &f.counterpart_country {
+        let n = bind(&mut ps, text(country.as_str()));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM participants p WHERE p.case_id = c.case_id AND p.country = {n})"
+        ));
+    }
+    // Rare by nature (what needs attention): the few case ids first, then their rows.
+    if f.has_failed {
+        sql.push_str(
+            " AND c.case_id IN (SELECT o.case_id FROM outbox o WHERE o.status = 'failed')",
+        );
+    }
+    if f.has_parked {
+        sql.push_str(" AND c.case_id IN (SELECT k.case_id FROM parked k)");
+    }
+    if let Some(cond) = person_condition(f, &mut ps) {
+        sql.push_str(&format!(
+            " AND {} IN (SELECT cp.case_id FROM case_persons cp WHERE {cond})",
+            probe(broad.person)
+        ));
+    }
+    let (key, order) = match f.sort {
+        CaseSort::Updated => ("c.updated_at", "c.updated_at DESC, c.case_id DESC"),
+        CaseSort::Created => ("c.created_at", "c.created_at DESC, c.case_id DESC"),
+        CaseSort::Id => ("c.case_id", "c.case_id"),
+    };
+    if let Some(after) = f.after.as_ref().filter(|a| a.sort == f.sort) {
+        if f.sort == CaseSort::Id {
+            let n = bind(&mut ps, text(after.case_id.as_str()));
+            sql.push_str(&format!(" AND c.case_id > {n}"));
+        } else {
+            let k = bind(&mut ps, text(&after.key));
+            let id = bind(&mut ps, text(after.case_id.as_str()));
+            sql.push_str(&format!(" AND ({key}, c.case_id) < ({k}, {id})"));
+        }
+    }
+    let n = bind(&mut ps, Param::I64(limit));
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {n}"));
+    (sql, ps)
 }
 
 fn national_destinations(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<InstitutionId>> {
@@ -1224,6 +1531,41 @@ fn national_destinations(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<In
     .into_iter()
     .map(|mut r| r.parse(0, InstitutionId::parse))
     .collect()
+}
+
+macro_rules! timer_cols {
+    () => {
+        "id, case_id, what, subject, due_ms, status, outcome, lease_until_ms, attempts, \
+         created_at, updated_at"
+    };
+}
+
+fn to_timer(mut r: Row) -> Result<Timer> {
+    Ok(Timer {
+        id: r.i64(0)?,
+        case_id: r.parse(1, CaseId::parse)?,
+        what: r.stored(2)?,
+        subject: r.text(3)?,
+        due_ms: r.i64(4)?,
+        status: r.stored(5)?,
+        outcome: r.opt_text(6)?,
+        lease_until_ms: r.i64(7)?,
+        attempts: r.u32(8)?,
+        created_at: r.text(9)?,
+        updated_at: r.text(10)?,
+    })
+}
+
+fn timers_of_case(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<Timer>> {
+    let rows = conn.query(
+        concat!(
+            "SELECT ",
+            timer_cols!(),
+            " FROM timers WHERE case_id = ?1 ORDER BY id"
+        ),
+        params![case_id.as_str()],
+    )?;
+    all(rows, to_timer)
 }
 
 macro_rules! triage_cols {
@@ -1416,22 +1758,26 @@ impl<B: Backend> Store for B {
         } else {
             list_limit(f.limit)
         };
-        let institution = f.institution.as_ref().map(|i| i.as_str());
         snapshot(self, |conn| {
-            let cases = all(
-                conn.query(
-                    concat!(
-                        "SELECT ",
-                        case_cols!(),
-                        " FROM cases c WHERE (CAST(?1 AS TEXT) IS NULL OR c.status = ?1) \
-                         AND (CAST(?2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM participants p \
-                         WHERE p.case_id = c.case_id AND p.institution = ?2)) \
-                         ORDER BY c.updated_at DESC, c.case_id LIMIT ?3"
-                    ),
-                    params![f.status.map(CaseStatus::as_str), institution, limit],
-                )?,
-                to_case,
-            )?;
+            let mut broad = Broad::default();
+            for (what, sql, ps) in broad_counts(f) {
+                let values: Vec<Value<'_>> = ps.iter().map(Param::value).collect();
+                let many = conn
+                    .query_text(&sql, &values)?
+                    .into_iter()
+                    .next()
+                    .map(|r| count(r, 0))
+                    .transpose()?
+                    .unwrap_or(0)
+                    > BROAD as u64;
+                match what {
+                    "person" => broad.person = many,
+                    _ => broad.overdue = many,
+                }
+            }
+            let (sql, ps) = case_list_query(f, limit, broad);
+            let values: Vec<Value<'_>> = ps.iter().map(Param::value).collect();
+            let cases = all(conn.query_text(&sql, &values)?, to_case)?;
             // The participants of every listed case in one query, not one per case.
             let ids: Vec<&str> = cases.iter().map(|c| c.case_id.as_str()).collect();
             let mut parts: HashMap<String, Vec<Participant>> = HashMap::new();
@@ -1701,6 +2047,70 @@ impl<B: Backend> Store for B {
 
     fn case_national_destinations(&self, case_id: &CaseId) -> Result<Vec<InstitutionId>> {
         national_destinations(&mut *self.reader()?, case_id)
+    }
+
+    fn timer_claim(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Timer>> {
+        // The ids first, locked (SKIP LOCKED on PostgreSQL: rows another instance
+        // is claiming are left to it); then the compare-and-set, guarded again by
+        // the status and the due time, so a row that moved meanwhile is not taken.
+        let mut tx = SqlTx::begin(self)?;
+        let ids = tx
+            .conn
+            .query(
+                concat!(
+                    "SELECT id FROM timers WHERE ",
+                    timer_due!(),
+                    " ORDER BY due_ms, id LIMIT ?2{lock: FOR UPDATE SKIP LOCKED}"
+                ),
+                params![now_ms, list_limit(limit)],
+            )?
+            .into_iter()
+            .map(|mut r| r.i64(0))
+            .collect::<Result<Vec<_>>>()?;
+        if ids.is_empty() {
+            tx.finish()?;
+            return Ok(Vec::new());
+        }
+        let rows = tx.conn.query(
+            concat!(
+                "UPDATE timers SET status = 'firing', lease_until_ms = ?3, \
+                 attempts = attempts + 1, updated_at = ?4 WHERE id {in_int:?2} AND ",
+                timer_due!(),
+                " RETURNING ",
+                timer_cols!()
+            ),
+            params![
+                now_ms,
+                &json_list(&ids)?,
+                now_ms.saturating_add(lease_ms),
+                &now_rfc3339()
+            ],
+        )?;
+        let mut claimed = all(rows, to_timer)?;
+        tx.finish()?;
+        claimed.sort_by_key(|t| (t.due_ms, t.id));
+        Ok(claimed)
+    }
+
+    fn timers(&self, f: &TimerFilter) -> Result<Vec<Timer>> {
+        let rows = self.reader()?.query(
+            concat!(
+                "SELECT ",
+                timer_cols!(),
+                " FROM timers WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) \
+                 AND (CAST(?2 AS BIGINT) IS NULL OR due_ms < ?2) ORDER BY due_ms, id LIMIT ?3"
+            ),
+            params![
+                f.status.map(|s| s.as_str()),
+                f.due_before_ms,
+                list_limit(f.limit)
+            ],
+        )?;
+        all(rows, to_timer)
+    }
+
+    fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>> {
+        timers_of_case(&mut *self.reader()?, case_id)
     }
 
     fn triage_waiting(&self) -> Result<u64> {

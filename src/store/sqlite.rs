@@ -124,21 +124,33 @@ impl SqliteConn {
     }
 }
 
+/// Every row of a prepared statement.
+fn rows_of(mut st: rusqlite::CachedStatement<'_>, params: &[Value<'_>]) -> Result<Vec<Row>> {
+    let columns = st.column_count();
+    let mut rows = st
+        .query(rusqlite::params_from_iter(params))
+        .map_err(classify)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(classify)? {
+        let cells = (0..columns)
+            .map(|i| cell(r.get_ref(i).map_err(classify)?))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Row(cells));
+    }
+    Ok(out)
+}
+
 impl sql::Conn for SqliteConn {
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>> {
-        let mut st = self.statement(sql)?;
-        let columns = st.column_count();
-        let mut rows = st
-            .query(rusqlite::params_from_iter(params))
-            .map_err(classify)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(classify)? {
-            let cells = (0..columns)
-                .map(|i| cell(r.get_ref(i).map_err(classify)?))
-                .collect::<Result<Vec<_>>>()?;
-            out.push(Row(cells));
-        }
-        Ok(out)
+        let st = self.statement(sql)?;
+        rows_of(st, params)
+    }
+
+    fn query_text(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>> {
+        // The statement cache is an LRU of `set_prepared_statement_cache_capacity`.
+        let text = sql::render(sql, Dialect::Sqlite);
+        let st = self.conn.prepare_cached(&text).map_err(classify)?;
+        rows_of(st, params)
     }
 
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64> {

@@ -27,6 +27,10 @@ pub struct SedToApply<'a> {
     pub envelope: &'a [u8],
     /// The text at the definition's `subject` path, when the SED has one.
     pub subject: Option<&'a str>,
+    /// A bulk document's sub-documents, counted at its catalogue `children` path.
+    pub children: Option<u32>,
+    /// The persons it names (`sed::person::persons`, read outside the transaction).
+    pub persons: &'a [crate::store::PersonKey],
     pub direction: Direction,
 }
 
@@ -142,7 +146,7 @@ pub fn view_of(
 
 /// The event `step` judges, from the envelope's header and the institution the SED
 /// names at its definition's `subject` path (participant SEDs).
-pub fn event_of(h: &Header, subject: Option<&InstitutionId>) -> SedEvent {
+pub fn event_of(h: &Header, subject: Option<&InstitutionId>, children: Option<u32>) -> SedEvent {
     SedEvent {
         action: h.action,
         sed: h.sed.clone(),
@@ -154,6 +158,7 @@ pub fn event_of(h: &Header, subject: Option<&InstitutionId>) -> SedEvent {
         receiver_role: h.receiver_role,
         related: h.related.clone(),
         subject: subject.cloned(),
+        children,
     }
 }
 
@@ -232,8 +237,12 @@ pub fn apply(
             })?),
             None => None,
         };
-    let decision =
-        step(def, view.as_ref(), &event_of(h, subject.as_ref())).map_err(Refused::Step)?;
+    let decision = step(
+        def,
+        view.as_ref(),
+        &event_of(h, subject.as_ref(), sed.children),
+    )
+    .map_err(Refused::Step)?;
     if subject.is_none()
         && decision
             .effect
@@ -246,6 +255,7 @@ pub fn apply(
     super::record::record(
         tx,
         &super::record::Transition {
+            def,
             header: h,
             decision: &decision,
             case: case.as_ref(),
@@ -254,8 +264,12 @@ pub fn apply(
             content_sha256: sed.content_sha256.to_owned(),
             envelope: sed.envelope.to_vec(),
             subject,
+            persons: sed.persons,
         },
     )?;
+    // The case list's overdue filter reads this column: kept with every document.
+    let due = reply_due(def, &decision.to_state, &tx.documents(&h.case_id)?);
+    tx.case_set_reply_due(&h.case_id, due.as_deref())?;
     let mut outbox_ids = Vec::with_capacity(outs.len());
     for out in outs {
         // A body stored as the document version's must be exactly that version's.
@@ -272,4 +286,39 @@ pub fn apply(
         decision,
         outbox_ids,
     })
+}
+
+/// The earliest due date (RFC 3339, as the store writes times) of a reply the
+/// case still awaits in `state`, from the BUC definition's reply deadlines: what
+/// `cases.reply_due` holds for the case list's overdue filter.
+pub fn reply_due(
+    def: &crate::buc::definition::BucDef,
+    state: &str,
+    documents: &[crate::store::DocumentRecord],
+) -> Option<String> {
+    use crate::buc::deadline::{Deadline, DocTiming, deadlines};
+    let docs: Vec<DocTiming> = documents
+        .iter()
+        .filter_map(|d| {
+            let at = chrono::DateTime::parse_from_rfc3339(&d.created_at)
+                .ok()?
+                .with_timezone(&chrono::Utc);
+            Some(DocTiming {
+                id: d.document_id.clone(),
+                sed: d.sed.clone(),
+                at,
+                related: d.related.clone(),
+                cancelled: d.status == crate::store::DocumentStatus::Cancelled,
+            })
+        })
+        .collect();
+    // The clock only decides `overdue`, which is not kept: any instant will do.
+    deadlines(def, state, &docs, chrono::DateTime::UNIX_EPOCH)
+        .into_iter()
+        .filter_map(|d| match d {
+            Deadline::Reply { due, .. } => Some(due),
+            Deadline::AutoClose { .. } => None,
+        })
+        .min()
+        .map(|due| due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }

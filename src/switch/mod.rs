@@ -21,6 +21,9 @@ mod rights_tests;
 pub mod supervise;
 #[cfg(test)]
 mod tests;
+pub mod timers;
+#[cfg(test)]
+mod timers_tests;
 pub mod triage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -157,6 +160,17 @@ impl Metrics {
     }
 }
 
+impl timers::TimerMetrics {
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("timers_fired", g(&self.fired)),
+            ("timers_failed", g(&self.failed)),
+            ("timers_retried", g(&self.retried)),
+        ]
+    }
+}
+
 /// Everything one access point needs, shared by its tasks.
 pub struct Switch {
     pub country: Country,
@@ -176,6 +190,11 @@ pub struct Switch {
     pub bounds: crate::config::Bounds,
     /// What the retention job prunes and when (configuration `[retention]`).
     pub retention: crate::config::Retention,
+    /// The durable timers' task (configuration `[timers]`).
+    pub timers: crate::config::Timers,
+    /// The time the timer task acts at (`timers::Clock`; tests set a fake one).
+    pub clock: timers::Clock,
+    pub timer_metrics: timers::TimerMetrics,
     pub adapters: crate::adapt::Adapters,
     /// Per served institution, per SED type: the adapter whose national format it
     /// receives that SED in (`[national_formats]`, checked at start-up).
@@ -305,6 +324,9 @@ impl Switch {
             retry: config.retry,
             bounds: config.bounds,
             retention: config.retention,
+            timers: config.timers,
+            clock: timers::system_clock(),
+            timer_metrics: timers::TimerMetrics::default(),
             adapters,
             national_formats: config.national_formats.clone(),
             routing,
@@ -369,6 +391,7 @@ impl Switch {
             stop_rx.clone(),
         ));
         let mut retention = tokio::spawn(retention::run(self.clone(), stop_rx.clone()));
+        let mut timer_task = tokio::spawn(timers::run(self.clone(), stop_rx.clone()));
         let mut relay = tokio::spawn(relay::run(self.clone(), relay_stop_rx));
         self.started
             .store(true, std::sync::atomic::Ordering::Release);
@@ -386,6 +409,7 @@ impl Switch {
             r = &mut collector => Some(ended("dead-letter collector", r)),
             r = &mut relay => Some(ended("outbox relay", r)),
             r = &mut retention => Some(ended("retention job", r)),
+            r = &mut timer_task => Some(ended("timer task", r)),
         };
         if let Some(reason) = &down {
             self.supervisor.down(reason.clone());
@@ -393,7 +417,13 @@ impl Switch {
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
-        for h in [&mut inbound, &mut sweeper, &mut collector, &mut retention] {
+        for h in [
+            &mut inbound,
+            &mut sweeper,
+            &mut collector,
+            &mut retention,
+            &mut timer_task,
+        ] {
             if !h.is_finished() {
                 let _ = h.await;
             }
@@ -413,6 +443,7 @@ impl Switch {
     pub fn limits(&self) -> Vec<(&'static str, u64)> {
         let mut l = self.bounds.named();
         l.extend(self.retention.named());
+        l.extend(self.timers.named());
         l.extend([
             ("body_bytes_max", self.limits.body_bytes_max as u64),
             ("retry_interval_ms", self.retry.interval_ms),
@@ -458,6 +489,12 @@ impl Switch {
             .find(|t| &t.sed == sed && t.subject.is_some())?
             .subject
             .as_deref()
+    }
+
+    /// Where a bulk (master) SED carries its sub-documents (the catalogue's
+    /// `children` path in seds.toml), for the count `step` checks.
+    pub fn children_path(&self, sed: &crate::ids::SedType) -> Option<&str> {
+        self.catalogue.seds.get(sed)?.children.as_deref()
     }
 
     pub fn is_served(&self, institution: &InstitutionId) -> bool {

@@ -317,11 +317,16 @@ pub(crate) fn prepare_body(
     let subject = sw
         .subject_path(buc, sed)
         .and_then(|p| super::record::subject_at(root, p));
+    let children = sw
+        .children_path(sed)
+        .map(|p| super::record::count_at(root, p));
     Ok(Body {
         version,
         canonical,
         content_sha256,
         subject,
+        children,
+        persons: crate::sed::person::persons(root),
     })
 }
 
@@ -337,6 +342,9 @@ pub(crate) struct Body {
     canonical: Vec<u8>,
     content_sha256: String,
     subject: Option<String>,
+    children: Option<u32>,
+    /// The persons it names, for the case's person index (personal data).
+    persons: Vec<crate::store::PersonKey>,
 }
 
 /// Accept a SED from a national institution (blocking: call it from a blocking
@@ -365,6 +373,50 @@ pub fn submit_keyed(
     s: Submission,
     audit: Option<crate::store::AuditEntry>,
     key: Option<IdempotencyKey>,
+) -> Result<Submitted, SubmitError> {
+    submit_inner(sw, s, audit, key, None)
+}
+
+/// The SED a durable timer sends (`switch::timers`): a submission like any other
+/// (the same checks, `step`, signature and group commit), which also settles the
+/// timer `firing` → `fired` in its transaction. If the timer was settled meanwhile
+/// (another instance fired it), nothing is applied and the answer is a
+/// `ProtocolViolation` saying so.
+pub fn submit_for_timer(
+    sw: &Arc<Switch>,
+    s: Submission,
+    audit: crate::store::AuditEntry,
+    timer: &crate::store::Timer,
+) -> Result<Submitted, SubmitError> {
+    submit_inner(
+        sw,
+        s,
+        Some(audit),
+        None,
+        Some(TimerRef {
+            id: timer.id,
+            what: timer.what,
+            subject: timer.subject.clone(),
+            due_ms: timer.due_ms,
+        }),
+    )
+}
+
+/// The timer a submission settles.
+#[derive(Debug, Clone)]
+pub(crate) struct TimerRef {
+    id: i64,
+    what: crate::store::TimerKind,
+    subject: String,
+    due_ms: i64,
+}
+
+fn submit_inner(
+    sw: &Arc<Switch>,
+    s: Submission,
+    audit: Option<crate::store::AuditEntry>,
+    key: Option<IdempotencyKey>,
+    timer: Option<TimerRef>,
 ) -> Result<Submitted, SubmitError> {
     // Either key names a committed submission: its answer (header key first).
     if let Some(answer) = keyed_answer(sw, &key, &s)? {
@@ -402,6 +454,7 @@ pub fn submit_keyed(
             }
         };
         planned.audit = audit.clone();
+        planned.timer = timer.clone();
         if let Some(k) = &key {
             planned = planned.with_key(k);
         }
@@ -574,6 +627,8 @@ pub(crate) struct Planned {
     message_id: String,
     content_sha256: String,
     subject: Option<String>,
+    children: Option<u32>,
+    persons: Vec<crate::store::PersonKey>,
     envelope: Vec<u8>,
     /// Who asked for it, audited in the same transaction (the target gets the
     /// case and document ids there).
@@ -586,6 +641,8 @@ pub(crate) struct Planned {
     /// its counterparties: a refusal by the BUC means the case id is taken
     /// (`CaseExists`).
     own_case_taken: bool,
+    /// The durable timer this submission settles (`submit_for_timer`).
+    timer: Option<TimerRef>,
     /// A case id the client chose, for the fault hooks.
     #[cfg_attr(not(feature = "fault-hooks"), allow(dead_code))]
     client_case_id: Option<CaseId>,
@@ -788,7 +845,7 @@ pub(crate) fn plan(
     let decision = step(
         def,
         view.as_ref(),
-        &apply::event_of(&header, subject.as_ref()),
+        &apply::event_of(&header, subject.as_ref(), body.children),
     )
     .map_err(|e| {
         taken_or(
@@ -820,10 +877,13 @@ pub(crate) fn plan(
         message_id: MessageId::random().to_string(),
         content_sha256: body.content_sha256.clone(),
         subject: body.subject.clone(),
+        children: body.children,
+        persons: body.persons.clone(),
         envelope,
         audit: None,
         claims: Vec::new(),
         own_case_taken,
+        timer: None,
         client_case_id: s.case_id.clone(),
     };
     // A Start under the client's case id records the request that made it, so that
@@ -1062,8 +1122,46 @@ fn in_tx(
         content_sha256: &p.content_sha256,
         envelope: &p.envelope,
         subject: p.subject.as_deref(),
+        children: p.children,
+        persons: &p.persons,
         direction: apply::Direction::Out,
     };
+    // A timer's SED settles its timer here, first: a timer another instance
+    // settled meanwhile makes nothing (fired once).
+    if let Some(tm) = &p.timer {
+        // Its deadline must still be there as the case now is (a reply that
+        // committed after the timer was claimed went past its `sync`).
+        let def = sw
+            .catalogue
+            .get(&h.buc)
+            .ok_or_else(|| SubmitError::ProtocolViolation(format!("unknown BUC {}", h.buc)))?;
+        if !super::timers::still_wanted(
+            tx,
+            def,
+            &h.case_id,
+            &sw.country,
+            (tm.what, &tm.subject, tm.due_ms),
+        )? {
+            return Err(SubmitError::ProtocolViolation(
+                super::timers::DEADLINE_GONE.to_owned(),
+            ));
+        }
+        let outcome = format!(
+            "sent {} document {} (message {})",
+            h.sed, h.document_id, p.message_id
+        );
+        if !tx.timer_transition(
+            tm.id,
+            &[crate::store::TimerStatus::Firing],
+            crate::store::TimerStatus::Fired,
+            Some(&outcome),
+        )? {
+            return Err(SubmitError::ProtocolViolation(format!(
+                "timer {} was settled meanwhile",
+                tm.id
+            )));
+        }
+    }
     // The keys first: a request with the same key, reference or client's case id
     // that committed first (another instance's, which PostgreSQL waits for, or
     // one earlier in this batch) wins, and this one gets its answer instead of
@@ -1088,8 +1186,17 @@ fn in_tx(
         std::slice::from_ref(&out),
     );
     if applied.is_err() {
-        // Refused (nothing else was written): the keys are free again.
+        // Refused (nothing else was written): the keys are free again, and the
+        // timer is firing again (its refusal is settled by `timers`).
         release(tx, &p.claims)?;
+        if let Some(tm) = &p.timer {
+            tx.timer_transition(
+                tm.id,
+                &[crate::store::TimerStatus::Fired],
+                crate::store::TimerStatus::Firing,
+                Some("firing"),
+            )?;
+        }
     }
     match applied {
         Ok(a) => {
@@ -1098,6 +1205,23 @@ fn in_tx(
                     target: format!("{} document {}", h.case_id, h.document_id),
                     ..a.clone()
                 })?;
+            }
+            if let Some(tm) = &p.timer {
+                tx.history_append(
+                    &h.case_id,
+                    &crate::store::HistoryEntry {
+                        at: crate::store::now_rfc3339(),
+                        event: format!("timer-{}", tm.what),
+                        detail: format!(
+                            "timer {} ({}) sent {} document {}",
+                            tm.id, tm.what, h.sed, h.document_id
+                        ),
+                        from_state: None,
+                        to_state: None,
+                        message_id: Some(p.message_id.clone()),
+                        document_id: Some(h.document_id.to_string()),
+                    },
+                )?;
             }
             // One message in, one row out (`apply` enqueues each of `outs`).
             out.id = a.outbox_ids.first().copied().unwrap_or_default();

@@ -15,6 +15,8 @@ use crate::store::{
 pub use crate::store::Direction;
 
 pub struct Transition<'a> {
+    /// The case's BUC (its deadlines keep the case's timers in step).
+    pub def: &'a crate::buc::BucDef,
     pub header: &'a Header,
     pub decision: &'a Decision,
     /// The case as this transaction read it (None: a new case).
@@ -26,6 +28,9 @@ pub struct Transition<'a> {
     /// The institution a participant effect names (read from the SED at the
     /// definition's `subject` path).
     pub subject: Option<InstitutionId>,
+    /// The persons the SED names (read with the checks or the plan, outside the
+    /// transaction), for the case's person index.
+    pub persons: &'a [crate::store::PersonKey],
 }
 
 /// Write the transition. The caller has already run `step` and owns the commit.
@@ -158,6 +163,7 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
         envelope: t.envelope.clone(),
         created_at: now.clone(),
     })?;
+    tx.case_persons_add(&h.case_id, t.persons)?;
     let verb = if t.direction == Direction::In {
         "sed-received"
     } else {
@@ -223,7 +229,50 @@ pub fn record(tx: &mut dyn Tx, t: &Transition) -> Result<(), StoreError> {
     if let Some(note) = effect_note {
         history(tx, t, "effect", note, false)?;
     }
-    Ok(())
+    // The case's deadlines may have changed: its timers follow, in this transaction.
+    let ours = if t.direction == Direction::Out {
+        h.sender.country()
+    } else {
+        h.receiver.country()
+    };
+    super::timers::sync(tx, t.def, &h.case_id, &ours)
+}
+
+/// Close `case` for our side only (no SED; the other participants keep it open),
+/// as the case handler's local closure and the timers' local auto-close do: the
+/// compare-and-set from the state read, the history entry, and the case's timers
+/// (all cancelled). `case` was read with `Tx::case_lock` in this transaction.
+pub fn close_locally(
+    tx: &mut dyn Tx,
+    def: Option<&crate::buc::BucDef>,
+    case: &CaseRecord,
+    country: &crate::ids::Country,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let closed = crate::buc::definition::CLOSED;
+    tx.case_set_state(
+        &case.case_id,
+        &case.state,
+        closed,
+        CaseStatus::Closed,
+        Some(&case.state),
+    )?;
+    tx.history_append(
+        &case.case_id,
+        &HistoryEntry {
+            at: now_rfc3339(),
+            event: "local-close".into(),
+            detail: detail.to_owned(),
+            from_state: Some(case.state.clone()),
+            to_state: Some(closed.into()),
+            message_id: None,
+            document_id: None,
+        },
+    )?;
+    match def {
+        Some(def) => super::timers::sync(tx, def, &case.case_id, country),
+        None => Ok(()),
+    }
 }
 
 fn history(
@@ -254,6 +303,30 @@ fn history(
             document_id: Some(h.document_id.to_string()),
         },
     )
+}
+
+/// How many elements are at `path` (local names from the SED root; the last step
+/// counted, every earlier one the first match): a bulk document's sub-documents.
+pub fn count_at(sed_root: libxml::readonly::RoNode, path: &str) -> u32 {
+    let steps: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let Some((last, parents)) = steps.split_last() else {
+        return 0;
+    };
+    let mut node = sed_root;
+    for name in parents {
+        match crate::sed::xml::elements(node)
+            .into_iter()
+            .find(|c| c.get_name() == *name)
+        {
+            Some(n) => node = n,
+            None => return 0,
+        }
+    }
+    let n = crate::sed::xml::elements(node)
+        .into_iter()
+        .filter(|c| c.get_name() == *last)
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The text of the element at `path` (local names from the SED root).

@@ -22,7 +22,7 @@ pub(super) fn root() -> std::path::PathBuf {
 }
 
 /// NL:SVB's signer (test PKI), as a foreign peer signs.
-fn nl_svb() -> crate::signing::Signer {
+pub(super) fn nl_svb() -> crate::signing::Signer {
     crate::signing::Signer::from_files(
         &root().join("fixtures/pki/NL_SVB.key.pem"),
         &root().join("fixtures/pki/NL_SVB.crt.pem"),
@@ -59,7 +59,7 @@ fn wire_of(m: &OutboxMessage) -> WireMessage {
     .delivered()
 }
 
-fn wire(m: &OutMessage) -> WireMessage {
+pub(super) fn wire(m: &OutMessage) -> WireMessage {
     m.delivered()
 }
 
@@ -105,7 +105,7 @@ fn sed_row(sw: &Switch, message_id: &str) -> OutboxMessage {
         .expect("the SED's outbox row")
 }
 
-fn rows_of(sw: &Switch, k: OutboxKind) -> Vec<OutboxMessage> {
+pub(super) fn rows_of(sw: &Switch, k: OutboxKind) -> Vec<OutboxMessage> {
     sw.store
         .messages(None, 1000)
         .unwrap()
@@ -131,7 +131,7 @@ fn nl_answers(nl: &Switch, sed: &WireMessage) -> WireMessage {
     wire_of(&answer)
 }
 
-fn history_events(sw: &Switch, case_id: &CaseId) -> Vec<String> {
+pub(super) fn history_events(sw: &Switch, case_id: &CaseId) -> Vec<String> {
     sw.store
         .case_detail(case_id)
         .unwrap()
@@ -1030,6 +1030,7 @@ mod retried {
                 institution: None,
                 status: None,
                 limit: 1000,
+                ..Default::default()
             })
             .unwrap()
             .len()
@@ -1301,12 +1302,18 @@ fn version(v: &str) -> crate::ids::SedVersion {
     crate::ids::SedVersion::parse(v).unwrap()
 }
 
-fn fixture_of(v: &str, sed: &str) -> Vec<u8> {
+pub(super) fn fixture_of(v: &str, sed: &str) -> Vec<u8> {
     std::fs::read(root().join(format!("fixtures/sed/{v}/{sed}.xml"))).unwrap()
 }
 
 /// A SED submission of LA_BUC_02 from `from` to `to` (a Start unless `case` is given).
-fn la02(from: &str, to: &str, sed: &str, case: Option<&CaseId>, body: Vec<u8>) -> Submission {
+pub(super) fn la02(
+    from: &str,
+    to: &str,
+    sed: &str,
+    case: Option<&CaseId>,
+    body: Vec<u8>,
+) -> Submission {
     Submission {
         from: InstitutionId::parse(from).unwrap(),
         to: InstitutionId::parse(to).unwrap(),
@@ -1503,6 +1510,7 @@ fn a_sed_in_a_version_the_receiver_does_not_accept_is_refused_before_signing() {
                 institution: None,
                 status: None,
                 limit: 10,
+                ..Default::default()
             })
             .unwrap()
             .is_empty()

@@ -320,6 +320,8 @@ pub(crate) fn apply_sed(
         content_sha256: &c.content_sha256,
         envelope: &m.body,
         subject: c.subject.as_deref(),
+        children: c.children,
+        persons: &c.persons,
         direction: Direction::In,
     };
     let refusal = |code, why: String| Inapplicable::Refusal(refuse(code, why));

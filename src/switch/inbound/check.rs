@@ -41,6 +41,10 @@ pub struct CheckedSed {
     pub content_sha256: String,
     /// The institution id at the definition's `subject` path, for participant effects.
     pub subject: Option<String>,
+    /// A bulk document's sub-documents (`Switch::children_path`).
+    pub children: Option<u32>,
+    /// The persons it names, for the case's person index (personal data).
+    pub persons: Vec<crate::store::PersonKey>,
     /// Who gets it on their national queues (the routing rules' decision), each
     /// in the form it chose; empty when it goes to triage.
     pub deliveries: Vec<(InstitutionId, Delivery)>,
@@ -340,6 +344,10 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
     let subject = sw
         .subject_path(&env.buc, &env.sed)
         .and_then(|p| super::super::record::subject_at(sed_node, p));
+    let children = sw
+        .children_path(&env.sed)
+        .map(|p| super::super::record::count_at(sed_node, p));
+    let persons = crate::sed::person::persons(sed_node);
     // Routing reads the content on the document parsed here, outside any
     // transaction; each receiving institution's form is made here too.
     let route = sw
@@ -379,6 +387,8 @@ pub fn check(sw: &Switch, m: &WireMessage) -> Result<CheckedSed, Refusal> {
         header: env,
         content_sha256: sha256_hex(&content),
         subject,
+        children,
+        persons,
         deliveries,
         routed,
         followed,
