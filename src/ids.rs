@@ -270,7 +270,19 @@ impl SedVersion {
 }
 
 /// A participant's role in a case, as in the SBDH `ContactTypeIdentifier`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Role {
     CaseOwner,
     Counterparty,
@@ -305,7 +317,19 @@ impl fmt::Display for Role {
 }
 
 /// `eessi-case-action`: what a document does to its case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum CaseAction {
     Start,
     New,

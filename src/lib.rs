@@ -22,3 +22,4 @@ pub mod logging;
 pub mod report;
 pub mod route;
 pub mod switch;
+pub mod telemetry;

@@ -18,7 +18,10 @@ async fn main() {
     if !eessi_switch::sed::xml::libxml2_uses_mimalloc() {
         eprintln!("warning: libxml2 keeps the system allocator");
     }
-    eessi_switch::logging::init();
+    if let Err(e) = eessi_switch::logging::init() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let cli = cli::Cli::parse();
     let code = match cli::run(cli).await {
         Ok(code) => code,

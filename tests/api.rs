@@ -95,8 +95,21 @@ fn bad_national_input_is_refused_with_located_issues_and_nothing_changes() {
     );
     assert_eq!(status, 404);
     problem(404, &text);
+    // A case id in the body that names nothing: Belgif's referencedResourceNotFound
+    // issue of a bad request (404 is for the resource of the URL).
     let (status, p) = be.post_json("/api/v1/documents", &serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "LA_BUC_02", "sed": "A004", "caseId": "0123456789abcdef0123456789abcdef", "body": String::from_utf8(fixture("A004")).unwrap()}));
-    assert_eq!(status, 404, "{p}");
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(p["type"], "urn:problem-type:belgif:badRequest", "{p}");
+    assert_eq!(
+        p["issues"][0]["type"],
+        "urn:problem-type:belgif:input-validation:referencedResourceNotFound",
+        "{p}"
+    );
+    assert_eq!(p["issues"][0]["name"], "caseId", "{p}");
+    assert_eq!(
+        p["issues"][0]["value"], "0123456789abcdef0123456789abcdef",
+        "{p}"
+    );
     let big = vec![b'a'; 10 * 1024 * 1024 + 10];
     let (status, text) = post(&url, "application/xml", &big);
     assert_eq!(status, 413);

@@ -253,23 +253,22 @@ fn every_route_refuses_what_the_token_does_not_allow() {
             })
             .clone();
         let name = format!("{} {}", r.method, r.path);
-        // No token, an expired one, a forged one: 401.
-        assert_eq!(
-            call(r.method, &url, None, ct, &body).0,
-            401,
-            "{name} without a token"
-        );
-        assert_eq!(
-            call(r.method, &url, Some(&expired), ct, &body).0,
-            401,
-            "{name} with an expired token"
-        );
+        // No token, an expired one, a forged one: 401, each its Belgif type.
         let forged = format!("{}x", &onss[..onss.len() - 1]);
-        assert_eq!(
-            call(r.method, &url, Some(&forged), ct, &body).0,
-            401,
-            "{name} with a forged signature"
-        );
+        for (bearer, kind) in [
+            (None, "noAccessToken"),
+            (Some(&expired), "expiredAccessToken"),
+            (Some(&forged), "invalidAccessToken"),
+        ] {
+            let (status, text) = call(r.method, &url, bearer.map(|t| t.as_str()), ct, &body);
+            assert_eq!(status, 401, "{name} {kind}: {text}");
+            let p: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                p["type"].as_str(),
+                Some(format!("urn:problem-type:belgif:{kind}").as_str()),
+                "{name}: {text}"
+            );
+        }
         // The scope is missing: 403.
         let wrong_scope = if r.access
             == eessi_switch::api::auth::Access::Scope(eessi_switch::api::auth::Scope::Operate)
@@ -282,8 +281,19 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         };
         let (status, text) = call(r.method, &url, Some(wrong_scope), ct, &body);
         assert_eq!(status, 403, "{name} without its scope: {text}");
-        assert!(
-            text.contains("urn:problem-type:belgif:missingPermission"),
+        // Belgif `missingScope`, naming the scope the route needs.
+        let p: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            p["type"], "urn:problem-type:belgif:missingScope",
+            "{name}: {text}"
+        );
+        let scope = match r.access {
+            eessi_switch::api::auth::Access::Scope(s) => s.as_str(),
+            eessi_switch::api::auth::Access::Public => unreachable!("{name} is public"),
+        };
+        assert_eq!(
+            p["requiredScopes"],
+            serde_json::json!([scope]),
             "{name}: {text}"
         );
         // Another institution.

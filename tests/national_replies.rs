@@ -71,7 +71,7 @@ fn disagreement(case: &str, answers: &str, reference: &str) -> String {
 /// The same problem (type, status, title, detail) by both routes.
 fn same_problem(national: &Answer, sed: &Answer, status: u16) -> serde_json::Value {
     let (n, s) = (national.assert_problem(status), sed.assert_problem(status));
-    for field in ["type", "status", "title", "detail"] {
+    for field in ["type", "status", "title", "detail", "issues"] {
         assert_eq!(n[field], s[field], "{field}: national {n} / SED {s}");
     }
     n
@@ -110,7 +110,8 @@ fn a_national_reply_or_update_follows_the_buc_rules_of_a_sed_submission() {
     assert_eq!(a004["documentId"], reply["documentId"]);
     assert_eq!(a004["relatedDocumentId"], a003_id.as_str(), "{a004}");
 
-    // A reply naming a document the case does not hold: the SED route's 404.
+    // A reply naming a document the case does not hold: the SED route's 400 with a
+    // referencedResourceNotFound issue.
     let nowhere = "00000000000000000000000000000abc";
     let a004_body = String::from_utf8(fixture("A004")).unwrap();
     let sed_reply = |related: &str| {
@@ -124,9 +125,13 @@ fn a_national_reply_or_update_follows_the_buc_rules_of_a_sed_submission() {
             &disagreement(&case, nowhere, "DIS-2"),
         ),
         &sed_route(&be, sed_reply(nowhere)),
-        404,
+        400,
     );
-    assert!(p["detail"].as_str().unwrap().contains(nowhere), "{p}");
+    assert_eq!(p["issues"][0]["name"], "relatedDocumentId", "{p}");
+    assert!(
+        p["issues"][0]["detail"].as_str().unwrap().contains(nowhere),
+        "{p}"
+    );
     // A reply the BUC does not allow now (the case is disagreed; an A004 may not
     // answer an A004 either): the SED route's 409.
     let own = s(&reply, "documentId");
@@ -176,7 +181,7 @@ fn a_national_reply_or_update_follows_the_buc_rules_of_a_sed_submission() {
         .map(|v| v["version"].as_u64().unwrap())
         .collect();
     assert_eq!(versions, [1, 2], "{at_nl}");
-    // Updating a document the case does not hold: the SED route's 404 again.
+    // Updating a document the case does not hold: the SED route's 400 again.
     let p = same_problem(
         &national(
             &be,
@@ -189,9 +194,13 @@ fn a_national_reply_or_update_follows_the_buc_rules_of_a_sed_submission() {
                 "caseId": case, "documentId": nowhere,
                 "body": String::from_utf8(fixture("A009")).unwrap()}),
         ),
-        404,
+        400,
     );
-    assert!(p["detail"].as_str().unwrap().contains(nowhere), "{p}");
+    assert_eq!(p["issues"][0]["name"], "documentId", "{p}");
+    assert!(
+        p["issues"][0]["detail"].as_str().unwrap().contains(nowhere),
+        "{p}"
+    );
 }
 
 /// The institution's reference over HTTP: the same message again is answered with

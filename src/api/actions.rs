@@ -7,10 +7,28 @@ use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
+use super::problem::Problem;
 use super::{dto, load_case_for};
 use crate::switch::Switch;
 
 /// What each Belgian participant of the case that the caller acts for may send now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{caseId}/actions",
+    operation_id = "getCaseActions",
+    tag = "cases",
+    summary = "What each Belgian participant of the case (that the caller acts for) may send now",
+    description = "Every SED the BUC's state machine would accept, with its receiver, the document it names and the action.",
+    params(("caseId" = String, Path, description = "The international case id", pattern = "^[0-9a-f]{32}$", example = "9a2b7c4d1e0f4a3b8c6d5e4f3a2b1c0d")),
+    responses(
+        (status = 200, description = "The allowed SEDs per participant", body = super::dto::CaseActionsDto),
+        (status = 400, description = "Not a case id (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's institution does not take part in this case (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
 pub(super) async fn get_case_actions(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,

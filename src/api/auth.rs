@@ -162,23 +162,38 @@ impl Auth {
 
     /// Verify a bearer token into a caller.
     pub fn verify(&self, token: &str) -> Result<Caller, String> {
+        self.check(token).map_err(|e| e.detail)
+    }
+
+    /// Verify a bearer token into a caller, saying whether a refusal is for expiry
+    /// (Belgif `expiredAccessToken`) or anything else (`invalidAccessToken`).
+    pub fn check(&self, token: &str) -> Result<Caller, TokenRefused> {
+        let invalid = |detail: String| TokenRefused {
+            expired: false,
+            detail,
+        };
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| format!("invalid token: {e}"))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                TokenRefused {
+                    expired: matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature),
+                    detail: format!("invalid token: {e}"),
+                }
+            })?;
         let c = data.claims;
         // `iat` 0 is a token without one.
         if c.iat > now + LEEWAY_S {
-            return Err("invalid token: issued in the future".into());
+            return Err(invalid("invalid token: issued in the future".into()));
         }
         let start = if c.iat == 0 { now } else { c.iat };
         if c.exp > start.saturating_add(self.max_lifetime_s + LEEWAY_S) {
-            return Err(format!(
+            return Err(invalid(format!(
                 "invalid token: it claims a life longer than {} s",
                 self.max_lifetime_s
-            ));
+            )));
         }
         let institution =
-            InstitutionId::parse(&c.inst).map_err(|e| format!("invalid token: {e}"))?;
+            InstitutionId::parse(&c.inst).map_err(|e| invalid(format!("invalid token: {e}")))?;
         let scopes = c
             .scope
             .split_whitespace()
@@ -194,12 +209,21 @@ impl Auth {
     }
 }
 
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRefused {
+    /// Past its `exp` (and the leeway): the client should get a new one.
+    pub expired: bool,
+    pub detail: String,
+}
+
 /// Issue a token (the dev-only `eessi-switch token` command and tests).
 pub fn issue(private_key_pem: &[u8], claims: &Claims) -> Result<String, String> {
     let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(|e| e.to_string())?;
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).map_err(|e| e.to_string())
 }
 
+/// 401 `noAccessToken`: the request carries no bearer token.
 pub fn unauthorized(detail: &str) -> Response {
     let mut r = Problem::new(
         StatusCode::UNAUTHORIZED,
@@ -212,6 +236,44 @@ pub fn unauthorized(detail: &str) -> Response {
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer"),
     );
+    r
+}
+
+/// 401 `expiredAccessToken` or `invalidAccessToken`, with the OAuth2
+/// `WWW-Authenticate` error (RFC 6750 §3.1).
+pub fn token_refused(e: &TokenRefused) -> Response {
+    let (kind, title, challenge) = if e.expired {
+        (
+            "urn:problem-type:belgif:expiredAccessToken",
+            "Expired Access Token",
+            "Bearer error=\"invalid_token\", error_description=\"The access token expired\"",
+        )
+    } else {
+        (
+            "urn:problem-type:belgif:invalidAccessToken",
+            "Invalid Access Token",
+            "Bearer error=\"invalid_token\", error_description=\"The access token is invalid\"",
+        )
+    };
+    let mut r =
+        Problem::new(StatusCode::UNAUTHORIZED, kind, title, e.detail.clone()).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static(challenge),
+    );
+    r
+}
+
+/// 403 `missingScope`: the token lacks the operation's scope.
+pub fn missing_scope(scope: Scope) -> Response {
+    let mut r = Problem::missing_scope(scope.as_str()).into_response();
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+        scope.as_str()
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     r
 }
 

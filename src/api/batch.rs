@@ -38,6 +38,24 @@ struct Line {
     message: Result<String, Issue>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/national/{adapter}/batch",
+    operation_id = "submitNationalBatch",
+    tag = "submit",
+    summary = "Send many national messages at once (the batch channel); each item is submitted as POST /api/v1/national/{adapter} would submit it",
+    description = "The body is NDJSON: one BatchItem per line (blank lines are not items). Items are submitted concurrently ([limits] batch_concurrency), each under its own idempotency key when it names one (digested as the single request it stands for, so a batch item and a single submission with the same key and message replay each other). Every item is answered, in input order: accepted, replayed or refused with the problem the single route would give; a malformed line is a refused item with its line, not a failed batch. More than [limits] batch_items_max items or a body over batch_body_bytes_max is a 413 before any item is submitted.",
+    params(("adapter" = String, Path, description = "The national adapter (`adapters/<name>/`)", example = "onss-posting")),
+    request_body(description = "One BatchItem per line", content((super::dto::BatchItem = "application/x-ndjson"))),
+    responses(
+        (status = 200, description = "Every item's answer, one BatchItemResult per line, in the order of the items", content((super::dto::BatchItemResult = "application/x-ndjson"))),
+        (status = 403, description = "The caller's institution may not use this adapter (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such adapter (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "More items than batch_items_max, or a body over batch_body_bytes_max; nothing was submitted (`payloadTooLarge`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["submit"]))
+)]
 pub(super) async fn post_national_batch(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -212,7 +230,10 @@ async fn submit_item(work: Arc<Work>, line: Line) -> BatchItemResult {
         line: line.line,
         key: line.key,
         status,
-        submitted,
+        case_id: submitted.as_ref().map(|s| s.case_id.to_string()),
+        document_id: submitted.as_ref().map(|s| s.document_id.to_string()),
+        document_version: submitted.as_ref().map(|s| s.document_version),
+        message_id: submitted.map(|s| s.message_id),
         problem,
     }
 }

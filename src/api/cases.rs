@@ -238,6 +238,23 @@ pub fn next_query(raw: Option<&str>, last: &crate::store::CaseRecord, sort: Case
     parts.join("&")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    operation_id = "listCases",
+    tag = "cases",
+    summary = "Find cases: by person, BUC, sector, state, status, counterpart, deadlines, failures, parking and dates",
+    description = "Every filter given must hold. A handler sees its own institution's cases; asking for another institution's is refused (403). A full page carries `Link: <...&cursor=...>; rel=\"next\"`; a bad or unknown parameter is a 400 naming each one (person values are never echoed).",
+    params(CaseQuery),
+    responses(
+        (status = 200, description = "One page of cases in the order asked", body = Vec<CaseSummary>,
+            headers(("Link" = String, description = "The next page (RFC 8288 `rel=\"next\"`), when this one is full"))),
+        (status = 400, description = "A bad or unknown query parameter (`badRequest`, an issue per parameter)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token does not allow reading that institution's cases (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
 pub async fn list_cases(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,

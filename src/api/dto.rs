@@ -2,32 +2,53 @@
 //! here so the database layout can change without changing the API.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::store::{CaseDetail, CaseRecord, OutboxMessage, Participant};
 
 /// `POST /api/v1/documents`: a SED from a national institution.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubmitDocument {
+    /// The sending Belgian institution (the token must act for it).
+    #[schema(example = "BE:ONSS", pattern = "^[A-Z]{2}:[A-Z0-9_-]{1,16}$")]
     pub from: String,
+    #[schema(example = "NL:SVB", pattern = "^[A-Z]{2}:[A-Z0-9_-]{1,16}$")]
     pub to: String,
+    #[schema(
+        example = "LA_BUC_02",
+        pattern = "^[A-Za-z0-9_]*_BUC_[A-Za-z0-9_]*$",
+        max_length = 24
+    )]
     pub buc: String,
+    #[schema(example = "A003", pattern = "^[A-Z]{1,3}[0-9]{3,5}[A-Z_]{0,8}$")]
     pub sed: String,
+    /// The data-model version (4.2 or 4.3). Absent: the case's version, or for a
+    /// new case the one the body's namespace says. A version the receiver's access
+    /// point does not accept (registry) is refused (400, a `sedVersion` issue)
+    /// before anything is signed.
     #[serde(default)]
+    #[schema(example = "4.2", pattern = "^[0-9]{1,2}[.][0-9]{1,2}$")]
     pub sed_version: Option<String>,
+    /// Absent: start a new case. A Start with a case id this switch does not hold
+    /// starts that case.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub case_id: Option<String>,
     /// Set to send a new version (Update) of this document.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub document_id: Option<String>,
+    /// The document this one answers.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub related_document_id: Option<String>,
     /// The SED element as XML text.
     pub body: String,
 }
 
 /// One line of `POST /api/v1/national/{adapter}/batch` (`application/x-ndjson`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchItem {
     /// The item's idempotency key (as the `Idempotency-Key` of a single request);
@@ -39,7 +60,7 @@ pub struct BatchItem {
 }
 
 /// What became of a batch item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BatchItemStatus {
     /// Submitted now.
@@ -51,7 +72,7 @@ pub enum BatchItemStatus {
 }
 
 /// One line of a batch's answer, in the order of the items.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchItemResult {
     /// The item's place in the batch, from 0 (blank lines are not items).
@@ -61,14 +82,20 @@ pub struct BatchItemResult {
     pub key: Option<String>,
     pub status: BatchItemStatus,
     /// The case, document and message ids (accepted or replayed).
-    #[serde(flatten)]
-    pub submitted: Option<crate::switch::outbound::Submitted>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// Why it was refused: the problem the single route would answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<super::problem::Problem>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantDto {
     pub institution: String,
@@ -89,8 +116,9 @@ impl From<&Participant> for ParticipantDto {
 /// text here and parsed by `api::cases::filter`, so that each bad one is its own
 /// issue (400). An unknown parameter is refused too: a misspelt filter must not
 /// quietly list everything.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CaseQuery {
     /// Cases this institution takes part in (a handler's token: only its own).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,7 +186,7 @@ pub struct CaseQuery {
     pub limit: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseSummary {
     pub case_id: String,
@@ -186,7 +214,7 @@ impl CaseSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionDto {
     pub version: u32,
@@ -197,7 +225,7 @@ pub struct VersionDto {
     pub envelope: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentDto {
     pub document_id: String,
@@ -213,7 +241,7 @@ pub struct DocumentDto {
     pub versions: Vec<VersionDto>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryDto {
     pub at: String,
@@ -229,7 +257,7 @@ pub struct HistoryDto {
     pub document_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageDto {
     pub message_id: String,
@@ -250,7 +278,7 @@ pub struct MessageDto {
 }
 
 /// One page of `GET /api/v1/messages`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
     pub messages: Vec<MessageDto>,
@@ -276,7 +304,7 @@ impl From<&OutboxMessage> for MessageDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseDto {
     #[serde(flatten)]
@@ -296,7 +324,7 @@ pub struct CaseDto {
 }
 
 /// One durable timer: what a deadline of a case does by itself, and when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimerDto {
     pub id: i64,
@@ -399,14 +427,14 @@ impl From<&CaseDetail> for CaseDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationDto {
     pub counterparty: String,
     pub state: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BucSummary {
     pub buc: String,
@@ -418,17 +446,103 @@ pub struct BucSummary {
 }
 
 /// What the case's Belgian participants may send now (`GET /api/v1/cases/{caseId}/actions`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseActionsDto {
     pub case_id: String,
     pub participants: Vec<ParticipantActionsDto>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantActionsDto {
     pub institution: String,
     pub role: crate::ids::Role,
     pub actions: Vec<crate::buc::actions::Allowed>,
+}
+
+/// One dead-lettered delivery (`GET /api/v1/dead-letters`): its headers and size,
+/// never its body.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterDto {
+    pub id: i64,
+    pub message_id: Option<String>,
+    pub queue: String,
+    pub dead_at: String,
+    pub reinjected_at: Option<String>,
+    /// The message's type (`eessi-type`), when its properties say.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body_bytes: usize,
+}
+
+/// `POST /api/v1/triage/{id}/assign`: the entry, now delivered.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageAssigned {
+    pub id: i64,
+    /// Always `delivered`.
+    pub status: crate::store::TriageStatus,
+    /// The message id of the delivery to the institution's national queue.
+    pub delivery_message_id: String,
+}
+
+/// `GET /health`: `UP`, `DEGRADED` (broker not connected, or the triage queue
+/// over its alarm) with the figures; `STARTING` or `DOWN` (503) with a reason.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthDto {
+    pub status: HealthStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "BE")]
+    pub access_point: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<crate::transport::BrokerState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox_pending: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox_failed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triage_waiting: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates_expiring_soon: Option<Vec<ExpiringCertificate>>,
+}
+
+impl HealthDto {
+    pub fn down(status: HealthStatus, reason: impl Into<String>) -> HealthDto {
+        HealthDto {
+            status,
+            reason: Some(reason.into()),
+            access_point: None,
+            transport: None,
+            broker: None,
+            outbox_pending: None,
+            outbox_failed: None,
+            triage_waiting: None,
+            certificates_expiring_soon: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HealthStatus {
+    Up,
+    Degraded,
+    Starting,
+    Down,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiringCertificate {
+    pub owner: String,
+    /// When its certificate expires.
+    pub not_after: String,
 }

@@ -89,66 +89,94 @@ impl HttpEdge {
             .saturating_sub(self.connections.available_permits())
     }
 
-    /// The edge's part of `/metrics` (Prometheus text).
-    pub fn render_metrics(&self, text: &mut String) {
+    /// The edge's part of `/metrics`, into the scrape's registry.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let c = &self.config;
         let m = &self.metrics;
-        for (name, kind, value) in [
-            ("http_requests_in_flight", "gauge", self.in_flight() as u64),
-            ("http_concurrency_max", "gauge", c.concurrency_max as u64),
+        for (name, help, value) in [
             (
-                "http_overload_refused_total",
-                "counter",
-                g(&m.overload_refused),
+                "http_requests_in_flight",
+                "Requests being handled",
+                self.in_flight() as u64,
+            ),
+            (
+                "http_concurrency_max",
+                "The concurrency cap",
+                c.concurrency_max as u64,
             ),
             (
                 "http_connections_open",
-                "gauge",
+                "Open connections",
                 self.connections_open() as u64,
             ),
-            ("http_connections_max", "gauge", c.connections_max as u64),
             (
-                "http_connections_refused_total",
-                "counter",
-                g(&m.connections_refused),
-            ),
-            (
-                "http_connections_idle_closed_total",
-                "counter",
-                g(&m.connections_idle_closed),
+                "http_connections_max",
+                "The connection cap",
+                c.connections_max as u64,
             ),
             (
                 "http_header_read_timeout_ms",
-                "gauge",
+                "The header read timeout",
                 c.header_read_timeout_ms,
             ),
-            ("http_idle_timeout_ms", "gauge", c.idle_timeout_ms),
-            ("http_body_bytes_max", "gauge", self.body_bytes_max as u64),
             (
-                "configuration_faults_total",
-                "counter",
+                "http_idle_timeout_ms",
+                "The idle timeout",
+                c.idle_timeout_ms,
+            ),
+            (
+                "http_body_bytes_max",
+                "The body limit",
+                self.body_bytes_max as u64,
+            ),
+        ] {
+            registry.register(
+                name,
+                help,
+                ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)),
+            );
+        }
+        for (name, help, value) in [
+            (
+                "http_overload_refused",
+                "Requests refused with 503 over the concurrency cap",
+                g(&m.overload_refused),
+            ),
+            (
+                "http_connections_refused",
+                "Connections refused over the connection cap",
+                g(&m.connections_refused),
+            ),
+            (
+                "http_connections_idle_closed",
+                "Connections closed idle",
+                g(&m.connections_idle_closed),
+            ),
+            (
+                "configuration_faults",
+                "Submissions that met a configuration fault",
                 g(&m.configuration_faults),
             ),
             (
-                "batch_items_accepted_total",
-                "counter",
+                "batch_items_accepted",
+                "Batch items submitted",
                 g(&m.batch_items_accepted),
             ),
             (
-                "batch_items_replayed_total",
-                "counter",
+                "batch_items_replayed",
+                "Batch items answered with an earlier submission",
                 g(&m.batch_items_replayed),
             ),
             (
-                "batch_items_refused_total",
-                "counter",
+                "batch_items_refused",
+                "Batch items refused",
                 g(&m.batch_items_refused),
             ),
         ] {
-            text.push_str(&format!(
-                "# TYPE eessi_{name} {kind}\neessi_{name} {value}\n"
-            ));
+            registry.register(name, help, ConstCounter::new(value));
         }
     }
 

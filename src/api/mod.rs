@@ -9,6 +9,7 @@ mod batch;
 pub mod cases;
 pub mod dto;
 pub mod edge;
+pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod server;
@@ -35,8 +36,6 @@ use auth::{Access, Auth, Caller};
 use dto::*;
 use edge::{ApiQuery, BodyKind, HttpEdge};
 use problem::Problem;
-
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// One route: method, path template, who may call it, and the handler.
 pub struct Route {
@@ -299,9 +298,29 @@ pub fn router(sw: Arc<Switch>, auth: Option<Auth>, edge: Arc<HttpEdge>) -> Route
                 async move { authorize(gate, req, next).await }
             },
         ))
+        .layer(axum::middleware::from_fn(observe))
         .layer(Extension(auth))
         .layer(Extension(edge.clone()));
     edge::harden(router, edge).with_state(sw)
+}
+
+/// Time every request into `eessi_http_request_duration_seconds`, by its matched
+/// route (the template, never the ids in the path) and status class.
+async fn observe(req: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let response = next.run(req).await;
+    crate::telemetry::http(
+        method.as_str(),
+        route.as_ref().map(|r| r.as_str()),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// What the authorization middleware consults.
@@ -317,8 +336,8 @@ struct Gate {
 /// and an institution this access point serves (unless the caller operates).
 pub fn authenticate(auth: &Auth, sw: &Switch, token: &str) -> Result<Caller, Box<Response>> {
     let caller = auth
-        .verify(token)
-        .map_err(|e| Box::new(auth::unauthorized(&e)))?;
+        .check(token)
+        .map_err(|e| Box::new(auth::token_refused(&e)))?;
     if !caller.sees_all() && !caller.institution.as_ref().is_some_and(|i| sw.is_served(i)) {
         return Err(Box::new(auth::forbidden(format!(
             "{} is not an institution this access point serves",
@@ -370,7 +389,7 @@ async fn authorize(gate: Gate, mut req: Request, next: axum::middleware::Next) -
                 Err(r) => return *r,
             };
             if !caller.has(scope) {
-                return auth::forbidden(format!("the {} scope is required", scope.as_str()));
+                return auth::missing_scope(scope);
             }
             caller
         }
@@ -564,6 +583,25 @@ fn request_digest(method: &str, path: &str, body: &[u8]) -> String {
     hex::encode(digest.finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/documents",
+    operation_id = "submitDocument",
+    tag = "submit",
+    summary = "Send a SED from a Belgian institution",
+    description = "A Start with a `caseId` this switch does not hold starts that case; sent again with the same sender, receiver, BUC, SED and body (a retry whose answer was lost), it gets the first answer (`Idempotent-Replayed: true`) within the duplicate window; another Start under that case id is a 409 `caseExists`.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "IETF httpapi Idempotency-Key: a retry with the same key and the same request gets the first answer (the same case, document and message ids; `Idempotent-Replayed: true`), never a second submission; the same key with another request is a 422. Keys are per caller and kept for the duplicate window. A national message's own reference is idempotent the same way, with a 409 for another message.", min_length = 1, max_length = 257, example = "\"8e03978e-40d5-43e8-bc93-6894a57f9324\"")),
+    request_body(content = SubmitDocument, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: validated, signed, stored and queued for sending", body = crate::switch::outbound::Submitted, headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer of an earlier submission (same Idempotency-Key, reference or Start), not a new one"))),
+        (status = 400, description = "The request is not a valid submission: `badRequest` with located `issues[]` (a field, a SED schema violation with its line, a data-model version the receiver does not accept, a `caseId`, `documentId` or `relatedDocumentId` that names nothing: `referencedResourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token does not act for the sender (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The BUC does not allow this SED now (`protocolViolation`), or a Start names a case id that exists and another request started (`caseExists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another request (`idempotencyKeyReused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["submit"]))
+)]
 async fn post_document(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -628,6 +666,26 @@ async fn post_document(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/national/{adapter}",
+    operation_id = "submitNational",
+    tag = "submit",
+    summary = "Send a national message; the named adapter translates it into a SED",
+    description = "The adapter's national message (its README and XSD in adapters/<name>/). Besides the SED's content it may carry its case id, the document it answers (a reply: the SED's related document), the document of the institution's it updates (a new version), and the institution's own reference: the same message sent again under that reference gets the first answer (the same ids, `Idempotent-Replayed: true`), another message under it a 409 `referenceReused`. The BUC rules and refusals are those of `POST /api/v1/documents` with `relatedDocumentId` and `documentId`. With both an Idempotency-Key and a reference, either one that names a committed submission answers.",
+    params(("adapter" = String, Path, description = "The national adapter (`adapters/<name>/`)", example = "onss-posting"), ("Idempotency-Key" = Option<String>, Header, description = "IETF httpapi Idempotency-Key: a retry with the same key and the same request gets the first answer (the same case, document and message ids; `Idempotent-Replayed: true`), never a second submission; the same key with another request is a 422. Keys are per caller and kept for the duplicate window. A national message's own reference is idempotent the same way, with a 409 for another message.", min_length = 1, max_length = 257, example = "\"8e03978e-40d5-43e8-bc93-6894a57f9324\"")),
+    request_body(description = "The national message (XML)", content(("application/xml"), ("text/xml"))),
+    responses(
+        (status = 202, description = "Accepted: translated, validated, signed, stored and queued for sending", body = crate::switch::outbound::Submitted, headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer of an earlier submission (same Idempotency-Key, reference or Start), not a new one"))),
+        (status = 400, description = "The message is not valid: `badRequest` with `issues[]` named by national paths (national schema or mapping), with lines where the XML has them; a case or document it names that does not exist is a `referencedResourceNotFound` issue", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's institution may not use this adapter, or the message's sender is not the caller's (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such adapter (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The BUC does not allow this SED now (`protocolViolation`), a Start names a case id that exists and another message started (`caseExists`), or the institution's reference was used with another message (`referenceReused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another request (`idempotencyKeyReused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["submit"]))
+)]
 async fn post_national(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -867,6 +925,23 @@ pub async fn load_case(sw: &Arc<Switch>, raw: &str) -> Result<crate::store::Case
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{caseId}",
+    operation_id = "getCase",
+    tag = "cases",
+    summary = "One case: participants, documents and versions, history, message status, conversations and deadlines",
+    description = "The read is audited; it is refused (503) when it cannot be.",
+    params(("caseId" = String, Path, description = "The international case id", pattern = "^[0-9a-f]{32}$", example = "9a2b7c4d1e0f4a3b8c6d5e4f3a2b1c0d")),
+    responses(
+        (status = 200, description = "The case", body = CaseDto),
+        (status = 400, description = "Not a case id (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's institution does not take part in this case (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
 async fn get_case(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -958,27 +1033,61 @@ pub async fn audit(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LimitQuery {
+    /// At most this many entries (100 unless asked; at most 999).
+    #[param(minimum = 1, maximum = 999)]
     limit: Option<u32>,
+    /// Only this institution's entries.
+    #[param(example = "BE:ONSS")]
     institution: Option<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeadLetterQuery {
+    /// At most this many entries (100 unless asked; at most 999).
+    #[param(minimum = 1, maximum = 999)]
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    operation_id = "listDeadLetters",
+    tag = "operations",
+    summary = "Dead-lettered messages (operators), newest first",
+    params(DeadLetterQuery),
+    responses(
+        (status = 200, description = "Newest first: headers and size, never the body", body = Vec<DeadLetterDto>),
+        (status = 400, description = "A bad query parameter (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["operate"]))
+)]
 async fn list_dead_letters(
     State(sw): State<Arc<Switch>>,
-    ApiQuery(q): ApiQuery<LimitQuery>,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> Response {
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || store.dead_letters(list_limit(q.limit))).await {
         Ok(Ok(list)) => {
-            let out: Vec<serde_json::Value> = list
+            let out: Vec<DeadLetterDto> = list
                 .iter()
                 .map(|d| {
-                    let wm: crate::transport::WireMessage = serde_json::from_str(&d.properties).unwrap_or_default();
-                    serde_json::json!({
-                        "id": d.id, "messageId": d.message_id, "queue": d.queue, "deadAt": d.dead_at,
-                        "reinjectedAt": d.reinjected_at, "type": wm.kind, "headers": wm.headers, "bodyBytes": d.body.len(),
-                    })
+                    let wm: crate::transport::WireMessage =
+                        serde_json::from_str(&d.properties).unwrap_or_default();
+                    DeadLetterDto {
+                        id: d.id,
+                        message_id: d.message_id.clone(),
+                        queue: d.queue.clone(),
+                        dead_at: d.dead_at.clone(),
+                        reinjected_at: d.reinjected_at.clone(),
+                        kind: wm.kind,
+                        headers: wm.headers,
+                        body_bytes: d.body.len(),
+                    }
                 })
                 .collect();
             axum::Json(out).into_response()
@@ -988,6 +1097,21 @@ async fn list_dead_letters(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/{id}/reinject",
+    operation_id = "reinjectDeadLetter",
+    tag = "operations",
+    summary = "Publish a dead letter back to this access point's inbox (operators), audited",
+    params(("id" = i64, Path, description = "The dead letter's id")),
+    responses(
+        (status = 202, description = "Re-injected"),
+        (status = 400, description = "Not a dead-letter id (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dead letter (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log, the store or the broker is unavailable; nothing was re-injected", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["operate"]))
+)]
 async fn reinject_dead_letter(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -1008,6 +1132,20 @@ async fn reinject_dead_letter(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "listAudit",
+    tag = "operations",
+    summary = "The audit log: every read of a case or document and every handler action (operators; read-only)",
+    params(LimitQuery),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<crate::store::AuditEntry>),
+        (status = 400, description = "A bad query parameter (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["operate"]))
+)]
 async fn list_audit(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<LimitQuery>) -> Response {
     let store = sw.store.clone();
     match tokio::task::spawn_blocking(move || {
@@ -1023,6 +1161,23 @@ async fn list_audit(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<LimitQu
 
 /// A case handler closes the case for our side only (no SED is sent; the other
 /// participants keep it open). X001 is the global closure.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{caseId}/local-close",
+    operation_id = "localClose",
+    tag = "cases",
+    summary = "Close the case for our side only (a case handler action; no SED is sent)",
+    params(("caseId" = String, Path, description = "The international case id", pattern = "^[0-9a-f]{32}$", example = "9a2b7c4d1e0f4a3b8c6d5e4f3a2b1c0d")),
+    responses(
+        (status = 204, description = "Closed locally"),
+        (status = 400, description = "Not a case id (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's institution does not take part in this case (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case is already closed (`protocolViolation`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["handle"]))
+)]
 async fn local_close(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -1069,6 +1224,26 @@ async fn local_close(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{caseId}/documents/{documentId}/versions/{version}",
+    operation_id = "getEnvelope",
+    tag = "cases",
+    summary = "The signed envelope of one document version, as sent or received",
+    params(
+        ("caseId" = String, Path, description = "The international case id", pattern = "^[0-9a-f]{32}$", example = "9a2b7c4d1e0f4a3b8c6d5e4f3a2b1c0d"),
+        ("documentId" = String, Path, description = "The document id", pattern = "^[0-9a-f]{32}$"),
+        ("version" = u32, Path, description = "The document version, from 1", minimum = 1),
+    ),
+    responses(
+        (status = 200, description = "The envelope (XML)", body = String, content_type = "application/xml"),
+        (status = 400, description = "Not a case id (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's institution does not take part in this case (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case, or the case holds no such document version (`resourceNotFound`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
 async fn get_envelope(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -1110,10 +1285,13 @@ async fn get_envelope(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MessageQuery {
-    /// An unknown status is refused (400) by `ApiQuery`.
+    /// Only messages in this status. An unknown status is refused (400) by `ApiQuery`.
     status: Option<OutboxStatus>,
+    /// The page size (100 unless asked; at most 999).
+    #[param(minimum = 1, maximum = 999)]
     limit: Option<u32>,
     /// The previous page's `nextCursor`.
     cursor: Option<i64>,
@@ -1121,6 +1299,22 @@ struct MessageQuery {
 
 /// Messages, newest first, a page at a time: non-operators see the messages their
 /// institution sent or received (filtered by the store before the limit).
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    operation_id = "listMessages",
+    tag = "messages",
+    summary = "Outbound messages and their delivery status, a page at a time",
+    description = "Stuck messages: status=retrying or failed. Newest first; an institution sees the messages it sent or received.",
+    params(MessageQuery),
+    responses(
+        (status = 200, description = "One page of messages, newest first", body = MessagePage),
+        (status = 400, description = "A bad query parameter (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token names no institution (`missingPermission`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
 async fn list_messages(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
@@ -1160,16 +1354,37 @@ async fn list_messages(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TimerQuery {
+    /// Only timers in this status.
+    #[param(value_type = Option<crate::store::TimerStatus>)]
     status: Option<String>,
+    /// Only timers due before this time (RFC 3339).
+    #[param(example = "2026-03-01T00:00:00Z")]
     due_before: Option<String>,
+    /// At most this many timers (100 unless asked; at most 999).
+    #[param(minimum = 1, maximum = 999)]
     limit: Option<u32>,
 }
 
 /// `GET /api/v1/timers?status=&due_before=&limit=` (operators): durable timers,
 /// soonest due first; `due_before` is RFC 3339.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timers",
+    operation_id = "listTimers",
+    tag = "operations",
+    summary = "Durable timers (operators), soonest due first",
+    params(TimerQuery),
+    responses(
+        (status = 200, description = "Timers, soonest due first", body = Vec<dto::TimerDto>),
+        (status = 400, description = "A bad query parameter (`badRequest`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The case store is unavailable, or too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["operate"]))
+)]
 async fn list_timers(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<TimerQuery>) -> Response {
     let issue = |name: &str, value: &Option<String>, detail: String| {
         Problem::bad_request(vec![crate::switch::outbound::Issue {
@@ -1224,6 +1439,18 @@ async fn list_timers(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<TimerQ
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/bucs",
+    operation_id = "listBucs",
+    tag = "cases",
+    summary = "The BUC definitions loaded",
+    responses(
+        (status = 200, description = "BUCs", body = Vec<BucSummary>),
+        (status = 503, description = "Too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
 async fn list_bucs(State(sw): State<Arc<Switch>>) -> Response {
     let list: Vec<BucSummary> = sw
         .catalogue
@@ -1241,25 +1468,54 @@ async fn list_bucs(State(sw): State<Arc<Switch>>) -> Response {
     axum::Json(list).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    summary = "This document",
+    responses(
+        (status = 200, description = "The OpenAPI document, generated from the routes and wire types", body = Object, content_type = "application/json"),
+        (status = 503, description = "Too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(())
+)]
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
+        .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "operations",
+    summary = "Health",
+    description = "`UP`; `DEGRADED` when the broker is not connected or the triage queue is over its alarm; 503 `STARTING` (queues not consumed yet) or `DOWN` (a background task stopped, or the store is unavailable) with a reason.",
+    responses(
+        (status = 200, description = "Up or degraded", body = HealthDto),
+        (status = 503, description = "Starting or down (or too many requests in hand: a problem)", content((HealthDto = "application/json"), (Problem = "application/problem+json"))),
+    ),
+    security(())
+)]
 async fn health(State(sw): State<Arc<Switch>>) -> Response {
     if !sw.started.load(std::sync::atomic::Ordering::Acquire) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "status": "STARTING",
-                "reason": "the access point's queues are not declared and consumed yet"
-            })),
+            axum::Json(HealthDto::down(
+                HealthStatus::Starting,
+                "the access point's queues are not declared and consumed yet",
+            )),
         )
             .into_response();
     }
     if let Some(reason) = sw.supervisor.reason() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "DOWN", "reason": reason})),
+            axum::Json(HealthDto::down(HealthStatus::Down, reason)),
         )
             .into_response();
     }
@@ -1270,11 +1526,11 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
             .and_then(|_| Ok((store.outbox_unsettled_counts()?, store.triage_waiting()?)))
     })
     .await;
-    let expiring: Vec<serde_json::Value> = sw
+    let expiring: Vec<ExpiringCertificate> = sw
         .registry
         .expiring(chrono::Utc::now().timestamp(), sw.cert_warning_s)
         .into_iter()
-        .map(|(who, until)| serde_json::json!({"owner": who, "notAfter": until}))
+        .map(|(owner, not_after)| ExpiringCertificate { owner, not_after })
         .collect();
     match counts {
         Ok(Ok((c, triage))) => {
@@ -1292,85 +1548,129 @@ async fn health(State(sw): State<Arc<Switch>>) -> Response {
             let status = if sw.transport.state() == crate::transport::BrokerState::Connected
                 && !triage_alarm
             {
-                "UP"
+                HealthStatus::Up
             } else {
-                "DEGRADED"
+                HealthStatus::Degraded
             };
-            axum::Json(serde_json::json!({
-                "status": status,
-                "accessPoint": sw.country.to_string(),
-                "transport": sw.transport.describe(),
-                "broker": sw.transport.state(),
-                "outboxPending": pending,
-                "outboxFailed": failed,
-                "triageWaiting": triage,
-                "certificatesExpiringSoon": expiring,
-            }))
+            axum::Json(HealthDto {
+                status,
+                reason: None,
+                access_point: Some(sw.country.to_string()),
+                transport: Some(sw.transport.describe()),
+                broker: Some(sw.transport.state()),
+                outbox_pending: Some(pending),
+                outbox_failed: Some(failed),
+                triage_waiting: Some(triage),
+                certificates_expiring_soon: Some(expiring),
+            })
             .into_response()
         }
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                serde_json::json!({"status": "DOWN", "reason": "the case store is unavailable"}),
-            ),
+            axum::Json(HealthDto::down(
+                HealthStatus::Down,
+                "the case store is unavailable",
+            )),
         )
             .into_response(),
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    summary = "Prometheus metrics (text exposition format 0.0.4)",
+    description = "Counters (`eessi_<name>_total`), the configured bounds (`eessi_limit{name=...}`), gauges, and latency histograms: `eessi_http_request_duration_seconds` by route and status class, `eessi_stage_duration_seconds` by pipeline stage.",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 503, description = "Too many requests are in hand (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["operate"]))
+)]
 async fn metrics(
     State(sw): State<Arc<Switch>>,
     Extension(edge): Extension<Arc<HttpEdge>>,
 ) -> Response {
-    let mut text = String::new();
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+    let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    let store = sw.store.clone();
+    let counts = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.parked_count()?, store.triage_waiting()?))
+    })
+    .await;
+    // One registry for this scrape, of the values as they are now and the
+    // process's latency histograms (`telemetry`).
+    let mut registry = prometheus_client::registry::Registry::with_prefix("eessi");
     let expiring = sw
         .registry
         .expiring(chrono::Utc::now().timestamp(), sw.cert_warning_s)
         .len();
-    text.push_str(&format!(
-        "# TYPE eessi_certificates_expiring gauge\neessi_certificates_expiring {expiring}\n"
-    ));
+    registry.register(
+        "certificates_expiring",
+        "Certificates that expire within the warning window",
+        gauge(expiring as u64),
+    );
     let state = sw.transport.state();
-    for (name, is) in [
-        ("connected", crate::transport::BrokerState::Connected),
-        ("blocked", crate::transport::BrokerState::Blocked),
-    ] {
-        text.push_str(&format!(
-            "# TYPE eessi_broker_{name} gauge\neessi_broker_{name} {}\n",
-            u8::from(state == is)
-        ));
-    }
+    registry.register(
+        "broker_connected",
+        "1 while the broker connection is up",
+        gauge(u64::from(state == crate::transport::BrokerState::Connected)),
+    );
+    registry.register(
+        "broker_blocked",
+        "1 while the broker refuses publishes (resource alarm)",
+        gauge(u64::from(state == crate::transport::BrokerState::Blocked)),
+    );
     for (name, value) in sw
         .metrics
         .snapshot()
         .into_iter()
         .chain(sw.timer_metrics.snapshot())
     {
-        text.push_str(&format!(
-            "# TYPE eessi_{name}_total counter\neessi_{name}_total {value}\n"
-        ));
+        registry.register(name, name.replace('_', " "), ConstCounter::new(value));
     }
-    text.push_str("# TYPE eessi_limit gauge\n");
+    let limits = Family::<[(&'static str, &'static str); 1], Gauge>::default();
     for (name, value) in sw.limits() {
-        text.push_str(&format!("eessi_limit{{name=\"{name}\"}} {value}\n"));
+        limits
+            .get_or_create(&[("name", name)])
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
     }
-    let queued = crate::switch::outbound::queued(&sw);
-    text.push_str(&format!(
-        "# TYPE eessi_submissions_queued gauge\neessi_submissions_queued {queued}\n"
-    ));
-    let store = sw.store.clone();
-    if let Ok(Ok((parked, triage))) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((store.parked_count()?, store.triage_waiting()?))
-    })
-    .await
-    {
-        text.push_str(&format!(
-            "# TYPE eessi_parked gauge\neessi_parked {parked}\n\
-             # TYPE eessi_triage_waiting gauge\neessi_triage_waiting {triage}\n"
-        ));
+    registry.register("limit", "The configured bounds", limits);
+    registry.register(
+        "submissions_queued",
+        "Submissions waiting for the committer",
+        gauge(crate::switch::outbound::queued(&sw) as u64),
+    );
+    if let Ok(Ok((parked, triage))) = counts {
+        registry.register(
+            "parked",
+            "Received SEDs parked for their predecessor",
+            gauge(parked),
+        );
+        registry.register(
+            "triage_waiting",
+            "Received SEDs waiting for an operator",
+            gauge(triage),
+        );
     }
-    edge.render_metrics(&mut text);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    edge.register_metrics(&mut registry);
+    registry.register_collector(Box::new(crate::telemetry::Collector));
+    let mut text = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).is_err() {
+        return Problem::internal().into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -1406,27 +1706,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_openapi_document_describes_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
-        let paths = doc["paths"].as_object().unwrap();
-        for r in routes().iter().filter(|r| r.api) {
-            let item = paths
-                .get(r.path)
-                .unwrap_or_else(|| panic!("{} is missing from openapi.json", r.path));
-            assert!(
-                item.get(r.method.to_lowercase()).is_some(),
-                "{} {} is missing from openapi.json",
-                r.method,
-                r.path
-            );
-        }
-        assert_eq!(
-            doc["openapi"].as_str().map(|v| v.starts_with("3.")),
-            Some(true)
-        );
-    }
-
     #[tokio::test]
     async fn metrics_show_the_limits_and_the_retention_periods() {
         let dir = tempfile::tempdir().unwrap();
@@ -1460,6 +1739,136 @@ mod tests {
             "eessi_batch_items_refused_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A line-by-line reading of the Prometheus text format (0.0.4): every sample
+    /// of a family declared by `# TYPE`, with a well-formed name, labels and value.
+    /// Returns the samples (name with labels, value).
+    fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+        let is_name = |n: &str| {
+            !n.is_empty()
+                && n.chars().enumerate().all(|(i, c)| {
+                    c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+                })
+        };
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut samples = Vec::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            if let Some(rest) = line.strip_prefix("# ") {
+                let mut words = rest.splitn(3, ' ');
+                let (kind, name, tail) = (words.next(), words.next(), words.next());
+                assert!(name.is_some_and(is_name), "bad comment: {line}");
+                if kind == Some("TYPE") {
+                    let t = tail.expect("a type");
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                        "{line}"
+                    );
+                    types.insert(name.unwrap_or_default().to_owned(), t.to_owned());
+                } else {
+                    assert_eq!(kind, Some("HELP"), "{line}");
+                }
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("a value");
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+            };
+            let name = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let labels = labels.strip_suffix('}').expect("closed labels");
+                    for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                        let (k, v) = pair.split_once("=\"").expect("k=\"v\"");
+                        assert!(is_name(k), "bad label {k} in {line}");
+                        assert!(!v.contains('\n'), "{line}");
+                    }
+                    name
+                }
+                None => series,
+            };
+            assert!(is_name(name), "bad name: {line}");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| {
+                    name.strip_suffix(s)
+                        .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+                })
+                .unwrap_or(name);
+            assert!(types.contains_key(family), "{name} has no # TYPE");
+            samples.push((series.to_owned(), value));
+        }
+        samples
+    }
+
+    /// `/metrics` is Prometheus text, with the counters the harness reads, the
+    /// limits, and the latency histograms: the request just made counted under its
+    /// route, and every pipeline stage present.
+    #[tokio::test]
+    async fn metrics_are_prometheus_text_with_latency_histograms() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let config = crate::harness::demo::demo_config(&root, "BE", dir.path(), None).unwrap();
+        let sw = Arc::new(
+            Switch::build(
+                &config,
+                Arc::new(crate::transport::memory::MemoryBroker::new()),
+            )
+            .unwrap(),
+        );
+        let edge = Arc::new(HttpEdge::new(Default::default(), config.body_bytes_max));
+        let app = router(sw, None, edge);
+        let get = |path: &str| axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let r = app.clone().oneshot(get("/api/v1/bucs")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = app.oneshot(get("/metrics")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = String::from_utf8(
+            axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        let samples: HashMap<String, f64> = parse_prometheus(&text).into_iter().collect();
+        let bucs = "eessi_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/bucs\",status=\"2xx\"}";
+        assert!(
+            samples.get(bucs).is_some_and(|n| *n >= 1.0),
+            "{bucs} in\n{text}"
+        );
+        assert!(
+            samples.contains_key(
+                "eessi_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/bucs\",status=\"2xx\",le=\"+Inf\"}"
+            ),
+            "{text}"
+        );
+        for stage in crate::telemetry::Stage::ALL {
+            let count = format!(
+                "eessi_stage_duration_seconds_count{{stage=\"{}\"}}",
+                stage.as_str()
+            );
+            assert!(samples.contains_key(&count), "{count} in\n{text}");
+        }
+        for series in [
+            "eessi_inbound_received_total",
+            "eessi_batch_items_accepted_total",
+            "eessi_http_overload_refused_total",
+            "eessi_limit{name=\"batch_items_max\"}",
+            "eessi_broker_connected",
+        ] {
+            assert!(samples.contains_key(series), "{series} in\n{text}");
         }
     }
 }

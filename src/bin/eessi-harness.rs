@@ -150,7 +150,10 @@ async fn main() {
     if !eessi_switch::sed::xml::libxml2_uses_mimalloc() {
         eprintln!("warning: libxml2 keeps the system allocator");
     }
-    eessi_switch::logging::init();
+    if let Err(e) = eessi_switch::logging::init() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let code = match run(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {

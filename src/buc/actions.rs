@@ -12,24 +12,29 @@ use crate::buc::machine::{CaseView, NAMES_A_DOCUMENT, SedEvent, step};
 use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
 
 /// One SED a participant may send now.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Allowed {
+    #[schema(value_type = String, example = "A003")]
     pub sed: SedType,
     /// The participant it goes to.
+    #[schema(value_type = String, example = "NL:SVB")]
     pub to: InstitutionId,
     /// `Start` (opens the conversation with `to`), `New`, or `Update` (a new
     /// version of `document_id`).
     pub action: CaseAction,
     /// The document it answers or names (RelatedDocument), when it needs one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub related: Option<DocumentId>,
     /// The document an `Update` sends again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub document_id: Option<DocumentId>,
     /// The institution a participant SED names: the one X006 removes; none for X005
     /// and X007, which name an institution not yet in the case (`names_new`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub subject: Option<InstitutionId>,
     /// X005 / X007: the sender chooses the institution to add or forward to.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

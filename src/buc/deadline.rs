@@ -22,14 +22,17 @@ pub struct DocTiming {
     pub cancelled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Deadline {
     /// An answer to `document_id` is awaited by `due`.
     #[serde(rename_all = "camelCase")]
     Reply {
+        #[schema(value_type = String)]
         document_id: DocumentId,
+        #[schema(value_type = String)]
         sed: SedType,
+        #[schema(value_type = String, format = DateTime)]
         due: DateTime<Utc>,
         overdue: bool,
         /// What the switch does when it is overdue (the transition's `on_overdue`).
@@ -39,6 +42,7 @@ pub enum Deadline {
     #[serde(rename_all = "camelCase")]
     AutoClose {
         scope: CloseScope,
+        #[schema(value_type = String, format = DateTime)]
         due: DateTime<Utc>,
         overdue: bool,
         reason: String,

@@ -122,7 +122,7 @@ pub struct AutoClose {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseScope {
     Global,
@@ -142,7 +142,9 @@ pub enum CloseScope {
 /// choice per BUC, needing X009 in the BUC: `buc check`); `none` does neither.
 /// UNCERTAIN: no public source says whether any institution's engine reminds by
 /// itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnOverdue {
     /// Send an X009 naming the overdue request, from its sender to its receiver.

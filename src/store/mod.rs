@@ -80,6 +80,17 @@ macro_rules! stored_enum {
         pub enum $name {
             $($(#[$vm])* #[serde(rename = $text)] $variant),+
         }
+        // Written out, not derived: `ToSchema`'s derive does not see a `rename`
+        // whose value a macro substituted, and would name the variants instead.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             pub fn as_str(self) -> &'static str {
@@ -221,11 +232,13 @@ pub struct TimerFilter {
 
 /// A received SED kept for an operator because no routing rule placed it (or a
 /// rule said so). Its body is the document version's envelope, stored once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TriageEntry {
     pub id: i64,
+    #[schema(value_type = String)]
     pub case_id: CaseId,
+    #[schema(value_type = String)]
     pub document_id: DocumentId,
     pub document_version: u32,
     pub buc: String,
@@ -467,7 +480,7 @@ pub struct IdempotencyRecord {
 }
 
 /// One audited action: who read or did what, when, from where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: String,
     pub subject: String,

@@ -648,6 +648,7 @@ impl<'a, B: Backend + 'a> SqlTx<'a, B> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        let _timer = crate::telemetry::stage(crate::telemetry::Stage::StoreCommit).start();
         self.conn.commit()?;
         self.open = false;
         Ok(())

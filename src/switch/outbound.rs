@@ -135,10 +135,12 @@ pub fn reserved_scope(scope: &str) -> bool {
     scope.starts_with(REFERENCE_SCOPE) || scope == CASE_START_SCOPE
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Submitted {
+    #[schema(value_type = String)]
     pub case_id: CaseId,
+    #[schema(value_type = String)]
     pub document_id: DocumentId,
     pub document_version: u32,
     pub message_id: String,
@@ -202,8 +204,10 @@ pub enum SubmitError {
     Invalid(Vec<Issue>),
     #[error("case {0} not found")]
     CaseNotFound(CaseId),
+    /// The document, and the request's field that named it (`documentId` for an
+    /// update, `relatedDocumentId` for what it answers).
     #[error("document {0} not found in this case")]
-    DocumentNotFound(DocumentId),
+    DocumentNotFound(DocumentId, &'static str),
     #[error("the BUC does not allow this: {0}")]
     ProtocolViolation(String),
     /// The caller may not act for the sending institution.
@@ -687,6 +691,7 @@ pub(crate) fn plan(
     s: &Submission,
     body: &mut Option<Body>,
 ) -> Result<Planned, SubmitError> {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::OutboundPlan).start();
     let def = sw
         .catalogue
         .get(&s.buc)
@@ -774,7 +779,7 @@ pub(crate) fn plan(
         (Some(v), Some(d)) => {
             let doc = v
                 .document(d)
-                .ok_or_else(|| SubmitError::DocumentNotFound(d.clone()))?;
+                .ok_or_else(|| SubmitError::DocumentNotFound(d.clone(), "documentId"))?;
             (CaseAction::Update, d.clone(), doc.latest_version + 1)
         }
         // The starter to an institution with no document in the case yet opens its
@@ -861,8 +866,11 @@ pub(crate) fn plan(
         .signers
         .get(&s.from)
         .ok_or_else(|| invalid("from", "no signing key"))?;
-    let envelope = dsig::sign_rendered(unsigned.as_bytes(), signer)
-        .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?;
+    let envelope = {
+        let _timer = crate::telemetry::stage(crate::telemetry::Stage::OutboundSign).start();
+        dsig::sign_rendered(unsigned.as_bytes(), signer)
+            .map_err(|e| SubmitError::Configuration(format!("cannot sign: {e}")))?
+    };
     let planned = Planned {
         header,
         view,
@@ -1015,6 +1023,7 @@ fn lost_job() -> SubmitError {
 /// One group commit. A refusal concerns its own job only (it wrote nothing); a
 /// store error rolls the batch back and every job in it gets the error.
 fn run_batch(sw: &Switch, jobs: Vec<Job>) {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::OutboundCommit).start();
     let fail_all = |jobs: Vec<Job>, e: &StoreError| {
         for j in jobs {
             let _ = j.reply.send(Err(SubmitError::Store(e.clone())));
@@ -1059,8 +1068,17 @@ fn run_batch(sw: &Switch, jobs: Vec<Job>) {
         }
     }
     for ((j, r), handover) in jobs.into_iter().zip(results).zip(handovers) {
-        if matches!(&r, Ok(Committed::Done(d)) if !d.replayed) {
+        if let Ok(Committed::Done(d)) = &r
+            && !d.replayed
+        {
             Metrics::inc(&sw.metrics.outbound_submitted);
+            tracing::info!(
+                message_id = %d.message_id,
+                case_id = %d.case_id,
+                document_id = %d.document_id,
+                sed = %j.planned.header.sed,
+                "SED submitted"
+            );
         }
         if let Some((place, out)) = handover {
             place.send(out);
@@ -1251,7 +1269,14 @@ fn step_refusal_of(h: &Header, e: StepError) -> SubmitError {
     match e {
         StepError::ProtocolViolation(why) => SubmitError::ProtocolViolation(why),
         StepError::UnknownCase => SubmitError::CaseNotFound(h.case_id.clone()),
-        StepError::UnknownDocument(d) => SubmitError::DocumentNotFound(d),
+        StepError::UnknownDocument(d) => {
+            let field = if d == h.document_id {
+                "documentId"
+            } else {
+                "relatedDocumentId"
+            };
+            SubmitError::DocumentNotFound(d, field)
+        }
         StepError::VersionGap { expected, got } => SubmitError::ProtocolViolation(format!(
             "version {expected} must come before version {got}"
         )),

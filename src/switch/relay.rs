@@ -207,10 +207,12 @@ async fn publish_all(
             headers: std::mem::take(&mut m.headers),
             body: std::mem::take(&mut m.body),
         };
+        let timer = crate::telemetry::stage(crate::telemetry::Stage::relay_publish(m.kind)).start();
         let outcome = match sw.transport.publish(&out).await {
             Ok(o) => Outcome::Published(o),
             Err(e) => Outcome::TransportError(e.to_string()),
         };
+        drop(timer);
         m.exchange = out.exchange;
         m.routing_key = out.routing_key;
         m.message_id = out.message_id;

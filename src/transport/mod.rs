@@ -135,7 +135,7 @@ pub trait Transport: Send + Sync {
 }
 
 /// Whether publishing can go on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BrokerState {
     Connected,

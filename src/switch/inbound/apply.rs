@@ -30,6 +30,7 @@ const SIGN_ROUNDS: usize = 3;
 /// the effect and the stored answer. A panic rolls the transaction back and is this
 /// delivery's failure only: `Retry`, towards the delivery limit and the dead letters.
 pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
+    let _span = span(m).entered();
     match guarded(|| prepare(sw, m)) {
         Ok(mut p) => {
             let (d, unpark) = handle_prepared(sw, m, &mut p);
@@ -40,14 +41,28 @@ pub fn handle(sw: &Switch, m: &WireMessage) -> Disposition {
     }
 }
 
+/// The span of one received message: its message id (the contract's UUID, not
+/// personal data), so that every event of its handling carries it as a field.
+fn span(m: &WireMessage) -> tracing::Span {
+    tracing::info_span!(
+        "inbound",
+        message_id = m.message_id.as_deref().unwrap_or_default()
+    )
+}
+
 /// Handle several deliveries of one lane in one transaction (one fsync for all:
 /// group commit), each checked and its answer signed before it opens. If any of
 /// them fails in a way that is not its own answer (the store, a bug, a panic, an
 /// answer still to sign), the batch is rolled back and each is handled alone, so
 /// that only the failing one is retried or, in the end, dead-lettered.
 pub fn handle_batch(sw: &Switch, ms: &[std::sync::Arc<WireMessage>]) -> Vec<Disposition> {
-    let mut prepared: Vec<Result<Prepared, Disposition>> =
-        ms.iter().map(|m| guarded(|| prepare(sw, m))).collect();
+    let mut prepared: Vec<Result<Prepared, Disposition>> = ms
+        .iter()
+        .map(|m| {
+            let _span = span(m).entered();
+            guarded(|| prepare(sw, m))
+        })
+        .collect();
     if ms.len() > 1
         && prepared.iter().all(Result::is_ok)
         && let Ok(mut tx) = sw.store.begin()
@@ -60,7 +75,11 @@ pub fn handle_batch(sw: &Switch, ms: &[std::sync::Arc<WireMessage>]) -> Vec<Disp
                 out.push(Disposition::DeadLetter(why.clone()));
                 continue;
             }
-            match guarded(|| apply_prepared(sw, m, p, &mut *tx)) {
+            let applied = {
+                let _span = span(m).entered();
+                guarded(|| apply_prepared(sw, m, p, &mut *tx))
+            };
+            match applied {
                 Ok(Ok(u)) => {
                     out.push(Disposition::Ack);
                     unpark.extend(u);
@@ -82,6 +101,7 @@ pub fn handle_batch(sw: &Switch, ms: &[std::sync::Arc<WireMessage>]) -> Vec<Disp
         .zip(prepared.iter_mut())
         .map(|(m, p)| match p {
             Ok(p) => {
+                let _span = span(m).entered();
                 let (d, u) = handle_prepared(sw, m, p);
                 unpark.extend(u);
                 d
@@ -164,6 +184,7 @@ fn apply_prepared(
     p: &Prepared,
     tx: &mut dyn Tx,
 ) -> Result<Option<CaseId>, TxError> {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::InboundApply).start();
     #[cfg(feature = "fault-hooks")]
     if let Some(id) = &m.message_id {
         crate::faults::maybe_panic(id);
@@ -434,7 +455,7 @@ fn commit_sed(
             if applied {
                 Metrics::inc(&sw.metrics.inbound_applied);
             }
-            tracing::info!(message_id, case_id = %case_id, sed = %c.header.sed, "SED accepted");
+            tracing::info!(message_id, case_id = %case_id, document_id = %c.header.document_id, sed = %c.header.sed, "SED accepted");
             // Parked successors are applied after this commit, each in its own
             // transaction, checked again outside it (`park::unpark`).
             let waiting = applied && tx.parked_exists(case_id)?;

@@ -105,6 +105,7 @@ pub(crate) struct PreparedSed {
 }
 
 pub(crate) fn prepare(sw: &Switch, m: &WireMessage) -> Prepared {
+    let _timer = crate::telemetry::stage(crate::telemetry::Stage::InboundCheck).start();
     Metrics::inc(&sw.metrics.inbound_received);
     let Some(message_id) = m.message_id.clone().filter(|s| !s.is_empty()) else {
         return Prepared::DeadLetter("no message_id".into());
