@@ -73,6 +73,8 @@ enum Other {
     Filtered,
     /// Allowed: not institution data (the BUC catalogue).
     Shared,
+    /// Answered as if it did not exist (404): another institution's message.
+    Hidden,
 }
 
 /// (request body, content type, success status for the owner, treatment of another institution)
@@ -110,6 +112,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     let created: serde_json::Value = serde_json::from_str(&text).unwrap();
     let case_id = created["caseId"].as_str().unwrap().to_owned();
     let doc_id = created["documentId"].as_str().unwrap().to_owned();
+    let message_id = created["messageId"].as_str().unwrap().to_owned();
     let sed_request = serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "LA_BUC_02", "sed": "A003", "body": String::from_utf8(fixture("A003")).unwrap()}).to_string();
 
     // (request body, content type, success status for the owner, treatment of another institution)
@@ -198,11 +201,16 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     );
     expectations.insert(("GET", "/api/v1/bucs"), (vec![], "", 200, Other::Shared));
     expectations.insert(("GET", "/metrics"), (vec![], "", 200, Other::Forbidden));
-    expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));
+    // The case's own SED has not failed: its owner is told so (409); another
+    // institution learns nothing of it (404).
     expectations.insert(
-        ("GET", "/cases/{caseId}"),
-        (vec![], "", 200, Other::Forbidden),
+        ("POST", "/api/v1/messages/{messageId}/resend"),
+        (vec![], "application/json", 409, Other::Hidden),
     );
+    expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));
+    // The case page answers another institution as it answers a case that does
+    // not exist: it does not tell which.
+    expectations.insert(("GET", "/cases/{caseId}"), (vec![], "", 200, Other::Hidden));
 
     let mut checked = 0;
     for r in eessi_switch::api::routes() {
@@ -215,6 +223,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 .replace("{version}", "1")
                 .replace("{adapter}", "onss-posting")
                 .replace("{id}", "1")
+                .replace("{messageId}", &message_id)
         );
         if r.access == eessi_switch::api::auth::Access::Public {
             // Public pages and documents answer anyone; signing in takes a valid
@@ -228,6 +237,22 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                     (signin.as_bytes(), "application/x-www-form-urlencoded", 303)
                 }
                 ("POST", "/signout") => (&b""[..], "", 303),
+                ("POST", "/language") => (
+                    &b"lang=nl&back=/"[..],
+                    "application/x-www-form-urlencoded",
+                    303,
+                ),
+                // The pages' form posts check the session cookie themselves: none, 401.
+                ("POST", "/cases/{caseId}/reminder") => (
+                    &b"csrf=x&from=BE:ONSS&to=NL:SVB&related=00000000000000000000000000000000"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
+                ("POST", "/messages/{messageId}/resend") => (
+                    &b"csrf=x&case=x"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
                 (m, p) => panic!("{m} {p} is public: add what it answers here"),
             };
             let (status, text) = call(r.method, &url, None, ct, body);
@@ -294,6 +319,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 );
             }
             Other::Shared => assert_eq!(status, 200, "{name}: {text}"),
+            Other::Hidden => assert_eq!(status, 404, "{name} for another institution: {text}"),
         }
         // Asking explicitly for another institution's cases is refused.
         if r.path == "/api/v1/cases" {
@@ -466,6 +492,21 @@ fn onss_case(be: &Server, onss: &str) -> (String, String) {
 
 #[test]
 fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_origin() {
+    /// The sign-in and sign-out forms answer with pages (in the user's language),
+    /// never problem JSON: a person reads them.
+    trait Page {
+        fn assert_page(&self, status: u16);
+    }
+    impl Page for common::Answer {
+        fn assert_page(&self, status: u16) {
+            assert_eq!(self.status, status, "{self:?}");
+            assert!(
+                self.header("content-type")
+                    .is_some_and(|c| c.starts_with("text/html")),
+                "{self:?}"
+            );
+        }
+    }
     let vhost = Vhost::new("csrf");
     let dir = tempfile::tempdir().unwrap();
     let be = serve_with_auth(dir.path(), &vhost, None);
@@ -536,16 +577,16 @@ fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_o
     let a = post_form(&onss, &[("origin", &format!("http://{host}"))]);
     assert_eq!(a.status, 303, "{a:?}");
     let a = post_form(&onss, &[("origin", "https://evil.example")]);
-    a.assert_problem(403);
+    a.assert_page(403);
     assert!(a.header("set-cookie").is_none());
     let a = post_form(&onss, &[("origin", "null")]);
-    a.assert_problem(403);
+    a.assert_page(403);
     // The token is checked exactly as a bearer token.
-    post_form("not-a-token", &[]).assert_problem(401);
-    post_form(&token("BE:ONSS", "read", -3600), &[]).assert_problem(401);
+    post_form("not-a-token", &[]).assert_page(401);
+    post_form(&token("BE:ONSS", "read", -3600), &[]).assert_page(401);
     let forged = format!("{}x", &onss[..onss.len() - 1]);
-    post_form(&forged, &[]).assert_problem(401);
-    post_form(&token("NL:SVB", "read", 600), &[]).assert_problem(403);
+    post_form(&forged, &[]).assert_page(401);
+    post_form(&token("NL:SVB", "read", 600), &[]).assert_page(403);
     // Not a form: 415; a form without the token: 400.
     request(
         "POST",
@@ -560,7 +601,7 @@ fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_o
         &[("content-type", "application/x-www-form-urlencoded")],
         Some(b"other=1"),
     )
-    .assert_problem(400);
+    .assert_page(400);
 
     // Signing out clears the cookie; a foreign page cannot sign anyone out.
     let a = request("POST", &format!("{}/signout", be.base), &[], None);
@@ -576,7 +617,7 @@ fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_o
         &[("origin", "https://evil.example")],
         None,
     )
-    .assert_problem(403);
+    .assert_page(403);
 }
 
 #[test]

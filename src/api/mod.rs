@@ -209,14 +209,54 @@ pub fn routes() -> Vec<Route> {
             true,
             get(metrics),
         ),
-        route("GET", "/", Access::Scope(Read), false, get(pages::index)),
+        route(
+            "POST",
+            "/api/v1/messages/{messageId}/resend",
+            Access::Scope(Handle),
+            true,
+            post(pages::act::api_resend),
+        ),
+        route(
+            "GET",
+            "/",
+            Access::Scope(Read),
+            false,
+            get(pages::list::index),
+        ),
         route(
             "GET",
             "/cases/{caseId}",
             Access::Scope(Read),
             false,
-            get(pages::case),
+            get(pages::case::case),
         ),
+        // The pages' form posts: public at the gate (the cookie counts on safe
+        // methods only), each checks Origin, the session cookie, the form's token
+        // and its scope itself (`pages::act::page_caller`).
+        route(
+            "POST",
+            "/cases/{caseId}/reminder",
+            Access::Public,
+            false,
+            post(pages::act::reminder),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/messages/{messageId}/resend",
+            Access::Public,
+            false,
+            post(pages::act::page_resend),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/language",
+            Access::Public,
+            false,
+            post(pages::language),
+        )
+        .takes(BodyKind::Form),
         // Signing in checks the pasted token itself (and the Origin); the cookie it
         // sets counts on GET and HEAD only.
         route(
@@ -291,6 +331,8 @@ pub fn router(sw: Arc<Switch>, auth: Option<Auth>, edge: Arc<HttpEdge>) -> Route
                 async move { authorize(gate, req, next).await }
             },
         ))
+        // Refusals on page routes as pages for browsers (after the gate's own).
+        .layer(axum::middleware::from_fn(pages::html_errors))
         .layer(Extension(auth))
         .layer(Extension(edge.clone()));
     edge::harden(router, edge).with_state(sw)
