@@ -239,7 +239,7 @@ fn assert_hardened(a: &Answer) {
     );
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"), "{a:?}");
     assert_eq!(a.header("x-frame-options"), Some("DENY"), "{a:?}");
-    assert_eq!(a.header("referrer-policy"), Some("no-referrer"), "{a:?}");
+    assert_eq!(a.header("referrer-policy"), Some("same-origin"), "{a:?}");
 }
 
 #[test]

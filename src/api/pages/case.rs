@@ -92,10 +92,7 @@ pub async fn case(
         tf(
             lang,
             "case.title",
-            &[(
-                "id",
-                &d.case.case_id.as_str().chars().take(8).collect::<String>()
-            )]
+            &[("id", &super::fmt::short(d.case.case_id.as_str()))]
         )
     );
     let body = html! {
@@ -193,7 +190,7 @@ fn participants(sw: &Switch, lang: Lang, d: &CaseDetail) -> Markup {
     html! {
         section aria-labelledby="participants" {
             h2 id="participants" { (t(lang, "case.participants")) }
-            div class="table-wrap" { table {
+            div class="table-wrap" tabindex="0" role="region" aria-label=(t(lang, "case.participants")) { table {
                 caption { (t(lang, "case.participants")) }
                 thead { tr {
                     th scope="col" { (t(lang, "case.institution")) }
@@ -232,7 +229,7 @@ fn pending(
                         @match x {
                             Deadline::Reply { document_id, sed, due, overdue } => {
                                 li class=[overdue.then_some("overdue")] {
-                                    (tf(lang, "case.deadline_reply", &[("sed", sed.as_str()), ("doc", &document_id.as_str().chars().take(8).collect::<String>())]))
+                                    (tf(lang, "case.deadline_reply", &[("sed", sed.as_str()), ("doc", &super::fmt::short(document_id.as_str()))]))
                                     " — " (t(lang, "case.due")) " " (time_utc(lang, *due)) " — "
                                     strong { (lateness(lang, *due, now)) }
                                 }
@@ -321,7 +318,7 @@ fn documents(
     html! {
         section aria-labelledby="documents" {
             h2 id="documents" { (t(lang, "case.documents")) }
-            div class="table-wrap" { table id="documents-table" {
+            div class="table-wrap" tabindex="0" role="region" aria-label=(t(lang, "case.documents")) { table id="documents-table" {
                 caption { (t(lang, "case.documents")) }
                 thead { tr {
                     th scope="col" { (t(lang, "case.sed")) }
@@ -377,7 +374,7 @@ fn messages(lang: Lang, ctx: &Ctx, d: &CaseDetail) -> Markup {
     html! {
         section aria-labelledby="messages" {
             h2 id="messages" { (t(lang, "case.messages")) }
-            div class="table-wrap" { table id="messages-table" {
+            div class="table-wrap" tabindex="0" role="region" aria-label=(t(lang, "case.messages")) { table id="messages-table" {
                 caption { (t(lang, "case.messages")) }
                 thead { tr {
                     th scope="col" { (t(lang, "case.message")) }
@@ -399,7 +396,7 @@ fn messages(lang: Lang, ctx: &Ctx, d: &CaseDetail) -> Markup {
                                     form method="post" action={ "/messages/" (m.message_id) "/resend" } {
                                         input type="hidden" name="csrf" value=(ctx.csrf);
                                         input type="hidden" name="case" value=(d.case.case_id);
-                                        button type="submit" aria-label={ (t(lang, "case.resend")) " " (m.message_id.chars().take(8).collect::<String>()) } { (t(lang, "case.resend")) }
+                                        button type="submit" aria-label={ (t(lang, "case.resend")) " " (super::fmt::short(&m.message_id)) } { (t(lang, "case.resend")) }
                                     }
                                 }
                             }
@@ -417,7 +414,7 @@ fn timeline(lang: Lang, d: &CaseDetail) -> Markup {
     html! {
         section aria-labelledby="timeline" {
             h2 id="timeline" { (t(lang, "case.timeline")) }
-            div class="table-wrap" { table id="history" {
+            div class="table-wrap" tabindex="0" role="region" aria-label=(t(lang, "case.timeline")) { table id="history" {
                 caption { (t(lang, "case.timeline")) }
                 thead { tr {
                     th scope="col" { (t(lang, "case.at")) }

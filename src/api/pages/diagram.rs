@@ -128,8 +128,15 @@ pub fn render(lang: Lang, def: &BucDef, current: &BTreeMap<String, Vec<String>>)
                             @let (ax, ay, bx, by) = (x1 + W, y1 + H / 2, x2, y2 + H / 2);
                             path class="edge" d={ "M " (ax) " " (ay) " L " (bx) " " (by) } marker-end="url(#arrow)" {}
                             text class="edge-label" x=((ax + bx) / 2) y=((ay + by) / 2 - 4) text-anchor="middle" { (label) }
+                        } @else if x2 == x1 {
+                            // Within a column: an arc on the right, downward edges
+                            // closer in than upward ones so that a pair does not overlap.
+                            @let (ax, ay, bx, by) = (x1 + W, y1 + H / 2, x2 + W, y2 + H / 2);
+                            @let cx = ax + if y2 > y1 { 36 } else { 72 };
+                            path class="edge" d={ "M " (ax) " " (ay) " Q " (cx) " " ((ay + by) / 2) " " (bx) " " (by) } marker-end="url(#arrow)" {}
+                            text class="edge-label" x=((ax + cx) / 2 + 4) y=((ay + by) / 2 + 4) text-anchor="start" { (label) }
                         } @else {
-                            // Backward or within a column: an arc below the boxes.
+                            // Backward: an arc below the boxes.
                             @let (ax, ay, bx, by) = (x1 + W / 2 + 10, y1 + H, x2 + W / 2 - 10, y2 + H);
                             @let cy = ay.max(by) + GAP_Y - 6;
                             path class="edge" d={ "M " (ax) " " (ay) " Q " ((ax + bx) / 2) " " (cy) " " (bx) " " (by) } marker-end="url(#arrow)" {}

@@ -79,10 +79,17 @@ pub fn sed_date(lang: Lang, value: &str) -> Option<String> {
         .map(|d| date_words(lang, d))
 }
 
-/// An id shown by its first 8 characters, the whole id on hover.
+/// An id's short form: its LAST 8 characters. The ids the switch makes are
+/// UUIDv7, whose first 8 hex digits are the creation time (about a minute per
+/// value): every id of a case would start alike, while the tail is random.
+pub fn short(id: &str) -> String {
+    let hex: Vec<char> = id.chars().filter(|c| *c != '-').collect();
+    hex[hex.len().saturating_sub(8)..].iter().collect()
+}
+
+/// An id shown short, the whole id on hover.
 pub fn short_id(id: &str) -> Markup {
-    let short: String = id.chars().take(8).collect();
-    html! { code title=(id) { (short) } }
+    html! { code title=(id) { (short(id)) } }
 }
 
 /// Whole days between two instants (rounded down), for "3 days late".
@@ -145,6 +152,13 @@ mod tests {
         );
         assert_eq!(sed_date(Lang::En, "61090914571"), None);
         assert_eq!(sed_date(Lang::En, "2026-02-30"), None);
+    }
+
+    #[test]
+    fn short_ids_are_the_random_tail_of_a_uuidv7() {
+        assert_eq!(short("01a2345427fa73e483a73b6e1f3664ef"), "1f3664ef");
+        assert_eq!(short("01a23454-27fb-72aa-8636-f81998af74cd"), "98af74cd");
+        assert_eq!(short("abc"), "abc");
     }
 
     #[test]

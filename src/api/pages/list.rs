@@ -184,7 +184,7 @@ pub async fn index(
             p { (t(lang, "list.none")) }
         } @else {
             p { (tf(lang, "list.count", &[("n", &cases.len().to_string())])) }
-            div class="table-wrap" {
+            div class="table-wrap" tabindex="0" role="region" aria-label=(t(lang, "list.caption")) {
                 table id="cases" {
                     caption { (t(lang, "list.caption")) }
                     thead { tr {
