@@ -248,6 +248,11 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                     "application/x-www-form-urlencoded",
                     401,
                 ),
+                ("POST", "/cases/{caseId}/xsed") => (
+                    &b"csrf=x&sed=X011&from=BE:ONSS&to=NL:SVB&reason=other&text=x"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
                 ("POST", "/messages/{messageId}/resend") => (
                     &b"csrf=x&case=x"[..],
                     "application/x-www-form-urlencoded",

@@ -91,9 +91,7 @@ fn axe_source() -> String {
 }
 
 fn shots_dir() -> PathBuf {
-    let dir = root().join("target/browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    root().join("target/browser")
 }
 
 /// The browser, with what each step needs.
@@ -195,6 +193,9 @@ fn case_json(be: &Server, t: &str, case_id: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() {
     let axe = axe_source();
+    // This run's screenshots only.
+    let _ = std::fs::remove_dir_all(shots_dir());
+    std::fs::create_dir_all(shots_dir()).unwrap();
     let vhost = Vhost::new("browser");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -387,6 +388,30 @@ async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() 
             .any(|h| h["event"] == "resent"),
         "{c}"
     );
+
+    // Close the case (X001): a form generated for the SED, with a labelled reason.
+    b.css("details.xsed:has(input[name=sed][value=X001]) summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("details.xsed:has(input[name=sed][value=X001]) select[name=reason]")
+        .await
+        .select_by_value("no_longer_relevant")
+        .await
+        .unwrap();
+    b.axe("the case page with the closure form open").await;
+    b.screenshot("close-form").await;
+    b.css("details.xsed:has(input[name=sed][value=X001]) button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_url("the closure's answer", |_, q| q == "done=sent")
+        .await;
+    assert!(b.text("#history").await.contains("X001"));
+    let c = case_json(&be, &onss, &case_id);
+    assert_eq!(c["status"], "closed", "{c}");
 
     // In French, on a phone-sized screen.
     b.css("#lang").await.select_by_value("fr").await.unwrap();

@@ -243,6 +243,14 @@ pub fn routes() -> Vec<Route> {
         .takes(BodyKind::Form),
         route(
             "POST",
+            "/cases/{caseId}/xsed",
+            Access::Public,
+            false,
+            post(pages::xsed::post),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
             "/messages/{messageId}/resend",
             Access::Public,
             false,

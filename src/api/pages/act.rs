@@ -30,7 +30,7 @@ use crate::switch::outbound::{Submission, submit_keyed};
 
 /// The caller of a page form post, or the error page that refuses it.
 #[allow(clippy::result_large_err)]
-fn page_caller(
+pub(super) fn page_caller(
     sw: &Switch,
     auth: &Option<Arc<Auth>>,
     headers: &HeaderMap,
@@ -208,6 +208,23 @@ fn x009_body(
     sed: &str,
     related: &DocumentId,
 ) -> Option<String> {
+    let p = context_person(envelope, sed)?;
+    let (g, v) = version.generation_and_version();
+    let esc = crate::sed::xml::escape;
+    Some(format!(
+        "<sed:X009 xmlns:sed=\"{}\" sedGVer=\"{g}\" sedVer=\"{v}\"><sed:ContextPerson>{p}</sed:ContextPerson>\
+<sed:Reminder><sed:Item><sed:SedType>{}</sed:SedType><sed:DocumentID>{}</sed:DocumentID>\
+<sed:Description>Reply to our {}</sed:Description></sed:Item></sed:Reminder></sed:X009>",
+        version.namespace(),
+        esc(sed),
+        esc(related.as_str()),
+        esc(sed),
+    ))
+}
+
+/// The content of an X-SED's `ContextPerson` (family name, forename, birth date,
+/// PINs) from the person block of a stored SED (`sed`: its type).
+pub(super) fn context_person(envelope: &[u8], sed: &str) -> Option<String> {
     let root = super::sed_view::read(envelope, sed)?;
     let person = find(&root, &["ContextPerson", "PersonIdentification"])?;
     let mut p = String::new();
@@ -221,17 +238,7 @@ fn x009_body(
             write_field(&mut p, f);
         }
     }
-    let (g, v) = version.generation_and_version();
-    let esc = crate::sed::xml::escape;
-    Some(format!(
-        "<sed:X009 xmlns:sed=\"{}\" sedGVer=\"{g}\" sedVer=\"{v}\"><sed:ContextPerson>{p}</sed:ContextPerson>\
-<sed:Reminder><sed:Item><sed:SedType>{}</sed:SedType><sed:DocumentID>{}</sed:DocumentID>\
-<sed:Description>Reply to our {}</sed:Description></sed:Item></sed:Reminder></sed:X009>",
-        version.namespace(),
-        esc(sed),
-        esc(related.as_str()),
-        esc(sed),
-    ))
+    Some(p)
 }
 
 fn find<'a>(f: &'a super::sed_view::Field, names: &[&str]) -> Option<&'a super::sed_view::Field> {

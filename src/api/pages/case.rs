@@ -100,6 +100,7 @@ pub async fn case(
             @match done {
                 "reminder" => p class="notice" role="status" { (t(lang, "case.reminder_done")) },
                 "resend" => p class="notice" role="status" { (t(lang, "case.resend_done")) },
+                "sent" => p class="notice" role="status" { (t(lang, "case.sent_done")) },
                 _ => {},
             }
         }
@@ -289,7 +290,16 @@ fn actions_section(
                             }
                         }
                     }
-                    @let others: Vec<_> = p.actions.iter().filter(|a| a.sed.as_str() != "X009").collect();
+                    @for (n, a) in p.actions.iter().enumerate() {
+                        @if let Some(form) = super::xsed::form_of(a.sed.as_str()) {
+                            (super::xsed::render(
+                                lang, ctx, &d.case.case_id, n, form, &p.institution, a.to.as_str(),
+                                &institution_name(sw, &a.to),
+                                a.related.as_ref().map(|r| (r, sed_of(r))).as_ref().map(|(r, s)| (*r, s.as_str())),
+                            ))
+                        }
+                    }
+                    @let others: Vec<_> = p.actions.iter().filter(|a| a.sed.as_str() != "X009" && super::xsed::form_of(a.sed.as_str()).is_none()).collect();
                     @if !others.is_empty() {
                         details {
                             summary { (t(lang, "case.other_actions")) }

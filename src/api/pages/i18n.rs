@@ -179,6 +179,7 @@ mod tests {
             include_str!("list.rs"),
             include_str!("sed_view.rs"),
             include_str!("act.rs"),
+            include_str!("xsed.rs"),
         ];
         let mut seen = 0;
         for src in code {

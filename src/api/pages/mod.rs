@@ -19,6 +19,7 @@ pub mod fmt;
 pub mod i18n;
 pub mod list;
 pub mod sed_view;
+pub mod xsed;
 
 use std::sync::Arc;
 
@@ -242,7 +243,7 @@ pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response
 }
 
 /// The `detail` (and located issues) of a problem+json response, as one line.
-async fn problem_detail(resp: Response) -> Option<String> {
+pub(super) async fn problem_detail(resp: Response) -> Option<String> {
     let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
         .await
         .ok()?;
@@ -267,7 +268,7 @@ async fn problem_detail(resp: Response) -> Option<String> {
     out
 }
 
-fn see_other_to(location: &str, set_cookie: Option<HeaderValue>) -> Response {
+pub(super) fn see_other_to(location: &str, set_cookie: Option<HeaderValue>) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SEE_OTHER;
     let loc = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
