@@ -520,7 +520,7 @@ pub trait Tx {
     /// on meanwhile (or never could), and nothing was changed.
     fn outbox_transition(&mut self, id: i64, kind: OutboxKind, change: &Change) -> Result<bool>;
     /// A case handler's resend of a message whose schedule is over: compare-and-set
-    /// `failed` → `queued` with a fresh schedule (no attempts, due now), as if just
+    /// `failed` → `queued` with a fresh schedule (no attempts, no last error, due now), as if just
     /// enqueued; the only way out of `failed`, and never taken by the relay (its
     /// changes go through `outbox_transition`, which never leaves `failed`).
     /// Returns whether the row moved (false: not failed, or no such row).

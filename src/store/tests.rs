@@ -779,6 +779,10 @@ fn a_failed_message_is_resent_once_with_a_fresh_schedule(store: &dyn Store) {
     assert_eq!(got.status, OutboxStatus::Queued);
     assert_eq!(got.attempts, 0, "a fresh schedule");
     assert_eq!(got.first_attempt_ms, None);
+    assert_eq!(
+        got.last_error, None,
+        "the failure stays in the case's history"
+    );
     assert!(got.next_attempt_ms >= before_ms - 5_000, "due now");
     tx.commit().unwrap();
 }

@@ -313,7 +313,13 @@ pub fn resend(sw: &Switch, caller: &Caller, message_id: &str) -> Result<(), Rese
                 event: "resent".into(),
                 detail: format!(
                     "{} to {} sent again by {}",
-                    m.kind, m.routing_key, caller.subject
+                    if m.kind == OutboxKind::Sed {
+                        "SED".to_owned()
+                    } else {
+                        m.kind.to_string()
+                    },
+                    m.routing_key,
+                    caller.subject
                 ),
                 from_state: None,
                 to_state: None,

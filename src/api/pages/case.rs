@@ -401,7 +401,12 @@ fn messages(lang: Lang, ctx: &Ctx, d: &CaseDetail) -> Markup {
                             td { (word(lang, "kind", m.kind.as_str())) }
                             td { (m.routing_key) }
                             td class=(m.status.as_str()) {
-                                (word(lang, "msgstatus", m.status.as_str()))
+                                @if m.kind != OutboxKind::Sed && m.status == OutboxStatus::Sent {
+                                    // Only a SED abroad waits for a receipt.
+                                    (t(lang, "msgstatus.published"))
+                                } @else {
+                                    (word(lang, "msgstatus", m.status.as_str()))
+                                }
                                 @if m.status == OutboxStatus::Failed {
                                     form method="post" action={ "/messages/" (m.message_id) "/resend" } {
                                         input type="hidden" name="csrf" value=(ctx.csrf);
