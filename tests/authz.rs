@@ -208,6 +208,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
         (vec![], "application/json", 409, Other::Hidden),
     );
     expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));
+    expectations.insert(("GET", "/operations"), (vec![], "", 200, Other::Forbidden));
     // The case page answers another institution as it answers a case that does
     // not exist: it does not tell which.
     expectations.insert(("GET", "/cases/{caseId}"), (vec![], "", 200, Other::Hidden));
@@ -253,6 +254,14 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                     "application/x-www-form-urlencoded",
                     401,
                 ),
+                ("POST", "/triage/{id}/assign") => (
+                    &b"csrf=x&institution=BE:ONSS"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
+                ("POST", "/dead-letters/{id}/reinject") => {
+                    (&b"csrf=x"[..], "application/x-www-form-urlencoded", 401)
+                }
                 ("POST", "/messages/{messageId}/resend") => (
                     &b"csrf=x&case=x"[..],
                     "application/x-www-form-urlencoded",

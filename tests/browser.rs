@@ -462,5 +462,27 @@ async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() 
     b.go("/").await;
     b.wait_url("the sign-in page again", |p, _| p == "/signin")
         .await;
+
+    // An operator: the operations page (triage and dead letters), linked from the header.
+    let operator = token("BE:ONSS", "read handle operate");
+    b.css("#token").await.send_keys(&operator).await.unwrap();
+    b.css("form.stack button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_url("the case list", |p, _| p == "/").await;
+    b.css("header a[href='/operations']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_url("the operations page", |p, _| p == "/operations")
+        .await;
+    // (still in French: the language choice outlives the session)
+    assert_eq!(b.text("h2#dead").await, "Lettres mortes");
+    assert!(b.text("h2#triage").await.starts_with("SED reçus"));
+    b.axe("the operations page").await;
+    b.screenshot("operations").await;
     b.c.close().await.unwrap();
 }

@@ -258,6 +258,29 @@ pub fn routes() -> Vec<Route> {
         )
         .takes(BodyKind::Form),
         route(
+            "GET",
+            "/operations",
+            Access::Scope(Operate),
+            false,
+            get(pages::ops::operations),
+        ),
+        route(
+            "POST",
+            "/triage/{id}/assign",
+            Access::Public,
+            false,
+            post(pages::ops::assign),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/dead-letters/{id}/reinject",
+            Access::Public,
+            false,
+            post(pages::ops::reinject),
+        )
+        .takes(BodyKind::Form),
+        route(
             "POST",
             "/language",
             Access::Public,

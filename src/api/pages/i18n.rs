@@ -180,6 +180,7 @@ mod tests {
             include_str!("sed_view.rs"),
             include_str!("act.rs"),
             include_str!("xsed.rs"),
+            include_str!("ops.rs"),
         ];
         let mut seen = 0;
         for src in code {

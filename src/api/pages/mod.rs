@@ -18,6 +18,7 @@ pub mod diagram;
 pub mod fmt;
 pub mod i18n;
 pub mod list;
+pub mod ops;
 pub mod sed_view;
 pub mod xsed;
 
@@ -48,6 +49,8 @@ pub struct Ctx {
     pub country: String,
     /// The path of the page (the language selector comes back to it).
     pub path: String,
+    /// The caller operates (the header links the operations page).
+    pub operator: bool,
 }
 
 impl Ctx {
@@ -62,6 +65,7 @@ impl Ctx {
                 .unwrap_or_default(),
             country: country.to_owned(),
             path: path.to_owned(),
+            operator: caller.is_some_and(|c| c.has(super::auth::Scope::Operate)),
         }
     }
 }
@@ -106,6 +110,9 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                     nav aria-label=(t(lang, "nav.main")) {
                         ul {
                             li { a href="/" { (t(lang, "nav.cases")) } }
+                            @if ctx.operator {
+                                li { a href="/operations" { (t(lang, "nav.operations")) } }
+                            }
                             li { a href="/api/v1/openapi.json" { (t(lang, "nav.api")) } }
                             @if let Some(who) = &ctx.who {
                                 li { span class="who" { (tf(lang, "nav.signed_in_as", &[("who", who)])) } }
@@ -502,6 +509,7 @@ mod tests {
             csrf: String::new(),
             country: "BE".into(),
             path: "/".into(),
+            operator: false,
         };
         let s = page(&ctx, "a <b> title", html! { p { "x" } }).into_string();
         for needle in [
