@@ -249,6 +249,9 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                     "application/x-www-form-urlencoded",
                     401,
                 ),
+                ("POST", "/cases/{caseId}/local-close") => {
+                    (&b"csrf=x"[..], "application/x-www-form-urlencoded", 401)
+                }
                 ("POST", "/cases/{caseId}/xsed") => (
                     &b"csrf=x&sed=X011&from=BE:ONSS&to=NL:SVB&reason=other&text=x"[..],
                     "application/x-www-form-urlencoded",
@@ -818,4 +821,66 @@ fn messages_are_filtered_by_institution_before_the_limit_and_paged() {
     )
     .assert_problem(400);
     assert_eq!(p["issues"][0]["in"], "query", "{p}");
+}
+
+#[test]
+fn a_page_form_acts_only_with_the_session_cookie_its_form_token_and_our_origin() {
+    let vhost = Vhost::new("pageform");
+    let dir = tempfile::tempdir().unwrap();
+    let be = serve_with_auth(dir.path(), &vhost, None);
+    let onss = token("BE:ONSS", "submit read handle", 600);
+    let (case_id, _) = onss_case(&be, &onss);
+    let url = format!("{}/cases/{case_id}/local-close", be.base);
+    let cookie = format!("eessi_token={onss}");
+    let good = format!("csrf={}", eessi_switch::api::pages::csrf_of(&onss));
+    let other = format!(
+        "csrf={}",
+        eessi_switch::api::pages::csrf_of(&token("BE:ONSS", "submit read handle", 601))
+    );
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let status = || be.get_json_as(&format!("/api/v1/cases/{case_id}"), &onss)["status"].clone();
+    // A wrong or another session's form token, another origin, no cookie, a token
+    // without the scope: refused, and the case stays open.
+    let read_only = format!("eessi_token={}", token("BE:ONSS", "read", 600));
+    for (headers, body, expected) in [
+        (
+            vec![form, ("cookie", cookie.as_str())],
+            "csrf=x".to_owned(),
+            403,
+        ),
+        (vec![form, ("cookie", cookie.as_str())], other.clone(), 403),
+        (
+            vec![
+                form,
+                ("cookie", cookie.as_str()),
+                ("origin", "https://evil.example"),
+            ],
+            good.clone(),
+            403,
+        ),
+        (vec![form], good.clone(), 401),
+        (
+            vec![form, ("cookie", read_only.as_str())],
+            format!(
+                "csrf={}",
+                eessi_switch::api::pages::csrf_of(read_only.trim_start_matches("eessi_token="))
+            ),
+            403,
+        ),
+    ] {
+        let a = request("POST", &url, &headers, Some(body.as_bytes()));
+        assert_eq!(a.status, expected, "{headers:?} {body}: {a:?}");
+        assert_eq!(status(), "open");
+    }
+    // The session's own form from our own page: done, through the API's local close.
+    let host = be.base.trim_start_matches("http://").to_owned();
+    let origin = format!("http://{host}");
+    let a = request(
+        "POST",
+        &url,
+        &[form, ("cookie", &cookie), ("origin", &origin)],
+        Some(good.as_bytes()),
+    );
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(status(), "closed");
 }

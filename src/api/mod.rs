@@ -243,6 +243,14 @@ pub fn routes() -> Vec<Route> {
         .takes(BodyKind::Form),
         route(
             "POST",
+            "/cases/{caseId}/local-close",
+            Access::Public,
+            false,
+            post(pages::act::local_close),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
             "/cases/{caseId}/xsed",
             Access::Public,
             false,
@@ -1124,7 +1132,7 @@ async fn list_audit(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<LimitQu
 
 /// A case handler closes the case for our side only (no SED is sent; the other
 /// participants keep it open). X001 is the global closure.
-async fn local_close(
+pub(crate) async fn local_close(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
     Path(case_id): Path<String>,

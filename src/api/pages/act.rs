@@ -403,6 +403,52 @@ pub async fn page_resend(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /cases/{caseId}/local-close`: the page's "close for our side only" button,
+/// through the API's own local closure (`POST /api/v1/cases/{caseId}/local-close`).
+pub async fn local_close(
+    State(sw): State<Arc<Switch>>,
+    Extension(auth): Extension<Option<Arc<Auth>>>,
+    Extension(remote): Extension<Caller>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let path = format!(
+        "/cases/{}",
+        CaseId::parse(&case_id)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    );
+    let Ok(Form(f)) = form else {
+        let ctx = Ctx::new(&headers, None, sw.country.as_str(), &path);
+        return error_page(&ctx, StatusCode::BAD_REQUEST, None);
+    };
+    let (caller, ctx) =
+        match page_caller(&sw, &auth, &headers, &remote, &f.csrf, Scope::Handle, &path) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+    let resp = crate::api::local_close(State(sw.clone()), Extension(caller), Path(case_id)).await;
+    let status = resp.status();
+    if status.is_success() {
+        return see_other_to(&format!("{path}?done=closed"), None);
+    }
+    if status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND {
+        return error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            Some(t(ctx.lang, "error.not_visible")),
+        );
+    }
+    let why = super::problem_detail(resp).await;
+    error_page(&ctx, status, why.as_deref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,7 @@ pub async fn case(
                 "reminder" => p class="notice" role="status" { (t(lang, "case.reminder_done")) },
                 "resend" => p class="notice" role="status" { (t(lang, "case.resend_done")) },
                 "sent" => p class="notice" role="status" { (t(lang, "case.sent_done")) },
+                "closed" => p class="notice" role="status" { (t(lang, "case.local_close_done")) },
                 _ => {},
             }
         }
@@ -269,6 +270,12 @@ fn actions_section(
             h2 id="actions" { (t(lang, "case.actions")) }
             @if !any {
                 p { (t(lang, "case.no_actions")) }
+            }
+            @if d.case.status == crate::store::CaseStatus::Open && !actions.participants.is_empty() {
+                form method="post" action={ "/cases/" (d.case.case_id) "/local-close" } {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    button type="submit" class="secondary" { (t(lang, "case.local_close")) }
+                }
             }
             @for p in &actions.participants {
                 @if !p.actions.is_empty() {
