@@ -145,7 +145,9 @@ fn bad_national_input_is_refused_with_located_issues_and_nothing_changes() {
     assert!(html.contains(case_id), "the case list shows the case");
     let (status, html) = try_get(&format!("{}/cases/{case_id}", be.base)).unwrap();
     assert_eq!(status, 200);
-    assert!(html.contains("A009") && html.contains("History"));
+    assert!(html.contains("A009") && html.contains("Timeline"));
+    // The SED itself, read as labelled fields (not only its raw XML).
+    assert!(html.contains("<dt>Family name</dt>"), "{html}");
     let (status, env) = try_get(&format!(
         "{}/api/v1/cases/{case_id}/documents/{}/versions/1",
         be.base,
@@ -250,7 +252,7 @@ fn assert_hardened(a: &Answer) {
     );
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"), "{a:?}");
     assert_eq!(a.header("x-frame-options"), Some("DENY"), "{a:?}");
-    assert_eq!(a.header("referrer-policy"), Some("no-referrer"), "{a:?}");
+    assert_eq!(a.header("referrer-policy"), Some("same-origin"), "{a:?}");
 }
 
 #[test]
@@ -321,13 +323,18 @@ fn every_refusal_is_a_problem_and_every_response_carries_the_security_headers() 
         None,
     )
     .assert_problem(400);
-    request(
-        "GET",
-        &format!("{}/?status=open&status=closed", be.base),
-        &[],
-        None,
-    )
-    .assert_problem(400);
+    // The case list is a page: a filter that does not parse is shown next to its
+    // field, with 400.
+    let a = request("GET", &format!("{}/?status=half-open", be.base), &[], None);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(a.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        a.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"f-status-error\"")
+            && a.body.contains("id=\"f-status-error\""),
+        "{}",
+        a.body
+    );
     // An unknown path, a bad path parameter, a method the path does not have.
     let a = request("GET", &format!("{}/no/such/thing", be.base), &[], None);
     a.assert_problem(404);

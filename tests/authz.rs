@@ -73,6 +73,8 @@ enum Other {
     Filtered,
     /// Allowed: not institution data (the BUC catalogue).
     Shared,
+    /// Answered as if it did not exist (404): another institution's message.
+    Hidden,
 }
 
 /// (request body, content type, success status for the owner, treatment of another institution)
@@ -110,6 +112,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     let created: serde_json::Value = serde_json::from_str(&text).unwrap();
     let case_id = created["caseId"].as_str().unwrap().to_owned();
     let doc_id = created["documentId"].as_str().unwrap().to_owned();
+    let message_id = created["messageId"].as_str().unwrap().to_owned();
     let sed_request = serde_json::json!({"from": "BE:ONSS", "to": "NL:SVB", "buc": "LA_BUC_02", "sed": "A003", "body": String::from_utf8(fixture("A003")).unwrap()}).to_string();
 
     // (request body, content type, success status for the owner, treatment of another institution)
@@ -202,11 +205,17 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     );
     expectations.insert(("GET", "/api/v1/bucs"), (vec![], "", 200, Other::Shared));
     expectations.insert(("GET", "/metrics"), (vec![], "", 200, Other::Forbidden));
-    expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));
+    // The case's own SED has not failed: its owner is told so (409); another
+    // institution learns nothing of it (404).
     expectations.insert(
-        ("GET", "/cases/{caseId}"),
-        (vec![], "", 200, Other::Forbidden),
+        ("POST", "/api/v1/messages/{messageId}/resend"),
+        (vec![], "application/json", 409, Other::Hidden),
     );
+    expectations.insert(("GET", "/"), (vec![], "", 200, Other::Filtered));
+    expectations.insert(("GET", "/operations"), (vec![], "", 200, Other::Forbidden));
+    // The case page answers another institution as it answers a case that does
+    // not exist: it does not tell which.
+    expectations.insert(("GET", "/cases/{caseId}"), (vec![], "", 200, Other::Hidden));
 
     let mut checked = 0;
     for r in eessi_switch::api::routes() {
@@ -219,6 +228,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 .replace("{version}", "1")
                 .replace("{adapter}", "onss-posting")
                 .replace("{id}", "1")
+                .replace("{messageId}", &message_id)
         );
         if r.access == eessi_switch::api::auth::Access::Public {
             // Public pages and documents answer anyone; signing in takes a valid
@@ -232,6 +242,38 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                     (signin.as_bytes(), "application/x-www-form-urlencoded", 303)
                 }
                 ("POST", "/signout") => (&b""[..], "", 303),
+                ("POST", "/language") => (
+                    &b"lang=nl&back=/"[..],
+                    "application/x-www-form-urlencoded",
+                    303,
+                ),
+                // The pages' form posts check the session cookie themselves: none, 401.
+                ("POST", "/cases/{caseId}/reminder") => (
+                    &b"csrf=x&from=BE:ONSS&to=NL:SVB&related=00000000000000000000000000000000"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
+                ("POST", "/cases/{caseId}/local-close") => {
+                    (&b"csrf=x"[..], "application/x-www-form-urlencoded", 401)
+                }
+                ("POST", "/cases/{caseId}/xsed") => (
+                    &b"csrf=x&sed=X011&from=BE:ONSS&to=NL:SVB&reason=other&text=x"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
+                ("POST", "/triage/{id}/assign") => (
+                    &b"csrf=x&institution=BE:ONSS"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
+                ("POST", "/dead-letters/{id}/reinject") => {
+                    (&b"csrf=x"[..], "application/x-www-form-urlencoded", 401)
+                }
+                ("POST", "/messages/{messageId}/resend") => (
+                    &b"csrf=x&case=x"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
                 (m, p) => panic!("{m} {p} is public: add what it answers here"),
             };
             let (status, text) = call(r.method, &url, None, ct, body);
@@ -308,6 +350,7 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 );
             }
             Other::Shared => assert_eq!(status, 200, "{name}: {text}"),
+            Other::Hidden => assert_eq!(status, 404, "{name} for another institution: {text}"),
         }
         // Asking explicitly for another institution's cases is refused.
         if r.path == "/api/v1/cases" {
@@ -480,6 +523,21 @@ fn onss_case(be: &Server, onss: &str) -> (String, String) {
 
 #[test]
 fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_origin() {
+    /// The sign-in and sign-out forms answer with pages (in the user's language),
+    /// never problem JSON: a person reads them.
+    trait Page {
+        fn assert_page(&self, status: u16);
+    }
+    impl Page for common::Answer {
+        fn assert_page(&self, status: u16) {
+            assert_eq!(self.status, status, "{self:?}");
+            assert!(
+                self.header("content-type")
+                    .is_some_and(|c| c.starts_with("text/html")),
+                "{self:?}"
+            );
+        }
+    }
     let vhost = Vhost::new("csrf");
     let dir = tempfile::tempdir().unwrap();
     let be = serve_with_auth(dir.path(), &vhost, None);
@@ -550,16 +608,16 @@ fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_o
     let a = post_form(&onss, &[("origin", &format!("http://{host}"))]);
     assert_eq!(a.status, 303, "{a:?}");
     let a = post_form(&onss, &[("origin", "https://evil.example")]);
-    a.assert_problem(403);
+    a.assert_page(403);
     assert!(a.header("set-cookie").is_none());
     let a = post_form(&onss, &[("origin", "null")]);
-    a.assert_problem(403);
+    a.assert_page(403);
     // The token is checked exactly as a bearer token.
-    post_form("not-a-token", &[]).assert_problem(401);
-    post_form(&token("BE:ONSS", "read", -3600), &[]).assert_problem(401);
+    post_form("not-a-token", &[]).assert_page(401);
+    post_form(&token("BE:ONSS", "read", -3600), &[]).assert_page(401);
     let forged = format!("{}x", &onss[..onss.len() - 1]);
-    post_form(&forged, &[]).assert_problem(401);
-    post_form(&token("NL:SVB", "read", 600), &[]).assert_problem(403);
+    post_form(&forged, &[]).assert_page(401);
+    post_form(&token("NL:SVB", "read", 600), &[]).assert_page(403);
     // Not a form: 415; a form without the token: 400.
     request(
         "POST",
@@ -574,7 +632,7 @@ fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_o
         &[("content-type", "application/x-www-form-urlencoded")],
         Some(b"other=1"),
     )
-    .assert_problem(400);
+    .assert_page(400);
 
     // Signing out clears the cookie; a foreign page cannot sign anyone out.
     let a = request("POST", &format!("{}/signout", be.base), &[], None);
@@ -590,7 +648,7 @@ fn the_cookie_authenticates_reads_only_and_signing_in_checks_the_token_and_the_o
         &[("origin", "https://evil.example")],
         None,
     )
-    .assert_problem(403);
+    .assert_page(403);
 }
 
 #[test]
@@ -777,4 +835,66 @@ fn messages_are_filtered_by_institution_before_the_limit_and_paged() {
     )
     .assert_problem(400);
     assert_eq!(p["issues"][0]["in"], "query", "{p}");
+}
+
+#[test]
+fn a_page_form_acts_only_with_the_session_cookie_its_form_token_and_our_origin() {
+    let vhost = Vhost::new("pageform");
+    let dir = tempfile::tempdir().unwrap();
+    let be = serve_with_auth(dir.path(), &vhost, None);
+    let onss = token("BE:ONSS", "submit read handle", 600);
+    let (case_id, _) = onss_case(&be, &onss);
+    let url = format!("{}/cases/{case_id}/local-close", be.base);
+    let cookie = format!("eessi_token={onss}");
+    let good = format!("csrf={}", eessi_switch::api::pages::csrf_of(&onss));
+    let other = format!(
+        "csrf={}",
+        eessi_switch::api::pages::csrf_of(&token("BE:ONSS", "submit read handle", 601))
+    );
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let status = || be.get_json_as(&format!("/api/v1/cases/{case_id}"), &onss)["status"].clone();
+    // A wrong or another session's form token, another origin, no cookie, a token
+    // without the scope: refused, and the case stays open.
+    let read_only = format!("eessi_token={}", token("BE:ONSS", "read", 600));
+    for (headers, body, expected) in [
+        (
+            vec![form, ("cookie", cookie.as_str())],
+            "csrf=x".to_owned(),
+            403,
+        ),
+        (vec![form, ("cookie", cookie.as_str())], other.clone(), 403),
+        (
+            vec![
+                form,
+                ("cookie", cookie.as_str()),
+                ("origin", "https://evil.example"),
+            ],
+            good.clone(),
+            403,
+        ),
+        (vec![form], good.clone(), 401),
+        (
+            vec![form, ("cookie", read_only.as_str())],
+            format!(
+                "csrf={}",
+                eessi_switch::api::pages::csrf_of(read_only.trim_start_matches("eessi_token="))
+            ),
+            403,
+        ),
+    ] {
+        let a = request("POST", &url, &headers, Some(body.as_bytes()));
+        assert_eq!(a.status, expected, "{headers:?} {body}: {a:?}");
+        assert_eq!(status(), "open");
+    }
+    // The session's own form from our own page: done, through the API's local close.
+    let host = be.base.trim_start_matches("http://").to_owned();
+    let origin = format!("http://{host}");
+    let a = request(
+        "POST",
+        &url,
+        &[form, ("cookie", &cookie), ("origin", &origin)],
+        Some(good.as_bytes()),
+    );
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(status(), "closed");
 }

@@ -255,9 +255,12 @@ pub fn harden<S: Clone + Send + Sync + 'static>(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+        // No referrer to other sites (page addresses carry case ids); our own
+        // pages keep theirs, since with `no-referrer` Chromium sends `Origin: null`
+        // on a same-site form post, which `same_origin` rightly refuses.
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ))
         // Case data is personal data: no cache keeps it unless a route says so.
         .layer(SetResponseHeaderLayer::if_not_present(

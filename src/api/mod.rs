@@ -216,14 +216,93 @@ pub fn routes() -> Vec<Route> {
             true,
             get(metrics),
         ),
-        route("GET", "/", Access::Scope(Read), false, get(pages::index)),
+        route(
+            "POST",
+            "/api/v1/messages/{messageId}/resend",
+            Access::Scope(Handle),
+            true,
+            post(pages::act::api_resend),
+        ),
+        route(
+            "GET",
+            "/",
+            Access::Scope(Read),
+            false,
+            get(pages::list::index),
+        ),
         route(
             "GET",
             "/cases/{caseId}",
             Access::Scope(Read),
             false,
-            get(pages::case),
+            get(pages::case::case),
         ),
+        // The pages' form posts: public at the gate (the cookie counts on safe
+        // methods only), each checks Origin, the session cookie, the form's token
+        // and its scope itself (`pages::act::page_caller`).
+        route(
+            "POST",
+            "/cases/{caseId}/reminder",
+            Access::Public,
+            false,
+            post(pages::act::reminder),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/cases/{caseId}/local-close",
+            Access::Public,
+            false,
+            post(pages::act::local_close),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/cases/{caseId}/xsed",
+            Access::Public,
+            false,
+            post(pages::xsed::post),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/messages/{messageId}/resend",
+            Access::Public,
+            false,
+            post(pages::act::page_resend),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "GET",
+            "/operations",
+            Access::Scope(Operate),
+            false,
+            get(pages::ops::operations),
+        ),
+        route(
+            "POST",
+            "/triage/{id}/assign",
+            Access::Public,
+            false,
+            post(pages::ops::assign),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/dead-letters/{id}/reinject",
+            Access::Public,
+            false,
+            post(pages::ops::reinject),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/language",
+            Access::Public,
+            false,
+            post(pages::language),
+        )
+        .takes(BodyKind::Form),
         // Signing in checks the pasted token itself (and the Origin); the cookie it
         // sets counts on GET and HEAD only.
         route(
@@ -298,6 +377,8 @@ pub fn router(sw: Arc<Switch>, auth: Option<Auth>, edge: Arc<HttpEdge>) -> Route
                 async move { authorize(gate, req, next).await }
             },
         ))
+        // Refusals on page routes as pages for browsers (after the gate's own).
+        .layer(axum::middleware::from_fn(pages::html_errors))
         .layer(axum::middleware::from_fn(observe))
         .layer(Extension(auth))
         .layer(Extension(edge.clone()));
@@ -1178,7 +1259,7 @@ async fn list_audit(State(sw): State<Arc<Switch>>, ApiQuery(q): ApiQuery<LimitQu
     ),
     security(("bearer" = ["handle"]))
 )]
-async fn local_close(
+pub(crate) async fn local_close(
     State(sw): State<Arc<Switch>>,
     Extension(caller): Extension<Caller>,
     Path(case_id): Path<String>,

@@ -34,6 +34,7 @@ use super::edge::BodyKind;
         super::get_envelope,
         super::local_close,
         super::list_messages,
+        super::pages::act::api_resend,
         super::list_dead_letters,
         super::reinject_dead_letter,
         super::triage::list,

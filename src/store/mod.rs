@@ -725,6 +725,12 @@ pub trait Tx {
     /// (compare-and-set). Returns whether the row moved; `false` means it had moved
     /// on meanwhile (or never could), and nothing was changed.
     fn outbox_transition(&mut self, id: i64, kind: OutboxKind, change: &Change) -> Result<bool>;
+    /// A case handler's resend of a message whose schedule is over: compare-and-set
+    /// `failed` → `queued` with a fresh schedule (no attempts, no last error, due now), as if just
+    /// enqueued; the only way out of `failed`, and never taken by the relay (its
+    /// changes go through `outbox_transition`, which never leaves `failed`).
+    /// Returns whether the row moved (false: not failed, or no such row).
+    fn outbox_resend(&mut self, id: i64) -> Result<bool>;
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()>;
     /// Parked messages of a case, oldest first.
     fn parked_for_case(&mut self, case_id: &CaseId) -> Result<Vec<ParkedMessage>>;

@@ -1096,6 +1096,20 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         Ok(n == 1)
     }
 
+    fn outbox_resend(&mut self, id: i64) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET status = ?2, attempts = 0, first_attempt_ms = NULL, \
+             next_attempt_ms = {now_ms}, last_error = NULL, updated_at = ?3 WHERE id = ?1 AND status = ?4",
+            params![
+                id,
+                OutboxStatus::Queued.as_str(),
+                &now_rfc3339(),
+                OutboxStatus::Failed.as_str(),
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()> {
         self.conn.execute(
             "INSERT INTO parked (message_id, case_id, parked_at_ms, expires_at_ms, properties, body, \

@@ -101,6 +101,7 @@ suite!(
     an_outbox_body_kept_in_its_document_version_reads_back_and_prunes,
     history_keeps_append_order,
     outbox_enqueue_find_and_update,
+    a_failed_message_is_resent_once_with_a_fresh_schedule,
     outbox_due_selects_queued_retrying_and_overdue_seds,
     sed_message_id_is_unique,
     references_are_enforced,
@@ -749,6 +750,44 @@ fn history_keeps_append_order(store: &dyn Store) {
     );
     assert_eq!(got[0], history("sed-sent", "sed-sent detail"));
     assert_eq!(got[5], full);
+}
+
+fn a_failed_message_is_resent_once_with_a_fresh_schedule(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let mut sed = message(OutboxKind::Sed, "resend-1");
+    sed.case_id = Some(case_id);
+    let id = enqueue(store, &sed);
+    let mut tx = store.begin().unwrap();
+    // Not failed: a resend changes nothing.
+    assert!(!tx.outbox_resend(id).unwrap(), "a queued row is not resent");
+    for _ in 0..2 {
+        let retry = Change::to(OutboxStatus::Retrying).attempt().error("nack");
+        assert!(tx.outbox_transition(id, OutboxKind::Sed, &retry).unwrap());
+    }
+    assert!(
+        tx.outbox_transition(id, OutboxKind::Sed, &Change::to(OutboxStatus::Failed))
+            .unwrap()
+    );
+    let before_ms = crate::store::now_ms();
+    assert!(tx.outbox_resend(id).unwrap(), "failed -> queued");
+    assert!(
+        !tx.outbox_resend(id).unwrap(),
+        "only once: it is queued now"
+    );
+    assert!(!tx.outbox_resend(id + 1000).unwrap(), "no such row");
+    let got = tx
+        .outbox_by_message_id("resend-1", OutboxKind::Sed)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, OutboxStatus::Queued);
+    assert_eq!(got.attempts, 0, "a fresh schedule");
+    assert_eq!(got.first_attempt_ms, None);
+    assert_eq!(
+        got.last_error, None,
+        "the failure stays in the case's history"
+    );
+    assert!(got.next_attempt_ms >= before_ms - 5_000, "due now");
+    tx.commit().unwrap();
 }
 
 fn outbox_enqueue_find_and_update(store: &dyn Store) {
