@@ -301,7 +301,9 @@ async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() 
     b.wait_url("the case list", |p, _| p == "/").await;
     assert!(b.text("header").await.contains("handler-of-BE:ONSS"));
 
-    // Find the case: the filter form (open cases of ONSS).
+    // Find the case: search the person the SEDs name (indexed from their person
+    // blocks; case and accents do not matter), among the open cases.
+    b.css("#f-name").await.send_keys("verhoev").await.unwrap();
     b.css("#f-status")
         .await
         .select_by_value("open")
@@ -312,8 +314,10 @@ async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() 
         .click()
         .await
         .unwrap();
-    b.wait_url("the filtered list", |_, q| q.contains("status=open"))
-        .await;
+    b.wait_url("the filtered list", |_, q| {
+        q.contains("name=verhoev") && q.contains("status=open")
+    })
+    .await;
     let row = b.text("#cases tbody").await;
     assert!(row.contains("Exceptions (LA_BUC_01)"), "{row}");
     assert!(

@@ -6,7 +6,7 @@
 //! through here, so a SED the protocol forbids is refused the same way whether a
 //! Belgian institution or a foreign access point sends it.
 
-use crate::buc::definition::{BucDef, CLOSED, Effect, ReplyTo, Target};
+use crate::buc::definition::{BucDef, CLOSED, Effect, ReplyTo, Target, is_administrative};
 use crate::ids::{CaseAction, DocumentId, InstitutionId, Role, SedType};
 
 /// What `step` needs to know about one document already in the case.
@@ -521,7 +521,9 @@ fn admin_rights(
                     doc.sed, doc.sender
                 )));
             }
-            if !def.is_answered(&doc.sed) {
+            // A reminder chases a business request; an administrative SED (another
+            // X009, an X002) is not reminded of [RINA-TS §6.2.2].
+            if is_administrative(&doc.sed) || !def.is_answered(&doc.sed) {
                 return Err(violation(format!(
                     "{} awaits no answer in {}: there is nothing to remind of",
                     doc.sed, def.id

@@ -247,6 +247,15 @@ fn rules() -> Vec<Rule> {
             allowed: Some(answer(O, C, "X009", 0)),
         },
         Rule {
+            name: "X009 reminds of a business request, never of a reminder",
+            cite: "[RINA-TS §6.2.2, AD_BUC_07 UNCERTAIN]",
+            buc: "LA_BUC_02",
+            be: "BE:ONSS",
+            setup: vec![a003(), answer(O, C, "X009", 0)],
+            refused: answer(O, C, "X009", 1),
+            allowed: Some(answer(O, C, "X009", 0)),
+        },
+        Rule {
             name: "X007 forwards only to an institution of the sender's country",
             cite: "[RINA-TS §6.2.2.29-31]",
             buc: "P_BUC_01",

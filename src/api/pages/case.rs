@@ -66,17 +66,23 @@ pub async fn case(
         .map(|(doc, _)| (doc.document_id.clone(), doc.latest_version))
         .collect();
     let store = sw.store.clone();
-    let envelopes = tokio::task::spawn_blocking(move || {
+    let case_id = d.case.case_id.clone();
+    let (envelopes, timers) = tokio::task::spawn_blocking(move || {
         let mut out = BTreeMap::new();
         for (id, v) in wanted {
             if let Ok(Some(e)) = store.document_envelope(&id, v) {
                 out.insert(id.to_string(), e);
             }
         }
-        out
+        (out, store.timers_of_case(&case_id))
     })
     .await
-    .unwrap_or_default();
+    .unwrap_or_else(|_| (BTreeMap::new(), Ok(Vec::new())));
+    // What the deadlines will do: unreadable timers are a store fault, shown as such.
+    let timers = match timers {
+        Ok(t) => t,
+        Err(_) => return super::error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None),
+    };
     let now = chrono::Utc::now();
     let deadlines = crate::api::deadlines_of(&sw, &d, now);
     let actions = crate::api::actions::actions_of(&sw, &caller, &d);
@@ -110,12 +116,40 @@ pub async fn case(
         (diagram(&sw, lang, &d))
         (participants(&sw, lang, &d))
         (pending(lang, &d, &deadlines, now))
+        (timers_section(lang, &timers))
         (actions_section(&sw, &ctx, &d, &actions))
         (documents(&sw, lang, &d, &envelopes))
         (messages(lang, &ctx, &d))
         (timeline(lang, &d))
     };
     html_response(StatusCode::OK, page(&ctx, &title, body))
+}
+
+/// What the case's timers will do and when, and what the fired ones did.
+fn timers_section(lang: Lang, timers: &[crate::store::Timer]) -> Markup {
+    html! {
+        section aria-labelledby="timers" {
+            h2 id="timers" { (t(lang, "case.timers")) }
+            @if timers.is_empty() {
+                p { (t(lang, "case.no_timers")) }
+            } @else {
+                ul {
+                    @for x in timers.iter().rev() {
+                        li class=[(x.status == crate::store::TimerStatus::Failed).then_some("failed")] {
+                            (word(lang, "timer", x.what.as_str())) " — "
+                            @if let Some(due) = chrono::DateTime::from_timestamp_millis(x.due_ms) {
+                                (t(lang, "case.due")) " " (time_utc(lang, due)) " — "
+                            }
+                            strong { (word(lang, "timerstatus", x.status.as_str())) }
+                            @if x.status == crate::store::TimerStatus::Failed {
+                                @if let Some(why) = &x.outcome { ": " (why) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn failed(m: &OutboxMessage) -> bool {

@@ -14,51 +14,148 @@ use super::fmt::{short_id, time};
 use super::i18n::{Lang, t, tf, word};
 use super::{Ctx, html_response, page};
 use crate::api::auth::Caller;
-use crate::store::{CaseFilter, CaseStatus, OutboxStatus};
+use crate::api::dto::CaseQuery;
+use crate::store::{CaseFilter, OutboxStatus};
 use crate::switch::Switch;
 
 /// The control a filter shows.
 pub enum Control {
     /// Free text (`placeholder` from the label).
     Text,
+    /// A date (`YYYY-MM-DD`).
+    Date,
     /// One of fixed values, each with its words' key; the first option is "any".
     Choice(&'static [(&'static str, &'static str)]),
 }
 
-/// One filter of the case list: its query parameter, label, control, and what it
-/// does to the store's filter (an error is shown next to the field).
+/// One filter of the case list: its query parameter (a field of the API's
+/// `CaseQuery`: the page and `GET /api/v1/cases` read the same parameters through
+/// the same `api::cases::filter`, so they find the same cases and refuse the same
+/// values), its label and its control.
 pub struct FilterDef {
     pub name: &'static str,
     pub label: &'static str,
     pub control: Control,
-    pub apply: fn(&mut CaseFilter, &str) -> Result<(), String>,
 }
 
-/// The filters the store offers. A new `CaseFilter` field is one entry here.
+const YES: &[(&str, &str)] = &[("true", "list.yes")];
+
+/// The filters of the case list. A new `CaseQuery` field is one entry here.
 pub const FILTERS: &[FilterDef] = &[
     FilterDef {
-        name: "institution",
-        label: "filter.institution",
+        name: "name",
+        label: "filter.name",
         control: Control::Text,
-        apply: |f, v| {
-            f.institution = Some(crate::ids::InstitutionId::parse(v).map_err(|e| e.to_string())?);
-            Ok(())
-        },
+    },
+    FilterDef {
+        name: "birthDate",
+        label: "filter.birth_date",
+        control: Control::Date,
+    },
+    FilterDef {
+        name: "pin",
+        label: "filter.pin",
+        control: Control::Text,
+    },
+    FilterDef {
+        name: "sector",
+        label: "filter.sector",
+        control: Control::Choice(&[
+            ("LA", "sector.LA"),
+            ("P", "sector.P"),
+            ("S", "sector.S"),
+            ("UB", "sector.UB"),
+            ("FB", "sector.FB"),
+            ("H", "sector.H"),
+            ("AW", "sector.AW"),
+            ("R", "sector.R"),
+            ("M", "sector.M"),
+        ]),
+    },
+    FilterDef {
+        name: "buc",
+        label: "filter.buc",
+        control: Control::Text,
+    },
+    FilterDef {
+        name: "state",
+        label: "filter.state",
+        control: Control::Text,
     },
     FilterDef {
         name: "status",
         label: "filter.status",
         control: Control::Choice(&[("open", "status.open"), ("closed", "status.closed")]),
-        apply: |f, v| {
-            f.status = Some(v.parse::<CaseStatus>().map_err(|e| e.to_string())?);
-            Ok(())
-        },
+    },
+    FilterDef {
+        name: "counterpartCountry",
+        label: "filter.counterpart_country",
+        control: Control::Text,
+    },
+    FilterDef {
+        name: "counterpartInstitution",
+        label: "filter.counterpart_institution",
+        control: Control::Text,
+    },
+    FilterDef {
+        name: "institution",
+        label: "filter.institution",
+        control: Control::Text,
+    },
+    FilterDef {
+        name: "overdue",
+        label: "filter.overdue",
+        control: Control::Choice(YES),
+    },
+    FilterDef {
+        name: "hasFailed",
+        label: "filter.has_failed",
+        control: Control::Choice(YES),
+    },
+    FilterDef {
+        name: "hasParked",
+        label: "filter.has_parked",
+        control: Control::Choice(YES),
+    },
+    FilterDef {
+        name: "createdFrom",
+        label: "filter.created_from",
+        control: Control::Date,
+    },
+    FilterDef {
+        name: "createdTo",
+        label: "filter.created_to",
+        control: Control::Date,
+    },
+    FilterDef {
+        name: "sort",
+        label: "filter.sort",
+        control: Control::Choice(&[
+            ("updated", "sort.updated"),
+            ("created", "sort.created"),
+            ("id", "sort.id"),
+        ]),
     },
 ];
 
-/// The page size, and the most the "show more" link grows it to.
+/// The API's query of what the form asked (the filters', page size and cursor
+/// parameters; anything else is ignored).
+fn case_query(query: &BTreeMap<String, String>, limit: u32) -> Result<CaseQuery, String> {
+    let mut fields = serde_json::Map::new();
+    for f in FILTERS {
+        if let Some(v) = query.get(f.name) {
+            fields.insert(f.name.to_owned(), serde_json::Value::String(v.clone()));
+        }
+    }
+    if let Some(c) = query.get("cursor") {
+        fields.insert("cursor".into(), serde_json::Value::String(c.clone()));
+    }
+    fields.insert("limit".into(), serde_json::Value::String(limit.to_string()));
+    serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| e.to_string())
+}
+
+/// The page size.
 const PAGE: u32 = 50;
-const MAX: u32 = 999;
 
 fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -120,21 +217,32 @@ pub async fn index(
     let query = parse_query(raw.as_deref());
     let ctx = Ctx::new(&headers, Some(&caller), sw.country.as_str(), "/");
     let lang = ctx.lang;
-    let mut filter = CaseFilter::default();
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
-    for f in FILTERS {
-        if let Some(v) = query.get(f.name)
-            && let Err(e) = (f.apply)(&mut filter, v)
-        {
-            errors.insert(f.name, e);
+    // The filter as the API reads the same parameters; a refusal is shown next to
+    // its field (a cursor or page size the form did not write, at the top).
+    let field = |name: &str| {
+        FILTERS
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("query", |f| f.name)
+    };
+    let read = case_query(&query, PAGE)
+        .map_err(|e| vec![("query", e)])
+        .and_then(|q| {
+            crate::api::cases::filter(&q, PAGE, chrono::Utc::now()).map_err(|issues| {
+                issues
+                    .into_iter()
+                    .map(|i| (field(&i.name), i.detail))
+                    .collect()
+            })
+        });
+    let mut filter = match read {
+        Ok(f) => f,
+        Err(issues) => {
+            errors.extend(issues);
+            CaseFilter::default()
         }
-    }
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<u32>().ok())
-        .unwrap_or(PAGE)
-        .clamp(1, MAX);
-    filter.limit = limit;
+    };
     // The caller's own institution unless it operates (asking for another's is
     // refused as the API refuses it).
     match crate::api::scoped_institution(&caller, filter.institution.clone()) {
@@ -144,7 +252,10 @@ pub async fn index(
             filter.institution = caller.institution.clone();
         }
     }
-    let (cases, failed) = if errors.is_empty() {
+    let sort = filter.sort;
+    // One more than the page: whether there is a next page.
+    filter.limit = PAGE + 1;
+    let (mut cases, failed) = if errors.is_empty() {
         let store = sw.store.clone();
         let institution = filter.institution.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
@@ -167,17 +278,31 @@ pub async fn index(
     } else {
         (Vec::new(), HashSet::new())
     };
-    let more = if cases.len() as u32 >= limit && limit < MAX {
-        let mut q: Vec<String> = query
-            .iter()
-            .filter(|(k, _)| k.as_str() != "limit")
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        q.push(format!("limit={}", (limit + PAGE).min(MAX)));
-        Some(format!("/?{}", q.join("&")))
+    let more = if cases.len() > PAGE as usize {
+        cases.truncate(PAGE as usize);
+        cases.last().map(|(last, _)| {
+            let mut q: Vec<String> = query
+                .iter()
+                .filter(|(k, _)| k.as_str() != "cursor")
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect();
+            q.push(format!(
+                "cursor={}",
+                crate::store::CaseCursor::after(last, sort).encode()
+            ));
+            format!("/?{}", q.join("&"))
+        })
     } else {
         None
     };
+    let first_page = query.contains_key("cursor").then(|| {
+        let q: Vec<String> = query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "cursor")
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        format!("/?{}", q.join("&"))
+    });
     let body = html! {
         (filter_form(lang, &query, &errors))
         @if cases.is_empty() {
@@ -218,8 +343,11 @@ pub async fn index(
                     }
                 }
             }
-            @if let Some(href) = more {
-                nav aria-label=(t(lang, "list.pages")) { p { a href=(href) { (t(lang, "list.more")) } } }
+            @if more.is_some() || first_page.is_some() {
+                nav aria-label=(t(lang, "list.pages")) { p {
+                    @if let Some(href) = &first_page { a href=(href) { (t(lang, "list.first")) } " " }
+                    @if let Some(href) = &more { a href=(href) rel="next" { (t(lang, "list.more")) } }
+                } }
             }
         }
     };
@@ -256,6 +384,9 @@ fn filter_form(
 ) -> Markup {
     html! {
         form method="get" action="/" role="search" {
+            @if let Some(e) = errors.get("query") {
+                p class="error" role="alert" { (tf(lang, "filter.invalid", &[("why", e)])) }
+            }
             fieldset class="filters" {
                 legend { (t(lang, "list.filters")) }
                 @for f in FILTERS {
@@ -265,6 +396,12 @@ fn filter_form(
                     div {
                         label for=(id) { (t(lang, f.label)) }
                         @match f.control {
+                            Control::Date => {
+                                input type="date" id=(id) name=(f.name)
+                                    value=[query.get(f.name)]
+                                    aria-invalid=[err.map(|_| "true")]
+                                    aria-describedby=[err.map(|_| err_id.as_str())];
+                            }
                             Control::Text => {
                                 input type="text" id=(id) name=(f.name)
                                     value=[query.get(f.name)]
@@ -299,23 +436,38 @@ fn filter_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CaseStatus;
 
     #[test]
-    fn the_query_decodes_and_each_filter_sets_the_store_filter_or_says_why_not() {
-        let q = parse_query(Some("institution=BE%3AONSS&status=open&x=+&bad=%zz"));
+    fn the_query_decodes_and_the_filters_read_as_the_api_reads_them() {
+        let q = parse_query(Some(
+            "institution=BE%3AONSS&status=open&name=Verh%C3%B6ven&hasFailed=true&x=+&bad=%zz&other=1",
+        ));
         assert_eq!(q.get("institution").map(String::as_str), Some("BE:ONSS"));
         assert!(!q.contains_key("x"), "an empty value is no filter");
         assert!(!q.contains_key("bad"), "a malformed escape is dropped");
-        let mut f = CaseFilter::default();
-        for d in FILTERS {
-            if let Some(v) = q.get(d.name) {
-                (d.apply)(&mut f, v).unwrap();
-            }
-        }
+        let cq = case_query(&q, PAGE).unwrap();
+        let f = crate::api::cases::filter(&cq, PAGE, chrono::Utc::now()).unwrap();
         assert_eq!(f.institution.as_ref().map(|i| i.as_str()), Some("BE:ONSS"));
         assert_eq!(f.status, Some(CaseStatus::Open));
-        let status = FILTERS.iter().find(|d| d.name == "status").unwrap();
-        assert!((status.apply)(&mut f, "half-open").is_err());
+        assert_eq!(f.person_name.as_deref(), Some("verhoven"));
+        assert!(f.has_failed);
+        // A bad value is the API's own refusal, by the filter's name.
+        let mut bad = q.clone();
+        bad.insert("status".into(), "half-open".into());
+        let issues =
+            crate::api::cases::filter(&case_query(&bad, PAGE).unwrap(), PAGE, chrono::Utc::now())
+                .unwrap_err();
+        assert!(issues.iter().any(|i| i.name == "status"), "{issues:?}");
+        // Every filter is a parameter the API knows.
+        for d in FILTERS {
+            let one = BTreeMap::from([(d.name.to_owned(), "x".to_owned())]);
+            assert!(
+                case_query(&one, PAGE).is_ok(),
+                "{} is not a CaseQuery field",
+                d.name
+            );
+        }
         assert_eq!(encode("BE:ONSS x"), "BE:ONSS%20x");
     }
 }
