@@ -1292,7 +1292,9 @@ docs("documents-body-schema-invalid", 400, BAD, "a SED body with a bad date", bo
 docs("documents-body-not-xml", 400, BAD, "a SED body that is not XML", body="not xml")
 docs("documents-body-too-deep", 400, BAD, "a SED body 300 levels deep", body=_a003_full.replace("<sed:Decision>", "<a>" * 300 + "</a>" * 300 + "<sed:Decision>", 1))
 docs("documents-a004-starts", 409, PROTO, "A004 cannot start LA_BUC_02", sed="A004", body=(FIX / "sed" / "4.2" / "A004.xml").read_text(encoding="utf-8"))
-docs("documents-unknown-case", 404, NOTFOUND, "a New in a case that does not exist", caseId=hid("nocase2", "case"),
+# A case named in the body that does not exist: the Belgif REST guide's 400 with a
+# `referencedResourceNotFound` issue (the resource of the URL exists; what the body refers to does not).
+docs("documents-unknown-case", 400, BAD, "a New in a case that does not exist", caseId=hid("nocase2", "case"),
      sed="A004", body=(FIX / "sed" / "4.2" / "A004.xml").read_text(encoding="utf-8"))
 
 # ================================================================ write
