@@ -391,7 +391,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 Problem::bad_request(vec![Issue {
                     location: "query".into(),
                     name: "query".into(),
-                    value: parts.uri.query().map(|q| q.chars().take(64).collect()),
+                    // Not echoed: a query may name a person (the case list's filters).
+                    value: None,
                     detail: e.body_text(),
                     line: None,
                 }])
