@@ -729,7 +729,10 @@ pub trait Tx {
     /// `failed` → `queued` with a fresh schedule (no attempts, no last error, due now), as if just
     /// enqueued; the only way out of `failed`, and never taken by the relay (its
     /// changes go through `outbox_transition`, which never leaves `failed`).
-    /// Returns whether the row moved (false: not failed, or no such row).
+    /// Retention counts `failed` as final and may have pruned the body: such a row
+    /// is never sent again (it would go out empty).
+    /// Returns whether the row moved (false: not failed, its body pruned, or no
+    /// such row).
     fn outbox_resend(&mut self, id: i64) -> Result<bool>;
     fn parked_put(&mut self, p: &ParkedMessage) -> Result<()>;
     /// Parked messages of a case, oldest first.

@@ -1099,7 +1099,8 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
     fn outbox_resend(&mut self, id: i64) -> Result<bool> {
         let n = self.conn.execute(
             "UPDATE outbox SET status = ?2, attempts = 0, first_attempt_ms = NULL, \
-             next_attempt_ms = {now_ms}, last_error = NULL, updated_at = ?3 WHERE id = ?1 AND status = ?4",
+             next_attempt_ms = {now_ms}, last_error = NULL, updated_at = ?3 \
+             WHERE id = ?1 AND status = ?4 AND body_pruned_at IS NULL",
             params![
                 id,
                 OutboxStatus::Queued.as_str(),

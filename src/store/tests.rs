@@ -787,6 +787,30 @@ fn a_failed_message_is_resent_once_with_a_fresh_schedule(store: &dyn Store) {
         "the failure stays in the case's history"
     );
     assert!(got.next_attempt_ms >= before_ms - 5_000, "due now");
+    // Failed again, then its body pruned by retention: never sent again empty.
+    let retry = Change::to(OutboxStatus::Retrying).attempt().error("nack");
+    assert!(tx.outbox_transition(id, OutboxKind::Sed, &retry).unwrap());
+    assert!(
+        tx.outbox_transition(id, OutboxKind::Sed, &Change::to(OutboxStatus::Failed))
+            .unwrap()
+    );
+    tx.commit().unwrap();
+    let now = crate::store::now_ms();
+    let pruned = store
+        .prune(&Prune {
+            now_ms: now,
+            body_before_ms: now + 60_000,
+            inbox_before_ms: 0,
+            history_before: String::new(),
+            limit: 1000,
+        })
+        .unwrap();
+    assert!(pruned.outbox_bodies >= 1, "{pruned:?}");
+    let mut tx = store.begin().unwrap();
+    assert!(
+        !tx.outbox_resend(id).unwrap(),
+        "a failed message whose body was pruned is not resent"
+    );
     tx.commit().unwrap();
 }
 

@@ -350,7 +350,7 @@ pub fn resend(sw: &Switch, caller: &Caller, message_id: &str) -> Result<(), Rese
     responses(
         (status = 202, description = "Queued again"),
         (status = 404, description = "No such message in a case the caller takes part in (`resourceNotFound`)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The message has not failed (`notFailed`)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message has not failed, or its body was pruned by retention (`notFailed`)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unavailable; nothing changed", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["handle"]))
@@ -372,7 +372,7 @@ pub async fn api_resend(
         Ok(Err(ResendError::NotFailed)) => Problem::new(
             StatusCode::CONFLICT,
             "urn:problem-type:eessi-switch:notFailed",
-            "Only a failed message can be sent again",
+            "Only a failed message whose body is still kept can be sent again",
             None,
         )
         .into_response(),
