@@ -78,6 +78,98 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The start of every case form's handler: the case page's path, the form (a bad
+/// one is a 400 page), the caller it acts for (`page_caller`: origin, cookie, form
+/// token, scope) and the case as that caller may see it.
+pub(super) async fn case_form<F>(
+    sw: &Arc<Switch>,
+    auth: &Option<Arc<Auth>>,
+    remote: &Caller,
+    case_id: &str,
+    headers: &HeaderMap,
+    form: Result<Form<F>, FormRejection>,
+    csrf: fn(&F) -> &str,
+) -> Result<(F, Caller, Ctx, String, crate::store::CaseDetail), Response> {
+    let path = format!(
+        "/cases/{}",
+        CaseId::parse(case_id)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    );
+    let Ok(Form(f)) = form else {
+        let ctx = Ctx::new(headers, None, sw.country.as_str(), &path);
+        return Err(error_page(&ctx, StatusCode::BAD_REQUEST, None));
+    };
+    let (caller, ctx) = page_caller(sw, auth, headers, remote, csrf(&f), Scope::Submit, &path)?;
+    match crate::api::load_case_for(sw, &caller, case_id, "read-case-page").await {
+        Ok(d) => Ok((f, caller, ctx, path, d)),
+        Err(_) => Err(error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            Some(t(ctx.lang, "error.not_visible")),
+        )),
+    }
+}
+
+/// Whether the BUC lets `from` send `sed` to `to` about `related` now (the engine
+/// checks again when it plans).
+pub(super) fn offered(
+    sw: &Switch,
+    caller: &Caller,
+    d: &crate::store::CaseDetail,
+    from: &InstitutionId,
+    sed: &SedType,
+    to: &InstitutionId,
+    related: Option<&DocumentId>,
+) -> bool {
+    crate::api::actions::actions_of(sw, caller, d)
+        .participants
+        .iter()
+        .filter(|p| p.institution == from.as_str())
+        .flat_map(|p| p.actions.iter())
+        .any(|a| &a.sed == sed && &a.to == to && a.related.as_ref() == related)
+}
+
+/// The stored envelope of a document's latest version (None: unreadable now).
+pub(super) async fn stored_envelope(
+    sw: &Switch,
+    doc: &crate::store::DocumentRecord,
+) -> Option<Vec<u8>> {
+    let store = sw.store.clone();
+    let (doc_id, v) = (doc.document_id.clone(), doc.latest_version);
+    match tokio::task::spawn_blocking(move || store.document_envelope(&doc_id, v)).await {
+        Ok(Ok(Some(e))) => Some(e),
+        _ => None,
+    }
+}
+
+/// Submit what a page form made, audited as `what`, through the API's path; back to
+/// the case page with `done`, or the refusal as a page.
+pub(super) async fn submit_from_page(
+    sw: &Arc<Switch>,
+    edge: &HttpEdge,
+    ctx: &Ctx,
+    caller: &Caller,
+    submission: Submission,
+    what: String,
+    back: String,
+) -> Response {
+    let entry = crate::api::audit_entry(caller, "submit", what);
+    let sw2 = sw.clone();
+    match tokio::task::spawn_blocking(move || submit_keyed(&sw2, submission, Some(entry), None))
+        .await
+    {
+        Ok(Ok(_)) => see_other_to(&back, None),
+        Ok(Err(e)) => {
+            let resp = crate::api::submit_failed(edge, e);
+            let status = resp.status();
+            let why = super::problem_detail(resp).await;
+            error_page(ctx, status, why.as_deref())
+        }
+        Err(_) => error_page(ctx, StatusCode::INTERNAL_SERVER_ERROR, None),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ReminderForm {
     csrf: String,
@@ -98,30 +190,19 @@ pub async fn reminder(
     headers: HeaderMap,
     form: Result<Form<ReminderForm>, FormRejection>,
 ) -> Response {
-    let path = format!(
-        "/cases/{}",
-        CaseId::parse(&case_id)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    );
-    let Ok(Form(f)) = form else {
-        let ctx = Ctx::new(&headers, None, sw.country.as_str(), &path);
-        return error_page(&ctx, StatusCode::BAD_REQUEST, None);
-    };
-    let (caller, ctx) =
-        match page_caller(&sw, &auth, &headers, &remote, &f.csrf, Scope::Submit, &path) {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    let d = match crate::api::load_case_for(&sw, &caller, &case_id, "read-case-page").await {
-        Ok(d) => d,
-        Err(_) => {
-            return error_page(
-                &ctx,
-                StatusCode::NOT_FOUND,
-                Some(t(ctx.lang, "error.not_visible")),
-            );
-        }
+    let (f, caller, ctx, path, d) = match case_form(
+        &sw,
+        &auth,
+        &remote,
+        &case_id,
+        &headers,
+        form,
+        |f: &ReminderForm| &f.csrf,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let (Ok(from), Ok(to), Ok(related)) = (
         InstitutionId::parse(&f.from),
@@ -131,16 +212,8 @@ pub async fn reminder(
         return error_page(&ctx, StatusCode::BAD_REQUEST, None);
     };
     let x009 = SedType::parse("X009").ok();
-    // Only what the BUC allows now (the engine checks again when it plans).
-    let offered = crate::api::actions::actions_of(&sw, &caller, &d)
-        .participants
-        .iter()
-        .filter(|p| p.institution == from.as_str())
-        .flat_map(|p| p.actions.iter())
-        .any(|a| {
-            Some(&a.sed) == x009.as_ref() && a.to == to && a.related.as_ref() == Some(&related)
-        });
-    let Some(sed) = x009.filter(|_| offered) else {
+    let Some(sed) = x009.filter(|x| offered(&sw, &caller, &d, &from, x, &to, Some(&related)))
+    else {
         return error_page(
             &ctx,
             StatusCode::CONFLICT,
@@ -155,13 +228,9 @@ pub async fn reminder(
     else {
         return error_page(&ctx, StatusCode::BAD_REQUEST, None);
     };
-    let store = sw.store.clone();
-    let (doc_id, v) = (doc.document_id.clone(), doc.latest_version);
-    let envelope =
-        match tokio::task::spawn_blocking(move || store.document_envelope(&doc_id, v)).await {
-            Ok(Ok(Some(e))) => e,
-            _ => return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None),
-        };
+    let Some(envelope) = stored_envelope(&sw, doc).await else {
+        return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None);
+    };
     let Some(body) = x009_body(&d.case.sed_version, &envelope, doc.sed.as_str(), &related) else {
         return error_page(
             &ctx,
@@ -181,24 +250,16 @@ pub async fn reminder(
         body: body.into_bytes(),
         reference: None,
     };
-    let entry = crate::api::audit_entry(
+    submit_from_page(
+        &sw,
+        &edge,
+        &ctx,
         &caller,
-        "submit",
+        submission,
         format!("page reminder {}", d.case.case_id),
-    );
-    let sw2 = sw.clone();
-    match tokio::task::spawn_blocking(move || submit_keyed(&sw2, submission, Some(entry), None))
-        .await
-    {
-        Ok(Ok(_)) => see_other_to(&format!("{path}?done=reminder#actions"), None),
-        Ok(Err(e)) => {
-            let resp = crate::api::submit_failed(&edge, e);
-            let status = resp.status();
-            let why = super::problem_detail(resp).await;
-            error_page(&ctx, status, why.as_deref())
-        }
-        Err(_) => error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, None),
-    }
+        format!("{path}?done=reminder#actions"),
+    )
+    .await
 }
 
 /// An X009 about `related` (a `sed`) with the person block of that SED.

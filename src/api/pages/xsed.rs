@@ -16,12 +16,12 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::i18n::{Lang, t, tf};
-use super::{Ctx, error_page, see_other_to};
-use crate::api::auth::{Auth, Caller, Scope};
+use super::{Ctx, error_page};
+use crate::api::auth::{Auth, Caller};
 use crate::api::edge::HttpEdge;
 use crate::ids::{CaseId, DocumentId, InstitutionId, SedType};
 use crate::switch::Switch;
-use crate::switch::outbound::{Submission, submit_keyed};
+use crate::switch::outbound::Submission;
 
 /// One field of an X-SED form.
 pub enum Field {
@@ -260,33 +260,21 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<Form<XsedPost>, FormRejection>,
 ) -> Response {
-    let path = format!(
-        "/cases/{}",
-        CaseId::parse(&case_id)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    );
-    let Ok(Form(f)) = form else {
-        let ctx = Ctx::new(&headers, None, sw.country.as_str(), &path);
-        return error_page(&ctx, StatusCode::BAD_REQUEST, None);
+    let (f, caller, ctx, path, d) = match super::act::case_form(
+        &sw,
+        &auth,
+        &remote,
+        &case_id,
+        &headers,
+        form,
+        |f: &XsedPost| &f.csrf,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let (caller, ctx) =
-        match super::act::page_caller(&sw, &auth, &headers, &remote, &f.csrf, Scope::Submit, &path)
-        {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
     let lang = ctx.lang;
-    let d = match crate::api::load_case_for(&sw, &caller, &case_id, "read-case-page").await {
-        Ok(d) => d,
-        Err(_) => {
-            return error_page(
-                &ctx,
-                StatusCode::NOT_FOUND,
-                Some(t(lang, "error.not_visible")),
-            );
-        }
-    };
     let bad = |why: &str| error_page(&ctx, StatusCode::BAD_REQUEST, Some(why));
     let Some(form) = form_of(&f.sed) else {
         return bad(&f.sed);
@@ -328,13 +316,7 @@ pub async fn post(
         }
     }
     // Only what the BUC allows now (the engine checks again when it plans).
-    let offered = crate::api::actions::actions_of(&sw, &caller, &d)
-        .participants
-        .iter()
-        .filter(|p| p.institution == from.as_str())
-        .flat_map(|p| p.actions.iter())
-        .any(|a| a.sed == sed && a.to == to && a.related == related);
-    if !offered {
+    if !super::act::offered(&sw, &caller, &d, &from, &sed, &to, related.as_ref()) {
         return error_page(&ctx, StatusCode::CONFLICT, Some(t(lang, "case.no_actions")));
     }
     // The person block: from the named document, else the case's first.
@@ -348,13 +330,9 @@ pub async fn post(
             Some(t(lang, "case.sed_unreadable")),
         );
     };
-    let store = sw.store.clone();
-    let (doc_id, v) = (source.document_id.clone(), source.latest_version);
-    let envelope =
-        match tokio::task::spawn_blocking(move || store.document_envelope(&doc_id, v)).await {
-            Ok(Ok(Some(e))) => e,
-            _ => return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None),
-        };
+    let Some(envelope) = super::act::stored_envelope(&sw, source).await else {
+        return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None);
+    };
     let Some(person) = super::act::context_person(&envelope, source.sed.as_str()) else {
         return error_page(
             &ctx,
@@ -398,24 +376,16 @@ pub async fn post(
         body: body.into_bytes(),
         reference: None,
     };
-    let entry = crate::api::audit_entry(
+    super::act::submit_from_page(
+        &sw,
+        &edge,
+        &ctx,
         &caller,
-        "submit",
+        submission,
         format!("page {} {}", form.sed, d.case.case_id),
-    );
-    let sw2 = sw.clone();
-    match tokio::task::spawn_blocking(move || submit_keyed(&sw2, submission, Some(entry), None))
-        .await
-    {
-        Ok(Ok(_)) => see_other_to(&format!("{path}?done=sent#actions"), None),
-        Ok(Err(err)) => {
-            let resp = crate::api::submit_failed(&edge, err);
-            let status = resp.status();
-            let why = super::problem_detail(resp).await;
-            error_page(&ctx, status, why.as_deref())
-        }
-        Err(_) => error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, None),
-    }
+        format!("{path}?done=sent#actions"),
+    )
+    .await
 }
 
 /// The X-SED's root around the person block and its own block.
