@@ -1032,14 +1032,7 @@ async fn get_case(
         Ok(d) => {
             let mut dto = CaseDto::from(&d);
             dto.deadlines = deadlines_of(&sw, &d, chrono::Utc::now());
-            let store = sw.store.clone();
-            let id = d.case.case_id.clone();
-            let timers = match tokio::task::spawn_blocking(move || store.timers_of_case(&id)).await
-            {
-                Ok(Ok(t)) => t,
-                Ok(Err(e)) => return Problem::unavailable(e.to_string()).into_response(),
-                Err(_) => return Problem::internal().into_response(),
-            };
+            let timers = &d.timers;
             // An offered reminder counts while its document's answer is still awaited.
             dto.reminder_offered = timers.iter().any(|t| {
                 t.what == crate::store::TimerKind::Offer

@@ -500,6 +500,9 @@ pub struct CaseDetail {
     pub documents: Vec<(DocumentRecord, Vec<DocumentVersion>)>,
     pub history: Vec<HistoryEntry>,
     pub messages: Vec<OutboxMessage>,
+    /// The case's durable timers, read in the same snapshot as the rest: a timer
+    /// that fired is never shown without the SED it sent.
+    pub timers: Vec<Timer>,
 }
 
 /// A filter for listing cases: every field given narrows the list (all must

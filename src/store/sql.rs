@@ -1753,6 +1753,7 @@ impl<B: Backend> Store for B {
                 )?,
                 to_out,
             )?;
+            let timers = timers_of_case(conn, case_id)?;
             Ok(Some(CaseDetail {
                 case,
                 participants,
@@ -1760,6 +1761,7 @@ impl<B: Backend> Store for B {
                 documents,
                 history,
                 messages,
+                timers,
             }))
         })
     }

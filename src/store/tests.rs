@@ -3098,6 +3098,17 @@ fn timers_are_put_once_and_move_by_compare_and_set(store: &dyn Store) {
     let fired = store.timers_of_case(&case_id).unwrap();
     assert_eq!(fired[0].status, TimerStatus::Fired);
     assert_eq!(fired[0].outcome.as_deref(), Some("sent"));
+    // The case's detail carries the same timers, read in its one snapshot (the
+    // API and the page show a fired timer only with what it committed).
+    let detail = store.case_detail(&case_id).unwrap().unwrap();
+    assert_eq!(
+        detail
+            .timers
+            .iter()
+            .map(|t| (t.id, t.status))
+            .collect::<Vec<_>>(),
+        fired.iter().map(|t| (t.id, t.status)).collect::<Vec<_>>()
+    );
     // The operators' list filters by status and due time, soonest first.
     let by = |status, before| {
         store

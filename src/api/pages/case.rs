@@ -66,23 +66,19 @@ pub async fn case(
         .map(|(doc, _)| (doc.document_id.clone(), doc.latest_version))
         .collect();
     let store = sw.store.clone();
-    let case_id = d.case.case_id.clone();
-    let (envelopes, timers) = tokio::task::spawn_blocking(move || {
+    let envelopes = tokio::task::spawn_blocking(move || {
         let mut out = BTreeMap::new();
         for (id, v) in wanted {
             if let Ok(Some(e)) = store.document_envelope(&id, v) {
                 out.insert(id.to_string(), e);
             }
         }
-        (out, store.timers_of_case(&case_id))
+        out
     })
     .await
-    .unwrap_or_else(|_| (BTreeMap::new(), Ok(Vec::new())));
-    // What the deadlines will do: unreadable timers are a store fault, shown as such.
-    let timers = match timers {
-        Ok(t) => t,
-        Err(_) => return super::error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None),
-    };
+    .unwrap_or_default();
+    // What the deadlines will do, read with the case (one snapshot).
+    let timers = &d.timers;
     let now = chrono::Utc::now();
     let deadlines = crate::api::deadlines_of(&sw, &d, now);
     let actions = crate::api::actions::actions_of(&sw, &caller, &d);
@@ -116,7 +112,7 @@ pub async fn case(
         (diagram(&sw, lang, &d))
         (participants(&sw, lang, &d))
         (pending(lang, &d, &deadlines, now))
-        (timers_section(lang, &timers))
+        (timers_section(lang, timers))
         (actions_section(&sw, &ctx, &d, &actions))
         (documents(&sw, lang, &d, &envelopes))
         (messages(lang, &ctx, &d))
