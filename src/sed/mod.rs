@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod envelope;
+pub mod form;
 pub mod person;
 pub mod signal;
 pub mod validate;
