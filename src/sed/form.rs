@@ -713,21 +713,17 @@ pub fn values_of(model: &Model, bytes: &[u8], root: &str, fields_max: usize) -> 
     let mut skipping = 0usize;
     let mut field: Option<String> = None;
     let mut started = false;
-    loop {
-        let Ok(ev) = reader.read_event() else {
-            break;
-        };
+    while let Ok(ev) = reader.read_event() {
         match ev {
-            Event::Start(e) | Event::Empty(e) if !started => {
-                if e.local_name().as_ref() == root {
-                    started = true;
-                    stack.push(Frame {
-                        path: String::new(),
-                        children: &model.children,
-                        counts: HashMap::new(),
-                    });
-                }
+            Event::Start(e) | Event::Empty(e) if !started && e.local_name().as_ref() == root => {
+                started = true;
+                stack.push(Frame {
+                    path: String::new(),
+                    children: &model.children,
+                    counts: HashMap::new(),
+                });
             }
+            _ if !started => {}
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
                 if skipping > 0 || field.is_some() {
