@@ -221,6 +221,40 @@ pub struct Timer {
     pub updated_at: String,
 }
 
+/// What a draft is the draft of: one SED a Belgian participant may send in a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftKey {
+    pub case_id: CaseId,
+    pub sender: InstitutionId,
+    pub sed: SedType,
+    pub receiver: InstitutionId,
+    /// The document it answers or chases, if any.
+    pub related: Option<DocumentId>,
+}
+
+/// A SED being written on the case page (`api::pages::reply`), kept until sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub key: DraftKey,
+    /// This draft's submission key: the same draft sent twice is one SED.
+    pub token: String,
+    /// The form's values as JSON (`sed::form::Values`). Personal data.
+    pub field_values: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+impl std::fmt::Debug for Draft {
+    /// Without its values: they name a person.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Draft")
+            .field("key", &self.key)
+            .field("bytes", &self.field_values.len())
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A filter for listing timers (operators).
 #[derive(Debug, Clone, Default)]
 pub struct TimerFilter {
@@ -791,6 +825,11 @@ pub trait Tx {
         to: TimerStatus,
         outcome: Option<&str>,
     ) -> Result<bool>;
+    /// Keep a draft (insert or replace its values), unless it is new and its case
+    /// has `per_case_max` drafts already: `false` then, and nothing written.
+    fn draft_put(&mut self, d: &Draft, per_case_max: u32) -> Result<bool>;
+    /// Forget a draft (sent or discarded); whether there was one.
+    fn draft_delete(&mut self, key: &DraftKey) -> Result<bool>;
     /// Index the persons a SED of this case names (each once per case).
     fn case_persons_add(&mut self, case_id: &CaseId, persons: &[PersonKey]) -> Result<()>;
     /// Record the earliest due date of a reply the case awaits (None: none).
@@ -879,6 +918,10 @@ pub trait Store: Send + Sync {
     fn timers(&self, filter: &TimerFilter) -> Result<Vec<Timer>>;
     /// Every timer of a case, in creation order.
     fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>>;
+    /// One draft.
+    fn draft_get(&self, key: &DraftKey) -> Result<Option<Draft>>;
+    /// A case's drafts, oldest change first.
+    fn drafts_of_case(&self, case_id: &CaseId) -> Result<Vec<Draft>>;
     fn ping(&self) -> Result<()>;
     /// One bounded step of retention (`retention.rs`), each table in a short
     /// transaction of its own, at most `p.limit` rows each: empty the bodies of

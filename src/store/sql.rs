@@ -1293,6 +1293,72 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         Ok(n == 1)
     }
 
+    fn draft_put(&mut self, d: &Draft, per_case_max: u32) -> Result<bool> {
+        let k = &d.key;
+        let related = k.related.as_ref().map_or("", |r| r.as_str());
+        let updated = self.conn.execute(
+            "UPDATE drafts SET token = ?6, field_values = ?7, updated_at = ?8, updated_by = ?9 \
+             WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 AND related = ?5",
+            params![
+                k.case_id.as_str(),
+                k.sender.as_str(),
+                k.sed.as_str(),
+                k.receiver.as_str(),
+                related,
+                &d.token,
+                &d.field_values,
+                &d.updated_at,
+                &d.updated_by
+            ],
+        )?;
+        if updated == 1 {
+            return Ok(true);
+        }
+        let n = match self.conn.query_opt(
+            "SELECT COUNT(*) FROM drafts WHERE case_id = ?1",
+            params![k.case_id.as_str()],
+        )? {
+            Some(r) => count(r, 0)?,
+            None => 0,
+        };
+        if n >= u64::from(per_case_max) {
+            return Ok(false);
+        }
+        // A draft made meanwhile by another request keeps its values (the last
+        // writer's update comes next).
+        self.conn.execute(
+            "INSERT INTO drafts (case_id, sender, sed, receiver, related, token, field_values, \
+             updated_at, updated_by) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT DO NOTHING",
+            params![
+                k.case_id.as_str(),
+                k.sender.as_str(),
+                k.sed.as_str(),
+                k.receiver.as_str(),
+                related,
+                &d.token,
+                &d.field_values,
+                &d.updated_at,
+                &d.updated_by
+            ],
+        )?;
+        Ok(true)
+    }
+
+    fn draft_delete(&mut self, k: &DraftKey) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM drafts WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 \
+             AND related = ?5",
+            params![
+                k.case_id.as_str(),
+                k.sender.as_str(),
+                k.sed.as_str(),
+                k.receiver.as_str(),
+                k.related.as_ref().map_or("", |r| r.as_str())
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     fn case_persons_add(&mut self, case_id: &CaseId, persons: &[PersonKey]) -> Result<()> {
         for p in persons {
             self.conn.execute(
@@ -1588,6 +1654,33 @@ fn timers_of_case(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<Timer>> {
         params![case_id.as_str()],
     )?;
     all(rows, to_timer)
+}
+
+macro_rules! draft_cols {
+    () => {
+        "case_id, sender, sed, receiver, related, token, field_values, updated_at, updated_by"
+    };
+}
+
+fn to_draft(mut r: Row) -> Result<Draft> {
+    let related = r.text(4)?;
+    Ok(Draft {
+        key: DraftKey {
+            case_id: r.parse(0, CaseId::parse)?,
+            sender: r.parse(1, InstitutionId::parse)?,
+            sed: r.parse(2, SedType::parse)?,
+            receiver: r.parse(3, InstitutionId::parse)?,
+            related: if related.is_empty() {
+                None
+            } else {
+                Some(DocumentId::parse(&related).map_err(corrupt)?)
+            },
+        },
+        token: r.text(5)?,
+        field_values: r.text(6)?,
+        updated_at: r.text(7)?,
+        updated_by: r.text(8)?,
+    })
 }
 
 macro_rules! triage_cols {
@@ -2136,6 +2229,37 @@ impl<B: Backend> Store for B {
 
     fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>> {
         timers_of_case(&mut *self.reader()?, case_id)
+    }
+
+    fn draft_get(&self, k: &DraftKey) -> Result<Option<Draft>> {
+        let row = self.reader()?.query_opt(
+            concat!(
+                "SELECT ",
+                draft_cols!(),
+                " FROM drafts WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 \
+                 AND related = ?5"
+            ),
+            params![
+                k.case_id.as_str(),
+                k.sender.as_str(),
+                k.sed.as_str(),
+                k.receiver.as_str(),
+                k.related.as_ref().map_or("", |r| r.as_str())
+            ],
+        )?;
+        row.map(to_draft).transpose()
+    }
+
+    fn drafts_of_case(&self, case_id: &CaseId) -> Result<Vec<Draft>> {
+        let rows = self.reader()?.query(
+            concat!(
+                "SELECT ",
+                draft_cols!(),
+                " FROM drafts WHERE case_id = ?1 ORDER BY updated_at"
+            ),
+            params![case_id.as_str()],
+        )?;
+        all(rows, to_draft)
     }
 
     fn triage_waiting(&self) -> Result<u64> {

@@ -123,6 +123,7 @@ suite!(
     prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes,
     prune_is_bounded_by_its_limit,
     timers_are_put_once_and_move_by_compare_and_set,
+    drafts_are_kept_per_sed_replaced_bounded_and_deleted,
     two_claimers_take_each_due_timer_once,
 );
 
@@ -2998,6 +2999,69 @@ fn postgres_answers_every_case_list_filter_from_an_index() {
             assert!(text.contains(index), "{what}: {index} not used: {text}");
         }
     }
+}
+
+// ----- drafts -----
+
+fn drafts_are_kept_per_sed_replaced_bounded_and_deleted(store: &dyn Store) {
+    let case_id = committed_case(store, "2025-01-01T00:00:00.000Z", "BE:ONSS");
+    let related = DocumentId::random();
+    let key = |sed: &str, related: Option<DocumentId>| DraftKey {
+        case_id: case_id.clone(),
+        sender: InstitutionId::parse("BE:ONSS").unwrap(),
+        sed: SedType::parse(sed).unwrap(),
+        receiver: InstitutionId::parse("NL:SVB").unwrap(),
+        related,
+    };
+    let draft = |k: DraftKey, values: &str| Draft {
+        key: k,
+        token: "t1".into(),
+        field_values: values.into(),
+        updated_at: "2025-01-01T00:00:01.000Z".into(),
+        updated_by: "handler".into(),
+    };
+    let a004 = key("A004", Some(related.clone()));
+    assert_eq!(store.draft_get(&a004).unwrap(), None);
+    let mut tx = store.begin().unwrap();
+    assert!(
+        tx.draft_put(&draft(a004.clone(), r#"{"a":"1"}"#), 2)
+            .unwrap()
+    );
+    // The same draft again replaces its values; it is still one.
+    assert!(
+        tx.draft_put(&draft(a004.clone(), r#"{"a":"2"}"#), 2)
+            .unwrap()
+    );
+    // Another SED of the same case, without a related document.
+    assert!(tx.draft_put(&draft(key("X009", None), "{}"), 2).unwrap());
+    // A third is refused by the bound, and writes nothing; a replacement still goes.
+    assert!(!tx.draft_put(&draft(key("A012", None), "{}"), 2).unwrap());
+    assert!(
+        tx.draft_put(&draft(a004.clone(), r#"{"a":"3"}"#), 2)
+            .unwrap()
+    );
+    tx.commit().unwrap();
+    let got = store.draft_get(&a004).unwrap().unwrap();
+    assert_eq!(got.field_values, r#"{"a":"3"}"#);
+    assert_eq!(got.key, a004);
+    assert!(
+        !format!("{got:?}").contains("\"a\""),
+        "Debug shows no values"
+    );
+    let all = store.drafts_of_case(&case_id).unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|d| d.key.related.is_none()));
+    assert_eq!(
+        store.draft_get(&key("A004", None)).unwrap(),
+        None,
+        "the related document counts"
+    );
+    let mut tx = store.begin().unwrap();
+    assert!(tx.draft_delete(&a004).unwrap());
+    assert!(!tx.draft_delete(&a004).unwrap());
+    tx.commit().unwrap();
+    assert_eq!(store.draft_get(&a004).unwrap(), None);
+    assert_eq!(store.drafts_of_case(&case_id).unwrap().len(), 1);
 }
 
 // ----- durable timers -----
