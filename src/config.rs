@@ -462,6 +462,8 @@ struct RawLimits {
     batch_body_bytes_max: u64,
     batch_concurrency: u32,
     case_page_max: u32,
+    drafts_per_case_max: u32,
+    draft_bytes_max: u32,
 }
 
 impl Default for RawLimits {
@@ -480,6 +482,8 @@ impl Default for RawLimits {
             batch_body_bytes_max: b.batch_body_bytes_max,
             batch_concurrency: b.batch_concurrency,
             case_page_max: b.case_page_max,
+            drafts_per_case_max: b.drafts_per_case_max,
+            draft_bytes_max: b.draft_bytes_max,
         }
     }
 }
@@ -518,6 +522,12 @@ pub struct Bounds {
     /// `eessi-switch case list --limit`); a larger limit is refused (400). At most
     /// 1000, the store's own bound.
     pub case_page_max: u32,
+    /// Drafts the case page keeps for one case (one per SED, receiver and chased
+    /// document); a new one beyond it is refused (409) until one is sent or
+    /// discarded.
+    pub drafts_per_case_max: u32,
+    /// A draft's values, in bytes (as JSON); a larger form is refused (413).
+    pub draft_bytes_max: u32,
 }
 
 impl Default for Bounds {
@@ -534,6 +544,8 @@ impl Default for Bounds {
             batch_body_bytes_max: 32 * 1024 * 1024,
             batch_concurrency: 16,
             case_page_max: 1000,
+            drafts_per_case_max: 20,
+            draft_bytes_max: 256 * 1024,
         }
     }
 }
@@ -561,6 +573,8 @@ impl Bounds {
             ("batch_body_bytes_max", self.batch_body_bytes_max),
             ("batch_concurrency", u64::from(self.batch_concurrency)),
             ("case_page_max", u64::from(self.case_page_max)),
+            ("drafts_per_case_max", u64::from(self.drafts_per_case_max)),
+            ("draft_bytes_max", u64::from(self.draft_bytes_max)),
         ]
     }
 }
@@ -822,6 +836,8 @@ impl Config {
             batch_body_bytes_max: l.batch_body_bytes_max,
             batch_concurrency: l.batch_concurrency,
             case_page_max: l.case_page_max,
+            drafts_per_case_max: l.drafts_per_case_max,
+            draft_bytes_max: l.draft_bytes_max,
         };
         if b.relay_claim_rows == 0
             || b.relay_claim_bytes == 0
@@ -834,6 +850,8 @@ impl Config {
             || b.batch_concurrency == 0
             || b.case_page_max == 0
             || b.case_page_max > 1000
+            || b.drafts_per_case_max == 0
+            || b.draft_bytes_max == 0
             || r.delivery_attempts_max == 0
         {
             return Err(invalid(

@@ -116,7 +116,13 @@ impl Browser {
             if ok(u.path(), u.query().unwrap_or("")) {
                 return;
             }
-            assert!(Instant::now() < deadline, "never reached {what}: at {u}");
+            if Instant::now() >= deadline {
+                let main = match self.c.find(Locator::Css("main")).await {
+                    Ok(m) => m.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("never reached {what}: at {u}, showing: {main}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -180,14 +186,22 @@ fn bearer(t: &str) -> String {
 }
 
 fn case_json(be: &Server, t: &str, case_id: &str) -> serde_json::Value {
+    try_case_json(be, t, case_id).unwrap_or_else(|| panic!("case {case_id} is not at BE"))
+}
+
+/// The case as the API shows it; None while it does not exist (yet).
+fn try_case_json(be: &Server, t: &str, case_id: &str) -> Option<serde_json::Value> {
     let a = request(
         "GET",
         &format!("{}/api/v1/cases/{case_id}", be.base),
         &[("authorization", &bearer(t))],
         None,
     );
+    if a.status == 404 {
+        return None;
+    }
     assert_eq!(a.status, 200, "{a:?}");
-    serde_json::from_str(&a.body).unwrap()
+    Some(serde_json::from_str(&a.body).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,6 +232,7 @@ async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() 
     );
     std::fs::write(&config, text).unwrap();
     let be = Server::spawn(dir.path(), "BE", config, port);
+    let nl = Server::start(dir.path(), "NL", &vhost, &Retry::default());
     let onss = token("BE:ONSS", "submit read handle");
 
     // ONSS asks DE:TK for an exception (A001, LA_BUC_01): it awaits an answer, so
@@ -416,6 +431,141 @@ async fn a_case_handler_signs_in_finds_reads_reminds_and_resends_in_a_browser() 
     assert!(b.text("#history").await.contains("X001"));
     let c = case_json(&be, &onss, &case_id);
     assert_eq!(c["status"], "closed", "{c}");
+
+    // Answer a request from abroad with a SED written in the form its schema makes:
+    // NL decides (A003, LA_BUC_02) and ONSS disagrees (A004).
+    let a003 = nl.send("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", None, None);
+    let case2 = a003["caseId"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_case_json(&be, &onss, &case2).is_none_or(|c| c["state"] != "awaiting_reply") {
+        assert!(Instant::now() < deadline, "the A003 never arrived at BE");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.go(&format!("/cases/{case2}")).await;
+    b.css("section.actions a[href*='/write?'][href*='sed=A004']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_url("the A004 form", |p, _| p.ends_with("/write"))
+        .await;
+    // The person block comes from the A003 it answers.
+    let family = "#f-InsuredPerson-PersonIdentification-FamilyName";
+    assert_eq!(
+        b.css(family).await.prop("value").await.unwrap().as_deref(),
+        Some("Verhoeven")
+    );
+    // Sent without a reason: the form again, the issue at the field, nothing sent.
+    b.css("button[name=op][value=send]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_css("#issues").await;
+    assert!(
+        b.text("#e-Disagreement-Reason").await.contains("required"),
+        "{}",
+        b.text("#issues").await
+    );
+    b.axe("the SED form with its issues").await;
+    b.screenshot("reply-issues").await;
+    // As the user types, the schema check runs and the issue goes; the draft is kept.
+    b.css("#f-Disagreement-Reason")
+        .await
+        .send_keys("Belgian legislation applies: most of the work is done in Belgium.")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.text("#e-Disagreement-Reason").await.is_empty()
+        || !b.text("#check-status").await.contains("saved")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the check as you type never cleared the issue"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A wrong date is found as it is typed, next to its field.
+    let birth = "#f-InsuredPerson-PersonIdentification-DateBirth";
+    b.c.execute(
+        &format!(
+            "var e = document.querySelector('{birth}'); e.type = 'text'; e.value = '31/07/1985'; \
+             e.dispatchEvent(new Event('input', {{bubbles: true}}));"
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b
+        .text("#e-InsuredPerson-PersonIdentification-DateBirth")
+        .await
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the bad date was never flagged");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.c.execute(
+        &format!(
+            "var e = document.querySelector('{birth}'); e.value = '1985-07-31'; \
+             e.dispatchEvent(new Event('input', {{bubbles: true}}));"
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b
+        .text("#e-InsuredPerson-PersonIdentification-DateBirth")
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the corrected date was never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.screenshot("reply-form").await;
+    // Left and opened again: the draft is there.
+    b.go(&format!("/cases/{case2}")).await;
+    assert!(b.text("section.actions").await.contains("draft saved"));
+    b.css("section.actions a[href*='/write?'][href*='sed=A004']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_css("p.note").await;
+    assert!(b.text("p.note").await.contains("draft"));
+    assert!(
+        b.css("#f-Disagreement-Reason")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .contains("most of the work")
+    );
+    b.axe("the SED form").await;
+    b.css("button[name=op][value=send]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_url("the reply's answer", |_, q| q == "done=sent")
+        .await;
+    assert!(b.text("#history").await.contains("A004"));
+    let at_nl = nl.wait_state(&case2, "disagreed");
+    assert!(
+        at_nl["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["sed"] == "A004"),
+        "{at_nl}"
+    );
+    b.screenshot("reply-sent").await;
+    b.go(&case_path).await;
 
     // In French, on a phone-sized screen.
     b.css("#lang").await.select_by_value("fr").await.unwrap();

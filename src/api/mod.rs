@@ -257,6 +257,29 @@ pub fn routes() -> Vec<Route> {
         )
         .takes(BodyKind::Form),
         route(
+            "GET",
+            "/cases/{caseId}/write",
+            Access::Scope(Read),
+            false,
+            get(pages::write::form_page),
+        ),
+        route(
+            "POST",
+            "/cases/{caseId}/write",
+            Access::Public,
+            false,
+            post(pages::write::post),
+        )
+        .takes(BodyKind::Form),
+        route(
+            "POST",
+            "/cases/{caseId}/write/check",
+            Access::Public,
+            false,
+            post(pages::write::check),
+        )
+        .takes(BodyKind::Form),
+        route(
             "POST",
             "/cases/{caseId}/xsed",
             Access::Public,
@@ -333,6 +356,13 @@ pub fn routes() -> Vec<Route> {
             Access::Public,
             false,
             get(pages::stylesheet),
+        ),
+        route(
+            "GET",
+            "/write.js",
+            Access::Public,
+            false,
+            get(pages::write::script),
         ),
     ]
 }

@@ -66,14 +66,16 @@ pub async fn case(
         .map(|(doc, _)| (doc.document_id.clone(), doc.latest_version))
         .collect();
     let store = sw.store.clone();
-    let envelopes = tokio::task::spawn_blocking(move || {
+    let case_id = d.case.case_id.clone();
+    let (envelopes, drafts) = tokio::task::spawn_blocking(move || {
         let mut out = BTreeMap::new();
         for (id, v) in wanted {
             if let Ok(Some(e)) = store.document_envelope(&id, v) {
                 out.insert(id.to_string(), e);
             }
         }
-        out
+        // The drafts are a convenience: unreadable, the page goes without them.
+        (out, store.drafts_of_case(&case_id).unwrap_or_default())
     })
     .await
     .unwrap_or_default();
@@ -104,6 +106,7 @@ pub async fn case(
                 "resend" => p class="notice" role="status" { (t(lang, "case.resend_done")) },
                 "sent" => p class="notice" role="status" { (t(lang, "case.sent_done")) },
                 "closed" => p class="notice" role="status" { (t(lang, "case.local_close_done")) },
+                "discarded" => p class="notice" role="status" { (t(lang, "write.discarded")) },
                 _ => {},
             }
         }
@@ -113,7 +116,7 @@ pub async fn case(
         (participants(&sw, lang, &d))
         (pending(lang, &d, &deadlines, now))
         (timers_section(lang, timers))
-        (actions_section(&sw, &ctx, &d, &actions))
+        (actions_section(&sw, &ctx, &d, &actions, &drafts))
         (documents(&sw, lang, &d, &envelopes))
         (messages(lang, &ctx, &d))
         (timeline(lang, &d))
@@ -285,8 +288,17 @@ fn actions_section(
     ctx: &Ctx,
     d: &CaseDetail,
     actions: &crate::api::dto::CaseActionsDto,
+    drafts: &[crate::store::Draft],
 ) -> Markup {
     let lang = ctx.lang;
+    let has_draft = |from: &str, a: &crate::buc::actions::Allowed| {
+        drafts.iter().any(|dr| {
+            dr.key.sender.as_str() == from
+                && dr.key.sed == a.sed
+                && dr.key.receiver == a.to
+                && dr.key.related.as_ref() == a.related.as_ref()
+        })
+    };
     let sed_of = |id: &crate::ids::DocumentId| {
         d.documents
             .iter()
@@ -336,15 +348,19 @@ fn actions_section(
                             ))
                         }
                     }
-                    @let others: Vec<_> = p.actions.iter().filter(|a| a.sed.as_str() != "X009" && super::xsed::form_of(a.sed.as_str()).is_none()).collect();
+                    // A new version of a sent document (`Update`) is not written here.
+                    @let others: Vec<_> = p.actions.iter().filter(|a| a.sed.as_str() != "X009" && a.document_id.is_none() && super::xsed::form_of(a.sed.as_str()).is_none()).collect();
                     @if !others.is_empty() {
-                        details {
+                        details open {
                             summary { (t(lang, "case.other_actions")) }
                             ul {
                                 @for a in others {
                                     li {
-                                        (tf(lang, "case.send", &[("sed", a.sed.as_str()), ("to", &institution_name(sw, &a.to))]))
+                                        a href=(super::write::link(&d.case.case_id, &p.institution, a.to.as_str(), a.sed.as_str(), a.related.as_ref())) {
+                                            (tf(lang, "write.link", &[("sed", a.sed.as_str()), ("to", &institution_name(sw, &a.to))]))
+                                        }
                                         @if let Some(title) = sw.catalogue.seds.get(&a.sed) { " — " (title.title) }
+                                        @if has_draft(&p.institution, a) { " " span class="badge" { (t(lang, "case.draft")) } }
                                     }
                                 }
                             }

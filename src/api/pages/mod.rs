@@ -20,6 +20,7 @@ pub mod i18n;
 pub mod list;
 pub mod ops;
 pub mod sed_view;
+pub mod write;
 pub mod xsed;
 
 use std::sync::Arc;
