@@ -136,6 +136,24 @@ fn bad_national_input_is_refused_with_located_issues_and_nothing_changes() {
     assert_eq!(status, 202, "{text}");
     let a: serde_json::Value = serde_json::from_str(&text).unwrap();
     let case_id = a["caseId"].as_str().unwrap();
+    // A SED the BUC does not allow in this case now (a request to reopen an open
+    // case): 409, with what it does allow, as the case's actions list it.
+    let buc = be.get_json(&format!("/api/v1/cases/{case_id}"))["buc"].clone();
+    let x002 = String::from_utf8(fixture("X002")).unwrap();
+    let (status, p) = be.post_json("/api/v1/documents", &serde_json::json!({"from": "BE:ONSS", "to": a["to"].as_str().unwrap_or("NL:SVB"), "buc": buc, "sed": "X002", "caseId": case_id, "body": x002}));
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(
+        p["type"], "urn:problem-type:eessi-switch:protocolViolation",
+        "{p}"
+    );
+    let actions = be.get_json(&format!("/api/v1/cases/{case_id}/actions"));
+    assert_eq!(p["allowed"], actions["participants"], "{p}");
+    assert!(
+        p["allowed"][0]["actions"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{p}"
+    );
 
     // OpenAPI, pages, CLI.
     let doc = be.get_json("/api/v1/openapi.json");

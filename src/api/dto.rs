@@ -453,7 +453,7 @@ pub struct CaseActionsDto {
     pub participants: Vec<ParticipantActionsDto>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantActionsDto {
     pub institution: String,

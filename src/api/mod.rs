@@ -578,10 +578,39 @@ async fn run_submit(
 ) -> Response {
     // Audited in the submission's own transaction: both commit, or neither.
     let entry = audit_entry(caller, "submit", String::new());
-    match tokio::task::spawn_blocking(move || submit_keyed(&sw, s, Some(entry), key)).await {
+    let case_id = s.case_id.clone();
+    let sw2 = sw.clone();
+    match tokio::task::spawn_blocking(move || submit_keyed(&sw2, s, Some(entry), key)).await {
+        // A SED the BUC does not allow now: refused with what it allows.
+        Ok(Err(SubmitError::ProtocolViolation(why))) => {
+            let mut p = refusal(edge, SubmitError::ProtocolViolation(why));
+            if let Some(c) = case_id {
+                p.allowed = allowed_now(&sw, caller, &c).await;
+            }
+            p.into_response()
+        }
         Ok(r) => submitted(edge, r),
         Err(_) => Problem::internal().into_response(),
     }
+}
+
+/// What the caller's institutions may send in the case now (None if it cannot be
+/// read, or is not the caller's to see).
+async fn allowed_now(
+    sw: &Arc<Switch>,
+    caller: &Caller,
+    case_id: &CaseId,
+) -> Option<Vec<dto::ParticipantActionsDto>> {
+    let store = sw.store.clone();
+    let id = case_id.clone();
+    let d = tokio::task::spawn_blocking(move || store.case_detail(&id))
+        .await
+        .ok()?
+        .ok()??;
+    if !caller.may_read(d.participants.iter().map(|p| &p.institution)) {
+        return None;
+    }
+    Some(actions::actions_of(sw, caller, &d).participants)
 }
 
 /// `202` with the ids (and `Idempotent-Replayed: true` for the answer of an earlier

@@ -58,6 +58,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "scopes")]
     #[schema(value_type = Option<Vec<String>>)]
     pub required_scopes: Option<&'static str>,
+    /// `protocolViolation` in a case: what the BUC lets each of the caller's
+    /// institutions send in it now (as `GET /api/v1/cases/{caseId}/actions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<crate::api::dto::ParticipantActionsDto>>,
 }
 
 /// One of a bad request's `issues[]` (Belgif: an issue is typed like a problem,
@@ -143,6 +147,7 @@ impl Problem {
             instance: None,
             issues: vec![],
             required_scopes: None,
+            allowed: None,
         }
     }
     pub fn bad_request(issues: Vec<Issue>) -> Problem {
