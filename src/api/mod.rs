@@ -585,7 +585,7 @@ async fn run_submit(
         Ok(Err(SubmitError::ProtocolViolation(why))) => {
             let mut p = refusal(edge, SubmitError::ProtocolViolation(why));
             if let Some(c) = case_id {
-                p.allowed = allowed_now(&sw, caller, &c).await;
+                p.allowed = allowed_now(&sw, caller, &c).await.map(Box::new);
             }
             p.into_response()
         }

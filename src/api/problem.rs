@@ -41,7 +41,8 @@ pub struct Problem {
     /// `urn:problem-type:belgif:...`, or `urn:problem-type:eessi-switch:...` where
     /// the Belgif guide defines no type.
     #[serde(rename = "type")]
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: Box<str>,
     pub title: &'static str,
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,8 +61,10 @@ pub struct Problem {
     pub required_scopes: Option<&'static str>,
     /// `protocolViolation` in a case: what the BUC lets each of the caller's
     /// institutions send in it now (as `GET /api/v1/cases/{caseId}/actions`).
+    /// (Boxed: a problem is the error of many `Result`s, and is kept small.)
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed: Option<Vec<crate::api::dto::ParticipantActionsDto>>,
+    #[schema(value_type = Option<Vec<crate::api::dto::ParticipantActionsDto>>)]
+    pub allowed: Option<Box<Vec<crate::api::dto::ParticipantActionsDto>>>,
 }
 
 /// One of a bad request's `issues[]` (Belgif: an issue is typed like a problem,
@@ -140,7 +143,7 @@ impl Problem {
         detail: impl Into<Option<String>>,
     ) -> Problem {
         Problem {
-            kind: kind.to_owned(),
+            kind: kind.into(),
             title,
             status: status.as_u16(),
             detail: detail.into().map(String::into_boxed_str),
@@ -447,7 +450,7 @@ mod tests {
             ),
         ] {
             let p = Problem::from_status(status);
-            assert_eq!((p.status, p.kind.as_str()), (status.as_u16(), kind));
+            assert_eq!((p.status, &*p.kind), (status.as_u16(), kind));
         }
         // A data-model version refusal is ours, not a schema violation.
         let i = ProblemIssue::from(&Issue::body("sedVersion", "NL does not accept 4.3", None));
