@@ -397,6 +397,52 @@ fn every_refusal_is_a_problem_and_every_response_carries_the_security_headers() 
             assert!(!a.body.contains(inline), "{path} has {inline}");
         }
     }
+    // The form of a SED the BUC allows now: its one script is a served file.
+    let actions = be.get_json(&format!("/api/v1/cases/{case_id}/actions"));
+    let first = &actions["participants"][0]["actions"][0];
+    let mut write = format!(
+        "/cases/{case_id}/write?from={}&to={}&sed={}",
+        actions["participants"][0]["institution"].as_str().unwrap(),
+        first["to"].as_str().unwrap(),
+        first["sed"].as_str().unwrap()
+    );
+    if let Some(r) = first["related"].as_str() {
+        write.push_str(&format!("&related={r}"));
+    }
+    let a = request("GET", &format!("{}{write}", be.base), &[], None);
+    assert_eq!(a.status, 200, "{write}: {a:?}");
+    assert_hardened(&a);
+    assert!(a.body.contains("<script src=\"/write.js\" defer></script>"));
+    let without_script = a
+        .body
+        .replace("<script src=\"/write.js\" defer></script>", "");
+    for inline in ["<style", "style=", "<script", "onclick"] {
+        assert!(!without_script.contains(inline), "{write} has {inline}");
+    }
+    let js = request("GET", &format!("{}/write.js", be.base), &[], None);
+    assert_eq!(js.status, 200);
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_hardened(&js);
+    // A SED the BUC does not allow now: refused, with what it allows.
+    let a = request(
+        "GET",
+        &format!(
+            "{}/cases/{case_id}/write?from=BE:ONSS&to=NL:SVB&sed=X002",
+            be.base
+        ),
+        &[("accept", "text/html")],
+        None,
+    );
+    assert_eq!(a.status, 409, "{a:?}");
+    assert!(
+        a.body.contains(first["sed"].as_str().unwrap()),
+        "{}",
+        a.body
+    );
     let css = request("GET", &format!("{}/style.css", be.base), &[], None);
     assert_eq!(css.status, 200);
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
