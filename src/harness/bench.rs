@@ -134,12 +134,50 @@ async fn search_run(opts: &BenchOptions) -> Result<(), String> {
     );
     let took = super::preload::preload_with(&root, dir.path(), &url, opts.cases, true).await?;
     println!("preloaded in {:.1} s", took.as_secs_f64());
-    let measured = tokio::task::spawn_blocking(move || {
-        let store = crate::store::open(&url).map_err(|e| e.to_string())?;
-        super::search::measure(store.as_ref())
+    let store_url = url.clone();
+    let (mut measured, case_id) = tokio::task::spawn_blocking(move || {
+        let store = crate::store::open(&store_url).map_err(|e| e.to_string())?;
+        let m = super::search::measure(store.as_ref())?;
+        // A case for the case page: the newest one the list shows.
+        let first = store
+            .cases(&crate::store::CaseFilter {
+                limit: 1,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .map(|(c, _)| c.case_id.to_string())
+            .ok_or("the preloaded store lists no case")?;
+        Ok::<_, String>((m, first))
     })
     .await
     .map_err(|e| e.to_string())??;
+    // The same store behind a real `serve`: the pages as a user waits for them.
+    println!(
+        "pages over HTTP (serve on the same store, {} rounds each):",
+        40
+    );
+    let vhost = tokio::task::spawn_blocking(|| super::Vhost::new("bench-search"))
+        .await
+        .map_err(|e| e.to_string())??;
+    let amqp = vhost.url();
+    let node = super::node::Node::start(
+        &super::node::NodeSpec {
+            name: "be",
+            country: "BE",
+            store_url: &url,
+            amqp_url: &amqp,
+            body_bytes_max: None,
+        },
+        &root,
+        dir.path(),
+    )
+    .await?;
+    let pages = super::search::measure_pages(&node.addr, &case_id).await;
+    drop(node);
+    drop(vhost);
+    measured.extend(pages?);
     let json: Vec<serde_json::Value> = measured
         .iter()
         .map(|m| {

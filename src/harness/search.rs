@@ -3,7 +3,10 @@
 //! each main filter is listed `ROUNDS` times through `Store::cases` (what `GET
 //! /api/v1/cases` runs, without HTTP), first page and a page deep behind a cursor,
 //! and its p50/p99 printed; the filters' values are the preload's own, so each
-//! selects what it would in a real store.
+//! selects what it would in a real store. Then the same store is served by a real
+//! `serve` process and the case handlers' pages and the API's list are fetched
+//! over HTTP (`measure_pages`): what a user waits for, serialisation and
+//! rendering included.
 
 use std::time::{Duration, Instant};
 
@@ -137,6 +140,62 @@ pub fn measure(store: &dyn Store) -> Result<Vec<Measured>, String> {
                 p99_ms,
             });
         }
+    }
+    Ok(out)
+}
+
+/// The pages (and the API's list) measured over HTTP: name and path.
+fn pages(case_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("page: case list", "/".to_owned()),
+        ("page: person name", "/?name=verhoe".to_owned()),
+        (
+            "page: person name + birth date",
+            "/?name=peeters&birthDate=1953-09-09".to_owned(),
+        ),
+        ("page: overdue", "/?overdue=true".to_owned()),
+        ("page: has failed", "/?hasFailed=true".to_owned()),
+        (
+            "page: sector + state + country",
+            "/?sector=LA&state=awaiting_reply&counterpartCountry=NL".to_owned(),
+        ),
+        ("page: one case", format!("/cases/{case_id}")),
+        ("api: person name", "/api/v1/cases?name=verhoe".to_owned()),
+        ("api: overdue", "/api/v1/cases?overdue=true".to_owned()),
+    ]
+}
+
+/// Fetch each page `ROUNDS` times on one keep-alive connection (after one
+/// unmeasured fetch) and print its p50/p99; a page that does not answer 200 is an
+/// error.
+pub async fn measure_pages(addr: &str, case_id: &str) -> Result<Vec<Measured>, String> {
+    let mut client = super::load::Client::connect(addr).await?;
+    let mut out = Vec::new();
+    for (name, path) in pages(case_id) {
+        let mut times = Vec::with_capacity(ROUNDS);
+        let mut bytes = 0;
+        for round in 0..=ROUNDS {
+            let t = Instant::now();
+            let (status, body) = client
+                .call(hyper::Method::GET, &path, None, hyper::body::Bytes::new())
+                .await?;
+            if status != 200 {
+                return Err(format!("{path}: {status}"));
+            }
+            if round > 0 {
+                times.push(t.elapsed());
+            }
+            bytes = body.len();
+        }
+        let (p50_ms, p99_ms) = percentiles(times);
+        println!("  {name:<34} {bytes:>7} B   p50 {p50_ms:>8.2} ms  p99 {p99_ms:>8.2} ms");
+        out.push(Measured {
+            filter: name,
+            page: "http",
+            rows: bytes,
+            p50_ms,
+            p99_ms,
+        });
     }
     Ok(out)
 }
