@@ -918,6 +918,9 @@ pub trait Store: Send + Sync {
     fn timers(&self, filter: &TimerFilter) -> Result<Vec<Timer>>;
     /// Every timer of a case, in creation order.
     fn timers_of_case(&self, case_id: &CaseId) -> Result<Vec<Timer>>;
+    /// Which of these cases (at most a page of them) has a failed outbound message
+    /// (the `outbox_status_case` index).
+    fn cases_with_failed(&self, case_ids: &[CaseId]) -> Result<std::collections::HashSet<CaseId>>;
     /// One draft.
     fn draft_get(&self, key: &DraftKey) -> Result<Option<Draft>>;
     /// A case's drafts, oldest change first.

@@ -2231,6 +2231,20 @@ impl<B: Backend> Store for B {
         timers_of_case(&mut *self.reader()?, case_id)
     }
 
+    fn cases_with_failed(&self, case_ids: &[CaseId]) -> Result<std::collections::HashSet<CaseId>> {
+        if case_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<&str> = case_ids.iter().map(|c| c.as_str()).collect();
+        let rows = self.reader()?.query(
+            "SELECT DISTINCT case_id FROM outbox WHERE status = 'failed' AND case_id {in_text:?1}",
+            params![&json_list(&ids)?],
+        )?;
+        rows.into_iter()
+            .map(|mut r| r.parse(0, CaseId::parse))
+            .collect()
+    }
+
     fn draft_get(&self, k: &DraftKey) -> Result<Option<Draft>> {
         let row = self.reader()?.query_opt(
             concat!(

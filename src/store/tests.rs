@@ -2691,6 +2691,14 @@ fn the_case_list_filters_sorts_and_pages_with_a_stable_cursor(store: &dyn Store)
         "not due yet"
     );
     assert_eq!(f(|f| f.has_failed = true), want(&[&b]));
+    // The list page's marker asks of exactly its cases.
+    let page = [a.clone(), b.clone(), c.clone(), d.clone()];
+    assert_eq!(
+        store.cases_with_failed(&page).unwrap(),
+        std::collections::HashSet::from([b.clone()])
+    );
+    assert!(store.cases_with_failed(&[a.clone()]).unwrap().is_empty());
+    assert!(store.cases_with_failed(&[]).unwrap().is_empty());
     assert_eq!(f(|f| f.has_parked = true), want(&[&d]));
     assert_eq!(
         f(|f| {

@@ -257,14 +257,15 @@ pub async fn index(
     filter.limit = PAGE + 1;
     let (mut cases, failed) = if errors.is_empty() {
         let store = sw.store.clone();
-        let institution = filter.institution.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
             let cases = store.cases(&filter)?;
-            // The cases with a failed message: the most recent 1,000 failures.
+            // Which of this page's cases has a failed message (asked of exactly
+            // these cases, through the status index).
+            let ids: Vec<_> = cases.iter().map(|(c, _)| c.case_id.clone()).collect();
             let failed: HashSet<String> = store
-                .messages_page(Some(OutboxStatus::Failed), institution.as_ref(), None, 1000)?
+                .cases_with_failed(&ids)?
                 .into_iter()
-                .filter_map(|m| m.case_id.map(|c| c.to_string()))
+                .map(|c| c.to_string())
                 .collect();
             Ok((cases, failed))
         })
