@@ -2697,7 +2697,12 @@ fn the_case_list_filters_sorts_and_pages_with_a_stable_cursor(store: &dyn Store)
         store.cases_with_failed(&page).unwrap(),
         std::collections::HashSet::from([b.clone()])
     );
-    assert!(store.cases_with_failed(&[a.clone()]).unwrap().is_empty());
+    assert!(
+        store
+            .cases_with_failed(std::slice::from_ref(&a))
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.cases_with_failed(&[]).unwrap().is_empty());
     assert_eq!(f(|f| f.has_parked = true), want(&[&d]));
     assert_eq!(

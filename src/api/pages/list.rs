@@ -15,7 +15,7 @@ use super::i18n::{Lang, t, tf, word};
 use super::{Ctx, html_response, page};
 use crate::api::auth::Caller;
 use crate::api::dto::CaseQuery;
-use crate::store::{CaseFilter, OutboxStatus};
+use crate::store::CaseFilter;
 use crate::switch::Switch;
 
 /// The control a filter shows.
