@@ -34,6 +34,9 @@ use crate::ids::{SedType, SedVersion};
 const DEPTH_MAX: usize = 16;
 /// Most instances of one repeating element a form holds.
 pub const REPEAT_MAX: u32 = 50;
+/// Most elements one form shows or one body built from it holds: a form whose
+/// counts ask for more (repeats within repeats) is cut there.
+pub const FIELDS_MAX: usize = 1500;
 /// Most schemas kept read (every SED of every version is about 560).
 const CACHE_MAX: usize = 2048;
 
@@ -533,6 +536,10 @@ pub struct FieldIssue {
 /// was typed) so that the schema names what it misses. Values are trimmed of
 /// surrounding blank lines only (inner text is kept as typed), and escaped.
 pub fn build(model: &Model, values: &Values) -> Built {
+    build_within(model, values, FIELDS_MAX)
+}
+
+fn build_within(model: &Model, values: &Values, lines_max: usize) -> Built {
     let mut b = Built {
         xml: format!(
             "<{sed} xmlns=\"{ns}\" sedGVer=\"{g}\" sedVer=\"{v}\">",
@@ -545,7 +552,7 @@ pub fn build(model: &Model, values: &Values) -> Built {
         missing: Vec::new(),
     };
     for n in &model.children {
-        write_node(&mut b, values, "", n, true, 1);
+        write_node(&mut b, values, "", n, true, 1, lines_max);
     }
     b.xml.push('\n');
     b.xml.push_str(&format!("</{}>", model.sed));
@@ -559,9 +566,13 @@ fn write_node(
     n: &Element,
     parent_required: bool,
     depth: usize,
+    lines_max: usize,
 ) {
     let indent = "  ".repeat(depth);
     for i in 1..=instances(values, parent, n) {
+        if b.lines.len() > lines_max {
+            return;
+        }
         let path = child_path(parent, n, i);
         let filled = has_values_under(values, &path);
         let required = parent_required && i <= n.min;
@@ -574,7 +585,7 @@ fn write_node(
                 b.xml.push_str(&format!("{indent}<{}>", n.name));
                 b.lines.push(path.clone());
                 for c in children {
-                    write_node(b, values, &path, c, true, depth + 1);
+                    write_node(b, values, &path, c, true, depth + 1, lines_max);
                 }
                 b.xml.push('\n');
                 b.xml.push_str(&format!("{indent}</{}>", n.name));

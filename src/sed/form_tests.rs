@@ -190,3 +190,27 @@ fn repeating_elements_count_their_instances_within_bounds() {
         .unwrap();
     assert_eq!(built.lines[line], "InsuredPerson/Address[3]/Town");
 }
+
+#[test]
+fn a_form_whose_counts_ask_for_too_much_is_cut() {
+    let m = a004();
+    let mut values = Values::new();
+    // Fifty addresses, each filled: more lines than a body may hold are not written.
+    values.insert("#InsuredPerson/Address".into(), "50".into());
+    for i in 1..=50 {
+        for f in ["Street", "Town", "PostCode", "Region", "BuildingName"] {
+            values.insert(format!("InsuredPerson/Address[{i}]/{f}"), "x".into());
+        }
+    }
+    let built = build_within(&m, &values, 100);
+    // Past the bound nothing new starts; the groups open then are closed.
+    assert!(
+        built.lines.len() <= 100 + DEPTH_MAX,
+        "{}",
+        built.lines.len()
+    );
+    assert!(built.lines.len() >= 100);
+    // The lines written still name their paths, and the body is closed.
+    assert!(built.xml.ends_with("</A004>"));
+    assert_eq!(built.xml.lines().count(), built.lines.len() + 1);
+}

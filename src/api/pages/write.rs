@@ -305,7 +305,10 @@ fn render(sw: &Switch, ctx: &Ctx, d: &CaseDetail, s: &FormState) -> Markup {
         lang,
         values: s.values,
         issues: &by_field,
+        budget: std::cell::Cell::new(form::FIELDS_MAX),
     };
+    let fields = r.group(&s.model.children, "", true);
+    let cut = r.budget.get() == 0;
     let body = html! {
         p { a href={ "/cases/" (d.case.case_id) "#actions" } { (t(lang, "write.back")) } }
         @if !title.is_empty() { p class="lead" { (key.sed) " — " (title) } }
@@ -338,7 +341,8 @@ fn render(sw: &Switch, ctx: &Ctx, d: &CaseDetail, s: &FormState) -> Markup {
             input type="hidden" name="related" value=(key.related.as_ref().map_or("", |r| r.as_str()));
             input type="hidden" name="token" value=(s.token);
             p class="hint" { (t(lang, "write.required_hint")) }
-            (r.group(&s.model.children, "", true))
+            @if cut { p class="issue" role="alert" { (t(lang, "write.cut")) } }
+            (fields)
             p id="check-status" class="note" role="status" aria-live="polite" {}
             div class="buttons" {
                 button type="submit" name="op" value="send" { (t(lang, "act.send")) }
@@ -395,6 +399,8 @@ struct Renderer<'a> {
     lang: Lang,
     values: &'a Values,
     issues: &'a BTreeMap<&'a str, Vec<String>>,
+    /// Elements still to show (`form::FIELDS_MAX` in all).
+    budget: std::cell::Cell<usize>,
 }
 
 impl Renderer<'_> {
@@ -407,6 +413,7 @@ impl Renderer<'_> {
                     input type="hidden" name={ "v:" (form::count_key(&form::repeat_path(parent, n))) } value=(count);
                 }
                 @for i in 1..=count {
+                    @if self.spend() {
                     @let path = form::child_path(parent, n, i);
                     @let req = required && i <= n.min;
                     @match &n.kind {
@@ -432,9 +439,17 @@ impl Renderer<'_> {
                             }
                         }
                     }
+                    }
                 }
             }
         }
+    }
+
+    /// Take one element from the budget; false when it is spent.
+    fn spend(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
     }
 
     fn repeat_buttons(&self, parent: &str, n: &Element, i: u32, count: u32, cap: u32) -> Markup {
