@@ -96,6 +96,31 @@ const SOURCES: [&str; 4] = [
     include_str!("i18n/de.toml"),
 ];
 
+/// The SED field labels in French, Dutch and German (`i18n/fields/*.toml`: one
+/// entry per element name of the schemas); English labels are the names in words.
+const FIELD_SOURCES: [&str; 3] = [
+    include_str!("i18n/fields/fr.toml"),
+    include_str!("i18n/fields/nl.toml"),
+    include_str!("i18n/fields/de.toml"),
+];
+
+fn field_catalogues() -> &'static [BTreeMap<String, String>; 3] {
+    static FIELDS: OnceLock<[BTreeMap<String, String>; 3]> = OnceLock::new();
+    FIELDS.get_or_init(|| FIELD_SOURCES.map(|s| toml::from_str(s).unwrap_or_default()))
+}
+
+/// A SED element's (or attribute's) label in `lang`: the catalogue's, else the
+/// name in English words (`FamilyName` → "Family name").
+pub fn field_label(lang: Lang, name: &str) -> String {
+    match lang.index().checked_sub(1) {
+        Some(i) => field_catalogues()[i]
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| super::sed_view::label(name)),
+        None => super::sed_view::label(name),
+    }
+}
+
 fn catalogues() -> &'static [BTreeMap<String, String>; 4] {
     static CATALOGUES: OnceLock<[BTreeMap<String, String>; 4]> = OnceLock::new();
     CATALOGUES.get_or_init(|| {
@@ -146,6 +171,36 @@ pub fn word(lang: Lang, prefix: &str, code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every element and attribute name of the schemas has a label in French, Dutch
+    /// and German (a schema that gains an element needs its labels too).
+    #[test]
+    fn every_sed_field_has_a_label_in_each_language() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sed-schemas");
+        let mut names = std::collections::BTreeSet::new();
+        for v in ["4.2", "4.3"] {
+            for entry in std::fs::read_dir(dir.join(v)).unwrap() {
+                let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                for marker in ["element name=\"", "attribute name=\""] {
+                    for part in text.split(marker).skip(1) {
+                        names.insert(part[..part.find('"').unwrap()].to_owned());
+                    }
+                }
+            }
+        }
+        names.remove("sedGVer");
+        names.remove("sedVer");
+        assert!(names.len() > 1000, "{}", names.len());
+        for (i, src) in FIELD_SOURCES.iter().enumerate() {
+            let c: BTreeMap<String, String> =
+                toml::from_str(src).expect("a field catalogue does not parse");
+            let missing: Vec<_> = names.iter().filter(|n| !c.contains_key(*n)).collect();
+            assert!(missing.is_empty(), "catalogue {i} lacks {missing:?}");
+            assert!(c.values().all(|v| !v.trim().is_empty()));
+        }
+        assert_eq!(field_label(Lang::En, "FamilyName"), "Family name");
+        assert_ne!(field_label(Lang::Fr, "FamilyName"), "Family name");
+    }
 
     #[test]
     fn every_catalogue_parses_and_has_every_key_of_every_other() {

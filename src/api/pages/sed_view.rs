@@ -157,7 +157,7 @@ fn fields(lang: Lang, list: &[Field]) -> Markup {
     html! {
         dl {
             @for f in list {
-                dt { (label(&f.name)) }
+                dt { (super::i18n::field_label(lang, &f.name)) }
                 @if f.children.is_empty() {
                     dd data-field=(f.name) { (value(lang, &f.name, &f.text)) }
                 } @else {
@@ -212,17 +212,23 @@ mod tests {
         let html = render(Lang::Fr, &env, "X009").into_string();
         assert!(
             html.contains(
-                "<dt>Family name</dt><dd data-field=\"FamilyName\">Peeters &amp; Co</dd>"
+                "<dt>Nom de famille</dt><dd data-field=\"FamilyName\">Peeters &amp; Co</dd>"
             ),
             "{html}"
         );
         assert!(html.contains(">9 septembre 1961<"), "{html}");
         assert!(html.contains(">Belgique (BE)<"), "{html}");
         assert!(
-            html.contains("<dt>PIN person in each institution</dt><dd><dl>"),
+            html.contains("<dt>NIP de la personne dans chaque institution</dt><dd><dl>"),
             "{html}"
         );
         assert!(!html.contains("Signature"));
+        // In English, the element names in words.
+        let en = render(Lang::En, &env, "X009").into_string();
+        assert!(
+            en.contains("<dt>PIN person in each institution</dt>"),
+            "{en}"
+        );
         assert!(read(&env, "X010").is_none());
         assert!(read(b"<X009><a>", "X009").is_none(), "truncated");
         let deep = format!(

@@ -31,7 +31,6 @@ use serde::Deserialize;
 
 use super::i18n::{Lang, has, t, tf};
 use super::list::institution_name;
-use super::sed_view::label;
 use super::{Ctx, error_page, html_response, page, see_other_to};
 use crate::api::auth::{Auth, Caller, Scope};
 use crate::api::edge::HttpEdge;
@@ -325,7 +324,7 @@ fn render(sw: &Switch, ctx: &Ctx, d: &CaseDetail, s: &FormState) -> Markup {
                             @if i.field.is_empty() {
                                 (issue_text(lang, i))
                             } @else {
-                                a href={ "#" (field_id(&i.field)) } { (field_words(&i.field)) } ": " (issue_text(lang, i))
+                                a href={ "#" (field_id(&i.field)) } { (field_words(lang, &i.field)) } ": " (issue_text(lang, i))
                             }
                         }
                     }
@@ -375,19 +374,23 @@ fn field_id(path: &str) -> String {
 }
 
 /// A path in words: `InsuredPerson/Address[2]/Town` → "Insured person › Address 2 › Town".
-fn field_words(path: &str) -> String {
+fn field_words(lang: Lang, path: &str) -> String {
     path.split('/')
         .map(|seg| {
             let (name, attr) = seg
                 .split_once('@')
                 .map_or((seg, None), |(a, b)| (a, Some(b)));
             let mut w = match name.split_once('[') {
-                Some((n, i)) => format!("{} {}", label(n), i.trim_end_matches(']')),
-                None => label(name),
+                Some((n, i)) => format!(
+                    "{} {}",
+                    super::i18n::field_label(lang, n),
+                    i.trim_end_matches(']')
+                ),
+                None => super::i18n::field_label(lang, name),
             };
             if let Some(a) = attr {
                 w.push_str(" › ");
-                w.push_str(&label(a));
+                w.push_str(&super::i18n::field_label(lang, a));
             }
             w
         })
@@ -420,7 +423,7 @@ impl Renderer<'_> {
                         Kind::Group(inner) => {
                             fieldset id=(field_id(&path)) class="group" {
                                 legend {
-                                    (label(&n.name))
+                                    (super::i18n::field_label(self.lang, &n.name))
                                     @if n.repeats() { " " (i) }
                                     @if !req { " " span class="optional" { (t(self.lang, "act.optional")) } }
                                 }
@@ -459,12 +462,12 @@ impl Renderer<'_> {
                 div class="buttons" {
                     @if count < cap {
                         button type="submit" name="op" value={ "add:" (rp) } class="secondary" formnovalidate {
-                            (tf(self.lang, "write.add", &[("what", &label(&n.name))]))
+                            (tf(self.lang, "write.add", &[("what", &super::i18n::field_label(self.lang, &n.name))]))
                         }
                     }
                     @if count > n.min.max(1) {
                         button type="submit" name="op" value={ "remove:" (rp) } class="secondary" formnovalidate {
-                            (tf(self.lang, "write.remove", &[("what", &format!("{} {i}", label(&n.name)))]))
+                            (tf(self.lang, "write.remove", &[("what", &format!("{} {i}", super::i18n::field_label(self.lang, &n.name)))]))
                         }
                     }
                 }
@@ -514,7 +517,7 @@ impl Renderer<'_> {
         let long = s.max_len.is_some_and(|m| m > 255);
         html! {
             label for=(id) {
-                (label(name))
+                (super::i18n::field_label(lang, name))
                 @if let Some(i) = index { " " (i) }
                 @if !required { " " span class="optional" { (t(lang, "act.optional")) } }
             }
@@ -958,10 +961,13 @@ mod tests {
             "f-InsuredPerson-Address-2--Town"
         );
         assert_eq!(
-            field_words("InsuredPerson/Address[2]/Town"),
+            field_words(Lang::En, "InsuredPerson/Address[2]/Town"),
             "Insured person › Address 2 › Town"
         );
-        assert_eq!(field_words("Amount@currency"), "Amount › currency");
+        assert_eq!(
+            field_words(Lang::En, "Amount@currency"),
+            "Amount › currency"
+        );
     }
 
     #[test]
