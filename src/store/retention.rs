@@ -44,6 +44,9 @@ pub struct Pruned {
     /// Delivered triage entries settled before the history period (the audit log
     /// keeps who assigned them).
     pub triage_rows: u64,
+    /// Settled timers (fired, cancelled, failed) last changed before the history
+    /// period (the case's history keeps what each did).
+    pub timer_rows: u64,
 }
 
 impl Pruned {
@@ -56,6 +59,7 @@ impl Pruned {
             && self.history_rows < l
             && self.idempotency_rows < l
             && self.triage_rows < l
+            && self.timer_rows < l
     }
 
     pub fn add(&mut self, other: &Pruned) {
@@ -64,6 +68,7 @@ impl Pruned {
         self.history_rows += other.history_rows;
         self.idempotency_rows += other.idempotency_rows;
         self.triage_rows += other.triage_rows;
+        self.timer_rows += other.timer_rows;
     }
 }
 

@@ -2385,7 +2385,18 @@ impl<B: Backend> Store for B {
                 params![&p.history_before, limit],
             )?
         };
+        let timer_rows = if p.history_before.is_empty() {
+            0
+        } else {
+            conn.execute(
+                "DELETE FROM timers WHERE id IN (SELECT id FROM timers \
+                 WHERE status IN ('fired', 'cancelled', 'failed') AND updated_at{bytewise} < ?1 \
+                 ORDER BY id LIMIT ?2{lock: FOR UPDATE SKIP LOCKED})",
+                params![&p.history_before, limit],
+            )?
+        };
         Ok(Pruned {
+            timer_rows,
             outbox_bodies,
             inbox_rows,
             history_rows,

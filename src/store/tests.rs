@@ -2148,6 +2148,7 @@ fn prune_empties_only_settled_bodies_past_their_period(store: &dyn Store) {
             history_rows: 0,
             idempotency_rows: 0,
             triage_rows: 0,
+            timer_rows: 0,
         }
     );
     let after: BTreeMap<String, OutboxMessage> = store
@@ -2212,6 +2213,7 @@ fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store
             history_rows: 0,
             idempotency_rows: 0,
             triage_rows: 0,
+            timer_rows: 0,
         }
     );
     assert_eq!(
@@ -2245,6 +2247,7 @@ fn prune_keeps_inbox_rows_inside_the_duplicate_window_and_old_history_goes(store
             history_rows: 1,
             idempotency_rows: 0,
             triage_rows: 0,
+            timer_rows: 0,
         }
     );
     let history: Vec<String> = store
@@ -2291,6 +2294,7 @@ fn prune_is_bounded_by_its_limit(store: &dyn Store) {
         history_rows: n,
         idempotency_rows: 0,
         triage_rows: 0,
+        timer_rows: 0,
     };
     assert_eq!(calls, [each(2), each(2), each(1)]);
     assert_eq!(total, each(5));
@@ -2324,7 +2328,7 @@ fn sqlite_adds_the_retention_column_to_an_older_database() {
              CREATE INDEX cases_updated ON cases(updated_at); DROP INDEX outbox_unpruned; \
              DROP INDEX inbox_received; DROP INDEX history_at; \
              ALTER TABLE outbox DROP COLUMN body_pruned_at; \
-             DROP TABLE idempotency; DROP TABLE triage; DROP TABLE timers; \
+             DROP TABLE idempotency; DROP TABLE triage; DROP TABLE timers; DROP TABLE drafts; \
              ALTER TABLE outbox DROP COLUMN body_version; \
              DROP TABLE outbox_bodies; ALTER TABLE outbox DROP COLUMN body_bytes; \
              ALTER TABLE outbox ADD COLUMN body BLOB NOT NULL DEFAULT x'';",
@@ -3203,6 +3207,15 @@ fn timers_are_put_once_and_move_by_compare_and_set(store: &dyn Store) {
     assert_eq!(by(None, Some(2_000)), vec![remind.id]);
     assert_eq!(by(None, None).len(), 2);
     assert!(by(Some(TimerStatus::Pending), None).is_empty());
+    // Retention: a settled timer goes with its period's history; the one still
+    // firing stays whatever its age.
+    let mut p = prune_at(10);
+    assert_eq!(store.prune(&p).unwrap().timer_rows, 0, "inside the period");
+    p.history_before = "9999-01-01T00:00:00.000Z".into();
+    assert_eq!(store.prune(&p).unwrap().timer_rows, 1);
+    let left = store.timers_of_case(&case_id).unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0].id, remind.id);
 }
 
 fn two_claimers_take_each_due_timer_once(store: &dyn Store) {

@@ -103,6 +103,7 @@ pub struct Metrics {
     pub retention_history_rows_pruned: AtomicU64,
     pub retention_idempotency_rows_pruned: AtomicU64,
     pub retention_triage_rows_pruned: AtomicU64,
+    pub retention_timer_rows_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -155,6 +156,10 @@ impl Metrics {
             (
                 "retention_triage_rows_pruned",
                 g(&self.retention_triage_rows_pruned),
+            ),
+            (
+                "retention_timer_rows_pruned",
+                g(&self.retention_timer_rows_pruned),
             ),
         ]
     }

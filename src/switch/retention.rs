@@ -71,6 +71,7 @@ pub async fn run_once(sw: &Arc<Switch>, now_ms: i64) -> Result<Pruned, StoreErro
                     history_rows = p.history_rows,
                     idempotency_rows = p.idempotency_rows,
                     triage_rows = p.triage_rows,
+                    timer_rows = p.timer_rows,
                     "retention pruned"
                 );
             }
@@ -101,6 +102,8 @@ pub fn pass(sw: &Switch, now_ms: i64) -> Result<Pruned, StoreError> {
             .fetch_add(got.idempotency_rows, Ordering::Relaxed);
         m.retention_triage_rows_pruned
             .fetch_add(got.triage_rows, Ordering::Relaxed);
+        m.retention_timer_rows_pruned
+            .fetch_add(got.timer_rows, Ordering::Relaxed);
         total.add(&got);
         if got.caught_up(p.limit) {
             break;
@@ -229,6 +232,7 @@ mod tests {
                 history_rows: 1,
                 idempotency_rows: 0,
                 triage_rows: 0,
+                timer_rows: 0,
             }
         );
         let counted: BTreeMap<_, _> = sw.metrics.snapshot().into_iter().collect();
