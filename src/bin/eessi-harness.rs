@@ -22,6 +22,12 @@ enum Command {
         /// Go over RabbitMQ at this URL; without it, over an in-process transport.
         #[arg(long)]
         amqp: Option<String>,
+        /// After the script, leave one more request from NL waiting for BE:ONSS's
+        /// answer and serve BE's web pages and API at this address (no sign-in:
+        /// development only) until Ctrl-C, to try the case handlers' pages on the
+        /// demo's data.
+        #[arg(long)]
+        serve: Option<String>,
     },
     /// Measure the switch against this machine's RSA-2048 signing ceiling: outbound
     /// half, latency at half its rate, whole path (see docs/performance.md). Runs
@@ -91,7 +97,7 @@ enum Command {
 async fn run(cli: Cli) -> Result<i32, String> {
     use eessi_switch::harness::{bench, chaos, demo};
     match cli.command {
-        Command::Demo { amqp } => demo::run(amqp).await.map(|()| 0),
+        Command::Demo { amqp, serve } => demo::run(amqp, serve).await.map(|()| 0),
         Command::Bench {
             clients,
             seds,

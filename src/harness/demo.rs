@@ -181,7 +181,7 @@ fn print_case(title: &str, parties: &[&Party], case: &CaseId) {
 }
 
 /// Run the demo; returns an error text if any step did not go as scripted.
-pub async fn run(amqp: Option<String>) -> Result<(), String> {
+pub async fn run(amqp: Option<String>, serve: Option<String>) -> Result<(), String> {
     let root = project_root();
     let dir = tempfile::Builder::new()
         .prefix("eessi-demo-")
@@ -497,10 +497,52 @@ pub async fn run(amqp: Option<String>) -> Result<(), String> {
         &h001.case_id,
     );
 
+    if let Some(addr) = serve {
+        serve_pages(be, nl, &root, &addr, shutdown_rx.clone()).await?;
+    }
     let _ = shutdown_tx.send(true);
     for t in tasks {
         let _ = t.await;
     }
     println!("\ndemo finished: every step went as scripted");
+    Ok(())
+}
+
+/// `--serve`: one more A003 from NL:SVB left waiting for BE:ONSS's answer, then
+/// BE's pages and API (authentication off, as `serve` without `[auth]`) at `addr`
+/// until Ctrl-C.
+async fn serve_pages(
+    be: &Party,
+    nl: &Party,
+    root: &Path,
+    addr: &str,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), String> {
+    let waiting = send(
+        nl,
+        submission("NL:SVB", "BE:ONSS", "LA_BUC_02", "A003", None, None, root)?,
+    )
+    .await?;
+    reaches(be, &waiting.case_id, "awaiting_reply").await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("binding {addr}: {e}"))?;
+    let edge = Arc::new(crate::api::edge::HttpEdge::new(
+        crate::config::HttpConfig::default(),
+        be.sw.limits.body_bytes_max,
+    ));
+    let app = crate::api::router(be.sw.clone(), None, edge.clone());
+    let server = tokio::spawn(crate::api::server::serve(
+        listener, app, edge, None, shutdown,
+    ));
+    println!(
+        "\nBE's pages: http://{addr}/ (no sign-in: development only). NL:SVB's A003 to BE:ONSS \
+         waits for an answer: http://{addr}/cases/{}\nCtrl-C to end.",
+        waiting.case_id
+    );
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        r = server => return Err(format!("the HTTP server ended: {r:?}")),
+    }
     Ok(())
 }
