@@ -1295,21 +1295,23 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
 
     fn draft_put(&mut self, d: &Draft, per_case_max: u32) -> Result<bool> {
         let k = &d.key;
-        let related = k.related.as_ref().map_or("", |r| r.as_str());
+        // One parameter list for both statements: the key is ?1..?5, the values
+        // ?6..?9.
+        let values = params![
+            k.case_id.as_str(),
+            k.sender.as_str(),
+            k.sed.as_str(),
+            k.receiver.as_str(),
+            k.related.as_ref().map_or("", |r| r.as_str()),
+            &d.token,
+            &d.field_values,
+            &d.updated_at,
+            &d.updated_by
+        ];
         let updated = self.conn.execute(
             "UPDATE drafts SET token = ?6, field_values = ?7, updated_at = ?8, updated_by = ?9 \
              WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 AND related = ?5",
-            params![
-                k.case_id.as_str(),
-                k.sender.as_str(),
-                k.sed.as_str(),
-                k.receiver.as_str(),
-                related,
-                &d.token,
-                &d.field_values,
-                &d.updated_at,
-                &d.updated_by
-            ],
+            values,
         )?;
         if updated == 1 {
             return Ok(true);
@@ -1324,22 +1326,14 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         if n >= u64::from(per_case_max) {
             return Ok(false);
         }
-        // A draft made meanwhile by another request keeps its values (the last
-        // writer's update comes next).
+        // A draft another request made meanwhile is replaced: the last writer wins.
         self.conn.execute(
             "INSERT INTO drafts (case_id, sender, sed, receiver, related, token, field_values, \
-             updated_at, updated_by) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT DO NOTHING",
-            params![
-                k.case_id.as_str(),
-                k.sender.as_str(),
-                k.sed.as_str(),
-                k.receiver.as_str(),
-                related,
-                &d.token,
-                &d.field_values,
-                &d.updated_at,
-                &d.updated_by
-            ],
+             updated_at, updated_by) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) \
+             ON CONFLICT (case_id, sender, sed, receiver, related) DO UPDATE SET \
+             token = excluded.token, field_values = excluded.field_values, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            values,
         )?;
         Ok(true)
     }
