@@ -216,6 +216,12 @@ fn every_route_refuses_what_the_token_does_not_allow() {
     // The case page answers another institution as it answers a case that does
     // not exist: it does not tell which.
     expectations.insert(("GET", "/cases/{caseId}"), (vec![], "", 200, Other::Hidden));
+    // The SED form without saying which SED: 400 for the case's own institution,
+    // the same "no such case" as above for another.
+    expectations.insert(
+        ("GET", "/cases/{caseId}/write"),
+        (vec![], "", 400, Other::Hidden),
+    );
 
     let mut checked = 0;
     for r in eessi_switch::api::routes() {
@@ -258,6 +264,11 @@ fn every_route_refuses_what_the_token_does_not_allow() {
                 }
                 ("POST", "/cases/{caseId}/xsed") => (
                     &b"csrf=x&sed=X011&from=BE:ONSS&to=NL:SVB&reason=other&text=x"[..],
+                    "application/x-www-form-urlencoded",
+                    401,
+                ),
+                ("POST", "/cases/{caseId}/write") | ("POST", "/cases/{caseId}/write/check") => (
+                    &b"csrf=x&from=BE:ONSS&to=NL:SVB&sed=A004&op=save&v:Disagreement/Reason=x"[..],
                     "application/x-www-form-urlencoded",
                     401,
                 ),

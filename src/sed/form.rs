@@ -38,7 +38,7 @@ pub const REPEAT_MAX: u32 = 50;
 /// counts ask for more (repeats within repeats) is cut there.
 pub const FIELDS_MAX: usize = 1500;
 /// Most schemas kept read (every SED of every version is about 560).
-const CACHE_MAX: usize = 2048;
+pub const CACHE_MAX: usize = 2048;
 
 /// The kind of value a field holds (the XSD built-in type its type restricts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

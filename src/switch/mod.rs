@@ -473,6 +473,12 @@ impl Switch {
             ("inbound_batch_max", inbound::BATCH_MAX as u64),
             ("submit_batch_max", outbound::COMMIT_BATCH_MAX as u64),
             ("submit_plan_attempts", outbound::PLAN_ATTEMPTS as u64),
+            ("sed_form_cache_max", crate::sed::form::CACHE_MAX as u64),
+            ("sed_form_fields_max", crate::sed::form::FIELDS_MAX as u64),
+            (
+                "sed_form_repeat_max",
+                u64::from(crate::sed::form::REPEAT_MAX),
+            ),
             (
                 "failing_max_ms",
                 self.supervisor.failing_max().as_millis() as u64,
