@@ -2885,12 +2885,7 @@ fn case_list_plans() -> Vec<(
             vec!["case_persons_pin"],
         ),
         ("overdue", overdue.clone(), few, vec!["cases_reply_due"]),
-        (
-            "many overdue",
-            overdue,
-            many,
-            vec!["cases_reply_due", "cases_updated_id"],
-        ),
+        ("many overdue", overdue, many, vec!["cases_updated_id"]),
         (
             "failed",
             f(|f| f.has_failed = true),
