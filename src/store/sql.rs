@@ -1297,17 +1297,14 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         let k = &d.key;
         // One parameter list for both statements: the key is ?1..?5, the values
         // ?6..?9.
-        let values = params![
-            k.case_id.as_str(),
-            k.sender.as_str(),
-            k.sed.as_str(),
-            k.receiver.as_str(),
-            k.related.as_ref().map_or("", |r| r.as_str()),
-            &d.token,
-            &d.field_values,
-            &d.updated_at,
-            &d.updated_by
-        ];
+        let mut values = draft_key(k).to_vec();
+        values.extend([
+            Value::from(&d.token),
+            Value::from(&d.field_values),
+            Value::from(&d.updated_at),
+            Value::from(&d.updated_by),
+        ]);
+        let values = values.as_slice();
         let updated = self.conn.execute(
             "UPDATE drafts SET token = ?6, field_values = ?7, updated_at = ?8, updated_by = ?9 \
              WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 AND related = ?5",
@@ -1342,13 +1339,7 @@ impl<'a, B: Backend + 'a> Tx for SqlTx<'a, B> {
         let n = self.conn.execute(
             "DELETE FROM drafts WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 \
              AND related = ?5",
-            params![
-                k.case_id.as_str(),
-                k.sender.as_str(),
-                k.sed.as_str(),
-                k.receiver.as_str(),
-                k.related.as_ref().map_or("", |r| r.as_str())
-            ],
+            &draft_key(k),
         )?;
         Ok(n == 1)
     }
@@ -1647,6 +1638,18 @@ fn timers_of_case(conn: &mut dyn Conn, case_id: &CaseId) -> Result<Vec<Timer>> {
         params![case_id.as_str()],
     )?;
     all(rows, to_timer)
+}
+
+/// A draft's key as the first five parameters (`?1`..`?5`) of its statements
+/// (`related` is '' for none: the key's columns are NOT NULL).
+fn draft_key(k: &DraftKey) -> [Value<'_>; 5] {
+    [
+        Value::from(k.case_id.as_str()),
+        Value::from(k.sender.as_str()),
+        Value::from(k.sed.as_str()),
+        Value::from(k.receiver.as_str()),
+        Value::from(k.related.as_ref().map_or("", |r| r.as_str())),
+    ]
 }
 
 macro_rules! draft_cols {
@@ -2246,13 +2249,7 @@ impl<B: Backend> Store for B {
                 " FROM drafts WHERE case_id = ?1 AND sender = ?2 AND sed = ?3 AND receiver = ?4 \
                  AND related = ?5"
             ),
-            params![
-                k.case_id.as_str(),
-                k.sender.as_str(),
-                k.sed.as_str(),
-                k.receiver.as_str(),
-                k.related.as_ref().map_or("", |r| r.as_str())
-            ],
+            &draft_key(k),
         )?;
         row.map(to_draft).transpose()
     }

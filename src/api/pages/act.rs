@@ -90,12 +90,7 @@ pub(super) async fn case_form<F>(
     form: Result<Form<F>, FormRejection>,
     csrf: fn(&F) -> &str,
 ) -> Result<(F, Caller, Ctx, String, crate::store::CaseDetail), Response> {
-    let path = format!(
-        "/cases/{}",
-        CaseId::parse(case_id)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    );
+    let path = super::case_path(case_id);
     let Ok(Form(f)) = form else {
         let ctx = Ctx::new(headers, None, sw.country.as_str(), &path);
         return Err(error_page(&ctx, StatusCode::BAD_REQUEST, None));

@@ -16,7 +16,7 @@ use maud::{Markup, html};
 use super::fmt::{lateness, short_id, time, time_utc};
 use super::i18n::{Lang, t, tf, word};
 use super::list::institution_name;
-use super::{Ctx, error_page, html_response, page};
+use super::{Ctx, html_response, page};
 use crate::api::auth::Caller;
 use crate::buc::deadline::Deadline;
 use crate::store::{CaseDetail, OutboxKind, OutboxMessage, OutboxStatus};
@@ -35,27 +35,12 @@ pub async fn case(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let path = format!(
-        "/cases/{}",
-        crate::ids::CaseId::parse(&case_id)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    );
+    let path = super::case_path(&case_id);
     let ctx = Ctx::new(&headers, Some(&caller), sw.country.as_str(), &path);
     let lang = ctx.lang;
-    // Not there, or not the caller's: the same page, so it does not tell which.
-    let d = match crate::api::load_case_for(&sw, &caller, &case_id, "read-case-page").await {
+    let d = match super::visible_case(&sw, &caller, &case_id, &ctx).await {
         Ok(d) => d,
-        Err(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
-            return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None);
-        }
-        Err(_) => {
-            return error_page(
-                &ctx,
-                StatusCode::NOT_FOUND,
-                Some(t(lang, "error.not_visible")),
-            );
-        }
+        Err(page) => return page,
     };
     // The newest version of the newest documents, read for rendering.
     let wanted: Vec<_> = d

@@ -71,6 +71,37 @@ impl Ctx {
     }
 }
 
+/// The path of a case's page (`/cases/` alone for what is not a case id).
+pub fn case_path(case_id: &str) -> String {
+    format!(
+        "/cases/{}",
+        crate::ids::CaseId::parse(case_id)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    )
+}
+
+/// A case as the caller may see it, or its error page: a case that is not there
+/// and one that is not the caller's get the same page, so it does not tell which.
+pub async fn visible_case(
+    sw: &Arc<crate::switch::Switch>,
+    caller: &Caller,
+    case_id: &str,
+    ctx: &Ctx,
+) -> Result<crate::store::CaseDetail, Response> {
+    match super::load_case_for(sw, caller, case_id, "read-case-page").await {
+        Ok(d) => Ok(d),
+        Err(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
+            Err(error_page(ctx, StatusCode::SERVICE_UNAVAILABLE, None))
+        }
+        Err(_) => Err(error_page(
+            ctx,
+            StatusCode::NOT_FOUND,
+            Some(t(ctx.lang, "error.not_visible")),
+        )),
+    }
+}
+
 /// The form token of a session: a digest of its sign-in cookie, which a foreign
 /// page cannot read, so it cannot make a form post that carries it.
 pub fn csrf_of(cookie: &str) -> String {

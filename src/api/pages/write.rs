@@ -114,20 +114,11 @@ pub async fn form_page(
     headers: HeaderMap,
     which: Result<Query<Which>, QueryRejection>,
 ) -> Response {
-    let path = case_path(&case_id);
+    let path = super::case_path(&case_id);
     let ctx = Ctx::new(&headers, Some(&caller), sw.country.as_str(), &path);
-    let d = match crate::api::load_case_for(&sw, &caller, &case_id, "read-case-page").await {
+    let d = match super::visible_case(&sw, &caller, &case_id, &ctx).await {
         Ok(d) => d,
-        Err(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
-            return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None);
-        }
-        Err(_) => {
-            return error_page(
-                &ctx,
-                StatusCode::NOT_FOUND,
-                Some(t(ctx.lang, "error.not_visible")),
-            );
-        }
+        Err(page) => return page,
     };
     let Some(key) = which.ok().and_then(|Query(w)| w.key(&d.case.case_id)) else {
         return error_page(&ctx, StatusCode::BAD_REQUEST, None);
@@ -219,15 +210,6 @@ async fn model_of(sw: &Switch, d: &CaseDetail, sed: &SedType) -> Option<Arc<Mode
         .await
         .ok()
         .flatten()
-}
-
-fn case_path(case_id: &str) -> String {
-    format!(
-        "/cases/{}",
-        CaseId::parse(case_id)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    )
 }
 
 fn new_token() -> String {
@@ -615,7 +597,8 @@ async fn prelude(
     Ok((p, caller, ctx, d, key, model))
 }
 
-/// Why a draft was not kept.
+/// Why a draft was not kept. (`save` answers when it was kept, and the token the
+/// draft has.)
 enum NotKept {
     TooLarge,
     TooMany,
@@ -628,19 +611,21 @@ async fn save(
     key: &DraftKey,
     token: &str,
     values: &Values,
-) -> Result<String, NotKept> {
+) -> Result<(String, String), NotKept> {
     let json = serde_json::to_string(values).map_err(|_| NotKept::Store)?;
     if json.len() > sw.bounds.draft_bytes_max as usize {
         return Err(NotKept::TooLarge);
     }
     let at = crate::store::now_rfc3339();
+    // A new draft gets its token here.
+    let token = if token.is_empty() {
+        new_token()
+    } else {
+        token.to_owned()
+    };
     let draft = Draft {
         key: key.clone(),
-        token: if token.is_empty() {
-            new_token()
-        } else {
-            token.to_owned()
-        },
+        token: token.clone(),
         field_values: json,
         updated_at: at.clone(),
         updated_by: caller.subject.clone(),
@@ -655,7 +640,7 @@ async fn save(
     })
     .await;
     match r {
-        Ok(Ok(true)) => Ok(at),
+        Ok(Ok(true)) => Ok((at, token)),
         Ok(Ok(false)) => Err(NotKept::TooMany),
         _ => Err(NotKept::Store),
     }
@@ -698,17 +683,9 @@ pub async fn post(
     let op = p.get("op").to_owned();
     let back = format!("/cases/{}", d.case.case_id);
     if op == "discard" {
-        let store = sw.store.clone();
-        let k = key.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let mut tx = store.begin()?;
-            tx.draft_delete(&k)?;
-            tx.commit()
-        })
-        .await;
-        return match r {
-            Ok(Ok(())) => see_other_to(&format!("{back}?done=discarded#actions"), None),
-            _ => error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None),
+        return match forget(&sw, &key).await {
+            Ok(()) => see_other_to(&format!("{back}?done=discarded#actions"), None),
+            Err(()) => error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, None),
         };
     }
     if let Some(rp) = op.strip_prefix("add:") {
@@ -716,30 +693,29 @@ pub async fn post(
     } else if let Some(rp) = op.strip_prefix("remove:") {
         change_count(&model, &mut values, rp, -1);
     }
-    let saved = match save(&sw, &caller, &key, &token, &values).await {
-        Ok(at) => at,
+    let (saved, token) = match save(&sw, &caller, &key, &token, &values).await {
+        Ok(kept) => kept,
         Err(why) => return not_kept_page(&ctx, why),
-    };
-    // The token the draft now has (a new draft gets one when it has none).
-    let token = match token.is_empty() {
-        true => draft_token(&sw, &key).await.unwrap_or_default(),
-        false => token,
     };
     let saved_note = Some(tf(
         ctx.lang,
         "write.saved",
         &[("at", &at_words(ctx.lang, &saved))],
     ));
-    if op != "send" {
+    // The form again, as it now is, with `issues` at their fields.
+    let again = |status: StatusCode, issues: &[FieldIssue]| {
         let state = FormState {
             key: &key,
             model: &model,
             values: &values,
             token: &token,
-            issues: &[],
-            note: saved_note,
+            issues,
+            note: saved_note.clone(),
         };
-        return html_response(StatusCode::OK, render(&sw, &ctx, &d, &state));
+        html_response(status, render(&sw, &ctx, &d, &state))
+    };
+    if op != "send" {
+        return again(StatusCode::OK, &[]);
     }
     // Checked first against the schema, so that every issue is at its field.
     let (dir, version, sed, m, vs, limits) = (
@@ -757,18 +733,7 @@ pub async fn post(
         return error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, None);
     };
     if !issues.is_empty() {
-        let state = FormState {
-            key: &key,
-            model: &model,
-            values: &values,
-            token: &token,
-            issues: &issues,
-            note: saved_note,
-        };
-        return html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            render(&sw, &ctx, &d, &state),
-        );
+        return again(StatusCode::UNPROCESSABLE_ENTITY, &issues);
     }
     let body = built.xml.clone().into_bytes();
     let submission = Submission {
@@ -802,32 +767,16 @@ pub async fn post(
         Ok(Ok(_)) => {
             // Sent: the draft goes (a failure here leaves a draft whose token
             // replays this very submission, never a second SED).
-            let store = sw.store.clone();
-            let k = key.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                let mut tx = store.begin()?;
-                tx.draft_delete(&k)?;
-                tx.commit()
-            })
-            .await;
+            let _ = forget(&sw, &key).await;
             see_other_to(&format!("{back}?done=sent#documents"), None)
         }
         Ok(Err(SubmitError::Invalid(list))) => {
             // The engine's own check refused what the form's check let through:
             // its issues, located by line as the form's are.
             let violations: Vec<_> = list.iter().map(|i| (i.line, i.detail.clone())).collect();
-            let issues = form::locate(&built, &violations);
-            let state = FormState {
-                key: &key,
-                model: &model,
-                values: &values,
-                token: &token,
-                issues: &issues,
-                note: saved_note,
-            };
-            html_response(
+            again(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                render(&sw, &ctx, &d, &state),
+                &form::locate(&built, &violations),
             )
         }
         Ok(Err(e)) => {
@@ -840,14 +789,20 @@ pub async fn post(
     }
 }
 
-async fn draft_token(sw: &Switch, key: &DraftKey) -> Option<String> {
+/// Delete a draft (sent or discarded).
+async fn forget(sw: &Switch, key: &DraftKey) -> Result<(), ()> {
     let store = sw.store.clone();
     let k = key.clone();
-    tokio::task::spawn_blocking(move || store.draft_get(&k))
-        .await
-        .ok()?
-        .ok()?
-        .map(|d| d.token)
+    let r = tokio::task::spawn_blocking(move || {
+        let mut tx = store.begin()?;
+        tx.draft_delete(&k)?;
+        tx.commit()
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// One more or one fewer instance of the repeating element at `rp` (the last one's
@@ -938,7 +893,7 @@ pub async fn check(
         })
         .collect();
     let saved = match saved {
-        Ok(at) => Some(tf(
+        Ok((at, _)) => Some(tf(
             ctx.lang,
             "write.saved",
             &[("at", &at_words(ctx.lang, &at))],
